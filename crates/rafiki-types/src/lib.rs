@@ -1,0 +1,5 @@
+//! Domain types shared by every Rafiki-rs crate: the wire DTOs of the contract, the status
+//! enums with their transition tables, and the knob (search space) types. Serde only, no I/O,
+//! so the admin, workers, predictor and clients agree on one definition.
+
+pub mod knob;
