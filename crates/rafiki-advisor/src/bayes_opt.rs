@@ -1,0 +1,271 @@
+//! Bayesian optimisation: picks the next point of the search space by expected improvement
+//! under a Gaussian process fitted to the scores of the trials so far.
+//!
+//! Everything is recomputed from the trials on each call; nothing is kept between calls.
+//! Trials still running (and trials that errored) are "constant liars": the process is
+//! conditioned on them as if they had scored as badly as the worst completed trial, so parallel
+//! workers are not sent to the same place and regions that crash are not revisited.
+
+use rafiki_types::knob::Knobs;
+use rand::Rng;
+
+use crate::gp::{fit_hyper, Gp};
+use crate::space::Space;
+
+/// At most this many scored trials feed the process; beyond it the best half and the most
+/// recent half are kept, so a long, unlimited job stays fast.
+const MAX_OBSERVATIONS: usize = 200;
+/// Exploration margin of expected improvement, in units of the scores' standard deviation.
+const XI: f64 = 0.01;
+
+/// What the advisor knows, already in cube coordinates, in trial order.
+#[derive(Debug, Default)]
+pub(crate) struct Observations {
+    /// Scored points and their scores.
+    pub(crate) scored: Vec<(Vec<f64>, f64)>,
+    /// Points taken by trials without a usable score (running or errored).
+    pub(crate) pending: Vec<Vec<f64>>,
+    /// Tunable knob values of every trial, to avoid proposing a point twice.
+    pub(crate) taken: Vec<Knobs>,
+}
+
+/// How many scored trials are drawn at random before the process is trusted.
+pub(crate) fn initial_points(space: &Space) -> usize {
+    3.max(space.dim() + 1)
+}
+
+/// The tunable knob values of the next point to try.
+pub(crate) fn next_point(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Knobs {
+    if space.dim() == 0 {
+        return space.decode(&[]);
+    }
+    if obs.scored.len() < initial_points(space) {
+        return random_point(space, &obs.taken, rng);
+    }
+    match acquire(space, obs, rng) {
+        Some(knobs) => knobs,
+        None => random_point(space, &obs.taken, rng),
+    }
+}
+
+/// A uniform point not yet taken (after a few tries, any uniform point: a small discrete
+/// space may be exhausted).
+pub(crate) fn random_point(space: &Space, taken: &[Knobs], rng: &mut impl Rng) -> Knobs {
+    let mut knobs = space.decode(&space.sample_point(rng));
+    for _ in 0..100 {
+        if !taken.contains(&knobs) {
+            break;
+        }
+        knobs = space.decode(&space.sample_point(rng));
+    }
+    knobs
+}
+
+fn keep_for_model(scored: &[(Vec<f64>, f64)]) -> Vec<&(Vec<f64>, f64)> {
+    if scored.len() <= MAX_OBSERVATIONS {
+        return scored.iter().collect();
+    }
+    let half = MAX_OBSERVATIONS / 2;
+    let mut by_score: Vec<usize> = (0..scored.len()).collect();
+    by_score.sort_by(|&a, &b| scored[b].1.total_cmp(&scored[a].1).then(a.cmp(&b)));
+    let mut keep = vec![false; scored.len()];
+    by_score[..half].iter().for_each(|&i| keep[i] = true);
+    let mut recent = 0;
+    for i in (0..scored.len()).rev() {
+        if recent == half {
+            break;
+        }
+        if !keep[i] {
+            keep[i] = true;
+            recent += 1;
+        }
+    }
+    scored
+        .iter()
+        .zip(keep)
+        .filter_map(|(o, k)| k.then_some(o))
+        .collect()
+}
+
+fn acquire(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Option<Knobs> {
+    let d = space.dim();
+    let kept = keep_for_model(&obs.scored);
+    let raw: Vec<f64> = kept.iter().map(|(_, y)| *y).collect();
+    let mean = raw.iter().sum::<f64>() / raw.len() as f64;
+    let var = raw.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / raw.len() as f64;
+    let std = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
+    let y: Vec<f64> = raw.iter().map(|v| (v - mean) / std).collect();
+    let x: Vec<f64> = kept.iter().flat_map(|(p, _)| p.iter().copied()).collect();
+
+    // Hyperparameters come from real scores only; the liars join afterwards.
+    let hyper = fit_hyper(&x, &y, d, rng);
+    let worst = y.iter().copied().fold(f64::INFINITY, f64::min);
+    let best = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut x_all = x;
+    let mut y_all = y;
+    for p in &obs.pending {
+        x_all.extend_from_slice(p);
+        y_all.push(worst);
+    }
+    let gp = Gp::new(&x_all, &y_all, d, &hyper)?;
+    let mut scratch = Vec::new();
+    let mut score = |p: &[f64]| {
+        let (m, v) = gp.predict(p, &mut scratch);
+        log_expected_improvement(m, v.sqrt(), best + XI)
+    };
+
+    let numeric = space.numeric_coords();
+    let blocks = space.categorical_blocks();
+    let perturb = |p: &[f64], scale: f64, rng: &mut dyn rand::RngCore| {
+        let mut q = p.to_vec();
+        for &i in &numeric {
+            q[i] += scale * standard_normal(rng);
+        }
+        let flip = 1.0 / (blocks.len() as f64 + 1.0);
+        for &(start, width) in &blocks {
+            if rng.gen::<f64>() < flip {
+                q[start..start + width].iter_mut().for_each(|v| *v = 0.0);
+                q[start + rng.gen_range(0..width)] = 1.0;
+            }
+        }
+        space.snap(&mut q);
+        q
+    };
+
+    // Candidates: uniform over the cube, plus clouds around the best scored points.
+    let mut candidates: Vec<Vec<f64>> = Vec::new();
+    let n_uniform = (1000 + 100 * d).min(3000);
+    for _ in 0..n_uniform {
+        candidates.push(space.sample_point(rng));
+    }
+    let mut order: Vec<usize> = (0..kept.len()).collect();
+    order.sort_by(|&a, &b| kept[b].1.total_cmp(&kept[a].1).then(a.cmp(&b)));
+    for &i in order.iter().take(5) {
+        for scale in [0.02, 0.1] {
+            for _ in 0..50 {
+                candidates.push(perturb(&kept[i].0, scale, rng));
+            }
+        }
+    }
+    let mut scored: Vec<(f64, Vec<f64>)> = candidates.into_iter().map(|c| (score(&c), c)).collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+
+    // Local refinement of the best few: a shrinking random walk that keeps improvements.
+    let mut refined = Vec::new();
+    for (start_value, start) in scored.iter().take(5) {
+        let (mut value, mut point) = (*start_value, start.clone());
+        let mut step = 0.05;
+        for _ in 0..40 {
+            let q = perturb(&point, step, rng);
+            let v = score(&q);
+            if v > value {
+                value = v;
+                point = q;
+            } else {
+                step = (step * 0.85).max(1e-4);
+            }
+        }
+        refined.push((value, point));
+    }
+    scored.extend(refined);
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+
+    let first = space.decode(&scored.first()?.1);
+    Some(
+        scored
+            .iter()
+            .map(|(_, p)| space.decode(p))
+            .find(|k| !obs.taken.contains(k))
+            .unwrap_or(first),
+    )
+}
+
+/// Log of expected improvement over `target` of a normal `N(mean, sd^2)`, computed so that it
+/// stays finite and ordered far below the target (where plain EI underflows to zero).
+pub(crate) fn log_expected_improvement(mean: f64, sd: f64, target: f64) -> f64 {
+    let sd = sd.max(1e-9);
+    let z = (mean - target) / sd;
+    sd.ln() + log_h(z)
+}
+
+/// `ln(z * Phi(z) + phi(z))`.
+fn log_h(z: f64) -> f64 {
+    const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+    if z > -10.0 {
+        let h = z * normal_cdf(z) + normal_pdf(z);
+        h.max(1e-300).ln()
+    } else {
+        // Asymptotic series of the Mills ratio: h(z) ~ phi(z) / z^2 * (1 - 3/z^2 + 15/z^4 - ...),
+        // accurate to about 1e-6 here, where the direct form would lose digits to cancellation.
+        let w = 1.0 / (z * z);
+        let series = 1.0 + w * (-3.0 + w * (15.0 + w * (-105.0 + w * 945.0)));
+        -0.5 * z * z - LN_SQRT_2PI + w.ln() + series.ln()
+    }
+}
+
+fn normal_pdf(z: f64) -> f64 {
+    (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
+}
+
+fn normal_cdf(z: f64) -> f64 {
+    0.5 * erfc(-z / std::f64::consts::SQRT_2)
+}
+
+/// Complementary error function, Chebyshev-fitted (fractional error below 1.2e-7 everywhere).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let r = t * poly.exp();
+    if x >= 0.0 {
+        r
+    } else {
+        2.0 - r
+    }
+}
+
+/// A standard normal draw (Box-Muller), from any seeded generator.
+fn standard_normal(rng: &mut dyn rand::RngCore) -> f64 {
+    let u1: f64 = rng.gen::<f64>().max(1e-300);
+    let u2: f64 = rng.gen::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_cdf_matches_known_values() {
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_cdf(1.96) - 0.975_002_1).abs() < 1e-6);
+        assert!((normal_cdf(-1.0) - 0.158_655_25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn log_ei_is_monotone_and_continuous_across_the_asymptotic_switch() {
+        let mut last = f64::NEG_INFINITY;
+        let mut z = -14.0;
+        while z < 4.0 {
+            let v = log_h(z);
+            assert!(v.is_finite());
+            assert!(v > last, "not increasing at z={z}");
+            last = v;
+            z += 0.01;
+        }
+        assert!((log_h(-9.999_999) - log_h(-10.000_001)).abs() < 1e-4);
+        // ln EI of N(0, 1) over 0 is ln(phi(0)).
+        assert!((log_h(0.0) - (-0.918_938_533)).abs() < 1e-6);
+        // Far below the target EI is tiny but still ordered, never -inf.
+        assert!(
+            log_expected_improvement(-40.0, 1.0, 0.0) < log_expected_improvement(-30.0, 1.0, 0.0)
+        );
+    }
+}

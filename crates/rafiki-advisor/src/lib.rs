@@ -1,0 +1,247 @@
+//! Advisors: the hyperparameter tuners the admin consults when a train worker asks for its
+//! next trial.
+//!
+//! The crate is pure: no I/O, no clock, no global random generator. [`propose`] takes the
+//! model's knob config, its budget, every trial of the sub-job read back from the database,
+//! the current time and a seed, and answers with the next [`Proposal`] or
+//! [`Decision::BudgetSpent`]. Because the answer is a function of those inputs only, the admin
+//! keeps no advisor state of its own: after a restart it reads the trials again and gets the
+//! same answers. See `docs/advisors.md` for the algorithms.
+//!
+//! Three advisors, chosen from the knob config as Rafiki does ([`advisor_type`]):
+//! - **Fixed** for configs of only fixed and policy knobs: exactly one trial.
+//! - **Bayesian optimisation** for float, integer and categorical search spaces: a Gaussian
+//!   process with expected improvement.
+//! - **Random** for everything else (architecture knobs): uniform sampling.
+
+mod bayes_opt;
+mod budget;
+mod gp;
+mod proposal;
+mod space;
+
+use chrono::{DateTime, Utc};
+use rafiki_types::knob::{validate_knob_config, Knob, KnobConfig, KnobError, Knobs, Policy};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+pub use budget::{Budget, DEFAULT_TIME_HOURS};
+pub use proposal::{ParamsType, PastTrial, Proposal, ProposalType, TrialState};
+
+/// Rafiki's Bayesian-optimisation advisor retrains the best searched knobs, with early
+/// stopping off, once this many hours or fewer of the time budget are left.
+pub const FINAL_TRAIN_HOURS: f64 = 1.0;
+
+/// Which tuner serves a knob config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AdvisorType {
+    /// Only fixed and policy knobs: nothing to tune, one trial.
+    Fixed,
+    /// Float, integer and categorical knobs (with fixed and policy ones): Gaussian-process
+    /// Bayesian optimisation.
+    BayesOpt,
+    /// Anything else (architecture knobs): uniform random search.
+    Random,
+}
+
+/// Chooses the advisor the way Rafiki does, in its order of preference: FIXED when every knob
+/// is fixed or a policy (an empty config included); BAYES_OPT when every knob is fixed,
+/// policy, float, integer or categorical; RANDOM otherwise. (Rafiki's parameter-sharing and
+/// ENAS advisors are not provided: a config that would get them gets BAYES_OPT or RANDOM.)
+pub fn advisor_type(config: &KnobConfig) -> AdvisorType {
+    let all = |pred: fn(&Knob) -> bool| config.values().all(pred);
+    if all(|k| matches!(k, Knob::Fixed { .. } | Knob::Policy { .. })) {
+        AdvisorType::Fixed
+    } else if all(|k| {
+        matches!(
+            k,
+            Knob::Fixed { .. }
+                | Knob::Policy { .. }
+                | Knob::Float { .. }
+                | Knob::Integer { .. }
+                | Knob::Categorical { .. }
+        )
+    }) {
+        AdvisorType::BayesOpt
+    } else {
+        AdvisorType::Random
+    }
+}
+
+/// Everything an advisor decides from.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The model's search space.
+    pub config: &'a KnobConfig,
+    /// The model's budget.
+    pub budget: Budget,
+    /// Every trial of this model's sub-job so far, in any state and any order.
+    pub history: &'a [PastTrial],
+    /// The number the new trial gets (the admin allocates it; normally `history.len() + 1`).
+    pub trial_no: u32,
+    /// When the sub-job started: the time budget runs from here.
+    pub started_at: DateTime<Utc>,
+    /// The current time.
+    pub now: DateTime<Utc>,
+    /// A seed fixed for the sub-job (e.g. derived from its id). Each proposal draws from a
+    /// generator seeded by `(seed, trial_no)`, so asking again gives the same answer.
+    pub seed: u64,
+}
+
+/// The answer to "next trial?".
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Start a trial with this proposal.
+    Propose(Proposal),
+    /// No more trials for this model: its trial count or time is used up (or, for a fixed
+    /// config, its one trial has been started). Trials still running may finish.
+    BudgetSpent,
+}
+
+/// Decides the next trial of a model.
+///
+/// Fails only if the knob config is invalid. Deterministic: the same request gives the same
+/// decision, whatever the order of `history`.
+pub fn propose(req: &Request<'_>) -> Result<Decision, KnobError> {
+    validate_knob_config(req.config)?;
+    if !req
+        .budget
+        .allows_new_trial(req.history.len(), req.started_at, req.now)
+    {
+        return Ok(Decision::BudgetSpent);
+    }
+    // Trial order, not database order, so that the answer does not depend on how rows come back.
+    let mut history: Vec<&PastTrial> = req.history.iter().collect();
+    history.sort_by_key(|t| t.proposal.trial_no);
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(req.seed, u64::from(req.trial_no)));
+
+    let proposal = match advisor_type(req.config) {
+        AdvisorType::Fixed => {
+            // Rafiki's fixed advisor runs one trial; one that errored is not retried, since the
+            // same knobs would fail the same way.
+            if !history.is_empty() {
+                return Ok(Decision::BudgetSpent);
+            }
+            Proposal::new(
+                req.trial_no,
+                with_fixed_and_policies(req.config, Knobs::new(), &[]),
+            )
+        }
+        AdvisorType::Random => {
+            let taken: Vec<&Knobs> = history.iter().map(|t| &t.proposal.knobs).collect();
+            let mut knobs = random_knobs(req.config, &mut rng);
+            for _ in 0..100 {
+                if !taken.contains(&&knobs) {
+                    break;
+                }
+                knobs = random_knobs(req.config, &mut rng);
+            }
+            Proposal::new(req.trial_no, knobs)
+        }
+        AdvisorType::BayesOpt => bayes_opt_proposal(req, &history, &mut rng),
+    };
+    Ok(Decision::Propose(proposal))
+}
+
+fn random_knobs(config: &KnobConfig, rng: &mut ChaCha8Rng) -> Knobs {
+    config
+        .iter()
+        .map(|(name, knob)| (name.clone(), space::sample_knob(knob, rng)))
+        .collect()
+}
+
+/// Adds the fixed knobs' values and the policy knobs, switched on for `policies` only.
+fn with_fixed_and_policies(config: &KnobConfig, mut knobs: Knobs, policies: &[Policy]) -> Knobs {
+    for (name, knob) in config {
+        match knob {
+            Knob::Fixed { value } => {
+                knobs.insert(name.clone(), space::knob_value_json(value));
+            }
+            Knob::Policy { policy } => {
+                knobs.insert(
+                    name.clone(),
+                    serde_json::Value::Bool(policies.contains(policy)),
+                );
+            }
+            _ => {}
+        }
+    }
+    knobs
+}
+
+fn has_policy(config: &KnobConfig, policy: Policy) -> bool {
+    config
+        .values()
+        .any(|k| matches!(k, Knob::Policy { policy: p } if *p == policy))
+}
+
+/// Rafiki's plain Bayesian-optimisation schedule: search trials run with `EARLY_STOP` on; if
+/// the model supports `EARLY_STOP`, the last [`FINAL_TRAIN_HOURS`] of the time budget retrain
+/// the best searched knobs (best first, each once) with every policy off, and propose new
+/// points with policies off when none are left.
+fn bayes_opt_proposal(req: &Request<'_>, history: &[&PastTrial], rng: &mut ChaCha8Rng) -> Proposal {
+    let space = space::Space::new(req.config);
+    let final_train = has_policy(req.config, Policy::EarlyStop)
+        && req.budget.hours_left(req.started_at, req.now) <= FINAL_TRAIN_HOURS;
+
+    if final_train {
+        let retrained: Vec<Knobs> = history
+            .iter()
+            .filter(|t| t.proposal.proposal_type() == Some(ProposalType::FinalTrain))
+            .map(|t| space.project(&t.proposal.knobs))
+            .collect();
+        let mut searched: Vec<(f64, Knobs)> = history
+            .iter()
+            .filter(|t| t.proposal.proposal_type() == Some(ProposalType::Search))
+            .filter_map(|t| {
+                t.usable_score()
+                    .map(|s| (s, space.project(&t.proposal.knobs)))
+            })
+            .collect();
+        // Stable sort: equal scores keep trial order.
+        searched.sort_by(|a, b| b.0.total_cmp(&a.0));
+        if let Some((_, knobs)) = searched.into_iter().find(|(_, k)| !retrained.contains(k)) {
+            let knobs = with_fixed_and_policies(req.config, knobs, &[]);
+            return Proposal::new(req.trial_no, knobs).with_proposal_type(ProposalType::FinalTrain);
+        }
+    }
+
+    let mut obs = bayes_opt::Observations::default();
+    for t in history {
+        let tunable = space.project(&t.proposal.knobs);
+        if let Some(x) = space.encode(&t.proposal.knobs) {
+            match (t.state, t.usable_score()) {
+                (_, Some(score)) => obs.scored.push((x, score)),
+                (TrialState::Running | TrialState::Errored, None) => obs.pending.push(x),
+                // Completed without a score (not evaluated): nothing to learn, but taken.
+                (TrialState::Completed, None) => {}
+            }
+        }
+        obs.taken.push(tunable);
+    }
+    let tunable = bayes_opt::next_point(&space, &obs, rng);
+    let (policies, kind): (&[Policy], _) = if final_train {
+        (&[], ProposalType::FinalTrain)
+    } else {
+        (&[Policy::EarlyStop], ProposalType::Search)
+    };
+    Proposal::new(
+        req.trial_no,
+        with_fixed_and_policies(req.config, tunable, policies),
+    )
+    .with_proposal_type(kind)
+}
+
+/// SplitMix64 of the seed and trial number: nearby inputs give unrelated generator seeds.
+fn mix(seed: u64, trial_no: u64) -> u64 {
+    let mut z = seed ^ trial_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for _ in 0..2 {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+    }
+    z
+}
