@@ -166,7 +166,9 @@ impl Knob {
 
 /// Validates every knob of a config.
 pub fn validate_knob_config(config: &KnobConfig) -> Result<(), KnobError> {
-    config.iter().try_for_each(|(name, knob)| knob.validate(name))
+    config
+        .iter()
+        .try_for_each(|(name, knob)| knob.validate(name))
 }
 
 #[cfg(test)]
@@ -204,16 +206,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_arguments_with_the_knob_named() {
-        let config: KnobConfig = serde_json::from_str(
-            r#"{"n": {"type": "INTEGER", "value_min": 5, "value_max": 1}}"#,
-        )
-        .unwrap();
+        let config: KnobConfig =
+            serde_json::from_str(r#"{"n": {"type": "INTEGER", "value_min": 5, "value_max": 1}}"#)
+                .unwrap();
         let err = validate_knob_config(&config).unwrap_err();
         assert_eq!(err.name, "n");
-        let mixed: KnobConfig = serde_json::from_str(
-            r#"{"c": {"type": "CATEGORICAL", "values": [1, "a"]}}"#,
-        )
-        .unwrap();
+        let mixed: KnobConfig =
+            serde_json::from_str(r#"{"c": {"type": "CATEGORICAL", "values": [1, "a"]}}"#).unwrap();
         assert!(validate_knob_config(&mixed).is_err());
     }
 

@@ -1,5 +1,11 @@
 //! Domain types shared by every Rafiki-rs crate: the wire DTOs of the contract, the status
 //! enums with their transition tables, and the knob (search space) types. Serde only, no I/O,
 //! so the admin, workers, predictor and clients agree on one definition.
+//!
+//! The `openapi` feature adds `utoipa` schemas for the admin's OpenAPI document.
 
+pub mod error;
 pub mod knob;
+pub mod status;
+pub mod time;
+pub mod user;

@@ -1,0 +1,122 @@
+//! Extractors that authenticate the caller and check their role, so a handler's signature says
+//! who may call it: `AuthUser` (any signed-in user: "A, MD, AD" in the contract, since
+//! SUPERADMIN passes every check), `Authorized<Admins>`, `Authorized<ModelDevelopers>`,
+//! `Authorized<Superadmins>`.
+
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use rafiki_types::error::ErrorName;
+use rafiki_types::user::UserType;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A caller with a valid token of a user who is not banned.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser {
+    /// The user's id.
+    pub id: Uuid,
+    /// The user's type.
+    pub user_type: UserType,
+}
+
+impl AuthUser {
+    /// Whether the caller is ADMIN or SUPERADMIN: they see every user's resources.
+    pub fn is_admin(&self) -> bool {
+        self.user_type.is_one_of(&[UserType::Admin])
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            ApiError::new(
+                ErrorName::InvalidAuthorizationHeaderError,
+                "The Authorization header is missing; send `Authorization: Bearer <token>`.",
+            )
+        })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorName::InvalidAuthorizationHeaderError,
+                    "The Authorization header must be `Bearer <token>`.",
+                )
+            })?;
+        let claims = state.tokens.verify(token).map_err(|err| {
+            let reason = match err.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => "The token has expired.",
+                _ => "The token is not valid.",
+            };
+            ApiError::new(ErrorName::UnauthorizedError, reason)
+        })?;
+        if state.bans.is_banned(claims.user_id) {
+            return Err(ApiError::new(
+                ErrorName::UnauthorizedError,
+                "This user is banned.",
+            ));
+        }
+        Ok(AuthUser {
+            id: claims.user_id,
+            user_type: claims.user_type,
+        })
+    }
+}
+
+/// A set of user types allowed on a route (SUPERADMIN is always allowed).
+pub trait Role: Send + Sync {
+    /// The allowed types besides SUPERADMIN.
+    const ALLOWED: &'static [UserType];
+    /// Who is allowed, for the error message.
+    const WHO: &'static str;
+}
+
+/// ADMIN (and SUPERADMIN).
+pub struct Admins;
+impl Role for Admins {
+    const ALLOWED: &'static [UserType] = &[UserType::Admin];
+    const WHO: &'static str = "admins";
+}
+
+/// ADMIN and MODEL_DEVELOPER (and SUPERADMIN).
+pub struct ModelDevelopers;
+impl Role for ModelDevelopers {
+    const ALLOWED: &'static [UserType] = &[UserType::Admin, UserType::ModelDeveloper];
+    const WHO: &'static str = "admins and model developers";
+}
+
+/// SUPERADMIN only.
+pub struct Superadmins;
+impl Role for Superadmins {
+    const ALLOWED: &'static [UserType] = &[];
+    const WHO: &'static str = "the superadmin";
+}
+
+/// An authenticated caller whose type is allowed by `R`.
+pub struct Authorized<R: Role>(pub AuthUser, pub PhantomData<R>);
+
+impl<R: Role> FromRequestParts<AppState> for Authorized<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if !user.user_type.is_one_of(R::ALLOWED) {
+            return Err(ApiError::forbidden(format!(
+                "Only {} may do this; you are {}.",
+                R::WHO,
+                user.user_type
+            )));
+        }
+        Ok(Authorized(user, PhantomData))
+    }
+}

@@ -1,0 +1,253 @@
+//! Settings: `config/default.toml` (embedded in the binary), then an optional file named by
+//! `RAFIKI_CONFIG`, then environment variables. The environment names are fixed because tools
+//! outside the project rely on them. A bad value fails start-up with a message naming the key.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The defaults, compiled in so the binary runs from any directory.
+const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+/// Environment variable -> settings key. `RAFIKI_CONFIG` is not here: it names a file.
+pub const ENV_KEYS: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database_url"),
+    ("ADMIN_PORT", "admin_port"),
+    ("SUPERADMIN_PASSWORD", "superadmin_password"),
+    ("APP_SECRET", "app_secret"),
+    ("RAFIKI_DATA_DIR", "data_dir"),
+    ("RAFIKI_BACKEND", "backend"),
+    ("RAFIKI_ADDR", "addr"),
+    ("RAFIKI_BIND_HOST", "bind_host"),
+    ("RAFIKI_DB_MAX_CONNECTIONS", "db_max_connections"),
+    ("RAFIKI_MAX_JSON_BYTES", "max_json_bytes"),
+    ("RAFIKI_BAN_REFRESH_MS", "ban_refresh_ms"),
+];
+
+/// The superadmin password allowed only with `--dev`.
+pub const DEV_SUPERADMIN_PASSWORD: &str = "rafiki";
+/// The signing secret used only with `--dev`.
+const DEV_APP_SECRET: &str = "rafiki-dev-secret-never-use-in-production";
+/// Shortest `APP_SECRET` accepted: an HS256 key much shorter than this is guessable.
+const MIN_APP_SECRET_LEN: usize = 32;
+
+/// Where services (workers, predictors) run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Child processes of the admin on this host: the embedded default.
+    Process,
+    /// Docker containers through the engine's API.
+    Docker,
+}
+
+/// What the configuration sources hold, before secrets are resolved.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    database_url: SecretString,
+    db_max_connections: u32,
+    bind_host: IpAddr,
+    admin_port: u16,
+    addr: String,
+    data_dir: PathBuf,
+    backend: BackendKind,
+    max_json_bytes: usize,
+    ban_refresh_ms: u64,
+    superadmin_password: Option<SecretString>,
+    app_secret: Option<SecretString>,
+}
+
+/// Validated settings of the admin.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Postgres URL.
+    pub database_url: SecretString,
+    /// Size of the database pool.
+    pub db_max_connections: u32,
+    /// Address the HTTP server binds to.
+    pub bind_host: IpAddr,
+    /// Port of the HTTP server (0 picks a free one, for tests).
+    pub admin_port: u16,
+    /// Host name clients use to reach this machine.
+    pub addr: String,
+    /// Where datasets, model files and parameters are stored.
+    pub data_dir: PathBuf,
+    /// Where services run.
+    pub backend: BackendKind,
+    /// Largest JSON request body, in bytes.
+    pub max_json_bytes: usize,
+    /// How often the banned-user list is re-read, in milliseconds.
+    pub ban_refresh_ms: u64,
+    /// Password of `superadmin@rafiki`, seeded at start-up.
+    pub superadmin_password: SecretString,
+    /// HS256 signing secret of the JWTs.
+    pub app_secret: SecretString,
+    /// Whether the server runs in dev mode (default secrets allowed).
+    pub dev: bool,
+}
+
+/// A configuration problem that stops start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A source holds a bad or unknown value.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    /// A rule across values is broken.
+    #[error("invalid configuration: {0}")]
+    Rule(String),
+}
+
+impl Settings {
+    /// The layered sources: defaults, `RAFIKI_CONFIG` file, environment.
+    pub fn figment() -> Figment {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Ok(path) = std::env::var("RAFIKI_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment.merge(Env::raw().filter_map(|key| {
+            ENV_KEYS
+                .iter()
+                .find(|(env, _)| key.as_str().eq_ignore_ascii_case(env))
+                .map(|(_, name)| (*name).into())
+        }))
+    }
+
+    /// Loads the settings from [`Settings::figment`].
+    pub fn load(dev: bool) -> Result<Settings, ConfigError> {
+        Self::from_figment(Self::figment(), dev)
+    }
+
+    /// Extracts and validates settings from `figment`. Without `APP_SECRET` or
+    /// `SUPERADMIN_PASSWORD` this refuses unless `dev` is set.
+    pub fn from_figment(figment: Figment, dev: bool) -> Result<Settings, ConfigError> {
+        let raw: RawSettings = figment.extract().map_err(Box::new)?;
+        let app_secret = match (raw.app_secret, dev) {
+            (Some(secret), _) if secret.expose_secret().len() < MIN_APP_SECRET_LEN => {
+                return Err(ConfigError::Rule(format!(
+                    "APP_SECRET must be at least {MIN_APP_SECRET_LEN} characters long"
+                )))
+            }
+            (Some(secret), _) => secret,
+            (None, true) => SecretString::from(DEV_APP_SECRET),
+            (None, false) => {
+                return Err(ConfigError::Rule(
+                    "APP_SECRET is not set: set it to a long random string, or run with --dev \
+                     to use an insecure default"
+                        .into(),
+                ))
+            }
+        };
+        let superadmin_password = match (raw.superadmin_password, dev) {
+            (Some(password), _) if password.expose_secret().is_empty() => {
+                return Err(ConfigError::Rule(
+                    "SUPERADMIN_PASSWORD must not be empty".into(),
+                ))
+            }
+            (Some(password), _) => password,
+            (None, true) => SecretString::from(DEV_SUPERADMIN_PASSWORD),
+            (None, false) => {
+                return Err(ConfigError::Rule(
+                    "SUPERADMIN_PASSWORD is not set: set it, or run with --dev to use the \
+                     default password"
+                        .into(),
+                ))
+            }
+        };
+        if raw.addr.trim().is_empty() {
+            return Err(ConfigError::Rule("RAFIKI_ADDR must not be empty".into()));
+        }
+        if raw.ban_refresh_ms == 0 || raw.ban_refresh_ms > 5000 {
+            return Err(ConfigError::Rule(
+                "RAFIKI_BAN_REFRESH_MS must be between 1 and 5000 (bans take effect within 5 s)"
+                    .into(),
+            ));
+        }
+        if raw.db_max_connections == 0 {
+            return Err(ConfigError::Rule(
+                "RAFIKI_DB_MAX_CONNECTIONS must be at least 1".into(),
+            ));
+        }
+        Ok(Settings {
+            database_url: raw.database_url,
+            db_max_connections: raw.db_max_connections,
+            bind_host: raw.bind_host,
+            admin_port: raw.admin_port,
+            addr: raw.addr,
+            data_dir: raw.data_dir,
+            backend: raw.backend,
+            max_json_bytes: raw.max_json_bytes,
+            ban_refresh_ms: raw.ban_refresh_ms,
+            superadmin_password,
+            app_secret,
+            dev,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn with(pairs: &[(&str, &str)]) -> Figment {
+        pairs
+            .iter()
+            .fold(Figment::from(Toml::string(DEFAULTS)), |f, (k, v)| {
+                f.merge(Serialized::default(k, v))
+            })
+    }
+
+    #[test]
+    fn refuses_to_start_without_a_secret_unless_dev() {
+        let err = Settings::from_figment(with(&[]), false).unwrap_err();
+        assert!(err.to_string().contains("APP_SECRET"), "{err}");
+        let dev = Settings::from_figment(with(&[]), true).unwrap();
+        assert_eq!(
+            dev.superadmin_password.expose_secret(),
+            DEV_SUPERADMIN_PASSWORD
+        );
+    }
+
+    #[test]
+    fn refuses_a_missing_superadmin_password_unless_dev() {
+        let secret = "x".repeat(40);
+        let err = Settings::from_figment(with(&[("app_secret", &secret)]), false).unwrap_err();
+        assert!(err.to_string().contains("SUPERADMIN_PASSWORD"), "{err}");
+        let ok = Settings::from_figment(
+            with(&[("app_secret", &secret), ("superadmin_password", "s3cret")]),
+            false,
+        )
+        .unwrap();
+        assert!(!ok.dev);
+    }
+
+    #[test]
+    fn rejects_short_secrets_and_bad_values_naming_the_key() {
+        let err = Settings::from_figment(with(&[("app_secret", "short")]), true).unwrap_err();
+        assert!(err.to_string().contains("at least"), "{err}");
+        let err = Settings::from_figment(with(&[("backend", "kubernetes")]), true).unwrap_err();
+        assert!(err.to_string().contains("backend"), "{err}");
+        let err = Settings::from_figment(with(&[("admin_port", "99999")]), true).unwrap_err();
+        assert!(err.to_string().contains("admin_port"), "{err}");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type.
+    fn environment_names_map_to_settings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ADMIN_PORT", "3100");
+            jail.set_env("RAFIKI_BACKEND", "docker");
+            jail.set_env("RAFIKI_DATA_DIR", "/srv/rafiki");
+            let s = Settings::from_figment(Settings::figment(), true).unwrap();
+            assert_eq!(s.admin_port, 3100);
+            assert_eq!(s.backend, BackendKind::Docker);
+            assert_eq!(s.data_dir, PathBuf::from("/srv/rafiki"));
+            Ok(())
+        });
+    }
+}

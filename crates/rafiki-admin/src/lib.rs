@@ -1,0 +1,14 @@
+//! rafiki-admin: Rafiki's REST API server (`../shared/CONTRACT.md`). It is the only process
+//! that touches Postgres; it authenticates users, enforces the role rules, and (as the issues
+//! land) orchestrates train and inference jobs through a backend.
+//!
+//! `main.rs` is thin; everything is here so tests start the real server.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod state;

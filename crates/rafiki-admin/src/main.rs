@@ -1,0 +1,58 @@
+//! The `rafiki-admin` binary: parse the command line, load settings, init tracing, run.
+
+use clap::{Parser, Subcommand};
+use rafiki_admin::config::Settings;
+use rafiki_admin::startup::{shutdown_signal, Application};
+use secrecy::ExposeSecret;
+use tracing_subscriber::EnvFilter;
+
+/// Rafiki-rs admin server.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Development mode: allows running without APP_SECRET and SUPERADMIN_PASSWORD, using
+    /// insecure defaults (superadmin password `rafiki`).
+    #[arg(long, global = true)]
+    dev: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the REST API (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.dev)?;
+    if settings.dev {
+        tracing::warn!(
+            "DEV MODE: default secrets may be in use (superadmin password `rafiki`); never expose \
+             this server"
+        );
+    }
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            Application::build(settings)
+                .await?
+                .run_until_stopped(shutdown_signal())
+                .await
+        }
+        Command::Migrate => {
+            let pool = rafiki_store::connect(settings.database_url.expose_secret(), 1).await?;
+            rafiki_store::migrate(&pool).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The OpenAPI document served at `/openapi.json` (and rendered at `/docs` by a Swagger UI
+//! bundled into the binary, so neither the build nor the server needs the network). It is
+//! generated from the handlers' annotations, so it cannot drift from the code.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{health, tokens, users};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Rafiki-rs admin", description = "Rafiki's REST API: users, datasets, models, train and inference jobs."),
+    paths(
+        health::root,
+        health::health,
+        tokens::login,
+        users::create_user,
+        users::list_users,
+        users::ban_user,
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+/// Declares the `bearer` scheme the routes' `security` refers to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The admin's OpenAPI document.
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

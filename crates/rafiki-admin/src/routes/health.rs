@@ -1,0 +1,48 @@
+//! Liveness: `GET /` (Rafiki's greeting) and `GET /health` (checks the database).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+
+use crate::state::AppState;
+
+/// `GET /health` answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    pub status: &'static str,
+    /// Whether the database answered.
+    pub database: &'static str,
+}
+
+/// Rafiki's greeting, as its clients expect.
+#[utoipa::path(get, path = "/", responses((status = 200, body = String, content_type = "text/plain")))]
+pub async fn root() -> &'static str {
+    "Rafiki Admin is up."
+}
+
+/// Whether the server and its database work.
+#[utoipa::path(get, path = "/health", responses(
+    (status = 200, body = Health), (status = 503, body = Health)))]
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    match sqlx::query("select 1").execute(&state.pool).await {
+        Ok(_) => (
+            StatusCode::OK,
+            Json(Health {
+                status: "ok",
+                database: "ok",
+            }),
+        ),
+        Err(err) => {
+            tracing::warn!(error = %err, "health check: database unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "unavailable",
+                    database: "unavailable",
+                }),
+            )
+        }
+    }
+}

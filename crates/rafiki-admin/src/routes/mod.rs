@@ -1,0 +1,49 @@
+//! The HTTP routes of the admin, one module per resource, assembled into one router.
+
+pub mod health;
+pub mod tokens;
+pub mod users;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use rafiki_types::error::ErrorName;
+use tower_http::trace::TraceLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::openapi::api_doc;
+use crate::state::AppState;
+
+/// The admin's router with its middleware.
+pub fn router(state: AppState) -> Router {
+    let max_json_bytes = state.settings.max_json_bytes;
+    Router::new()
+        .route("/", get(health::root))
+        .route("/health", get(health::health))
+        .route("/tokens", post(tokens::login))
+        .route(
+            "/users",
+            post(users::create_user)
+                .get(users::list_users)
+                .delete(users::ban_user),
+        )
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api_doc()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_json_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorName::NotFoundError, "No such route.")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorName::InvalidRequestError,
+        "This route does not take that method.",
+    )
+    .with_status(axum::http::StatusCode::METHOD_NOT_ALLOWED)
+}

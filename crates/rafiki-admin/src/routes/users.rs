@@ -1,0 +1,147 @@
+//! `POST /users`, `GET /users`, `DELETE /users`: creating, listing and banning users.
+//!
+//! Only SUPERADMIN creates or bans ADMIN and SUPERADMIN users; nobody bans themselves; a ban is
+//! permanent and ends the user's unexpired tokens at once on this admin (within the ban-list
+//! refresh period on others).
+
+use axum::extract::State;
+use axum::Json;
+use rafiki_types::error::{ErrorBody, ErrorName};
+use rafiki_types::user::{BanUserRequest, CreateUserRequest, CreatedUser, User, UserType};
+use strum::VariantArray;
+
+use crate::auth::extract::{Admins, Authorized};
+use crate::auth::password;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+/// Longest password accepted: argon2 hashes anything, but unbounded input is a cheap DoS.
+const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest email accepted (the SMTP limit).
+const MAX_EMAIL_BYTES: usize = 254;
+
+/// Creates a user.
+#[utoipa::path(post, path = "/users", request_body = CreateUserRequest,
+    security(("bearer" = [])), responses(
+    (status = 200, body = CreatedUser),
+    (status = 400, description = "InvalidUserTypeError or InvalidRequestError", body = ErrorBody),
+    (status = 403, description = "UnauthorizedError", body = ErrorBody),
+    (status = 409, description = "UserExistsError", body = ErrorBody)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<Admins>,
+    ApiJson(req): ApiJson<CreateUserRequest>,
+) -> ApiResult<Json<CreatedUser>> {
+    let user_type: UserType = req.user_type.parse().map_err(|_| {
+        let known: Vec<&str> = UserType::VARIANTS.iter().map(|t| t.into()).collect();
+        ApiError::new(
+            ErrorName::InvalidUserTypeError,
+            format!(
+                "Unknown user type `{}`; expected one of {}.",
+                req.user_type,
+                known.join(", ")
+            ),
+        )
+    })?;
+    if !caller.user_type.can_manage(user_type) {
+        return Err(ApiError::forbidden(format!(
+            "Only the superadmin may create {user_type} users."
+        )));
+    }
+    check_email(&req.email)?;
+    if req.password.is_empty() || req.password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid_request(format!(
+            "`password` must be 1 to {MAX_PASSWORD_BYTES} bytes long."
+        )));
+    }
+    let hash = password::hash(req.password.into())
+        .await
+        .map_err(ApiError::internal)?;
+    let user = rafiki_store::users::insert(&state.pool, &req.email, &hash, user_type)
+        .await
+        .map_err(|err| {
+            if err.is_constraint(rafiki_store::users::EMAIL_UNIQUE) {
+                ApiError::new(
+                    ErrorName::UserExistsError,
+                    format!("A user with email `{}` already exists.", req.email),
+                )
+            } else {
+                err.into()
+            }
+        })?;
+    Ok(Json(CreatedUser {
+        id: user.id,
+        email: user.email,
+        user_type: user.user_type,
+    }))
+}
+
+/// Lists every user, oldest first.
+#[utoipa::path(get, path = "/users", security(("bearer" = [])), responses(
+    (status = 200, body = Vec<User>),
+    (status = 403, description = "UnauthorizedError", body = ErrorBody)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    _caller: Authorized<Admins>,
+) -> ApiResult<Json<Vec<User>>> {
+    Ok(Json(rafiki_store::users::list(&state.pool).await?))
+}
+
+/// Bans a user, permanently.
+#[utoipa::path(delete, path = "/users", request_body = BanUserRequest,
+    security(("bearer" = [])), responses(
+    (status = 200, body = User),
+    (status = 403, description = "UnauthorizedError", body = ErrorBody),
+    (status = 404, description = "InvalidUserError", body = ErrorBody),
+    (status = 409, description = "UserAlreadyBannedError", body = ErrorBody)))]
+pub async fn ban_user(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<Admins>,
+    ApiJson(req): ApiJson<BanUserRequest>,
+) -> ApiResult<Json<User>> {
+    let target = rafiki_store::users::find_by_email(&state.pool, &req.email)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorName::InvalidUserError,
+                format!("No user has email `{}`.", req.email),
+            )
+        })?
+        .user;
+    if target.id == caller.id {
+        return Err(ApiError::forbidden("You cannot ban yourself."));
+    }
+    if !caller.user_type.can_manage(target.user_type) {
+        return Err(ApiError::forbidden(format!(
+            "Only the superadmin may ban {} users.",
+            target.user_type
+        )));
+    }
+    let banned = rafiki_store::users::ban(&state.pool, target.id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorName::UserAlreadyBannedError,
+                format!("User `{}` is already banned.", target.email),
+            )
+        })?;
+    state.bans.insert(banned.id);
+    Ok(Json(banned))
+}
+
+/// A plausible address: one `@` between non-empty parts, no spaces, not too long. Delivery is
+/// never attempted, so anything stricter would only refuse real addresses.
+fn check_email(email: &str) -> ApiResult<()> {
+    let valid = email.len() <= MAX_EMAIL_BYTES
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && matches!(email.split_once('@'), Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_request(format!(
+            "`email` must be an address like name@example.com, got `{email}`."
+        )))
+    }
+}

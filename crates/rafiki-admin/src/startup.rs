@@ -1,0 +1,132 @@
+//! Building and running the admin: connect, migrate, seed the superadmin, bind, serve until a
+//! shutdown signal. Tests start the real thing through [`Application::build`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rafiki_types::user::UserType;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::auth::bans::BanList;
+use crate::auth::jwt::TokenKeys;
+use crate::auth::password::{self, Passwords};
+use crate::config::Settings;
+use crate::routes;
+use crate::state::AppState;
+
+/// The seeded superadmin's email.
+pub const SUPERADMIN_EMAIL: &str = "superadmin@rafiki";
+
+/// A built admin, bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations, seeds the superadmin and binds the port.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let pool = rafiki_store::connect(
+            settings.database_url.expose_secret(),
+            settings.db_max_connections,
+        )
+        .await
+        .context("cannot connect to the database (DATABASE_URL)")?;
+        rafiki_store::migrate(&pool)
+            .await
+            .context("cannot apply the database migrations")?;
+        seed_superadmin(&pool, &settings).await?;
+        let bans = Arc::new(BanList::default());
+        bans.run_once(&pool).await?;
+        let listener = TcpListener::bind((settings.bind_host, settings.admin_port))
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{} (ADMIN_PORT)",
+                    settings.bind_host, settings.admin_port
+                )
+            })?;
+        let state = AppState {
+            pool,
+            tokens: Arc::new(TokenKeys::new(&settings.app_secret)),
+            passwords: Arc::new(Passwords::new().await?),
+            bans,
+            settings: Arc::new(settings),
+        };
+        Ok(Application { listener, state })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    /// The shared state (tests use its pool).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state;
+        let refresher = {
+            let bans = state.bans.clone();
+            let pool = state.pool.clone();
+            let period = Duration::from_millis(state.settings.ban_refresh_ms);
+            tokio::spawn(async move { bans.refresh_forever(pool, period).await })
+        };
+        tracing::info!(port = ?self.listener.local_addr().ok(), "Rafiki admin listening");
+        let served = axum::serve(self.listener, routes::router(state))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        refresher.abort();
+        served.context("the HTTP server failed")
+    }
+}
+
+/// Creates `superadmin@rafiki` unless it exists (an existing account keeps its password).
+async fn seed_superadmin(pool: &sqlx::PgPool, settings: &Settings) -> anyhow::Result<()> {
+    let hash = password::hash(settings.superadmin_password.clone()).await?;
+    let created =
+        rafiki_store::users::insert_if_absent(pool, SUPERADMIN_EMAIL, &hash, UserType::Superadmin)
+            .await?;
+    if created {
+        tracing::info!("seeded {SUPERADMIN_EMAIL}");
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,25 @@
+//! The state every handler shares: the pool, settings and the auth machinery.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::auth::bans::BanList;
+use crate::auth::jwt::TokenKeys;
+use crate::auth::password::Passwords;
+use crate::config::Settings;
+
+/// Shared, cheaply cloned state of the admin.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub pool: PgPool,
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// JWT signing and checking.
+    pub tokens: Arc<TokenKeys>,
+    /// Banned user ids.
+    pub bans: Arc<BanList>,
+    /// Password hashing.
+    pub passwords: Arc<Passwords>,
+}

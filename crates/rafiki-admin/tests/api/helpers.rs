@@ -1,0 +1,161 @@
+//! Starts the real admin on a fresh database for each test.
+//!
+//! The database server comes from `RAFIKI_TEST_DATABASE_URL` (e.g. the one `scripts/postgres.sh`
+//! starts); each test gets its own database in it, created here and migrated by the admin.
+
+use figment::providers::Serialized;
+use rafiki_admin::config::Settings;
+use rafiki_admin::startup::Application;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+
+/// The HS256 secret of test servers, so tests can forge tokens.
+pub const TEST_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
+/// The superadmin's password on test servers.
+pub const SUPERADMIN_PASSWORD: &str = "superadmin-test-password";
+/// How often test servers re-read the ban list.
+pub const BAN_REFRESH_MS: u64 = 200;
+
+/// A running admin and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub pool: PgPool,
+    pub database_url: String,
+}
+
+/// URL of a fresh, empty database.
+pub async fn fresh_database() -> String {
+    let server = std::env::var("RAFIKI_TEST_DATABASE_URL").expect(
+        "RAFIKI_TEST_DATABASE_URL must point at a Postgres server the tests may create databases \
+         in; `scripts/postgres.sh` starts one and prints its URL",
+    );
+    let name = format!("rafiki_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&server)
+        .await
+        .expect("cannot connect to RAFIKI_TEST_DATABASE_URL");
+    conn.execute(format!(r#"create database "{name}""#).as_str())
+        .await
+        .expect("cannot create a test database");
+    let (base, _) = server.rsplit_once('/').expect("a database URL");
+    format!("{base}/{name}")
+}
+
+/// Settings of a test server on `database_url`, with extra overrides.
+pub fn test_settings(database_url: &str, extra: &[(&str, Value)]) -> Settings {
+    let mut figment = Settings::figment()
+        .merge(Serialized::default("database_url", database_url))
+        .merge(Serialized::default("admin_port", 0))
+        .merge(Serialized::default("bind_host", "127.0.0.1"))
+        .merge(Serialized::default("db_max_connections", 5))
+        .merge(Serialized::default("app_secret", TEST_SECRET))
+        .merge(Serialized::default(
+            "superadmin_password",
+            SUPERADMIN_PASSWORD,
+        ))
+        .merge(Serialized::default("ban_refresh_ms", BAN_REFRESH_MS))
+        .merge(Serialized::default(
+            "data_dir",
+            std::env::temp_dir().join(format!("rafiki-test-{}", uuid::Uuid::new_v4())),
+        ));
+    for (key, value) in extra {
+        figment = figment.merge(Serialized::default(key, value));
+    }
+    Settings::from_figment(figment, false).expect("valid test settings")
+}
+
+/// Starts an admin on a fresh database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(&fresh_database().await, &[]).await
+}
+
+/// Starts an admin on an existing database, with extra settings.
+pub async fn spawn_app_on(database_url: &str, extra: &[(&str, Value)]) -> TestApp {
+    let app = Application::build(test_settings(database_url, extra))
+        .await
+        .expect("the admin builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let pool = app.state().pool.clone();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        pool,
+        database_url: database_url.to_owned(),
+    }
+}
+
+impl TestApp {
+    /// Sends a JSON request (or none with `Value::Null`) with an optional bearer token.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Logs in; panics unless it works.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let res = self
+            .send(
+                Method::POST,
+                "/tokens",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "login of {email}");
+        res.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The superadmin's token.
+    pub async fn superadmin(&self) -> String {
+        self.login("superadmin@rafiki", SUPERADMIN_PASSWORD).await
+    }
+
+    /// Creates a user of `user_type` (as the superadmin) and returns their token.
+    pub async fn user(&self, email: &str, user_type: &str) -> String {
+        let sa = self.superadmin().await;
+        let res = self
+            .send(
+                Method::POST,
+                "/users",
+                Some(&sa),
+                json!({"email": email, "password": "pw-of-a-user", "user_type": user_type}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "create {email}");
+        self.login(email, "pw-of-a-user").await
+    }
+}
+
+/// Asserts the contract's error envelope, name and status; returns the message.
+pub async fn assert_error(res: Response, status: StatusCode, name: &str) -> String {
+    assert_eq!(res.status(), status, "status of a {name}");
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/json",
+        "error bodies are JSON"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], name, "error name in {body}");
+    let message = body["message"].as_str().expect("a message").to_owned();
+    assert!(!message.is_empty());
+    message
+}

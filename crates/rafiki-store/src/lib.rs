@@ -1,0 +1,70 @@
+//! Postgres access for rafiki-admin, the only process that holds database credentials.
+//!
+//! SQL lives here, one module per table, as plain functions that take an executor so the caller
+//! owns the transaction. Rows come back as domain types from `rafiki-types`; statuses are stored
+//! as checked text and parsed at this edge. Migrations (`migrations/` at the repository root)
+//! are embedded in the binary.
+
+pub mod users;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+/// The embedded migrations of `migrations/`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Errors of the store. Constraint violations are surfaced by name so callers can map them to
+/// the contract's errors (`UserExistsError`, `ModelUsedError`, ...).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique, foreign-key or check constraint refused the write.
+    #[error("constraint `{0}` violated")]
+    Constraint(String),
+    /// A stored value does not parse into its domain type (a bug or a hand-edited row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Anything else from the database.
+    #[error(transparent)]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            if let Some(name) = db.constraint() {
+                return StoreError::Constraint(name.to_owned());
+            }
+        }
+        StoreError::Database(err)
+    }
+}
+
+impl StoreError {
+    /// Whether this is a violation of the named constraint.
+    pub fn is_constraint(&self, name: &str) -> bool {
+        matches!(self, StoreError::Constraint(n) if n == name)
+    }
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens a pool to `url` with at most `max_connections` connections.
+pub async fn connect(url: &str, max_connections: u32) -> StoreResult<PgPool> {
+    let options: PgConnectOptions = url.parse()?;
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .connect_with(options)
+        .await?)
+}
+
+/// Applies every pending migration.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+/// Parses a stored status or type string into its enum.
+pub(crate) fn parse_text<T: std::str::FromStr>(column: &str, text: &str) -> StoreResult<T> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{column} = {text:?}")))
+}

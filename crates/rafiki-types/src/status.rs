@@ -1,0 +1,174 @@
+//! Status enums of jobs, trials and services, each with its transition table. The store guards
+//! every status update in SQL with the `from` status, and checks the move against these tables
+//! first, so no code path can move a status backwards.
+
+use serde::{Deserialize, Serialize};
+
+/// Declares a wire enum written in SCREAMING_SNAKE_CASE on the wire, in the database and in
+/// `Display`/`FromStr`.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize,
+            strum::Display, strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
+        )]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "openapi", schema(rename_all = "SCREAMING_SNAKE_CASE"))]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+    };
+}
+
+wire_enum!(
+    /// Status of a train job, a sub-job (one model of a train job) or an inference job.
+    JobStatus {
+        /// Created; services being launched.
+        Started,
+        /// A worker is running a trial (train) or serving (inference).
+        Running,
+        /// Budget reached or stopped by the user.
+        Stopped,
+        /// Failed; the reason is in the job's or trial's error.
+        Errored,
+    }
+);
+
+wire_enum!(
+    /// Status of a trial.
+    TrialStatus {
+        /// Proposed, not yet running.
+        Pending,
+        /// A worker is training or evaluating it.
+        Running,
+        /// Trained and scored.
+        Completed,
+        /// The model raised, the worker died, or the job was stopped mid-trial.
+        Errored,
+    }
+);
+
+wire_enum!(
+    /// Status of a service (a worker process/container or a predictor).
+    ServiceStatus {
+        /// Recorded, launch requested.
+        Started,
+        /// The backend is bringing it up.
+        Deploying,
+        /// Up and reporting.
+        Running,
+        /// Failed to start or crashed for good.
+        Errored,
+        /// Stopped on purpose.
+        Stopped,
+    }
+);
+
+wire_enum!(
+    /// What a service does.
+    ServiceType {
+        /// A train worker.
+        Train,
+        /// An advisor (Rafiki ran these as services; here they live in the admin).
+        Advisor,
+        /// A predictor.
+        Predict,
+        /// An inference worker.
+        Inference,
+    }
+);
+
+impl JobStatus {
+    /// Whether the job is still live (its services may be running).
+    pub fn is_live(self) -> bool {
+        matches!(self, JobStatus::Started | JobStatus::Running)
+    }
+
+    /// The transition table: live statuses move forward; STOPPED and ERRORED are final.
+    pub fn can_become(self, next: JobStatus) -> bool {
+        use JobStatus::*;
+        matches!(
+            (self, next),
+            (Started, Running | Stopped | Errored) | (Running, Stopped | Errored)
+        )
+    }
+}
+
+impl TrialStatus {
+    /// The transition table: PENDING -> RUNNING -> COMPLETED | ERRORED; a pending trial can
+    /// also be ERRORED (its worker died before starting it).
+    pub fn can_become(self, next: TrialStatus) -> bool {
+        use TrialStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Running | Errored) | (Running, Completed | Errored)
+        )
+    }
+}
+
+impl ServiceStatus {
+    /// Whether the service may still be running.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            ServiceStatus::Started | ServiceStatus::Deploying | ServiceStatus::Running
+        )
+    }
+
+    /// The transition table: STARTED -> DEPLOYING -> RUNNING, any live status -> ERRORED or
+    /// STOPPED; the final statuses never change.
+    pub fn can_become(self, next: ServiceStatus) -> bool {
+        use ServiceStatus::*;
+        match (self, next) {
+            (Started, Deploying | Running) | (Deploying, Running) => true,
+            (from, Errored | Stopped) => from.is_live(),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::VariantArray;
+
+    #[test]
+    fn final_statuses_never_move() {
+        for next in JobStatus::VARIANTS {
+            assert!(!JobStatus::Stopped.can_become(*next));
+            assert!(!JobStatus::Errored.can_become(*next));
+        }
+        for next in TrialStatus::VARIANTS {
+            assert!(!TrialStatus::Completed.can_become(*next));
+            assert!(!TrialStatus::Errored.can_become(*next));
+        }
+        for next in ServiceStatus::VARIANTS {
+            assert!(!ServiceStatus::Stopped.can_become(*next));
+            assert!(!ServiceStatus::Errored.can_become(*next));
+        }
+    }
+
+    #[test]
+    fn statuses_move_forward_only() {
+        assert!(JobStatus::Started.can_become(JobStatus::Running));
+        assert!(!JobStatus::Running.can_become(JobStatus::Started));
+        assert!(TrialStatus::Pending.can_become(TrialStatus::Running));
+        assert!(!TrialStatus::Pending.can_become(TrialStatus::Completed));
+        assert!(ServiceStatus::Deploying.can_become(ServiceStatus::Running));
+        assert!(!ServiceStatus::Running.can_become(ServiceStatus::Deploying));
+    }
+
+    #[test]
+    fn wire_names_are_the_contracts() {
+        assert_eq!(JobStatus::Running.to_string(), "RUNNING");
+        assert_eq!(
+            serde_json::to_value(ServiceType::Inference).unwrap(),
+            "INFERENCE"
+        );
+        assert_eq!(
+            "COMPLETED".parse::<TrialStatus>().unwrap(),
+            TrialStatus::Completed
+        );
+    }
+}
