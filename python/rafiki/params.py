@@ -108,10 +108,10 @@ def _plan(params: Any) -> tuple[dict[str, Any], list[memoryview]]:
             entry["kind"] = "ndarray"
             entry["dtype"] = _check_dtype(name, value.dtype)
             entry["shape"] = [int(d) for d in value.shape]
-            contiguous = np.ascontiguousarray(value)
-            add_buffer(
-                entry, memoryview(contiguous).cast("B") if contiguous.size else memoryview(b"")
-            )
+            # A flat byte view of the C-ordered elements (copied only if `value` is not
+            # C-contiguous already); works for every dtype, datetimes and 0-d arrays included.
+            flat = np.ascontiguousarray(value).reshape(-1).view(np.uint8)
+            add_buffer(entry, memoryview(flat))
         elif isinstance(value, bool):
             entry["kind"] = "bool"
             entry["value"] = value
