@@ -124,7 +124,10 @@ def make_wav(seconds=0.1, rate=16000):
 
 def test_audio_files_dataset(tmp_path):
     a, b = make_wav(), make_wav(0.2)
-    index = f"wav_filename,wav_filesize,transcript\nwav/a.wav,{len(a)},hello world\nb.wav,{len(b)},bye\n"
+    index = (
+        "wav_filename,wav_filesize,transcript\n"
+        f"wav/a.wav,{len(a)},hello world\nb.wav,{len(b)},bye\n"
+    )
     path = write_zip(tmp_path / "s.zip", {"audios.csv": index, "wav/a.wav": a, "b.wav": b})
     out = tmp_path / "out"
     ds = dataset.load_dataset_of_audio_files(path, str(out))
