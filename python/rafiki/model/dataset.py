@@ -39,8 +39,9 @@ def _inside(root: str, path: str) -> bool:
     return path == root or path.startswith(root + os.sep)
 
 
-def _member_target(dest: str, name: str) -> str:
-    """Where member `name` goes under `dest`; raises `UnsafeArchiveError` if it leaves `dest`."""
+def _normalize_member(name: str) -> str:
+    """`name` as a clean relative path (`a/b/c`); raises `UnsafeArchiveError` if it could leave
+    the folder it is extracted to (absolute, drive letter, `..`, NUL)."""
     normalized = name.replace("\\", "/")
     if (
         normalized.startswith("/")
@@ -51,10 +52,26 @@ def _member_target(dest: str, name: str) -> str:
     parts = [p for p in normalized.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise UnsafeArchiveError(f"archive member {name!r} leaves the target folder: refused")
-    target = os.path.join(dest, *parts) if parts else dest
-    if not _inside(dest, target):
-        raise UnsafeArchiveError(f"archive member {name!r} leaves the target folder: refused")
-    return target
+    return "/".join(parts)
+
+
+def _open_checked_zip(zip_path: str):
+    """Opens a zip archive and checks every member; returns (archive, {clean name: info})."""
+    try:
+        archive = zipfile.ZipFile(zip_path, "r")
+    except (zipfile.BadZipFile, OSError) as e:
+        raise InvalidDatasetFormatException(f"{zip_path} is not a readable zip file: {e}") from e
+    try:
+        members = {}
+        for info in archive.infolist():
+            clean = _normalize_member(info.filename)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise UnsafeArchiveError(f"archive member {info.filename!r} is a link: refused")
+            members[clean] = info
+    except BaseException:
+        archive.close()
+        raise
+    return (archive, members)
 
 
 def safe_extract_zip(zip_path: str, dest: str) -> str:
@@ -63,19 +80,16 @@ def safe_extract_zip(zip_path: str, dest: str) -> str:
     Every member is checked before any is written; symbolic links are refused too.
     Returns `dest`.
     """
-    os.makedirs(dest, exist_ok=True)
-    try:
-        archive = zipfile.ZipFile(zip_path, "r")
-    except (zipfile.BadZipFile, OSError) as e:
-        raise InvalidDatasetFormatException(f"{zip_path} is not a readable zip file: {e}") from e
+    (archive, members) = _open_checked_zip(zip_path)
     with archive:
-        members = archive.infolist()
+        os.makedirs(dest, exist_ok=True)
         targets = []
-        for info in members:
-            target = _member_target(dest, info.filename)
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise UnsafeArchiveError(f"archive member {info.filename!r} is a link: refused")
+        for clean, info in members.items():
+            target = os.path.join(dest, *clean.split("/")) if clean else dest
+            if not _inside(dest, target):  # e.g. through a link already in `dest`
+                raise UnsafeArchiveError(
+                    f"archive member {info.filename!r} leaves the target folder: refused"
+                )
             targets.append((info, target))
         for info, target in targets:
             if info.is_dir():
@@ -91,26 +105,68 @@ def safe_extract_zip(zip_path: str, dest: str) -> str:
     return dest
 
 
+class _DatasetArchive:
+    """A checked zip archive whose members are read in memory, without extracting them."""
+
+    def __init__(self, zip_path: str):
+        self.path = zip_path
+        (self._archive, self._members) = _open_checked_zip(zip_path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._archive.close()
+
+    def has(self, name: str) -> bool:
+        return name in self._members
+
+    def text(self, name: str) -> str:
+        try:
+            return self._archive.read(self._members[name]).decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise InvalidDatasetFormatException(f"{self.path}: {name} is not UTF-8: {e}") from e
+
+    def read(self, relative: str, what: str) -> bytes:
+        """The member at `relative` (a path read from the dataset's index file)."""
+        try:
+            clean = _normalize_member(relative)
+        except UnsafeArchiveError:
+            raise InvalidDatasetFormatException(
+                f"{self.path}: {what} {relative!r} points outside the dataset archive"
+            ) from None
+        info = self._members.get(clean)
+        if info is None or info.is_dir():
+            raise InvalidDatasetFormatException(
+                f"{self.path}: {what} {relative!r} is listed but missing from the archive"
+            )
+        return self._archive.read(info)
+
+
 def _resolve_inside(root: str, relative: str, what: str) -> str:
     try:
-        return _member_target(root, relative)
+        clean = _normalize_member(relative)
     except UnsafeArchiveError:
         raise InvalidDatasetFormatException(
             f"{what} {relative!r} points outside the dataset archive"
         ) from None
+    return os.path.join(root, *clean.split("/")) if clean else root
+
+
+def _decode_image(data: bytes, name: str, mode: str | None) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception as e:
+        raise InvalidDatasetFormatException(f"cannot read image {name}: {e}") from e
+    return image.convert(mode) if mode else image
 
 
 def _load_pil_images(image_paths: Sequence[str], mode: str = "RGB") -> list[Image.Image]:
     images = []
     for path in image_paths:
         with open(path, "rb") as f:
-            data = io.BytesIO(f.read())
-        try:
-            image = Image.open(data)
-            image.load()
-        except Exception as e:
-            raise InvalidDatasetFormatException(f"cannot read image {path}: {e}") from e
-        images.append(image.convert(mode) if mode else image)
+            images.append(_decode_image(f.read(), path, mode))
     return images
 
 
@@ -167,44 +223,36 @@ class ImageFilesDataset(ModelDataset):
 
     @staticmethod
     def _load(dataset_path, mode):
-        with tempfile.TemporaryDirectory() as d:
-            safe_extract_zip(dataset_path, d)
-            csv_path = os.path.join(d, "images.csv")
-            if not os.path.isfile(csv_path):
+        with _DatasetArchive(dataset_path) as archive:
+            if not archive.has("images.csv"):
                 raise InvalidDatasetFormatException(
                     f"{dataset_path}: an image dataset needs `images.csv` at the archive root"
                 )
-            paths, classes = [], []
-            with open(csv_path, newline="", encoding="utf-8") as f:
-                reader = csv.DictReader(f)
-                if not reader.fieldnames or not {"path", "class"} <= set(reader.fieldnames):
+            reader = csv.DictReader(io.StringIO(archive.text("images.csv"), newline=""))
+            if not reader.fieldnames or not {"path", "class"} <= set(reader.fieldnames):
+                raise InvalidDatasetFormatException(
+                    f"{dataset_path}: `images.csv` needs the columns `path` and `class`, "
+                    f"has {reader.fieldnames}"
+                )
+            pil_images, classes = [], []
+            for line_no, row in enumerate(reader, start=2):
+                try:
+                    image_class = int(row["class"])
+                except (TypeError, ValueError):
                     raise InvalidDatasetFormatException(
-                        f"{dataset_path}: `images.csv` needs the columns `path` and `class`, "
-                        f"has {reader.fieldnames}"
-                    )
-                for line_no, row in enumerate(reader, start=2):
-                    try:
-                        image_class = int(row["class"])
-                    except (TypeError, ValueError):
-                        raise InvalidDatasetFormatException(
-                            f"{dataset_path}: images.csv line {line_no}: class "
-                            f"{row['class']!r} is not an integer"
-                        ) from None
-                    if image_class < 0:
-                        raise InvalidDatasetFormatException(
-                            f"{dataset_path}: images.csv line {line_no}: negative class"
-                        )
-                    paths.append(_resolve_inside(d, row["path"] or "", "image path"))
-                    classes.append(image_class)
-            if not paths:
-                raise InvalidDatasetFormatException(f"{dataset_path}: the dataset has no images")
-            for path in paths:
-                if not os.path.isfile(path):
+                        f"{dataset_path}: images.csv line {line_no}: class "
+                        f"{row['class']!r} is not an integer"
+                    ) from None
+                if image_class < 0:
                     raise InvalidDatasetFormatException(
-                        f"{dataset_path}: image {os.path.relpath(path, d)} is listed in "
-                        "images.csv but missing from the archive"
+                        f"{dataset_path}: images.csv line {line_no}: negative class"
                     )
-            pil_images = _load_pil_images(paths, mode)
+                name = row["path"] or ""
+                data = archive.read(name, "image")
+                pil_images.append(_decode_image(data, name, mode))
+                classes.append(image_class)
+        if not pil_images:
+            raise InvalidDatasetFormatException(f"{dataset_path}: the dataset has no images")
         return (pil_images, classes)
 
     @staticmethod
@@ -253,15 +301,13 @@ class CorpusDataset(ModelDataset):
 
     @staticmethod
     def _load(dataset_path, tags, split_by):
-        with tempfile.TemporaryDirectory() as d:
-            safe_extract_zip(dataset_path, d)
-            tsv_path = os.path.join(d, "corpus.tsv")
-            if not os.path.isfile(tsv_path):
+        with _DatasetArchive(dataset_path) as archive:
+            if not archive.has("corpus.tsv"):
                 raise InvalidDatasetFormatException(
                     f"{dataset_path}: a corpus dataset needs `corpus.tsv` at the archive root"
                 )
             sents, sent = [], []
-            with open(tsv_path, newline="", encoding="utf-8") as f:
+            with io.StringIO(archive.text("corpus.tsv"), newline="") as f:
                 reader = csv.DictReader(f, dialect="excel-tab")
                 columns = set(reader.fieldnames or [])
                 missing = [c for c in ["token", *tags] if c not in columns]

@@ -339,11 +339,12 @@ def test_model_class(
     _header("Reloading the best trial from its saved parameters")
     inst = _call(f"{name}(**knobs)", py_model_class, **best_knobs)
     _call(f"{name}.load_parameters()", inst.load_parameters, best_params)
-    raw_score = _call(f"{name}.evaluate()", inst.evaluate, val_dataset_path)
+    step = f"{name}.evaluate() after load_parameters()"
+    raw_score = _call(step, inst.evaluate, val_dataset_path)
     try:
         reloaded_score = check_score(raw_score, f"{name}.evaluate()")
     except InvalidReturnError as e:
-        raise ModelTestError(f"{name}.evaluate() after load_parameters()", str(e)) from e
+        raise ModelTestError(step, str(e)) from e
     if abs(reloaded_score - best_score) > 1e-6 * max(1.0, abs(best_score)):
         warn_user(
             f"after load_parameters() the score is {reloaded_score}, not {best_score}: "
