@@ -205,6 +205,7 @@ class Runtime:
         self._reader = reader
         self._channel = channel
         self.current_id: Any = None
+        self._events_lock = threading.RLock()
         self._model_class: type[BaseModel] | None = None
         self._instance: BaseModel | None = None
         self._capture = StdoutCapture(self)
@@ -225,10 +226,16 @@ class Runtime:
     # --- events ---
 
     def _emit_log(self, source: str, record: dict[str, Any]):
-        if self.current_id is None:
-            sys.stderr.write(f"[rafiki.runtime] log outside a command: {json.dumps(record)}\n")
-            return
-        self._channel.send({"type": "log", "id": self.current_id, "source": source, "log": record})
+        # Under the lock the command cannot end between the check and the send, so no event of
+        # a request (e.g. from a model's background thread) can follow that request's reply.
+        with self._events_lock:
+            request_id = self.current_id
+            if request_id is not None:
+                self._channel.send(
+                    {"type": "log", "id": request_id, "source": source, "log": record}
+                )
+                return
+        sys.stderr.write(f"[rafiki.runtime] log outside a command: {json.dumps(record)}\n")
 
     def emit_print(self, line: str):
         line = line.rstrip("\r")
@@ -293,7 +300,8 @@ class Runtime:
                 result = handler(args)
             finally:
                 self._capture.flush_pending()
-                self.current_id = None
+                with self._events_lock:
+                    self.current_id = None
             reply = {"type": "reply", "id": request_id, "ok": True, "result": result}
         except CommandError as e:
             reply = {"type": "reply", "id": request_id, "ok": False, "error": e.to_json()}
