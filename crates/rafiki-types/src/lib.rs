@@ -4,8 +4,11 @@
 //!
 //! The `openapi` feature adds `utoipa` schemas for the admin's OpenAPI document.
 
+pub mod dataset;
 pub mod error;
 pub mod knob;
+pub mod proposal;
+pub mod model;
 pub mod status;
 pub mod time;
 pub mod user;

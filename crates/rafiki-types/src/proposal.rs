@@ -1,0 +1,113 @@
+//! The proposal a train worker receives for one trial: the contract's trial `proposal` field,
+//! written by the advisors (`rafiki-advisor`), stored verbatim by the admin, and read by workers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::knob::Knobs;
+
+/// Which stored parameters a trial should start from, as Rafiki's `ParamsType`.
+///
+/// The advisors of this crate always answer [`ParamsType::None`]; the other values exist so a
+/// proposal written by a parameter-sharing advisor reads back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ParamsType {
+    /// Train from scratch.
+    #[default]
+    None,
+    /// The most recent parameters of this worker.
+    LocalRecent,
+    /// The best parameters of this worker.
+    LocalBest,
+    /// The most recent parameters of any worker of the sub-job.
+    GlobalRecent,
+    /// The best parameters of any worker of the sub-job.
+    GlobalBest,
+}
+
+/// The phase of a Bayesian-optimisation trial, written into `meta.proposal_type`.
+///
+/// Rafiki's Bayesian-optimisation advisor searches with the `EARLY_STOP` policy on, and in the
+/// last hour of the time budget retrains the best searched knobs in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProposalType {
+    /// Explore the search space.
+    Search,
+    /// Retrain the best knobs found so far without early stopping.
+    FinalTrain,
+}
+
+impl ProposalType {
+    /// The wire name, as stored in `meta.proposal_type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProposalType::Search => "SEARCH",
+            ProposalType::FinalTrain => "FINAL_TRAIN",
+        }
+    }
+}
+
+/// What a train worker is told to do for one trial: the contract's trial `proposal` field.
+///
+/// Serialises to exactly `{trial_no, knobs, params_type, to_eval, to_cache_params,
+/// to_save_params, meta}`. Reading is lenient about extra fields (Rafiki also wrote
+/// `trial_id`), so proposals stored by other tools still read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The trial's number, counting from 1 per model.
+    pub trial_no: u32,
+    /// Knob name to value, passed to the model as `Model(**knobs)`.
+    pub knobs: Knobs,
+    /// Parameters to load before training.
+    #[serde(default)]
+    pub params_type: ParamsType,
+    /// Whether the worker evaluates the trained model.
+    #[serde(default = "yes")]
+    pub to_eval: bool,
+    /// Whether the worker keeps the parameters in its in-memory cache.
+    #[serde(default)]
+    pub to_cache_params: bool,
+    /// Whether the worker uploads the parameters.
+    #[serde(default = "yes")]
+    pub to_save_params: bool,
+    /// Advisor-specific notes, e.g. `{"proposal_type": "SEARCH"}`.
+    #[serde(default)]
+    pub meta: serde_json::Map<String, serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Proposal {
+    /// A proposal with Rafiki's defaults: no shared parameters, evaluate, save, empty meta.
+    pub fn new(trial_no: u32, knobs: Knobs) -> Self {
+        Proposal {
+            trial_no,
+            knobs,
+            params_type: ParamsType::None,
+            to_eval: true,
+            to_cache_params: false,
+            to_save_params: true,
+            meta: serde_json::Map::new(),
+        }
+    }
+
+    /// The Bayesian-optimisation phase recorded in `meta`, if any.
+    pub fn proposal_type(&self) -> Option<ProposalType> {
+        self.meta
+            .get("proposal_type")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
+    /// The same proposal with its Bayesian-optimisation phase recorded in `meta`.
+    pub fn with_proposal_type(mut self, kind: ProposalType) -> Self {
+        self.meta.insert(
+            "proposal_type".to_owned(),
+            serde_json::Value::String(kind.as_str().to_owned()),
+        );
+        self
+    }
+}
+
