@@ -1,0 +1,178 @@
+//! The internal API between the admin and its services (train workers, inference workers,
+//! predictors), documented in `docs/internal-api.md`. Services authenticate with the bearer
+//! token the backend gave them (`RAFIKI_SERVICE_TOKEN`); every call is scoped to that service's
+//! job. Services hold no database credentials.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::proposal::Proposal;
+
+/// Environment variables the backend sets for every service.
+pub mod env {
+    /// Base URL of the admin, e.g. `http://127.0.0.1:3000`.
+    pub const ADMIN_URL: &str = "RAFIKI_ADMIN_URL";
+    /// The service's id.
+    pub const SERVICE_ID: &str = "RAFIKI_SERVICE_ID";
+    /// The service's bearer token for the internal API.
+    pub const SERVICE_TOKEN: &str = "RAFIKI_SERVICE_TOKEN";
+    /// `TRAIN`, `INFERENCE` or `PREDICT`.
+    pub const SERVICE_TYPE: &str = "RAFIKI_SERVICE_TYPE";
+    /// A directory the service may write to (caches, virtual environments, scratch).
+    pub const WORK_DIR: &str = "RAFIKI_WORK_DIR";
+    /// The Python interpreter that has the `rafiki` package (default `python3`).
+    pub const PYTHON: &str = "RAFIKI_PYTHON";
+    /// Port the service listens on (inference workers and predictors).
+    pub const PORT: &str = "RAFIKI_PORT";
+}
+
+/// A stored blob the worker downloads and caches by id and checksum.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlobRef {
+    /// The dataset's or model's id.
+    pub id: Uuid,
+    /// Hex sha256 of the bytes.
+    pub sha256: String,
+    /// Exact size.
+    pub size_bytes: i64,
+}
+
+/// The model a worker hosts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerModel {
+    /// The model's id; its file is at `GET /internal/models/{id}/file`.
+    pub id: Uuid,
+    /// The model's name.
+    pub name: String,
+    /// The class to load from the file.
+    pub model_class: String,
+    /// `{package: version}` to install before loading (empty: none).
+    pub dependencies: BTreeMap<String, String>,
+    /// The file's checksum and size.
+    pub file: BlobRef,
+}
+
+/// `GET /internal/train/job`: what a train worker works on. Calling it marks the service
+/// RUNNING.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainWorkerJob {
+    /// This service.
+    pub service_id: Uuid,
+    /// The train job.
+    pub train_job_id: Uuid,
+    /// The sub-job (one model of the train job) this worker tunes.
+    pub sub_train_job_id: Uuid,
+    /// The job's task.
+    pub task: String,
+    /// Extra arguments for `train()`, from the train job.
+    pub train_args: Option<serde_json::Value>,
+    /// The model.
+    pub model: WorkerModel,
+    /// Training data; downloaded from `GET /internal/datasets/{id}`.
+    pub train_dataset: BlobRef,
+    /// Validation data.
+    pub val_dataset: BlobRef,
+}
+
+/// `PUT /internal/train/knob_config` answer: which advisor tunes this model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnobConfigAccepted {
+    /// `FIXED`, `BAYES_OPT` or `RANDOM`.
+    pub advisor_type: String,
+}
+
+/// A trial the worker must run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialAssignment {
+    /// The trial's id.
+    pub id: Uuid,
+    /// Its number within the model, from 1.
+    pub no: i32,
+    /// What to do.
+    pub proposal: Proposal,
+}
+
+/// `POST /internal/train/trials` answer: the next trial, or the end of this model's budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NextTrial {
+    /// Run this trial (already recorded RUNNING, with this worker as its worker).
+    Trial {
+        /// The trial.
+        trial: TrialAssignment,
+    },
+    /// No more trials: exit cleanly.
+    BudgetSpent,
+}
+
+/// Kind of a trial log entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LogKind {
+    /// `{"message": str}`.
+    Message,
+    /// `{name: number, ...}`.
+    Metrics,
+    /// `{"title": str, "metrics": [str], "x_axis": str | null}`.
+    Plot,
+}
+
+/// One thing a model logged during a trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// When it was logged.
+    #[serde(with = "crate::time::rfc3339")]
+    pub time: DateTime<Utc>,
+    /// What it is.
+    pub kind: LogKind,
+    /// Its content, shaped by `kind`.
+    pub body: serde_json::Value,
+}
+
+/// `POST /internal/trials/{id}/logs` body: entries in logging order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogBatch {
+    /// The entries.
+    pub entries: Vec<LogEntry>,
+}
+
+/// `POST /internal/trials/{id}/finish` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TrialOutcome {
+    /// Trained (and evaluated if the proposal said so).
+    Completed {
+        /// What `evaluate()` returned; `null` when not evaluated.
+        score: Option<f64>,
+    },
+    /// The model raised or returned garbage.
+    Errored {
+        /// The reason, with the traceback when there is one.
+        error: String,
+    },
+}
+
+/// `POST /internal/train/fail` body: this model cannot be tuned (its class does not load, its
+/// knob config is invalid, or too many trials in a row failed). The sub-job becomes ERRORED.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerFailure {
+    /// Why, for the user.
+    pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn next_trial_is_tagged_by_decision() {
+        let spent: NextTrial = serde_json::from_value(json!({"decision": "BUDGET_SPENT"})).unwrap();
+        assert_eq!(spent, NextTrial::BudgetSpent);
+        let outcome = serde_json::to_value(TrialOutcome::Completed { score: Some(0.5) }).unwrap();
+        assert_eq!(outcome, json!({"status": "COMPLETED", "score": 0.5}));
+    }
+}
