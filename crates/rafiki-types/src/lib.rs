@@ -6,9 +6,10 @@
 
 pub mod dataset;
 pub mod error;
+pub mod internal;
 pub mod knob;
-pub mod proposal;
 pub mod model;
+pub mod proposal;
 pub mod status;
 pub mod time;
 pub mod user;
