@@ -26,6 +26,13 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_DB_MAX_CONNECTIONS", "db_max_connections"),
     ("RAFIKI_MAX_JSON_BYTES", "max_json_bytes"),
     ("RAFIKI_BAN_REFRESH_MS", "ban_refresh_ms"),
+    ("RAFIKI_MAX_DATASET_BYTES", "max_dataset_bytes"),
+    ("RAFIKI_MAX_MODEL_BYTES", "max_model_bytes"),
+    (
+        "RAFIKI_DATASET_URL_TIMEOUT_SECS",
+        "dataset_url_timeout_secs",
+    ),
+    ("RAFIKI_WORKER_IMAGE", "worker_image"),
 ];
 
 /// The superadmin password allowed only with `--dev`.
@@ -58,6 +65,10 @@ struct RawSettings {
     backend: BackendKind,
     max_json_bytes: usize,
     ban_refresh_ms: u64,
+    max_dataset_bytes: u64,
+    max_model_bytes: u64,
+    dataset_url_timeout_secs: u64,
+    worker_image: String,
     superadmin_password: Option<SecretString>,
     app_secret: Option<SecretString>,
 }
@@ -83,6 +94,14 @@ pub struct Settings {
     pub max_json_bytes: usize,
     /// How often the banned-user list is re-read, in milliseconds.
     pub ban_refresh_ms: u64,
+    /// Largest dataset accepted (uploaded or downloaded), in bytes.
+    pub max_dataset_bytes: u64,
+    /// Largest model file accepted, in bytes.
+    pub max_model_bytes: u64,
+    /// Longest a `dataset_url` download may take, in seconds.
+    pub dataset_url_timeout_secs: u64,
+    /// Worker image of models uploaded without `docker_image`.
+    pub worker_image: String,
     /// Password of `superadmin@rafiki`, seeded at start-up.
     pub superadmin_password: SecretString,
     /// HS256 signing secret of the JWTs.
@@ -172,6 +191,21 @@ impl Settings {
                 "RAFIKI_DB_MAX_CONNECTIONS must be at least 1".into(),
             ));
         }
+        if raw.max_dataset_bytes == 0 || raw.max_model_bytes == 0 {
+            return Err(ConfigError::Rule(
+                "RAFIKI_MAX_DATASET_BYTES and RAFIKI_MAX_MODEL_BYTES must be at least 1".into(),
+            ));
+        }
+        if raw.dataset_url_timeout_secs == 0 {
+            return Err(ConfigError::Rule(
+                "RAFIKI_DATASET_URL_TIMEOUT_SECS must be at least 1".into(),
+            ));
+        }
+        if raw.worker_image.trim().is_empty() {
+            return Err(ConfigError::Rule(
+                "RAFIKI_WORKER_IMAGE must not be empty".into(),
+            ));
+        }
         Ok(Settings {
             database_url: raw.database_url,
             db_max_connections: raw.db_max_connections,
@@ -182,6 +216,10 @@ impl Settings {
             backend: raw.backend,
             max_json_bytes: raw.max_json_bytes,
             ban_refresh_ms: raw.ban_refresh_ms,
+            max_dataset_bytes: raw.max_dataset_bytes,
+            max_model_bytes: raw.max_model_bytes,
+            dataset_url_timeout_secs: raw.dataset_url_timeout_secs,
+            worker_image: raw.worker_image,
             superadmin_password,
             app_secret,
             dev,
@@ -243,7 +281,13 @@ mod tests {
             jail.set_env("ADMIN_PORT", "3100");
             jail.set_env("RAFIKI_BACKEND", "docker");
             jail.set_env("RAFIKI_DATA_DIR", "/srv/rafiki");
+            jail.set_env("RAFIKI_MAX_DATASET_BYTES", "1024");
+            jail.set_env("RAFIKI_MAX_MODEL_BYTES", "512");
+            jail.set_env("RAFIKI_WORKER_IMAGE", "registry.local/worker:1");
             let s = Settings::from_figment(Settings::figment(), true).unwrap();
+            assert_eq!(s.max_dataset_bytes, 1024);
+            assert_eq!(s.max_model_bytes, 512);
+            assert_eq!(s.worker_image, "registry.local/worker:1");
             assert_eq!(s.admin_port, 3100);
             assert_eq!(s.backend, BackendKind::Docker);
             assert_eq!(s.data_dir, PathBuf::from("/srv/rafiki"));

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{health, tokens, users};
+use crate::routes::{datasets, health, models, tokens, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,15 @@ use crate::routes::{health, tokens, users};
         users::create_user,
         users::list_users,
         users::ban_user,
+        datasets::create_dataset,
+        datasets::list_datasets,
+        datasets::get_dataset,
+        datasets::delete_dataset,
+        models::create_model,
+        models::list_available_models,
+        models::get_model,
+        models::download_model_file,
+        models::delete_model,
     ),
     modifiers(&BearerAuth)
 )]

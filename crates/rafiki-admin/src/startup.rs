@@ -16,6 +16,7 @@ use crate::auth::password::{self, Passwords};
 use crate::config::Settings;
 use crate::routes;
 use crate::state::AppState;
+use crate::storage::Storage;
 
 /// The seeded superadmin's email.
 pub const SUPERADMIN_EMAIL: &str = "superadmin@rafiki";
@@ -39,6 +40,14 @@ impl Application {
             .await
             .context("cannot apply the database migrations")?;
         seed_superadmin(&pool, &settings).await?;
+        let storage = Arc::new(Storage::open(&settings.data_dir)?);
+        let swept = storage
+            .sweep_temporaries()
+            .context("cannot sweep the data directory's temporaries")?;
+        if swept > 0 {
+            tracing::info!(swept, "removed temporaries left by an interrupted run");
+        }
+        let http = download_client(&settings)?;
         let bans = Arc::new(BanList::default());
         bans.run_once(&pool).await?;
         let listener = TcpListener::bind((settings.bind_host, settings.admin_port))
@@ -54,6 +63,8 @@ impl Application {
             tokens: Arc::new(TokenKeys::new(&settings.app_secret)),
             passwords: Arc::new(Passwords::new().await?),
             bans,
+            storage,
+            http,
             settings: Arc::new(settings),
         };
         Ok(Application { listener, state })
@@ -91,6 +102,18 @@ impl Application {
         refresher.abort();
         served.context("the HTTP server failed")
     }
+}
+
+/// The client of `dataset_url` downloads: rustls with the bundled web roots (no system
+/// certificates needed), bounded connect and total times, and a few redirects at most.
+fn download_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("rafiki-admin/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(settings.dataset_url_timeout_secs))
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()
+        .context("cannot build the HTTP client")
 }
 
 /// Creates `superadmin@rafiki` unless it exists (an existing account keeps its password).

@@ -1,4 +1,5 @@
-//! The state every handler shares: the pool, settings and the auth machinery.
+//! The state every handler shares: the pool, settings, the auth machinery, the data directory
+//! and an HTTP client.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use crate::auth::bans::BanList;
 use crate::auth::jwt::TokenKeys;
 use crate::auth::password::Passwords;
 use crate::config::Settings;
+use crate::storage::Storage;
 
 /// Shared, cheaply cloned state of the admin.
 #[derive(Clone)]
@@ -22,4 +24,8 @@ pub struct AppState {
     pub bans: Arc<BanList>,
     /// Password hashing.
     pub passwords: Arc<Passwords>,
+    /// The data directory: datasets, model files, parameters.
+    pub storage: Arc<Storage>,
+    /// Client for downloads the admin makes (`dataset_url`).
+    pub http: reqwest::Client,
 }

@@ -5,6 +5,8 @@
 //! as checked text and parsed at this edge. Migrations (`migrations/` at the repository root)
 //! are embedded in the binary.
 
+pub mod datasets;
+pub mod models;
 pub mod users;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

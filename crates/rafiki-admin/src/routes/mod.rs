@@ -1,10 +1,13 @@
 //! The HTTP routes of the admin, one module per resource, assembled into one router.
 
+pub mod datasets;
 pub mod health;
+pub mod models;
 pub mod tokens;
 pub mod users;
 
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::routing::{get, post};
 use axum::Router;
 use rafiki_types::error::ErrorName;
@@ -28,6 +31,27 @@ pub fn router(state: AppState) -> Router {
                 .get(users::list_users)
                 .delete(users::ban_user),
         )
+        // Uploads stream to disk under their own limits (`crate::upload`), so axum's
+        // in-memory body limit is off for them.
+        .route(
+            "/datasets",
+            post(datasets::create_dataset.layer(DefaultBodyLimit::disable()))
+                .get(datasets::list_datasets),
+        )
+        .route(
+            "/datasets/{id}",
+            get(datasets::get_dataset).delete(datasets::delete_dataset),
+        )
+        .route(
+            "/models",
+            post(models::create_model.layer(DefaultBodyLimit::disable())),
+        )
+        .route("/models/available", get(models::list_available_models))
+        .route(
+            "/models/{id}",
+            get(models::get_model).delete(models::delete_model),
+        )
+        .route("/models/{id}/model_file", get(models::download_model_file))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api_doc()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,0 +1,260 @@
+//! `POST /datasets`, `GET /datasets` (routes 5 and 6) and the additions `GET /datasets/{id}`
+//! and `DELETE /datasets/{id}`.
+//!
+//! A dataset is owned by its creator; only the owner and admins see it. It is either uploaded
+//! (the multipart file field `dataset`; the filename the client sends is ignored) or
+//! downloaded by the admin from `dataset_url` (http or https). Either way the bytes stream to
+//! the data directory under the size limit, and the row appears only once the file is in place.
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::Json;
+use rafiki_store::datasets::{self, DatasetRecord, NewDataset};
+use rafiki_types::dataset::{CreatedDataset, Dataset, DatasetDetail};
+use rafiki_types::error::{ErrorBody, ErrorName};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::auth::extract::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ApiQuery};
+use crate::state::AppState;
+use crate::storage::{ObjectKind, Upload, WriteError};
+use crate::upload::{read_form, too_large, FormSpec};
+
+const FORM: FormSpec = FormSpec {
+    file_field: "dataset",
+    text_fields: &["name", "task", "dataset_url"],
+    kind: ObjectKind::Dataset,
+    keep_copy: false,
+    limit_setting: "RAFIKI_MAX_DATASET_BYTES",
+};
+
+/// The `POST /datasets` form, for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct CreateDatasetForm {
+    /// The dataset's name (need not be unique).
+    name: String,
+    /// Its task, e.g. `IMAGE_CLASSIFICATION`.
+    task: String,
+    /// A http(s) URL the admin downloads the dataset from, instead of the file.
+    dataset_url: Option<String>,
+    /// The dataset file, instead of `dataset_url`.
+    #[schema(value_type = Option<String>, format = Binary)]
+    dataset: Option<Vec<u8>>,
+}
+
+/// `GET /datasets` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetQuery {
+    /// Only datasets of this task.
+    pub task: Option<String>,
+}
+
+/// Creates a dataset from an uploaded file or a URL.
+#[utoipa::path(post, path = "/datasets", security(("bearer" = [])),
+    request_body(content = CreateDatasetForm, content_type = "multipart/form-data"),
+    responses(
+    (status = 200, body = CreatedDataset),
+    (status = 400, description = "InvalidDatasetError (no file and no URL, both, empty, bad \
+        URL, download failed) or InvalidRequestError", body = ErrorBody),
+    (status = 413, description = "PayloadTooLargeError", body = ErrorBody)))]
+pub async fn create_dataset(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    req: Request,
+) -> ApiResult<Json<CreatedDataset>> {
+    let max_bytes = state.settings.max_dataset_bytes;
+    let mut form = read_form(req, &state, &FORM, max_bytes).await?;
+    let name = form.require_short("name")?;
+    let task = form.require_short("task")?;
+    let url = form.take("dataset_url");
+    let upload = match (form.file.take(), &url) {
+        (Some(_), Some(_)) => {
+            return Err(invalid_dataset(
+                "Give either a `dataset` file or a `dataset_url`, not both.",
+            ))
+        }
+        (None, None) => {
+            return Err(invalid_dataset(
+                "Give the dataset as a file in the field `dataset` or as a `dataset_url`.",
+            ))
+        }
+        (Some(file), None) => file.upload,
+        (None, Some(url)) => {
+            let mut upload = state
+                .storage
+                .create(ObjectKind::Dataset, max_bytes)
+                .await
+                .map_err(ApiError::internal)?;
+            download(&state.http, url, &mut upload).await?;
+            upload
+        }
+    };
+    if upload.size() == 0 {
+        return Err(invalid_dataset("The dataset is empty (0 bytes)."));
+    }
+    let stored = upload.finish().await.map_err(ApiError::internal)?;
+    let record = datasets::insert(
+        &state.pool,
+        &NewDataset {
+            owner_id: caller.id,
+            name: &name,
+            task: &task,
+            size_bytes: stored.size_bytes(),
+            sha256: stored.sha256(),
+            storage_key: stored.key(),
+            source_url: url.as_deref(),
+        },
+    )
+    .await?;
+    // Dropping `stored` on an error above removed the file; now the row refers to it.
+    stored.keep();
+    Ok(Json(CreatedDataset {
+        id: record.id,
+        name: record.name,
+        task: record.task,
+        size_bytes: record.size_bytes,
+    }))
+}
+
+/// Lists the caller's datasets (every user's for admins), newest first.
+#[utoipa::path(get, path = "/datasets", params(DatasetQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<Dataset>)))]
+pub async fn list_datasets(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiQuery(query): ApiQuery<DatasetQuery>,
+) -> ApiResult<Json<Vec<Dataset>>> {
+    let owner = (!caller.is_admin()).then_some(caller.id);
+    let records = datasets::list(&state.pool, owner, query.task.as_deref()).await?;
+    Ok(Json(records.iter().map(DatasetRecord::summary).collect()))
+}
+
+/// One dataset of the caller's (any, for admins).
+#[utoipa::path(get, path = "/datasets/{id}", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The dataset's id")),
+    responses(
+    (status = 200, body = DatasetDetail),
+    (status = 404, description = "InvalidDatasetError: no such dataset of yours", body = ErrorBody)))]
+pub async fn get_dataset(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<DatasetDetail>> {
+    Ok(Json(visible_dataset(&state, caller, id).await?.detail()))
+}
+
+/// Deletes a dataset of the caller's (any, for admins) that no train job uses; its file goes
+/// after its row.
+#[utoipa::path(delete, path = "/datasets/{id}", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The dataset's id")),
+    responses(
+    (status = 200, body = Dataset),
+    (status = 404, description = "InvalidDatasetError: no such dataset of yours", body = ErrorBody),
+    (status = 409, description = "InvalidDatasetError: a train job uses it", body = ErrorBody)))]
+pub async fn delete_dataset(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Dataset>> {
+    visible_dataset(&state, caller, id).await?;
+    let record = datasets::delete(&state.pool, id)
+        .await
+        .map_err(|err| {
+            if err.is_constraint(datasets::USED_AS_TRAIN_DATASET)
+                || err.is_constraint(datasets::USED_AS_VAL_DATASET)
+            {
+                invalid_dataset(format!(
+                    "Dataset {id} is used by a train job and cannot be deleted."
+                ))
+                .with_status(StatusCode::CONFLICT)
+            } else {
+                err.into()
+            }
+        })?
+        .ok_or_else(|| not_found(id))?;
+    if let Err(err) = state
+        .storage
+        .remove(ObjectKind::Dataset, record.storage_key)
+        .await
+    {
+        // The row is gone, so nothing refers to the file any more; it only wastes space.
+        tracing::warn!(dataset = %id, error = %err, "cannot remove a deleted dataset's file");
+    }
+    Ok(Json(record.summary()))
+}
+
+/// The dataset if the caller may see it: theirs, or any for admins. Others' are reported as
+/// missing, so ids reveal nothing.
+async fn visible_dataset(state: &AppState, caller: AuthUser, id: Uuid) -> ApiResult<DatasetRecord> {
+    datasets::get(&state.pool, id)
+        .await?
+        .filter(|record| record.owner_id == caller.id || caller.is_admin())
+        .ok_or_else(|| not_found(id))
+}
+
+/// Downloads `url` into `upload`, under its size limit.
+async fn download(client: &reqwest::Client, url: &str, upload: &mut Upload) -> ApiResult<()> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|err| invalid_dataset(format!("`dataset_url` is not a valid URL: {err}.")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid_dataset(format!(
+            "`dataset_url` must be an http or https URL, not `{}:`.",
+            parsed.scheme()
+        )));
+    }
+    let failed = |err: reqwest::Error| {
+        let reason = if err.is_timeout() {
+            "the download timed out (RAFIKI_DATASET_URL_TIMEOUT_SECS)".to_owned()
+        } else if err.is_connect() {
+            "the server cannot be reached".to_owned()
+        } else if err.is_redirect() {
+            "it redirects too many times".to_owned()
+        } else {
+            format!("the download failed ({})", error_chain(&err))
+        };
+        invalid_dataset(format!("Cannot download `dataset_url` {url}: {reason}."))
+    };
+    let mut response = client.get(parsed).send().await.map_err(failed)?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(invalid_dataset(format!(
+            "Cannot download `dataset_url` {url}: the server answered HTTP {status}."
+        )));
+    }
+    let max_bytes = upload.max_bytes();
+    let limit_error = || too_large("dataset", max_bytes, FORM.limit_setting);
+    if response.content_length().is_some_and(|len| len > max_bytes) {
+        return Err(limit_error());
+    }
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
+        upload.write(&chunk).await.map_err(|err| match err {
+            WriteError::TooLarge { .. } => limit_error(),
+            WriteError::Io(err) => ApiError::internal(err),
+        })?;
+    }
+    Ok(())
+}
+
+/// The messages of an error and its causes, for a client who needs to know what went wrong.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn invalid_dataset(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorName::InvalidDatasetError, message)
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    invalid_dataset(format!("You have no dataset with id {id}.")).with_status(StatusCode::NOT_FOUND)
+}

@@ -1,0 +1,341 @@
+//! Routes 7–11: `POST /models`, `GET /models/available`, `GET /models/{id}`,
+//! `GET /models/{id}/model_file`, `DELETE /models/{id}`.
+//!
+//! A model is one Python file defining a model class. Its uploader (ADMIN or MODEL_DEVELOPER)
+//! owns it; it is visible to its owner, to everyone when PUBLIC, and to admins. Only the owner
+//! and admins may download its file or delete it, and only while no train job uses it. The
+//! upload is checked by parsing, never running, the file (`crate::python_check`).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rafiki_store::models::{self, ModelRecord, NewModel};
+use rafiki_types::error::{ErrorBody, ErrorName};
+use rafiki_types::model::{AvailableModel, Dependencies, Model, ModelAccessRight, ModelRef};
+use serde::Deserialize;
+use strum::VariantArray;
+use uuid::Uuid;
+
+use crate::auth::extract::{AuthUser, Authorized, ModelDevelopers};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ApiQuery};
+use crate::python_check::{check_model_source_off_thread, SourceError};
+use crate::state::AppState;
+use crate::storage::ObjectKind;
+use crate::upload::{read_form, FormSpec, MAX_NAME_BYTES};
+
+const FORM: FormSpec = FormSpec {
+    file_field: "model_file_bytes",
+    text_fields: &[
+        "name",
+        "task",
+        "model_class",
+        "dependencies",
+        "access_right",
+        "docker_image",
+    ],
+    kind: ObjectKind::ModelFile,
+    // The whole file is parsed, so it is held in memory too (bounded by the model limit).
+    keep_copy: true,
+    limit_setting: "RAFIKI_MAX_MODEL_BYTES",
+};
+
+/// The `POST /models` form, for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct CreateModelForm {
+    /// The model's name, unique among the caller's models.
+    name: String,
+    /// Its task, e.g. `IMAGE_CLASSIFICATION`.
+    task: String,
+    /// The Python file defining the model class (UTF-8).
+    #[schema(value_type = String, format = Binary)]
+    model_file_bytes: Vec<u8>,
+    /// The name of the model class, defined at the file's top level.
+    model_class: String,
+    /// JSON text of `{package: version}`; absent or `null` means none.
+    dependencies: Option<String>,
+    /// `PRIVATE` (the default) or `PUBLIC`.
+    access_right: Option<ModelAccessRight>,
+    /// The worker image to run it in (default: the configured worker image).
+    docker_image: Option<String>,
+}
+
+/// `GET /models/available` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ModelQuery {
+    /// Only models of this task.
+    pub task: Option<String>,
+}
+
+/// Uploads a model.
+#[utoipa::path(post, path = "/models", security(("bearer" = [])),
+    request_body(content = CreateModelForm, content_type = "multipart/form-data"),
+    responses(
+    (status = 200, body = ModelRef),
+    (status = 400, description = "InvalidModelError (not UTF-8, syntax error, no such class), \
+        InvalidModelAccessRightError or InvalidRequestError", body = ErrorBody),
+    (status = 403, description = "UnauthorizedError", body = ErrorBody),
+    (status = 409, description = "DuplicateModelNameError", body = ErrorBody),
+    (status = 413, description = "PayloadTooLargeError", body = ErrorBody)))]
+pub async fn create_model(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<ModelDevelopers>,
+    req: Request,
+) -> ApiResult<Json<ModelRef>> {
+    let mut form = read_form(req, &state, &FORM, state.settings.max_model_bytes).await?;
+    let name = form.require_short("name")?;
+    let task = form.require_short("task")?;
+    let model_class = form.require_short("model_class")?;
+    let access_right = parse_access_right(form.take("access_right"))?;
+    let dependencies = parse_dependencies(form.take("dependencies"))?;
+    let docker_image = match form.take("docker_image") {
+        Some(image) => check_image(image)?,
+        None => state.settings.worker_image.clone(),
+    };
+    let file = form.file.take().ok_or_else(|| {
+        ApiError::invalid_request(format!(
+            "The form has no file field `{}`: upload the model's Python file in it.",
+            FORM.file_field
+        ))
+    })?;
+    if file.upload.size() == 0 {
+        return Err(invalid_model("The model file is empty (0 bytes)."));
+    }
+    check_model_source_off_thread(Arc::from(file.copy), model_class.clone())
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|err: SourceError| invalid_model(format!("{}.", capitalised(&err.to_string()))))?;
+    let stored = file.upload.finish().await.map_err(ApiError::internal)?;
+    let record = models::insert(
+        &state.pool,
+        &NewModel {
+            user_id: caller.id,
+            name: &name,
+            task: &task,
+            model_class: &model_class,
+            docker_image: &docker_image,
+            dependencies: &dependencies,
+            access_right,
+            size_bytes: stored.size_bytes(),
+            sha256: stored.sha256(),
+            storage_key: stored.key(),
+        },
+    )
+    .await
+    .map_err(|err| {
+        if err.is_constraint(models::USER_NAME_UNIQUE) {
+            ApiError::new(
+                ErrorName::DuplicateModelNameError,
+                format!("You already have a model named `{name}`."),
+            )
+        } else {
+            err.into()
+        }
+    })?;
+    // Dropping `stored` on an error above removed the file; now the row refers to it.
+    stored.keep();
+    Ok(Json(record.reference()))
+}
+
+/// Lists the models the caller may use: their own and every PUBLIC one, newest first.
+#[utoipa::path(get, path = "/models/available", params(ModelQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<AvailableModel>)))]
+pub async fn list_available_models(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiQuery(query): ApiQuery<ModelQuery>,
+) -> ApiResult<Json<Vec<AvailableModel>>> {
+    let records = models::list_available(&state.pool, caller.id, query.task.as_deref()).await?;
+    Ok(Json(records.iter().map(ModelRecord::available).collect()))
+}
+
+/// One model the caller may see (own, PUBLIC, or any for admins).
+#[utoipa::path(get, path = "/models/{id}", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The model's id")),
+    responses(
+    (status = 200, body = Model),
+    (status = 404, description = "InvalidModelError: no such model visible to you", body = ErrorBody)))]
+pub async fn get_model(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Model>> {
+    Ok(Json(visible_model(&state, caller, id).await?.detail()))
+}
+
+/// The model's file, byte for byte (owner or admins).
+#[utoipa::path(get, path = "/models/{id}/model_file", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The model's id")),
+    responses(
+    (status = 200, body = Vec<u8>, content_type = "application/octet-stream"),
+    (status = 403, description = "UnauthorizedError: not the owner", body = ErrorBody),
+    (status = 404, description = "InvalidModelError: no such model visible to you", body = ErrorBody)))]
+pub async fn download_model_file(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<ModelDevelopers>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Response> {
+    let record = owned_model(&state, caller, id, "download its file").await?;
+    let (file, size) = state
+        .storage
+        .open_object(ObjectKind::ModelFile, record.storage_key)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((
+        [
+            (CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (CONTENT_LENGTH, size.to_string()),
+        ],
+        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+    )
+        .into_response())
+}
+
+/// Deletes a model that no train job uses (owner or admins); its file goes after its row.
+#[utoipa::path(delete, path = "/models/{id}", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The model's id")),
+    responses(
+    (status = 200, body = ModelRef),
+    (status = 403, description = "UnauthorizedError: not the owner", body = ErrorBody),
+    (status = 404, description = "InvalidModelError: no such model visible to you", body = ErrorBody),
+    (status = 409, description = "ModelUsedError: a train job uses it", body = ErrorBody)))]
+pub async fn delete_model(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<ModelDevelopers>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<ModelRef>> {
+    owned_model(&state, caller, id, "delete it").await?;
+    let record = models::delete(&state.pool, id)
+        .await
+        .map_err(|err| {
+            if err.is_constraint(models::USED_BY_SUB_TRAIN_JOB) {
+                ApiError::new(
+                    ErrorName::ModelUsedError,
+                    format!("Model {id} is used by a train job and cannot be deleted."),
+                )
+            } else {
+                err.into()
+            }
+        })?
+        .ok_or_else(|| not_found(id))?;
+    if let Err(err) = state
+        .storage
+        .remove(ObjectKind::ModelFile, record.storage_key)
+        .await
+    {
+        // The row is gone, so nothing refers to the file any more; it only wastes space.
+        tracing::warn!(model = %id, error = %err, "cannot remove a deleted model's file");
+    }
+    Ok(Json(record.reference()))
+}
+
+/// The model if the caller may see it: own, PUBLIC, or any for admins. Others are reported as
+/// missing, so ids reveal nothing.
+async fn visible_model(state: &AppState, caller: AuthUser, id: Uuid) -> ApiResult<ModelRecord> {
+    models::get(&state.pool, id)
+        .await?
+        .filter(|record| record.is_available_to(caller.id) || caller.is_admin())
+        .ok_or_else(|| not_found(id))
+}
+
+/// The model if the caller owns it or is an admin; a PUBLIC model of someone else's is
+/// `UnauthorizedError` (403), since the caller can see it exists.
+async fn owned_model(
+    state: &AppState,
+    caller: AuthUser,
+    id: Uuid,
+    action: &str,
+) -> ApiResult<ModelRecord> {
+    let record = visible_model(state, caller, id).await?;
+    if record.user_id != caller.id && !caller.is_admin() {
+        return Err(ApiError::forbidden(format!(
+            "Only the model's owner or an admin may {action}."
+        )));
+    }
+    Ok(record)
+}
+
+fn parse_access_right(text: Option<String>) -> ApiResult<ModelAccessRight> {
+    let Some(text) = text else {
+        return Ok(ModelAccessRight::default());
+    };
+    text.parse().map_err(|_| {
+        let known: Vec<&str> = ModelAccessRight::VARIANTS
+            .iter()
+            .map(|r| r.into())
+            .collect();
+        ApiError::new(
+            ErrorName::InvalidModelAccessRightError,
+            format!(
+                "Unknown access right `{text}`; expected one of {}.",
+                known.join(", ")
+            ),
+        )
+    })
+}
+
+/// `dependencies` as Rafiki's client sends it: JSON text of `{package: version}`, where
+/// `null` (or no field) means none.
+fn parse_dependencies(text: Option<String>) -> ApiResult<Dependencies> {
+    let Some(text) = text else {
+        return Ok(Dependencies::new());
+    };
+    let bad = |detail: String| {
+        ApiError::invalid_request(format!(
+            "The form field `dependencies` must be JSON text of {{\"package\": \"version\"}}: \
+             {detail}."
+        ))
+    };
+    match serde_json::from_str::<serde_json::Value>(&text).map_err(|err| bad(err.to_string()))? {
+        serde_json::Value::Null => Ok(Dependencies::new()),
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .map(|(package, version)| {
+                if package.trim().is_empty() {
+                    return Err(bad("a package name is empty".into()));
+                }
+                match version {
+                    serde_json::Value::String(version) => Ok((package, version)),
+                    other => Err(bad(format!(
+                        "the version of `{package}` is {other}, not a string such as \"1.2.0\""
+                    ))),
+                }
+            })
+            .collect(),
+        other => Err(bad(format!("got {other}"))),
+    }
+}
+
+fn check_image(image: String) -> ApiResult<String> {
+    if image.len() > MAX_NAME_BYTES || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::invalid_request(format!(
+            "The form field `docker_image` must be an image reference such as \
+             `rafiki-rs/worker:latest` (at most {MAX_NAME_BYTES} bytes, no spaces)."
+        )));
+    }
+    Ok(image)
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+fn invalid_model(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorName::InvalidModelError, message)
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    invalid_model(format!("No model with id {id} is visible to you."))
+        .with_status(StatusCode::NOT_FOUND)
+}

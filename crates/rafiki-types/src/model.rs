@@ -1,0 +1,118 @@
+//! Models: access rights and the DTOs of routes 7–11 (`POST /models`, `GET /models/available`,
+//! `GET /models/{id}`, `GET /models/{id}/model_file`, `DELETE /models/{id}`). The upload itself
+//! is a multipart form (file `model_file_bytes`; text `name`, `task`, `model_class`,
+//! `dependencies`, `access_right`, `docker_image`), described in the admin's OpenAPI document.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Who may use a model: its owner only, or everyone.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(rename_all = "SCREAMING_SNAKE_CASE"))]
+pub enum ModelAccessRight {
+    /// Every user may list it and train with it.
+    Public,
+    /// Only its owner (and admins) see it: the default.
+    #[default]
+    Private,
+}
+
+/// A model's Python dependencies: `{package: version}`, e.g. `{"scikit-learn": "1.5.2"}`.
+pub type Dependencies = BTreeMap<String, String>;
+
+/// `POST /models` and `DELETE /models/{id}` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelRef {
+    /// The model's id.
+    pub id: Uuid,
+    /// Its owner.
+    pub user_id: Uuid,
+    /// Its name, unique per owner.
+    pub name: String,
+}
+
+/// A model as listed by `GET /models/available`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AvailableModel {
+    /// The model's id.
+    pub id: Uuid,
+    /// Its owner.
+    pub user_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its task.
+    pub task: String,
+    /// When it was uploaded.
+    #[serde(with = "crate::time::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub datetime_created: DateTime<Utc>,
+    /// Its Python dependencies, `{package: version}`.
+    pub dependencies: Dependencies,
+    /// Who may use it.
+    pub access_right: ModelAccessRight,
+}
+
+/// `GET /models/{id}` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Model {
+    /// The model's id.
+    pub id: Uuid,
+    /// Its owner.
+    pub user_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its task.
+    pub task: String,
+    /// The class in its file that implements the model.
+    pub model_class: String,
+    /// When it was uploaded.
+    #[serde(with = "crate::time::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub datetime_created: DateTime<Utc>,
+    /// The worker image it runs in.
+    pub docker_image: Option<String>,
+    /// Its Python dependencies, `{package: version}`.
+    pub dependencies: Dependencies,
+    /// Who may use it.
+    pub access_right: ModelAccessRight,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::VariantArray;
+
+    #[test]
+    fn access_rights_read_and_write_their_contract_names() {
+        for right in ModelAccessRight::VARIANTS {
+            let name: &'static str = right.into();
+            assert_eq!(serde_json::to_value(right).unwrap(), name);
+            assert_eq!(name.parse::<ModelAccessRight>().unwrap(), *right);
+        }
+        assert_eq!(ModelAccessRight::default(), ModelAccessRight::Private);
+        assert!("public".parse::<ModelAccessRight>().is_err());
+    }
+}
