@@ -23,6 +23,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub pool: PgPool,
     pub database_url: String,
+    /// The server's data directory (datasets, model files).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// URL of a fresh, empty database.
@@ -77,12 +79,14 @@ pub async fn spawn_app_on(database_url: &str, extra: &[(&str, Value)]) -> TestAp
         .expect("the admin builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = app.state().pool.clone();
+    let data_dir = app.state().settings.data_dir.clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     TestApp {
         address,
         client: reqwest::Client::new(),
         pool,
         database_url: database_url.to_owned(),
+        data_dir,
     }
 }
 

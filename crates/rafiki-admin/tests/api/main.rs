@@ -1,6 +1,9 @@
 //! Integration tests of the admin through HTTP, each against a fresh database.
 
 mod auth;
+mod datasets;
 mod helpers;
+mod models;
 mod server;
+mod uploads;
 mod users;
