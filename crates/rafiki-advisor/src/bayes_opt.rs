@@ -16,7 +16,7 @@ use crate::space::Space;
 /// recent half are kept, so a long, unlimited job stays fast.
 const MAX_OBSERVATIONS: usize = 200;
 /// Exploration margin of expected improvement, in units of the scores' standard deviation.
-const XI: f64 = 0.01;
+const XI: f64 = 0.001;
 
 /// What the advisor knows, already in cube coordinates, in trial order.
 #[derive(Debug, Default)]
@@ -35,11 +35,28 @@ pub(crate) fn initial_points(space: &Space) -> usize {
 }
 
 /// The tunable knob values of the next point to try.
-pub(crate) fn next_point(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Knobs {
+///
+/// `design_rng` must be the same for every trial of the sub-job (seeded by the sub-job's seed
+/// only): the first trials take the rows of one Latin hypercube in turn.
+pub(crate) fn next_point(
+    space: &Space,
+    obs: &Observations,
+    design_rng: &mut impl Rng,
+    rng: &mut impl Rng,
+) -> Knobs {
     if space.dim() == 0 {
         return space.decode(&[]);
     }
-    if obs.scored.len() < initial_points(space) {
+    let n_init = initial_points(space);
+    let started = obs.taken.len();
+    if started < n_init {
+        let design = space.latin_hypercube(n_init, design_rng);
+        let knobs = space.decode(&design[started]);
+        if !obs.taken.contains(&knobs) {
+            return knobs;
+        }
+    }
+    if obs.scored.len() < n_init {
         return random_point(space, &obs.taken, rng);
     }
     match acquire(space, obs, rng) {

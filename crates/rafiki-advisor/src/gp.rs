@@ -11,9 +11,9 @@ use rand::Rng;
 const SQRT5: f64 = 2.236_067_977_499_79;
 
 /// Box bounds of the hyperparameters, all in natural-log space.
-const LOG_LS_BOUNDS: (f64, f64) = (-5.3, 3.0); // length scale 0.005 .. 20
+const LOG_LS_BOUNDS: (f64, f64) = (-5.3, 0.7); // length scale 0.005 .. 2
 const LOG_SF2_BOUNDS: (f64, f64) = (-4.6, 4.6); // signal variance 0.01 .. 100
-const LOG_SN2_BOUNDS: (f64, f64) = (-13.8, 0.0); // noise variance 1e-6 .. 1
+const LOG_SN2_BOUNDS: (f64, f64) = (-20.7, 0.0); // noise variance 1e-9 .. 1
 
 /// Weak log-normal priors (mean, standard deviation of the log): length scales around half the
 /// cube, signal variance around the (normalised) data variance, noise small but free.

@@ -51,22 +51,18 @@ pub enum AdvisorType {
 /// policy, float, integer or categorical; RANDOM otherwise. (Rafiki's parameter-sharing and
 /// ENAS advisors are not provided: a config that would get them gets BAYES_OPT or RANDOM.)
 pub fn advisor_type(config: &KnobConfig) -> AdvisorType {
-    let all = |pred: fn(&Knob) -> bool| config.values().all(pred);
-    if all(|k| matches!(k, Knob::Fixed { .. } | Knob::Policy { .. })) {
-        AdvisorType::Fixed
-    } else if all(|k| {
-        matches!(
-            k,
-            Knob::Fixed { .. }
-                | Knob::Policy { .. }
-                | Knob::Float { .. }
-                | Knob::Integer { .. }
-                | Knob::Categorical { .. }
-        )
-    }) {
-        AdvisorType::BayesOpt
-    } else {
-        AdvisorType::Random
+    [AdvisorType::Fixed, AdvisorType::BayesOpt]
+        .into_iter()
+        .find(|&a| config.values().all(|k| serves(a, k)))
+        .unwrap_or(AdvisorType::Random)
+}
+
+/// Whether `advisor` can propose values for `knob`.
+fn serves(advisor: AdvisorType, knob: &Knob) -> bool {
+    match advisor {
+        AdvisorType::Fixed => matches!(knob, Knob::Fixed { .. } | Knob::Policy { .. }),
+        AdvisorType::BayesOpt => !matches!(knob, Knob::Arch { .. }),
+        AdvisorType::Random => true,
     }
 }
 
@@ -100,12 +96,41 @@ pub enum Decision {
     BudgetSpent,
 }
 
-/// Decides the next trial of a model.
+/// Why no decision could be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AdvisorError {
+    /// The knob config breaks the knob rules.
+    #[error(transparent)]
+    InvalidKnobConfig(#[from] KnobError),
+    /// [`propose_as`] was asked for an advisor that cannot serve one of the knobs.
+    #[error("the {advisor:?} advisor cannot tune knob `{knob}`")]
+    Incompatible {
+        /// The advisor asked for.
+        advisor: AdvisorType,
+        /// The first knob it cannot serve.
+        knob: String,
+    },
+}
+
+/// Decides the next trial of a model with the advisor [`advisor_type`] chooses for its config.
 ///
 /// Fails only if the knob config is invalid. Deterministic: the same request gives the same
 /// decision, whatever the order of `history`.
-pub fn propose(req: &Request<'_>) -> Result<Decision, KnobError> {
+pub fn propose(req: &Request<'_>) -> Result<Decision, AdvisorError> {
+    propose_as(advisor_type(req.config), req)
+}
+
+/// Like [`propose`], with the advisor chosen by the caller (e.g. random search on a space
+/// Bayesian optimisation could serve, to compare the two). A FIXED advisor serves only fixed
+/// and policy knobs, a BAYES_OPT one no architecture knobs; RANDOM serves any config.
+pub fn propose_as(advisor: AdvisorType, req: &Request<'_>) -> Result<Decision, AdvisorError> {
     validate_knob_config(req.config)?;
+    if let Some((name, _)) = req.config.iter().find(|(_, k)| !serves(advisor, k)) {
+        return Err(AdvisorError::Incompatible {
+            advisor,
+            knob: name.clone(),
+        });
+    }
     if !req
         .budget
         .allows_new_trial(req.history.len(), req.started_at, req.now)
@@ -117,7 +142,7 @@ pub fn propose(req: &Request<'_>) -> Result<Decision, KnobError> {
     history.sort_by_key(|t| t.proposal.trial_no);
     let mut rng = ChaCha8Rng::seed_from_u64(mix(req.seed, u64::from(req.trial_no)));
 
-    let proposal = match advisor_type(req.config) {
+    let proposal = match advisor {
         AdvisorType::Fixed => {
             // Rafiki's fixed advisor runs one trial; one that errored is not retried, since the
             // same knobs would fail the same way.
@@ -221,7 +246,8 @@ fn bayes_opt_proposal(req: &Request<'_>, history: &[&PastTrial], rng: &mut ChaCh
         }
         obs.taken.push(tunable);
     }
-    let tunable = bayes_opt::next_point(&space, &obs, rng);
+    let mut design_rng = ChaCha8Rng::seed_from_u64(mix(req.seed, 0));
+    let tunable = bayes_opt::next_point(&space, &obs, &mut design_rng, rng);
     let (policies, kind): (&[Policy], _) = if final_train {
         (&[], ProposalType::FinalTrain)
     } else {

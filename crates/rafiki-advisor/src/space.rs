@@ -226,6 +226,36 @@ impl Space {
         x
     }
 
+    /// `n` points of a Latin hypercube: along every numeric coordinate each of `n` equal slices
+    /// holds one point, and each categorical knob cycles through its values in a shuffled
+    /// order, so a small initial design spreads over the whole space.
+    pub(crate) fn latin_hypercube(&self, n: usize, rng: &mut impl Rng) -> Vec<Vec<f64>> {
+        let mut points = vec![vec![0.0; self.dim]; n];
+        for p in &self.params {
+            if p.width == 0 {
+                continue;
+            }
+            let perm = permutation(n, rng);
+            match &p.coord {
+                Coord::Cat { values } => {
+                    let order = permutation(values.len(), rng);
+                    for (k, point) in points.iter_mut().enumerate() {
+                        point[p.offset + order[perm[k] % values.len()]] = 1.0;
+                    }
+                }
+                _ => {
+                    for (k, point) in points.iter_mut().enumerate() {
+                        point[p.offset] = (perm[k] as f64 + rng.gen::<f64>()) / n as f64;
+                    }
+                }
+            }
+        }
+        for point in &mut points {
+            self.snap(point);
+        }
+        points
+    }
+
     /// Moves `x` to the encoding of the knob values it decodes to: clamps numeric coordinates,
     /// centres integers in their cell, and makes each one-hot block exactly one-hot.
     pub(crate) fn snap(&self, x: &mut [f64]) {
@@ -320,6 +350,15 @@ impl Space {
             .filter_map(|n| knobs.get(n).map(|v| (n.to_owned(), v.clone())))
             .collect()
     }
+}
+
+/// A uniformly shuffled `0..n` (Fisher-Yates).
+fn permutation(n: usize, rng: &mut impl Rng) -> Vec<usize> {
+    let mut perm: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        perm.swap(i, rng.gen_range(0..=i));
+    }
+    perm
 }
 
 fn argmax(xs: &[f64]) -> usize {
