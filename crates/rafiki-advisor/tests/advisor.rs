@@ -73,6 +73,39 @@ fn mixed_config() -> KnobConfig {
 }
 
 #[test]
+fn proposals_have_the_contracts_shape() {
+    let cfg = config(json!({
+        "n": {"type": "INTEGER", "value_min": 1, "value_max": 9},
+        "quick": {"type": "POLICY", "policy": "EARLY_STOP"}
+    }));
+    let p = expect_proposal(propose(&request(&cfg, &[], unlimited())));
+    let v = serde_json::to_value(&p).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "knobs",
+            "meta",
+            "params_type",
+            "to_cache_params",
+            "to_eval",
+            "to_save_params",
+            "trial_no"
+        ]
+    );
+    assert_eq!(v["trial_no"], json!(1));
+    assert_eq!(v["params_type"], json!("NONE"));
+    assert_eq!(v["to_eval"], json!(true));
+    assert_eq!(v["to_cache_params"], json!(false));
+    assert_eq!(v["to_save_params"], json!(true));
+    assert_eq!(v["meta"], json!({"proposal_type": "SEARCH"}));
+    assert_eq!(v["knobs"]["quick"], json!(true));
+    assert!(v["knobs"]["n"].is_i64());
+    let back: Proposal = serde_json::from_value(v).unwrap();
+    assert_eq!(back, p);
+}
+
+#[test]
 fn advisor_is_chosen_from_the_knob_types_as_rafiki_does() {
     let fixed = config(json!({
         "epochs": {"type": "FIXED", "value": 3},
@@ -338,12 +371,12 @@ fn the_last_hour_retrains_the_best_searched_knobs_without_early_stop() {
     let p = expect_proposal(propose(&req));
     assert_eq!(p.proposal_type(), Some(ProposalType::Search));
 
-    for rank in 0..2 {
+    for best in &by_score[..2] {
         let mut req = request(&cfg, &history, budget);
         req.now = t0() + Duration::minutes(150);
         let p = expect_proposal(propose(&req));
         assert_eq!(p.proposal_type(), Some(ProposalType::FinalTrain));
-        assert_eq!(p.knobs["x"], by_score[rank].proposal.knobs["x"]);
+        assert_eq!(p.knobs["x"], best.proposal.knobs["x"]);
         assert_eq!(p.knobs["quick"], json!(false));
         history.push(PastTrial::running(p));
     }
