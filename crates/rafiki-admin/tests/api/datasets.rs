@@ -559,3 +559,53 @@ async fn startup_sweeps_leftover_temporaries_and_locks_the_data_directory() {
         .expect("a second admin on the same data directory fails");
     assert!(format!("{err:#}").contains("in use"), "{err:#}");
 }
+
+#[tokio::test]
+async fn an_interrupted_upload_streams_to_a_temporary_that_is_then_removed() {
+    let app = spawn_app().await;
+    let token = app.user("app@example.com", "APP_DEVELOPER").await;
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /datasets HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000000\r\n\r\n\
+         --b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nd\r\n\
+         --b\r\nContent-Disposition: form-data; name=\"task\"\r\n\r\nT\r\n\
+         --b\r\nContent-Disposition: form-data; name=\"dataset\"; filename=\"d\"\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Part of the file: more than the server's write buffer, far less than declared.
+    stream.write_all(&bytes_of_len(3 << 20)).await.unwrap();
+    let temporaries = || -> Vec<std::path::PathBuf> {
+        app.stored_files()
+            .into_iter()
+            .filter(|f| f.starts_with(app.data_dir.join("tmp")))
+            .collect()
+    };
+    // The bytes reach the disk while the upload is still going: it streams.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let on_disk: u64 = temporaries()
+            .iter()
+            .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+            .sum();
+        if on_disk >= 1 << 20 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no temporary grew");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        app.count_rows("datasets").await,
+        0,
+        "no row while uploading"
+    );
+    // The client goes away: the temporary is removed.
+    drop(stream);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !app.stored_files().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the temporary stays");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.assert_nothing_stored().await;
+}
