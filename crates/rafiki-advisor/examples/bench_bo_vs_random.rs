@@ -95,6 +95,8 @@ struct Outcome {
     best: f64,
     /// Seconds spent in `propose_as`.
     secs: f64,
+    /// The slowest single call, seconds.
+    slowest: f64,
 }
 
 fn run(func: &TestFunction, advisor: AdvisorType, seed: u64, cap: u32) -> Outcome {
@@ -104,6 +106,7 @@ fn run(func: &TestFunction, advisor: AdvisorType, seed: u64, cap: u32) -> Outcom
     let mut history: Vec<PastTrial> = Vec::new();
     let mut spent = 0.0;
     let mut best = f64::INFINITY;
+    let mut slowest: f64 = 0.0;
     for trial_no in 1..=cap {
         let t = Instant::now();
         let decision = propose_as(
@@ -119,7 +122,9 @@ fn run(func: &TestFunction, advisor: AdvisorType, seed: u64, cap: u32) -> Outcom
             },
         )
         .expect("valid config");
-        spent += t.elapsed().as_secs_f64();
+        let took = t.elapsed().as_secs_f64();
+        spent += took;
+        slowest = slowest.max(took);
         let Decision::Propose(proposal) = decision else {
             break;
         };
@@ -130,6 +135,7 @@ fn run(func: &TestFunction, advisor: AdvisorType, seed: u64, cap: u32) -> Outcom
                 trials: Some(trial_no),
                 best,
                 secs: spent,
+                slowest,
             };
         }
         history.push(PastTrial::completed(proposal, -value));
@@ -138,6 +144,7 @@ fn run(func: &TestFunction, advisor: AdvisorType, seed: u64, cap: u32) -> Outcom
         trials: None,
         best,
         secs: spent,
+        slowest,
     }
 }
 
@@ -214,8 +221,8 @@ fn main() {
         seeds,
         wall.elapsed().as_secs_f64()
     );
-    println!("| function | method | median trials | mean trials | censored | worst | s proposing (all seeds) |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| function | method | median trials | mean trials | censored | worst | s proposing (all seeds) | slowest call (s) |");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut medians = vec![[0.0; 2]; functions.len()];
     let mut notes = Vec::new();
     for (fi, func) in functions.iter().enumerate() {
@@ -231,6 +238,7 @@ fn main() {
                 .map(|r| r.2.best)
                 .collect();
             let secs: f64 = rows.iter().map(|r| r.2.secs).sum();
+            let slowest = rows.iter().map(|r| r.2.slowest).fold(0.0, f64::max);
             let med = median(counts.clone());
             medians[fi][mi] = med;
             let mean = counts.iter().sum::<f64>() / counts.len() as f64;
@@ -243,7 +251,7 @@ fn main() {
                 }
             };
             println!(
-                "| {} | {:?} | {} | {} | {}/{} | {worst:.0} | {secs:.1} |",
+                "| {} | {:?} | {} | {} | {}/{} | {worst:.0} | {secs:.1} | {slowest:.3} |",
                 func.name,
                 method,
                 mark(med, censored.len() * 2 >= rows.len()),
