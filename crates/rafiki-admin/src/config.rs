@@ -33,6 +33,12 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "dataset_url_timeout_secs",
     ),
     ("RAFIKI_WORKER_IMAGE", "worker_image"),
+    ("RAFIKI_GPUS", "gpus"),
+    ("RAFIKI_WORKER_BIN", "worker_bin"),
+    ("RAFIKI_PYTHON", "python"),
+    ("RAFIKI_MAX_PARAMS_BYTES", "max_params_bytes"),
+    ("RAFIKI_SUPERVISE_MS", "supervise_ms"),
+    ("RAFIKI_MAX_SERVICE_RESTARTS", "max_service_restarts"),
 ];
 
 /// The superadmin password allowed only with `--dev`.
@@ -69,6 +75,12 @@ struct RawSettings {
     max_model_bytes: u64,
     dataset_url_timeout_secs: u64,
     worker_image: String,
+    gpus: String,
+    worker_bin: Option<PathBuf>,
+    python: String,
+    max_params_bytes: u64,
+    supervise_ms: u64,
+    max_service_restarts: i32,
     superadmin_password: Option<SecretString>,
     app_secret: Option<SecretString>,
 }
@@ -102,6 +114,18 @@ pub struct Settings {
     pub dataset_url_timeout_secs: u64,
     /// Worker image of models uploaded without `docker_image`.
     pub worker_image: String,
+    /// GPU device ids of this host, for the process backend (`RAFIKI_GPUS`).
+    pub gpus: Vec<i32>,
+    /// The `rafiki-worker` binary the process backend launches.
+    pub worker_bin: PathBuf,
+    /// The Python interpreter workers run models with.
+    pub python: String,
+    /// Largest trial parameters accepted from a worker, in bytes.
+    pub max_params_bytes: u64,
+    /// How often services are supervised, in milliseconds.
+    pub supervise_ms: u64,
+    /// How often a crashed service is restarted before it is ERRORED.
+    pub max_service_restarts: i32,
     /// Password of `superadmin@rafiki`, seeded at start-up.
     pub superadmin_password: SecretString,
     /// HS256 signing secret of the JWTs.
@@ -206,6 +230,21 @@ impl Settings {
                 "RAFIKI_WORKER_IMAGE must not be empty".into(),
             ));
         }
+        let gpus = crate::gpus::parse_gpu_list(&raw.gpus).map_err(ConfigError::Rule)?;
+        let worker_bin = match raw.worker_bin {
+            Some(path) => path,
+            None => default_worker_bin()?,
+        };
+        if raw.python.trim().is_empty() {
+            return Err(ConfigError::Rule("RAFIKI_PYTHON must not be empty".into()));
+        }
+        if raw.supervise_ms == 0 || raw.max_params_bytes == 0 || raw.max_service_restarts < 0 {
+            return Err(ConfigError::Rule(
+                "RAFIKI_SUPERVISE_MS and RAFIKI_MAX_PARAMS_BYTES must be at least 1, \
+                 RAFIKI_MAX_SERVICE_RESTARTS at least 0"
+                    .into(),
+            ));
+        }
         Ok(Settings {
             database_url: raw.database_url,
             db_max_connections: raw.db_max_connections,
@@ -220,11 +259,29 @@ impl Settings {
             max_model_bytes: raw.max_model_bytes,
             dataset_url_timeout_secs: raw.dataset_url_timeout_secs,
             worker_image: raw.worker_image,
+            gpus,
+            worker_bin,
+            python: raw.python,
+            max_params_bytes: raw.max_params_bytes,
+            supervise_ms: raw.supervise_ms,
+            max_service_restarts: raw.max_service_restarts,
             superadmin_password,
             app_secret,
             dev,
         })
     }
+}
+
+/// `rafiki-worker` next to the running executable: where cargo and the images put it.
+fn default_worker_bin() -> Result<PathBuf, ConfigError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| ConfigError::Rule(format!("cannot locate this executable: {e}")))?;
+    let mut dir = exe.parent().map(PathBuf::from).unwrap_or_default();
+    // Test binaries live one level down, in `target/<profile>/deps`.
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    Ok(dir.join("rafiki-worker"))
 }
 
 #[cfg(test)]

@@ -5,10 +5,13 @@
 //! `main.rs` is thin; everything is here so tests start the real server.
 
 pub mod auth;
+pub mod backend;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod gpus;
 pub mod openapi;
+pub mod orchestrator;
 pub mod python_check;
 pub mod routes;
 pub mod startup;

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{datasets, health, models, tokens, users};
+use crate::routes::{datasets, health, models, tokens, train_jobs, trials, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +26,16 @@ use crate::routes::{datasets, health, models, tokens, users};
         models::get_model,
         models::download_model_file,
         models::delete_model,
+        train_jobs::create_train_job,
+        train_jobs::list_train_jobs,
+        train_jobs::list_train_jobs_of_app,
+        train_jobs::get_train_job,
+        train_jobs::stop_train_job,
+        train_jobs::list_trials,
+        trials::get_trial,
+        trials::get_trial_logs,
+        trials::get_trial_parameters,
+        train_jobs::stop_all_jobs,
     ),
     modifiers(&BearerAuth)
 )]

@@ -13,7 +13,12 @@ use tokio::net::TcpListener;
 use crate::auth::bans::BanList;
 use crate::auth::jwt::TokenKeys;
 use crate::auth::password::{self, Passwords};
+use crate::backend::process::ProcessBackend;
+use crate::backend::Backend;
+use crate::config::BackendKind;
 use crate::config::Settings;
+use crate::gpus::GpuPool;
+use crate::orchestrator::{Orchestrator, OrchestratorConfig};
 use crate::routes;
 use crate::state::AppState;
 use crate::storage::Storage;
@@ -58,7 +63,11 @@ impl Application {
                     settings.bind_host, settings.admin_port
                 )
             })?;
+        let port = listener.local_addr().context("no local address")?.port();
+        let orchestrator = Arc::new(build_orchestrator(&settings, &pool, port)?);
+        orchestrator.reconcile().await?;
         let state = AppState {
+            orchestrator,
             pool,
             tokens: Arc::new(TokenKeys::new(&settings.app_secret)),
             passwords: Arc::new(Passwords::new().await?),
@@ -95,13 +104,48 @@ impl Application {
             let period = Duration::from_millis(state.settings.ban_refresh_ms);
             tokio::spawn(async move { bans.refresh_forever(pool, period).await })
         };
+        let supervisor = {
+            let orchestrator = state.orchestrator.clone();
+            let period = Duration::from_millis(state.settings.supervise_ms);
+            tokio::spawn(async move { orchestrator.supervise_forever(period).await })
+        };
         tracing::info!(port = ?self.listener.local_addr().ok(), "Rafiki admin listening");
+        // Services keep running when the admin stops: a restarted admin adopts them.
         let served = axum::serve(self.listener, routes::router(state))
             .with_graceful_shutdown(shutdown)
             .await;
         refresher.abort();
+        supervisor.abort();
         served.context("the HTTP server failed")
     }
+}
+
+/// The orchestrator over the configured backend. Workers reach the admin on loopback, since
+/// the process backend runs them on this host.
+fn build_orchestrator(
+    settings: &Settings,
+    pool: &sqlx::PgPool,
+    port: u16,
+) -> anyhow::Result<Orchestrator> {
+    let backend: Arc<dyn Backend> = match settings.backend {
+        BackendKind::Process => Arc::new(ProcessBackend::new(
+            settings.worker_bin.clone(),
+            settings.data_dir.join("services"),
+        )),
+        BackendKind::Docker => anyhow::bail!(
+            "RAFIKI_BACKEND=docker: the docker backend is not built yet; use `process`"
+        ),
+    };
+    Ok(Orchestrator::new(
+        pool.clone(),
+        backend,
+        GpuPool::new(settings.gpus.iter().copied()),
+        OrchestratorConfig {
+            admin_url: format!("http://127.0.0.1:{port}"),
+            python: settings.python.clone(),
+            max_restarts: settings.max_service_restarts,
+        },
+    ))
 }
 
 /// The client of `dataset_url` downloads: rustls with the bundled web roots (no system

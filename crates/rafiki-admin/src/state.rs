@@ -9,6 +9,7 @@ use crate::auth::bans::BanList;
 use crate::auth::jwt::TokenKeys;
 use crate::auth::password::Passwords;
 use crate::config::Settings;
+use crate::orchestrator::Orchestrator;
 use crate::storage::Storage;
 
 /// Shared, cheaply cloned state of the admin.
@@ -26,6 +27,8 @@ pub struct AppState {
     pub passwords: Arc<Passwords>,
     /// The data directory: datasets, model files, parameters.
     pub storage: Arc<Storage>,
+    /// Launches, stops and supervises services.
+    pub orchestrator: Arc<Orchestrator>,
     /// Client for downloads the admin makes (`dataset_url`).
     pub http: reqwest::Client,
 }

@@ -7,6 +7,9 @@
 
 pub mod datasets;
 pub mod models;
+pub mod services;
+pub mod train_jobs;
+pub mod trials;
 pub mod users;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

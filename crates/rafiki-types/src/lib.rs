@@ -12,4 +12,5 @@ pub mod model;
 pub mod proposal;
 pub mod status;
 pub mod time;
+pub mod train;
 pub mod user;

@@ -2,14 +2,21 @@
 //! `null` when absent. Use with `#[serde(with = "rafiki_types::time::rfc3339")]` or
 //! `rafiki_types::time::rfc3339_option`.
 
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// The wire form of a datetime: `2026-11-26T17:02:03Z`.
+pub fn to_wire(value: &DateTime<Utc>) -> String {
+    value.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
 /// A required datetime.
 pub mod rfc3339 {
-    use chrono::{DateTime, SecondsFormat, Utc};
+    use chrono::{DateTime, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Writes `2026-11-26T17:02:03Z`.
     pub fn serialize<S: Serializer>(value: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&value.to_rfc3339_opts(SecondsFormat::Secs, true))
+        s.serialize_str(&super::to_wire(value))
     }
 
     /// Reads any RFC 3339 datetime, converted to UTC.

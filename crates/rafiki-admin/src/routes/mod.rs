@@ -1,14 +1,18 @@
 //! The HTTP routes of the admin, one module per resource, assembled into one router.
 
 pub mod datasets;
+pub mod download;
 pub mod health;
+pub mod internal;
 pub mod models;
 pub mod tokens;
+pub mod train_jobs;
+pub mod trials;
 pub mod users;
 
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use rafiki_types::error::ErrorName;
 use tower_http::trace::TraceLayer;
@@ -52,12 +56,52 @@ pub fn router(state: AppState) -> Router {
             get(models::get_model).delete(models::delete_model),
         )
         .route("/models/{id}/model_file", get(models::download_model_file))
+        .route(
+            "/train_jobs",
+            post(train_jobs::create_train_job).get(train_jobs::list_train_jobs),
+        )
+        .route("/train_jobs/{app}", get(train_jobs::list_train_jobs_of_app))
+        .route(
+            "/train_jobs/{app}/{app_version}",
+            get(train_jobs::get_train_job),
+        )
+        .route(
+            "/train_jobs/{app}/{app_version}/stop",
+            post(train_jobs::stop_train_job),
+        )
+        .route(
+            "/train_jobs/{app}/{app_version}/trials",
+            get(train_jobs::list_trials),
+        )
+        .route("/trials/{id}", get(trials::get_trial))
+        .route("/trials/{id}/logs", get(trials::get_trial_logs))
+        .route("/trials/{id}/parameters", get(trials::get_trial_parameters))
+        .route("/actions/stop_all_jobs", post(train_jobs::stop_all_jobs))
+        .merge(internal_routes())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api_doc()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_json_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The internal API for services (`docs/internal-api.md`).
+fn internal_routes() -> Router<AppState> {
+    Router::new()
+        .route("/internal/train/job", get(internal::train_job))
+        .route("/internal/train/knob_config", put(internal::knob_config))
+        .route("/internal/train/trials", post(internal::next_trial))
+        .route("/internal/train/fail", post(internal::train_failed))
+        .route("/internal/models/{id}/file", get(internal::model_file))
+        .route("/internal/datasets/{id}", get(internal::dataset_file))
+        .route("/internal/trials/{id}/logs", post(internal::trial_logs))
+        .route(
+            "/internal/trials/{id}/parameters",
+            // Parameters stream to disk under RAFIKI_MAX_PARAMS_BYTES.
+            put(internal::trial_parameters.layer(DefaultBodyLimit::disable())),
+        )
+        .route("/internal/trials/{id}/finish", post(internal::finish_trial))
 }
 
 async fn not_found() -> ApiError {

@@ -5,5 +5,6 @@ mod datasets;
 mod helpers;
 mod models;
 mod server;
+mod train_jobs;
 mod uploads;
 mod users;

@@ -1,0 +1,204 @@
+//! The `process` backend: each service is a `rafiki-worker` child process on this host, in its
+//! own process group, with its own working directory and log file under
+//! `<data_dir>/services/<id>/`.
+//!
+//! Services outlive an admin restart (they are not killed when the admin exits); a restarted
+//! admin recognises them by pid and by the service id in their environment, and stops them by
+//! process group like its own children.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use super::{Backend, BackendError, ServiceSpec, ServiceState};
+
+/// How long a stopped service gets to exit after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs services as child processes.
+pub struct ProcessBackend {
+    worker_bin: PathBuf,
+    services_dir: PathBuf,
+    children: Mutex<HashMap<u32, Child>>,
+}
+
+impl ProcessBackend {
+    /// A backend launching `worker_bin`, with service directories under `services_dir`.
+    pub fn new(worker_bin: PathBuf, services_dir: PathBuf) -> Self {
+        ProcessBackend {
+            worker_bin,
+            services_dir,
+            children: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The directory of a service: its working directory and `service.log`.
+    pub fn service_dir(&self, id: Uuid) -> PathBuf {
+        self.services_dir.join(id.to_string())
+    }
+}
+
+fn parse_pid(backend_id: &str) -> Option<u32> {
+    backend_id.parse().ok().filter(|pid| *pid > 1)
+}
+
+/// Whether a process that is not our child is alive and is that service (pids get reused).
+fn is_that_service(pid: u32, service_id: Uuid) -> bool {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let wanted = format!("RAFIKI_SERVICE_ID={service_id}");
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            // The state follows the parenthesised command name; Z is a zombie.
+            stat.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+                .unwrap_or(false)
+        })
+        .unwrap_or(false);
+    alive
+        && environ
+            .split(|b| *b == 0)
+            .any(|var| var == wanted.as_bytes())
+}
+
+fn signal_group(pid: u32, signal: Signal) {
+    if let Ok(raw) = i32::try_from(pid) {
+        // ESRCH (already gone) is the expected outcome of a race with the exit; ignore it.
+        let _ = killpg(Pid::from_raw(raw), signal);
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for ProcessBackend {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    async fn start(&self, spec: &ServiceSpec) -> Result<String, BackendError> {
+        let dir = self.service_dir(spec.id);
+        let work_dir = dir.join("work");
+        tokio::fs::create_dir_all(&work_dir)
+            .await
+            .map_err(|e| BackendError(format!("cannot create {}: {e}", work_dir.display())))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("service.log"))
+            .map_err(|e| BackendError(format!("cannot open the service log: {e}")))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| BackendError(format!("cannot open the service log: {e}")))?;
+        let mode = match spec.service_type {
+            rafiki_types::status::ServiceType::Inference => "inference",
+            rafiki_types::status::ServiceType::Predict => "predictor",
+            _ => "train",
+        };
+        let mut command = Command::new(&self.worker_bin);
+        command
+            .arg(mode)
+            .env_clear()
+            .envs(
+                [
+                    "PATH",
+                    "HOME",
+                    "LANG",
+                    "RUST_LOG",
+                    "RUST_BACKTRACE",
+                    "TMPDIR",
+                ]
+                .iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))),
+            )
+            .envs(&spec.env)
+            .current_dir(&work_dir)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            // Its own group, so a stop reaches the worker and its Python child together, and
+            // a Ctrl-C at the admin's terminal does not.
+            .process_group(0)
+            .kill_on_drop(false);
+        let child = command.spawn().map_err(|e| {
+            BackendError(format!("cannot start {}: {e}", self.worker_bin.display()))
+        })?;
+        let pid = child
+            .id()
+            .ok_or_else(|| BackendError("the worker exited at once".into()))?;
+        self.children.lock().await.insert(pid, child);
+        Ok(pid.to_string())
+    }
+
+    async fn state(&self, service_id: Uuid, backend_id: &str) -> ServiceState {
+        let Some(pid) = parse_pid(backend_id) else {
+            return ServiceState::Missing;
+        };
+        let mut children = self.children.lock().await;
+        if let Some(child) = children.get_mut(&pid) {
+            return match child.try_wait() {
+                Ok(None) => ServiceState::Running,
+                Ok(Some(status)) => {
+                    children.remove(&pid);
+                    ServiceState::Exited(status.code())
+                }
+                Err(_) => ServiceState::Missing,
+            };
+        }
+        if is_that_service(pid, service_id) {
+            ServiceState::Running
+        } else {
+            ServiceState::Missing
+        }
+    }
+
+    async fn stop(&self, service_id: Uuid, backend_id: &str) -> Result<(), BackendError> {
+        let Some(pid) = parse_pid(backend_id) else {
+            return Ok(());
+        };
+        let child = self.children.lock().await.remove(&pid);
+        match child {
+            Some(mut child) => {
+                if child.try_wait().ok().flatten().is_some() {
+                    return Ok(());
+                }
+                signal_group(pid, Signal::SIGTERM);
+                if tokio::time::timeout(STOP_GRACE, child.wait())
+                    .await
+                    .is_err()
+                {
+                    signal_group(pid, Signal::SIGKILL);
+                    child
+                        .wait()
+                        .await
+                        .map_err(|e| BackendError(format!("cannot reap worker {pid}: {e}")))?;
+                }
+                // Anything the worker left in its group (a Python child) goes too.
+                signal_group(pid, Signal::SIGKILL);
+            }
+            None if is_that_service(pid, service_id) => {
+                signal_group(pid, Signal::SIGTERM);
+                let deadline = tokio::time::Instant::now() + STOP_GRACE;
+                while is_that_service(pid, service_id) {
+                    if tokio::time::Instant::now() >= deadline {
+                        signal_group(pid, Signal::SIGKILL);
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                while is_that_service(pid, service_id) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                signal_group(pid, Signal::SIGKILL);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,272 @@
+//! The orchestrator turns jobs into services: it allocates GPUs, writes a job's rows and
+//! services in one transaction, launches them through the backend, stops them synchronously,
+//! and (in [`supervise`]) watches them: restarts crashed workers with backoff, and derives job
+//! status from services and trials in one place.
+//!
+//! Launches, stops and supervision steps are serialised by one lock, so a stop never races a
+//! restart of the same service. This assumes one admin instance orchestrates at a time.
+
+pub mod supervise;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use rafiki_store::train_jobs::{self, NewTrainJob, TrainJobRecord};
+use rafiki_store::{services, trials};
+use rafiki_types::error::ErrorName;
+use rafiki_types::internal::env;
+use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
+use rafiki_types::train::split_gpus;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::backend::{Backend, ServiceSpec};
+use crate::error::{ApiError, ApiResult};
+use crate::gpus::GpuPool;
+
+/// What the orchestrator needs to know to launch services.
+pub struct OrchestratorConfig {
+    /// The admin's URL as services reach it.
+    pub admin_url: String,
+    /// The Python interpreter workers use (`RAFIKI_PYTHON`).
+    pub python: String,
+    /// How often a crashed service is restarted before it is ERRORED.
+    pub max_restarts: i32,
+}
+
+/// Launches, stops and supervises services.
+pub struct Orchestrator {
+    pool: PgPool,
+    backend: Arc<dyn Backend>,
+    gpus: GpuPool,
+    config: OrchestratorConfig,
+    /// Serialises launches, stops and supervision; holds when each crashed service may next be
+    /// restarted.
+    lock: Mutex<HashMap<Uuid, tokio::time::Instant>>,
+}
+
+/// A fresh service token and its sha256 (the only form stored).
+fn new_token() -> (String, String) {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    (token.clone(), token_hash(&token))
+}
+
+/// The stored form of a service token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Orchestrator {
+    /// An orchestrator over `backend` with this GPU inventory.
+    pub fn new(
+        pool: PgPool,
+        backend: Arc<dyn Backend>,
+        gpus: GpuPool,
+        config: OrchestratorConfig,
+    ) -> Self {
+        Orchestrator {
+            pool,
+            backend,
+            gpus,
+            config,
+            lock: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The GPU inventory.
+    pub fn gpus(&self) -> &GpuPool {
+        &self.gpus
+    }
+
+    /// At start-up: GPUs held by services that are still live count as used. Services that
+    /// died while the admin was away are found by the next supervision step.
+    pub async fn reconcile(&self) -> rafiki_store::StoreResult<()> {
+        for service in services::list_live(&self.pool).await? {
+            self.gpus.mark_used(&service.gpus);
+        }
+        Ok(())
+    }
+
+    fn spec(&self, id: Uuid, service_type: ServiceType, gpus: &[i32], token: &str) -> ServiceSpec {
+        let devices: Vec<String> = gpus.iter().map(i32::to_string).collect();
+        let env = BTreeMap::from([
+            (env::ADMIN_URL.to_owned(), self.config.admin_url.clone()),
+            (env::SERVICE_ID.to_owned(), id.to_string()),
+            (env::SERVICE_TOKEN.to_owned(), token.to_owned()),
+            (env::SERVICE_TYPE.to_owned(), service_type.to_string()),
+            (env::PYTHON.to_owned(), self.config.python.clone()),
+            ("CUDA_VISIBLE_DEVICES".to_owned(), devices.join(",")),
+        ]);
+        ServiceSpec {
+            id,
+            service_type,
+            gpus: gpus.to_vec(),
+            env,
+        }
+    }
+
+    /// Writes a train job, one sub-job per model and its workers (one per GPU, or one CPU
+    /// worker), then launches them. Answers once launched, without waiting for training.
+    /// Nothing is written when GPUs are short; nothing is left running when a launch fails.
+    pub async fn create_train_job(
+        &self,
+        new: &NewTrainJob<'_>,
+        model_ids: &[Uuid],
+    ) -> ApiResult<TrainJobRecord> {
+        let total = u32::try_from(new.budget.gpu_count)
+            .map_err(|_| ApiError::invalid_request("budget GPU_COUNT is too large"))?;
+        let shares = split_gpus(total, model_ids.len());
+        let _guard = self.lock.lock().await;
+        let allocated = self.gpus.allocate(total as usize).map_err(|shortage| {
+            ApiError::new(
+                ErrorName::ServiceDeploymentError,
+                format!("Not enough GPUs for this job: {shortage}."),
+            )
+        })?;
+        let written = self
+            .write_train_job(new, model_ids, &shares, &allocated)
+            .await;
+        let (job, workers) = match written {
+            Ok(done) => done,
+            Err(err) => {
+                self.gpus.release(&allocated);
+                return Err(err);
+            }
+        };
+        let mut launched: Vec<(Uuid, String)> = Vec::new();
+        for (id, gpus, token) in &workers {
+            let spec = self.spec(*id, ServiceType::Train, gpus, token);
+            match self.backend.start(&spec).await {
+                Ok(backend_id) => {
+                    services::set_backend_id(&self.pool, *id, &backend_id).await?;
+                    launched.push((*id, backend_id));
+                }
+                Err(err) => {
+                    let reason = format!("Cannot launch a train worker: {err}");
+                    tracing::error!(job = %job.job.id, "{reason}");
+                    for (id, backend_id) in &launched {
+                        if let Err(e) = self.backend.stop(*id, backend_id).await {
+                            tracing::error!(service = %id, error = %e, "cannot stop a worker");
+                        }
+                    }
+                    for (id, _, _) in &workers {
+                        services::finish(&self.pool, *id, ServiceStatus::Errored, Some(&reason))
+                            .await?;
+                    }
+                    for sub in train_jobs::list_subs(&self.pool, job.job.id).await? {
+                        train_jobs::finish_sub(
+                            &self.pool,
+                            sub.id,
+                            JobStatus::Errored,
+                            Some(&reason),
+                        )
+                        .await?;
+                    }
+                    train_jobs::finish(&self.pool, job.job.id, JobStatus::Errored, Some(&reason))
+                        .await?;
+                    self.gpus.release(&allocated);
+                    return Err(ApiError::new(ErrorName::ServiceDeploymentError, reason));
+                }
+            }
+        }
+        Ok(job)
+    }
+
+    /// The job's rows, in one transaction. Returns the workers as (id, GPUs, token).
+    async fn write_train_job(
+        &self,
+        new: &NewTrainJob<'_>,
+        model_ids: &[Uuid],
+        shares: &[u32],
+        allocated: &[i32],
+    ) -> ApiResult<(TrainJobRecord, Vec<(Uuid, Vec<i32>, String)>)> {
+        let mut tx = self.pool.begin().await.map_err(ApiError::internal)?;
+        let job = train_jobs::insert(&mut *tx, new).await.map_err(|err| {
+            if err.is_constraint(train_jobs::ONE_LIVE_PER_APP)
+                || err.is_constraint(train_jobs::APP_VERSION_UNIQUE)
+            {
+                ApiError::new(
+                    ErrorName::InvalidTrainJobError,
+                    format!("A train job of app `{}` is already running.", new.app),
+                )
+            } else {
+                err.into()
+            }
+        })?;
+        let mut free = allocated.iter().copied();
+        let mut workers = Vec::new();
+        for (model_id, share) in model_ids.iter().zip(shares) {
+            let gpu_count = i32::try_from(*share).map_err(ApiError::internal)?;
+            let sub_id = train_jobs::insert_sub(&mut *tx, job.job.id, *model_id, gpu_count).await?;
+            let worker_gpus: Vec<Vec<i32>> = if *share == 0 {
+                vec![Vec::new()]
+            } else {
+                (0..*share)
+                    .filter_map(|_| free.next())
+                    .map(|g| vec![g])
+                    .collect()
+            };
+            for gpus in worker_gpus {
+                let id = Uuid::new_v4();
+                let (token, hash) = new_token();
+                services::insert(
+                    &mut *tx,
+                    id,
+                    ServiceType::Train,
+                    self.backend.name(),
+                    &hash,
+                    &gpus,
+                )
+                .await?;
+                services::insert_train_worker(&mut *tx, id, sub_id).await?;
+                workers.push((id, gpus, token));
+            }
+        }
+        tx.commit().await.map_err(ApiError::internal)?;
+        Ok((job, workers))
+    }
+
+    /// Stops a train job synchronously: when this returns its workers are gone, its in-flight
+    /// trials are ERRORED, and it reads STOPPED (unless it had already ended).
+    pub async fn stop_train_job(&self, train_job_id: Uuid) -> ApiResult<()> {
+        let _guard = self.lock.lock().await;
+        for (_, service) in services::list_train_workers(&self.pool, train_job_id).await? {
+            self.stop_service(service.id, service.backend_id.as_deref(), &service.gpus)
+                .await?;
+        }
+        trials::error_in_flight_of_job(&self.pool, train_job_id, "The train job was stopped.")
+            .await?;
+        for sub in train_jobs::list_subs(&self.pool, train_job_id).await? {
+            train_jobs::finish_sub(&self.pool, sub.id, JobStatus::Stopped, None).await?;
+        }
+        train_jobs::finish(&self.pool, train_job_id, JobStatus::Stopped, None).await?;
+        Ok(())
+    }
+
+    /// Marks a service STOPPED (so its token stops working), then stops it and frees its GPUs.
+    async fn stop_service(
+        &self,
+        id: Uuid,
+        backend_id: Option<&str>,
+        gpus: &[i32],
+    ) -> ApiResult<()> {
+        let was_live = services::finish(&self.pool, id, ServiceStatus::Stopped, None).await?;
+        if let Some(backend_id) = backend_id {
+            self.backend.stop(id, backend_id).await.map_err(|err| {
+                ApiError::new(
+                    ErrorName::ServiceDeploymentError,
+                    format!("Cannot stop service {id}: {err}"),
+                )
+            })?;
+        }
+        if was_live {
+            self.gpus.release(gpus);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,201 @@
+//! Supervision: one [`Orchestrator::run_once`] step looks at every live service of this
+//! backend, records exits, restarts crashed workers with exponential backoff (marking their
+//! in-flight trials ERRORED), and then derives the status of every live train job from its
+//! services and trials. The admin runs it every `supervise_ms`; tests call it directly.
+
+use std::time::Duration;
+
+use rafiki_store::services::ServiceRecord;
+use rafiki_store::{services, train_jobs, trials, StoreResult};
+use rafiki_types::status::{JobStatus, ServiceStatus};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::{new_token, Orchestrator};
+
+/// Longest wait before a crashed service is restarted.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl Orchestrator {
+    /// One supervision step.
+    pub async fn run_once(&self) -> StoreResult<()> {
+        let mut next_attempt = self.lock.lock().await;
+        for service in services::list_live(&self.pool).await? {
+            if service.backend != self.backend.name() {
+                continue;
+            }
+            let state = match &service.backend_id {
+                Some(backend_id) => self.backend.state(service.id, backend_id).await,
+                // Written but never launched: the admin stopped in between.
+                None => crate::backend::ServiceState::Missing,
+            };
+            match state {
+                crate::backend::ServiceState::Running => {}
+                crate::backend::ServiceState::Exited(Some(0)) => {
+                    trials::error_in_flight_of_worker(
+                        &self.pool,
+                        service.id,
+                        "The worker exited without finishing this trial.",
+                    )
+                    .await?;
+                    if services::finish(&self.pool, service.id, ServiceStatus::Stopped, None)
+                        .await?
+                    {
+                        self.gpus.release(&service.gpus);
+                    }
+                    next_attempt.remove(&service.id);
+                }
+                crashed => {
+                    let why = match crashed {
+                        crate::backend::ServiceState::Exited(Some(code)) => {
+                            format!("the worker exited with code {code}")
+                        }
+                        crate::backend::ServiceState::Exited(None) => {
+                            "the worker was killed by a signal".to_owned()
+                        }
+                        _ => "the worker is gone".to_owned(),
+                    };
+                    let reason = format!("The trial was interrupted: {why}.");
+                    trials::error_in_flight_of_worker(&self.pool, service.id, &reason).await?;
+                    let never_launched = service.backend_id.is_none();
+                    if !never_launched && service.restarts >= self.config.max_restarts {
+                        let error = format!(
+                            "The worker crashed {} times; last: {why}. See its log.",
+                            service.restarts + 1
+                        );
+                        if services::finish(
+                            &self.pool,
+                            service.id,
+                            ServiceStatus::Errored,
+                            Some(&error),
+                        )
+                        .await?
+                        {
+                            self.gpus.release(&service.gpus);
+                        }
+                        next_attempt.remove(&service.id);
+                        continue;
+                    }
+                    let due = *next_attempt.entry(service.id).or_insert_with(|| {
+                        let backoff = if never_launched {
+                            Duration::ZERO
+                        } else {
+                            Duration::from_secs(1 << service.restarts.clamp(0, 5)).min(MAX_BACKOFF)
+                        };
+                        tracing::warn!(service = %service.id, "{why}; restarting in {backoff:?}");
+                        Instant::now() + backoff
+                    });
+                    if Instant::now() >= due {
+                        next_attempt.remove(&service.id);
+                        self.relaunch(&service, !never_launched).await?;
+                    }
+                }
+            }
+        }
+        drop(next_attempt);
+        for job in train_jobs::list_live(&self.pool).await? {
+            self.derive_train_job_status(job.job.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Launches a service again with a new token.
+    async fn relaunch(&self, service: &ServiceRecord, restarted: bool) -> StoreResult<()> {
+        let (token, hash) = new_token();
+        services::renew_token(&self.pool, service.id, &hash, restarted).await?;
+        let spec = self.spec(service.id, service.service_type, &service.gpus, &token);
+        match self.backend.start(&spec).await {
+            Ok(backend_id) => services::set_backend_id(&self.pool, service.id, &backend_id).await,
+            Err(err) => {
+                let error = format!("Cannot relaunch the worker: {err}");
+                if services::finish(&self.pool, service.id, ServiceStatus::Errored, Some(&error))
+                    .await?
+                {
+                    self.gpus.release(&service.gpus);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Derives a train job's status, the one place that ends jobs and sub-jobs on their own:
+    /// a sub-job ends when all its workers have ended and no trial is in flight — ERRORED when
+    /// every worker errored or every trial failed, STOPPED otherwise; the job ends when every
+    /// sub-job has — ERRORED when any did, STOPPED otherwise.
+    pub async fn derive_train_job_status(&self, train_job_id: Uuid) -> StoreResult<()> {
+        let workers = services::list_train_workers(&self.pool, train_job_id).await?;
+        let subs = train_jobs::list_subs(&self.pool, train_job_id).await?;
+        if subs.is_empty() {
+            return Ok(());
+        }
+        for sub in subs.iter().filter(|s| s.status.is_live()) {
+            let mine: Vec<&ServiceRecord> = workers
+                .iter()
+                .filter(|(sub_id, _)| *sub_id == sub.id)
+                .map(|(_, s)| s)
+                .collect();
+            // No workers yet means not started, never "all ended".
+            if mine.is_empty() || mine.iter().any(|s| s.status.is_live()) {
+                continue;
+            }
+            let (in_flight, completed, errored) = trials::counts(&self.pool, sub.id).await?;
+            if in_flight > 0 {
+                continue;
+            }
+            let (status, error) = if mine.iter().all(|s| s.status == ServiceStatus::Errored) {
+                let why = mine
+                    .iter()
+                    .find_map(|s| s.error.clone())
+                    .unwrap_or_default();
+                (JobStatus::Errored, Some(why))
+            } else if completed == 0 && errored > 0 {
+                (
+                    JobStatus::Errored,
+                    Some("Every trial of this model failed; see the trials' errors.".to_owned()),
+                )
+            } else {
+                (JobStatus::Stopped, None)
+            };
+            train_jobs::finish_sub(&self.pool, sub.id, status, error.as_deref()).await?;
+        }
+        let subs = train_jobs::list_subs(&self.pool, train_job_id).await?;
+        if subs.iter().any(|s| s.status.is_live()) {
+            return Ok(());
+        }
+        let errors: Vec<String> = subs
+            .iter()
+            .filter(|s| s.status == JobStatus::Errored)
+            .map(|s| {
+                format!(
+                    "{}: {}",
+                    s.model_name,
+                    s.error.as_deref().unwrap_or("errored")
+                )
+            })
+            .collect();
+        if errors.is_empty() {
+            train_jobs::finish(&self.pool, train_job_id, JobStatus::Stopped, None).await?;
+        } else {
+            train_jobs::finish(
+                &self.pool,
+                train_job_id,
+                JobStatus::Errored,
+                Some(&errors.join("\n")),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs [`Orchestrator::run_once`] every `period`, for the life of the task.
+    pub async fn supervise_forever(&self, period: Duration) {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = self.run_once().await {
+                tracing::warn!(error = %err, "supervision step failed");
+            }
+        }
+    }
+}

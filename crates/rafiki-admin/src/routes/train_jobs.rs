@@ -1,0 +1,315 @@
+//! Train jobs (routes 12–17) and `POST /actions/stop_all_jobs`: creating a job validates in the
+//! contract's order and hands it to the orchestrator; lookups by app are the caller's own jobs.
+
+use axum::extract::State;
+use axum::Json;
+use rafiki_store::train_jobs::{self, NewTrainJob, TrainJobRecord};
+use rafiki_store::{datasets, models, trials};
+use rafiki_types::error::{ErrorBody, ErrorName};
+use rafiki_types::train::{CreateTrainJobRequest, TrainBudget, TrainJob, TrainJobRef, Trial};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::extract::{AuthUser, Authorized, Superadmins};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+
+/// Longest app name: it appears in URLs and listings.
+const MAX_APP_LEN: usize = 128;
+
+fn reference(record: &TrainJobRecord) -> TrainJobRef {
+    TrainJobRef {
+        id: record.job.id,
+        app: record.job.app.clone(),
+        app_version: record.job.app_version,
+    }
+}
+
+/// Creates a train job and launches its workers; answers without waiting for training.
+#[utoipa::path(post, path = "/train_jobs", request_body = CreateTrainJobRequest,
+    security(("bearer" = [])), responses(
+    (status = 200, body = TrainJobRef),
+    (status = 400, description = "InvalidDatasetError, InvalidTrainJobError, NoModelsForTrainJobError, InvalidModelError or InvalidRequestError", body = ErrorBody),
+    (status = 403, description = "UnauthorizedError: a dataset of someone else's", body = ErrorBody),
+    (status = 503, description = "ServiceDeploymentError: not enough GPUs, or a launch failed", body = ErrorBody)))]
+pub async fn create_train_job(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiJson(req): ApiJson<CreateTrainJobRequest>,
+) -> ApiResult<Json<TrainJobRef>> {
+    let app = req.app.trim();
+    if app.is_empty() || app.len() > MAX_APP_LEN || app.contains('/') {
+        return Err(ApiError::invalid_request(format!(
+            "`app` must be 1 to {MAX_APP_LEN} characters without `/`."
+        )));
+    }
+    if req.task.trim().is_empty() {
+        return Err(ApiError::invalid_request("`task` must not be empty."));
+    }
+    // 1. The datasets exist and are the caller's.
+    let mut dataset_tasks = Vec::new();
+    for (field, id) in [
+        ("train_dataset_id", req.train_dataset_id),
+        ("val_dataset_id", req.val_dataset_id),
+    ] {
+        let dataset = datasets::get(&state.pool, id).await?.ok_or_else(|| {
+            ApiError::new(
+                ErrorName::InvalidDatasetError,
+                format!("No dataset has id {id} (`{field}`)."),
+            )
+        })?;
+        if dataset.owner_id != caller.id {
+            return Err(ApiError::forbidden(format!(
+                "Dataset {id} (`{field}`) is not yours."
+            )));
+        }
+        dataset_tasks.push((field, id, dataset.task));
+    }
+    // 2. No live job of the same app.
+    if train_jobs::has_live(&state.pool, caller.id, app).await? {
+        return Err(ApiError::new(
+            ErrorName::InvalidTrainJobError,
+            format!("A train job of app `{app}` is already running; stop it first."),
+        ));
+    }
+    // 3. At least one model.
+    if req.model_ids.is_empty() {
+        return Err(ApiError::new(
+            ErrorName::NoModelsForTrainJobError,
+            "`model_ids` is empty: give at least one model.",
+        ));
+    }
+    // 4. Every model is available to the caller for the task.
+    for (i, id) in req.model_ids.iter().enumerate() {
+        if req.model_ids[..i].contains(id) {
+            return Err(ApiError::new(
+                ErrorName::InvalidModelError,
+                format!("Model {id} is listed twice."),
+            ));
+        }
+        let model = models::get(&state.pool, *id)
+            .await?
+            .filter(|m| m.is_available_to(caller.id) || caller.is_admin())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorName::InvalidModelError,
+                    format!("No model with id {id} is available to you."),
+                )
+            })?;
+        if model.task != req.task {
+            return Err(ApiError::new(
+                ErrorName::InvalidModelError,
+                format!(
+                    "Model `{}` is for task {}, not {}.",
+                    model.name, model.task, req.task
+                ),
+            ));
+        }
+    }
+    // 5. The datasets are of the job's task.
+    for (field, id, task) in &dataset_tasks {
+        if *task != req.task {
+            return Err(ApiError::new(
+                ErrorName::InvalidDatasetError,
+                format!(
+                    "Dataset {id} (`{field}`) is for task {task}, not {}.",
+                    req.task
+                ),
+            ));
+        }
+    }
+    // 6. The budget.
+    let budget =
+        TrainBudget::parse(&req.budget).map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    let new = NewTrainJob {
+        user_id: caller.id,
+        app,
+        task: &req.task,
+        budget,
+        train_dataset_id: req.train_dataset_id,
+        val_dataset_id: req.val_dataset_id,
+        train_args: req.train_args.as_ref().filter(|a| !a.is_null()),
+    };
+    let record = state
+        .orchestrator
+        .create_train_job(&new, &req.model_ids)
+        .await?;
+    Ok(Json(reference(&record)))
+}
+
+/// `?user_id=` of the listings.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ByUser {
+    /// Whose jobs (another user's only for admins).
+    pub user_id: Option<Uuid>,
+}
+
+/// Lists a user's train jobs, newest first.
+#[utoipa::path(get, path = "/train_jobs", params(ByUser), security(("bearer" = [])), responses(
+    (status = 200, body = Vec<TrainJob>),
+    (status = 400, description = "InvalidRequestError: no user_id", body = ErrorBody),
+    (status = 403, description = "UnauthorizedError: another user's jobs", body = ErrorBody)))]
+pub async fn list_train_jobs(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiQuery(query): ApiQuery<ByUser>,
+) -> ApiResult<Json<Vec<TrainJob>>> {
+    let user_id = query
+        .user_id
+        .ok_or_else(|| ApiError::invalid_request("Query parameter `user_id` is required."))?;
+    if user_id != caller.id && !caller.is_admin() {
+        return Err(ApiError::forbidden("Only admins list other users' jobs."));
+    }
+    let jobs = train_jobs::list_by_user(&state.pool, user_id).await?;
+    Ok(Json(jobs.into_iter().map(|r| r.job).collect()))
+}
+
+/// The caller's train jobs of an app, highest version first.
+#[utoipa::path(get, path = "/train_jobs/{app}", security(("bearer" = [])),
+    params(("app" = String, Path)), responses((status = 200, body = Vec<TrainJob>)))]
+pub async fn list_train_jobs_of_app(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(app): ApiPath<String>,
+) -> ApiResult<Json<Vec<TrainJob>>> {
+    let jobs = train_jobs::list_by_app(&state.pool, caller.id, &app).await?;
+    Ok(Json(jobs.into_iter().map(|r| r.job).collect()))
+}
+
+/// The caller's job of `app` at `app_version` (-1: the latest), or `InvalidTrainJobError`.
+pub async fn caller_job(
+    state: &AppState,
+    caller: AuthUser,
+    app: &str,
+    app_version: i32,
+) -> ApiResult<TrainJobRecord> {
+    train_jobs::get_by_app(&state.pool, caller.id, app, app_version)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorName::InvalidTrainJobError,
+                format!("You have no train job of app `{app}` version {app_version}."),
+            )
+            .with_status(axum::http::StatusCode::NOT_FOUND)
+        })
+}
+
+/// One of the caller's train jobs.
+#[utoipa::path(get, path = "/train_jobs/{app}/{app_version}", security(("bearer" = [])),
+    params(("app" = String, Path), ("app_version" = i32, Path, description = "-1 for the latest")),
+    responses((status = 200, body = TrainJob),
+    (status = 404, description = "InvalidTrainJobError", body = ErrorBody)))]
+pub async fn get_train_job(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath((app, app_version)): ApiPath<(String, i32)>,
+) -> ApiResult<Json<TrainJob>> {
+    Ok(Json(
+        caller_job(&state, caller, &app, app_version).await?.job,
+    ))
+}
+
+/// Stops a train job; returns when its workers are gone and it reads STOPPED.
+#[utoipa::path(post, path = "/train_jobs/{app}/{app_version}/stop", security(("bearer" = [])),
+    params(("app" = String, Path), ("app_version" = i32, Path)),
+    responses((status = 200, body = TrainJobRef),
+    (status = 404, description = "InvalidTrainJobError", body = ErrorBody)))]
+pub async fn stop_train_job(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath((app, app_version)): ApiPath<(String, i32)>,
+) -> ApiResult<Json<TrainJobRef>> {
+    let record = caller_job(&state, caller, &app, app_version).await?;
+    state.orchestrator.stop_train_job(record.job.id).await?;
+    Ok(Json(reference(&record)))
+}
+
+/// Query of the trial listing: `type=best` with `max_count`, or `limit` and `offset`.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct TrialsQuery {
+    /// `best` for the best trials.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// How many best trials (default 2).
+    pub max_count: Option<i64>,
+    /// Page size of the full listing (default 1000).
+    pub limit: Option<i64>,
+    /// Offset into the full listing (default 0).
+    pub offset: Option<i64>,
+}
+
+/// A train job's trials: newest first, or the best ones with `type=best`.
+#[utoipa::path(get, path = "/train_jobs/{app}/{app_version}/trials", security(("bearer" = [])),
+    params(("app" = String, Path), ("app_version" = i32, Path), TrialsQuery),
+    responses((status = 200, body = Vec<Trial>),
+    (status = 404, description = "InvalidTrainJobError", body = ErrorBody)))]
+pub async fn list_trials(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath((app, app_version)): ApiPath<(String, i32)>,
+    ApiQuery(query): ApiQuery<TrialsQuery>,
+) -> ApiResult<Json<Vec<Trial>>> {
+    let job = caller_job(&state, caller, &app, app_version).await?;
+    let records = match query.kind.as_deref() {
+        Some("best") => {
+            let max_count = query.max_count.unwrap_or(2);
+            if max_count < 1 {
+                return Err(ApiError::invalid_request("`max_count` must be at least 1."));
+            }
+            trials::best_for_job(&state.pool, job.job.id, max_count).await?
+        }
+        None => {
+            let limit = query.limit.unwrap_or(1000);
+            let offset = query.offset.unwrap_or(0);
+            if !(1..=10_000).contains(&limit) || offset < 0 {
+                return Err(ApiError::invalid_request(
+                    "`limit` must be 1 to 10000 and `offset` at least 0.",
+                ));
+            }
+            trials::list_for_job(&state.pool, job.job.id, limit, offset).await?
+        }
+        Some(other) => {
+            return Err(ApiError::invalid_request(format!(
+                "Unknown `type={other}`; the only type is `best`."
+            )))
+        }
+    };
+    Ok(Json(records.into_iter().map(|r| r.trial).collect()))
+}
+
+/// `{id}` of a stopped job.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobId {
+    /// The job's id.
+    pub id: Uuid,
+}
+
+/// `POST /actions/stop_all_jobs` answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StoppedJobs {
+    /// Train jobs that were stopped.
+    pub train_jobs: Vec<JobId>,
+    /// Inference jobs that were stopped.
+    pub inference_jobs: Vec<JobId>,
+}
+
+/// Stops every live job of every user (superadmin only).
+#[utoipa::path(post, path = "/actions/stop_all_jobs", security(("bearer" = [])), responses(
+    (status = 200, body = StoppedJobs),
+    (status = 403, description = "UnauthorizedError", body = ErrorBody)))]
+pub async fn stop_all_jobs(
+    State(state): State<AppState>,
+    _caller: Authorized<Superadmins>,
+) -> ApiResult<Json<StoppedJobs>> {
+    let mut stopped = Vec::new();
+    for job in train_jobs::list_live(&state.pool).await? {
+        state.orchestrator.stop_train_job(job.job.id).await?;
+        stopped.push(JobId { id: job.job.id });
+    }
+    // Inference jobs do not exist yet (issue 6); none can be live.
+    Ok(Json(StoppedJobs {
+        train_jobs: stopped,
+        inference_jobs: Vec::new(),
+    }))
+}

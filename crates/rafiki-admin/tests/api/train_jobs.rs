@@ -1,0 +1,824 @@
+//! Train jobs (routes 12–20): the contract's checks in order, listings, and whole jobs run by
+//! real `rafiki-worker` processes hosting real Python models.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, fresh_database, spawn_app, spawn_app_on, TestApp};
+use crate::uploads::{json_ok, RafikiForm};
+
+/// Uploads a dataset of `task` with these bytes; returns its id.
+pub async fn dataset(app: &TestApp, token: &str, task: &str, bytes: &[u8]) -> String {
+    let form = RafikiForm::new()
+        .text("name", "data")
+        .text("task", task)
+        .file("dataset", bytes);
+    let body = json_ok(app.post_form("/datasets", token, form).await).await;
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// Uploads a model; returns its id.
+pub async fn model(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    task: &str,
+    class: &str,
+    source: &str,
+    access_right: &str,
+) -> String {
+    let form = RafikiForm::new()
+        .text("name", name)
+        .text("task", task)
+        .text("model_class", class)
+        .text("dependencies", "{}")
+        .text("access_right", access_right)
+        .file("model_file_bytes", source.as_bytes());
+    let body = json_ok(app.post_form("/models", token, form).await).await;
+    body["id"].as_str().unwrap().to_owned()
+}
+
+const TRIVIAL_MODEL: &str =
+    "from rafiki.model import BaseModel\n\nclass Trivial(BaseModel):\n    pass\n";
+
+#[tokio::test]
+async fn train_job_checks_follow_the_contract_order() {
+    let app = spawn_app().await;
+    let dev = app.user("dev@example.com", "MODEL_DEVELOPER").await;
+    let other = app.user("other@example.com", "MODEL_DEVELOPER").await;
+    let train = dataset(&app, &dev, "TASK_A", b"x,y\n1,2\n").await;
+    let val = dataset(&app, &dev, "TASK_A", b"x,y\n1,2\n").await;
+    let other_task = dataset(&app, &dev, "TASK_B", b"x,y\n1,2\n").await;
+    let not_mine = dataset(&app, &other, "TASK_A", b"x,y\n1,2\n").await;
+    let m = model(
+        &app,
+        &dev,
+        "m",
+        "TASK_A",
+        "Trivial",
+        TRIVIAL_MODEL,
+        "PRIVATE",
+    )
+    .await;
+    let m_other_task = model(
+        &app,
+        &dev,
+        "mb",
+        "TASK_B",
+        "Trivial",
+        TRIVIAL_MODEL,
+        "PRIVATE",
+    )
+    .await;
+    let private_of_other = model(
+        &app,
+        &other,
+        "p",
+        "TASK_A",
+        "Trivial",
+        TRIVIAL_MODEL,
+        "PRIVATE",
+    )
+    .await;
+    let body = |train: &str, val: &str, models: Value, budget: Value| {
+        json!({"app": "app", "task": "TASK_A", "train_dataset_id": train, "val_dataset_id": val,
+               "budget": budget, "model_ids": models, "train_args": null})
+    };
+    let ghost = uuid::Uuid::new_v4().to_string();
+    let cases = [
+        (
+            body(&ghost, &val, json!([m]), json!({})),
+            StatusCode::BAD_REQUEST,
+            "InvalidDatasetError",
+        ),
+        (
+            body(&train, &not_mine, json!([m]), json!({})),
+            StatusCode::FORBIDDEN,
+            "UnauthorizedError",
+        ),
+        (
+            body(&train, &val, json!([]), json!({})),
+            StatusCode::BAD_REQUEST,
+            "NoModelsForTrainJobError",
+        ),
+        (
+            body(&train, &val, json!([m_other_task]), json!({})),
+            StatusCode::BAD_REQUEST,
+            "InvalidModelError",
+        ),
+        (
+            body(&train, &val, json!([private_of_other]), json!({})),
+            StatusCode::BAD_REQUEST,
+            "InvalidModelError",
+        ),
+        (
+            body(&train, &val, json!([m, m]), json!({})),
+            StatusCode::BAD_REQUEST,
+            "InvalidModelError",
+        ),
+        (
+            body(&train, &other_task, json!([m]), json!({})),
+            StatusCode::BAD_REQUEST,
+            "InvalidDatasetError",
+        ),
+        (
+            body(&train, &val, json!([m]), json!({"TIME_HOURS": -1})),
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestError",
+        ),
+        (
+            body(&train, &val, json!([m]), json!({"GPUS": 1})),
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestError",
+        ),
+        // The datasets are checked before the models: an empty model list with a foreign
+        // dataset is about the dataset.
+        (
+            body(&train, &not_mine, json!([]), json!({})),
+            StatusCode::FORBIDDEN,
+            "UnauthorizedError",
+        ),
+        // No GPUs on this host.
+        (
+            body(&train, &val, json!([m]), json!({"GPU_COUNT": 1})),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceDeploymentError",
+        ),
+    ];
+    for (body, status, name) in cases {
+        let res = app
+            .send(Method::POST, "/train_jobs", Some(&dev), body.clone())
+            .await;
+        let message = assert_error(res, status, name).await;
+        if name == "ServiceDeploymentError" {
+            assert!(message.contains("1 GPU(s) asked for, 0 free"), "{message}");
+        }
+    }
+    let res = app
+        .send(
+            Method::POST,
+            "/train_jobs",
+            Some(&dev),
+            json!({"app": "a", "task": "TASK_A"}),
+        )
+        .await;
+    let message = assert_error(res, StatusCode::BAD_REQUEST, "InvalidRequestError").await;
+    assert!(message.contains("train_dataset_id"), "{message}");
+    let jobs: i64 = sqlx::query_scalar("select count(*) from train_jobs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 0, "no refused request left a job behind");
+}
+
+#[tokio::test]
+async fn train_job_listings_are_the_callers_unless_admin() {
+    let app = spawn_app().await;
+    let dev = app.user("dev@example.com", "APP_DEVELOPER").await;
+    let other = app.user("other@example.com", "APP_DEVELOPER").await;
+    let admin = app.user("admin@example.com", "ADMIN").await;
+    let dev_id = app.user_id("dev@example.com").await.to_string();
+    let res = app
+        .send(Method::GET, "/train_jobs", Some(&dev), Value::Null)
+        .await;
+    assert_error(res, StatusCode::BAD_REQUEST, "InvalidRequestError").await;
+    let path = format!("/train_jobs?user_id={dev_id}");
+    let res = app
+        .send(Method::GET, &path, Some(&other), Value::Null)
+        .await;
+    assert_error(res, StatusCode::FORBIDDEN, "UnauthorizedError").await;
+    for token in [&dev, &admin] {
+        let res = app.send(Method::GET, &path, Some(token), Value::Null).await;
+        assert_eq!(json_ok(res).await, json!([]));
+    }
+    let res = app
+        .send(Method::GET, "/train_jobs/app/1", Some(&dev), Value::Null)
+        .await;
+    assert_error(res, StatusCode::NOT_FOUND, "InvalidTrainJobError").await;
+    let res = app
+        .send(
+            Method::POST,
+            "/train_jobs/app/-1/stop",
+            Some(&dev),
+            Value::Null,
+        )
+        .await;
+    assert_error(res, StatusCode::NOT_FOUND, "InvalidTrainJobError").await;
+    let res = app
+        .send(
+            Method::POST,
+            "/actions/stop_all_jobs",
+            Some(&admin),
+            Value::Null,
+        )
+        .await;
+    assert_error(res, StatusCode::FORBIDDEN, "UnauthorizedError").await;
+    let sa = app.superadmin().await;
+    let res = app
+        .send(
+            Method::POST,
+            "/actions/stop_all_jobs",
+            Some(&sa),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(
+        json_ok(res).await,
+        json!({"train_jobs": [], "inference_jobs": []})
+    );
+}
+
+/// The repository root (for examples/ and the Python environment).
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Whether `RAFIKI_PYTHON` can run models; the end-to-end tests need it and the worker binary.
+fn python_ready() -> bool {
+    let Ok(python) = std::env::var("RAFIKI_PYTHON") else {
+        eprintln!("skipped: RAFIKI_PYTHON is not set (scripts/test.sh sets it)");
+        return false;
+    };
+    std::process::Command::new(python)
+        .args(["-c", "import rafiki.model, sklearn"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Polls a train job until `done(job)` or the deadline.
+async fn wait_for_job(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    secs: u64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let job = json_ok(app.send(Method::GET, path, Some(token), Value::Null).await).await;
+        if done(&job) {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job never got there: {job}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Builds the example datasets into a temp dir; returns it.
+fn build_example_datasets() -> PathBuf {
+    let out = std::env::temp_dir().join(format!("rafiki-examples-{}", uuid::Uuid::new_v4()));
+    let status = std::process::Command::new(std::env::var("RAFIKI_PYTHON").unwrap())
+        .arg(repo_root().join("examples/datasets/build_datasets.py"))
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .expect("the dataset builder runs");
+    assert!(status.success());
+    out
+}
+
+/// A model that sleeps in `train` so a test can act while a trial runs.
+const SLOW_MODEL: &str = r#"
+import time
+from rafiki.model import BaseModel, FloatKnob, logger
+
+class Slow(BaseModel):
+    @staticmethod
+    def get_knob_config():
+        return {"x": FloatKnob(0.0, 1.0)}
+
+    def __init__(self, **knobs):
+        super().__init__(**knobs)
+        self.x = knobs["x"]
+
+    def train(self, dataset_path, shared_params=None, **train_args):
+        logger.log("training", x=self.x)
+        time.sleep(float(train_args.get("seconds", 1.0)))
+
+    def evaluate(self, dataset_path):
+        return self.x
+
+    def predict(self, queries):
+        return [self.x for _ in queries]
+
+    def dump_parameters(self):
+        return {"x": self.x}
+
+    def load_parameters(self, params):
+        self.x = params["x"]
+"#;
+
+/// A model whose `train` always raises.
+const RAISING_MODEL: &str = r#"
+from rafiki.model import BaseModel, IntegerKnob
+
+class Raises(BaseModel):
+    @staticmethod
+    def get_knob_config():
+        return {"n": IntegerKnob(1, 5)}
+
+    def train(self, dataset_path, shared_params=None, **train_args):
+        raise ValueError("this model cannot learn")
+
+    def evaluate(self, dataset_path):
+        return 0.0
+
+    def predict(self, queries):
+        return queries
+
+    def dump_parameters(self):
+        return {}
+
+    def load_parameters(self, params):
+        pass
+"#;
+
+/// A user with two datasets of `task` and a train job of `models` with this budget and
+/// train_args; returns (token, job path).
+async fn start_job(
+    app: &TestApp,
+    task: &str,
+    (train, val): (&[u8], &[u8]),
+    models: &[(&str, &str, &str)],
+    budget: Value,
+    train_args: Value,
+) -> (String, String) {
+    let dev = app.user("dev@example.com", "MODEL_DEVELOPER").await;
+    let train_id = dataset(app, &dev, task, train).await;
+    let val_id = dataset(app, &dev, task, val).await;
+    let mut ids = Vec::new();
+    for (name, class, source) in models {
+        ids.push(model(app, &dev, name, task, class, source, "PRIVATE").await);
+    }
+    let res = app
+        .send(
+            Method::POST,
+            "/train_jobs",
+            Some(&dev),
+            json!({"app": "myapp", "task": task, "train_dataset_id": train_id,
+                   "val_dataset_id": val_id, "budget": budget, "model_ids": ids,
+                   "train_args": train_args}),
+        )
+        .await;
+    let created = json_ok(res).await;
+    assert_eq!(created["app"], "myapp");
+    let path = format!("/train_jobs/myapp/{}", created["app_version"]);
+    (dev, path)
+}
+
+/// Pids of the job's worker processes that are still alive.
+async fn live_worker_pids(app: &TestApp) -> Vec<i32> {
+    let ids: Vec<Option<String>> = sqlx::query_scalar("select backend_id from services")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    ids.into_iter()
+        .flatten()
+        .filter_map(|id| id.parse().ok())
+        .filter(|pid: &i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| {
+                    !s.rsplit_once(')')
+                        .map(|(_, r)| r.trim_start().starts_with('Z'))
+                        .unwrap_or(true)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_example_model_trains_to_stopped_with_trials_logs_and_parameters() {
+    if !python_ready() {
+        return;
+    }
+    let data = build_example_datasets();
+    let train = std::fs::read(data.join("wine_train.csv")).unwrap();
+    let val = std::fs::read(data.join("wine_val.csv")).unwrap();
+    let source = std::fs::read_to_string(
+        repo_root().join("examples/models/tabular_classification/SkMlpClf.py"),
+    )
+    .unwrap();
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "TABULAR_CLASSIFICATION",
+        (&train, &val),
+        &[("mlp", "SkMlpClf", &source)],
+        json!({"MODEL_TRIAL_COUNT": 3}),
+        json!({"target": "target"}),
+    )
+    .await;
+    let job = wait_for_job(&app, &dev, &path, 180, |j| {
+        j["status"] != "STARTED" && j["status"] != "RUNNING"
+    })
+    .await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    assert!(job["datetime_stopped"].is_string());
+    assert_eq!(job["budget"]["MODEL_TRIAL_COUNT"], 3);
+
+    let trials = json_ok(
+        app.send(
+            Method::GET,
+            &format!("{path}/trials"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    let trials = trials.as_array().unwrap();
+    assert_eq!(trials.len(), 3, "exactly the budget's trials: {trials:?}");
+    let mut nos: Vec<i64> = trials.iter().map(|t| t["no"].as_i64().unwrap()).collect();
+    assert_eq!(nos, vec![3, 2, 1], "newest first");
+    nos.sort();
+    for t in trials {
+        assert_eq!(t["status"], "COMPLETED", "{t}");
+        assert_eq!(t["model_name"], "mlp");
+        assert_eq!(t["is_params_saved"], true);
+        let score = t["score"].as_f64().unwrap();
+        assert!(
+            score > 0.5 && score <= 1.0,
+            "a sensible accuracy on wine: {score}"
+        );
+        for key in [
+            "trial_no",
+            "knobs",
+            "params_type",
+            "to_eval",
+            "to_cache_params",
+            "to_save_params",
+            "meta",
+        ] {
+            assert!(
+                t["proposal"].get(key).is_some(),
+                "{key} in {}",
+                t["proposal"]
+            );
+        }
+        let hidden = t["proposal"]["knobs"]["hidden_layer_size"]
+            .as_i64()
+            .unwrap();
+        assert!((8..=64).contains(&hidden));
+    }
+
+    let best = json_ok(
+        app.send(
+            Method::GET,
+            &format!("{path}/trials?type=best"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    let best = best.as_array().unwrap();
+    assert_eq!(best.len(), 2, "max_count defaults to 2");
+    let top = trials
+        .iter()
+        .map(|t| t["score"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    assert_eq!(best[0]["score"].as_f64().unwrap(), top);
+    assert!(best[0]["score"].as_f64() >= best[1]["score"].as_f64());
+
+    let id = best[0]["id"].as_str().unwrap();
+    let one = json_ok(
+        app.send(
+            Method::GET,
+            &format!("/trials/{id}"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(one["id"], id);
+    let logs = json_ok(
+        app.send(
+            Method::GET,
+            &format!("/trials/{id}/logs"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    for key in ["plots", "metrics", "messages"] {
+        assert!(logs[key].is_array(), "{logs}");
+    }
+    let res = app
+        .send(
+            Method::GET,
+            &format!("/trials/{id}/parameters"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/octet-stream");
+    let bytes = res.bytes().await.unwrap();
+    assert!(
+        bytes.starts_with(b"RAFKPRMS"),
+        "the parameters codec's magic"
+    );
+
+    let other = app.user("other@example.com", "APP_DEVELOPER").await;
+    let res = app
+        .send(
+            Method::GET,
+            &format!("/trials/{id}"),
+            Some(&other),
+            Value::Null,
+        )
+        .await;
+    assert_error(res, StatusCode::FORBIDDEN, "UnauthorizedError").await;
+    assert!(
+        live_worker_pids(&app).await.is_empty(),
+        "no worker left running"
+    );
+}
+
+#[tokio::test]
+async fn a_model_that_raises_in_train_makes_the_job_errored_with_the_reason() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("raises", "Raises", RAISING_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 10}),
+        Value::Null,
+    )
+    .await;
+    let job = wait_for_job(&app, &dev, &path, 60, |j| j["status"] == "ERRORED").await;
+    assert!(job["error"].as_str().unwrap().contains("raises"), "{job}");
+    let trials = json_ok(
+        app.send(
+            Method::GET,
+            &format!("{path}/trials"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    let trials = trials.as_array().unwrap();
+    assert!(
+        !trials.is_empty() && trials.len() < 10,
+        "stopped after a few failures: {}",
+        trials.len()
+    );
+    for t in trials {
+        assert_eq!(t["status"], "ERRORED");
+        assert!(
+            t["error"]
+                .as_str()
+                .unwrap()
+                .contains("this model cannot learn"),
+            "{t}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_models_where_one_is_broken_end_errored_after_the_other_stops() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[
+            ("raises", "Raises", RAISING_MODEL),
+            ("slow", "Slow", SLOW_MODEL),
+        ],
+        json!({"MODEL_TRIAL_COUNT": 2}),
+        json!({"seconds": 0.2}),
+    )
+    .await;
+    let job = wait_for_job(&app, &dev, &path, 90, |j| {
+        j["status"] == "ERRORED" || j["status"] == "STOPPED"
+    })
+    .await;
+    assert_eq!(job["status"], "ERRORED", "{job}");
+    let trials = json_ok(
+        app.send(
+            Method::GET,
+            &format!("{path}/trials"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    let completed = trials
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["model_name"] == "slow" && t["status"] == "COMPLETED")
+        .count();
+    assert_eq!(completed, 2, "the working model used its whole budget");
+}
+
+#[tokio::test]
+async fn stop_is_synchronous_and_leaves_no_worker() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"TIME_HOURS": 1}),
+        json!({"seconds": 30}),
+    )
+    .await;
+    wait_for_job(&app, &dev, &path, 60, |j| j["status"] == "RUNNING").await;
+    assert!(!live_worker_pids(&app).await.is_empty());
+    let stopped = json_ok(
+        app.send(
+            Method::POST,
+            &format!("{path}/stop"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(stopped["app"], "myapp");
+    let job = json_ok(app.send(Method::GET, &path, Some(&dev), Value::Null).await).await;
+    assert_eq!(job["status"], "STOPPED");
+    assert!(
+        live_worker_pids(&app).await.is_empty(),
+        "the workers are gone when stop returns"
+    );
+    let trials = json_ok(
+        app.send(
+            Method::GET,
+            &format!("{path}/trials"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    for t in trials.as_array().unwrap() {
+        assert!(
+            t["status"] == "ERRORED" || t["status"] == "COMPLETED",
+            "{t}"
+        );
+    }
+    // A new version of the app can start now.
+    let res = app
+        .send(
+            Method::POST,
+            &format!("{path}/stop"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "stopping a stopped job is harmless"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_trial_is_restarted_and_its_trial_errored() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 3}),
+        json!({"seconds": 2}),
+    )
+    .await;
+    wait_for_job(&app, &dev, &path, 60, |j| j["status"] == "RUNNING").await;
+    let pids = live_worker_pids(&app).await;
+    assert_eq!(pids.len(), 1);
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pids[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let job = wait_for_job(&app, &dev, &path, 120, |j| {
+        j["status"] == "STOPPED" || j["status"] == "ERRORED"
+    })
+    .await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    let trials = json_ok(
+        app.send(
+            Method::GET,
+            &format!("{path}/trials"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    let trials = trials.as_array().unwrap();
+    let errored: Vec<&Value> = trials.iter().filter(|t| t["status"] == "ERRORED").collect();
+    assert_eq!(errored.len(), 1, "{trials:?}");
+    assert!(errored[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("interrupted"));
+    assert_eq!(
+        trials.len(),
+        3,
+        "the trial count is a hard count of trials started"
+    );
+    let restarts: i32 = sqlx::query_scalar("select restarts from services")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(restarts, 1);
+}
+
+#[tokio::test]
+async fn versions_count_per_user_and_app() {
+    if !python_ready() {
+        return;
+    }
+    let database = fresh_database().await;
+    let app = spawn_app_on(&database, &[]).await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 1}),
+        json!({"seconds": 0}),
+    )
+    .await;
+    assert!(path.ends_with("/1"));
+    let res = app.send(Method::GET, &path, Some(&dev), Value::Null).await;
+    let job = json_ok(res).await;
+    let body = json!({"app": "myapp", "task": "ANY", "train_dataset_id": job["train_dataset_id"],
+        "val_dataset_id": job["val_dataset_id"], "budget": {"MODEL_TRIAL_COUNT": 1},
+        "model_ids": [], "train_args": null});
+    // While version 1 runs, a second job of the app is refused (before the model check).
+    if json_ok(app.send(Method::GET, &path, Some(&dev), Value::Null).await).await["status"]
+        != "STOPPED"
+    {
+        let res = app
+            .send(Method::POST, "/train_jobs", Some(&dev), body.clone())
+            .await;
+        assert_error(res, StatusCode::BAD_REQUEST, "InvalidTrainJobError").await;
+    }
+    wait_for_job(&app, &dev, &path, 60, |j| j["status"] == "STOPPED").await;
+    let models: Vec<uuid::Uuid> = sqlx::query_scalar("select id from models")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let mut body = body;
+    body["model_ids"] = json!(models);
+    let second = json_ok(
+        app.send(Method::POST, "/train_jobs", Some(&dev), body)
+            .await,
+    )
+    .await;
+    assert_eq!(second["app_version"], 2);
+    let listed = json_ok(
+        app.send(Method::GET, "/train_jobs/myapp", Some(&dev), Value::Null)
+            .await,
+    )
+    .await;
+    let versions: Vec<i64> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["app_version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, vec![2, 1]);
+    let latest = json_ok(
+        app.send(Method::GET, "/train_jobs/myapp/-1", Some(&dev), Value::Null)
+            .await,
+    )
+    .await;
+    assert_eq!(latest["app_version"], 2);
+    app.send(
+        Method::POST,
+        "/train_jobs/myapp/2/stop",
+        Some(&dev),
+        Value::Null,
+    )
+    .await;
+}

@@ -1,0 +1,277 @@
+//! The `services` table and its links: every worker or predictor a backend runs, with its
+//! token hash, GPUs, backend id and restarts; `train_job_workers` ties train workers to their
+//! sub-job.
+
+use chrono::{DateTime, Utc};
+use rafiki_types::status::{ServiceStatus, ServiceType};
+use sqlx::{FromRow, PgExecutor};
+use uuid::Uuid;
+
+use crate::{parse_text, StoreError, StoreResult};
+
+/// A service row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceRecord {
+    /// The service's id.
+    pub id: Uuid,
+    /// What it does.
+    pub service_type: ServiceType,
+    /// Its status.
+    pub status: ServiceStatus,
+    /// `process`, `docker` or `swarm`.
+    pub backend: String,
+    /// The backend's handle (pid, container id), once launched.
+    pub backend_id: Option<String>,
+    /// GPUs allocated to it.
+    pub gpus: Vec<i32>,
+    /// Where it listens, if it does.
+    pub host: Option<String>,
+    /// Its port, if it listens.
+    pub port: Option<i32>,
+    /// How often it was restarted after a crash.
+    pub restarts: i32,
+    /// Why it errored.
+    pub error: Option<String>,
+    /// When it was created.
+    pub datetime_started: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct Row {
+    id: Uuid,
+    service_type: String,
+    status: String,
+    backend: String,
+    backend_id: Option<String>,
+    gpus: Vec<i32>,
+    host: Option<String>,
+    port: Option<i32>,
+    restarts: i32,
+    error: Option<String>,
+    datetime_started: DateTime<Utc>,
+}
+
+impl Row {
+    fn into_record(self) -> StoreResult<ServiceRecord> {
+        Ok(ServiceRecord {
+            id: self.id,
+            service_type: parse_text("services.service_type", &self.service_type)?,
+            status: parse_text("services.status", &self.status)?,
+            backend: self.backend,
+            backend_id: self.backend_id,
+            gpus: self.gpus,
+            host: self.host,
+            port: self.port,
+            restarts: self.restarts,
+            error: self.error,
+            datetime_started: self.datetime_started,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, service_type, status, backend, backend_id, gpus, host, port, \
+    restarts, error, datetime_started";
+
+fn records(rows: Vec<Row>) -> StoreResult<Vec<ServiceRecord>> {
+    rows.into_iter().map(Row::into_record).collect()
+}
+
+/// Inserts a STARTED service.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    service_type: ServiceType,
+    backend: &str,
+    token_hash: &str,
+    gpus: &[i32],
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into services (id, service_type, backend, token_hash, gpus) \
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(<&str>::from(service_type))
+    .bind(backend)
+    .bind(token_hash)
+    .bind(gpus)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Links a train worker to its sub-job.
+pub async fn insert_train_worker(
+    db: impl PgExecutor<'_>,
+    service_id: Uuid,
+    sub_train_job_id: Uuid,
+) -> StoreResult<()> {
+    sqlx::query("insert into train_job_workers (service_id, sub_train_job_id) values ($1, $2)")
+        .bind(service_id)
+        .bind(sub_train_job_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A live service by the sha256 of its token.
+pub async fn find_live_by_token_hash(
+    db: impl PgExecutor<'_>,
+    token_hash: &str,
+) -> StoreResult<Option<ServiceRecord>> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "select {COLUMNS} from services where token_hash = $1 \
+         and status in ('STARTED', 'DEPLOYING', 'RUNNING')"
+    ))
+    .bind(token_hash)
+    .fetch_optional(db)
+    .await?;
+    row.map(Row::into_record).transpose()
+}
+
+/// A service by id.
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<ServiceRecord>> {
+    let row: Option<Row> = sqlx::query_as(&format!("select {COLUMNS} from services where id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    row.map(Row::into_record).transpose()
+}
+
+/// Every live service (for supervision and reconciliation).
+pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<ServiceRecord>> {
+    records(
+        sqlx::query_as(&format!(
+            "select {COLUMNS} from services where status in ('STARTED', 'DEPLOYING', 'RUNNING') \
+             order by datetime_started"
+        ))
+        .fetch_all(db)
+        .await?,
+    )
+}
+
+/// The train workers of a train job, with their sub-job ids.
+pub async fn list_train_workers(
+    db: impl PgExecutor<'_>,
+    train_job_id: Uuid,
+) -> StoreResult<Vec<(Uuid, ServiceRecord)>> {
+    #[derive(FromRow)]
+    struct Linked {
+        sub_train_job_id: Uuid,
+        #[sqlx(flatten)]
+        row: Row,
+    }
+    let cols = COLUMNS
+        .split(", ")
+        .map(|c| format!("s.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows: Vec<Linked> = sqlx::query_as(&format!(
+        "select w.sub_train_job_id, {cols} from services s \
+         join train_job_workers w on w.service_id = s.id \
+         join sub_train_jobs j on j.id = w.sub_train_job_id \
+         where j.train_job_id = $1 order by s.datetime_started, s.id"
+    ))
+    .bind(train_job_id)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|l| Ok((l.sub_train_job_id, l.row.into_record()?)))
+        .collect()
+}
+
+/// The sub-job a train worker serves.
+pub async fn train_worker_sub_job(
+    db: impl PgExecutor<'_>,
+    service_id: Uuid,
+) -> StoreResult<Option<Uuid>> {
+    Ok(
+        sqlx::query_scalar("select sub_train_job_id from train_job_workers where service_id = $1")
+            .bind(service_id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+/// Records the backend's handle of a launched service.
+pub async fn set_backend_id(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    backend_id: &str,
+) -> StoreResult<()> {
+    sqlx::query("update services set backend_id = $2 where id = $1")
+        .bind(id)
+        .bind(backend_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Gives a service a new token before it is launched again (the old one dies with the old
+/// process); `restarted` counts a restart after a crash.
+pub async fn renew_token(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    token_hash: &str,
+    restarted: bool,
+) -> StoreResult<()> {
+    sqlx::query(
+        "update services set token_hash = $2, backend_id = null, \
+         restarts = restarts + case when $3 then 1 else 0 end where id = $1",
+    )
+    .bind(id)
+    .bind(token_hash)
+    .bind(restarted)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Moves a service from `from` to `to` (checked against the transition table); sets
+/// `datetime_stopped` on final statuses. Returns whether it moved.
+pub async fn set_status(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    from: ServiceStatus,
+    to: ServiceStatus,
+    error: Option<&str>,
+) -> StoreResult<bool> {
+    if !from.can_become(to) {
+        return Err(StoreError::Corrupt(format!("no transition {from} -> {to}")));
+    }
+    let done = sqlx::query(
+        "update services set status = $3, error = coalesce(error, $4), \
+         datetime_stopped = case when $5 then now() else datetime_stopped end \
+         where id = $1 and status = $2",
+    )
+    .bind(id)
+    .bind(<&str>::from(from))
+    .bind(<&str>::from(to))
+    .bind(error)
+    .bind(!to.is_live())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Moves a live service to a final status (STOPPED or ERRORED), whatever live status it had.
+/// Returns whether it was live.
+pub async fn finish(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    to: ServiceStatus,
+    error: Option<&str>,
+) -> StoreResult<bool> {
+    if to.is_live() {
+        return Err(StoreError::Corrupt(format!("{to} is not a final status")));
+    }
+    let done = sqlx::query(
+        "update services set status = $2, error = coalesce(error, $3), datetime_stopped = now() \
+         where id = $1 and status in ('STARTED', 'DEPLOYING', 'RUNNING')",
+    )
+    .bind(id)
+    .bind(<&str>::from(to))
+    .bind(error)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,347 @@
+//! The `trials` and `trial_logs` tables: every trial of every model, with its proposal,
+//! status, score, stored parameters and what the model logged.
+
+use chrono::{DateTime, Utc};
+use rafiki_types::internal::{LogEntry, LogKind, TrialOutcome};
+use rafiki_types::proposal::Proposal;
+use rafiki_types::status::TrialStatus;
+use rafiki_types::train::Trial;
+use sqlx::types::Json;
+use sqlx::{FromRow, PgExecutor};
+use uuid::Uuid;
+
+use crate::{parse_text, StoreResult};
+
+/// A trial row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialRecord {
+    /// The trial as the API shows it.
+    pub trial: Trial,
+    /// Its train job.
+    pub train_job_id: Uuid,
+    /// Its sub-job.
+    pub sub_train_job_id: Uuid,
+    /// Key of its parameters in the data directory.
+    pub params_key: Option<Uuid>,
+}
+
+#[derive(FromRow)]
+struct Row {
+    id: Uuid,
+    no: i32,
+    worker_id: Option<Uuid>,
+    proposal: Json<Proposal>,
+    datetime_started: DateTime<Utc>,
+    datetime_stopped: Option<DateTime<Utc>>,
+    status: String,
+    model_name: String,
+    score: Option<f64>,
+    params_key: Option<String>,
+    error: Option<String>,
+    train_job_id: Uuid,
+    sub_train_job_id: Uuid,
+}
+
+impl Row {
+    fn into_record(self) -> StoreResult<TrialRecord> {
+        let params_key = self
+            .params_key
+            .map(|k| {
+                Uuid::parse_str(&k)
+                    .map_err(|_| crate::StoreError::Corrupt(format!("trials.params_key = {k:?}")))
+            })
+            .transpose()?;
+        Ok(TrialRecord {
+            trial: Trial {
+                id: self.id,
+                no: self.no,
+                worker_id: self.worker_id,
+                proposal: self.proposal.0,
+                datetime_started: self.datetime_started,
+                datetime_stopped: self.datetime_stopped,
+                status: parse_text("trials.status", &self.status)?,
+                model_name: self.model_name,
+                score: self.score,
+                is_params_saved: params_key.is_some(),
+                error: self.error,
+            },
+            train_job_id: self.train_job_id,
+            sub_train_job_id: self.sub_train_job_id,
+            params_key,
+        })
+    }
+}
+
+const SELECT: &str = "select t.id, t.no, t.worker_id, t.proposal, t.datetime_started, \
+    t.datetime_stopped, t.status, m.name as model_name, t.score, t.params_key, t.error, \
+    t.train_job_id, t.sub_train_job_id \
+    from trials t join sub_train_jobs s on s.id = t.sub_train_job_id \
+    join models m on m.id = s.model_id";
+
+fn records(rows: Vec<Row>) -> StoreResult<Vec<TrialRecord>> {
+    rows.into_iter().map(Row::into_record).collect()
+}
+
+/// What an advisor needs of a past trial.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialHistoryItem {
+    /// Its proposal.
+    pub proposal: Proposal,
+    /// Its status.
+    pub status: TrialStatus,
+    /// Its score.
+    pub score: Option<f64>,
+}
+
+/// Every trial of a sub-job, for its advisor.
+pub async fn history(
+    db: impl PgExecutor<'_>,
+    sub_train_job_id: Uuid,
+) -> StoreResult<Vec<TrialHistoryItem>> {
+    let rows: Vec<(Json<Proposal>, String, Option<f64>)> = sqlx::query_as(
+        "select proposal, status, score from trials where sub_train_job_id = $1 order by no",
+    )
+    .bind(sub_train_job_id)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|(proposal, status, score)| {
+            Ok(TrialHistoryItem {
+                proposal: proposal.0,
+                status: parse_text("trials.status", &status)?,
+                score,
+            })
+        })
+        .collect()
+}
+
+/// Inserts a RUNNING trial run by `worker_id`. Call with the sub-job locked.
+pub async fn insert_running(
+    db: impl PgExecutor<'_>,
+    train_job_id: Uuid,
+    sub_train_job_id: Uuid,
+    worker_id: Uuid,
+    proposal: &Proposal,
+) -> StoreResult<Uuid> {
+    let no = i32::try_from(proposal.trial_no)
+        .map_err(|_| crate::StoreError::Corrupt("trial number overflow".into()))?;
+    Ok(sqlx::query_scalar(
+        "insert into trials (id, train_job_id, sub_train_job_id, no, worker_id, proposal, status) \
+         values ($1, $2, $3, $4, $5, $6, 'RUNNING') returning id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(train_job_id)
+    .bind(sub_train_job_id)
+    .bind(no)
+    .bind(worker_id)
+    .bind(Json(proposal))
+    .fetch_one(db)
+    .await?)
+}
+
+/// A trial by id.
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<TrialRecord>> {
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where t.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    row.map(Row::into_record).transpose()
+}
+
+/// A train job's trials, newest first.
+pub async fn list_for_job(
+    db: impl PgExecutor<'_>,
+    train_job_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> StoreResult<Vec<TrialRecord>> {
+    records(
+        sqlx::query_as(&format!(
+            "{SELECT} where t.train_job_id = $1 \
+             order by t.datetime_started desc, t.no desc, t.id limit $2 offset $3"
+        ))
+        .bind(train_job_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db)
+        .await?,
+    )
+}
+
+/// A train job's best trials: COMPLETED with saved parameters, by score, descending.
+pub async fn best_for_job(
+    db: impl PgExecutor<'_>,
+    train_job_id: Uuid,
+    max_count: i64,
+) -> StoreResult<Vec<TrialRecord>> {
+    records(
+        sqlx::query_as(&format!(
+            "{SELECT} where t.train_job_id = $1 and t.status = 'COMPLETED' \
+             and t.params_key is not null and t.score is not null \
+             order by t.score desc, t.datetime_started limit $2"
+        ))
+        .bind(train_job_id)
+        .bind(max_count)
+        .fetch_all(db)
+        .await?,
+    )
+}
+
+/// Finishes a RUNNING trial of `worker_id`. Returns whether it was running.
+pub async fn finish(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    worker_id: Uuid,
+    outcome: &TrialOutcome,
+) -> StoreResult<bool> {
+    let (status, score, error) = match outcome {
+        TrialOutcome::Completed { score } => (TrialStatus::Completed, *score, None),
+        TrialOutcome::Errored { error } => (TrialStatus::Errored, None, Some(error.as_str())),
+    };
+    let done = sqlx::query(
+        "update trials set status = $3, score = $4, error = $5, datetime_stopped = now() \
+         where id = $1 and worker_id = $2 and status = 'RUNNING'",
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(<&str>::from(status))
+    .bind(score)
+    .bind(error)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a RUNNING trial's stored parameters. Returns whether the trial was running.
+pub async fn set_params(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    worker_id: Uuid,
+    key: Uuid,
+    sha256: &str,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "update trials set params_key = $3, params_sha256 = $4 \
+         where id = $1 and worker_id = $2 and status = 'RUNNING' and params_key is null",
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(key.to_string())
+    .bind(sha256)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks the PENDING or RUNNING trials of a worker ERRORED (its process died or was stopped).
+pub async fn error_in_flight_of_worker(
+    db: impl PgExecutor<'_>,
+    worker_id: Uuid,
+    reason: &str,
+) -> StoreResult<u64> {
+    Ok(sqlx::query(
+        "update trials set status = 'ERRORED', error = $2, datetime_stopped = now() \
+         where worker_id = $1 and status in ('PENDING', 'RUNNING')",
+    )
+    .bind(worker_id)
+    .bind(reason)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// Marks the PENDING or RUNNING trials of a train job ERRORED.
+pub async fn error_in_flight_of_job(
+    db: impl PgExecutor<'_>,
+    train_job_id: Uuid,
+    reason: &str,
+) -> StoreResult<u64> {
+    Ok(sqlx::query(
+        "update trials set status = 'ERRORED', error = $2, datetime_stopped = now() \
+         where train_job_id = $1 and status in ('PENDING', 'RUNNING')",
+    )
+    .bind(train_job_id)
+    .bind(reason)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// Counts of a sub-job's trials by status: (running or pending, completed, errored).
+pub async fn counts(
+    db: impl PgExecutor<'_>,
+    sub_train_job_id: Uuid,
+) -> StoreResult<(i64, i64, i64)> {
+    Ok(sqlx::query_as(
+        "select count(*) filter (where status in ('PENDING', 'RUNNING')), \
+                count(*) filter (where status = 'COMPLETED'), \
+                count(*) filter (where status = 'ERRORED') \
+         from trials where sub_train_job_id = $1",
+    )
+    .bind(sub_train_job_id)
+    .fetch_one(db)
+    .await?)
+}
+
+/// Appends log entries to a trial, keeping their order.
+pub async fn append_logs(
+    db: impl PgExecutor<'_>,
+    trial_id: Uuid,
+    entries: &[LogEntry],
+) -> StoreResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let times: Vec<DateTime<Utc>> = entries.iter().map(|e| e.time).collect();
+    let kinds: Vec<&str> = entries.iter().map(|e| log_kind_name(e.kind)).collect();
+    let bodies: Vec<serde_json::Value> = entries.iter().map(|e| e.body.clone()).collect();
+    // `with ordinality` keeps the batch's order in the bigserial ids.
+    sqlx::query(
+        "insert into trial_logs (trial_id, time, kind, body) \
+         select $1, t, k, b from unnest($2::timestamptz[], $3::text[], $4::jsonb[]) \
+         with ordinality as x(t, k, b, n) order by n",
+    )
+    .bind(trial_id)
+    .bind(times)
+    .bind(kinds)
+    .bind(bodies)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+fn log_kind_name(kind: LogKind) -> &'static str {
+    match kind {
+        LogKind::Message => "MESSAGE",
+        LogKind::Metrics => "METRICS",
+        LogKind::Plot => "PLOT",
+    }
+}
+
+/// A trial's log entries in logging order.
+pub async fn logs(db: impl PgExecutor<'_>, trial_id: Uuid) -> StoreResult<Vec<LogEntry>> {
+    let rows: Vec<(DateTime<Utc>, String, Json<serde_json::Value>)> =
+        sqlx::query_as("select time, kind, body from trial_logs where trial_id = $1 order by id")
+            .bind(trial_id)
+            .fetch_all(db)
+            .await?;
+    rows.into_iter()
+        .map(|(time, kind, body)| {
+            let kind = match kind.as_str() {
+                "MESSAGE" => LogKind::Message,
+                "METRICS" => LogKind::Metrics,
+                "PLOT" => LogKind::Plot,
+                other => {
+                    return Err(crate::StoreError::Corrupt(format!(
+                        "trial_logs.kind = {other:?}"
+                    )))
+                }
+            };
+            Ok(LogEntry {
+                time,
+                kind,
+                body: body.0,
+            })
+        })
+        .collect()
+}
