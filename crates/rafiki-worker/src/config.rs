@@ -1,0 +1,265 @@
+//! The worker's settings, read from the environment the backend sets (`docs/internal-api.md`)
+//! plus a few worker-only variables (`docs/worker.md`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use rafiki_types::internal::env;
+
+/// Where virtual environments for model dependencies go (default: `$RAFIKI_WORK_DIR/../venvs`).
+pub const VENV_DIR: &str = "RAFIKI_VENV_DIR";
+/// Extra arguments for `pip install`, split on whitespace (e.g. `--no-index --find-links /wheels`).
+pub const PIP_ARGS: &str = "RAFIKI_PIP_ARGS";
+/// How many trials in a row may fail before the worker gives the model up (default 3).
+pub const MAX_CONSECUTIVE_FAILURES: &str = "RAFIKI_MAX_CONSECUTIVE_FAILURES";
+
+/// What the worker does: the service type it was started as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Tune one model of a train job.
+    Train,
+}
+
+impl FromStr for Mode {
+    type Err = ConfigError;
+
+    /// Reads `train` / `TRAIN`. Inference mode is not part of this build yet.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "TRAIN" => Ok(Mode::Train),
+            _ => Err(ConfigError(format!(
+                "unsupported mode `{s}` (this worker runs `train`)"
+            ))),
+        }
+    }
+}
+
+impl Mode {
+    /// The mode from the first command-line argument, else from `RAFIKI_SERVICE_TYPE`.
+    pub fn choose(arg: Option<&str>, service_type: Option<&str>) -> Result<Mode, ConfigError> {
+        match (arg, service_type) {
+            (Some(arg), _) => arg.parse(),
+            (None, Some(kind)) => kind.parse(),
+            (None, None) => Err(ConfigError(format!(
+                "no mode: run `rafiki-worker train` or set {}",
+                env::SERVICE_TYPE
+            ))),
+        }
+    }
+}
+
+/// A setting is missing or malformed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// How the admin client retries transient failures (connect errors, timeouts, 5xx).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// Wait before the second attempt; doubled after each failure.
+    pub initial_backoff: Duration,
+    /// The longest wait between two attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// About a minute of retries: 0.25 s, 0.5 s, 1 s, ... capped at 10 s, 10 attempts.
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 10,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+/// Everything the worker needs to run.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    /// Base URL of the admin, without a trailing slash.
+    pub admin_url: String,
+    /// This service's id, for the logs.
+    pub service_id: Option<String>,
+    /// Bearer token of the internal API.
+    pub service_token: String,
+    /// Caches and scratch files.
+    pub work_dir: PathBuf,
+    /// The interpreter that has the `rafiki` package.
+    pub python: PathBuf,
+    /// Where dependency virtual environments are built and kept.
+    pub venv_dir: PathBuf,
+    /// Extra `pip install` arguments.
+    pub pip_args: Vec<String>,
+    /// Failed trials in a row before `POST /internal/train/fail`.
+    pub max_consecutive_failures: u32,
+    /// Retries of the admin client.
+    pub retry: RetryPolicy,
+}
+
+impl fmt::Debug for WorkerConfig {
+    // The token stays out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("admin_url", &self.admin_url)
+            .field("service_id", &self.service_id)
+            .field("work_dir", &self.work_dir)
+            .field("python", &self.python)
+            .field("venv_dir", &self.venv_dir)
+            .field("pip_args", &self.pip_args)
+            .field("max_consecutive_failures", &self.max_consecutive_failures)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (variable name to value), so tests need not touch the
+    /// process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required =
+            |name: &str| get(name).ok_or_else(|| ConfigError(format!("{name} is not set")));
+        let admin_url = required(env::ADMIN_URL)?.trim_end_matches('/').to_owned();
+        if !(admin_url.starts_with("http://") || admin_url.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "{} must be an http(s) URL, got `{admin_url}`",
+                env::ADMIN_URL
+            )));
+        }
+        let work_dir = PathBuf::from(required(env::WORK_DIR)?);
+        let venv_dir = get(VENV_DIR)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| default_venv_dir(&work_dir));
+        let max_consecutive_failures = match get(MAX_CONSECUTIVE_FAILURES) {
+            None => 3,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "{MAX_CONSECUTIVE_FAILURES} must be a positive integer, got `{text}`"
+                    )))
+                }
+            },
+        };
+        Ok(WorkerConfig {
+            admin_url,
+            service_id: get(env::SERVICE_ID),
+            service_token: required(env::SERVICE_TOKEN)?,
+            work_dir,
+            python: PathBuf::from(get(env::PYTHON).unwrap_or_else(|| "python3".to_owned())),
+            venv_dir,
+            pip_args: get(PIP_ARGS)
+                .map(|v| v.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            max_consecutive_failures,
+            retry: RetryPolicy::default(),
+        })
+    }
+}
+
+/// `$RAFIKI_WORK_DIR/../venvs`: next to the work dir, so environments outlive one service's
+/// folder and are shared by the services of a host.
+fn default_venv_dir(work_dir: &Path) -> PathBuf {
+    match work_dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.join("venvs"),
+        _ => work_dir.join("venvs"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("RAFIKI_ADMIN_URL", "http://127.0.0.1:3000/"),
+        ("RAFIKI_SERVICE_TOKEN", "secret"),
+        ("RAFIKI_WORK_DIR", "/srv/rafiki/work/svc-1"),
+    ];
+
+    #[test]
+    fn defaults_fill_in_everything_optional() {
+        let config = WorkerConfig::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(config.admin_url, "http://127.0.0.1:3000");
+        assert_eq!(config.python, PathBuf::from("python3"));
+        assert_eq!(config.venv_dir, PathBuf::from("/srv/rafiki/work/venvs"));
+        assert_eq!(config.max_consecutive_failures, 3);
+        assert!(config.pip_args.is_empty());
+        assert!(!format!("{config:?}").contains("secret"));
+    }
+
+    #[test]
+    fn worker_variables_override_the_defaults() {
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("RAFIKI_VENV_DIR", "/opt/venvs"),
+            ("RAFIKI_PIP_ARGS", " --no-index  --find-links /wheels "),
+            ("RAFIKI_MAX_CONSECUTIVE_FAILURES", "5"),
+            ("RAFIKI_PYTHON", "/usr/bin/python3.11"),
+        ]);
+        let config = WorkerConfig::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(config.venv_dir, PathBuf::from("/opt/venvs"));
+        assert_eq!(
+            config.pip_args,
+            ["--no-index", "--find-links", "/wheels"].map(String::from)
+        );
+        assert_eq!(config.max_consecutive_failures, 5);
+        assert_eq!(config.python, PathBuf::from("/usr/bin/python3.11"));
+    }
+
+    #[test]
+    fn missing_or_bad_settings_are_named() {
+        let err = WorkerConfig::from_lookup(lookup(&BASE[..2])).unwrap_err();
+        assert!(err.0.contains("RAFIKI_WORK_DIR"), "{err}");
+        let mut vars = BASE.to_vec();
+        vars.push(("RAFIKI_MAX_CONSECUTIVE_FAILURES", "0"));
+        let err = WorkerConfig::from_lookup(lookup(&vars)).unwrap_err();
+        assert!(err.0.contains("RAFIKI_MAX_CONSECUTIVE_FAILURES"), "{err}");
+        let mut vars = BASE.to_vec();
+        vars[0] = ("RAFIKI_ADMIN_URL", "127.0.0.1:3000");
+        assert!(WorkerConfig::from_lookup(lookup(&vars)).is_err());
+    }
+
+    #[test]
+    fn the_argument_wins_over_the_service_type() {
+        assert_eq!(Mode::choose(Some("train"), None).unwrap(), Mode::Train);
+        assert_eq!(Mode::choose(None, Some("TRAIN")).unwrap(), Mode::Train);
+        assert!(Mode::choose(Some("inference"), Some("TRAIN")).is_err());
+        assert!(Mode::choose(None, None).is_err());
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let retry = RetryPolicy::default();
+        assert_eq!(retry.backoff(1), Duration::from_millis(250));
+        assert_eq!(retry.backoff(2), Duration::from_millis(500));
+        assert_eq!(retry.backoff(30), Duration::from_secs(10));
+    }
+}

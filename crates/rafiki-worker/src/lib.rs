@@ -1,0 +1,71 @@
+//! `rafiki-worker`: the service that runs a user's model for the admin.
+//!
+//! In train mode (the only mode so far) it tunes one model of a train job: it asks the admin
+//! for trials over the internal API (`docs/internal-api.md`, [`client`]), runs each in a
+//! long-lived Python child (`docs/runtime-protocol.md`, [`runtime`]) and reports scores,
+//! parameters and logs back. `docs/worker.md` describes the whole service. The binary's `main`
+//! only reads the settings and calls [`serve`].
+
+pub mod cache;
+pub mod client;
+pub mod config;
+pub mod deps;
+pub mod runtime;
+pub mod train;
+
+pub use config::{Mode, WorkerConfig};
+pub use train::{TrainError, TrainExit};
+
+use tokio::signal::unix::{signal, SignalKind};
+
+/// How [`serve`] ended on purpose (the process exits 0).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finished {
+    /// Train mode ran to its end.
+    Train(TrainExit),
+    /// SIGTERM or SIGINT arrived; the Python child's process group was killed.
+    Signal(&'static str),
+}
+
+/// Runs the worker in `mode` until it is done or SIGTERM/SIGINT arrives. An `Err` is a crash:
+/// the process should exit non-zero so the admin restarts it.
+pub async fn serve(mode: Mode, config: WorkerConfig) -> Result<Finished, TrainError> {
+    let mut terminate = signal(SignalKind::terminate()).map_err(|source| TrainError::Io {
+        path: "SIGTERM handler".into(),
+        source,
+    })?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|source| TrainError::Io {
+        path: "SIGINT handler".into(),
+        source,
+    })?;
+    tracing::info!(?mode, ?config, "rafiki-worker starting");
+    // Dropping the work on a signal drops the Python runtime, which kills its process group.
+    let finished = tokio::select! {
+        result = run(mode, &config) => result?,
+        _ = terminate.recv() => Finished::Signal("SIGTERM"),
+        _ = interrupt.recv() => Finished::Signal("SIGINT"),
+    };
+    tracing::info!(?finished, "rafiki-worker done");
+    Ok(finished)
+}
+
+async fn run(mode: Mode, config: &WorkerConfig) -> Result<Finished, TrainError> {
+    match mode {
+        Mode::Train => train::run(config).await.map(Finished::Train),
+    }
+}
+
+/// Structured logs to stderr; `RUST_LOG` filters (default `info`), `RAFIKI_LOG_FORMAT=json`
+/// switches to one JSON object per line.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("RAFIKI_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,50 @@
+//! `rafiki-worker [train]`: reads the settings, runs the worker, maps its end to an exit code
+//! (0 done or stopped on purpose, 1 crash, 2 bad configuration).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use rafiki_types::internal::env;
+use rafiki_worker::{Mode, WorkerConfig};
+
+fn main() -> ExitCode {
+    rafiki_worker::init_tracing();
+    let arg = std::env::args().nth(1);
+    if matches!(arg.as_deref(), Some("-h" | "--help")) {
+        println!(
+            "usage: rafiki-worker [train]\n(the mode may also come from {}; see docs/worker.md)",
+            env::SERVICE_TYPE
+        );
+        return ExitCode::SUCCESS;
+    }
+    let service_type = std::env::var(env::SERVICE_TYPE).ok();
+    let settings = Mode::choose(arg.as_deref(), service_type.as_deref())
+        .and_then(|mode| Ok((mode, WorkerConfig::from_env()?)));
+    let (mode, config) = match settings {
+        Ok(settings) => settings,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(rafiki_worker::serve(mode, config));
+    // Do not wait on stray background work (a log post, a file read) after a stop.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("rafiki-worker crashed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,812 @@
+//! The Python model runtime as a child process (`python -m rafiki.runtime`), driven over the
+//! newline-JSON protocol of `docs/runtime-protocol.md`.
+//!
+//! [`Runtime`] owns the child: it sends one request at a time with a fresh id, hands the
+//! request's log events to a sink as they arrive, and returns the reply's result or a typed
+//! [`RuntimeError`]. The child runs in its own process group, so stopping it (explicitly or on
+//! drop) also ends whatever processes the model started. Its stderr is read continuously: each
+//! line goes to the worker's log and, while a request runs, to the sink as a `MESSAGE`.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rafiki_types::internal::{LogEntry, LogKind};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::mpsc;
+
+/// The protocol version this driver speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// How many stderr lines are kept for the report of a dead child.
+const STDERR_TAIL: usize = 40;
+/// The longest stderr line forwarded in one piece.
+const MAX_STDERR_LINE: usize = 64 * 1024;
+
+/// How to start the child.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// The interpreter (`RAFIKI_PYTHON`, or a dependency environment's Python).
+    pub python: PathBuf,
+    /// The child's working directory.
+    pub cwd: PathBuf,
+    /// Variables removed from the child's environment (e.g. the service token: model code
+    /// has no business with it).
+    pub env_remove: Vec<String>,
+    /// How long the child may take to say `ready`.
+    pub ready_timeout: Duration,
+}
+
+impl RuntimeConfig {
+    /// `python` in `cwd`, with a minute to start.
+    pub fn new(python: impl Into<PathBuf>, cwd: impl Into<PathBuf>) -> Self {
+        RuntimeConfig {
+            python: python.into(),
+            cwd: cwd.into(),
+            env_remove: Vec::new(),
+            ready_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The `ready` message.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Ready {
+    /// Protocol version.
+    pub protocol: u32,
+    /// The child's pid.
+    pub pid: u32,
+    /// Python version.
+    pub python: String,
+    /// `rafiki` package version.
+    pub rafiki: String,
+}
+
+/// Where a log event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSource {
+    /// `rafiki.model.logger`.
+    Logger,
+    /// A line the model printed from Python.
+    Stdout,
+    /// A line on the child's stderr (warnings, C-level output).
+    Stderr,
+}
+
+/// One log event of a request, as a trial log entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeEvent {
+    /// Where it came from.
+    pub source: EventSource,
+    /// The entry to forward.
+    pub entry: LogEntry,
+}
+
+impl RuntimeEvent {
+    /// The text of a `MESSAGE` event.
+    pub fn message(&self) -> Option<&str> {
+        match self.entry.kind {
+            LogKind::Message => self.entry.body.get("message").and_then(Value::as_str),
+            _ => None,
+        }
+    }
+}
+
+/// `error.kind` of an error reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request was malformed (a worker bug, or a path that vanished).
+    BadRequest,
+    /// The command does not fit the runtime's state.
+    InvalidState,
+    /// The model file or class cannot be loaded.
+    InvalidModel,
+    /// A model method raised.
+    ModelError,
+    /// A model method returned something the SDK contract forbids.
+    InvalidReturn,
+    /// A parameters file cannot be read.
+    InvalidParams,
+    /// A file cannot be written.
+    IoError,
+    /// A bug in the runtime.
+    InternalError,
+    /// A kind this driver does not know.
+    #[serde(other)]
+    Other,
+}
+
+/// An error reply.
+#[derive(Debug, Clone, PartialEq, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct CommandError {
+    /// What failed.
+    pub kind: ErrorKind,
+    /// The Python exception class, or the kind.
+    #[serde(rename = "type")]
+    pub exc_type: String,
+    /// One line for a person.
+    pub message: String,
+    /// The Python traceback, for model errors.
+    pub traceback: Option<String>,
+}
+
+impl CommandError {
+    /// The message followed by the traceback, as reported to users.
+    pub fn report(&self) -> String {
+        match &self.traceback {
+            Some(tb) if !tb.trim().is_empty() => format!("{}\n\n{}", self.message, tb.trim_end()),
+            _ => self.message.clone(),
+        }
+    }
+}
+
+/// Why a request (or starting the child) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The interpreter could not be started.
+    #[error("cannot start {python}: {source}")]
+    Spawn {
+        /// The interpreter.
+        python: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The child ended (or closed its channel) without answering.
+    #[error("the Python runtime died during `{during}` ({}){}", describe_status(.status), describe_tail(.stderr_tail))]
+    Died {
+        /// The command (or `start`).
+        during: String,
+        /// Its exit status, if it could be collected.
+        status: Option<ExitStatus>,
+        /// Its last stderr lines.
+        stderr_tail: String,
+    },
+    /// The child said something the protocol does not allow; it is stopped.
+    #[error("the Python runtime broke the protocol: {0}")]
+    Protocol(String),
+    /// The child did not say `ready` in time.
+    #[error("the Python runtime was not ready within {0:?}")]
+    ReadyTimeout(Duration),
+    /// The command failed in the child, which is still usable.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+impl RuntimeError {
+    /// Whether the child is gone or unusable, so it must be started again.
+    pub fn needs_restart(&self) -> bool {
+        !matches!(self, RuntimeError::Command(_))
+    }
+
+    /// The text reported to users: a command's message with its traceback, else the error.
+    pub fn report(&self) -> String {
+        match self {
+            RuntimeError::Command(e) => e.report(),
+            other => other.to_string(),
+        }
+    }
+}
+
+fn describe_status(status: &Option<ExitStatus>) -> String {
+    status.map_or_else(|| "exit status unknown".to_owned(), |s| s.to_string())
+}
+
+fn describe_tail(tail: &str) -> String {
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; its last stderr lines:\n{tail}")
+    }
+}
+
+/// What `dump_parameters` reports.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DumpInfo {
+    /// Size of the written file.
+    pub size_bytes: u64,
+    /// The dict's keys.
+    pub keys: Vec<String>,
+}
+
+/// A message from the child.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Message {
+    Ready(Ready),
+    Log {
+        id: Value,
+        source: String,
+        log: Value,
+    },
+    Reply {
+        id: Value,
+        ok: bool,
+        #[serde(default)]
+        result: Option<Value>,
+        #[serde(default)]
+        error: Option<CommandError>,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+/// A line from the child.
+enum Input {
+    Stdout(std::io::Result<Option<String>>),
+    Stderr(String),
+}
+
+/// A running `python -m rafiki.runtime`.
+pub struct Runtime {
+    child: Child,
+    pid: u32,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+    stderr: mpsc::UnboundedReceiver<String>,
+    stderr_tail: VecDeque<String>,
+    next_id: u64,
+    ready: Ready,
+    /// Set once the child is known to be gone or broken: no more requests.
+    broken: bool,
+}
+
+impl Runtime {
+    /// Starts the child and waits for its `ready`.
+    pub async fn start(config: &RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        let mut command = Command::new(&config.python);
+        command
+            .args(["-m", "rafiki.runtime"])
+            .current_dir(&config.cwd)
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own group: the worker's terminal signals do not reach it, and killing the
+            // group reaches the model's own children.
+            .process_group(0)
+            .kill_on_drop(true);
+        for name in &config.env_remove {
+            command.env_remove(name);
+        }
+        let mut child = command.spawn().map_err(|source| RuntimeError::Spawn {
+            python: config.python.clone(),
+            source,
+        })?;
+        let pid = child.id().expect("a just-spawned child has a pid");
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(pump_stderr(stderr, pid, tx));
+        let mut runtime = Runtime {
+            child,
+            pid,
+            stdin,
+            stdout,
+            stderr: rx,
+            stderr_tail: VecDeque::new(),
+            next_id: 1,
+            ready: Ready {
+                protocol: 0,
+                pid,
+                python: String::new(),
+                rafiki: String::new(),
+            },
+            broken: false,
+        };
+        match tokio::time::timeout(config.ready_timeout, runtime.await_ready()).await {
+            Ok(Ok(ready)) => {
+                tracing::info!(pid, python = %ready.python, rafiki = %ready.rafiki, "model runtime ready");
+                runtime.ready = ready;
+                Ok(runtime)
+            }
+            Ok(Err(e)) => {
+                runtime.kill().await;
+                Err(e)
+            }
+            Err(_) => {
+                runtime.kill().await;
+                Err(RuntimeError::ReadyTimeout(config.ready_timeout))
+            }
+        }
+    }
+
+    async fn await_ready(&mut self) -> Result<Ready, RuntimeError> {
+        let line = loop {
+            match self.next_input().await {
+                Input::Stdout(line) => break line,
+                Input::Stderr(line) => self.remember(line),
+            }
+        };
+        match line {
+            Ok(Some(line)) => match serde_json::from_str::<Message>(&line) {
+                Ok(Message::Ready(ready)) if ready.protocol == PROTOCOL_VERSION => Ok(ready),
+                Ok(Message::Ready(ready)) => Err(RuntimeError::Protocol(format!(
+                    "protocol version {} (this worker speaks {PROTOCOL_VERSION})",
+                    ready.protocol
+                ))),
+                _ => Err(RuntimeError::Protocol(format!(
+                    "expected `ready`, got {}",
+                    preview(&line)
+                ))),
+            },
+            Ok(None) | Err(_) => Err(self.died("start").await),
+        }
+    }
+
+    /// The child's `ready` message.
+    pub fn ready(&self) -> &Ready {
+        &self.ready
+    }
+
+    /// The child's pid, which is also its process group id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Sends `cmd` with `args`, passes the request's log events to `sink` in order, and
+    /// returns the reply's `result`.
+    pub async fn request(
+        &mut self,
+        cmd: &str,
+        args: Value,
+        sink: &mut dyn FnMut(RuntimeEvent),
+    ) -> Result<Value, RuntimeError> {
+        if self.broken {
+            return Err(RuntimeError::Died {
+                during: cmd.to_owned(),
+                status: self.child.try_wait().ok().flatten(),
+                stderr_tail: self.tail_text(),
+            });
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut line = serde_json::to_vec(&json!({"id": id, "cmd": cmd, "args": args}))
+            .expect("requests serialise");
+        line.push(b'\n');
+        let sent = async {
+            self.stdin.write_all(&line).await?;
+            self.stdin.flush().await
+        }
+        .await;
+        if sent.is_err() {
+            return Err(self.died(cmd).await);
+        }
+        loop {
+            let line = match self.next_input().await {
+                Input::Stdout(line) => line,
+                Input::Stderr(line) => {
+                    sink(stderr_event(&line));
+                    self.remember(line);
+                    continue;
+                }
+            };
+            let line = match line {
+                Ok(Some(line)) => line,
+                Ok(None) | Err(_) => return Err(self.died(cmd).await),
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let message = match serde_json::from_str::<Message>(&line) {
+                Ok(message) => message,
+                Err(e) => {
+                    return Err(self
+                        .broke(format!("unreadable message ({e}): {}", preview(&line)))
+                        .await)
+                }
+            };
+            match message {
+                Message::Log {
+                    id: of,
+                    source,
+                    log,
+                } if of == json!(id) => match log_event(&source, &log) {
+                    Some(event) => sink(event),
+                    None => tracing::warn!(
+                        pid = self.pid,
+                        "ignoring a malformed log event: {}",
+                        preview(&line)
+                    ),
+                },
+                Message::Reply {
+                    id: of,
+                    ok,
+                    result,
+                    error,
+                } if of == json!(id) => {
+                    return match (ok, result, error) {
+                        (true, Some(result), _) => Ok(result),
+                        (true, None, _) => Ok(Value::Object(Default::default())),
+                        (false, _, Some(error)) => Err(RuntimeError::Command(error)),
+                        (false, _, None) => Err(self
+                            .broke("an error reply without `error`".to_owned())
+                            .await),
+                    };
+                }
+                Message::Ready(_) | Message::Log { .. } | Message::Reply { .. } => {
+                    return Err(self
+                        .broke(format!(
+                            "unexpected message while waiting for request {id}: {}",
+                            preview(&line)
+                        ))
+                        .await)
+                }
+                Message::Unknown => {
+                    tracing::warn!(
+                        pid = self.pid,
+                        "ignoring an unknown message: {}",
+                        preview(&line)
+                    )
+                }
+            }
+        }
+    }
+
+    /// The next line from stdout or stderr, whichever comes first.
+    async fn next_input(&mut self) -> Input {
+        tokio::select! {
+            line = self.stdout.next_line() => Input::Stdout(line),
+            Some(line) = self.stderr.recv() => Input::Stderr(line),
+        }
+    }
+
+    /// stderr lines that arrived since the last request, as events (they are in the worker's
+    /// log already).
+    pub fn take_stderr(&mut self) -> Vec<RuntimeEvent> {
+        let mut events = Vec::new();
+        while let Ok(line) = self.stderr.try_recv() {
+            events.push(stderr_event(&line));
+            self.remember(line);
+        }
+        events
+    }
+
+    /// `ping`: the child's pid.
+    pub async fn ping(&mut self) -> Result<u32, RuntimeError> {
+        let result = self.request("ping", json!({}), &mut |_| {}).await?;
+        field(&result, "pid")
+    }
+
+    /// `load_model_class`.
+    pub async fn load_model_class(
+        &mut self,
+        model_file_path: &Path,
+        model_class: &str,
+        sink: &mut dyn FnMut(RuntimeEvent),
+    ) -> Result<(), RuntimeError> {
+        let args = json!({"model_file_path": model_file_path, "model_class": model_class});
+        self.request("load_model_class", args, sink).await.map(drop)
+    }
+
+    /// `get_knob_config`: the knob config JSON of `docs/knobs.md`.
+    pub async fn get_knob_config(
+        &mut self,
+        sink: &mut dyn FnMut(RuntimeEvent),
+    ) -> Result<Value, RuntimeError> {
+        let result = self.request("get_knob_config", json!({}), sink).await?;
+        match result.get("knob_config") {
+            Some(config @ Value::Object(_)) => Ok(config.clone()),
+            _ => Err(self
+                .broke("`get_knob_config` without a `knob_config` object".to_owned())
+                .await),
+        }
+    }
+
+    /// `train`: creates the instance with `knobs` and trains it.
+    pub async fn train(
+        &mut self,
+        knobs: &Value,
+        dataset_path: &Path,
+        train_args: Option<&Value>,
+        shared_params_path: Option<&Path>,
+        sink: &mut dyn FnMut(RuntimeEvent),
+    ) -> Result<(), RuntimeError> {
+        let args = json!({
+            "knobs": knobs,
+            "dataset_path": dataset_path,
+            "train_args": train_args,
+            "shared_params_path": shared_params_path,
+        });
+        self.request("train", args, sink).await.map(drop)
+    }
+
+    /// `evaluate`: the score on `dataset_path`.
+    pub async fn evaluate(
+        &mut self,
+        dataset_path: &Path,
+        sink: &mut dyn FnMut(RuntimeEvent),
+    ) -> Result<f64, RuntimeError> {
+        let result = self
+            .request("evaluate", json!({"dataset_path": dataset_path}), sink)
+            .await?;
+        match result.get("score").and_then(Value::as_f64) {
+            Some(score) if score.is_finite() => Ok(score),
+            _ => Err(self
+                .broke(format!("`evaluate` answered {result} without a score"))
+                .await),
+        }
+    }
+
+    /// `dump_parameters` into `path`.
+    pub async fn dump_parameters(
+        &mut self,
+        path: &Path,
+        sink: &mut dyn FnMut(RuntimeEvent),
+    ) -> Result<DumpInfo, RuntimeError> {
+        let result = self
+            .request("dump_parameters", json!({"path": path}), sink)
+            .await?;
+        match serde_json::from_value(result.clone()) {
+            Ok(info) => Ok(info),
+            Err(_) => Err(self
+                .broke(format!("`dump_parameters` answered {result}"))
+                .await),
+        }
+    }
+
+    /// `destroy`: whether there was an instance.
+    pub async fn destroy(
+        &mut self,
+        sink: &mut dyn FnMut(RuntimeEvent),
+    ) -> Result<bool, RuntimeError> {
+        let result = self.request("destroy", json!({}), sink).await?;
+        field(&result, "destroyed")
+    }
+
+    /// Asks the child to shut down (destroying the instance, tearing the class down) and waits
+    /// up to `grace` for it to exit; then kills its process group in any case.
+    pub async fn shutdown(mut self, grace: Duration) {
+        if !self.broken {
+            let polite = async {
+                let _ = self.request("shutdown", json!({}), &mut |_| {}).await;
+                let _ = self.child.wait().await;
+            };
+            if tokio::time::timeout(grace, polite).await.is_err() {
+                tracing::warn!(
+                    pid = self.pid,
+                    "the model runtime did not shut down in {grace:?}; killing it"
+                );
+            }
+        }
+        self.kill().await;
+    }
+
+    /// Kills the child's process group and reaps the child.
+    pub async fn kill(&mut self) {
+        self.broken = true;
+        kill_group(self.pid);
+        let _ = self.child.wait().await;
+    }
+
+    /// Marks the child dead and describes it, after collecting its status and last words.
+    async fn died(&mut self, during: &str) -> RuntimeError {
+        self.broken = true;
+        let status = match tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
+            Ok(Ok(status)) => Some(status),
+            _ => {
+                // Its stdout closed but it lingers: finish it.
+                kill_group(self.pid);
+                self.child.wait().await.ok()
+            }
+        };
+        // The stderr pump ends at end-of-file; give it a moment to deliver the last lines.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(line) = self.stderr.recv().await {
+                self.remember(line);
+            }
+        })
+        .await;
+        tracing::warn!(
+            pid = self.pid,
+            ?status,
+            "the model runtime died during `{during}`"
+        );
+        RuntimeError::Died {
+            during: during.to_owned(),
+            status,
+            stderr_tail: self.tail_text(),
+        }
+    }
+
+    /// Stops a child that broke the protocol.
+    async fn broke(&mut self, reason: String) -> RuntimeError {
+        tracing::error!(
+            pid = self.pid,
+            "the model runtime broke the protocol: {reason}"
+        );
+        self.kill().await;
+        RuntimeError::Protocol(reason)
+    }
+
+    fn remember(&mut self, line: String) {
+        if self.stderr_tail.len() == STDERR_TAIL {
+            self.stderr_tail.pop_front();
+        }
+        self.stderr_tail.push_back(line);
+    }
+
+    fn tail_text(&self) -> String {
+        self.stderr_tail
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // The group may hold the model's own children even when the child itself has exited.
+        kill_group(self.pid);
+    }
+}
+
+/// SIGKILL to the process group `pgid`; a group that is gone already is fine.
+fn kill_group(pgid: u32) {
+    use nix::sys::signal::{killpg, Signal};
+    use nix::unistd::Pid;
+    let Ok(raw) = i32::try_from(pgid) else {
+        return;
+    };
+    match killpg(Pid::from_raw(raw), Signal::SIGKILL) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => tracing::warn!(pgid, "cannot kill the model's process group: {e}"),
+    }
+}
+
+/// Reads the child's stderr line by line into the worker's log and `tx` until end-of-file.
+async fn pump_stderr(
+    stderr: tokio::process::ChildStderr,
+    pid: u32,
+    tx: mpsc::UnboundedSender<String>,
+) {
+    let mut reader = BufReader::new(stderr);
+    let mut buffer = Vec::new();
+    loop {
+        buffer.clear();
+        match (&mut reader)
+            .take(MAX_STDERR_LINE as u64)
+            .read_until(b'\n', &mut buffer)
+            .await
+        {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&buffer);
+                let line = text.trim_end_matches(['\n', '\r']);
+                if line.trim().is_empty() {
+                    continue;
+                }
+                tracing::info!(target: "rafiki_worker::model", pid, "{line}");
+                // The receiver is gone once the runtime is dropped; keep draining regardless
+                // so the child never blocks on a full pipe.
+                let _ = tx.send(line.to_owned());
+            }
+        }
+    }
+}
+
+fn stderr_event(line: &str) -> RuntimeEvent {
+    RuntimeEvent {
+        source: EventSource::Stderr,
+        entry: LogEntry {
+            time: Utc::now(),
+            kind: LogKind::Message,
+            body: json!({"message": line}),
+        },
+    }
+}
+
+/// A `log` message's `log` object as a trial log entry.
+fn log_event(source: &str, log: &Value) -> Option<RuntimeEvent> {
+    let source = match source {
+        "logger" => EventSource::Logger,
+        "stdout" => EventSource::Stdout,
+        _ => return None,
+    };
+    let time = log
+        .get("time")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+    let (kind, body) = match log.get("type").and_then(Value::as_str)? {
+        "MESSAGE" => (
+            LogKind::Message,
+            json!({"message": log.get("message")?.as_str()?}),
+        ),
+        "METRICS" => (LogKind::Metrics, log.get("metrics")?.clone()),
+        "PLOT" => (
+            LogKind::Plot,
+            json!({
+                "title": log.get("title")?,
+                "metrics": log.get("metrics")?,
+                "x_axis": log.get("x_axis").cloned().unwrap_or(Value::Null),
+            }),
+        ),
+        _ => return None,
+    };
+    Some(RuntimeEvent {
+        source,
+        entry: LogEntry { time, kind, body },
+    })
+}
+
+fn field<T: serde::de::DeserializeOwned>(result: &Value, name: &str) -> Result<T, RuntimeError> {
+    result
+        .get(name)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .ok_or_else(|| RuntimeError::Protocol(format!("a result without `{name}`: {result}")))
+}
+
+fn preview(line: &str) -> String {
+    let mut cut: String = line.chars().take(300).collect();
+    if cut.len() < line.len() {
+        cut.push('…');
+    }
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_messages_become_entries_of_their_kind() {
+        let metrics = log_event(
+            "logger",
+            &json!({"type": "METRICS", "time": "2026-11-26T17:02:03.120Z", "metrics": {"loss": 0.5, "epoch": 1}}),
+        )
+        .unwrap();
+        assert_eq!(metrics.source, EventSource::Logger);
+        assert_eq!(metrics.entry.kind, LogKind::Metrics);
+        assert_eq!(metrics.entry.body, json!({"loss": 0.5, "epoch": 1}));
+        assert_eq!(
+            metrics.entry.time,
+            DateTime::parse_from_rfc3339("2026-11-26T17:02:03.120Z").unwrap()
+        );
+        let plot = log_event(
+            "logger",
+            &json!({"type": "PLOT", "time": "2026-11-26T17:02:03.120Z", "title": "Loss", "metrics": ["loss"]}),
+        )
+        .unwrap();
+        assert_eq!(
+            plot.entry.body,
+            json!({"title": "Loss", "metrics": ["loss"], "x_axis": null})
+        );
+        let printed = log_event(
+            "stdout",
+            &json!({"type": "MESSAGE", "time": "2026-11-26T17:02:03.120Z", "message": "hi"}),
+        )
+        .unwrap();
+        assert_eq!(printed.message(), Some("hi"));
+        assert!(log_event("logger", &json!({"type": "MESSAGE"})).is_none());
+        assert!(log_event("elsewhere", &json!({"type": "MESSAGE", "message": "x"})).is_none());
+    }
+
+    #[test]
+    fn error_replies_read_with_their_traceback() {
+        let error: CommandError = serde_json::from_value(json!({
+            "kind": "model_error", "type": "ValueError",
+            "message": "M.train() raised ValueError: bad", "traceback": "Traceback ...\nValueError: bad\n"
+        }))
+        .unwrap();
+        assert_eq!(error.kind, ErrorKind::ModelError);
+        assert_eq!(
+            error.report(),
+            "M.train() raised ValueError: bad\n\nTraceback ...\nValueError: bad"
+        );
+        let future: CommandError = serde_json::from_value(
+            json!({"kind": "new_kind", "type": "new_kind", "message": "m", "traceback": null}),
+        )
+        .unwrap();
+        assert_eq!(future.kind, ErrorKind::Other);
+        assert_eq!(future.report(), "m");
+    }
+}
