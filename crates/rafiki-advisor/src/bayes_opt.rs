@@ -30,8 +30,11 @@ pub(crate) struct Observations {
 }
 
 /// How many scored trials are drawn at random before the process is trusted.
+///
+/// Counted in knobs, not cube coordinates, so a categorical knob with many values does not
+/// lengthen the random phase.
 pub(crate) fn initial_points(space: &Space) -> usize {
-    3.max(space.dim() + 1)
+    3.max(space.tunable_knobs() + 1)
 }
 
 /// The tunable knob values of the next point to try.

@@ -189,6 +189,11 @@ impl Space {
         self.dim
     }
 
+    /// How many knobs take at least one coordinate.
+    pub(crate) fn tunable_knobs(&self) -> usize {
+        self.params.iter().filter(|p| p.width > 0).count()
+    }
+
     /// The names of the tunable knobs.
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.params.iter().map(|p| p.name.as_str())
