@@ -377,7 +377,7 @@ impl Runtime {
         }
         .await;
         if sent.is_err() {
-            return Err(self.died(cmd).await);
+            return Err(self.died_telling(cmd, sink).await);
         }
         loop {
             let line = match self.next_input().await {
@@ -390,7 +390,7 @@ impl Runtime {
             };
             let line = match line {
                 Ok(Some(line)) => line,
-                Ok(None) | Err(_) => return Err(self.died(cmd).await),
+                Ok(None) | Err(_) => return Err(self.died_telling(cmd, sink).await),
             };
             if line.trim().is_empty() {
                 continue;
@@ -588,6 +588,15 @@ impl Runtime {
 
     /// Marks the child dead and describes it, after collecting its status and last words.
     async fn died(&mut self, during: &str) -> RuntimeError {
+        self.died_telling(during, &mut |_| {}).await
+    }
+
+    /// [`Runtime::died`], passing the child's last stderr lines to `sink` too.
+    async fn died_telling(
+        &mut self,
+        during: &str,
+        sink: &mut dyn FnMut(RuntimeEvent),
+    ) -> RuntimeError {
         self.broken = true;
         let status = match tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
             Ok(Ok(status)) => Some(status),
@@ -600,6 +609,7 @@ impl Runtime {
         // The stderr pump ends at end-of-file; give it a moment to deliver the last lines.
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             while let Some(line) = self.stderr.recv().await {
+                sink(stderr_event(&line));
                 self.remember(line);
             }
         })

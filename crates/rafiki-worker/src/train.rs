@@ -356,7 +356,8 @@ impl Trainer<'_> {
         trial: &TrialAssignment,
     ) -> Result<(TrialOutcome, bool), TrainError> {
         let started = Instant::now();
-        tracing::info!(trial = %trial.id, no = trial.no, knobs = ?trial.proposal.knobs, "trial started");
+        let knobs = serde_json::to_string(&trial.proposal.knobs).unwrap_or_default();
+        tracing::info!(trial = %trial.id, no = trial.no, %knobs, "trial started");
         if trial.proposal.params_type != ParamsType::None {
             tracing::warn!(
                 params_type = ?trial.proposal.params_type,

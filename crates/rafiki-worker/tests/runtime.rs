@@ -41,7 +41,9 @@ impl Setup {
     }
 
     async fn start(&self) -> Runtime {
-        Runtime::start(&self.config).await.expect("the runtime starts")
+        Runtime::start(&self.config)
+            .await
+            .expect("the runtime starts")
     }
 }
 
@@ -80,7 +82,10 @@ async fn a_working_model_trains_evaluates_dumps_and_is_destroyed() {
         .load_model_class(&model, "Works", &mut collect(&mut events))
         .await
         .unwrap();
-    let config = runtime.get_knob_config(&mut collect(&mut events)).await.unwrap();
+    let config = runtime
+        .get_knob_config(&mut collect(&mut events))
+        .await
+        .unwrap();
     assert_eq!(
         config,
         json!({
@@ -93,7 +98,13 @@ async fn a_working_model_trains_evaluates_dumps_and_is_destroyed() {
     let knobs = json!({"x": 7, "colour": "red"});
     let args = json!({"lr": 0.1});
     runtime
-        .train(&knobs, &setup.data(), Some(&args), None, &mut collect(&mut events))
+        .train(
+            &knobs,
+            &setup.data(),
+            Some(&args),
+            None,
+            &mut collect(&mut events),
+        )
         .await
         .unwrap();
     let kinds: Vec<LogKind> = events.iter().map(|e| e.entry.kind).collect();
@@ -113,7 +124,10 @@ async fn a_working_model_trains_evaluates_dumps_and_is_destroyed() {
         events[0].entry.body,
         json!({"title": "Loss", "metrics": ["loss"], "x_axis": "epoch"})
     );
-    let epochs: Vec<_> = events[1..4].iter().map(|e| e.entry.body["epoch"].clone()).collect();
+    let epochs: Vec<_> = events[1..4]
+        .iter()
+        .map(|e| e.entry.body["epoch"].clone())
+        .collect();
     assert_eq!(epochs, [json!(0), json!(1), json!(2)]);
     assert_eq!(events[4].message(), Some("trained"));
     assert_eq!(events[5].entry.body, json!({"words": 4}));
@@ -158,14 +172,24 @@ async fn prints_and_stderr_become_events_of_the_request() {
 
     events.clear();
     runtime
-        .train(&json!({"k": 1}), &setup.data(), None, None, &mut collect(&mut events))
+        .train(
+            &json!({"k": 1}),
+            &setup.data(),
+            None,
+            None,
+            &mut collect(&mut events),
+        )
         .await
         .unwrap();
     // The stderr lines travel on another pipe, so they may arrive after the reply: collect
     // what is left.
     support::eventually(Duration::from_secs(5), "both stderr lines", || {
         events.extend(runtime.take_stderr());
-        events.iter().filter(|e| e.source == EventSource::Stderr).count() >= 2
+        events
+            .iter()
+            .filter(|e| e.source == EventSource::Stderr)
+            .count()
+            >= 2
     })
     .await;
     let protocol: Vec<_> = messages(&events)
@@ -195,7 +219,10 @@ async fn prints_and_stderr_become_events_of_the_request() {
         .await
         .unwrap();
     assert_eq!(score, 0.5);
-    assert_eq!(messages(&events), [(EventSource::Stdout, "evaluating".to_owned())]);
+    assert_eq!(
+        messages(&events),
+        [(EventSource::Stdout, "evaluating".to_owned())]
+    );
 }
 
 #[tokio::test]
@@ -217,9 +244,16 @@ async fn a_raising_train_is_a_model_error_with_its_traceback() {
     };
     assert_eq!(error.kind, ErrorKind::ModelError);
     assert_eq!(error.exc_type, "ValueError");
-    assert!(error.message.contains("Raises.train()"), "{}", error.message);
+    assert!(
+        error.message.contains("Raises.train()"),
+        "{}",
+        error.message
+    );
     let report = err.report();
-    assert!(report.contains("Traceback (most recent call last)"), "{report}");
+    assert!(
+        report.contains("Traceback (most recent call last)"),
+        "{report}"
+    );
     assert!(report.contains("raises.py"), "{report}");
     assert!(report.contains("ValueError: the data is bad"), "{report}");
     assert!(!err.needs_restart());
@@ -262,7 +296,13 @@ async fn a_garbage_score_is_an_invalid_return() {
         .await
         .unwrap();
     runtime
-        .train(&support::mode("garbage", 0.1), &setup.data(), None, None, &mut |_| {})
+        .train(
+            &support::mode("garbage", 0.1),
+            &setup.data(),
+            None,
+            None,
+            &mut |_| {},
+        )
         .await
         .unwrap();
     match runtime.evaluate(&setup.data(), &mut |_| {}).await {
@@ -282,7 +322,13 @@ async fn a_dead_child_is_reported_with_its_status_and_last_stderr_lines() {
         .await
         .unwrap();
     let err = runtime
-        .train(&support::mode("crash", 0.1), &setup.data(), None, None, &mut |_| {})
+        .train(
+            &support::mode("crash", 0.1),
+            &setup.data(),
+            None,
+            None,
+            &mut |_| {},
+        )
         .await
         .unwrap_err();
     match &err {

@@ -83,12 +83,17 @@ impl AdminState {
     pub fn downloads(&self) -> usize {
         self.calls
             .iter()
-            .filter(|c| c.starts_with("GET /internal/models/") || c.starts_with("GET /internal/datasets/"))
+            .filter(|c| {
+                c.starts_with("GET /internal/models/") || c.starts_with("GET /internal/datasets/")
+            })
             .count()
     }
 
     pub fn trial(&self, no: i32) -> &TrialRecord {
-        self.trials.iter().find(|t| t.no == no).expect("no such trial")
+        self.trials
+            .iter()
+            .find(|t| t.no == no)
+            .expect("no such trial")
     }
 }
 
@@ -178,16 +183,28 @@ impl TestAdmin {
     }
 }
 
-fn error(status: StatusCode, name: &str, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": name, "message": message.into()}))).into_response()
+/// An error answer in the API's envelope.
+pub struct Refusal(StatusCode, &'static str, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.1, "message": self.2});
+        (self.0, Json(body)).into_response()
+    }
 }
+
+fn error(status: StatusCode, name: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal(status, name, message.into())
+}
+
+type Answer = Result<Response, Refusal>;
 
 /// Checks the token and records the call; the guard is the state to work on.
 fn authorise<'a>(
     state: &'a Shared,
     headers: &HeaderMap,
     call: String,
-) -> Result<std::sync::MutexGuard<'a, AdminState>, Response> {
+) -> Result<std::sync::MutexGuard<'a, AdminState>, Refusal> {
     let guard = state.lock().unwrap();
     let presented = headers
         .get("authorization")
@@ -205,75 +222,76 @@ fn authorise<'a>(
     Ok(guard)
 }
 
-async fn train_job(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let mut s = match authorise(&state, &headers, "GET /internal/train/job".into()) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn train_job(State(state): State<Shared>, headers: HeaderMap) -> Answer {
+    let mut s = authorise(&state, &headers, "GET /internal/train/job".into())?;
     if s.unavailable_job_calls > 0 {
         s.unavailable_job_calls -= 1;
-        return error(StatusCode::SERVICE_UNAVAILABLE, "InternalServerError", "starting up");
+        let status = StatusCode::SERVICE_UNAVAILABLE;
+        return Err(error(status, "InternalServerError", "starting up"));
     }
-    Json(s.job.clone()).into_response()
+    Ok(Json(s.job.clone()).into_response())
 }
 
 fn octets(bytes: Vec<u8>) -> Response {
     ([("content-type", "application/octet-stream")], bytes).into_response()
 }
 
-async fn model_file(State(state): State<Shared>, headers: HeaderMap, Path(id): Path<Uuid>) -> Response {
-    let s = match authorise(&state, &headers, format!("GET /internal/models/{id}/file")) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn model_file(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+) -> Answer {
+    let s = authorise(&state, &headers, format!("GET /internal/models/{id}/file"))?;
     if id != s.job.model.id {
-        return error(StatusCode::NOT_FOUND, "InvalidModelError", "not this job's model");
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "InvalidModelError",
+            "not this job's model",
+        ));
     }
-    octets(s.blobs[&id].clone())
+    Ok(octets(s.blobs[&id].clone()))
 }
 
-async fn dataset(State(state): State<Shared>, headers: HeaderMap, Path(id): Path<Uuid>) -> Response {
-    let s = match authorise(&state, &headers, format!("GET /internal/datasets/{id}")) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn dataset(State(state): State<Shared>, headers: HeaderMap, Path(id): Path<Uuid>) -> Answer {
+    let s = authorise(&state, &headers, format!("GET /internal/datasets/{id}"))?;
     if id != s.job.train_dataset.id && id != s.job.val_dataset.id {
-        return error(StatusCode::NOT_FOUND, "InvalidDatasetError", "not this job's dataset");
+        let message = "not this job's dataset";
+        return Err(error(StatusCode::NOT_FOUND, "InvalidDatasetError", message));
     }
-    octets(s.blobs[&id].clone())
+    Ok(octets(s.blobs[&id].clone()))
 }
 
-async fn knob_config(State(state): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    let mut s = match authorise(&state, &headers, "PUT /internal/train/knob_config".into()) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn knob_config(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Answer {
+    let mut s = authorise(&state, &headers, "PUT /internal/train/knob_config".into())?;
+    let invalid = |message: String| error(StatusCode::BAD_REQUEST, "InvalidModelError", message);
     if let Some(message) = s.reject_knob_config.clone() {
-        return error(StatusCode::BAD_REQUEST, "InvalidModelError", message);
+        return Err(invalid(message));
     }
-    let config: KnobConfig = match serde_json::from_value(body.clone()) {
-        Ok(config) => config,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidModelError", e.to_string()),
-    };
+    let config: KnobConfig =
+        serde_json::from_value(body.clone()).map_err(|e| invalid(e.to_string()))?;
     for (name, knob) in &config {
-        if let Err(e) = knob.validate(name) {
-            return error(StatusCode::BAD_REQUEST, "InvalidModelError", e.to_string());
-        }
+        knob.validate(name).map_err(|e| invalid(e.to_string()))?;
     }
     s.knob_config = Some(body);
-    Json(json!({"advisor_type": "FIXED"})).into_response()
+    Ok(Json(json!({"advisor_type": "FIXED"})).into_response())
 }
 
-async fn next_trial(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let mut s = match authorise(&state, &headers, "POST /internal/train/trials".into()) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn next_trial(State(state): State<Shared>, headers: HeaderMap) -> Answer {
+    let mut s = authorise(&state, &headers, "POST /internal/train/trials".into())?;
     if s.knob_config.is_none() {
-        return error(StatusCode::BAD_REQUEST, "InvalidTrainJobError", "no knob config yet");
+        let message = "no knob config yet";
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidTrainJobError",
+            message,
+        ));
     }
     let Some(proposal) = s.proposals.pop_front() else {
-        return Json(NextTrial::BudgetSpent).into_response();
+        return Ok(Json(NextTrial::BudgetSpent).into_response());
     };
     let record = TrialRecord {
         id: Uuid::new_v4(),
@@ -290,18 +308,19 @@ async fn next_trial(State(state): State<Shared>, headers: HeaderMap) -> Response
         proposal,
     };
     s.trials.push(record);
-    Json(NextTrial::Trial { trial }).into_response()
+    Ok(Json(NextTrial::Trial { trial }).into_response())
 }
 
-/// The RUNNING trial `id`, or the error answer.
-fn running(s: &mut AdminState, id: Uuid) -> Result<&mut TrialRecord, Response> {
+/// The RUNNING trial `id`, or the refusal.
+fn running(s: &mut AdminState, id: Uuid) -> Result<&mut TrialRecord, Refusal> {
     let trial = s
         .trials
         .iter_mut()
         .find(|t| t.id == id)
         .ok_or_else(|| error(StatusCode::NOT_FOUND, "InvalidTrialError", "no such trial"))?;
     if trial.status != TrialStatus::Running {
-        return Err(error(StatusCode::BAD_REQUEST, "InvalidTrialError", "the trial is not running"));
+        let message = "the trial is not running";
+        return Err(error(StatusCode::BAD_REQUEST, "InvalidTrialError", message));
     }
     Ok(trial)
 }
@@ -311,37 +330,33 @@ async fn logs(
     headers: HeaderMap,
     Path(id): Path<Uuid>,
     Json(batch): Json<LogBatch>,
-) -> Response {
-    let mut s = match authorise(&state, &headers, format!("POST /internal/trials/{id}/logs")) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    match running(&mut s, id) {
-        Ok(trial) => {
-            trial.logs.extend(batch.entries);
-            trial.log_batches += 1;
-            Json(json!({})).into_response()
-        }
-        Err(r) => r,
-    }
+) -> Answer {
+    let mut s = authorise(&state, &headers, format!("POST /internal/trials/{id}/logs"))?;
+    let trial = running(&mut s, id)?;
+    trial.logs.extend(batch.entries);
+    trial.log_batches += 1;
+    Ok(Json(json!({})).into_response())
 }
 
-async fn parameters(State(state): State<Shared>, headers: HeaderMap, Path(id): Path<Uuid>, body: Bytes) -> Response {
-    let mut s = match authorise(&state, &headers, format!("PUT /internal/trials/{id}/parameters")) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn parameters(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    body: Bytes,
+) -> Answer {
+    let call = format!("PUT /internal/trials/{id}/parameters");
+    let mut s = authorise(&state, &headers, call)?;
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
     if content_type != Some("application/octet-stream") {
-        return error(StatusCode::BAD_REQUEST, "InvalidRequestError", "parameters are octets");
+        let message = "parameters are application/octet-stream";
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestError",
+            message,
+        ));
     }
-    match running(&mut s, id) {
-        Ok(trial) => {
-            trial.params = Some(body.to_vec());
-            Json(json!({})).into_response()
-        }
-        Err(r) => r,
-    }
+    running(&mut s, id)?.params = Some(body.to_vec());
+    Ok(Json(json!({})).into_response())
 }
 
 async fn finish(
@@ -349,32 +364,33 @@ async fn finish(
     headers: HeaderMap,
     Path(id): Path<Uuid>,
     Json(outcome): Json<TrialOutcome>,
-) -> Response {
-    let mut s = match authorise(&state, &headers, format!("POST /internal/trials/{id}/finish")) {
-        Ok(s) => s,
-        Err(r) => return r,
+) -> Answer {
+    let mut s = authorise(
+        &state,
+        &headers,
+        format!("POST /internal/trials/{id}/finish"),
+    )?;
+    running(&mut s, id)?.status = match outcome {
+        TrialOutcome::Completed { score } => TrialStatus::Completed { score },
+        TrialOutcome::Errored { error } => TrialStatus::Errored { error },
     };
-    match running(&mut s, id) {
-        Ok(trial) => {
-            trial.status = match outcome {
-                TrialOutcome::Completed { score } => TrialStatus::Completed { score },
-                TrialOutcome::Errored { error } => TrialStatus::Errored { error },
-            };
-        }
-        Err(r) => return r,
-    }
-    let finished = s.trials.iter().filter(|t| t.status != TrialStatus::Running).count();
+    let finished = s
+        .trials
+        .iter()
+        .filter(|t| t.status != TrialStatus::Running)
+        .count();
     if s.stop_after_finished == Some(finished) {
         s.stopped = true;
     }
-    Json(json!({})).into_response()
+    Ok(Json(json!({})).into_response())
 }
 
-async fn fail(State(state): State<Shared>, headers: HeaderMap, Json(failure): Json<WorkerFailure>) -> Response {
-    let mut s = match authorise(&state, &headers, "POST /internal/train/fail".into()) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn fail(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(failure): Json<WorkerFailure>,
+) -> Answer {
+    let mut s = authorise(&state, &headers, "POST /internal/train/fail".into())?;
     s.failures.push(failure.error);
-    Json(json!({})).into_response()
+    Ok(Json(json!({})).into_response())
 }
