@@ -15,8 +15,8 @@ export ADMIN_PORT=${ADMIN_PORT:-3900}
 export APP_SECRET=bench-secret-bench-secret-bench-secret-42
 export SUPERADMIN_PASSWORD=bench-password
 export RAFIKI_DATA_DIR=$(mktemp -d)
-cargo build --release --locked -q -p rafiki-admin
-RUST_LOG=warn target/release/rafiki-admin &
+cargo build --release -q -p rafiki-admin
+RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/rafiki-admin" &
 admin=$!
 trap 'kill $admin 2>/dev/null; wait $admin 2>/dev/null; psql "$server" -qc "drop database if exists $db" || true' EXIT
 

@@ -10,7 +10,7 @@ use rafiki_types::user::UserType;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
-use crate::auth::bans::BanList;
+use crate::auth::directory::UserDirectory;
 use crate::auth::jwt::TokenKeys;
 use crate::auth::password::{self, Passwords};
 use crate::backend::process::ProcessBackend;
@@ -53,8 +53,8 @@ impl Application {
             tracing::info!(swept, "removed temporaries left by an interrupted run");
         }
         let http = download_client(&settings)?;
-        let bans = Arc::new(BanList::default());
-        bans.run_once(&pool).await?;
+        let users = Arc::new(UserDirectory::default());
+        users.run_once(&pool).await?;
         let listener = TcpListener::bind((settings.bind_host, settings.admin_port))
             .await
             .with_context(|| {
@@ -71,7 +71,7 @@ impl Application {
             pool,
             tokens: Arc::new(TokenKeys::new(&settings.app_secret)),
             passwords: Arc::new(Passwords::new().await?),
-            bans,
+            users,
             storage,
             http,
             settings: Arc::new(settings),
@@ -99,10 +99,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = self.state;
         let refresher = {
-            let bans = state.bans.clone();
+            let users = state.users.clone();
             let pool = state.pool.clone();
             let period = Duration::from_millis(state.settings.ban_refresh_ms);
-            tokio::spawn(async move { bans.refresh_forever(pool, period).await })
+            tokio::spawn(async move { users.refresh_forever(pool, period).await })
         };
         let supervisor = {
             let orchestrator = state.orchestrator.clone();

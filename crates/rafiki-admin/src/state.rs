@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
-use crate::auth::bans::BanList;
+use crate::auth::directory::UserDirectory;
 use crate::auth::jwt::TokenKeys;
 use crate::auth::password::Passwords;
 use crate::config::Settings;
@@ -21,8 +21,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// JWT signing and checking.
     pub tokens: Arc<TokenKeys>,
-    /// Banned user ids.
-    pub bans: Arc<BanList>,
+    /// The users table in memory: bans and `GET /users`.
+    pub users: Arc<UserDirectory>,
     /// Password hashing.
     pub passwords: Arc<Passwords>,
     /// The data directory: datasets, model files, parameters.

@@ -1,57 +1,83 @@
-//! The ban list: ids of banned users, kept in memory so checking a token costs no query.
+//! The user directory: a snapshot of the `users` table kept in memory, so checking a token
+//! against the ban list and answering `GET /users` cost no query.
 //!
-//! A ban through this admin updates the list at once; a background loop re-reads the table
-//! every `ban_refresh_ms`, so a ban made through another admin instance (or by hand in the
-//! database) takes effect within that time. Bans are permanent, so the list only grows.
+//! Writes through this admin (a new user, a ban) reload the snapshot before they answer, so
+//! they are visible at once here; a background loop reloads it every `ban_refresh_ms`, so a
+//! change made through another admin instance (or by hand in the database) shows within that
+//! time. Reloads are serialised, so an older read never replaces a newer one. The whole table
+//! is re-read each time: fine for the thousands of users a Rafiki deployment has; a much larger
+//! table would want a change feed instead.
 
 use std::collections::HashSet;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use sqlx::PgPool;
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
-/// Banned user ids.
+/// One reading of the users table.
 #[derive(Default)]
-pub struct BanList {
-    ids: RwLock<HashSet<Uuid>>,
+struct Snapshot {
+    banned: HashSet<Uuid>,
+    /// `GET /users`' body, serialised once per reading.
+    users_json: Bytes,
 }
 
-impl BanList {
-    /// Whether the user is banned.
-    pub fn is_banned(&self, user_id: Uuid) -> bool {
-        self.ids
+/// The in-memory users table.
+#[derive(Default)]
+pub struct UserDirectory {
+    snapshot: RwLock<Arc<Snapshot>>,
+    reloading: Mutex<()>,
+}
+
+impl UserDirectory {
+    fn current(&self) -> Arc<Snapshot> {
+        self.snapshot
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .contains(&user_id)
+            .clone()
     }
 
-    /// Records a ban made by this process.
-    pub fn insert(&self, user_id: Uuid) {
-        self.ids
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(user_id);
+    /// Whether the user is banned.
+    pub fn is_banned(&self, user_id: Uuid) -> bool {
+        self.current().banned.contains(&user_id)
     }
 
-    /// Re-reads the banned users from the database: one step of the refresh loop.
-    pub async fn run_once(&self, pool: &PgPool) -> rafiki_store::StoreResult<()> {
-        let ids = rafiki_store::users::banned_ids(pool).await?;
+    /// Every user, oldest first, as the JSON body of `GET /users`.
+    pub fn users_json(&self) -> Bytes {
+        self.current().users_json.clone()
+    }
+
+    /// Re-reads the users table: one step of the refresh loop, and the last step of every
+    /// write to users through this admin.
+    pub async fn run_once(&self, pool: &PgPool) -> anyhow::Result<()> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let users = rafiki_store::users::list(pool).await?;
+        let snapshot = Snapshot {
+            banned: users
+                .iter()
+                .filter(|u| u.banned_date.is_some())
+                .map(|u| u.id)
+                .collect(),
+            users_json: Bytes::from(serde_json::to_vec(&users)?),
+        };
         *self
-            .ids
+            .snapshot
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = ids.into_iter().collect();
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(snapshot);
         Ok(())
     }
 
-    /// Runs [`BanList::run_once`] every `period` until the task is dropped.
+    /// Runs [`UserDirectory::run_once`] every `period` until the task is dropped.
     pub async fn refresh_forever(&self, pool: PgPool, period: Duration) {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             if let Err(err) = self.run_once(&pool).await {
-                tracing::warn!(error = %err, "could not refresh the ban list");
+                tracing::warn!(error = %err, "could not refresh the user directory");
             }
         }
     }

@@ -60,7 +60,7 @@ impl FromRequestParts<AppState> for AuthUser {
             };
             ApiError::new(ErrorName::UnauthorizedError, reason)
         })?;
-        if state.bans.is_banned(claims.user_id) {
+        if state.users.is_banned(claims.user_id) {
             return Err(ApiError::new(
                 ErrorName::UnauthorizedError,
                 "This user is banned.",

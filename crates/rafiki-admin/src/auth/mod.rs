@@ -1,7 +1,7 @@
-//! Authentication and authorisation: password hashing, JWTs, the in-memory ban list, and the
+//! Authentication and authorisation: password hashing, JWTs, the in-memory user directory (ban list), and the
 //! extractors that put a route's role rule in its handler's signature.
 
-pub mod bans;
+pub mod directory;
 pub mod extract;
 pub mod jwt;
 pub mod password;

@@ -5,6 +5,8 @@
 //! refresh period on others).
 
 use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
 use axum::Json;
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::user::{BanUserRequest, CreateUserRequest, CreatedUser, User, UserType};
@@ -70,6 +72,11 @@ pub async fn create_user(
                 err.into()
             }
         })?;
+    state
+        .users
+        .run_once(&state.pool)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(CreatedUser {
         id: user.id,
         email: user.email,
@@ -84,8 +91,12 @@ pub async fn create_user(
 pub async fn list_users(
     State(state): State<AppState>,
     _caller: Authorized<Admins>,
-) -> ApiResult<Json<Vec<User>>> {
-    Ok(Json(rafiki_store::users::list(&state.pool).await?))
+) -> impl IntoResponse {
+    // Served from the in-memory directory, serialised once per change.
+    (
+        [(CONTENT_TYPE, "application/json")],
+        state.users.users_json(),
+    )
 }
 
 /// Bans a user, permanently.
@@ -126,7 +137,11 @@ pub async fn ban_user(
                 format!("User `{}` is already banned.", target.email),
             )
         })?;
-    state.bans.insert(banned.id);
+    state
+        .users
+        .run_once(&state.pool)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(banned))
 }
 
