@@ -6,6 +6,7 @@
 
 pub mod dataset;
 pub mod error;
+pub mod inference;
 pub mod internal;
 pub mod knob;
 pub mod model;
