@@ -19,7 +19,7 @@ use crate::cache::{BlobCache, CacheError};
 use crate::client::{AdminClient, ClientError};
 use crate::config::WorkerConfig;
 use crate::deps::{self, DepsError};
-use crate::runtime::{Runtime, RuntimeConfig, RuntimeError, RuntimeEvent};
+use crate::runtime::{EventSource, Runtime, RuntimeConfig, RuntimeError, RuntimeEvent};
 
 /// Most entries in one `POST /internal/trials/{id}/logs`.
 const MAX_BATCH: usize = 500;
@@ -263,6 +263,9 @@ fn absolute_program(program: &Path) -> PathBuf {
 /// Events of requests outside a trial (loading the class, the knob config) go to the worker's
 /// own log.
 fn log_outside_trials(event: RuntimeEvent) {
+    if event.source == EventSource::Stderr {
+        return; // the runtime module logs every stderr line already
+    }
     match event.message() {
         Some(message) => tracing::info!(target: "rafiki_worker::model", "{message}"),
         None => {
@@ -377,7 +380,7 @@ impl Trainer<'_> {
                 Ok(_) => {}
                 Err(e) if e.needs_restart() => restart = true,
                 Err(e) => sink(RuntimeEvent {
-                    source: crate::runtime::EventSource::Stderr,
+                    source: EventSource::Stderr,
                     entry: LogEntry {
                         time: chrono::Utc::now(),
                         kind: LogKind::Message,

@@ -222,6 +222,32 @@ async fn failed_trials_are_errored_with_their_reason_and_the_loop_goes_on() {
 }
 
 #[tokio::test]
+async fn many_log_entries_arrive_in_order_in_a_few_batches() {
+    let python = require_python!();
+    let dir = tempfile::tempdir().unwrap();
+    let admin = TestAdmin::start(by_mode_job(vec![mode("chatty", 0.5)])).await;
+
+    let exit = run_worker(&admin, dir.path(), &python).await.unwrap();
+    assert_eq!(exit, TrainExit::BudgetSpent { trials: 1 });
+    admin.with(|s| {
+        let trial = s.trial(1);
+        let counted: Vec<i64> = trial
+            .logs
+            .iter()
+            .filter_map(|e| e.body.get("i").and_then(Value::as_i64))
+            .collect();
+        assert_eq!(counted, (0..1200).collect::<Vec<_>>());
+        // 1203 entries with at most 500 a batch: at least 3 posts, and far fewer than entries.
+        assert!(
+            (3..=50).contains(&trial.log_batches),
+            "{} batches",
+            trial.log_batches
+        );
+        assert_logs_precede_finish(s);
+    });
+}
+
+#[tokio::test]
 async fn a_missing_class_is_reported_with_train_fail() {
     let python = require_python!();
     let dir = tempfile::tempdir().unwrap();

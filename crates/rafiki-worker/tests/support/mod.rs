@@ -180,7 +180,7 @@ class ByMode(BaseModel):
     @staticmethod
     def get_knob_config():
         return {
-            "mode": CategoricalKnob(["ok", "raise", "garbage", "crash", "hang"]),
+            "mode": CategoricalKnob(["ok", "raise", "garbage", "crash", "hang", "chatty"]),
             "score": FloatKnob(0.0, 1.0),
         }
 
@@ -198,6 +198,9 @@ class ByMode(BaseModel):
             sys.stderr.write("about to crash\n")
             sys.stderr.flush()
             os._exit(3)
+        if self.mode == "chatty":
+            for i in range(1200):
+                logger.log(i=i)
         if self.mode == "hang":
             child = subprocess.Popen(["sleep", "300"])
             with open(train_args["child_pid_file"], "w") as f:
