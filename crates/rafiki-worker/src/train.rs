@@ -243,7 +243,13 @@ async fn give_up(
     error: String,
 ) -> Result<TrainExit, TrainError> {
     tracing::error!("giving the model up: {error}");
-    client.fail(&error).await?;
+    match client.fail(&error).await {
+        Ok(()) => {}
+        // The admin may have ended the sub-job already (e.g. on an invalid knob config); a
+        // restart would end the same way, so this still ends on purpose.
+        Err(e @ ClientError::Rejected { .. }) => tracing::warn!("reporting the failure: {e}"),
+        Err(e) => return Err(e.into()),
+    }
     if let Some(host) = host {
         host.runtime.shutdown(SHUTDOWN_GRACE).await;
     }
