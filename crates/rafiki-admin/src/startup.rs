@@ -131,7 +131,7 @@ fn build_orchestrator(
         BackendKind::Process => Arc::new(ProcessBackend::new(
             settings.worker_bin.clone(),
             settings.data_dir.join("services"),
-        )),
+        )?),
         BackendKind::Docker => anyhow::bail!(
             "RAFIKI_BACKEND=docker: the docker backend is not built yet; use `process`"
         ),

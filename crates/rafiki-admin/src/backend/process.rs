@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+use rafiki_types::internal::env;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -31,12 +32,13 @@ pub struct ProcessBackend {
 
 impl ProcessBackend {
     /// A backend launching `worker_bin`, with service directories under `services_dir`.
-    pub fn new(worker_bin: PathBuf, services_dir: PathBuf) -> Self {
-        ProcessBackend {
-            worker_bin,
-            services_dir,
+    /// Both are made absolute, since each service runs in its own working directory.
+    pub fn new(worker_bin: PathBuf, services_dir: PathBuf) -> std::io::Result<Self> {
+        Ok(ProcessBackend {
+            worker_bin: std::path::absolute(worker_bin)?,
+            services_dir: std::path::absolute(services_dir)?,
             children: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// The directory of a service: its working directory and `service.log`.
@@ -118,6 +120,7 @@ impl Backend for ProcessBackend {
                 .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))),
             )
             .envs(&spec.env)
+            .env(env::WORK_DIR, &work_dir)
             .current_dir(&work_dir)
             .stdin(Stdio::null())
             .stdout(log)
