@@ -27,6 +27,8 @@ pub mod env {
     pub const PYTHON: &str = "RAFIKI_PYTHON";
     /// Port the service listens on (inference workers and predictors).
     pub const PORT: &str = "RAFIKI_PORT";
+    /// Address the service binds to (inference workers and predictors).
+    pub const BIND_HOST: &str = "RAFIKI_BIND_HOST";
 }
 
 /// A stored blob the worker downloads and caches by id and checksum.
@@ -161,6 +163,64 @@ pub enum TrialOutcome {
 pub struct WorkerFailure {
     /// Why, for the user.
     pub error: String,
+}
+
+/// `GET /internal/inference/job`: what an inference worker serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferenceWorkerJob {
+    /// This service.
+    pub service_id: Uuid,
+    /// The inference job.
+    pub inference_job_id: Uuid,
+    /// The trial whose trained model this worker serves.
+    pub trial_id: Uuid,
+    /// The job's task.
+    pub task: String,
+    /// The model (class, file, dependencies).
+    pub model: WorkerModel,
+    /// The trial's parameters: `id` is the trial's id; download from
+    /// `GET /internal/trials/{id}/parameters`.
+    pub parameters: BlobRef,
+}
+
+/// A worker's `POST /predict` body (the predictor sends every query of a request at once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerPredictRequest {
+    /// The queries, in order.
+    pub queries: Vec<serde_json::Value>,
+}
+
+/// A worker's `POST /predict` answer: one prediction per query, same order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerPredictResponse {
+    /// The predictions.
+    pub predictions: Vec<serde_json::Value>,
+}
+
+/// One inference worker as its predictor sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictorWorker {
+    /// The worker's service id.
+    pub service_id: Uuid,
+    /// The trial it serves.
+    pub trial_id: Uuid,
+    /// That trial's score (the best-scoring answer wins for tasks that are not averaged).
+    pub score: Option<f64>,
+    /// Base URL of the worker, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+}
+
+/// `GET /internal/predictor/job`: the predictor's job and its serving workers (only those that
+/// reported ready). The predictor calls it once it listens (which marks it RUNNING) and then
+/// every second or so to follow changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictorJob {
+    /// The inference job.
+    pub inference_job_id: Uuid,
+    /// The task, which decides how predictions are combined.
+    pub task: String,
+    /// The workers serving now.
+    pub workers: Vec<PredictorWorker>,
 }
 
 #[cfg(test)]
