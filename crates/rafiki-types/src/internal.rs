@@ -178,6 +178,8 @@ pub struct InferenceWorkerJob {
     pub task: String,
     /// The model (class, file, dependencies).
     pub model: WorkerModel,
+    /// The trial's knobs: the model is instantiated with them before loading parameters.
+    pub knobs: crate::knob::Knobs,
     /// The trial's parameters: `id` is the trial's id; download from
     /// `GET /internal/trials/{id}/parameters`.
     pub parameters: BlobRef,
