@@ -35,6 +35,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_WORKER_IMAGE", "worker_image"),
     ("RAFIKI_GPUS", "gpus"),
     ("RAFIKI_WORKER_BIN", "worker_bin"),
+    ("RAFIKI_PREDICTOR_BIN", "predictor_bin"),
     ("RAFIKI_PYTHON", "python"),
     ("RAFIKI_MAX_PARAMS_BYTES", "max_params_bytes"),
     ("RAFIKI_SUPERVISE_MS", "supervise_ms"),
@@ -77,6 +78,7 @@ struct RawSettings {
     worker_image: String,
     gpus: String,
     worker_bin: Option<PathBuf>,
+    predictor_bin: Option<PathBuf>,
     python: String,
     max_params_bytes: u64,
     supervise_ms: u64,
@@ -118,6 +120,8 @@ pub struct Settings {
     pub gpus: Vec<i32>,
     /// The `rafiki-worker` binary the process backend launches.
     pub worker_bin: PathBuf,
+    /// The `rafiki-predictor` binary the process backend launches.
+    pub predictor_bin: PathBuf,
     /// The Python interpreter workers run models with.
     pub python: String,
     /// Largest trial parameters accepted from a worker, in bytes.
@@ -233,7 +237,11 @@ impl Settings {
         let gpus = crate::gpus::parse_gpu_list(&raw.gpus).map_err(ConfigError::Rule)?;
         let worker_bin = match raw.worker_bin {
             Some(path) => path,
-            None => default_worker_bin()?,
+            None => sibling_binary("rafiki-worker")?,
+        };
+        let predictor_bin = match raw.predictor_bin {
+            Some(path) => path,
+            None => sibling_binary("rafiki-predictor")?,
         };
         if raw.python.trim().is_empty() {
             return Err(ConfigError::Rule("RAFIKI_PYTHON must not be empty".into()));
@@ -261,6 +269,7 @@ impl Settings {
             worker_image: raw.worker_image,
             gpus,
             worker_bin,
+            predictor_bin,
             python: raw.python,
             max_params_bytes: raw.max_params_bytes,
             supervise_ms: raw.supervise_ms,
@@ -272,8 +281,8 @@ impl Settings {
     }
 }
 
-/// `rafiki-worker` next to the running executable: where cargo and the images put it.
-fn default_worker_bin() -> Result<PathBuf, ConfigError> {
+/// A binary next to the running executable: where cargo and the images put them.
+fn sibling_binary(name: &str) -> Result<PathBuf, ConfigError> {
     let exe = std::env::current_exe()
         .map_err(|e| ConfigError::Rule(format!("cannot locate this executable: {e}")))?;
     let mut dir = exe.parent().map(PathBuf::from).unwrap_or_default();
@@ -281,7 +290,7 @@ fn default_worker_bin() -> Result<PathBuf, ConfigError> {
     if dir.ends_with("deps") {
         dir.pop();
     }
-    Ok(dir.join("rafiki-worker"))
+    Ok(dir.join(name))
 }
 
 #[cfg(test)]

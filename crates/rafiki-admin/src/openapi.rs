@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{datasets, health, models, tokens, train_jobs, trials, users};
+use crate::routes::{datasets, health, inference_jobs, models, tokens, train_jobs, trials, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,11 @@ use crate::routes::{datasets, health, models, tokens, train_jobs, trials, users}
         trials::get_trial,
         trials::get_trial_logs,
         trials::get_trial_parameters,
+        inference_jobs::create_inference_job,
+        inference_jobs::list_inference_jobs,
+        inference_jobs::list_inference_jobs_of_app,
+        inference_jobs::get_running_inference_job,
+        inference_jobs::stop_inference_job,
         train_jobs::stop_all_jobs,
     ),
     modifiers(&BearerAuth)

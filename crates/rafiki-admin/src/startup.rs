@@ -130,6 +130,7 @@ fn build_orchestrator(
     let backend: Arc<dyn Backend> = match settings.backend {
         BackendKind::Process => Arc::new(ProcessBackend::new(
             settings.worker_bin.clone(),
+            settings.predictor_bin.clone(),
             settings.data_dir.join("services"),
         )?),
         BackendKind::Docker => anyhow::bail!(

@@ -6,6 +6,7 @@
 //! are embedded in the binary.
 
 pub mod datasets;
+pub mod inference_jobs;
 pub mod models;
 pub mod services;
 pub mod train_jobs;

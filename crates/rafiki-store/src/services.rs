@@ -275,3 +275,19 @@ pub async fn finish(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Records where a service listens.
+pub async fn set_address(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    host: &str,
+    port: u16,
+) -> StoreResult<()> {
+    sqlx::query("update services set host = $2, port = $3 where id = $1")
+        .bind(id)
+        .bind(host)
+        .bind(i32::from(port))
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -23,6 +23,8 @@ pub struct TrialRecord {
     pub sub_train_job_id: Uuid,
     /// Key of its parameters in the data directory.
     pub params_key: Option<Uuid>,
+    /// Hex sha256 of its parameters.
+    pub params_sha256: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -37,6 +39,7 @@ struct Row {
     model_name: String,
     score: Option<f64>,
     params_key: Option<String>,
+    params_sha256: Option<String>,
     error: Option<String>,
     train_job_id: Uuid,
     sub_train_job_id: Uuid,
@@ -68,12 +71,13 @@ impl Row {
             train_job_id: self.train_job_id,
             sub_train_job_id: self.sub_train_job_id,
             params_key,
+            params_sha256: self.params_sha256,
         })
     }
 }
 
 const SELECT: &str = "select t.id, t.no, t.worker_id, t.proposal, t.datetime_started, \
-    t.datetime_stopped, t.status, m.name as model_name, t.score, t.params_key, t.error, \
+    t.datetime_stopped, t.status, m.name as model_name, t.score, t.params_key, t.params_sha256, t.error, \
     t.train_job_id, t.sub_train_job_id \
     from trials t join sub_train_jobs s on s.id = t.sub_train_job_id \
     join models m on m.id = s.model_id";
@@ -344,4 +348,24 @@ pub async fn logs(db: impl PgExecutor<'_>, trial_id: Uuid) -> StoreResult<Vec<Lo
             })
         })
         .collect()
+}
+
+/// The best trial of each model of a train job: COMPLETED, parameters saved, highest score.
+pub async fn best_per_model(
+    db: impl PgExecutor<'_>,
+    train_job_id: Uuid,
+) -> StoreResult<Vec<TrialRecord>> {
+    records(
+        sqlx::query_as(&format!(
+            "select * from ({SELECT} where t.train_job_id = $1 and t.status = 'COMPLETED' \
+             and t.params_key is not null and t.score is not null) best \
+             where best.id in (select distinct on (sub_train_job_id) id from trials \
+               where train_job_id = $1 and status = 'COMPLETED' and params_key is not null \
+               and score is not null order by sub_train_job_id, score desc, datetime_started) \
+             order by best.score desc"
+        ))
+        .bind(train_job_id)
+        .fetch_all(db)
+        .await?,
+    )
 }

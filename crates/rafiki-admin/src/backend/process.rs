@@ -14,6 +14,7 @@ use std::time::Duration;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use rafiki_types::internal::env;
+use rafiki_types::status::ServiceType;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -26,16 +27,23 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Runs services as child processes.
 pub struct ProcessBackend {
     worker_bin: PathBuf,
+    predictor_bin: PathBuf,
     services_dir: PathBuf,
     children: Mutex<HashMap<u32, Child>>,
 }
 
 impl ProcessBackend {
-    /// A backend launching `worker_bin`, with service directories under `services_dir`.
-    /// Both are made absolute, since each service runs in its own working directory.
-    pub fn new(worker_bin: PathBuf, services_dir: PathBuf) -> std::io::Result<Self> {
+    /// A backend launching `worker_bin` (workers) and `predictor_bin` (predictors), with
+    /// service directories under `services_dir`. Paths are made absolute, since each service
+    /// runs in its own working directory.
+    pub fn new(
+        worker_bin: PathBuf,
+        predictor_bin: PathBuf,
+        services_dir: PathBuf,
+    ) -> std::io::Result<Self> {
         Ok(ProcessBackend {
             worker_bin: std::path::absolute(worker_bin)?,
+            predictor_bin: std::path::absolute(predictor_bin)?,
             services_dir: std::path::absolute(services_dir)?,
             children: Mutex::new(HashMap::new()),
         })
@@ -98,14 +106,25 @@ impl Backend for ProcessBackend {
         let log_err = log
             .try_clone()
             .map_err(|e| BackendError(format!("cannot open the service log: {e}")))?;
-        let mode = match spec.service_type {
-            rafiki_types::status::ServiceType::Inference => "inference",
-            rafiki_types::status::ServiceType::Predict => "predictor",
-            _ => "train",
+        let mut command = match spec.service_type {
+            ServiceType::Predict => Command::new(&self.predictor_bin),
+            ServiceType::Inference => {
+                let mut c = Command::new(&self.worker_bin);
+                c.arg("inference");
+                c
+            }
+            ServiceType::Train | ServiceType::Advisor => {
+                let mut c = Command::new(&self.worker_bin);
+                c.arg("train");
+                c
+            }
         };
-        let mut command = Command::new(&self.worker_bin);
+        let program = if spec.service_type == ServiceType::Predict {
+            &self.predictor_bin
+        } else {
+            &self.worker_bin
+        };
         command
-            .arg(mode)
             .env_clear()
             .envs(
                 [
@@ -125,13 +144,13 @@ impl Backend for ProcessBackend {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
-            // Its own group, so a stop reaches the worker and its Python child together, and
-            // a Ctrl-C at the admin's terminal does not.
+            // Its own group, so a Ctrl-C at the admin's terminal does not reach it; the worker
+            // puts its Python child in a group of its own and kills it when it stops.
             .process_group(0)
             .kill_on_drop(false);
-        let child = command.spawn().map_err(|e| {
-            BackendError(format!("cannot start {}: {e}", self.worker_bin.display()))
-        })?;
+        let child = command
+            .spawn()
+            .map_err(|e| BackendError(format!("cannot start {}: {e}", program.display())))?;
         let pid = child
             .id()
             .ok_or_else(|| BackendError("the worker exited at once".into()))?;

@@ -6,6 +6,7 @@
 //! Launches, stops and supervision steps are serialised by one lock, so a stop never races a
 //! restart of the same service. This assumes one admin instance orchestrates at a time.
 
+pub mod inference;
 pub mod supervise;
 
 use std::collections::{BTreeMap, HashMap};
@@ -92,9 +93,18 @@ impl Orchestrator {
         Ok(())
     }
 
-    fn spec(&self, id: Uuid, service_type: ServiceType, gpus: &[i32], token: &str) -> ServiceSpec {
+    /// The launch spec of a service; `port` for those that listen (predictors bind every
+    /// interface so clients reach them; inference workers only loopback, for their predictor).
+    fn spec(
+        &self,
+        id: Uuid,
+        service_type: ServiceType,
+        gpus: &[i32],
+        token: &str,
+        port: Option<i32>,
+    ) -> ServiceSpec {
         let devices: Vec<String> = gpus.iter().map(i32::to_string).collect();
-        let env = BTreeMap::from([
+        let mut env = BTreeMap::from([
             (env::ADMIN_URL.to_owned(), self.config.admin_url.clone()),
             (env::SERVICE_ID.to_owned(), id.to_string()),
             (env::SERVICE_TOKEN.to_owned(), token.to_owned()),
@@ -102,6 +112,15 @@ impl Orchestrator {
             (env::PYTHON.to_owned(), self.config.python.clone()),
             ("CUDA_VISIBLE_DEVICES".to_owned(), devices.join(",")),
         ]);
+        if let Some(port) = port {
+            let bind = if service_type == ServiceType::Predict {
+                "0.0.0.0"
+            } else {
+                "127.0.0.1"
+            };
+            env.insert(env::PORT.to_owned(), port.to_string());
+            env.insert(env::BIND_HOST.to_owned(), bind.to_owned());
+        }
         ServiceSpec {
             id,
             service_type,
@@ -140,7 +159,7 @@ impl Orchestrator {
         };
         let mut launched: Vec<(Uuid, String)> = Vec::new();
         for (id, gpus, token) in &workers {
-            let spec = self.spec(*id, ServiceType::Train, gpus, token);
+            let spec = self.spec(*id, ServiceType::Train, gpus, token, None);
             match self.backend.start(&spec).await {
                 Ok(backend_id) => {
                     services::set_backend_id(&self.pool, *id, &backend_id).await?;

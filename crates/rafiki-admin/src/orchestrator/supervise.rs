@@ -96,6 +96,7 @@ impl Orchestrator {
         for job in train_jobs::list_live(&self.pool).await? {
             self.derive_train_job_status(job.job.id).await?;
         }
+        self.supervise_inference_jobs().await?;
         Ok(())
     }
 
@@ -103,7 +104,13 @@ impl Orchestrator {
     async fn relaunch(&self, service: &ServiceRecord, restarted: bool) -> StoreResult<()> {
         let (token, hash) = new_token();
         services::renew_token(&self.pool, service.id, &hash, restarted).await?;
-        let spec = self.spec(service.id, service.service_type, &service.gpus, &token);
+        let spec = self.spec(
+            service.id,
+            service.service_type,
+            &service.gpus,
+            &token,
+            service.port,
+        );
         match self.backend.start(&spec).await {
             Ok(backend_id) => services::set_backend_id(&self.pool, service.id, &backend_id).await,
             Err(err) => {

@@ -78,7 +78,7 @@ async fn train_context(state: &AppState, service: &ServiceRecord) -> ApiResult<T
     Ok(TrainContext { sub, job })
 }
 
-fn blob(id: Uuid, sha256: &str, size: u64) -> BlobRef {
+pub(crate) fn blob(id: Uuid, sha256: &str, size: u64) -> BlobRef {
     BlobRef {
         id,
         sha256: sha256.to_owned(),
@@ -133,14 +133,22 @@ async fn job_dataset(state: &AppState, id: Uuid) -> ApiResult<datasets::DatasetR
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("dataset {id} is gone")))
 }
 
-/// `GET /internal/models/{id}/file`: the file of this worker's model.
+/// `GET /internal/models/{id}/file`: the file of this worker's model (train or inference).
 pub async fn model_file(
     State(state): State<AppState>,
     ServiceCaller(service): ServiceCaller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
-    let ctx = train_context(&state, &service).await?;
-    if ctx.sub.model_id != id {
+    let model_id = match services::train_worker_sub_job(&state.pool, service.id).await? {
+        Some(_) => train_context(&state, &service).await?.sub.model_id,
+        None => {
+            crate::routes::internal_inference::worker_context(&state, &service)
+                .await?
+                .sub
+                .model_id
+        }
+    };
+    if model_id != id {
         return Err(ApiError::new(
             ErrorName::InvalidModelError,
             "Not this worker's model.",

@@ -3,7 +3,9 @@
 pub mod datasets;
 pub mod download;
 pub mod health;
+pub mod inference_jobs;
 pub mod internal;
+pub mod internal_inference;
 pub mod models;
 pub mod tokens;
 pub mod train_jobs;
@@ -76,6 +78,22 @@ pub fn router(state: AppState) -> Router {
         .route("/trials/{id}", get(trials::get_trial))
         .route("/trials/{id}/logs", get(trials::get_trial_logs))
         .route("/trials/{id}/parameters", get(trials::get_trial_parameters))
+        .route(
+            "/inference_jobs",
+            post(inference_jobs::create_inference_job).get(inference_jobs::list_inference_jobs),
+        )
+        .route(
+            "/inference_jobs/{app}",
+            get(inference_jobs::list_inference_jobs_of_app),
+        )
+        .route(
+            "/inference_jobs/{app}/{app_version}",
+            get(inference_jobs::get_running_inference_job),
+        )
+        .route(
+            "/inference_jobs/{app}/{app_version}/stop",
+            post(inference_jobs::stop_inference_job),
+        )
         .route("/actions/stop_all_jobs", post(train_jobs::stop_all_jobs))
         .merge(internal_routes())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api_doc()))
@@ -99,9 +117,26 @@ fn internal_routes() -> Router<AppState> {
         .route(
             "/internal/trials/{id}/parameters",
             // Parameters stream to disk under RAFIKI_MAX_PARAMS_BYTES.
-            put(internal::trial_parameters.layer(DefaultBodyLimit::disable())),
+            put(internal::trial_parameters.layer(DefaultBodyLimit::disable()))
+                .get(internal_inference::trial_parameters),
         )
         .route("/internal/trials/{id}/finish", post(internal::finish_trial))
+        .route(
+            "/internal/inference/job",
+            get(internal_inference::inference_job),
+        )
+        .route(
+            "/internal/inference/ready",
+            post(internal_inference::worker_ready),
+        )
+        .route(
+            "/internal/inference/fail",
+            post(internal_inference::worker_failed),
+        )
+        .route(
+            "/internal/predictor/job",
+            get(internal_inference::predictor_job),
+        )
 }
 
 async fn not_found() -> ApiError {

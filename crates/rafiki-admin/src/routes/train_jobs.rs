@@ -302,14 +302,18 @@ pub async fn stop_all_jobs(
     State(state): State<AppState>,
     _caller: Authorized<Superadmins>,
 ) -> ApiResult<Json<StoppedJobs>> {
-    let mut stopped = Vec::new();
+    let mut inference = Vec::new();
+    for job in rafiki_store::inference_jobs::list_live(&state.pool).await? {
+        state.orchestrator.stop_inference_job(job.job.id).await?;
+        inference.push(JobId { id: job.job.id });
+    }
+    let mut train = Vec::new();
     for job in train_jobs::list_live(&state.pool).await? {
         state.orchestrator.stop_train_job(job.job.id).await?;
-        stopped.push(JobId { id: job.job.id });
+        train.push(JobId { id: job.job.id });
     }
-    // Inference jobs do not exist yet (issue 6); none can be live.
     Ok(Json(StoppedJobs {
-        train_jobs: stopped,
-        inference_jobs: Vec::new(),
+        train_jobs: train,
+        inference_jobs: inference,
     }))
 }

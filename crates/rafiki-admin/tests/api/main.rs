@@ -3,6 +3,7 @@
 mod auth;
 mod datasets;
 mod helpers;
+mod inference_jobs;
 mod models;
 mod server;
 mod train_jobs;

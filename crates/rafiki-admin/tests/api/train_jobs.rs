@@ -232,12 +232,12 @@ async fn train_job_listings_are_the_callers_unless_admin() {
 }
 
 /// The repository root (for examples/ and the Python environment).
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// Whether `RAFIKI_PYTHON` can run models; the end-to-end tests need it and the worker binary.
-fn python_ready() -> bool {
+pub fn python_ready() -> bool {
     let Ok(python) = std::env::var("RAFIKI_PYTHON") else {
         eprintln!("skipped: RAFIKI_PYTHON is not set (scripts/test.sh sets it)");
         return false;
@@ -250,7 +250,7 @@ fn python_ready() -> bool {
 }
 
 /// Polls a train job until `done(job)` or the deadline.
-async fn wait_for_job(
+pub async fn wait_for_job(
     app: &TestApp,
     token: &str,
     path: &str,
@@ -269,7 +269,7 @@ async fn wait_for_job(
 }
 
 /// Builds the example datasets into a temp dir; returns it.
-fn build_example_datasets() -> PathBuf {
+pub fn build_example_datasets() -> PathBuf {
     let out = std::env::temp_dir().join(format!("rafiki-examples-{}", uuid::Uuid::new_v4()));
     let status = std::process::Command::new(std::env::var("RAFIKI_PYTHON").unwrap())
         .arg(repo_root().join("examples/datasets/build_datasets.py"))
@@ -282,7 +282,7 @@ fn build_example_datasets() -> PathBuf {
 }
 
 /// A model that sleeps in `train` so a test can act while a trial runs.
-const SLOW_MODEL: &str = r#"
+pub const SLOW_MODEL: &str = r#"
 import time
 from rafiki.model import BaseModel, FloatKnob, logger
 
@@ -339,7 +339,7 @@ class Raises(BaseModel):
 
 /// A user with two datasets of `task` and a train job of `models` with this budget and
 /// train_args; returns (token, job path).
-async fn start_job(
+pub async fn start_job(
     app: &TestApp,
     task: &str,
     (train, val): (&[u8], &[u8]),

@@ -1,0 +1,245 @@
+//! Inference jobs: one predictor and one inference worker per deployed trial, launched,
+//! stopped and supervised like train workers. A job is RUNNING once its predictor and at least
+//! one worker serve; ERRORED when a worker cannot serve its model, when every worker has
+//! failed, or when the predictor has; its remaining services are then stopped.
+
+use rafiki_store::inference_jobs::{self, Role};
+use rafiki_store::services::{self, ServiceRecord};
+use rafiki_store::trials::TrialRecord;
+use rafiki_store::StoreResult;
+use rafiki_types::error::ErrorName;
+use rafiki_types::inference::InferenceBudget;
+use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
+use rafiki_types::train::split_gpus;
+use uuid::Uuid;
+
+use super::{new_token, Orchestrator};
+use crate::error::{ApiError, ApiResult};
+
+/// A port that is free now on `host` (the service binds it a moment later).
+fn free_port(host: &str) -> ApiResult<u16> {
+    let listener = std::net::TcpListener::bind((host, 0)).map_err(ApiError::internal)?;
+    Ok(listener.local_addr().map_err(ApiError::internal)?.port())
+}
+
+/// A new inference job's launch result.
+pub struct LaunchedInferenceJob {
+    /// The job's id.
+    pub id: Uuid,
+    /// The predictor's port.
+    pub predictor_port: u16,
+}
+
+impl Orchestrator {
+    /// Writes an inference job serving `trials` (one per model), its predictor and workers, and
+    /// launches them. GPUs of the budget are split over the workers.
+    pub async fn create_inference_job(
+        &self,
+        user_id: Uuid,
+        train_job_id: Uuid,
+        trials: &[TrialRecord],
+        budget: InferenceBudget,
+    ) -> ApiResult<LaunchedInferenceJob> {
+        let total = u32::try_from(budget.gpu_count)
+            .map_err(|_| ApiError::invalid_request("budget GPU_COUNT is too large"))?;
+        let shares = split_gpus(total, trials.len());
+        let _guard = self.lock.lock().await;
+        let allocated = self.gpus.allocate(total as usize).map_err(|shortage| {
+            ApiError::new(
+                ErrorName::ServiceDeploymentError,
+                format!("Not enough GPUs for this deployment: {shortage}."),
+            )
+        })?;
+        let written = self
+            .write_inference_job(user_id, train_job_id, trials, &shares, &allocated, budget)
+            .await;
+        let (id, predictor_port, launches) = match written {
+            Ok(done) => done,
+            Err(err) => {
+                self.gpus.release(&allocated);
+                return Err(err);
+            }
+        };
+        for (service_id, service_type, gpus, token, port) in &launches {
+            let spec = self.spec(
+                *service_id,
+                *service_type,
+                gpus,
+                token,
+                Some(i32::from(*port)),
+            );
+            match self.backend.start(&spec).await {
+                Ok(backend_id) => {
+                    services::set_backend_id(&self.pool, *service_id, &backend_id).await?
+                }
+                Err(err) => {
+                    let reason = format!("Cannot launch a service of the deployment: {err}");
+                    self.end_inference_job(id, JobStatus::Errored, Some(&reason))
+                        .await?;
+                    return Err(ApiError::new(ErrorName::ServiceDeploymentError, reason));
+                }
+            }
+        }
+        Ok(LaunchedInferenceJob { id, predictor_port })
+    }
+
+    /// The job's rows in one transaction; returns its id, the predictor's port and what to
+    /// launch as (id, type, GPUs, token, port).
+    #[allow(clippy::type_complexity)]
+    async fn write_inference_job(
+        &self,
+        user_id: Uuid,
+        train_job_id: Uuid,
+        trials: &[TrialRecord],
+        shares: &[u32],
+        allocated: &[i32],
+        budget: InferenceBudget,
+    ) -> ApiResult<(Uuid, u16, Vec<(Uuid, ServiceType, Vec<i32>, String, u16)>)> {
+        let mut tx = self.pool.begin().await.map_err(ApiError::internal)?;
+        let id = inference_jobs::insert(&mut *tx, user_id, train_job_id, budget)
+            .await
+            .map_err(|err| {
+                if err.is_constraint(inference_jobs::ONE_LIVE_PER_TRAIN_JOB) {
+                    ApiError::new(
+                        ErrorName::RunningInferenceJobExistsError,
+                        "This train job is already deployed.",
+                    )
+                } else {
+                    err.into()
+                }
+            })?;
+        let mut launches = Vec::new();
+        let predictor_id = Uuid::new_v4();
+        let predictor_port = free_port("0.0.0.0")?;
+        let (token, hash) = new_token();
+        services::insert(
+            &mut *tx,
+            predictor_id,
+            ServiceType::Predict,
+            self.backend.name(),
+            &hash,
+            &[],
+        )
+        .await?;
+        services::set_address(&mut *tx, predictor_id, "0.0.0.0", predictor_port).await?;
+        inference_jobs::insert_predictor(&mut *tx, id, predictor_id).await?;
+        launches.push((
+            predictor_id,
+            ServiceType::Predict,
+            Vec::new(),
+            token,
+            predictor_port,
+        ));
+        let mut free = allocated.iter().copied();
+        for (trial, share) in trials.iter().zip(shares) {
+            let gpus: Vec<i32> = (0..*share).filter_map(|_| free.next()).collect();
+            let worker_id = Uuid::new_v4();
+            let port = free_port("127.0.0.1")?;
+            let (token, hash) = new_token();
+            services::insert(
+                &mut *tx,
+                worker_id,
+                ServiceType::Inference,
+                self.backend.name(),
+                &hash,
+                &gpus,
+            )
+            .await?;
+            services::set_address(&mut *tx, worker_id, "127.0.0.1", port).await?;
+            inference_jobs::insert_worker(&mut *tx, worker_id, id, trial.trial.id).await?;
+            launches.push((worker_id, ServiceType::Inference, gpus, token, port));
+        }
+        tx.commit().await.map_err(ApiError::internal)?;
+        Ok((id, predictor_port, launches))
+    }
+
+    /// Stops an inference job synchronously: when this returns its services are gone and it
+    /// reads STOPPED.
+    pub async fn stop_inference_job(&self, id: Uuid) -> ApiResult<()> {
+        let _guard = self.lock.lock().await;
+        self.end_inference_job(id, JobStatus::Stopped, None).await?;
+        Ok(())
+    }
+
+    /// Ends a job (STOPPED or ERRORED) and stops its services. Call with the lock held.
+    async fn end_inference_job(
+        &self,
+        id: Uuid,
+        to: JobStatus,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        inference_jobs::finish(&self.pool, id, to, error).await?;
+        for (service_id, _) in inference_jobs::services_of_job(&self.pool, id).await? {
+            if let Some(service) = services::get(&self.pool, service_id).await? {
+                if let Err(err) = self
+                    .stop_service(service.id, service.backend_id.as_deref(), &service.gpus)
+                    .await
+                {
+                    tracing::error!(service = %service.id, error = ?err, "cannot stop a service");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Derives the status of every live inference job, and stops the services of jobs that
+    /// ended. Called by [`Orchestrator::run_once`] with the lock released.
+    pub(super) async fn supervise_inference_jobs(&self) -> StoreResult<()> {
+        let _guard = self.lock.lock().await;
+        for job in inference_jobs::list_live(&self.pool).await? {
+            let mut predictor: Option<ServiceRecord> = None;
+            let mut workers: Vec<ServiceRecord> = Vec::new();
+            for (service_id, role) in
+                inference_jobs::services_of_job(&self.pool, job.job.id).await?
+            {
+                let Some(service) = services::get(&self.pool, service_id).await? else {
+                    continue;
+                };
+                match role {
+                    Role::Predictor => predictor = Some(service),
+                    Role::Worker { .. } => workers.push(service),
+                }
+            }
+            let failed = |s: &ServiceRecord| !s.status.is_live();
+            if let Some(p) = predictor.as_ref().filter(|p| failed(p)) {
+                let why = p
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "the predictor stopped".into());
+                self.end_inference_job(job.job.id, JobStatus::Errored, Some(&why))
+                    .await?;
+            } else if !workers.is_empty() && workers.iter().all(failed) {
+                let why = workers
+                    .iter()
+                    .find_map(|w| w.error.clone())
+                    .unwrap_or_else(|| "every inference worker stopped".into());
+                self.end_inference_job(job.job.id, JobStatus::Errored, Some(&why))
+                    .await?;
+            } else if predictor.is_some_and(|p| p.status == ServiceStatus::Running)
+                && workers.iter().any(|w| w.status == ServiceStatus::Running)
+            {
+                inference_jobs::mark_running(&self.pool, job.job.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A worker cannot serve its model: the service and its job are ERRORED and the job's
+    /// services stopped (the caller exits by itself).
+    pub async fn inference_worker_failed(
+        &self,
+        service_id: Uuid,
+        job_id: Uuid,
+        error: &str,
+    ) -> StoreResult<()> {
+        let _guard = self.lock.lock().await;
+        if let Some(service) = services::get(&self.pool, service_id).await? {
+            if services::finish(&self.pool, service_id, ServiceStatus::Errored, Some(error)).await?
+            {
+                self.gpus.release(&service.gpus);
+            }
+        }
+        self.end_inference_job(job_id, JobStatus::Errored, Some(error))
+            .await
+    }
+}

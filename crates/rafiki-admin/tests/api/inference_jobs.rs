@@ -1,0 +1,324 @@
+//! Inference jobs (routes 21–25): the contract's checks, and a whole deployment served by real
+//! `rafiki-predictor` and `rafiki-worker` processes.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app};
+use crate::train_jobs::{
+    build_example_datasets, python_ready, repo_root, start_job, wait_for_job, SLOW_MODEL,
+};
+use crate::uploads::json_ok;
+
+#[tokio::test]
+async fn deployments_need_a_stopped_train_job_with_a_saved_trial() {
+    let app = spawn_app().await;
+    let dev = app.user("dev@example.com", "APP_DEVELOPER").await;
+    let deploy = |app_name: &str, version: i64| json!({"app": app_name, "app_version": version, "budget": {}});
+    let res = app
+        .send(
+            Method::POST,
+            "/inference_jobs",
+            Some(&dev),
+            deploy("nope", 1),
+        )
+        .await;
+    assert_error(res, StatusCode::NOT_FOUND, "InvalidTrainJobError").await;
+    let res = app
+        .send(
+            Method::GET,
+            "/inference_jobs/nope/1",
+            Some(&dev),
+            Value::Null,
+        )
+        .await;
+    assert_error(
+        res,
+        StatusCode::NOT_FOUND,
+        "InvalidRunningInferenceJobError",
+    )
+    .await;
+    let res = app
+        .send(
+            Method::POST,
+            "/inference_jobs/nope/1/stop",
+            Some(&dev),
+            Value::Null,
+        )
+        .await;
+    assert_error(
+        res,
+        StatusCode::NOT_FOUND,
+        "InvalidRunningInferenceJobError",
+    )
+    .await;
+    let res = app
+        .send(Method::GET, "/inference_jobs", Some(&dev), Value::Null)
+        .await;
+    assert_error(res, StatusCode::BAD_REQUEST, "InvalidRequestError").await;
+    let res = app
+        .send(Method::GET, "/inference_jobs/nope", Some(&dev), Value::Null)
+        .await;
+    assert_eq!(json_ok(res).await, json!([]));
+}
+
+#[tokio::test]
+async fn a_running_train_job_cannot_be_deployed() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"TIME_HOURS": 1}),
+        json!({"seconds": 30}),
+    )
+    .await;
+    let res = app
+        .send(
+            Method::POST,
+            "/inference_jobs",
+            Some(&dev),
+            json!({"app": "myapp", "app_version": -1, "budget": {}}),
+        )
+        .await;
+    assert_error(res, StatusCode::BAD_REQUEST, "InvalidTrainJobError").await;
+    app.send(
+        Method::POST,
+        &format!("{path}/stop"),
+        Some(&dev),
+        Value::Null,
+    )
+    .await;
+    // Stopped mid-trial, with no completed trial: still nothing to deploy.
+    let res = app
+        .send(
+            Method::POST,
+            "/inference_jobs",
+            Some(&dev),
+            json!({"app": "myapp", "app_version": -1, "budget": {}}),
+        )
+        .await;
+    let message = assert_error(res, StatusCode::BAD_REQUEST, "InvalidTrainJobError").await;
+    assert!(message.contains("no completed trial"), "{message}");
+}
+
+/// Whether the predictor binary has been built next to the test binary.
+fn predictor_built() -> bool {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let built = dir.join("rafiki-predictor").exists();
+    if !built {
+        eprintln!("skipped: rafiki-predictor is not built (scripts/test.sh builds it)");
+    }
+    built
+}
+
+#[tokio::test]
+async fn a_deployed_tabular_classifier_serves_ensembled_predictions() {
+    if !python_ready() || !predictor_built() {
+        return;
+    }
+    let data = build_example_datasets();
+    let train = std::fs::read(data.join("wine_train.csv")).unwrap();
+    let val_text = std::fs::read_to_string(data.join("wine_val.csv")).unwrap();
+    let source = std::fs::read_to_string(
+        repo_root().join("examples/models/tabular_classification/SkMlpClf.py"),
+    )
+    .unwrap();
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "TABULAR_CLASSIFICATION",
+        (&train, val_text.as_bytes()),
+        &[("mlp", "SkMlpClf", &source), ("mlp2", "SkMlpClf", &source)],
+        json!({"MODEL_TRIAL_COUNT": 2}),
+        json!({"target": "target"}),
+    )
+    .await;
+    let job = wait_for_job(&app, &dev, &path, 180, |j| {
+        j["status"] == "STOPPED" || j["status"] == "ERRORED"
+    })
+    .await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    let best = json_ok(
+        app.send(
+            Method::GET,
+            &format!("{path}/trials?type=best&max_count=1"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    let best_score = best[0]["score"].as_f64().unwrap();
+
+    let deploy = json!({"app": "myapp", "app_version": -1, "budget": {"GPU_COUNT": 0}});
+    let created = json_ok(
+        app.send(Method::POST, "/inference_jobs", Some(&dev), deploy.clone())
+            .await,
+    )
+    .await;
+    assert_eq!(created["app_version"], 1);
+    let host = created["predictor_host"].as_str().unwrap().to_owned();
+    assert!(host.starts_with("127.0.0.1:"), "{host}");
+    let res = app
+        .send(Method::POST, "/inference_jobs", Some(&dev), deploy)
+        .await;
+    assert_error(res, StatusCode::CONFLICT, "RunningInferenceJobExistsError").await;
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let running = json_ok(
+            app.send(
+                Method::GET,
+                "/inference_jobs/myapp/1",
+                Some(&dev),
+                Value::Null,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(running["predictor_host"], host.as_str());
+        if running["status"] == "RUNNING" {
+            break;
+        }
+        assert_eq!(running["status"], "STARTED", "{running}");
+        assert!(Instant::now() < deadline, "the deployment never ran");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let mut lines = val_text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let mut queries = Vec::new();
+    let mut labels = Vec::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        let mut query = serde_json::Map::new();
+        for (name, value) in header.iter().zip(line.split(',')) {
+            if *name == "target" {
+                labels.push(value.parse::<usize>().unwrap());
+            } else {
+                query.insert((*name).to_owned(), json!(value.parse::<f64>().unwrap()));
+            }
+        }
+        queries.push(Value::Object(query));
+    }
+    let client = reqwest::Client::new();
+    let url = format!("http://{host}/predict");
+    let one: Value = client
+        .post(&url)
+        .json(&json!({"query": queries[0]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let probs = one["prediction"].as_array().expect("a probability vector");
+    assert_eq!(probs.len(), 3);
+    let total: f64 = probs.iter().map(|p| p.as_f64().unwrap()).sum();
+    assert!(
+        (total - 1.0).abs() < 1e-6,
+        "an average of probability vectors sums to 1: {total}"
+    );
+    assert_eq!(one["predictions"], json!([]));
+
+    let many: Value = client
+        .post(&url)
+        .json(&json!({"queries": queries}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(many["prediction"].is_null());
+    let predictions = many["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), labels.len());
+    let correct = predictions
+        .iter()
+        .zip(&labels)
+        .filter(|(p, label)| {
+            let p = p.as_array().unwrap();
+            let argmax = (0..p.len())
+                .max_by(|a, b| p[*a].as_f64().partial_cmp(&p[*b].as_f64()).unwrap())
+                .unwrap();
+            argmax == **label
+        })
+        .count();
+    let accuracy = correct as f64 / labels.len() as f64;
+    assert!(
+        accuracy >= best_score - 0.15,
+        "ensemble accuracy {accuracy} vs best validation score {best_score}"
+    );
+
+    let res = client
+        .post(&url)
+        .json(&json!({"nope": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "InvalidRequestError"
+    );
+
+    let stopped = json_ok(
+        app.send(
+            Method::POST,
+            "/inference_jobs/myapp/1/stop",
+            Some(&dev),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(stopped["app"], "myapp");
+    let res = app
+        .send(
+            Method::GET,
+            "/inference_jobs/myapp/1",
+            Some(&dev),
+            Value::Null,
+        )
+        .await;
+    assert_error(
+        res,
+        StatusCode::NOT_FOUND,
+        "InvalidRunningInferenceJobError",
+    )
+    .await;
+    let listed = json_ok(
+        app.send(
+            Method::GET,
+            "/inference_jobs/myapp",
+            Some(&dev),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(listed[0]["status"], "STOPPED");
+    let live: i64 = sqlx::query_scalar(
+        "select count(*) from services where status in ('STARTED', 'DEPLOYING', 'RUNNING')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(live, 0, "no service left running");
+    assert!(
+        client
+            .post(&url)
+            .json(&json!({"query": queries[0]}))
+            .send()
+            .await
+            .is_err(),
+        "the predictor is gone"
+    );
+}

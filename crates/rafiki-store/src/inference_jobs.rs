@@ -1,0 +1,284 @@
+//! The `inference_jobs` table and its services: `inference_job_workers` (one inference worker
+//! per deployed trial) and `inference_job_predictors` (one predictor per job).
+
+use chrono::{DateTime, Utc};
+use rafiki_types::inference::{InferenceBudget, InferenceJob};
+use rafiki_types::status::JobStatus;
+use sqlx::types::Json;
+use sqlx::{FromRow, PgExecutor};
+use uuid::Uuid;
+
+use crate::{parse_text, StoreError, StoreResult};
+
+/// At most one STARTED or RUNNING inference job per train job.
+pub const ONE_LIVE_PER_TRAIN_JOB: &str = "inference_jobs_one_live_per_train_job";
+
+/// An inference job row with its train job's app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InferenceJobRecord {
+    /// The job as the API shows it.
+    pub job: InferenceJob,
+    /// Its owner.
+    pub user_id: Uuid,
+    /// Its budget.
+    pub budget: InferenceBudget,
+}
+
+#[derive(FromRow)]
+struct Row {
+    id: Uuid,
+    user_id: Uuid,
+    train_job_id: Uuid,
+    app: String,
+    app_version: i32,
+    budget: Json<InferenceBudget>,
+    status: String,
+    error: Option<String>,
+    datetime_started: DateTime<Utc>,
+    datetime_stopped: Option<DateTime<Utc>>,
+}
+
+impl Row {
+    fn into_record(self) -> StoreResult<InferenceJobRecord> {
+        Ok(InferenceJobRecord {
+            user_id: self.user_id,
+            budget: self.budget.0,
+            job: InferenceJob {
+                id: self.id,
+                status: parse_text("inference_jobs.status", &self.status)?,
+                train_job_id: self.train_job_id,
+                app: self.app,
+                app_version: self.app_version,
+                datetime_started: self.datetime_started,
+                datetime_stopped: self.datetime_stopped,
+                error: self.error,
+            },
+        })
+    }
+}
+
+const SELECT: &str = "select i.id, i.user_id, i.train_job_id, t.app, t.app_version, i.budget, \
+    i.status, i.error, i.datetime_started, i.datetime_stopped \
+    from inference_jobs i join train_jobs t on t.id = i.train_job_id";
+
+fn records(rows: Vec<Row>) -> StoreResult<Vec<InferenceJobRecord>> {
+    rows.into_iter().map(Row::into_record).collect()
+}
+
+/// Inserts a STARTED inference job; fails on [`ONE_LIVE_PER_TRAIN_JOB`] when one is live.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    train_job_id: Uuid,
+    budget: InferenceBudget,
+) -> StoreResult<Uuid> {
+    Ok(sqlx::query_scalar(
+        "insert into inference_jobs (id, user_id, train_job_id, budget) values ($1, $2, $3, $4) \
+         returning id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(user_id)
+    .bind(train_job_id)
+    .bind(Json(budget))
+    .fetch_one(db)
+    .await?)
+}
+
+/// A job by id.
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<InferenceJobRecord>> {
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where i.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    row.map(Row::into_record).transpose()
+}
+
+/// The live (STARTED or RUNNING) inference job of a train job.
+pub async fn get_live_of_train_job(
+    db: impl PgExecutor<'_>,
+    train_job_id: Uuid,
+) -> StoreResult<Option<InferenceJobRecord>> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "{SELECT} where i.train_job_id = $1 and i.status in ('STARTED', 'RUNNING')"
+    ))
+    .bind(train_job_id)
+    .fetch_optional(db)
+    .await?;
+    row.map(Row::into_record).transpose()
+}
+
+/// A user's inference jobs, newest first.
+pub async fn list_by_user(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+) -> StoreResult<Vec<InferenceJobRecord>> {
+    records(
+        sqlx::query_as(&format!(
+            "{SELECT} where i.user_id = $1 order by i.datetime_started desc, i.id"
+        ))
+        .bind(user_id)
+        .fetch_all(db)
+        .await?,
+    )
+}
+
+/// A user's inference jobs of an app, newest first.
+pub async fn list_by_app(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    app: &str,
+) -> StoreResult<Vec<InferenceJobRecord>> {
+    records(
+        sqlx::query_as(&format!(
+            "{SELECT} where i.user_id = $1 and t.app = $2 order by i.datetime_started desc, i.id"
+        ))
+        .bind(user_id)
+        .bind(app)
+        .fetch_all(db)
+        .await?,
+    )
+}
+
+/// Every live inference job.
+pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<InferenceJobRecord>> {
+    records(
+        sqlx::query_as(&format!(
+            "{SELECT} where i.status in ('STARTED', 'RUNNING') order by i.datetime_started"
+        ))
+        .fetch_all(db)
+        .await?,
+    )
+}
+
+/// STARTED -> RUNNING. Returns whether it moved.
+pub async fn mark_running(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<bool> {
+    Ok(sqlx::query(
+        "update inference_jobs set status = 'RUNNING' where id = $1 and status = 'STARTED'",
+    )
+    .bind(id)
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Moves a live job to a final status; keeps the first error. Returns whether it was live.
+pub async fn finish(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    to: JobStatus,
+    error: Option<&str>,
+) -> StoreResult<bool> {
+    if to.is_live() {
+        return Err(StoreError::Corrupt(format!("{to} is not a final status")));
+    }
+    Ok(sqlx::query(
+        "update inference_jobs set status = $2, error = coalesce(error, $3), \
+         datetime_stopped = now() where id = $1 and status in ('STARTED', 'RUNNING')",
+    )
+    .bind(id)
+    .bind(<&str>::from(to))
+    .bind(error)
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Links an inference worker to its job and trial.
+pub async fn insert_worker(
+    db: impl PgExecutor<'_>,
+    service_id: Uuid,
+    inference_job_id: Uuid,
+    trial_id: Uuid,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into inference_job_workers (service_id, inference_job_id, trial_id) \
+         values ($1, $2, $3)",
+    )
+    .bind(service_id)
+    .bind(inference_job_id)
+    .bind(trial_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Links a job's predictor.
+pub async fn insert_predictor(
+    db: impl PgExecutor<'_>,
+    inference_job_id: Uuid,
+    service_id: Uuid,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into inference_job_predictors (inference_job_id, service_id) values ($1, $2)",
+    )
+    .bind(inference_job_id)
+    .bind(service_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// What a service of an inference job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// An inference worker serving this trial.
+    Worker {
+        /// The trial.
+        trial_id: Uuid,
+    },
+    /// The job's predictor.
+    Predictor,
+}
+
+/// The inference job a service belongs to, and its role in it.
+pub async fn role_of_service(
+    db: impl PgExecutor<'_>,
+    service_id: Uuid,
+) -> StoreResult<Option<(Uuid, Role)>> {
+    let row: Option<(Uuid, Option<Uuid>)> = sqlx::query_as(
+        "select inference_job_id, trial_id from inference_job_workers where service_id = $1 \
+         union all \
+         select inference_job_id, null from inference_job_predictors where service_id = $1",
+    )
+    .bind(service_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(job, trial)| {
+        (
+            job,
+            match trial {
+                Some(trial_id) => Role::Worker { trial_id },
+                None => Role::Predictor,
+            },
+        )
+    }))
+}
+
+/// The services of an inference job with their roles: the predictor first, then the workers.
+pub async fn services_of_job(
+    db: impl PgExecutor<'_>,
+    inference_job_id: Uuid,
+) -> StoreResult<Vec<(Uuid, Role)>> {
+    let rows: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
+        "select service_id, null::uuid from inference_job_predictors where inference_job_id = $1 \
+         union all \
+         select service_id, trial_id from inference_job_workers where inference_job_id = $1",
+    )
+    .bind(inference_job_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(service, trial)| {
+            (
+                service,
+                match trial {
+                    Some(trial_id) => Role::Worker { trial_id },
+                    None => Role::Predictor,
+                },
+            )
+        })
+        .collect())
+}
