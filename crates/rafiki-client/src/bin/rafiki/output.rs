@@ -1,0 +1,111 @@
+//! How commands print: a table for people, or (`--json`) the server's answer as JSON for
+//! scripts.
+
+use chrono::{DateTime, Utc};
+use comfy_table::{presets, ContentArrangement, Table};
+use serde::Serialize;
+
+/// Where results go.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    /// JSON instead of tables.
+    pub json: bool,
+}
+
+impl Output {
+    /// Prints `value` as JSON, or the table `table` builds from it.
+    pub fn show<T: Serialize>(&self, value: &T, table: impl FnOnce(&T) -> Table) {
+        if self.json {
+            print_json(value);
+        } else {
+            println!("{}", table(value));
+        }
+    }
+
+    /// Prints `value` as JSON, or the line `text` for people.
+    pub fn say<T: Serialize>(&self, value: &T, text: impl FnOnce(&T) -> String) {
+        if self.json {
+            print_json(value);
+        } else {
+            println!("{}", text(value));
+        }
+    }
+}
+
+/// Pretty JSON on stdout.
+pub fn print_json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        // Only non-string map keys fail, and no answer has them.
+        Err(e) => eprintln!("InvalidResponseError: {e}"),
+    }
+}
+
+/// A table with these column headers.
+pub fn table(headers: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_HORIZONTAL_ONLY)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(headers.iter().copied());
+    table
+}
+
+/// A two-column table of one record's fields.
+pub fn record(rows: Vec<(&str, String)>) -> Table {
+    let mut table = Table::new();
+    table.load_style(presets::UTF8_HORIZONTAL_ONLY);
+    for (key, value) in rows {
+        table.add_row(vec![key.to_owned(), value]);
+    }
+    table
+}
+
+/// A datetime for people: `2026-11-26 17:02:03`.
+pub fn when(time: &DateTime<Utc>) -> String {
+    time.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// An optional datetime, `-` when absent.
+pub fn when_opt(time: &Option<DateTime<Utc>>) -> String {
+    time.as_ref().map_or_else(|| "-".to_owned(), when)
+}
+
+/// A score, `-` when absent.
+pub fn score(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |s| format!("{s:.4}"))
+}
+
+/// A size in bytes for people.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Compact JSON of a value, for table cells.
+pub fn compact(value: &serde_json::Value) -> String {
+    value.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+}
