@@ -25,6 +25,9 @@ pub struct TestApp {
     pub database_url: String,
     /// The server's data directory (datasets, model files).
     pub data_dir: std::path::PathBuf,
+    /// Stops the server gracefully (see [`TestApp::shutdown`]).
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 /// URL of a fresh, empty database.
@@ -80,17 +83,35 @@ pub async fn spawn_app_on(database_url: &str, extra: &[(&str, Value)]) -> TestAp
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = app.state().pool.clone();
     let data_dir = app.state().settings.data_dir.clone();
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        // A dropped sender (the test ended) keeps serving until the runtime goes.
+        if stopped.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }));
     TestApp {
         address,
         client: reqwest::Client::new(),
         pool,
         database_url: database_url.to_owned(),
         data_dir,
+        stop,
+        server,
     }
 }
 
 impl TestApp {
+    /// Stops the server as SIGTERM would (its services keep running) and waits until its
+    /// port is free.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        self.server
+            .await
+            .expect("the server task ends")
+            .expect("the server stops cleanly");
+    }
+
     /// Sends a JSON request (or none with `Value::Null`) with an optional bearer token.
     pub async fn send(
         &self,

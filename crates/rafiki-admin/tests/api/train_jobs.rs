@@ -822,3 +822,64 @@ async fn versions_count_per_user_and_app() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_admin_restart_mid_job_loses_no_trial_and_no_job() {
+    if !python_ready() {
+        return;
+    }
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let database = fresh_database().await;
+    let data_dir = std::env::temp_dir().join(format!("rafiki-restart-{}", uuid::Uuid::new_v4()));
+    let extra = [("admin_port", json!(port)), ("data_dir", json!(data_dir))];
+    let first = spawn_app_on(&database, &extra).await;
+    let (dev, path) = start_job(
+        &first,
+        "ANY",
+        (b"a", b"b"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 4}),
+        json!({"seconds": 1}),
+    )
+    .await;
+    wait_for_job(&first, &dev, &path, 60, |j| j["status"] == "RUNNING").await;
+    first.shutdown().await;
+    // The admin is away for a moment while its worker goes on.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let second = spawn_app_on(&database, &extra).await;
+    let job = wait_for_job(&second, &dev, &path, 120, |j| {
+        j["status"] == "STOPPED" || j["status"] == "ERRORED"
+    })
+    .await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    let trials = json_ok(
+        second
+            .send(
+                Method::GET,
+                &format!("{path}/trials"),
+                Some(&dev),
+                Value::Null,
+            )
+            .await,
+    )
+    .await;
+    let trials = trials.as_array().unwrap();
+    assert_eq!(trials.len(), 4, "{trials:?}");
+    assert!(trials
+        .iter()
+        .all(|t| t["status"] == "COMPLETED" || t["status"] == "ERRORED"));
+    assert!(
+        trials.iter().filter(|t| t["status"] == "COMPLETED").count() >= 3,
+        "at most the trial in flight at the restart is lost: {trials:?}"
+    );
+    let live: i64 = sqlx::query_scalar(
+        "select count(*) from services where status in ('STARTED', 'DEPLOYING', 'RUNNING')",
+    )
+    .fetch_one(&second.pool)
+    .await
+    .unwrap();
+    assert_eq!(live, 0);
+}
