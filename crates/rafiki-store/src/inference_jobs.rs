@@ -8,7 +8,8 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
-use crate::{parse_text, StoreError, StoreResult};
+use crate::job_status::{self, JobTable};
+use crate::{parse_text, StoreResult};
 
 /// At most one STARTED or RUNNING inference job per train job.
 pub const ONE_LIVE_PER_TRAIN_JOB: &str = "inference_jobs_one_live_per_train_job";
@@ -152,14 +153,7 @@ pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<InferenceJobR
 
 /// STARTED -> RUNNING. Returns whether it moved.
 pub async fn mark_running(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<bool> {
-    Ok(sqlx::query(
-        "update inference_jobs set status = 'RUNNING' where id = $1 and status = 'STARTED'",
-    )
-    .bind(id)
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
+    job_status::mark_running(JobTable::Inference, db, id).await
 }
 
 /// Moves a live job to a final status; keeps the first error. Returns whether it was live.
@@ -169,20 +163,7 @@ pub async fn finish(
     to: JobStatus,
     error: Option<&str>,
 ) -> StoreResult<bool> {
-    if to.is_live() {
-        return Err(StoreError::Corrupt(format!("{to} is not a final status")));
-    }
-    Ok(sqlx::query(
-        "update inference_jobs set status = $2, error = coalesce(error, $3), \
-         datetime_stopped = now() where id = $1 and status in ('STARTED', 'RUNNING')",
-    )
-    .bind(id)
-    .bind(<&str>::from(to))
-    .bind(error)
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
+    job_status::finish(JobTable::Inference, db, id, to, error).await
 }
 
 /// Links an inference worker to its job and trial.

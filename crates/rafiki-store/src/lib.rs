@@ -7,6 +7,7 @@
 
 pub mod datasets;
 pub mod inference_jobs;
+mod job_status;
 pub mod models;
 pub mod services;
 pub mod train_jobs;

@@ -8,7 +8,8 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
-use crate::{parse_text, StoreError, StoreResult};
+use crate::job_status::{self, JobTable};
+use crate::{parse_text, StoreResult};
 
 /// At most one STARTED or RUNNING job per (user, app).
 pub const ONE_LIVE_PER_APP: &str = "train_jobs_one_live_per_app";
@@ -199,37 +200,9 @@ pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<TrainJobRecor
     )
 }
 
-/// Moves a job from `from` to `to` (checked against the transition table); sets
-/// `datetime_stopped` on final statuses and keeps the first error. Returns whether it moved.
-pub async fn set_status(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    from: JobStatus,
-    to: JobStatus,
-    error: Option<&str>,
-) -> StoreResult<bool> {
-    guard(from, to)?;
-    let done = sqlx::query(
-        "update train_jobs set status = $3, error = coalesce(error, $4), \
-         datetime_stopped = case when $5 then now() else datetime_stopped end \
-         where id = $1 and status = $2",
-    )
-    .bind(id)
-    .bind(<&str>::from(from))
-    .bind(<&str>::from(to))
-    .bind(error)
-    .bind(!to.is_live())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-fn guard(from: JobStatus, to: JobStatus) -> StoreResult<()> {
-    if from.can_become(to) {
-        Ok(())
-    } else {
-        Err(StoreError::Corrupt(format!("no transition {from} -> {to}")))
-    }
+/// STARTED -> RUNNING (its first trial started). Returns whether it moved.
+pub async fn mark_running(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<bool> {
+    job_status::mark_running(JobTable::Train, db, id).await
 }
 
 /// A sub-job: one model of a train job.
@@ -352,28 +325,9 @@ pub async fn set_knob_config(
     Ok(())
 }
 
-/// Moves a sub-job from `from` to `to`; keeps the first error. Returns whether it moved.
-pub async fn set_sub_status(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    from: JobStatus,
-    to: JobStatus,
-    error: Option<&str>,
-) -> StoreResult<bool> {
-    guard(from, to)?;
-    let done = sqlx::query(
-        "update sub_train_jobs set status = $3, error = coalesce(error, $4), \
-         datetime_stopped = case when $5 then now() else datetime_stopped end \
-         where id = $1 and status = $2",
-    )
-    .bind(id)
-    .bind(<&str>::from(from))
-    .bind(<&str>::from(to))
-    .bind(error)
-    .bind(!to.is_live())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// STARTED -> RUNNING (its first trial started). Returns whether it moved.
+pub async fn mark_sub_running(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<bool> {
+    job_status::mark_running(JobTable::SubTrain, db, id).await
 }
 
 /// Moves a live job to a final status (STOPPED or ERRORED); keeps the first error. Returns
@@ -384,7 +338,7 @@ pub async fn finish(
     to: JobStatus,
     error: Option<&str>,
 ) -> StoreResult<bool> {
-    finish_in("train_jobs", db, id, to, error).await
+    job_status::finish(JobTable::Train, db, id, to, error).await
 }
 
 /// Moves a live sub-job to a final status; keeps the first error. Returns whether it was live.
@@ -394,29 +348,7 @@ pub async fn finish_sub(
     to: JobStatus,
     error: Option<&str>,
 ) -> StoreResult<bool> {
-    finish_in("sub_train_jobs", db, id, to, error).await
-}
-
-async fn finish_in(
-    table: &'static str,
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    to: JobStatus,
-    error: Option<&str>,
-) -> StoreResult<bool> {
-    if to.is_live() {
-        return Err(StoreError::Corrupt(format!("{to} is not a final status")));
-    }
-    let done = sqlx::query(&format!(
-        "update {table} set status = $2, error = coalesce(error, $3), datetime_stopped = now() \
-         where id = $1 and status in ('STARTED', 'RUNNING')"
-    ))
-    .bind(id)
-    .bind(<&str>::from(to))
-    .bind(error)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    job_status::finish(JobTable::SubTrain, db, id, to, error).await
 }
 
 /// A sub-job by id.

@@ -273,26 +273,9 @@ pub async fn next_trial(
         rafiki_advisor::Decision::Propose(proposal) => proposal,
     };
     let id = trials::insert_running(&mut *tx, job.job.id, sub.id, service.id, &proposal).await?;
-    if sub.status == JobStatus::Started {
-        train_jobs::set_sub_status(
-            &mut *tx,
-            sub.id,
-            JobStatus::Started,
-            JobStatus::Running,
-            None,
-        )
-        .await?;
-    }
-    if job.job.status == JobStatus::Started {
-        train_jobs::set_status(
-            &mut *tx,
-            job.job.id,
-            JobStatus::Started,
-            JobStatus::Running,
-            None,
-        )
-        .await?;
-    }
+    // The first trial moves the model and the job to RUNNING (guarded: once).
+    train_jobs::mark_sub_running(&mut *tx, sub.id).await?;
+    train_jobs::mark_running(&mut *tx, job.job.id).await?;
     tx.commit().await.map_err(ApiError::internal)?;
     Ok(Json(NextTrial::Trial {
         trial: TrialAssignment {

@@ -1,0 +1,68 @@
+//! Status moves shared by the three job tables (`train_jobs`, `sub_train_jobs`,
+//! `inference_jobs`), which have the same statuses: STARTED -> RUNNING -> STOPPED | ERRORED.
+//! Every move is guarded in SQL by the statuses it may come from.
+
+use rafiki_types::status::JobStatus;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::{StoreError, StoreResult};
+
+/// A table whose rows carry a [`JobStatus`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum JobTable {
+    Train,
+    SubTrain,
+    Inference,
+}
+
+impl JobTable {
+    fn name(self) -> &'static str {
+        match self {
+            JobTable::Train => "train_jobs",
+            JobTable::SubTrain => "sub_train_jobs",
+            JobTable::Inference => "inference_jobs",
+        }
+    }
+}
+
+/// STARTED -> RUNNING. Returns whether it moved.
+pub(crate) async fn mark_running(
+    table: JobTable,
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> StoreResult<bool> {
+    let done = sqlx::query(&format!(
+        "update {} set status = 'RUNNING' where id = $1 and status = 'STARTED'",
+        table.name()
+    ))
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A live row to a final status (STOPPED or ERRORED), keeping the first error. Returns whether
+/// it was live.
+pub(crate) async fn finish(
+    table: JobTable,
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    to: JobStatus,
+    error: Option<&str>,
+) -> StoreResult<bool> {
+    if to.is_live() {
+        return Err(StoreError::Corrupt(format!("{to} is not a final status")));
+    }
+    let done = sqlx::query(&format!(
+        "update {} set status = $2, error = coalesce(error, $3), datetime_stopped = now() \
+         where id = $1 and status in ('STARTED', 'RUNNING')",
+        table.name()
+    ))
+    .bind(id)
+    .bind(<&str>::from(to))
+    .bind(error)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
