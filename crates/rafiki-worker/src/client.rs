@@ -10,7 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use rafiki_types::internal::{
-    KnobConfigAccepted, LogBatch, LogEntry, NextTrial, TrainWorkerJob, TrialOutcome, WorkerFailure,
+    InferenceWorkerJob, KnobConfigAccepted, LogBatch, LogEntry, NextTrial, PredictorJob,
+    TrainWorkerJob, TrialOutcome, WorkerFailure,
 };
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
@@ -211,6 +212,45 @@ impl AdminClient {
         )
         .await
         .map(drop)
+    }
+
+    /// `GET /internal/inference/job`: the trial an inference worker serves.
+    pub async fn inference_job(&self) -> Result<InferenceWorkerJob, ClientError> {
+        self.call_json(Method::GET, "/internal/inference/job", Payload::Empty)
+            .await
+    }
+
+    /// `POST /internal/inference/ready`: the model is loaded and the port serves.
+    pub async fn inference_ready(&self) -> Result<(), ClientError> {
+        self.call_json::<serde_json::Value>(
+            Method::POST,
+            "/internal/inference/ready",
+            Payload::Empty,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /internal/inference/fail`: the model cannot be served.
+    pub async fn inference_fail(&self, error: &str) -> Result<(), ClientError> {
+        let body = serde_json::to_value(WorkerFailure {
+            error: error.to_owned(),
+        })
+        .expect("failures serialise");
+        self.call_json::<serde_json::Value>(
+            Method::POST,
+            "/internal/inference/fail",
+            Payload::Json(&body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `GET /internal/predictor/job`: a predictor's job and its serving workers (the first
+    /// call marks the predictor RUNNING).
+    pub async fn predictor_job(&self) -> Result<PredictorJob, ClientError> {
+        self.call_json(Method::GET, "/internal/predictor/job", Payload::Empty)
+            .await
     }
 
     /// Downloads `GET {path}` into `dest` (created or truncated), checking its sha256 and size.

@@ -14,23 +14,31 @@ pub const VENV_DIR: &str = "RAFIKI_VENV_DIR";
 pub const PIP_ARGS: &str = "RAFIKI_PIP_ARGS";
 /// How many trials in a row may fail before the worker gives the model up (default 3).
 pub const MAX_CONSECUTIVE_FAILURES: &str = "RAFIKI_MAX_CONSECUTIVE_FAILURES";
+/// Inference mode: the most queries in one `predict` call of the model (default 256).
+pub const MAX_BATCH_SIZE: &str = "RAFIKI_MAX_BATCH_SIZE";
+/// Inference mode: how long the first request of a batch may wait for others, in
+/// milliseconds (default 2; 0 takes only what is queued already).
+pub const MAX_BATCH_WAIT_MS: &str = "RAFIKI_MAX_BATCH_WAIT_MS";
 
 /// What the worker does: the service type it was started as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Tune one model of a train job.
     Train,
+    /// Serve one trained trial's model over HTTP for a predictor.
+    Inference,
 }
 
 impl FromStr for Mode {
     type Err = ConfigError;
 
-    /// Reads `train` / `TRAIN`. Inference mode is not part of this build yet.
+    /// Reads `train` / `TRAIN` and `inference` / `INFERENCE`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_uppercase().as_str() {
             "TRAIN" => Ok(Mode::Train),
+            "INFERENCE" => Ok(Mode::Inference),
             _ => Err(ConfigError(format!(
-                "unsupported mode `{s}` (this worker runs `train`)"
+                "unsupported mode `{s}` (this worker runs `train` or `inference`)"
             ))),
         }
     }
@@ -43,7 +51,7 @@ impl Mode {
             (Some(arg), _) => arg.parse(),
             (None, Some(kind)) => kind.parse(),
             (None, None) => Err(ConfigError(format!(
-                "no mode: run `rafiki-worker train` or set {}",
+                "no mode: run `rafiki-worker train`, `rafiki-worker inference` or set {}",
                 env::SERVICE_TYPE
             ))),
         }
@@ -108,6 +116,32 @@ pub struct WorkerConfig {
     pub max_consecutive_failures: u32,
     /// Retries of the admin client.
     pub retry: RetryPolicy,
+    /// Inference mode: the address to listen on (`RAFIKI_BIND_HOST`, default `127.0.0.1`).
+    pub bind_host: String,
+    /// Inference mode: the port to listen on (`RAFIKI_PORT`); [`WorkerConfig::check_for`]
+    /// requires it in that mode.
+    pub port: Option<u16>,
+    /// Inference mode: how queries are gathered into `predict` calls.
+    pub batching: BatchSettings,
+}
+
+/// How an inference worker gathers the queries of concurrent requests into one `predict` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// The most queries in one call; a single request with more is still one call.
+    pub max_batch_size: usize,
+    /// How long the oldest waiting request may wait for others before the call is made.
+    pub max_wait: Duration,
+}
+
+impl Default for BatchSettings {
+    /// 256 queries, 2 ms.
+    fn default() -> Self {
+        BatchSettings {
+            max_batch_size: 256,
+            max_wait: Duration::from_millis(2),
+        }
+    }
 }
 
 impl fmt::Debug for WorkerConfig {
@@ -122,6 +156,9 @@ impl fmt::Debug for WorkerConfig {
             .field("pip_args", &self.pip_args)
             .field("max_consecutive_failures", &self.max_consecutive_failures)
             .field("retry", &self.retry)
+            .field("bind_host", &self.bind_host)
+            .field("port", &self.port)
+            .field("batching", &self.batching)
             .finish_non_exhaustive()
     }
 }
@@ -160,6 +197,35 @@ impl WorkerConfig {
                 }
             },
         };
+        let port = match get(env::PORT) {
+            None => None,
+            Some(text) => Some(text.trim().parse::<u16>().map_err(|_| {
+                ConfigError(format!("{} must be a port number, got `{text}`", env::PORT))
+            })?),
+        };
+        let mut batching = BatchSettings::default();
+        if let Some(text) = get(MAX_BATCH_SIZE) {
+            batching.max_batch_size = match text.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "{MAX_BATCH_SIZE} must be a positive integer, got `{text}`"
+                    )))
+                }
+            };
+        }
+        if let Some(text) = get(MAX_BATCH_WAIT_MS) {
+            batching.max_wait = match text.trim().parse::<f64>() {
+                Ok(ms) if ms.is_finite() && (0.0..=60_000.0).contains(&ms) => {
+                    Duration::from_secs_f64(ms / 1000.0)
+                }
+                _ => {
+                    return Err(ConfigError(format!(
+                        "{MAX_BATCH_WAIT_MS} must be milliseconds between 0 and 60000, got `{text}`"
+                    )))
+                }
+            };
+        }
         Ok(WorkerConfig {
             admin_url,
             service_id: get(env::SERVICE_ID),
@@ -172,7 +238,21 @@ impl WorkerConfig {
                 .unwrap_or_default(),
             max_consecutive_failures,
             retry: RetryPolicy::default(),
+            bind_host: get(env::BIND_HOST).unwrap_or_else(|| "127.0.0.1".to_owned()),
+            port,
+            batching,
         })
+    }
+
+    /// Checks the settings that only `mode` needs (inference mode listens on `RAFIKI_PORT`).
+    pub fn check_for(&self, mode: Mode) -> Result<(), ConfigError> {
+        if mode == Mode::Inference && self.port.is_none() {
+            return Err(ConfigError(format!(
+                "{} is not set (inference mode listens on it)",
+                env::PORT
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -251,8 +331,56 @@ mod tests {
     fn the_argument_wins_over_the_service_type() {
         assert_eq!(Mode::choose(Some("train"), None).unwrap(), Mode::Train);
         assert_eq!(Mode::choose(None, Some("TRAIN")).unwrap(), Mode::Train);
-        assert!(Mode::choose(Some("inference"), Some("TRAIN")).is_err());
+        assert_eq!(
+            Mode::choose(Some("inference"), Some("TRAIN")).unwrap(),
+            Mode::Inference
+        );
+        assert_eq!(
+            Mode::choose(None, Some("INFERENCE")).unwrap(),
+            Mode::Inference
+        );
+        assert!(Mode::choose(Some("predict"), None).is_err());
         assert!(Mode::choose(None, None).is_err());
+    }
+
+    #[test]
+    fn inference_settings_are_read_and_checked() {
+        let config = WorkerConfig::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(config.bind_host, "127.0.0.1");
+        assert_eq!(config.port, None);
+        assert_eq!(config.batching, BatchSettings::default());
+        assert!(config.check_for(Mode::Train).is_ok());
+        let err = config.check_for(Mode::Inference).unwrap_err();
+        assert!(err.0.contains("RAFIKI_PORT"), "{err}");
+
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("RAFIKI_BIND_HOST", "0.0.0.0"),
+            ("RAFIKI_PORT", "41234"),
+            ("RAFIKI_MAX_BATCH_SIZE", "32"),
+            ("RAFIKI_MAX_BATCH_WAIT_MS", "0.5"),
+        ]);
+        let config = WorkerConfig::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(config.bind_host, "0.0.0.0");
+        assert_eq!(config.port, Some(41234));
+        assert!(config.check_for(Mode::Inference).is_ok());
+        assert_eq!(
+            config.batching,
+            BatchSettings {
+                max_batch_size: 32,
+                max_wait: Duration::from_micros(500)
+            }
+        );
+        for (name, bad) in [
+            ("RAFIKI_PORT", "70000"),
+            ("RAFIKI_MAX_BATCH_SIZE", "0"),
+            ("RAFIKI_MAX_BATCH_WAIT_MS", "-1"),
+        ] {
+            let mut vars = BASE.to_vec();
+            vars.push((name, bad));
+            let err = WorkerConfig::from_lookup(lookup(&vars)).unwrap_err();
+            assert!(err.0.contains(name), "{err}");
+        }
     }
 
     #[test]

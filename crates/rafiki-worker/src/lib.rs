@@ -1,19 +1,24 @@
 //! `rafiki-worker`: the service that runs a user's model for the admin.
 //!
-//! In train mode (the only mode so far) it tunes one model of a train job: it asks the admin
-//! for trials over the internal API (`docs/internal-api.md`, [`client`]), runs each in a
-//! long-lived Python child (`docs/runtime-protocol.md`, [`runtime`]) and reports scores,
-//! parameters and logs back. `docs/worker.md` describes the whole service. The binary's `main`
-//! only reads the settings and calls [`serve`].
+//! In train mode ([`train`]) it tunes one model of a train job: it asks the admin for trials
+//! over the internal API (`docs/internal-api.md`, [`client`]), runs each in a long-lived Python
+//! child (`docs/runtime-protocol.md`, [`runtime`]) and reports scores, parameters and logs back.
+//! In inference mode ([`inference`]) it loads one trained trial's model and serves predictions
+//! over HTTP to the inference job's predictor, batching concurrent requests ([`batcher`]).
+//! `docs/worker.md` describes the whole service. The binary's `main` only reads the settings
+//! and calls [`serve`].
 
+pub mod batcher;
 pub mod cache;
 pub mod client;
 pub mod config;
 pub mod deps;
+pub mod inference;
 pub mod runtime;
 pub mod train;
 
 pub use config::{Mode, WorkerConfig};
+pub use inference::InferenceExit;
 pub use train::{TrainError, TrainExit};
 
 use tokio::signal::unix::{signal, SignalKind};
@@ -23,12 +28,16 @@ use tokio::signal::unix::{signal, SignalKind};
 pub enum Finished {
     /// Train mode ran to its end.
     Train(TrainExit),
+    /// Inference mode ended without a signal (the model cannot be served, or the admin
+    /// stopped the service).
+    Inference(InferenceExit),
     /// SIGTERM or SIGINT arrived; the Python child's process group was killed.
     Signal(&'static str),
 }
 
 /// Runs the worker in `mode` until it is done or SIGTERM/SIGINT arrives. An `Err` is a crash:
-/// the process should exit non-zero so the admin restarts it.
+/// the process should exit non-zero so the admin restarts it. Both modes report crashes as a
+/// [`TrainError`].
 pub async fn serve(mode: Mode, config: WorkerConfig) -> Result<Finished, TrainError> {
     let mut terminate = signal(SignalKind::terminate()).map_err(|source| TrainError::Io {
         path: "SIGTERM handler".into(),
@@ -52,6 +61,7 @@ pub async fn serve(mode: Mode, config: WorkerConfig) -> Result<Finished, TrainEr
 async fn run(mode: Mode, config: &WorkerConfig) -> Result<Finished, TrainError> {
     match mode {
         Mode::Train => train::run(config).await.map(Finished::Train),
+        Mode::Inference => inference::run(config).await.map(Finished::Inference),
     }
 }
 

@@ -1,4 +1,4 @@
-//! `rafiki-worker [train]`: reads the settings, runs the worker, maps its end to an exit code
+//! `rafiki-worker [train|inference]`: reads the settings, runs the worker, maps its end to an exit code
 //! (0 done or stopped on purpose, 1 crash, 2 bad configuration).
 
 use std::process::ExitCode;
@@ -12,14 +12,15 @@ fn main() -> ExitCode {
     let arg = std::env::args().nth(1);
     if matches!(arg.as_deref(), Some("-h" | "--help")) {
         println!(
-            "usage: rafiki-worker [train]\n(the mode may also come from {}; see docs/worker.md)",
+            "usage: rafiki-worker [train|inference]\n(the mode may also come from {}; see docs/worker.md)",
             env::SERVICE_TYPE
         );
         return ExitCode::SUCCESS;
     }
     let service_type = std::env::var(env::SERVICE_TYPE).ok();
     let settings = Mode::choose(arg.as_deref(), service_type.as_deref())
-        .and_then(|mode| Ok((mode, WorkerConfig::from_env()?)));
+        .and_then(|mode| Ok((mode, WorkerConfig::from_env()?)))
+        .and_then(|(mode, config)| config.check_for(mode).map(|()| (mode, config)));
     let (mode, config) = match settings {
         Ok(settings) => settings,
         Err(e) => {
