@@ -286,3 +286,84 @@ def test_models(superadmin, admin_url, tmp_path):
     assert info.value.error == "InvalidModelError"
     assert dev.delete_model(created["id"])["id"] == created["id"]
     assert dev.get_available_models() == []
+
+
+def _wait(fetch, done, timeout=180):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value):
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting: {value}"
+        time.sleep(0.3)
+
+
+def test_train_load_deploy_and_predict(superadmin, admin_url, example_datasets):
+    """The whole flow through Rafiki's client: train an example model with real workers, read
+    its trials, load the best one in Python, deploy it and predict through predictor_host."""
+    if not os.environ.get("RAFIKI_PYTHON"):
+        pytest.skip("RAFIKI_PYTHON (the interpreter workers run models with) is not set")
+    (dev, _) = new_user(superadmin, admin_url, UserType.MODEL_DEVELOPER)
+    task = TaskType.TABULAR_CLASSIFICATION
+    paths = example_datasets[task]
+    train = dev.create_dataset("wine-train", task, paths["train"])
+    val = dev.create_dataset("wine-val", task, paths["val"])
+    model_file = EXAMPLE_MODELS / "tabular_classification" / "SkMlpClf.py"
+    model = dev.create_model("mlp", task, str(model_file), "SkMlpClf")
+    created = dev.create_train_job(
+        "wine",
+        task,
+        train["id"],
+        val["id"],
+        budget={"MODEL_TRIAL_COUNT": 2},
+        models=[model["id"]],
+        train_args={"target": "target"},
+    )
+    assert created["app_version"] == 1
+    job = _wait(
+        lambda: dev.get_train_job("wine"), lambda j: j["status"] not in ("STARTED", "RUNNING")
+    )
+    assert job["status"] == "STOPPED", job
+    assert [j["id"] for j in dev.get_train_jobs_of_app("wine")] == [created["id"]]
+    trials = dev.get_trials_of_train_job("wine")
+    assert len(trials) == 2 and all(t["status"] == "COMPLETED" for t in trials)
+    best = dev.get_best_trials_of_train_job("wine", max_count=1)
+    assert len(best) == 1 and best[0]["score"] == max(t["score"] for t in trials)
+    trial_id = best[0]["id"]
+    assert dev.get_trial(trial_id)["model_name"] == "mlp"
+    logs = dev.get_trial_logs(trial_id)
+    assert set(logs) >= {"plots", "metrics", "messages"}
+    params = dev.get_trial_parameters(trial_id)
+    assert "w0" in params and params["w0"].ndim == 2
+
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("SkMlpClf", model_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    loaded = dev.load_trial_model(trial_id, module.SkMlpClf)
+    with open(paths["val"]) as f:
+        header = f.readline().strip().split(",")
+        row = f.readline().strip().split(",")
+    query = {k: float(v) for (k, v) in zip(header, row) if k != "target"}
+    [probs] = loaded.predict([query])
+    assert len(probs) == 3 and abs(sum(probs) - 1) < 1e-6
+
+    predictor = os.path.join(os.path.dirname(_admin_binary()), "rafiki-predictor")
+    if not os.path.isfile(predictor):
+        pytest.skip("the rafiki-predictor binary is not built next to the admin")
+    deployed = dev.create_inference_job("wine")
+    host = deployed["predictor_host"]
+    with pytest.raises(RafikiError) as info:
+        dev.create_inference_job("wine")
+    assert info.value.error == "RunningInferenceJobExistsError"
+    _wait(lambda: dev.get_running_inference_job("wine"), lambda j: j["status"] == "RUNNING")
+    answer = requests.post(f"http://{host}/predict", json={"query": query}, timeout=30).json()
+    assert len(answer["prediction"]) == 3
+    assert abs(sum(answer["prediction"]) - 1) < 1e-6
+    stopped = dev.stop_inference_job("wine")
+    assert stopped["id"] == deployed["id"]
+    with pytest.raises(RafikiError) as info:
+        dev.get_running_inference_job("wine")
+    assert info.value.error == "InvalidRunningInferenceJobError"
+    assert [j["status"] for j in dev.get_inference_jobs_of_app("wine")] == ["STOPPED"]
