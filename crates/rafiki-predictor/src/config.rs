@@ -1,0 +1,162 @@
+//! The predictor's settings, read from the environment the backend sets
+//! (`docs/internal-api.md`) plus a few predictor-only variables (`docs/predictor.md`).
+
+use std::fmt;
+use std::time::Duration;
+
+use rafiki_types::internal::env;
+use rafiki_worker::config::{ConfigError, RetryPolicy};
+
+/// How long one worker may take to answer one request, in milliseconds (default 10000).
+pub const WORKER_TIMEOUT_MS: &str = "RAFIKI_PREDICT_TIMEOUT_MS";
+/// How often the predictor asks the admin for the job's workers, in milliseconds (default 1000).
+pub const POLL_INTERVAL_MS: &str = "RAFIKI_PREDICTOR_POLL_MS";
+
+/// Everything the predictor needs to run.
+#[derive(Clone)]
+pub struct PredictorConfig {
+    /// Base URL of the admin, without a trailing slash.
+    pub admin_url: String,
+    /// This service's id, for the logs.
+    pub service_id: Option<String>,
+    /// Bearer token of the internal API.
+    pub service_token: String,
+    /// The address to listen on (`RAFIKI_BIND_HOST`, default `127.0.0.1`).
+    pub bind_host: String,
+    /// The port to listen on (`RAFIKI_PORT`).
+    pub port: u16,
+    /// How long one worker may take to answer one request.
+    pub worker_timeout: Duration,
+    /// How often the job's workers are asked for.
+    pub poll_interval: Duration,
+    /// Retries of the first call to the admin (later polls are not retried: the next poll
+    /// comes soon anyway).
+    pub retry: RetryPolicy,
+}
+
+impl fmt::Debug for PredictorConfig {
+    // The token stays out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PredictorConfig")
+            .field("admin_url", &self.admin_url)
+            .field("service_id", &self.service_id)
+            .field("bind_host", &self.bind_host)
+            .field("port", &self.port)
+            .field("worker_timeout", &self.worker_timeout)
+            .field("poll_interval", &self.poll_interval)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PredictorConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (variable name to value).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required =
+            |name: &str| get(name).ok_or_else(|| ConfigError(format!("{name} is not set")));
+        let admin_url = required(env::ADMIN_URL)?.trim_end_matches('/').to_owned();
+        if !(admin_url.starts_with("http://") || admin_url.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "{} must be an http(s) URL, got `{admin_url}`",
+                env::ADMIN_URL
+            )));
+        }
+        let port_text = required(env::PORT)?;
+        let port = port_text.trim().parse::<u16>().map_err(|_| {
+            ConfigError(format!(
+                "{} must be a port number, got `{port_text}`",
+                env::PORT
+            ))
+        })?;
+        let millis = |name: &str, default: u64| -> Result<Duration, ConfigError> {
+            match get(name) {
+                None => Ok(Duration::from_millis(default)),
+                Some(text) => match text.trim().parse::<u64>() {
+                    Ok(ms) if ms >= 1 => Ok(Duration::from_millis(ms)),
+                    _ => Err(ConfigError(format!(
+                        "{name} must be a positive number of milliseconds, got `{text}`"
+                    ))),
+                },
+            }
+        };
+        Ok(PredictorConfig {
+            admin_url,
+            service_id: get(env::SERVICE_ID),
+            service_token: required(env::SERVICE_TOKEN)?,
+            bind_host: get(env::BIND_HOST).unwrap_or_else(|| "127.0.0.1".to_owned()),
+            port,
+            worker_timeout: millis(WORKER_TIMEOUT_MS, 10_000)?,
+            poll_interval: millis(POLL_INTERVAL_MS, 1_000)?,
+            retry: RetryPolicy::default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("RAFIKI_ADMIN_URL", "http://127.0.0.1:3000/"),
+        ("RAFIKI_SERVICE_TOKEN", "secret"),
+        ("RAFIKI_PORT", "40001"),
+    ];
+
+    #[test]
+    fn defaults_fill_in_everything_optional() {
+        let config = PredictorConfig::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(config.admin_url, "http://127.0.0.1:3000");
+        assert_eq!(config.bind_host, "127.0.0.1");
+        assert_eq!(config.port, 40001);
+        assert_eq!(config.worker_timeout, Duration::from_secs(10));
+        assert_eq!(config.poll_interval, Duration::from_secs(1));
+        assert!(!format!("{config:?}").contains("secret"));
+    }
+
+    #[test]
+    fn predictor_variables_override_the_defaults() {
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("RAFIKI_BIND_HOST", "0.0.0.0"),
+            ("RAFIKI_PREDICT_TIMEOUT_MS", "250"),
+            ("RAFIKI_PREDICTOR_POLL_MS", "100"),
+        ]);
+        let config = PredictorConfig::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(config.bind_host, "0.0.0.0");
+        assert_eq!(config.worker_timeout, Duration::from_millis(250));
+        assert_eq!(config.poll_interval, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn missing_or_bad_settings_are_named() {
+        let err = PredictorConfig::from_lookup(lookup(&BASE[..2])).unwrap_err();
+        assert!(err.0.contains("RAFIKI_PORT"), "{err}");
+        for (name, bad) in [
+            ("RAFIKI_PORT", "http"),
+            ("RAFIKI_PREDICT_TIMEOUT_MS", "0"),
+            ("RAFIKI_PREDICTOR_POLL_MS", "soon"),
+            ("RAFIKI_ADMIN_URL", "127.0.0.1:3000"),
+        ] {
+            let mut vars = BASE.to_vec();
+            vars.retain(|(k, _)| *k != name);
+            vars.push((name, bad));
+            let err = PredictorConfig::from_lookup(lookup(&vars)).unwrap_err();
+            assert!(err.0.contains(name), "{err}");
+        }
+    }
+}

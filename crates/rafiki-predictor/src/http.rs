@@ -1,0 +1,103 @@
+//! The predictor's public API (CONTRACT §4): `GET /` and `POST /predict`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rafiki_types::error::{ErrorBody, ErrorName};
+use rafiki_types::inference::{PredictRequest, PredictResponse};
+
+use crate::ensemble::{PredictError, Predictor};
+
+/// The largest `POST /predict` body accepted.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// The routes, over `predictor`.
+pub fn router(predictor: Arc<Predictor>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/predict", post(predict))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(predictor)
+}
+
+async fn index() -> &'static str {
+    "Rafiki predictor. POST /predict with {\"query\": q} or {\"queries\": [q, ...]}.\n"
+}
+
+async fn predict(
+    State(predictor): State<Arc<Predictor>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return envelope(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorName::PayloadTooLargeError,
+                format!("The body is over {MAX_BODY_BYTES} bytes."),
+            )
+        }
+        Err(rejection) => {
+            return envelope(
+                StatusCode::BAD_REQUEST,
+                ErrorName::InvalidRequestError,
+                rejection.body_text(),
+            )
+        }
+    };
+    let request: PredictRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return envelope(
+            StatusCode::BAD_REQUEST,
+            ErrorName::InvalidRequestError,
+            format!(
+                "The body must be a JSON object {{\"query\": q}} or {{\"queries\": [q, ...]}}: {e}"
+            ),
+        ),
+    };
+    let (single, queries) = match request {
+        PredictRequest::Query(query) => (true, vec![query]),
+        PredictRequest::Queries(queries) => (false, queries),
+    };
+    match predictor.predict(queries).await {
+        Ok(mut predictions) => {
+            let response = if single {
+                PredictResponse {
+                    prediction: predictions.pop(),
+                    predictions: Vec::new(),
+                }
+            } else {
+                PredictResponse {
+                    prediction: None,
+                    predictions,
+                }
+            };
+            Json(response).into_response()
+        }
+        Err(e @ (PredictError::NoWorkers | PredictError::NoneAnswered { .. })) => envelope(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorName::ServiceDeploymentError,
+            e.to_string(),
+        ),
+    }
+}
+
+async fn not_found() -> Response {
+    envelope(
+        StatusCode::NOT_FOUND,
+        ErrorName::NotFoundError,
+        "No such route: the predictor serves GET / and POST /predict.".to_owned(),
+    )
+}
+
+/// An answer in the contract's error envelope (`Content-Type: application/json`).
+fn envelope(status: StatusCode, error: ErrorName, message: String) -> Response {
+    (status, Json(ErrorBody { error, message })).into_response()
+}
