@@ -680,7 +680,7 @@ mod tests {
         let mut out = b"RAFKPRMS\x01\x00\x00\x00".to_vec();
         out.extend((header.len() as u32).to_le_bytes());
         out.extend(header.as_bytes());
-        while out.len() % 64 != 0 {
+        while !out.len().is_multiple_of(64) {
             out.push(0);
         }
         out.extend(buffers);
