@@ -18,5 +18,6 @@ args=()
 if [ -z "${APP_SECRET:-}" ] || [ -z "${SUPERADMIN_PASSWORD:-}" ]; then
   args+=(--dev)
 fi
-cargo build --release --locked -p rafiki-admin
+# The admin launches the worker and predictor binaries that sit next to it.
+cargo build --release --locked --workspace --bins
 exec target/release/rafiki-admin "${args[@]}" "$@"
