@@ -3,6 +3,7 @@
 #![allow(dead_code)] // Each test binary uses a different part.
 
 pub mod admin;
+pub mod inference;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
