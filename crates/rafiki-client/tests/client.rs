@@ -768,10 +768,18 @@ async fn deploy_and_predict(_app: &TestApp, dev: &Client, x: f64) {
     assert_eq!(running.id, created.id);
     assert_eq!(running.predictor_host, created.predictor_host);
 
-    let one = dev
-        .predict(&running.predictor_host, &PredictRequest::Query(json!([0])))
-        .await
-        .unwrap();
+    // The predictor learns of its workers by polling the admin (every second), so for up to
+    // a second after the job reads RUNNING it may still answer ServiceDeploymentError.
+    let one = wait_for("the predictor to know its worker", 10, || async {
+        match dev
+            .predict(&running.predictor_host, &PredictRequest::Query(json!([0])))
+            .await
+        {
+            Err(e) if e.is(ErrorName::ServiceDeploymentError) => None,
+            answer => Some(answer.unwrap()),
+        }
+    })
+    .await;
     assert_eq!(one.prediction, Some(json!(x)));
     assert!(one.predictions.is_empty());
     let many = dev

@@ -15,8 +15,9 @@ pub struct Series {
 
 const MARKERS: [char; 6] = ['*', '+', 'o', 'x', '#', '@'];
 
-/// A number short enough for an axis label.
-fn label(value: f64) -> String {
+/// A number short enough for an axis label or a preview: four decimals at most, exponent
+/// notation for the very small and the very large.
+pub fn label(value: f64) -> String {
     let magnitude = value.abs();
     if value == 0.0 {
         "0".to_owned()

@@ -715,7 +715,7 @@ pub fn render_logs(logs: &TrialLogs, width: usize, height: usize) -> String {
         for m in &logs.messages {
             t.add_row(vec![when(&m.time), m.message.clone()]);
         }
-        out.push_str(&format!("{t}\n\n"));
+        out.push_str(&format!("{}\n\n", t.trim_fmt()));
     }
     let t0 = logs
         .metrics
@@ -777,7 +777,10 @@ fn preview(value: &ParamValue) -> (String, String, String) {
         ParamValue::Array(a) | ParamValue::Scalar(a) => {
             let shape = format!("{:?}", a.shape());
             let values = if let Some(v) = a.to_f64_vec() {
-                list(v.iter().take(MAX).map(f64::to_string).collect(), v.len())
+                list(
+                    v.iter().take(MAX).map(|x| chart::label(*x)).collect(),
+                    v.len(),
+                )
             } else if let Some(v) = a.to_string_vec() {
                 let n = v.len();
                 list(
@@ -829,11 +832,12 @@ pub async fn params(ctx: &Context, cmd: ParamsCommand) -> Result<(), Failure> {
     let answer = json!({"path": out, "size_bytes": saved.bytes.len(), "entries": entries});
     ctx.out.say(&answer, |_| match &out {
         Some(path) => format!(
-            "Saved {} of parameters to {}.\n{t}",
+            "Saved {} of parameters to {}.\n{}",
             size(saved.bytes.len() as u64),
-            path.display()
+            path.display(),
+            t.trim_fmt()
         ),
-        None => t.to_string(),
+        None => t.trim_fmt(),
     });
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! scripts.
 
 use chrono::{DateTime, Utc};
-use comfy_table::{presets, ContentArrangement, Table};
+use comfy_table::{presets, ContentArrangement, LineStyle, Table, TableStyle};
 use serde::Serialize;
 
 /// Where results go.
@@ -18,7 +18,7 @@ impl Output {
         if self.json {
             print_json(value);
         } else {
-            println!("{}", table(value));
+            println!("{}", table(value).trim_fmt());
         }
     }
 
@@ -41,11 +41,15 @@ pub fn print_json<T: Serialize>(value: &T) {
     }
 }
 
+/// Listings: a line under the header, no other lines (easy to read and to `grep`).
+const LISTING: TableStyle =
+    TableStyle::new().header_separator(LineStyle::none().fill('─').junction('─'));
+
 /// A table with these column headers.
 pub fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
     table
-        .load_style(presets::UTF8_HORIZONTAL_ONLY)
+        .load_style(LISTING)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(headers.iter().copied());
     table
@@ -54,7 +58,7 @@ pub fn table(headers: &[&str]) -> Table {
 /// A two-column table of one record's fields.
 pub fn record(rows: Vec<(&str, String)>) -> Table {
     let mut table = Table::new();
-    table.load_style(presets::UTF8_HORIZONTAL_ONLY);
+    table.load_style(presets::NOTHING);
     for (key, value) in rows {
         table.add_row(vec![key.to_owned(), value]);
     }
