@@ -54,13 +54,15 @@ async fn predict(
     };
     let request: PredictRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
-        Err(e) => return envelope(
-            StatusCode::BAD_REQUEST,
-            ErrorName::InvalidRequestError,
-            format!(
+        Err(e) => {
+            return envelope(
+                StatusCode::BAD_REQUEST,
+                ErrorName::InvalidRequestError,
+                format!(
                 "The body must be a JSON object {{\"query\": q}} or {{\"queries\": [q, ...]}}: {e}"
             ),
-        ),
+            )
+        }
     };
     let (single, queries) = match request {
         PredictRequest::Query(query) => (true, vec![query]),

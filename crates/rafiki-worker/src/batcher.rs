@@ -373,7 +373,7 @@ mod tests {
             let batcher = batcher.clone();
             tokio::spawn(async move { batcher.predict(numbers(0..1)).await })
         };
-        while queue.rx.len() < 1 {
+        while queue.rx.is_empty() {
             tokio::task::yield_now().await;
         }
         gone.abort();

@@ -284,7 +284,7 @@ async fn parameters_the_model_refuses_are_reported_and_the_worker_ends() {
     assert!(error.contains("Traceback"), "{error}");
     admin.with(|s| {
         let worker = s.worker(&token);
-        assert_eq!(worker.failures, [error.clone()]);
+        assert_eq!(worker.failures, std::slice::from_ref(&error));
         assert!(!worker.ready);
     });
     // Nothing listens any more.
@@ -311,7 +311,7 @@ async fn a_class_that_does_not_load_is_reported() {
         panic!("expected a failure, got {exit:?}");
     };
     assert!(error.contains("Missing"), "{error}");
-    admin.with(|s| assert_eq!(s.worker(&token).failures, [error.clone()]));
+    admin.with(|s| assert_eq!(s.worker(&token).failures, std::slice::from_ref(&error)));
 }
 
 #[tokio::test]
