@@ -167,11 +167,21 @@ impl Client {
     }
 
     /// The admin's host.
+    ///
+    /// ```
+    /// let client = rafiki_client::Client::new("10.0.0.5", 3000);
+    /// assert_eq!(client.admin_host(), "10.0.0.5");
+    /// ```
     pub fn admin_host(&self) -> &str {
         &self.admin_host
     }
 
     /// The admin's port.
+    ///
+    /// ```
+    /// let client = rafiki_client::Client::new("10.0.0.5", 3000);
+    /// assert_eq!(client.admin_port(), 3000);
+    /// ```
     pub fn admin_port(&self) -> u16 {
         self.admin_port
     }

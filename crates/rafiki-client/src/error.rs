@@ -54,6 +54,14 @@ impl ClientError {
     /// The error's name: the server's (e.g. `InvalidTrainJobError`) for [`ClientError::Api`],
     /// else `ConnectionError`, `IoError`, `InvalidResponseError`, `InvalidArgumentError` or
     /// `ParamsError`.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client) {
+    /// use rafiki_client::types::error::ErrorName;
+    /// let err = client.get_train_job("nope", -1).await.unwrap_err();
+    /// assert_eq!(err.name(), "InvalidTrainJobError");
+    /// # }
+    /// ```
     pub fn name(&self) -> &str {
         match self {
             ClientError::Api { error, .. } => error,
@@ -66,6 +74,14 @@ impl ClientError {
     }
 
     /// The server's error name as the contract's enum, when it is one of them.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client) {
+    /// use rafiki_client::types::error::ErrorName;
+    /// let err = client.get_train_job("nope", -1).await.unwrap_err();
+    /// assert_eq!(err.error_name(), Some(ErrorName::InvalidTrainJobError));
+    /// # }
+    /// ```
     pub fn error_name(&self) -> Option<ErrorName> {
         match self {
             ClientError::Api { error, .. } => error.parse().ok(),
@@ -74,11 +90,29 @@ impl ClientError {
     }
 
     /// Whether the server answered with this error.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client) {
+    /// use rafiki_client::types::error::ErrorName;
+    /// let err = client.get_train_job("nope", -1).await.unwrap_err();
+    /// if err.is(ErrorName::InvalidTrainJobError) {
+    ///     println!("no such train job");
+    /// }
+    /// # }
+    /// ```
     pub fn is(&self, name: ErrorName) -> bool {
         self.error_name() == Some(name)
     }
 
     /// The HTTP status of a server error.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client) {
+    /// use rafiki_client::types::error::ErrorName;
+    /// let err = client.get_train_job("nope", -1).await.unwrap_err();
+    /// assert_eq!(err.status(), Some(404));
+    /// # }
+    /// ```
     pub fn status(&self) -> Option<u16> {
         match self {
             ClientError::Api { status, .. } => Some(*status),

@@ -34,6 +34,15 @@ pub struct Parameters {
 
 impl Parameters {
     /// The value named `name`, if any.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client, trial_id: uuid::Uuid) -> rafiki_client::Result<()> {
+    /// let params = client.get_trial_parameters(trial_id).await?.params;
+    /// if let Some(rafiki_client::params::ParamValue::Int(epochs)) = params.get("epochs") {
+    ///     println!("trained for {epochs} epochs");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn get(&self, name: &str) -> Option<&ParamValue> {
         self.entries
             .iter()
@@ -42,21 +51,53 @@ impl Parameters {
     }
 
     /// The entries in the dict's order.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client, trial_id: uuid::Uuid) -> rafiki_client::Result<()> {
+    /// let params = client.get_trial_parameters(trial_id).await?.params;
+    /// for (name, value) in params.iter() {
+    ///     println!("{name}: {}", value.kind());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ParamValue)> {
         self.entries.iter().map(|(n, v)| (n.as_str(), v))
     }
 
     /// How many entries there are.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client, trial_id: uuid::Uuid) -> rafiki_client::Result<()> {
+    /// let params = client.get_trial_parameters(trial_id).await?.params;
+    /// println!("{} parameters", params.len());
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether there are none.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client, trial_id: uuid::Uuid) -> rafiki_client::Result<()> {
+    /// let params = client.get_trial_parameters(trial_id).await?.params;
+    /// if params.is_empty() {
+    ///     println!("the model saved nothing");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// The entries, in order.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client, trial_id: uuid::Uuid) -> rafiki_client::Result<()> {
+    /// let params = client.get_trial_parameters(trial_id).await?.params;
+    /// let owned: std::collections::BTreeMap<_, _> = params.into_entries().into_iter().collect();
+    /// # Ok(()) }
+    /// ```
     pub fn into_entries(self) -> Vec<(String, ParamValue)> {
         self.entries
     }
@@ -83,6 +124,13 @@ pub enum ParamValue {
 
 impl ParamValue {
     /// The kind's name in the format's header (`str`, `int`, ..., `ndarray`, `numpy_scalar`).
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client, trial_id: uuid::Uuid) -> rafiki_client::Result<()> {
+    /// let params = client.get_trial_parameters(trial_id).await?.params;
+    /// let kinds: Vec<&str> = params.iter().map(|(_, v)| v.kind()).collect();
+    /// # Ok(()) }
+    /// ```
     pub fn kind(&self) -> &'static str {
         match self {
             ParamValue::Str(_) => "str",
@@ -106,45 +154,91 @@ pub struct Array {
 
 impl Array {
     /// The element type.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client, trial_id: uuid::Uuid) -> rafiki_client::Result<()> {
+    /// let params = client.get_trial_parameters(trial_id).await?.params;
+    /// if let Some(rafiki_client::params::ParamValue::Array(weights)) = params.get("weights") {
+    ///     println!("{}", weights.dtype()); // e.g. <f4
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn dtype(&self) -> &Dtype {
         &self.dtype
     }
 
     /// The dimensions; empty for a 0-d array (and a numpy scalar).
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client, trial_id: uuid::Uuid) -> rafiki_client::Result<()> {
+    /// let params = client.get_trial_parameters(trial_id).await?.params;
+    /// if let Some(rafiki_client::params::ParamValue::Array(weights)) = params.get("weights") {
+    ///     println!("{:?}", weights.shape()); // e.g. [1, 2]
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn shape(&self) -> &[u64] {
         &self.shape
     }
 
     /// The raw element bytes (`len() * dtype().item_size()` of them).
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client, trial_id: uuid::Uuid) -> rafiki_client::Result<()> {
+    /// let params = client.get_trial_parameters(trial_id).await?.params;
+    /// if let Some(rafiki_client::params::ParamValue::Array(weights)) = params.get("weights") {
+    ///     std::fs::write("weights.raw", weights.data()).unwrap();
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn data(&self) -> &[u8] {
         &self.data
     }
 
     /// The number of elements.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client, trial_id: uuid::Uuid) -> rafiki_client::Result<()> {
+    /// let params = client.get_trial_parameters(trial_id).await?.params;
+    /// if let Some(rafiki_client::params::ParamValue::Array(weights)) = params.get("weights") {
+    ///     println!("{} elements", weights.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.shape.iter().product::<u64>() as usize
     }
 
     /// Whether it has no elements.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client, trial_id: uuid::Uuid) -> rafiki_client::Result<()> {
+    /// let params = client.get_trial_parameters(trial_id).await?.params;
+    /// if let Some(rafiki_client::params::ParamValue::Array(weights)) = params.get("weights") {
+    ///     assert_eq!(weights.is_empty(), weights.len() == 0);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     fn items(&self) -> impl Iterator<Item = &[u8]> {
-        // An item size of 0 (numpy's `<U0`, `|S0`) has no bytes to chunk; `len()` zero-sized
-        // items are all the same empty value.
-        let size = self.dtype.item_size.max(1);
-        let empty: &[u8] = &[];
-        let zero_sized = self.dtype.item_size == 0;
-        let count = self.len();
-        self.data.chunks_exact(size).chain(std::iter::repeat_n(
-            empty,
-            if zero_sized { count } else { 0 },
-        ))
+        // Every readable dtype has items of at least one byte.
+        self.data.chunks_exact(self.dtype.item_size.max(1))
     }
 
     /// The elements as `f64`, for bool, integer and float dtypes (integers beyond 2^53 round);
     /// `None` for complex, text, bytes and datetime dtypes.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client, trial_id: uuid::Uuid) -> rafiki_client::Result<()> {
+    /// let params = client.get_trial_parameters(trial_id).await?.params;
+    /// if let Some(rafiki_client::params::ParamValue::Array(weights)) = params.get("weights") {
+    ///     let values: Vec<f64> = weights.to_f64_vec().expect("a numeric array");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn to_f64_vec(&self) -> Option<Vec<f64>> {
         let order = self.dtype.byte_order;
         let convert: fn(&[u8], ByteOrder) -> f64 = match self.dtype.kind {
@@ -163,6 +257,15 @@ impl Array {
 
     /// The elements as `i64`, for bool and integer dtypes (and datetime64/timedelta64 counts of
     /// their unit); `None` for others, or when a `u8` value does not fit.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client, trial_id: uuid::Uuid) -> rafiki_client::Result<()> {
+    /// let params = client.get_trial_parameters(trial_id).await?.params;
+    /// if let Some(rafiki_client::params::ParamValue::Array(weights)) = params.get("weights") {
+    ///     let counts: Option<Vec<i64>> = weights.to_i64_vec(); // None for floats
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn to_i64_vec(&self) -> Option<Vec<i64>> {
         let order = self.dtype.byte_order;
         match self.dtype.kind {
@@ -181,6 +284,15 @@ impl Array {
     /// The elements as text, for `U` (fixed-width Unicode) and `S` (fixed-width bytes, read as
     /// UTF-8) dtypes, with numpy's trailing zero padding removed; `None` for others or for
     /// code points that are not valid.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client, trial_id: uuid::Uuid) -> rafiki_client::Result<()> {
+    /// let params = client.get_trial_parameters(trial_id).await?.params;
+    /// if let Some(rafiki_client::params::ParamValue::Array(weights)) = params.get("weights") {
+    ///     let labels: Option<Vec<String>> = weights.to_string_vec(); // Some for U and S dtypes
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn to_string_vec(&self) -> Option<Vec<String>> {
         let order = self.dtype.byte_order;
         match self.dtype.kind {
@@ -282,21 +394,43 @@ pub struct Dtype {
 
 impl Dtype {
     /// Byte order of the elements.
+    ///
+    /// ```
+    /// use rafiki_client::params::{ByteOrder, Dtype, DtypeKind};
+    /// assert_eq!(Dtype::parse(">i4").unwrap().byte_order(), ByteOrder::Big);
+    /// ```
     pub fn byte_order(&self) -> ByteOrder {
         self.byte_order
     }
 
     /// Element kind.
+    ///
+    /// ```
+    /// use rafiki_client::params::{ByteOrder, Dtype, DtypeKind};
+    /// assert_eq!(Dtype::parse("<M8[ns]").unwrap().kind(), &DtypeKind::Datetime("ns".into()));
+    /// ```
     pub fn kind(&self) -> &DtypeKind {
         &self.kind
     }
 
     /// Bytes per element.
+    ///
+    /// ```
+    /// use rafiki_client::params::{ByteOrder, Dtype, DtypeKind};
+    /// assert_eq!(Dtype::parse("<U5").unwrap().item_size(), 20);
+    /// ```
     pub fn item_size(&self) -> usize {
         self.item_size
     }
 
     /// Parses a canonical dtype string; refuses unknown, non-canonical and unportable ones.
+    ///
+    /// ```
+    /// use rafiki_client::params::{ByteOrder, Dtype, DtypeKind};
+    /// assert_eq!(Dtype::parse("<f4").unwrap().to_string(), "<f4");
+    /// assert!(Dtype::parse("<u1").is_none(), "numpy writes |u1");
+    /// assert!(Dtype::parse("|O8").is_none(), "objects are never read");
+    /// ```
     pub fn parse(code: &str) -> Option<Dtype> {
         let mut chars = code.chars();
         let byte_order = match chars.next()? {
@@ -326,8 +460,10 @@ impl Dtype {
             }
             ('f', None) if ordered && [2, 4, 8].contains(&n) => (DtypeKind::Float, n),
             ('c', None) if ordered && [8, 16].contains(&n) => (DtypeKind::Complex, n),
-            ('U', None) if ordered => (DtypeKind::Unicode, n.checked_mul(4)?),
-            ('S', None) if !ordered => (DtypeKind::Bytes, n),
+            // numpy never makes arrays of zero-width text, and their elements would cost nothing
+            // in the file however many there are: refused.
+            ('U', None) if ordered && n > 0 => (DtypeKind::Unicode, n.checked_mul(4)?),
+            ('S', None) if !ordered && n > 0 => (DtypeKind::Bytes, n),
             ('M' | 'm', unit) if ordered && n == 8 => {
                 let unit = match unit {
                     None => String::new(),
@@ -524,6 +660,8 @@ pub fn decode_params(data: &[u8]) -> Result<Parameters, ParamsError> {
     }
 
     let mut params = Parameters::default();
+    // A set, so a header of many entries costs linear time.
+    let mut names = std::collections::HashSet::new();
     let mut expected_offset = 0u64;
     let mut buffers_end = 0u64;
     for entry in entries {
@@ -533,7 +671,7 @@ pub fn decode_params(data: &[u8]) -> Result<Parameters, ParamsError> {
         let Some(name) = entry.get("name").and_then(Value::as_str) else {
             return fail("every entry needs a string `name`");
         };
-        if params.get(name).is_some() {
+        if !names.insert(name) {
             return fail(format!("entry {name:?} appears twice"));
         }
         let kind = entry.get("kind").and_then(Value::as_str).unwrap_or("");
@@ -759,14 +897,14 @@ mod tests {
     fn canonical_dtypes_read_and_print_back() {
         for code in [
             "|b1", "|i1", "|u1", "<i2", ">i4", "<u8", "<f2", ">f4", "<f8", "<c8", ">c16", "<U5",
-            "<U0", "|S3", "<M8[ns]", ">m8[us]", "<M8", "<M8[10s]", "<M8[D]",
+            "|S3", "<M8[ns]", ">m8[us]", "<M8", "<M8[10s]", "<M8[D]",
         ] {
             let dtype = Dtype::parse(code).unwrap_or_else(|| panic!("{code} is canonical"));
             assert_eq!(dtype.to_string(), code);
         }
         for code in [
             "<b1", "<u1", "|i2", "i4", "<f16", "<f3", "<c32", "<U05", "|U5", "<S3", "|O8", "<V8",
-            "<M8[xs]", "<M8[1s]", "<M4[s]", "<M8[s", "", "<", "<i+4",
+            "<M8[xs]", "<M8[1s]", "<M4[s]", "<M8[s", "", "<", "<i+4", "<U0", "|S0",
         ] {
             assert_eq!(Dtype::parse(code), None, "{code} is refused");
         }
