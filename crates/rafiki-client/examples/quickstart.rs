@@ -17,6 +17,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use rafiki_client::types::error::ErrorName;
 use rafiki_client::types::inference::PredictRequest;
 use rafiki_client::types::model::{Dependencies, ModelAccessRight};
 use rafiki_client::types::status::JobStatus;
@@ -185,15 +186,24 @@ async fn main() -> Result<(), Box<dyn Error>> {
     };
 
     let (queries, labels) = queries_from_csv(&data.join("wine_val.csv"), 3)?;
-    let one = client
-        .predict(
-            &running.predictor_host,
-            &PredictRequest::Query(queries[0].clone()),
-        )
-        .await?;
+    // The predictor finds its workers by asking the admin every second, so it may answer
+    // ServiceDeploymentError for a moment after the job reads RUNNING.
+    let started = Instant::now();
+    let one = loop {
+        let request = PredictRequest::Query(queries[0].clone());
+        match client.predict(&running.predictor_host, &request).await {
+            Err(e)
+                if e.is(ErrorName::ServiceDeploymentError) && started.elapsed().as_secs() < 30 =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            answer => break answer?,
+        }
+    };
     println!(
-        "one query: class probabilities {:?} (label {})",
-        one.prediction, labels[0]
+        "one query: class probabilities {} (label {})",
+        one.prediction.unwrap_or_default(),
+        labels[0]
     );
     let many = client
         .predict(&running.predictor_host, &PredictRequest::Queries(queries))
