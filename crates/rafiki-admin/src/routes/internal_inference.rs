@@ -160,8 +160,9 @@ async fn mark_running(state: &AppState, service: &ServiceRecord) -> ApiResult<()
     Ok(())
 }
 
-/// `GET /internal/predictor/job`: the predictor's job and its serving workers; the first call
-/// marks the predictor RUNNING.
+/// `GET /internal/predictor/job`: the predictor's job and its serving workers. The first call
+/// that hands it a serving worker marks the predictor RUNNING, so a job never reads RUNNING
+/// before its predictor knows where to send queries.
 pub async fn predictor_job(
     State(state): State<AppState>,
     ServiceCaller(service): ServiceCaller,
@@ -203,6 +204,9 @@ pub async fn predictor_job(
             score,
             url: format!("http://{host}:{port}"),
         });
+    }
+    if !workers.is_empty() {
+        mark_running(&state, &service).await?;
     }
     Ok(Json(PredictorJob {
         inference_job_id: job_id,
