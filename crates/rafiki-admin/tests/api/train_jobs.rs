@@ -892,3 +892,146 @@ async fn an_admin_restart_mid_job_loses_no_trial_and_no_job() {
     .unwrap();
     assert_eq!(live, 0);
 }
+
+#[tokio::test]
+async fn every_other_example_model_trains_to_stopped_with_sensible_scores() {
+    if !python_ready() {
+        return;
+    }
+    let data = build_example_datasets();
+    // (task, dataset stem, model file, class, train_args, lowest sensible score)
+    let examples = [
+        (
+            "IMAGE_CLASSIFICATION",
+            "digits",
+            "image_classification/SkLogRegImage.py",
+            "SkLogRegImage",
+            Value::Null,
+            0.8,
+        ),
+        (
+            "TABULAR_REGRESSION",
+            "diabetes",
+            "tabular_regression/SkRidgeReg.py",
+            "SkRidgeReg",
+            json!({"target": "target"}),
+            0.0,
+        ),
+        (
+            "POS_TAGGING",
+            "pos",
+            "pos_tagging/BigramHmm.py",
+            "BigramHmm",
+            Value::Null,
+            0.8,
+        ),
+    ];
+    for (task, stem, file, class, train_args, lowest) in examples {
+        let ext = if stem == "digits" || stem == "pos" {
+            "zip"
+        } else {
+            "csv"
+        };
+        let train = std::fs::read(data.join(format!("{stem}_train.{ext}"))).unwrap();
+        let val = std::fs::read(data.join(format!("{stem}_val.{ext}"))).unwrap();
+        let source =
+            std::fs::read_to_string(repo_root().join("examples/models").join(file)).unwrap();
+        let app = spawn_app().await;
+        let (dev, path) = start_job(
+            &app,
+            task,
+            (&train, &val),
+            &[(class, class, &source)],
+            json!({"MODEL_TRIAL_COUNT": 3}),
+            train_args,
+        )
+        .await;
+        let job = wait_for_job(&app, &dev, &path, 180, |j| {
+            j["status"] != "STARTED" && j["status"] != "RUNNING"
+        })
+        .await;
+        assert_eq!(job["status"], "STOPPED", "{task}: {job}");
+        let trials = json_ok(
+            app.send(
+                Method::GET,
+                &format!("{path}/trials"),
+                Some(&dev),
+                Value::Null,
+            )
+            .await,
+        )
+        .await;
+        let trials = trials.as_array().unwrap();
+        assert_eq!(trials.len(), 3, "{task}");
+        let mut best = f64::MIN;
+        for t in trials {
+            assert_eq!(t["status"], "COMPLETED", "{task}: {t}");
+            let score = t["score"].as_f64().unwrap();
+            assert!(score.is_finite() && score <= 1.0, "{task}: {score}");
+            best = best.max(score);
+        }
+        // Some knob values do badly (a regression's R^2 can go negative); the best must not.
+        assert!(best >= lowest, "{task}: a sensible best score, got {best}");
+    }
+}
+
+/// A model whose `get_knob_config` raises: its class cannot be tuned at all.
+const BROKEN_KNOBS_MODEL: &str = r#"
+from rafiki.model import BaseModel
+
+class BrokenKnobs(BaseModel):
+    @staticmethod
+    def get_knob_config():
+        raise RuntimeError("no knobs today")
+
+    def train(self, dataset_path, shared_params=None, **train_args):
+        pass
+
+    def evaluate(self, dataset_path):
+        return 1.0
+
+    def predict(self, queries):
+        return queries
+
+    def dump_parameters(self):
+        return {}
+
+    def load_parameters(self, params):
+        pass
+"#;
+
+#[tokio::test]
+async fn a_model_that_raises_in_get_knob_config_makes_the_job_errored_with_the_reason() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let started = Instant::now();
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("broken", "BrokenKnobs", BROKEN_KNOBS_MODEL)],
+        json!({}),
+        Value::Null,
+    )
+    .await;
+    let job = wait_for_job(&app, &dev, &path, 60, |j| j["status"] == "ERRORED").await;
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let error = job["error"].as_str().unwrap();
+    assert!(
+        error.contains("broken") && error.contains("no knobs today"),
+        "{job}"
+    );
+    let trials = json_ok(
+        app.send(
+            Method::GET,
+            &format!("{path}/trials"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(trials, json!([]), "no trial was started");
+}
