@@ -45,7 +45,8 @@ pub enum PredictError {
 pub struct Member {
     /// What the admin said about it.
     pub worker: PredictorWorker,
-    predict_url: String,
+    /// Parsed once: parsing a URL per request shows in profiles.
+    predict_url: reqwest::Url,
     /// When it was last logged at `warn`, in ms since the predictor started (+1; 0 = never).
     warned_at: AtomicU64,
 }
@@ -61,21 +62,34 @@ pub struct Ensemble {
     pub rule: Option<Rule>,
     /// The workers serving now, in the admin's order.
     pub members: Vec<Member>,
+    /// The workers as the admin listed them (to notice changes).
+    listed: Vec<PredictorWorker>,
 }
 
 impl Ensemble {
+    /// The ensemble of `job`; a worker whose URL does not parse is left out (and logged).
     fn from_job(job: PredictorJob) -> Ensemble {
         Ensemble {
             inference_job_id: Some(job.inference_job_id),
             rule: Some(Rule::for_task(&job.task)),
             task: job.task,
+            listed: job.workers.clone(),
             members: job
                 .workers
                 .into_iter()
-                .map(|worker| Member {
-                    predict_url: format!("{}/predict", worker.url.trim_end_matches('/')),
-                    worker,
-                    warned_at: AtomicU64::new(0),
+                .filter_map(|worker| {
+                    let url = format!("{}/predict", worker.url.trim_end_matches('/'));
+                    match reqwest::Url::parse(&url) {
+                        Ok(predict_url) => Some(Member {
+                            predict_url,
+                            worker,
+                            warned_at: AtomicU64::new(0),
+                        }),
+                        Err(e) => {
+                            tracing::error!(url = %worker.url, "leaving out a worker whose URL is invalid: {e}");
+                            None
+                        }
+                    }
                 })
                 .collect(),
         }
@@ -85,12 +99,7 @@ impl Ensemble {
     fn same_as(&self, job: &PredictorJob) -> bool {
         self.inference_job_id == Some(job.inference_job_id)
             && self.task == job.task
-            && self.members.len() == job.workers.len()
-            && self
-                .members
-                .iter()
-                .zip(&job.workers)
-                .all(|(m, w)| m.worker == *w)
+            && self.listed == job.workers
     }
 }
 
@@ -197,7 +206,7 @@ impl Predictor {
     ) -> Result<Vec<Value>, String> {
         let response = self
             .http
-            .post(&member.predict_url)
+            .post(member.predict_url.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .body(body)
             .timeout(self.timeout)
