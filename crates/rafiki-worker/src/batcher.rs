@@ -9,7 +9,7 @@
 //! order, until it holds `max_batch_size` queries or the oldest request has waited `max_wait`.
 //! Requests that queued while the model was busy have usually waited long enough already, so
 //! under load a batch leaves at once with whatever is queued; an idle worker waits at most
-//! `max_wait` for company. A request is never split: one with more queries than
+//! `max_wait` for company (by default not at all: batches then grow with the load alone). A request is never split: one with more queries than
 //! `max_batch_size` is a batch of its own, and a request that would overflow the batch opens the
 //! next one. Requests whose caller went away before their batch was made are dropped unseen.
 
