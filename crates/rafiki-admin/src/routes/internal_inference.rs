@@ -160,9 +160,12 @@ async fn mark_running(state: &AppState, service: &ServiceRecord) -> ApiResult<()
     Ok(())
 }
 
-/// `GET /internal/predictor/job`: the predictor's job and its serving workers. The first call
-/// that hands it a serving worker marks the predictor RUNNING, so a job never reads RUNNING
-/// before its predictor knows where to send queries.
+/// `GET /internal/predictor/job`: the predictor's job and its serving workers.
+///
+/// A job must not read RUNNING before its predictor can answer, and an answer in flight proves
+/// nothing. The predictor polls in a loop (apply the answer, wait, ask again), so the first
+/// answer that lists serving workers moves it to DEPLOYING, and the next call, which it only
+/// makes once it has applied that answer, to RUNNING.
 pub async fn predictor_job(
     State(state): State<AppState>,
     ServiceCaller(service): ServiceCaller,
@@ -176,7 +179,6 @@ pub async fn predictor_job(
     let job = inference_jobs::get(&state.pool, job_id)
         .await?
         .ok_or_else(not_predictor)?;
-    mark_running(&state, &service).await?;
     let task = train_jobs::get(&state.pool, job.job.train_job_id)
         .await?
         .map(|t| t.job.task)
@@ -206,7 +208,14 @@ pub async fn predictor_job(
         });
     }
     if !workers.is_empty() {
-        mark_running(&state, &service).await?;
+        let next = match service.status {
+            ServiceStatus::Started => Some(ServiceStatus::Deploying),
+            ServiceStatus::Deploying => Some(ServiceStatus::Running),
+            _ => None,
+        };
+        if let Some(next) = next {
+            services::set_status(&state.pool, service.id, service.status, next, None).await?;
+        }
     }
     Ok(Json(PredictorJob {
         inference_job_id: job_id,
