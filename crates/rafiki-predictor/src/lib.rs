@@ -1,8 +1,8 @@
 //! `rafiki-predictor`: the public endpoint of one inference job.
 //!
 //! It listens on `RAFIKI_BIND_HOST:RAFIKI_PORT`, learns the job's task and serving inference
-//! workers from the admin (`GET /internal/predictor/job`, once at start, which marks it RUNNING,
-//! then every second), and answers `POST /predict` (CONTRACT §4, [`http`]) by sending the
+//! workers from the admin (`GET /internal/predictor/job`, at start and then every second, each
+//! answer applied before the next call, which is how the admin knows when it serves), and answers `POST /predict` (CONTRACT §4, [`http`]) by sending the
 //! queries to every worker at once and combining their answers ([`ensemble`], [`combine`]).
 //! `docs/predictor.md` describes the service; the binary's `main` only reads the settings and
 //! calls [`serve`].

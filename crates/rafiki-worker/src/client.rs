@@ -246,8 +246,8 @@ impl AdminClient {
         .map(drop)
     }
 
-    /// `GET /internal/predictor/job`: a predictor's job and its serving workers (the first
-    /// call marks the predictor RUNNING).
+    /// `GET /internal/predictor/job`: a predictor's job and its serving workers (the admin
+    /// derives the predictor's status from these calls).
     pub async fn predictor_job(&self) -> Result<PredictorJob, ClientError> {
         self.call_json(Method::GET, "/internal/predictor/job", Payload::Empty)
             .await
