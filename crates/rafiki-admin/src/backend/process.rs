@@ -134,6 +134,13 @@ impl Backend for ProcessBackend {
                     "RUST_LOG",
                     "RUST_BACKTRACE",
                     "TMPDIR",
+                    // The services' own tuning (docs/internal-api.md), set on the admin.
+                    "RAFIKI_MAX_BATCH_SIZE",
+                    "RAFIKI_MAX_BATCH_WAIT_MS",
+                    "RAFIKI_PREDICT_TIMEOUT_MS",
+                    "RAFIKI_PREDICTOR_POLL_MS",
+                    "RAFIKI_MAX_CONSECUTIVE_FAILURES",
+                    "RAFIKI_PIP_ARGS",
                 ]
                 .iter()
                 .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))),
