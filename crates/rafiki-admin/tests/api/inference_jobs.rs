@@ -263,6 +263,36 @@ async fn a_deployed_tabular_classifier_serves_ensembled_predictions() {
         "ensemble accuracy {accuracy} vs best validation score {best_score}"
     );
 
+    // A worker killed while serving: the predictor answers from the other one.
+    let pids: Vec<String> = sqlx::query_scalar(
+        "select backend_id from services where service_type = 'INFERENCE' and backend_id is not null",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(pids.len(), 2);
+    let victim: i32 = pids[0].parse().unwrap();
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(victim),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    for query in queries.iter().take(5) {
+        let res = client
+            .post(&url)
+            .json(&json!({"query": query}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "the other worker still answers"
+        );
+        let answer: Value = res.json().await.unwrap();
+        assert_eq!(answer["prediction"].as_array().unwrap().len(), 3);
+    }
+
     let res = client
         .post(&url)
         .json(&json!({"nope": 1}))
@@ -327,4 +357,115 @@ async fn a_deployed_tabular_classifier_serves_ensembled_predictions() {
             .is_err(),
         "the predictor is gone"
     );
+}
+
+/// A model whose trained parameters cannot be loaded back.
+const UNLOADABLE_MODEL: &str = r#"
+from rafiki.model import BaseModel, FloatKnob
+
+class Unloadable(BaseModel):
+    @staticmethod
+    def get_knob_config():
+        return {"x": FloatKnob(0.0, 1.0)}
+
+    def train(self, dataset_path, shared_params=None, **train_args):
+        pass
+
+    def evaluate(self, dataset_path):
+        return 0.5
+
+    def predict(self, queries):
+        return [0 for _ in queries]
+
+    def dump_parameters(self):
+        return {"w": 1}
+
+    def load_parameters(self, params):
+        raise ValueError("these parameters are from another world")
+"#;
+
+#[tokio::test]
+async fn a_model_that_fails_in_load_parameters_makes_the_deployment_errored() {
+    if !python_ready() || !predictor_built() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("unloadable", "Unloadable", UNLOADABLE_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 1}),
+        Value::Null,
+    )
+    .await;
+    let job = wait_for_job(&app, &dev, &path, 60, |j| {
+        j["status"] == "STOPPED" || j["status"] == "ERRORED"
+    })
+    .await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    let deploy = json!({"app": "myapp", "app_version": -1, "budget": {}});
+    json_ok(
+        app.send(Method::POST, "/inference_jobs", Some(&dev), deploy)
+            .await,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let listed = loop {
+        let listed = json_ok(
+            app.send(
+                Method::GET,
+                "/inference_jobs/myapp",
+                Some(&dev),
+                Value::Null,
+            )
+            .await,
+        )
+        .await;
+        if listed[0]["status"] == "ERRORED" {
+            break listed;
+        }
+        assert_ne!(
+            listed[0]["status"], "RUNNING",
+            "a deployment that cannot load never runs"
+        );
+        assert!(Instant::now() < deadline, "never errored: {listed}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let error = listed[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("another world"),
+        "the reason is visible: {error}"
+    );
+    let res = app
+        .send(
+            Method::GET,
+            "/inference_jobs/myapp/1",
+            Some(&dev),
+            Value::Null,
+        )
+        .await;
+    assert_error(
+        res,
+        StatusCode::NOT_FOUND,
+        "InvalidRunningInferenceJobError",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let live: i64 = sqlx::query_scalar(
+            "select count(*) from services where status in ('STARTED', 'DEPLOYING', 'RUNNING')",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if live == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "services of the errored deployment keep running"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
