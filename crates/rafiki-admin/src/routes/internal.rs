@@ -78,6 +78,21 @@ async fn train_context(state: &AppState, service: &ServiceRecord) -> ApiResult<T
     Ok(TrainContext { sub, job })
 }
 
+/// Marks the calling service RUNNING (from STARTED or DEPLOYING; a no-op once running).
+pub(crate) async fn mark_running(state: &AppState, service: &ServiceRecord) -> ApiResult<()> {
+    if service.status != ServiceStatus::Running {
+        services::set_status(
+            &state.pool,
+            service.id,
+            service.status,
+            ServiceStatus::Running,
+            None,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 pub(crate) fn blob(id: Uuid, sha256: &str, size: u64) -> BlobRef {
     BlobRef {
         id,
@@ -99,16 +114,7 @@ pub async fn train_job(
         })?;
     let train = job_dataset(&state, ctx.job.job.train_dataset_id).await?;
     let val = job_dataset(&state, ctx.job.job.val_dataset_id).await?;
-    if service.status != ServiceStatus::Running {
-        services::set_status(
-            &state.pool,
-            service.id,
-            service.status,
-            ServiceStatus::Running,
-            None,
-        )
-        .await?;
-    }
+    mark_running(&state, &service).await?;
     Ok(Json(TrainWorkerJob {
         service_id: service.id,
         train_job_id: ctx.job.job.id,

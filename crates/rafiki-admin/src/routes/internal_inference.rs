@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::routes::download::stored_object;
-use crate::routes::internal::{blob, ServiceCaller};
+use crate::routes::internal::{blob, mark_running, ServiceCaller};
 use crate::state::AppState;
 use crate::storage::ObjectKind;
 
@@ -144,20 +144,6 @@ pub async fn worker_failed(
         .inference_worker_failed(service.id, ctx.job.job.id, &error)
         .await?;
     Ok(Json(json!({})))
-}
-
-async fn mark_running(state: &AppState, service: &ServiceRecord) -> ApiResult<()> {
-    if service.status != ServiceStatus::Running {
-        services::set_status(
-            &state.pool,
-            service.id,
-            service.status,
-            ServiceStatus::Running,
-            None,
-        )
-        .await?;
-    }
-    Ok(())
 }
 
 /// `GET /internal/predictor/job`: the predictor's job and its serving workers.
