@@ -1,0 +1,40 @@
+# rafiki-rs/worker: runs the train and inference workers of models written in Python.
+# Built by scripts/build-images.sh from target/docker-context/worker (the stripped
+# rafiki-worker binary and a copy of python/). Extend it for a model's own dependencies:
+#   FROM rafiki-rs/worker:latest
+#   RUN pip install torch==2.3.1
+ARG BASE_IMAGE=rafiki-rs/base:bookworm
+FROM ${BASE_IMAGE}
+
+# Debian's Python 3.11 with the scientific stack the example models use. python3-venv lets the
+# worker build a virtual environment for a model's pinned dependencies; python3-pip lets images
+# that extend this one `RUN pip install ...`.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        ca-certificates python3 python3-numpy python3-sklearn python3-pil python3-requests \
+        python3-pip python3-venv python3-setuptools python3-wheel \
+ && rm -rf /var/lib/apt/lists/*
+
+# pip may install into the system interpreter: this image exists to run models (PEP 668 would
+# otherwise refuse `pip install` outside a virtual environment).
+ENV LANG=C.UTF-8 \
+    PIP_BREAK_SYSTEM_PACKAGES=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# The project's `rafiki` package (model SDK, worker runtime, client), installed so that pip
+# knows it; its dependencies come from the Debian packages above.
+COPY python/ /tmp/rafiki-python/
+RUN pip install --no-deps --no-build-isolation --no-index --no-cache-dir /tmp/rafiki-python \
+ && rm -rf /tmp/rafiki-python \
+ && python3 -c 'import rafiki, numpy, sklearn, PIL, requests'
+
+COPY rafiki-worker /usr/local/bin/rafiki-worker
+
+ENV RAFIKI_PYTHON=python3 \
+    RAFIKI_WORK_DIR=/var/lib/rafiki/work
+RUN mkdir -p /var/lib/rafiki/work /var/lib/rafiki/venvs
+WORKDIR /var/lib/rafiki/work
+# The mode comes from RAFIKI_SERVICE_TYPE (TRAIN or INFERENCE), which the admin sets on every
+# service; `rafiki-worker train` / `rafiki-worker inference` choose it explicitly.
+CMD ["rafiki-worker"]
