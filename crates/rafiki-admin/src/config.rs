@@ -40,6 +40,12 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_MAX_PARAMS_BYTES", "max_params_bytes"),
     ("RAFIKI_SUPERVISE_MS", "supervise_ms"),
     ("RAFIKI_MAX_SERVICE_RESTARTS", "max_service_restarts"),
+    ("RAFIKI_SERVICE_ADMIN_URL", "service_admin_url"),
+    ("RAFIKI_PREDICTOR_IMAGE", "predictor_image"),
+    ("RAFIKI_DOCKER_NETWORK", "docker_network"),
+    ("RAFIKI_DOCKER_PROJECT", "docker_project"),
+    ("RAFIKI_DOCKER_CPUS", "docker_cpus"),
+    ("RAFIKI_DOCKER_MEMORY_MB", "docker_memory_mb"),
 ];
 
 /// The superadmin password allowed only with `--dev`.
@@ -83,6 +89,12 @@ struct RawSettings {
     max_params_bytes: u64,
     supervise_ms: u64,
     max_service_restarts: i32,
+    service_admin_url: Option<String>,
+    predictor_image: String,
+    docker_network: String,
+    docker_project: String,
+    docker_cpus: f64,
+    docker_memory_mb: u64,
     superadmin_password: Option<SecretString>,
     app_secret: Option<SecretString>,
 }
@@ -116,7 +128,7 @@ pub struct Settings {
     pub dataset_url_timeout_secs: u64,
     /// Worker image of models uploaded without `docker_image`.
     pub worker_image: String,
-    /// GPU device ids of this host, for the process backend (`RAFIKI_GPUS`).
+    /// GPU device ids services may be given (`RAFIKI_GPUS`; `auto`: what `nvidia-smi` lists).
     pub gpus: Vec<i32>,
     /// The `rafiki-worker` binary the process backend launches.
     pub worker_bin: PathBuf,
@@ -130,6 +142,18 @@ pub struct Settings {
     pub supervise_ms: u64,
     /// How often a crashed service is restarted before it is ERRORED.
     pub max_service_restarts: i32,
+    /// The admin's URL as services reach it; by default chosen by the backend.
+    pub service_admin_url: Option<String>,
+    /// The predictor's image (docker backend).
+    pub predictor_image: String,
+    /// The Docker network services join (docker backend).
+    pub docker_network: String,
+    /// This deployment's name on its containers (docker backend).
+    pub docker_project: String,
+    /// CPUs per container, 0 for no limit (docker backend).
+    pub docker_cpus: f64,
+    /// Memory per container in MiB, 0 for no limit (docker backend).
+    pub docker_memory_mb: u64,
     /// Password of `superadmin@rafiki`, seeded at start-up.
     pub superadmin_password: SecretString,
     /// HS256 signing secret of the JWTs.
@@ -234,7 +258,25 @@ impl Settings {
                 "RAFIKI_WORKER_IMAGE must not be empty".into(),
             ));
         }
-        let gpus = crate::gpus::parse_gpu_list(&raw.gpus).map_err(ConfigError::Rule)?;
+        let gpus = if raw.gpus.trim() == "auto" {
+            crate::gpus::discover()
+        } else {
+            crate::gpus::parse_gpu_list(&raw.gpus).map_err(ConfigError::Rule)?
+        };
+        if !raw.docker_cpus.is_finite() || raw.docker_cpus < 0.0 {
+            return Err(ConfigError::Rule(
+                "RAFIKI_DOCKER_CPUS must be a number of CPUs, 0 for no limit".into(),
+            ));
+        }
+        let names = [
+            ("RAFIKI_PREDICTOR_IMAGE", &raw.predictor_image),
+            ("RAFIKI_DOCKER_NETWORK", &raw.docker_network),
+            ("RAFIKI_DOCKER_PROJECT", &raw.docker_project),
+        ];
+        if let Some((key, _)) = names.iter().find(|(_, v)| v.trim().is_empty()) {
+            return Err(ConfigError::Rule(format!("{key} must not be empty")));
+        }
+        let service_admin_url = raw.service_admin_url.filter(|u| !u.trim().is_empty());
         let worker_bin = match raw.worker_bin {
             Some(path) => path,
             None => sibling_binary("rafiki-worker")?,
@@ -274,6 +316,12 @@ impl Settings {
             max_params_bytes: raw.max_params_bytes,
             supervise_ms: raw.supervise_ms,
             max_service_restarts: raw.max_service_restarts,
+            service_admin_url,
+            predictor_image: raw.predictor_image,
+            docker_network: raw.docker_network,
+            docker_project: raw.docker_project,
+            docker_cpus: raw.docker_cpus,
+            docker_memory_mb: raw.docker_memory_mb,
             superadmin_password,
             app_secret,
             dev,

@@ -1,7 +1,7 @@
-//! The GPU inventory of this host (`RAFIKI_GPUS`, e.g. `0,1`): which device ids are free, which
-//! are held by services. Allocation happens before a job's rows are written, release when a
-//! service stops, errors or is found gone; at start-up the pool is rebuilt from the live
-//! services in the database.
+//! The GPU inventory of the host services run on (`RAFIKI_GPUS`, e.g. `0,1`, or `auto` to ask
+//! `nvidia-smi`): which device ids are free, which are held by services. Allocation happens
+//! before a job's rows are written, release when a service stops, errors or is found gone; at
+//! start-up the pool is rebuilt from the live services in the database.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -78,6 +78,24 @@ impl GpuPool {
     /// The free device ids.
     pub fn free(&self) -> Vec<i32> {
         self.free_set().iter().copied().collect()
+    }
+}
+
+/// The GPUs `nvidia-smi` lists on this host; none where it is missing or fails.
+pub fn discover() -> Vec<i32> {
+    let listed = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=index", "--format=csv,noheader"])
+        .stderr(std::process::Stdio::null())
+        .output();
+    match listed {
+        Ok(out) if out.status.success() => parse_gpu_list(
+            &String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+        .unwrap_or_default(),
+        _ => Vec::new(),
     }
 }
 

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::auth::directory::UserDirectory;
 use crate::auth::jwt::TokenKeys;
 use crate::auth::password::{self, Passwords};
+use crate::backend::docker::{DockerBackend, DockerSettings};
 use crate::backend::process::ProcessBackend;
 use crate::backend::Backend;
 use crate::config::BackendKind;
@@ -64,7 +65,7 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr().context("no local address")?.port();
-        let orchestrator = Arc::new(build_orchestrator(&settings, &pool, port)?);
+        let orchestrator = Arc::new(build_orchestrator(&settings, &pool, port).await?);
         orchestrator.reconcile().await?;
         let state = AppState {
             orchestrator,
@@ -120,21 +121,36 @@ impl Application {
     }
 }
 
-/// The orchestrator over the configured backend. Workers reach the admin on loopback, since
-/// the process backend runs them on this host.
-fn build_orchestrator(
+/// The orchestrator over the configured backend. Unless configured, services reach the admin
+/// on loopback (the process backend runs them on this host) or, in containers, through the
+/// engine's host.
+async fn build_orchestrator(
     settings: &Settings,
     pool: &sqlx::PgPool,
     port: u16,
 ) -> anyhow::Result<Orchestrator> {
-    let backend: Arc<dyn Backend> = match settings.backend {
-        BackendKind::Process => Arc::new(ProcessBackend::new(
-            settings.worker_bin.clone(),
-            settings.predictor_bin.clone(),
-            settings.data_dir.join("services"),
-        )?),
-        BackendKind::Docker => anyhow::bail!(
-            "RAFIKI_BACKEND=docker: the docker backend is not built yet; use `process`"
+    let (backend, default_admin_url): (Arc<dyn Backend>, String) = match settings.backend {
+        BackendKind::Process => (
+            Arc::new(ProcessBackend::new(
+                settings.worker_bin.clone(),
+                settings.predictor_bin.clone(),
+                settings.data_dir.join("services"),
+            )?),
+            format!("http://127.0.0.1:{port}"),
+        ),
+        BackendKind::Docker => (
+            Arc::new(
+                DockerBackend::connect(DockerSettings {
+                    network: settings.docker_network.clone(),
+                    project: settings.docker_project.clone(),
+                    predictor_image: settings.predictor_image.clone(),
+                    cpus: settings.docker_cpus,
+                    memory_mb: settings.docker_memory_mb,
+                })
+                .await
+                .context("RAFIKI_BACKEND=docker")?,
+            ),
+            format!("http://host.docker.internal:{port}"),
         ),
     };
     Ok(Orchestrator::new(
@@ -142,8 +158,12 @@ fn build_orchestrator(
         backend,
         GpuPool::new(settings.gpus.iter().copied()),
         OrchestratorConfig {
-            admin_url: format!("http://127.0.0.1:{port}"),
+            admin_url: settings
+                .service_admin_url
+                .clone()
+                .unwrap_or(default_admin_url),
             python: settings.python.clone(),
+            worker_image: settings.worker_image.clone(),
             max_restarts: settings.max_service_restarts,
         },
     ))

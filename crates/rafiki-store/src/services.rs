@@ -30,6 +30,10 @@ pub struct ServiceRecord {
     pub port: Option<i32>,
     /// How often it was restarted after a crash.
     pub restarts: i32,
+    /// The image it runs in (container backends).
+    pub image: Option<String>,
+    /// The train or inference job it serves.
+    pub job_id: Option<Uuid>,
     /// Why it errored.
     pub error: Option<String>,
     /// When it was created.
@@ -47,6 +51,8 @@ struct Row {
     host: Option<String>,
     port: Option<i32>,
     restarts: i32,
+    image: Option<String>,
+    job_id: Option<Uuid>,
     error: Option<String>,
     datetime_started: DateTime<Utc>,
 }
@@ -63,6 +69,8 @@ impl Row {
             host: self.host,
             port: self.port,
             restarts: self.restarts,
+            image: self.image,
+            job_id: self.job_id,
             error: self.error,
             datetime_started: self.datetime_started,
         })
@@ -70,30 +78,44 @@ impl Row {
 }
 
 const COLUMNS: &str = "id, service_type, status, backend, backend_id, gpus, host, port, \
-    restarts, error, datetime_started";
+    restarts, image, job_id, error, datetime_started";
 
 fn records(rows: Vec<Row>) -> StoreResult<Vec<ServiceRecord>> {
     rows.into_iter().map(Row::into_record).collect()
 }
 
+/// A service to write.
+#[derive(Debug, Clone, Copy)]
+pub struct NewService<'a> {
+    /// Its id.
+    pub id: Uuid,
+    /// What it does.
+    pub service_type: ServiceType,
+    /// The backend that runs it.
+    pub backend: &'a str,
+    /// The sha256 of its token.
+    pub token_hash: &'a str,
+    /// GPUs allocated to it.
+    pub gpus: &'a [i32],
+    /// The image it runs in.
+    pub image: &'a str,
+    /// The train or inference job it serves.
+    pub job_id: Uuid,
+}
+
 /// Inserts a STARTED service.
-pub async fn insert(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    service_type: ServiceType,
-    backend: &str,
-    token_hash: &str,
-    gpus: &[i32],
-) -> StoreResult<()> {
+pub async fn insert(db: impl PgExecutor<'_>, new: &NewService<'_>) -> StoreResult<()> {
     sqlx::query(
-        "insert into services (id, service_type, backend, token_hash, gpus) \
-         values ($1, $2, $3, $4, $5)",
+        "insert into services (id, service_type, backend, token_hash, gpus, image, job_id) \
+         values ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(id)
-    .bind(<&str>::from(service_type))
-    .bind(backend)
-    .bind(token_hash)
-    .bind(gpus)
+    .bind(new.id)
+    .bind(<&str>::from(new.service_type))
+    .bind(new.backend)
+    .bind(new.token_hash)
+    .bind(new.gpus)
+    .bind(new.image)
+    .bind(new.job_id)
     .execute(db)
     .await?;
     Ok(())

@@ -1,7 +1,9 @@
 //! Backends run services (train workers, inference workers, predictors) somewhere: `process`
-//! (child processes on this host, the embedded default) and, as it lands, `docker`. The
-//! orchestrator decides what should run; a backend only starts, inspects and stops.
+//! (child processes on this host, the embedded default) and `docker` (containers through the
+//! engine's API). The orchestrator decides what should run; a backend only starts, inspects,
+//! stops, and at start-up reconciles what it finds with the live services.
 
+pub mod docker;
 pub mod process;
 
 use std::collections::BTreeMap;
@@ -16,10 +18,55 @@ pub struct ServiceSpec {
     pub id: Uuid,
     /// What it is.
     pub service_type: ServiceType,
-    /// GPUs allocated to it (device ids).
+    /// The train or inference job it serves.
+    pub job_id: Uuid,
+    /// GPUs allocated to it (host device ids).
     pub gpus: Vec<i32>,
+    /// The image it runs in (workers: the model's `docker_image`); container backends only.
+    pub image: String,
+    /// The port it listens on, if it does (`RAFIKI_PORT` is in `env` too).
+    pub port: Option<u16>,
     /// Its environment, the variables of `docs/internal-api.md`.
     pub env: BTreeMap<String, String>,
+}
+
+/// A launched service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launched {
+    /// The backend's handle (`services.backend_id`).
+    pub backend_id: String,
+    /// The port on the backend's host where the service's port is reachable from outside, when
+    /// the backend maps it (a container's published port); `None` when it is the service's own.
+    pub published_port: Option<u16>,
+}
+
+/// How a listening service binds and how its peers (the predictor) reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAddress {
+    /// The address it binds (`RAFIKI_BIND_HOST`).
+    pub bind_host: String,
+    /// The host its peers connect to.
+    pub reach_host: String,
+}
+
+/// The services' own tuning variables (docs/internal-api.md): set on the admin, passed to every
+/// service it launches.
+pub const PASSED_THROUGH_ENV: &[&str] = &[
+    "RUST_LOG",
+    "RUST_BACKTRACE",
+    "RAFIKI_MAX_BATCH_SIZE",
+    "RAFIKI_MAX_BATCH_WAIT_MS",
+    "RAFIKI_PREDICT_TIMEOUT_MS",
+    "RAFIKI_PREDICTOR_POLL_MS",
+    "RAFIKI_MAX_CONSECUTIVE_FAILURES",
+    "RAFIKI_PIP_ARGS",
+];
+
+/// The passed-through variables that are set here, as (name, value).
+pub fn passed_through_env() -> impl Iterator<Item = (String, String)> {
+    PASSED_THROUGH_ENV
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
 }
 
 /// What a backend sees of a launched service.
@@ -44,12 +91,20 @@ pub trait Backend: Send + Sync {
     /// The backend's name as stored in `services.backend`.
     fn name(&self) -> &'static str;
 
-    /// Launches a service; returns its handle (`services.backend_id`).
-    async fn start(&self, spec: &ServiceSpec) -> Result<String, BackendError>;
+    /// How a listening service of this backend binds and is reached by its peers.
+    fn address(&self, service_id: Uuid, service_type: ServiceType) -> ServiceAddress;
+
+    /// Launches a service. On failure nothing of it is left running.
+    async fn start(&self, spec: &ServiceSpec) -> Result<Launched, BackendError>;
 
     /// What became of a launched service.
     async fn state(&self, service_id: Uuid, backend_id: &str) -> ServiceState;
 
     /// Stops a service and waits until it is gone. Stopping one already gone succeeds.
     async fn stop(&self, service_id: Uuid, backend_id: &str) -> Result<(), BackendError>;
+
+    /// At admin start-up, given this backend's live services as (service id, backend id):
+    /// removes what the backend runs for this deployment that is not among them, and returns
+    /// how many it removed. Live services it still runs are adopted as they are.
+    async fn reconcile(&self, live: &[(Uuid, String)]) -> Result<usize, BackendError>;
 }

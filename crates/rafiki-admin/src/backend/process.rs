@@ -19,7 +19,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::{Backend, BackendError, ServiceSpec, ServiceState};
+use super::{Backend, BackendError, Launched, ServiceAddress, ServiceSpec, ServiceState};
 
 /// How long a stopped service gets to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -92,7 +92,20 @@ impl Backend for ProcessBackend {
         "process"
     }
 
-    async fn start(&self, spec: &ServiceSpec) -> Result<String, BackendError> {
+    fn address(&self, _service_id: Uuid, service_type: ServiceType) -> ServiceAddress {
+        // Predictors face clients; inference workers only their predictor, on this host.
+        let host = if service_type == ServiceType::Predict {
+            "0.0.0.0"
+        } else {
+            "127.0.0.1"
+        };
+        ServiceAddress {
+            bind_host: host.to_owned(),
+            reach_host: host.to_owned(),
+        }
+    }
+
+    async fn start(&self, spec: &ServiceSpec) -> Result<Launched, BackendError> {
         let dir = self.service_dir(spec.id);
         let work_dir = dir.join("work");
         tokio::fs::create_dir_all(&work_dir)
@@ -127,24 +140,11 @@ impl Backend for ProcessBackend {
         command
             .env_clear()
             .envs(
-                [
-                    "PATH",
-                    "HOME",
-                    "LANG",
-                    "RUST_LOG",
-                    "RUST_BACKTRACE",
-                    "TMPDIR",
-                    // The services' own tuning (docs/internal-api.md), set on the admin.
-                    "RAFIKI_MAX_BATCH_SIZE",
-                    "RAFIKI_MAX_BATCH_WAIT_MS",
-                    "RAFIKI_PREDICT_TIMEOUT_MS",
-                    "RAFIKI_PREDICTOR_POLL_MS",
-                    "RAFIKI_MAX_CONSECUTIVE_FAILURES",
-                    "RAFIKI_PIP_ARGS",
-                ]
-                .iter()
-                .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))),
+                ["PATH", "HOME", "LANG", "TMPDIR"]
+                    .iter()
+                    .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))),
             )
+            .envs(super::passed_through_env())
             .envs(&spec.env)
             .env(env::WORK_DIR, &work_dir)
             .current_dir(&work_dir)
@@ -162,7 +162,10 @@ impl Backend for ProcessBackend {
             .id()
             .ok_or_else(|| BackendError("the worker exited at once".into()))?;
         self.children.lock().await.insert(pid, child);
-        Ok(pid.to_string())
+        Ok(Launched {
+            backend_id: pid.to_string(),
+            published_port: None,
+        })
     }
 
     async fn state(&self, service_id: Uuid, backend_id: &str) -> ServiceState {
@@ -229,5 +232,11 @@ impl Backend for ProcessBackend {
             None => {}
         }
         Ok(())
+    }
+
+    async fn reconcile(&self, _live: &[(Uuid, String)]) -> Result<usize, BackendError> {
+        // Live services are adopted by pid (see `state`). Processes are known only by the pids
+        // of live services, so there is nothing else to match here.
+        Ok(0)
     }
 }

@@ -6,14 +6,14 @@
 use rafiki_store::inference_jobs::{self, Role};
 use rafiki_store::services::{self, ServiceRecord};
 use rafiki_store::trials::TrialRecord;
-use rafiki_store::StoreResult;
+use rafiki_store::{train_jobs, StoreResult};
 use rafiki_types::error::ErrorName;
 use rafiki_types::inference::InferenceBudget;
 use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
 use rafiki_types::train::split_gpus;
 use uuid::Uuid;
 
-use super::{new_token, Orchestrator};
+use super::{Orchestrator, Planned};
 use crate::error::{ApiError, ApiResult};
 
 /// A port that is free now on `host` (the service binds it a moment later).
@@ -42,7 +42,6 @@ impl Orchestrator {
     ) -> ApiResult<LaunchedInferenceJob> {
         let total = u32::try_from(budget.gpu_count)
             .map_err(|_| ApiError::invalid_request("budget GPU_COUNT is too large"))?;
-        let shares = split_gpus(total, trials.len());
         let _guard = self.lock.lock().await;
         let allocated = self.gpus.allocate(total as usize).map_err(|shortage| {
             ApiError::new(
@@ -50,27 +49,32 @@ impl Orchestrator {
                 format!("Not enough GPUs for this deployment: {shortage}."),
             )
         })?;
+        let mut images = Vec::with_capacity(trials.len());
+        for trial in trials {
+            let sub = train_jobs::get_sub(&self.pool, trial.sub_train_job_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("a trial without its sub-job"))
+                })?;
+            images.push(self.model_image(sub.model_id).await?);
+        }
         let written = self
-            .write_inference_job(user_id, train_job_id, trials, &shares, &allocated, budget)
+            .write_inference_job(user_id, train_job_id, trials, &images, &allocated, budget)
             .await;
-        let (id, predictor_port, launches) = match written {
+        let (id, launches) = match written {
             Ok(done) => done,
             Err(err) => {
                 self.gpus.release(&allocated);
                 return Err(err);
             }
         };
-        for (service_id, service_type, gpus, token, port) in &launches {
-            let spec = self.spec(
-                *service_id,
-                *service_type,
-                gpus,
-                token,
-                Some(i32::from(*port)),
-            );
-            match self.backend.start(&spec).await {
-                Ok(backend_id) => {
-                    services::set_backend_id(&self.pool, *service_id, &backend_id).await?
+        let mut predictor_port = None;
+        for planned in &launches {
+            match self.launch(planned).await? {
+                Ok(launched) => {
+                    if planned.service_type == ServiceType::Predict {
+                        predictor_port = launched.published_port.or(planned.port);
+                    }
                 }
                 Err(err) => {
                     let reason = format!("Cannot launch a service of the deployment: {err}");
@@ -80,21 +84,25 @@ impl Orchestrator {
                 }
             }
         }
-        Ok(LaunchedInferenceJob { id, predictor_port })
+        Ok(LaunchedInferenceJob {
+            id,
+            predictor_port: predictor_port.unwrap_or_default(),
+        })
     }
 
-    /// The job's rows in one transaction; returns its id, the predictor's port and what to
-    /// launch as (id, type, GPUs, token, port).
-    #[allow(clippy::type_complexity)]
+    /// The job's rows in one transaction; returns its id and its services to launch, the
+    /// predictor first.
     async fn write_inference_job(
         &self,
         user_id: Uuid,
         train_job_id: Uuid,
         trials: &[TrialRecord],
-        shares: &[u32],
+        images: &[String],
         allocated: &[i32],
         budget: InferenceBudget,
-    ) -> ApiResult<(Uuid, u16, Vec<(Uuid, ServiceType, Vec<i32>, String, u16)>)> {
+    ) -> ApiResult<(Uuid, Vec<Planned>)> {
+        let total = u32::try_from(allocated.len()).map_err(ApiError::internal)?;
+        let shares = split_gpus(total, trials.len());
         let mut tx = self.pool.begin().await.map_err(ApiError::internal)?;
         let id = inference_jobs::insert(&mut *tx, user_id, train_job_id, budget)
             .await
@@ -109,48 +117,40 @@ impl Orchestrator {
                 }
             })?;
         let mut launches = Vec::new();
-        let predictor_id = Uuid::new_v4();
-        let predictor_port = free_port("0.0.0.0")?;
-        let (token, hash) = new_token();
-        services::insert(
-            &mut *tx,
-            predictor_id,
-            ServiceType::Predict,
-            self.backend.name(),
-            &hash,
-            &[],
-        )
-        .await?;
-        services::set_address(&mut *tx, predictor_id, "0.0.0.0", predictor_port).await?;
-        inference_jobs::insert_predictor(&mut *tx, id, predictor_id).await?;
-        launches.push((
-            predictor_id,
-            ServiceType::Predict,
-            Vec::new(),
-            token,
-            predictor_port,
-        ));
-        let mut free = allocated.iter().copied();
-        for (trial, share) in trials.iter().zip(shares) {
-            let gpus: Vec<i32> = (0..*share).filter_map(|_| free.next()).collect();
-            let worker_id = Uuid::new_v4();
-            let port = free_port("127.0.0.1")?;
-            let (token, hash) = new_token();
-            services::insert(
-                &mut *tx,
-                worker_id,
-                ServiceType::Inference,
-                self.backend.name(),
-                &hash,
-                &gpus,
-            )
+        let predictor = self
+            .plan_listening(&mut tx, ServiceType::Predict, id, Vec::new(), String::new())
             .await?;
-            services::set_address(&mut *tx, worker_id, "127.0.0.1", port).await?;
-            inference_jobs::insert_worker(&mut *tx, worker_id, id, trial.trial.id).await?;
-            launches.push((worker_id, ServiceType::Inference, gpus, token, port));
+        inference_jobs::insert_predictor(&mut *tx, id, predictor.id).await?;
+        launches.push(predictor);
+        let mut free = allocated.iter().copied();
+        for ((trial, share), image) in trials.iter().zip(&shares).zip(images) {
+            let gpus: Vec<i32> = (0..*share).filter_map(|_| free.next()).collect();
+            let worker = self
+                .plan_listening(&mut tx, ServiceType::Inference, id, gpus, image.clone())
+                .await?;
+            inference_jobs::insert_worker(&mut *tx, worker.id, id, trial.trial.id).await?;
+            launches.push(worker);
         }
         tx.commit().await.map_err(ApiError::internal)?;
-        Ok((id, predictor_port, launches))
+        Ok((id, launches))
+    }
+
+    /// Plans a service that listens: a port free now on this host (where the backend runs
+    /// services here; a container's port is its own anyway) and its address.
+    async fn plan_listening(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        service_type: ServiceType,
+        job_id: Uuid,
+        gpus: Vec<i32>,
+        image: String,
+    ) -> ApiResult<Planned> {
+        let mut planned = self.plan(tx, service_type, job_id, gpus, image).await?;
+        let address = self.backend.address(planned.id, service_type);
+        let port = free_port(&address.bind_host)?;
+        services::set_address(&mut *tx, planned.id, &address.reach_host, port).await?;
+        planned.port = Some(port);
+        Ok(planned)
     }
 
     /// Stops an inference job synchronously: when this returns its services are gone and it

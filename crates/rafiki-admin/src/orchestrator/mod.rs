@@ -12,8 +12,9 @@ pub mod supervise;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use rafiki_store::services::{NewService, ServiceRecord};
 use rafiki_store::train_jobs::{self, NewTrainJob, TrainJobRecord};
-use rafiki_store::{services, trials};
+use rafiki_store::{models, services, trials, StoreResult};
 use rafiki_types::error::ErrorName;
 use rafiki_types::internal::env;
 use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
@@ -23,7 +24,7 @@ use sqlx::PgPool;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::backend::{Backend, ServiceSpec};
+use crate::backend::{Backend, BackendError, Launched, ServiceSpec};
 use crate::error::{ApiError, ApiResult};
 use crate::gpus::GpuPool;
 
@@ -33,6 +34,8 @@ pub struct OrchestratorConfig {
     pub admin_url: String,
     /// The Python interpreter workers use (`RAFIKI_PYTHON`).
     pub python: String,
+    /// The worker image of models stored without one.
+    pub worker_image: String,
     /// How often a crashed service is restarted before it is ERRORED.
     pub max_restarts: i32,
 }
@@ -46,6 +49,17 @@ pub struct Orchestrator {
     /// Serialises launches, stops and supervision; holds when each crashed service may next be
     /// restarted.
     lock: Mutex<HashMap<Uuid, tokio::time::Instant>>,
+}
+
+/// A service written to the database and about to be launched (or launched again).
+struct Planned {
+    id: Uuid,
+    service_type: ServiceType,
+    job_id: Uuid,
+    gpus: Vec<i32>,
+    image: String,
+    port: Option<u16>,
+    token: String,
 }
 
 /// A fresh service token and its sha256 (the only form stored).
@@ -84,48 +98,127 @@ impl Orchestrator {
         &self.gpus
     }
 
-    /// At start-up: GPUs held by services that are still live count as used. Services that
-    /// died while the admin was away are found by the next supervision step.
-    pub async fn reconcile(&self) -> rafiki_store::StoreResult<()> {
-        for service in services::list_live(&self.pool).await? {
+    /// At start-up: the backend matches what it runs with the live services (adopting those,
+    /// removing the rest), and GPUs held by live services count as used. Services that died
+    /// while the admin was away are found by the next supervision step.
+    pub async fn reconcile(&self) -> anyhow::Result<()> {
+        let live = services::list_live(&self.pool).await?;
+        let mine: Vec<(Uuid, String)> = live
+            .iter()
+            .filter(|s| s.backend == self.backend.name())
+            .filter_map(|s| s.backend_id.clone().map(|b| (s.id, b)))
+            .collect();
+        let removed = self.backend.reconcile(&mine).await?;
+        if removed > 0 {
+            tracing::info!(removed, "removed services left over from an earlier run");
+        }
+        for service in &live {
             self.gpus.mark_used(&service.gpus);
         }
         Ok(())
     }
 
-    /// The launch spec of a service; `port` for those that listen (predictors bind every
-    /// interface so clients reach them; inference workers only loopback, for their predictor).
-    fn spec(
+    /// The image a model's workers run in.
+    async fn model_image(&self, model_id: Uuid) -> StoreResult<String> {
+        Ok(models::get(&self.pool, model_id)
+            .await?
+            .and_then(|m| m.docker_image)
+            .unwrap_or_else(|| self.config.worker_image.clone()))
+    }
+
+    /// Writes a service's row (in the job's transaction) and returns it planned for launch.
+    async fn plan(
         &self,
-        id: Uuid,
+        tx: &mut sqlx::PgConnection,
         service_type: ServiceType,
-        gpus: &[i32],
-        token: &str,
-        port: Option<i32>,
-    ) -> ServiceSpec {
-        let devices: Vec<String> = gpus.iter().map(i32::to_string).collect();
+        job_id: Uuid,
+        gpus: Vec<i32>,
+        image: String,
+    ) -> StoreResult<Planned> {
+        let id = Uuid::new_v4();
+        let (token, hash) = new_token();
+        services::insert(
+            &mut *tx,
+            &NewService {
+                id,
+                service_type,
+                backend: self.backend.name(),
+                token_hash: &hash,
+                gpus: &gpus,
+                image: &image,
+                job_id,
+            },
+        )
+        .await?;
+        Ok(Planned {
+            id,
+            service_type,
+            job_id,
+            gpus,
+            image,
+            port: None,
+            token,
+        })
+    }
+
+    /// The launch spec of a planned service.
+    fn spec(&self, planned: &Planned) -> ServiceSpec {
+        let devices: Vec<String> = planned.gpus.iter().map(i32::to_string).collect();
         let mut env = BTreeMap::from([
             (env::ADMIN_URL.to_owned(), self.config.admin_url.clone()),
-            (env::SERVICE_ID.to_owned(), id.to_string()),
-            (env::SERVICE_TOKEN.to_owned(), token.to_owned()),
-            (env::SERVICE_TYPE.to_owned(), service_type.to_string()),
+            (env::SERVICE_ID.to_owned(), planned.id.to_string()),
+            (env::SERVICE_TOKEN.to_owned(), planned.token.clone()),
+            (
+                env::SERVICE_TYPE.to_owned(),
+                planned.service_type.to_string(),
+            ),
             (env::PYTHON.to_owned(), self.config.python.clone()),
             ("CUDA_VISIBLE_DEVICES".to_owned(), devices.join(",")),
         ]);
-        if let Some(port) = port {
-            let bind = if service_type == ServiceType::Predict {
-                "0.0.0.0"
-            } else {
-                "127.0.0.1"
-            };
+        if let Some(port) = planned.port {
+            let address = self.backend.address(planned.id, planned.service_type);
             env.insert(env::PORT.to_owned(), port.to_string());
-            env.insert(env::BIND_HOST.to_owned(), bind.to_owned());
+            env.insert(env::BIND_HOST.to_owned(), address.bind_host);
         }
         ServiceSpec {
-            id,
-            service_type,
-            gpus: gpus.to_vec(),
+            id: planned.id,
+            service_type: planned.service_type,
+            job_id: planned.job_id,
+            gpus: planned.gpus.clone(),
+            image: planned.image.clone(),
+            port: planned.port,
             env,
+        }
+    }
+
+    /// Launches a planned service and records its backend id and, where the backend published
+    /// its port elsewhere, that port.
+    async fn launch(&self, planned: &Planned) -> StoreResult<Result<Launched, BackendError>> {
+        let launched = match self.backend.start(&self.spec(planned)).await {
+            Ok(launched) => launched,
+            Err(err) => return Ok(Err(err)),
+        };
+        services::set_backend_id(&self.pool, planned.id, &launched.backend_id).await?;
+        if let Some(port) = launched.published_port {
+            let address = self.backend.address(planned.id, planned.service_type);
+            services::set_address(&self.pool, planned.id, &address.reach_host, port).await?;
+        }
+        Ok(Ok(launched))
+    }
+
+    /// A live service planned again for a relaunch, with a new token.
+    fn replan(&self, service: &ServiceRecord, token: String) -> Planned {
+        Planned {
+            id: service.id,
+            service_type: service.service_type,
+            job_id: service.job_id.unwrap_or_default(),
+            gpus: service.gpus.clone(),
+            image: service
+                .image
+                .clone()
+                .unwrap_or_else(|| self.config.worker_image.clone()),
+            port: service.port.and_then(|p| u16::try_from(p).ok()),
+            token,
         }
     }
 
@@ -147,8 +240,12 @@ impl Orchestrator {
                 format!("Not enough GPUs for this job: {shortage}."),
             )
         })?;
+        let mut images = Vec::with_capacity(model_ids.len());
+        for model_id in model_ids {
+            images.push(self.model_image(*model_id).await?);
+        }
         let written = self
-            .write_train_job(new, model_ids, &shares, &allocated)
+            .write_train_job(new, model_ids, &images, &shares, &allocated)
             .await;
         let (job, workers) = match written {
             Ok(done) => done,
@@ -158,13 +255,9 @@ impl Orchestrator {
             }
         };
         let mut launched: Vec<(Uuid, String)> = Vec::new();
-        for (id, gpus, token) in &workers {
-            let spec = self.spec(*id, ServiceType::Train, gpus, token, None);
-            match self.backend.start(&spec).await {
-                Ok(backend_id) => {
-                    services::set_backend_id(&self.pool, *id, &backend_id).await?;
-                    launched.push((*id, backend_id));
-                }
+        for planned in &workers {
+            match self.launch(planned).await? {
+                Ok(done) => launched.push((planned.id, done.backend_id)),
                 Err(err) => {
                     let reason = format!("Cannot launch a train worker: {err}");
                     tracing::error!(job = %job.job.id, "{reason}");
@@ -173,9 +266,14 @@ impl Orchestrator {
                             tracing::error!(service = %id, error = %e, "cannot stop a worker");
                         }
                     }
-                    for (id, _, _) in &workers {
-                        services::finish(&self.pool, *id, ServiceStatus::Errored, Some(&reason))
-                            .await?;
+                    for planned in &workers {
+                        services::finish(
+                            &self.pool,
+                            planned.id,
+                            ServiceStatus::Errored,
+                            Some(&reason),
+                        )
+                        .await?;
                     }
                     for sub in train_jobs::list_subs(&self.pool, job.job.id).await? {
                         train_jobs::finish_sub(
@@ -196,14 +294,15 @@ impl Orchestrator {
         Ok(job)
     }
 
-    /// The job's rows, in one transaction. Returns the workers as (id, GPUs, token).
+    /// The job's rows, in one transaction. Returns the workers to launch.
     async fn write_train_job(
         &self,
         new: &NewTrainJob<'_>,
         model_ids: &[Uuid],
+        images: &[String],
         shares: &[u32],
         allocated: &[i32],
-    ) -> ApiResult<(TrainJobRecord, Vec<(Uuid, Vec<i32>, String)>)> {
+    ) -> ApiResult<(TrainJobRecord, Vec<Planned>)> {
         let mut tx = self.pool.begin().await.map_err(ApiError::internal)?;
         let job = train_jobs::insert(&mut *tx, new).await.map_err(|err| {
             if err.is_constraint(train_jobs::ONE_LIVE_PER_APP)
@@ -219,7 +318,7 @@ impl Orchestrator {
         })?;
         let mut free = allocated.iter().copied();
         let mut workers = Vec::new();
-        for (model_id, share) in model_ids.iter().zip(shares) {
+        for ((model_id, share), image) in model_ids.iter().zip(shares).zip(images) {
             let gpu_count = i32::try_from(*share).map_err(ApiError::internal)?;
             let sub_id = train_jobs::insert_sub(&mut *tx, job.job.id, *model_id, gpu_count).await?;
             let worker_gpus: Vec<Vec<i32>> = if *share == 0 {
@@ -231,19 +330,11 @@ impl Orchestrator {
                     .collect()
             };
             for gpus in worker_gpus {
-                let id = Uuid::new_v4();
-                let (token, hash) = new_token();
-                services::insert(
-                    &mut *tx,
-                    id,
-                    ServiceType::Train,
-                    self.backend.name(),
-                    &hash,
-                    &gpus,
-                )
-                .await?;
-                services::insert_train_worker(&mut *tx, id, sub_id).await?;
-                workers.push((id, gpus, token));
+                let planned = self
+                    .plan(&mut tx, ServiceType::Train, job.job.id, gpus, image.clone())
+                    .await?;
+                services::insert_train_worker(&mut *tx, planned.id, sub_id).await?;
+                workers.push(planned);
             }
         }
         tx.commit().await.map_err(ApiError::internal)?;

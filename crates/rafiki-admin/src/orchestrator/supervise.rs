@@ -104,15 +104,8 @@ impl Orchestrator {
     async fn relaunch(&self, service: &ServiceRecord, restarted: bool) -> StoreResult<()> {
         let (token, hash) = new_token();
         services::renew_token(&self.pool, service.id, &hash, restarted).await?;
-        let spec = self.spec(
-            service.id,
-            service.service_type,
-            &service.gpus,
-            &token,
-            service.port,
-        );
-        match self.backend.start(&spec).await {
-            Ok(backend_id) => services::set_backend_id(&self.pool, service.id, &backend_id).await,
+        match self.launch(&self.replan(service, token)).await? {
+            Ok(_) => Ok(()),
             Err(err) => {
                 let error = format!("Cannot relaunch the worker: {err}");
                 if services::finish(&self.pool, service.id, ServiceStatus::Errored, Some(&error))

@@ -1,0 +1,406 @@
+//! The `docker` backend: each service is a container on one Docker engine (the one `DOCKER_HOST`
+//! names, or the local socket), attached to a configured network, labelled with this
+//! deployment's project, its job and its service, with CPU and memory limits and, for GPU
+//! services, a device request for exactly its allocated devices.
+//!
+//! Containers are named `<project>-<service id>`: inference workers are reached by that name on
+//! the network, and a relaunch after a crash replaces the exited container of the same name.
+//! Predictors publish their port on a host port the engine picks. Containers carry no
+//! database credentials: services reach the admin through the internal API with their token.
+
+use std::collections::{HashMap, HashSet};
+
+use bollard::errors::Error as DockerError;
+use bollard::models::{
+    ContainerCreateBody, ContainerStateStatusEnum, DeviceRequest, HostConfig, NetworkCreateRequest,
+    PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, InspectNetworkOptions, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+use rafiki_types::internal::env;
+use rafiki_types::status::ServiceType;
+use uuid::Uuid;
+
+use super::{Backend, BackendError, Launched, ServiceAddress, ServiceSpec, ServiceState};
+
+/// Labels every container of the backend carries.
+pub mod labels {
+    /// The deployment (`docker_project`): reconciliation only touches its own containers.
+    pub const PROJECT: &str = "rafiki-rs.project";
+    /// The service's id.
+    pub const SERVICE_ID: &str = "rafiki-rs.service-id";
+    /// The service's type (`TRAIN`, `INFERENCE`, `PREDICT`).
+    pub const SERVICE_TYPE: &str = "rafiki-rs.service-type";
+    /// The train or inference job the service serves.
+    pub const JOB_ID: &str = "rafiki-rs.job-id";
+}
+
+/// Where a service's working files live inside its container.
+const CONTAINER_WORK_DIR: &str = "/var/lib/rafiki/work";
+/// Seconds a stopped container gets after SIGTERM before SIGKILL.
+const STOP_GRACE_SECS: i32 = 5;
+
+/// How the backend runs containers.
+#[derive(Debug, Clone)]
+pub struct DockerSettings {
+    /// The network services are attached to (created when missing).
+    pub network: String,
+    /// This deployment's name, on every container's labels and in their names.
+    pub project: String,
+    /// The predictor's image.
+    pub predictor_image: String,
+    /// CPUs per container (0: no limit).
+    pub cpus: f64,
+    /// Memory per container in MiB (0: no limit).
+    pub memory_mb: u64,
+}
+
+/// Runs services as containers.
+pub struct DockerBackend {
+    docker: Docker,
+    settings: DockerSettings,
+}
+
+fn docker_error(what: &str, err: DockerError) -> BackendError {
+    BackendError(format!("{what}: {}", reason(&err)))
+}
+
+/// Docker's own message where it sent one.
+fn reason(err: &DockerError) -> String {
+    match err {
+        DockerError::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn is_not_found(err: &DockerError) -> bool {
+    matches!(
+        err,
+        DockerError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+fn is_conflict(err: &DockerError) -> bool {
+    matches!(
+        err,
+        DockerError::DockerResponseServerError {
+            status_code: 409,
+            ..
+        }
+    )
+}
+
+impl DockerBackend {
+    /// Connects to the engine (`DOCKER_HOST` or the local socket), agrees on an API version and
+    /// makes sure the network exists.
+    pub async fn connect(settings: DockerSettings) -> Result<Self, BackendError> {
+        let docker = Docker::connect_with_defaults()
+            .map_err(|e| docker_error("cannot reach the Docker engine", e))?
+            .negotiate_version()
+            .await
+            .map_err(|e| docker_error("cannot reach the Docker engine", e))?;
+        let backend = DockerBackend { docker, settings };
+        backend.ensure_network().await?;
+        Ok(backend)
+    }
+
+    /// The engine client (tests inspect containers with it).
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The container name of a service.
+    pub fn container_name(&self, service_id: Uuid) -> String {
+        format!("{}-{service_id}", self.settings.project)
+    }
+
+    async fn ensure_network(&self) -> Result<(), BackendError> {
+        let name = &self.settings.network;
+        match self
+            .docker
+            .inspect_network(name, None::<InspectNetworkOptions>)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(err) if is_not_found(&err) => {}
+            Err(err) => return Err(docker_error(&format!("cannot inspect network {name}"), err)),
+        }
+        let request = NetworkCreateRequest {
+            name: name.clone(),
+            driver: Some("bridge".into()),
+            labels: Some(HashMap::from([(
+                labels::PROJECT.to_owned(),
+                self.settings.project.clone(),
+            )])),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Another admin made it in the meantime.
+            Err(err) if is_conflict(&err) => Ok(()),
+            Err(err) => Err(docker_error(&format!("cannot create network {name}"), err)),
+        }
+    }
+
+    /// The container's definition: image, command, environment, labels, limits, GPUs, port.
+    fn definition(&self, spec: &ServiceSpec) -> ContainerCreateBody {
+        let (image, cmd) = match spec.service_type {
+            ServiceType::Predict => (
+                self.settings.predictor_image.clone(),
+                vec!["rafiki-predictor"],
+            ),
+            ServiceType::Inference => (spec.image.clone(), vec!["rafiki-worker", "inference"]),
+            ServiceType::Train | ServiceType::Advisor => {
+                (spec.image.clone(), vec!["rafiki-worker", "train"])
+            }
+        };
+        let mut vars: Vec<String> = spec
+            .env
+            .iter()
+            // The image knows its own interpreter; the admin's is a path on the admin's host.
+            .filter(|(k, _)| k.as_str() != env::PYTHON && k.as_str() != "CUDA_VISIBLE_DEVICES")
+            .map(|(k, v)| format!("{k}={v}"))
+            .chain(super::passed_through_env().map(|(k, v)| format!("{k}={v}")))
+            .collect();
+        vars.push(format!("{}={CONTAINER_WORK_DIR}", env::WORK_DIR));
+        // The engine shows a container only the devices of its request, numbered from 0.
+        let visible: Vec<String> = (0..spec.gpus.len()).map(|i| i.to_string()).collect();
+        vars.push(format!("CUDA_VISIBLE_DEVICES={}", visible.join(",")));
+        let device_requests = (!spec.gpus.is_empty()).then(|| {
+            vec![DeviceRequest {
+                driver: Some("nvidia".into()),
+                device_ids: Some(spec.gpus.iter().map(i32::to_string).collect()),
+                capabilities: Some(vec![vec!["gpu".into()]]),
+                ..Default::default()
+            }]
+        });
+        let published = spec
+            .port
+            .filter(|_| spec.service_type == ServiceType::Predict)
+            .map(|port| format!("{port}/tcp"));
+        let port_bindings = published.as_ref().map(|key| {
+            HashMap::from([(
+                key.clone(),
+                Some(vec![PortBinding {
+                    host_ip: Some("0.0.0.0".into()),
+                    // Empty: the engine picks a free host port.
+                    host_port: Some(String::new()),
+                }]),
+            )])
+        });
+        let cpus = self.settings.cpus;
+        let memory = self.settings.memory_mb;
+        ContainerCreateBody {
+            image: Some(image),
+            cmd: Some(cmd.into_iter().map(String::from).collect()),
+            env: Some(vars),
+            working_dir: Some(CONTAINER_WORK_DIR.into()),
+            labels: Some(HashMap::from([
+                (labels::PROJECT.to_owned(), self.settings.project.clone()),
+                (labels::SERVICE_ID.to_owned(), spec.id.to_string()),
+                (
+                    labels::SERVICE_TYPE.to_owned(),
+                    spec.service_type.to_string(),
+                ),
+                (labels::JOB_ID.to_owned(), spec.job_id.to_string()),
+            ])),
+            exposed_ports: published.map(|key| vec![key]),
+            stop_timeout: Some(i64::from(STOP_GRACE_SECS)),
+            host_config: Some(HostConfig {
+                network_mode: Some(self.settings.network.clone()),
+                nano_cpus: (cpus > 0.0).then_some((cpus * 1e9) as i64),
+                memory: (memory > 0).then_some((memory * 1024 * 1024) as i64),
+                device_requests,
+                port_bindings,
+                // The admin on the engine's host is reachable under this name (Docker 20.10+).
+                extra_hosts: Some(vec!["host.docker.internal:host-gateway".into()]),
+                // The orchestrator restarts crashed services itself, with backoff and a limit.
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::NO),
+                    maximum_retry_count: None,
+                }),
+                init: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// Creates a service's container without starting it, replacing an earlier container of
+    /// the same service (a relaunch after a crash). Returns the container id.
+    pub async fn create(&self, spec: &ServiceSpec) -> Result<String, BackendError> {
+        let name = self.container_name(spec.id);
+        self.remove(&name).await?;
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let created = self
+            .docker
+            .create_container(Some(options), self.definition(spec))
+            .await
+            .map_err(|e| docker_error(&format!("cannot create container {name}"), e))?;
+        Ok(created.id)
+    }
+
+    /// Removes a container, running or not; one already gone is fine.
+    async fn remove(&self, container: &str) -> Result<(), BackendError> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        match self.docker.remove_container(container, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(err) if is_not_found(&err) => Ok(()),
+            // A removal already in progress finishes on its own.
+            Err(err) if is_conflict(&err) => Ok(()),
+            Err(err) => Err(docker_error(
+                &format!("cannot remove container {container}"),
+                err,
+            )),
+        }
+    }
+
+    /// The host port a started container's `port` is published on.
+    async fn published_port(&self, id: &str, port: u16) -> Result<u16, BackendError> {
+        let inspected = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| docker_error("cannot inspect the predictor's container", e))?;
+        inspected
+            .network_settings
+            .and_then(|n| n.ports)
+            .and_then(|ports| ports.get(&format!("{port}/tcp")).cloned().flatten())
+            .and_then(|bindings| {
+                bindings
+                    .iter()
+                    .find_map(|b| b.host_port.as_deref().and_then(|p| p.parse().ok()))
+            })
+            .ok_or_else(|| BackendError(format!("the engine published no host port for {port}")))
+    }
+
+    /// The containers of this project, as (container id, service id label).
+    async fn project_containers(&self) -> Result<Vec<(String, Option<Uuid>)>, BackendError> {
+        let filters = HashMap::from([(
+            "label".to_owned(),
+            vec![format!("{}={}", labels::PROJECT, self.settings.project)],
+        )]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let containers = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| docker_error("cannot list containers", e))?;
+        Ok(containers
+            .into_iter()
+            .filter_map(|c| {
+                let service = c
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(labels::SERVICE_ID))
+                    .and_then(|id| id.parse().ok());
+                c.id.map(|id| (id, service))
+            })
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for DockerBackend {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn address(&self, service_id: Uuid, _service_type: ServiceType) -> ServiceAddress {
+        // Each container has its own network stack: bind everything, be found by name.
+        ServiceAddress {
+            bind_host: "0.0.0.0".into(),
+            reach_host: self.container_name(service_id),
+        }
+    }
+
+    async fn start(&self, spec: &ServiceSpec) -> Result<Launched, BackendError> {
+        let id = self.create(spec).await?;
+        if let Err(err) = self.docker.start_container(&id, None).await {
+            let failure = docker_error(
+                &format!("cannot start container {}", self.container_name(spec.id)),
+                err,
+            );
+            if let Err(e) = self.remove(&id).await {
+                tracing::error!(container = %id, error = %e, "cannot remove a failed container");
+            }
+            return Err(failure);
+        }
+        let published_port = match spec
+            .port
+            .filter(|_| spec.service_type == ServiceType::Predict)
+        {
+            Some(port) => match self.published_port(&id, port).await {
+                Ok(host_port) => Some(host_port),
+                Err(err) => {
+                    if let Err(e) = self.remove(&id).await {
+                        tracing::error!(container = %id, error = %e, "cannot remove a container");
+                    }
+                    return Err(err);
+                }
+            },
+            None => None,
+        };
+        Ok(Launched {
+            backend_id: id,
+            published_port,
+        })
+    }
+
+    async fn state(&self, service_id: Uuid, backend_id: &str) -> ServiceState {
+        match self.docker.inspect_container(backend_id, None).await {
+            Ok(inspected) => {
+                let state = inspected.state.unwrap_or_default();
+                match state.status {
+                    Some(ContainerStateStatusEnum::EXITED | ContainerStateStatusEnum::DEAD) => {
+                        ServiceState::Exited(state.exit_code.and_then(|c| i32::try_from(c).ok()))
+                    }
+                    // Created, running, restarting, paused, being removed: not ended.
+                    _ => ServiceState::Running,
+                }
+            }
+            Err(err) if is_not_found(&err) => ServiceState::Missing,
+            Err(err) => {
+                // An unreachable engine says nothing about the service: keep it as it is
+                // rather than restart work that may be running fine.
+                tracing::warn!(service = %service_id, error = %reason(&err), "cannot inspect");
+                ServiceState::Running
+            }
+        }
+    }
+
+    async fn stop(&self, _service_id: Uuid, backend_id: &str) -> Result<(), BackendError> {
+        let options = StopContainerOptionsBuilder::default()
+            .t(STOP_GRACE_SECS)
+            .build();
+        match self.docker.stop_container(backend_id, Some(options)).await {
+            Ok(()) => {}
+            Err(err) if is_not_found(&err) => return Ok(()),
+            // 304: already stopped; anything else, the forced removal below settles.
+            Err(err) => tracing::debug!(container = %backend_id, error = %reason(&err), "stop"),
+        }
+        self.remove(backend_id).await
+    }
+
+    async fn reconcile(&self, live: &[(Uuid, String)]) -> Result<usize, BackendError> {
+        let keep: HashSet<(Uuid, &str)> = live.iter().map(|(s, b)| (*s, b.as_str())).collect();
+        let mut removed = 0;
+        for (container, service) in self.project_containers().await? {
+            let adopted = service.is_some_and(|s| keep.contains(&(s, container.as_str())));
+            if !adopted {
+                self.remove(&container).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
