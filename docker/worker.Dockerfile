@@ -9,6 +9,22 @@ FROM ${BASE_IMAGE}
 # Debian's Python 3.11 with the scientific stack the example models use. python3-venv lets the
 # worker build a virtual environment for a model's pinned dependencies; python3-pip lets images
 # that extend this one `RUN pip install ...`.
+#
+# bookworm's python3-scipy depends on python3-pythran, a compiler that scipy needs only when it
+# is built; through it come gcc, g++, Boost and the Python headers, 500 MB of the image. A
+# local package that provides python3-pythran stands in for it (scipy's pythran-compiled
+# modules are shipped built and import without it). An image that needs a C compiler installs
+# build-essential and python3-dev itself.
+RUN set -eux; \
+    d=$(mktemp -d); mkdir "$d/DEBIAN"; \
+    printf '%s\n' 'Package: rafiki-no-pythran' 'Version: 1.0' 'Architecture: all' \
+        'Maintainer: Rafiki-rs <rafiki-rs@localhost>' 'Provides: python3-pythran' \
+        'Description: stands in for python3-pythran in rafiki-rs/worker' \
+        ' python3-scipy needs python3-pythran only to be built; see docs/docker.md.' \
+        > "$d/DEBIAN/control"; \
+    dpkg-deb --build "$d" /tmp/rafiki-no-pythran.deb; \
+    dpkg -i /tmp/rafiki-no-pythran.deb; \
+    rm -rf "$d" /tmp/rafiki-no-pythran.deb
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         ca-certificates python3 python3-numpy python3-sklearn python3-pil python3-requests \

@@ -269,4 +269,4 @@ echo "Built in $(seconds_since "$script_start")s:"
 printf '  %s\n' "${report[@]}"
 echo
 docker image ls --filter "label=rafiki-rs.image" \
-    --format '  {{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.Size}}' | sort
+    --format '{{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.Size}}' | sort | sed 's/^/  /'
