@@ -16,7 +16,7 @@ use bollard::models::{
     PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectNetworkOptions, ListContainersOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
     RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
@@ -120,32 +120,59 @@ impl DockerBackend {
         format!("{}-{service_id}", self.settings.project)
     }
 
+    /// Makes sure exactly one network has the configured name. The engine lets two admins
+    /// starting at once both create it; each then removes every such network but the one with
+    /// the lowest id, so they agree on the survivor.
     async fn ensure_network(&self) -> Result<(), BackendError> {
         let name = &self.settings.network;
-        match self
+        if self.networks_named(name).await?.is_empty() {
+            let request = NetworkCreateRequest {
+                name: name.clone(),
+                driver: Some("bridge".into()),
+                labels: Some(HashMap::from([(
+                    labels::PROJECT.to_owned(),
+                    self.settings.project.clone(),
+                )])),
+                ..Default::default()
+            };
+            self.docker
+                .create_network(request)
+                .await
+                .map_err(|e| docker_error(&format!("cannot create network {name}"), e))?;
+        }
+        let mut ids = self.networks_named(name).await?;
+        ids.sort();
+        for extra in ids.iter().skip(1) {
+            match self.docker.remove_network(extra).await {
+                Ok(()) => {}
+                Err(err) if is_not_found(&err) => {}
+                Err(err) => {
+                    return Err(docker_error(
+                        &format!("network name {name} is ambiguous; cannot remove {extra}"),
+                        err,
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The ids of the networks called exactly `name` (the engine's filter matches parts).
+    async fn networks_named(&self, name: &str) -> Result<Vec<String>, BackendError> {
+        let filters = HashMap::from([("name".to_owned(), vec![name.to_owned()])]);
+        let options = ListNetworksOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let networks = self
             .docker
-            .inspect_network(name, None::<InspectNetworkOptions>)
+            .list_networks(Some(options))
             .await
-        {
-            Ok(_) => return Ok(()),
-            Err(err) if is_not_found(&err) => {}
-            Err(err) => return Err(docker_error(&format!("cannot inspect network {name}"), err)),
-        }
-        let request = NetworkCreateRequest {
-            name: name.clone(),
-            driver: Some("bridge".into()),
-            labels: Some(HashMap::from([(
-                labels::PROJECT.to_owned(),
-                self.settings.project.clone(),
-            )])),
-            ..Default::default()
-        };
-        match self.docker.create_network(request).await {
-            Ok(_) => Ok(()),
-            // Another admin made it in the meantime.
-            Err(err) if is_conflict(&err) => Ok(()),
-            Err(err) => Err(docker_error(&format!("cannot create network {name}"), err)),
-        }
+            .map_err(|e| docker_error("cannot list networks", e))?;
+        Ok(networks
+            .into_iter()
+            .filter(|n| n.name.as_deref() == Some(name))
+            .filter_map(|n| n.id)
+            .collect())
     }
 
     /// The container's definition: image, command, environment, labels, limits, GPUs, port.

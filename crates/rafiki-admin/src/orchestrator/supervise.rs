@@ -43,6 +43,7 @@ impl Orchestrator {
                     {
                         self.gpus.release(&service.gpus);
                     }
+                    self.clean_up(&service).await;
                     next_attempt.remove(&service.id);
                 }
                 crashed => {
@@ -73,6 +74,7 @@ impl Orchestrator {
                         {
                             self.gpus.release(&service.gpus);
                         }
+                        self.clean_up(&service).await;
                         next_attempt.remove(&service.id);
                         continue;
                     }
@@ -98,6 +100,15 @@ impl Orchestrator {
         }
         self.supervise_inference_jobs().await?;
         Ok(())
+    }
+
+    /// Removes what the backend keeps of an ended service (an exited container).
+    async fn clean_up(&self, service: &ServiceRecord) {
+        if let Some(backend_id) = &service.backend_id {
+            if let Err(err) = self.backend.stop(service.id, backend_id).await {
+                tracing::warn!(service = %service.id, error = %err, "cannot clean up");
+            }
+        }
     }
 
     /// Launches a service again with a new token.

@@ -2,6 +2,7 @@
 
 mod auth;
 mod datasets;
+mod docker;
 mod helpers;
 mod inference_jobs;
 mod models;
