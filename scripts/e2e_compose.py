@@ -1,0 +1,92 @@
+"""The whole of Rafiki in containers, driven through Rafiki's own Python client.
+
+Run by scripts/e2e-compose.sh against the admin that `docker-compose up` started: trains an
+example model (its workers are containers the admin launches), deploys the best trial (a
+predictor and an inference worker, also containers), queries the predictor from the host, and
+stops everything. Prints one line per step; exits non-zero on the first failure.
+"""
+
+import os
+import sys
+import time
+
+import requests
+
+from rafiki.client import Client
+
+
+def wait(what, check, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            sys.exit(f"FAILED: {what} within {timeout} s")
+        time.sleep(0.5)
+
+
+def main():
+    port = int(os.environ.get("E2E_ADMIN_PORT", "3000"))
+    data = sys.argv[1]
+    client = Client(admin_host="127.0.0.1", admin_port=port)
+    client.login(email="superadmin@rafiki", password=os.environ["SUPERADMIN_PASSWORD"])
+    started = time.monotonic()
+    task = "TABULAR_CLASSIFICATION"
+    train = client.create_dataset("wine-train", task, os.path.join(data, "wine_train.csv"))
+    val = client.create_dataset("wine-val", task, os.path.join(data, "wine_val.csv"))
+    model_file = os.path.join(
+        os.path.dirname(__file__), "..", "examples/models/tabular_classification/SkMlpClf.py"
+    )
+    model = client.create_model("mlp", task, model_file, "SkMlpClf")
+    client.create_train_job(
+        "wine",
+        task,
+        train["id"],
+        val["id"],
+        budget={"MODEL_TRIAL_COUNT": 2},
+        models=[model["id"]],
+        train_args={"target": "target"},
+    )
+    print("== train job created", flush=True)
+
+    def train_ended():
+        job = client.get_train_job("wine")
+        return job if job["status"] in ("STOPPED", "ERRORED") else None
+
+    job = wait("the train job ends", train_ended, 300)
+    if job["status"] != "STOPPED":
+        sys.exit(f"FAILED: the train job ended {job['status']}: {job}")
+    trials = client.get_trials_of_train_job("wine")
+    completed = [t for t in trials if t["status"] == "COMPLETED"]
+    if len(completed) != 2:
+        sys.exit(f"FAILED: expected 2 completed trials: {trials}")
+    print(f"== trained: scores {[t['score'] for t in completed]}", flush=True)
+
+    client.create_inference_job("wine")
+
+    def serving():
+        job = client.get_running_inference_job("wine")
+        if job["status"] == "ERRORED":
+            sys.exit(f"FAILED: the deployment errored: {job}")
+        return job if job["status"] == "RUNNING" else None
+
+    job = wait("the deployment runs", serving, 180)
+    host = job["predictor_host"]
+    with open(os.path.join(data, "wine_val.csv")) as f:
+        header = f.readline().strip().split(",")
+        row = f.readline().strip().split(",")
+    query = {k: float(v) for k, v in zip(header, row) if k != "target"}
+    answer = requests.post(f"http://{host}/predict", json={"query": query}, timeout=30)
+    answer.raise_for_status()
+    probabilities = answer.json()["prediction"]
+    if len(probabilities) != 3 or abs(sum(probabilities) - 1.0) > 1e-6:
+        sys.exit(f"FAILED: not a probability vector over 3 classes: {answer.text}")
+    print(f"== predicted through {host}: {probabilities}", flush=True)
+
+    client.stop_inference_job("wine")
+    print(f"== stopped; whole run {time.monotonic() - started:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
