@@ -42,7 +42,10 @@ done
 curl -fsS -o /dev/null http://127.0.0.1:3000/health
 
 .venv/bin/python examples/datasets/build_datasets.py --out "$work/data" >/dev/null
-set -a; . "$work/env"; set +a
+set -a
+# shellcheck source=/dev/null
+. "$work/env"
+set +a
 .venv/bin/python scripts/e2e_compose.py "$work/data"
 
 left=$(leftovers)

@@ -11,7 +11,6 @@ import sys
 import time
 
 import requests
-
 from rafiki.client import Client
 
 
