@@ -2,8 +2,37 @@
 # Runs Rafiki on this machine: a local Postgres (Debian's packages, started by
 # scripts/postgres.sh) unless DATABASE_URL is set, and the admin on port 3000 (ADMIN_PORT).
 # Without APP_SECRET and SUPERADMIN_PASSWORD it runs in dev mode: superadmin@rafiki / rafiki.
+#
+# `scripts/run.sh --docker` runs the container deployment instead: it builds the images
+# (scripts/build-images.sh), writes `.env` with random secrets when there is none, and starts
+# docker-compose.yml (Postgres and the admin with the docker backend) in the background.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--docker" ]; then
+  scripts/build-images.sh
+  if [ ! -f .env ]; then
+    secret() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+    password=$(secret)
+    { cat .env.example
+      echo "APP_SECRET=$(secret)"
+      echo "SUPERADMIN_PASSWORD=$password"
+      echo "POSTGRES_PASSWORD=$(secret)"
+    } | grep -v -E '^(APP_SECRET|SUPERADMIN_PASSWORD|POSTGRES_PASSWORD)=$' >.env
+    chmod 600 .env
+    echo "== wrote .env: log in as superadmin@rafiki with password $password"
+  fi
+  if command -v docker-compose >/dev/null; then docker-compose up -d; else docker compose up -d; fi
+  for _ in $(seq 120); do
+    if curl -fsS -o /dev/null http://127.0.0.1:3000/health 2>/dev/null; then
+      echo "== Rafiki is up on http://127.0.0.1:3000 (passwords in .env; stop: docker-compose down)"
+      exit 0
+    fi
+    sleep 1
+  done
+  echo "the admin did not become healthy; see docker-compose logs admin" >&2
+  exit 1
+fi
 
 if [ -z "${DATABASE_URL:-}" ]; then
   server=$(scripts/postgres.sh)
