@@ -9,7 +9,7 @@
 #   <prefix>/admin:<tag>       rafiki-admin + the `rafiki` CLI
 #
 # The Rust binaries are built on this host with cargo (Debian bookworm, like the images) and
-# copied, stripped of debug information, into target/docker-context/. Running it again with
+# copied, stripped of debug information, into target/docker-context/<profile>/. Running it again with
 # nothing changed reuses everything (cargo and docker caches) and takes seconds.
 #
 # Usage: scripts/build-images.sh [--rebuild-base] [--no-cargo] [IMAGE...]
@@ -101,8 +101,10 @@ logged() { # log_file command...
 image_exists() { docker image inspect "$1" > /dev/null 2>&1; }
 image_id() { { docker image inspect -f '{{.Id}}' "$1" 2> /dev/null || true; } | cut -c8-19; }
 
-mkdir -p "$context/logs"
 logs=$context/logs
+mkdir -p "$logs"
+# One set of build contexts per profile, so switching profiles rebuilds nothing needlessly.
+context=$context/$profile
 
 # ---------------------------------------------------------------------------------------------
 # Base image
@@ -116,6 +118,7 @@ cleanup() {
     if [[ -n $rootfs && -d $rootfs ]]; then "${sudo[@]}" rm -rf --one-file-system "$rootfs"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # debootstrap's minimal bookworm, finalized in a container (docker/base/finalize.sh: sources,
 # security updates, no docs or caches) and squashed into one layer by export and import.
