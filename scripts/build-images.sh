@@ -103,6 +103,12 @@ image_id() { { docker image inspect -f '{{.Id}}' "$1" 2> /dev/null || true; } | 
 
 logs=$context/logs
 mkdir -p "$logs"
+# One run at a time per target directory: runs share the build contexts and logs.
+exec 9> "$context/.lock"
+if ! flock -n 9; then
+    echo "build-images: waiting for another build-images.sh run to finish" >&2
+    flock 9
+fi
 # One set of build contexts per profile, so switching profiles rebuilds nothing needlessly.
 context=$context/$profile
 
@@ -271,5 +277,5 @@ echo
 echo "Built in $(seconds_since "$script_start")s:"
 printf '  %s\n' "${report[@]}"
 echo
-docker image ls --filter "label=rafiki-rs.image" \
+docker image ls --filter "label=rafiki-rs.image" --filter "reference=$prefix/*" \
     --format '{{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.Size}}' | sort | sed 's/^/  /'
