@@ -5,13 +5,26 @@
 #
 #   RAFIKI_PG_DIR   data directory   (default /tmp/rafiki-pg)
 #   RAFIKI_PG_PORT  port on 127.0.0.1 (default 55432)
+#
+# scripts/postgres.sh --docker prints instead the URL of the tests' Postgres container
+# (rafiki-testing's rafiki-test-postgres: rafiki-rs/postgres:15, named rafiki-rs-test-postgres,
+# on a free port of 127.0.0.1), started or reused: the server the Rust tests use when
+# RAFIKI_TEST_DATABASE_URL is unset. It needs Docker and the image (scripts/build-images.sh).
 set -euo pipefail
+
+if [ "${1:-}" = --docker ]; then
+  cd "$(dirname "$0")/.."
+  exec cargo run -q --locked -p rafiki-testing --bin rafiki-test-postgres
+elif [ $# -gt 0 ]; then
+  echo "usage: scripts/postgres.sh [--docker]" >&2
+  exit 2
+fi
 
 dir=${RAFIKI_PG_DIR:-/tmp/rafiki-pg}
 port=${RAFIKI_PG_PORT:-55432}
 
 pg_bin() {
-  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+  find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1
 }
 
 if [ -z "$(pg_bin)" ]; then

@@ -1,13 +1,32 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, Rust tests, Python lint and tests.
-# Needs a Postgres server for the integration tests: RAFIKI_TEST_DATABASE_URL, or one is
-# started with scripts/postgres.sh. The Python package goes into .venv, whose interpreter the
-# end-to-end tests give to the workers (RAFIKI_PYTHON).
+#
+# The integration tests create their databases on a Postgres server:
+#   - RAFIKI_TEST_DATABASE_URL when it is set (a server the tests may create databases in);
+#   - else, where Docker serves (`docker info` works), the tests' container of
+#     rafiki-rs/postgres:15, which the Rust tests start or reuse themselves (crates/rafiki-testing)
+#     and whose URL `scripts/postgres.sh --docker` gives the Python tests;
+#   - else Debian's Postgres, started by scripts/postgres.sh.
+# Where Docker serves, the images are built first (scripts/build-images.sh, debug profile, from
+# the debug binaries built here) and RAFIKI_TEST_DOCKER=1 tells the tests that need Docker to
+# run. The Python package goes into .venv, whose interpreter the end-to-end tests give to the
+# workers (RAFIKI_PYTHON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export RAFIKI_TEST_DATABASE_URL=${RAFIKI_TEST_DATABASE_URL:-$(scripts/postgres.sh)}
-echo "== tests use the Postgres server at $RAFIKI_TEST_DATABASE_URL"
+docker_serves=false
+if docker info > /dev/null 2>&1; then
+  docker_serves=true
+  echo "== docker serves: images are built and the Docker tests run"
+fi
+
+if [ -n "${RAFIKI_TEST_DATABASE_URL:-}" ]; then
+  echo "== tests use the Postgres server at $RAFIKI_TEST_DATABASE_URL (RAFIKI_TEST_DATABASE_URL)"
+elif ! $docker_serves; then
+  RAFIKI_TEST_DATABASE_URL=$(scripts/postgres.sh)
+  export RAFIKI_TEST_DATABASE_URL
+  echo "== tests use Debian's Postgres at $RAFIKI_TEST_DATABASE_URL (scripts/postgres.sh)"
+fi
 
 echo "== python: install into .venv"
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -20,6 +39,25 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo build (binaries the tests launch)"
 cargo build --workspace --bins --locked
+
+# The Python tests' server: the one above, or the container's.
+python_database_url=${RAFIKI_TEST_DATABASE_URL:-}
+if $docker_serves; then
+  echo "== docker: images from the debug binaries (scripts/build-images.sh)"
+  RAFIKI_IMAGE_PROFILE=debug scripts/build-images.sh --no-cargo
+  export RAFIKI_TEST_DOCKER=1
+  if [ -z "$python_database_url" ]; then
+    python_database_url=$(scripts/postgres.sh --docker)
+    echo "== tests use the Postgres container rafiki-rs-test-postgres at $python_database_url"
+    # The Python tests create their database with psql.
+    if ! command -v psql > /dev/null; then
+      echo "== installing psql (Debian's postgresql-client) for the Python tests"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client > /dev/null ||
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client > /dev/null; }
+    fi
+  fi
+fi
+
 echo "== cargo test"
 cargo test --workspace --locked
 
@@ -28,4 +66,6 @@ echo "== python: ruff"
 .venv/bin/ruff format --check python examples
 echo "== python: pytest"
 # The client tests start the admin binary built above.
-RAFIKI_ADMIN_BIN=${RAFIKI_ADMIN_BIN:-$PWD/target/debug/rafiki-admin} .venv/bin/pytest -q python/tests
+RAFIKI_TEST_DATABASE_URL=$python_database_url \
+  RAFIKI_ADMIN_BIN=${RAFIKI_ADMIN_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/debug/rafiki-admin} \
+  .venv/bin/pytest -q python/tests

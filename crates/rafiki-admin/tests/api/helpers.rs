@@ -1,14 +1,15 @@
 //! Starts the real admin on a fresh database for each test.
 //!
-//! The database server comes from `RAFIKI_TEST_DATABASE_URL` (e.g. the one `scripts/postgres.sh`
-//! starts); each test gets its own database in it, created here and migrated by the admin.
+//! Each test gets its own database, created by [`fresh_database`] and migrated by the admin, on
+//! the server of `RAFIKI_TEST_DATABASE_URL` or else in the tests' Postgres container (the
+//! `rafiki_testing` crate tells how the server is chosen).
 
 use figment::providers::Serialized;
 use rafiki_admin::config::Settings;
 use rafiki_admin::startup::Application;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::PgPool;
 
 /// The HS256 secret of test servers, so tests can forge tokens.
 pub const TEST_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
@@ -30,22 +31,7 @@ pub struct TestApp {
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-/// URL of a fresh, empty database.
-pub async fn fresh_database() -> String {
-    let server = std::env::var("RAFIKI_TEST_DATABASE_URL").expect(
-        "RAFIKI_TEST_DATABASE_URL must point at a Postgres server the tests may create databases \
-         in; `scripts/postgres.sh` starts one and prints its URL",
-    );
-    let name = format!("rafiki_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&server)
-        .await
-        .expect("cannot connect to RAFIKI_TEST_DATABASE_URL");
-    conn.execute(format!(r#"create database "{name}""#).as_str())
-        .await
-        .expect("cannot create a test database");
-    let (base, _) = server.rsplit_once('/').expect("a database URL");
-    format!("{base}/{name}")
-}
+pub use rafiki_testing::fresh_database;
 
 /// Settings of a test server on `database_url`, with extra overrides.
 pub fn test_settings(database_url: &str, extra: &[(&str, Value)]) -> Settings {

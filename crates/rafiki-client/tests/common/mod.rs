@@ -2,9 +2,11 @@
 //! (`crates/rafiki-admin/tests/api/helpers.rs`), and a few helpers shared by the client and
 //! CLI tests.
 //!
-//! The database server comes from `RAFIKI_TEST_DATABASE_URL` (`scripts/postgres.sh` starts one
-//! and prints its URL). Tests that run real models need `RAFIKI_PYTHON` (an interpreter with
-//! the `rafiki` package) and the `rafiki-worker` binary built next to the test binaries.
+//! Each test's database is created by [`fresh_database`] on the server of
+//! `RAFIKI_TEST_DATABASE_URL` or else in the tests' Postgres container (the `rafiki_testing`
+//! crate tells how the server is chosen). Tests that run real models need `RAFIKI_PYTHON` (an
+//! interpreter with the `rafiki` package) and the `rafiki-worker` binary built next to the test
+//! binaries.
 
 #![allow(dead_code)] // Each test crate uses its own subset.
 
@@ -17,7 +19,6 @@ use rafiki_admin::startup::Application;
 use rafiki_client::types::user::UserType;
 use rafiki_client::Client;
 use serde_json::Value;
-use sqlx::{Connection, Executor, PgConnection};
 
 /// The superadmin's password on test servers.
 pub const SUPERADMIN_PASSWORD: &str = "superadmin-test-password";
@@ -32,22 +33,7 @@ pub struct TestApp {
     pub data_dir: PathBuf,
 }
 
-/// URL of a fresh, empty database.
-pub async fn fresh_database() -> String {
-    let server = std::env::var("RAFIKI_TEST_DATABASE_URL").expect(
-        "RAFIKI_TEST_DATABASE_URL must point at a Postgres server the tests may create databases \
-         in; `scripts/postgres.sh` starts one and prints its URL",
-    );
-    let name = format!("rafiki_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&server)
-        .await
-        .expect("cannot connect to RAFIKI_TEST_DATABASE_URL");
-    conn.execute(format!(r#"create database "{name}""#).as_str())
-        .await
-        .expect("cannot create a test database");
-    let (base, _) = server.rsplit_once('/').expect("a database URL");
-    format!("{base}/{name}")
-}
+pub use rafiki_testing::fresh_database;
 
 /// Starts an admin on a fresh database.
 pub async fn spawn_app() -> TestApp {
