@@ -32,10 +32,14 @@ def main():
     client.login(email="superadmin@rafiki", password=os.environ["SUPERADMIN_PASSWORD"])
     started = time.monotonic()
     task = "TABULAR_CLASSIFICATION"
-    train = client.create_dataset("wine-train", task, os.path.join(data, "wine_train.csv"))
+    train = client.create_dataset(
+        "wine-train", task, os.path.join(data, "wine_train.csv")
+    )
     val = client.create_dataset("wine-val", task, os.path.join(data, "wine_val.csv"))
     model_file = os.path.join(
-        os.path.dirname(__file__), "..", "examples/models/tabular_classification/SkMlpClf.py"
+        os.path.dirname(__file__),
+        "..",
+        "examples/models/tabular_classification/SkMlpClf.py",
     )
     model = client.create_model("mlp", task, model_file, "SkMlpClf")
     client.create_train_job(

@@ -8,9 +8,9 @@
 #     and whose URL `scripts/postgres.sh --docker` gives the Python tests;
 #   - else Debian's Postgres, started by scripts/postgres.sh.
 # Where Docker serves, the images are built first (scripts/build-images.sh, debug profile, from
-# the debug binaries built here) and RAFIKI_TEST_DOCKER=1 tells the tests that need Docker to
-# run. The Python package goes into .venv, whose interpreter the end-to-end tests give to the
-# workers (RAFIKI_PYTHON).
+# the debug binaries built here), RAFIKI_TEST_DOCKER=1 tells the tests that need Docker to
+# run, and scripts/e2e-compose.sh runs the compose deployment end to end. The Python package
+# goes into .venv, whose interpreter the end-to-end tests give to the workers (RAFIKI_PYTHON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,9 +61,14 @@ fi
 echo "== cargo test"
 cargo test --workspace --locked
 
+if $docker_serves; then
+  echo "== docker: the whole deployment in containers (scripts/e2e-compose.sh)"
+  scripts/e2e-compose.sh
+fi
+
 echo "== python: ruff"
-.venv/bin/ruff check python examples
-.venv/bin/ruff format --check python examples
+.venv/bin/ruff check python examples scripts
+.venv/bin/ruff format --check python examples scripts
 echo "== python: pytest"
 # The client tests start the admin binary built above.
 RAFIKI_TEST_DATABASE_URL=$python_database_url \

@@ -46,6 +46,8 @@ pub fn test_settings(database_url: &str, extra: &[(&str, Value)]) -> Settings {
             SUPERADMIN_PASSWORD,
         ))
         .merge(Serialized::default("ban_refresh_ms", BAN_REFRESH_MS))
+        // No GPUs unless a test declares some, whatever `nvidia-smi` says on this machine.
+        .merge(Serialized::default("gpus", ""))
         .merge(Serialized::default(
             "data_dir",
             std::env::temp_dir().join(format!("rafiki-test-{}", uuid::Uuid::new_v4())),
