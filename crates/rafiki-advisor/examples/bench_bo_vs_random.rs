@@ -10,6 +10,15 @@
 //! ```text
 //! cargo run --release -p rafiki-advisor --example bench_bo_vs_random -- [seeds] [cap] [threads]
 //! ```
+//!
+//! With `time` as the first argument it times single BAYES_OPT proposals instead: for 1-D and
+//! 6-D float spaces and n = 25, 50, 100, 200 scored trials, `reps` histories each (half the
+//! points uniform, half clustered around the best one, as a BO history is), one `propose_as`
+//! call per history, reporting the median and the slowest call:
+//!
+//! ```text
+//! cargo run --release -p rafiki-advisor --example bench_bo_vs_random -- time [reps]
+//! ```
 
 use std::f64::consts::PI;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,6 +64,33 @@ fn hartmann6(x: &[f64]) -> f64 {
             ALPHA[i] * (-inner).exp()
         })
         .sum::<f64>()
+}
+
+/// Forrester et al.'s 1-D test function on `[0, 1]`.
+fn forrester(x: &[f64]) -> f64 {
+    (6.0 * x[0] - 2.0).powi(2) * (12.0 * x[0] - 4.0).sin()
+}
+
+fn hartmann6_function() -> TestFunction {
+    TestFunction {
+        name: "Hartmann-6 (6-D)",
+        bounds: vec![(0.0, 1.0); 6],
+        optimum: -3.322_368_011_391_339,
+        f: hartmann6,
+    }
+}
+
+/// The spaces single proposals are timed on: one and six float knobs.
+fn timing_functions() -> [TestFunction; 2] {
+    [
+        TestFunction {
+            name: "Forrester (1-D)",
+            bounds: vec![(0.0, 1.0)],
+            optimum: -6.020_740_055_767_08,
+            f: forrester,
+        },
+        hartmann6_function(),
+    ]
 }
 
 impl TestFunction {
@@ -175,8 +211,90 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// A history of `n` completed trials on `func`: the first half uniform, the second half
+/// Gaussian steps (standard deviation 5% of the range) around the best of the first half.
+fn synthetic_history(func: &TestFunction, n: u32, rng: &mut ChaCha8Rng) -> Vec<PastTrial> {
+    let config = func.config();
+    let mut points: Vec<Vec<f64>> = Vec::new();
+    for i in 0..n {
+        let x: Vec<f64> = if i < n / 2 {
+            func.bounds
+                .iter()
+                .map(|&(lo, hi)| lo + rng.gen::<f64>() * (hi - lo))
+                .collect()
+        } else {
+            let best = points
+                .iter()
+                .min_by(|a, b| (func.f)(a).total_cmp(&(func.f)(b)))
+                .expect("a first half")
+                .clone();
+            best.iter()
+                .zip(&func.bounds)
+                .map(|(&v, &(lo, hi))| {
+                    let g: f64 = (0..12).map(|_| rng.gen::<f64>()).sum::<f64>() - 6.0;
+                    (v + 0.05 * (hi - lo) * g).clamp(lo, hi)
+                })
+                .collect()
+        };
+        points.push(x);
+    }
+    points
+        .into_iter()
+        .zip(1..)
+        .map(|(x, trial_no)| {
+            let knobs: Knobs = config
+                .keys()
+                .zip(&x)
+                .map(|(name, v)| (name.clone(), serde_json::json!(v)))
+                .collect();
+            let score = -(func.f)(&x);
+            PastTrial::completed(rafiki_advisor::Proposal::new(trial_no, knobs), score)
+        })
+        .collect()
+}
+
+fn time_proposals(functions: &[TestFunction], reps: u64) {
+    let started_at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    println!("BAYES_OPT proposal time, {reps} histories per row, one call each\n");
+    println!("| space | scored trials | median (ms) | max (ms) |");
+    println!("|---|---|---|---|");
+    for func in functions {
+        let config = func.config();
+        for n in [25u32, 50, 100, 200] {
+            let mut times = Vec::new();
+            for rep in 0..reps {
+                let mut rng = ChaCha8Rng::seed_from_u64(7000 + rep);
+                let history = synthetic_history(func, n, &mut rng);
+                let t = Instant::now();
+                let decision = propose_as(
+                    AdvisorType::BayesOpt,
+                    &Request {
+                        config: &config,
+                        budget: Budget::from_options(1e6, -1),
+                        history: &history,
+                        trial_no: n + 1,
+                        started_at,
+                        now: started_at,
+                        seed: rep,
+                    },
+                )
+                .expect("valid config");
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+                assert!(matches!(decision, Decision::Propose(_)));
+            }
+            let max = times.iter().copied().fold(0.0, f64::max);
+            println!("| {} | {n} | {:.2} | {max:.2} |", func.name, median(times));
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("time") {
+        let reps: u64 = args.get(2).map_or(9, |s| s.parse().expect("reps"));
+        time_proposals(&timing_functions(), reps);
+        return;
+    }
     let seeds: u64 = args.get(1).map_or(20, |s| s.parse().expect("seeds"));
     let cap: u32 = args.get(2).map_or(200, |s| s.parse().expect("cap"));
     let threads: usize = args.get(3).map_or(2, |s| s.parse().expect("threads"));
@@ -188,12 +306,7 @@ fn main() {
             optimum: 0.397_887_357_729_738,
             f: branin,
         },
-        TestFunction {
-            name: "Hartmann-6 (6-D)",
-            bounds: vec![(0.0, 1.0); 6],
-            optimum: -3.322_368_011_391_339,
-            f: hartmann6,
-        },
+        hartmann6_function(),
     ];
     let methods = [AdvisorType::BayesOpt, AdvisorType::Random];
 

@@ -15,6 +15,8 @@ use crate::space::Space;
 /// At most this many scored trials feed the process; beyond it the best half and the most
 /// recent half are kept, so a long, unlimited job stays fast.
 const MAX_OBSERVATIONS: usize = 200;
+/// How many of the best candidates are refined by a local search.
+const REFINE: usize = 5;
 /// Exploration margin of expected improvement, in units of the scores' standard deviation.
 const XI: f64 = 0.001;
 
@@ -81,30 +83,63 @@ pub(crate) fn random_point(space: &Space, taken: &[Knobs], rng: &mut impl Rng) -
     knobs
 }
 
+/// The scored trials the process is conditioned on: all of them, or beyond
+/// [`MAX_OBSERVATIONS`] the best half and the most recent others.
 fn keep_for_model(scored: &[(Vec<f64>, f64)]) -> Vec<&(Vec<f64>, f64)> {
-    if scored.len() <= MAX_OBSERVATIONS {
-        return scored.iter().collect();
+    let scores: Vec<f64> = scored.iter().map(|(_, y)| *y).collect();
+    select(&scores, MAX_OBSERVATIONS, |others, count| {
+        others[others.len() - count..].to_vec()
+    })
+    .into_iter()
+    .map(|i| &scored[i])
+    .collect()
+}
+
+/// How many observations fit the hyperparameters in a `d`-dimensional cube. The likelihood
+/// and its gradient cost `O(n^3)` per step, so past this size the fit uses a subset; the
+/// process is still conditioned on every observation kept. A length scale is pinned down by
+/// a few dozen points per coordinate, so a subset loses little.
+fn fit_size(d: usize) -> usize {
+    (30 + 10 * d).min(120)
+}
+
+/// The indices (increasing) of at most `max` of `scores`: all of them if they fit, else the
+/// best half (ties to the earlier) and `others` picks the rest from the remaining indices
+/// (given in increasing order, with the count wanted).
+fn select(
+    scores: &[f64],
+    max: usize,
+    others: impl Fn(&[usize], usize) -> Vec<usize>,
+) -> Vec<usize> {
+    if scores.len() <= max {
+        return (0..scores.len()).collect();
     }
-    let half = MAX_OBSERVATIONS / 2;
-    let mut by_score: Vec<usize> = (0..scored.len()).collect();
-    by_score.sort_by(|&a, &b| scored[b].1.total_cmp(&scored[a].1).then(a.cmp(&b)));
-    let mut keep = vec![false; scored.len()];
+    let half = max / 2;
+    let mut by_score: Vec<usize> = (0..scores.len()).collect();
+    by_score.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    let mut keep = vec![false; scores.len()];
     by_score[..half].iter().for_each(|&i| keep[i] = true);
-    let mut recent = 0;
-    for i in (0..scored.len()).rev() {
-        if recent == half {
-            break;
-        }
-        if !keep[i] {
-            keep[i] = true;
-            recent += 1;
-        }
-    }
-    scored
+    let rest: Vec<usize> = (0..scores.len()).filter(|&i| !keep[i]).collect();
+    others(&rest, max - half)
+        .into_iter()
+        .for_each(|i| keep[i] = true);
+    (0..scores.len()).filter(|&i| keep[i]).collect()
+}
+
+/// The observations that fit the hyperparameters: all up to [`fit_size`], else the best half
+/// and the others evenly spread over the trial order (so the early, space-filling trials are
+/// represented as well as the later, concentrated ones).
+fn fit_subset(x: &[f64], y: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
+    let picked = select(y, fit_size(d), |others, count| {
+        (0..count)
+            .map(|i| others[i * others.len() / count])
+            .collect()
+    });
+    let xs = picked
         .iter()
-        .zip(keep)
-        .filter_map(|(o, k)| k.then_some(o))
-        .collect()
+        .flat_map(|&i| x[i * d..i * d + d].iter().copied())
+        .collect();
+    (xs, picked.iter().map(|&i| y[i]).collect())
 }
 
 fn acquire(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Option<Knobs> {
@@ -118,7 +153,8 @@ fn acquire(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Option<Knob
     let x: Vec<f64> = kept.iter().flat_map(|(p, _)| p.iter().copied()).collect();
 
     // Hyperparameters come from real scores only; the liars join afterwards.
-    let hyper = fit_hyper(&x, &y, d, rng);
+    let (x_fit, y_fit) = fit_subset(&x, &y, d);
+    let hyper = fit_hyper(&x_fit, &y_fit, d, rng);
     let worst = y.iter().copied().fold(f64::INFINITY, f64::min);
     let best = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut x_all = x;
@@ -128,12 +164,18 @@ fn acquire(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Option<Knob
         y_all.push(worst);
     }
     let gp = Gp::new(&x_all, &y_all, d, &hyper)?;
-    let mut scratch = Vec::new();
-    let mut score = |p: &[f64]| {
-        let (m, v) = gp.predict(p, &mut scratch);
-        log_expected_improvement(m, v.sqrt(), best + XI)
+    let mut k = Vec::new();
+    // Log-EI at `p`, exact when it can exceed `floor`; otherwise an upper bound at most
+    // `floor`, from the posterior mean and a variance bound, without the `O(n^2)` solve (EI
+    // grows with the standard deviation).
+    let mut score = |p: &[f64], floor: f64| {
+        let (m, var_bound) = gp.mean_and_variance_bound(p, &mut k);
+        let bound = log_expected_improvement(m, var_bound.sqrt(), best + XI);
+        if bound <= floor {
+            return bound;
+        }
+        log_expected_improvement(m, gp.variance(&mut k).sqrt(), best + XI)
     };
-
     let numeric = space.numeric_coords();
     let blocks = space.categorical_blocks();
     let perturb = |p: &[f64], scale: f64, rng: &mut dyn rand::RngCore| {
@@ -167,17 +209,36 @@ fn acquire(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Option<Knob
             }
         }
     }
-    let mut scored: Vec<(f64, Vec<f64>)> = candidates.into_iter().map(|c| (score(&c), c)).collect();
+    // Exact values for the candidates that can be among the best `REFINE`, in decreasing
+    // order of their bounds; the others keep their bounds, which are lower (`false`: a bound).
+    let mut bounded: Vec<(f64, Vec<f64>)> = candidates
+        .into_iter()
+        .map(|c| (score(&c, f64::INFINITY), c))
+        .collect();
+    bounded.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut top: Vec<f64> = Vec::new();
+    let mut scored: Vec<(f64, bool, Vec<f64>)> = Vec::with_capacity(bounded.len());
+    for (bound, c) in bounded {
+        if top.len() == REFINE && bound <= top[REFINE - 1] {
+            scored.push((bound, false, c));
+            continue;
+        }
+        let v = score(&c, f64::NEG_INFINITY);
+        top.push(v);
+        top.sort_by(|a, b| b.total_cmp(a));
+        top.truncate(REFINE);
+        scored.push((v, true, c));
+    }
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
 
     // Local refinement of the best few: a shrinking random walk that keeps improvements.
     let mut refined = Vec::new();
-    for (start_value, start) in scored.iter().take(5) {
+    for (start_value, _, start) in scored.iter().take(REFINE) {
         let (mut value, mut point) = (*start_value, start.clone());
         let mut step = 0.05;
         for _ in 0..40 {
             let q = perturb(&point, step, rng);
-            let v = score(&q);
+            let v = score(&q, value);
             if v > value {
                 value = v;
                 point = q;
@@ -185,19 +246,34 @@ fn acquire(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Option<Knob
                 step = (step * 0.85).max(1e-4);
             }
         }
-        refined.push((value, point));
+        refined.push((value, true, point));
     }
     scored.extend(refined);
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
 
-    let first = space.decode(&scored.first()?.1);
-    Some(
-        scored
-            .iter()
-            .map(|(_, p)| space.decode(p))
-            .find(|k| !obs.taken.contains(k))
-            .unwrap_or(first),
-    )
+    // The best candidate not taken yet, by exact value: a bound is replaced by the exact value
+    // when it could still beat the best found, and no later entry can once its value (exact or
+    // bound) is not above that.
+    let first = space.decode(&scored.first()?.2);
+    let mut best_free: Option<(f64, Knobs)> = None;
+    for (value, exact, p) in &scored {
+        if best_free.as_ref().is_some_and(|(b, _)| *value <= *b) {
+            break;
+        }
+        let knobs = space.decode(p);
+        if obs.taken.contains(&knobs) {
+            continue;
+        }
+        let v = if *exact {
+            *value
+        } else {
+            score(p, f64::NEG_INFINITY)
+        };
+        if best_free.as_ref().is_none_or(|(b, _)| v > *b) {
+            best_free = Some((v, knobs));
+        }
+    }
+    Some(best_free.map_or(first, |(_, knobs)| knobs))
 }
 
 /// Log of expected improvement over `target` of a normal `N(mean, sd^2)`, computed so that it
@@ -261,6 +337,59 @@ fn standard_normal(rng: &mut dyn rand::RngCore) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn select_keeps_the_best_half_and_lets_the_caller_pick_the_rest() {
+        let scores = [0.5, 3.0, 1.0, 2.0, 0.0, 4.0, 0.2, 0.1];
+        let last = |others: &[usize], count: usize| others[others.len() - count..].to_vec();
+        assert_eq!(select(&scores, 8, last), (0..8).collect::<Vec<_>>());
+        // Best two: 5 and 1; the two most recent others: 6 and 7.
+        assert_eq!(select(&scores, 4, last), vec![1, 5, 6, 7]);
+        // 100 points in 1-D, the earlier the better: the best 20, then every fourth other.
+        let x: Vec<f64> = (0..100).map(f64::from).collect();
+        let y: Vec<f64> = x.iter().map(|v| -v).collect();
+        let (xs, ys) = fit_subset(&x, &y, 1);
+        assert_eq!(fit_size(1), 40);
+        let want: Vec<f64> = (0..20).chain((20..100).step_by(4)).map(f64::from).collect();
+        assert_eq!(xs, want);
+        assert_eq!(ys, want.iter().map(|v| -v).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn hyperparameters_fitted_on_the_subset_predict_as_well() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let d = 2;
+        let f = |p: &[f64]| (5.0 * p[0]).sin() * (3.0 * p[1]).cos() + p[0] * p[1];
+        // Half uniform, half around one point, as a history of Bayesian optimisation is.
+        let n = 140;
+        let x: Vec<f64> = (0..n * d)
+            .map(|i| {
+                let u = rng.gen::<f64>();
+                if i < n * d / 2 {
+                    u
+                } else {
+                    (0.3 + 0.2 * (u - 0.5)).clamp(0.0, 1.0)
+                }
+            })
+            .collect();
+        let y: Vec<f64> = x.chunks(d).map(f).collect();
+        let test: Vec<Vec<f64>> = (0..300).map(|_| vec![rng.gen(), rng.gen()]).collect();
+        let rmse = |h: &crate::gp::Hyper| {
+            let gp = Gp::new(&x, &y, d, h).unwrap();
+            let mut k = Vec::new();
+            let se: f64 = test
+                .iter()
+                .map(|p| (gp.mean_and_variance_bound(p, &mut k).0 - f(p)).powi(2))
+                .sum();
+            (se / test.len() as f64).sqrt()
+        };
+        let full = rmse(&fit_hyper(&x, &y, d, &mut rng));
+        let (xs, ys) = fit_subset(&x, &y, d);
+        assert!(xs.len() < x.len());
+        let subset = rmse(&fit_hyper(&xs, &ys, d, &mut rng));
+        assert!(subset < 1.5 * full + 1e-3, "subset {subset} vs full {full}");
+    }
 
     #[test]
     fn normal_cdf_matches_known_values() {

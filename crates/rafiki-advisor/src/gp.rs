@@ -86,6 +86,24 @@ fn matern52(r2: f64) -> (f64, f64) {
     (k, f)
 }
 
+/// Dot product with four independent accumulators, so that the compiler can vectorise it
+/// (a plain floating-point `sum` must add in order and cannot be).
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (p, q) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += p[k] * q[k];
+        }
+    }
+    let tail: f64 = ra.iter().zip(rb).map(|(p, q)| p * q).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
 /// In-place Cholesky of a symmetric positive-definite row-major `n x n` matrix; the lower
 /// triangle becomes `L` (the upper triangle is left as it was). `false` if not positive definite.
 fn cholesky(a: &mut [f64], n: usize) -> bool {
@@ -95,10 +113,10 @@ fn cholesky(a: &mut [f64], n: usize) -> bool {
         let row_i = &mut rest[..n];
         for j in 0..i {
             let row_j = &done[j * n..j * n + j + 1];
-            let s: f64 = row_i[..j].iter().zip(&row_j[..j]).map(|(p, q)| p * q).sum();
+            let s = dot(&row_i[..j], &row_j[..j]);
             row_i[j] = (row_i[j] - s) / row_j[j];
         }
-        let s = row_i[i] - row_i[..i].iter().map(|v| v * v).sum::<f64>();
+        let s = row_i[i] - dot(&row_i[..i], &row_i[..i]);
         if s <= 0.0 || !s.is_finite() {
             return false;
         }
@@ -110,45 +128,41 @@ fn cholesky(a: &mut [f64], n: usize) -> bool {
 /// Solves `L x = b` in place (forward substitution).
 fn solve_lower(l: &[f64], n: usize, b: &mut [f64]) {
     for i in 0..n {
-        let row = &l[i * n..i * n + i];
-        let s: f64 = row.iter().zip(&b[..i]).map(|(a, x)| a * x).sum();
+        let s = dot(&l[i * n..i * n + i], &b[..i]);
         b[i] = (b[i] - s) / l[i * n + i];
     }
 }
 
-/// Solves `L^T x = b` in place (back substitution).
+/// Solves `L^T x = b` in place (back substitution), reading `L` by rows.
 fn solve_upper_t(l: &[f64], n: usize, b: &mut [f64]) {
     for i in (0..n).rev() {
-        let mut s = b[i];
-        for k in i + 1..n {
-            s -= l[k * n + i] * b[k];
+        b[i] /= l[i * n + i];
+        let xi = b[i];
+        for (bk, lik) in b[..i].iter_mut().zip(&l[i * n..i * n + i]) {
+            *bk -= lik * xi;
         }
-        b[i] = s / l[i * n + i];
     }
 }
 
 /// `K^-1` from its Cholesky factor, full symmetric row-major.
 fn inverse_from_cholesky(l: &[f64], n: usize) -> Vec<f64> {
-    // Invert L column by column (L^-1 is lower triangular) ...
-    let mut linv = vec![0.0; n * n];
+    // Invert L column by column (L^-1 is lower triangular), storing column j of L^-1 as row j
+    // of `m`, so that every inner product below reads two contiguous rows ...
+    let mut m = vec![0.0; n * n];
     for j in 0..n {
-        linv[j * n + j] = 1.0 / l[j * n + j];
+        let row = &mut m[j * n..j * n + n];
+        row[j] = 1.0 / l[j * n + j];
         for i in j + 1..n {
-            let mut s = 0.0;
-            for k in j..i {
-                s += l[i * n + k] * linv[k * n + j];
-            }
-            linv[i * n + j] = -s / l[i * n + i];
+            let s = dot(&l[i * n + j..i * n + i], &row[j..i]);
+            row[i] = -s / l[i * n + i];
         }
     }
-    // ... then K^-1 = L^-T L^-1.
+    // ... then K^-1 = L^-T L^-1: entry (a, b) is the product of rows a and b of `m` from
+    // max(a, b) on.
     let mut inv = vec![0.0; n * n];
     for a in 0..n {
         for b in a..n {
-            let mut s = 0.0;
-            for k in b..n {
-                s += linv[k * n + a] * linv[k * n + b];
-            }
+            let s = dot(&m[a * n + b..a * n + n], &m[b * n + b..b * n + n]);
             inv[a * n + b] = s;
             inv[b * n + a] = s;
         }
@@ -355,6 +369,8 @@ pub(crate) struct Gp {
     sf2: f64,
     l: Vec<f64>,
     alpha: Vec<f64>,
+    /// A diagonal entry of the factored matrix: signal plus noise plus jitter variance.
+    diag: f64,
 }
 
 impl Gp {
@@ -382,6 +398,7 @@ impl Gp {
                     sf2: hyper.log_sf2().exp(),
                     l,
                     alpha,
+                    diag: hyper.log_sf2().exp() + sn2 + jitter,
                 });
             }
             jitter *= 100.0;
@@ -390,23 +407,63 @@ impl Gp {
     }
 
     /// Posterior mean and variance of the latent function at `x`.
+    #[cfg(test)]
     pub(crate) fn predict(&self, x: &[f64], scratch: &mut Vec<f64>) -> (f64, f64) {
-        scratch.clear();
-        let d = self.d;
-        for a in 0..self.n {
-            let row = &self.x[a * d..a * d + d];
-            let r2: f64 = row
-                .iter()
-                .zip(x)
-                .zip(&self.inv_l2)
-                .map(|((p, q), il)| (p - q) * (p - q) * il)
-                .sum();
-            scratch.push(self.sf2 * matern52(r2).0);
+        let (mean, _) = self.mean_and_variance_bound(x, scratch);
+        (mean, self.variance(scratch))
+    }
+
+    /// Posterior mean at `x` and an upper bound on the posterior variance, in `O(n d)`: the
+    /// variance given only the two observations that covary most with `x` (conditioning on
+    /// more data never increases the variance). Leaves the covariances with the data in `k`
+    /// for [`Gp::variance`].
+    pub(crate) fn mean_and_variance_bound(&self, x: &[f64], k: &mut Vec<f64>) -> (f64, f64) {
+        k.clear();
+        k.extend((0..self.n).map(|a| self.covariance(&self.x[a * self.d..(a + 1) * self.d], x)));
+        let mean = dot(k, &self.alpha);
+        // The two largest covariances (all are positive).
+        let (mut i1, mut i2) = (0, usize::MAX);
+        for (a, &v) in k.iter().enumerate().skip(1) {
+            if v > k[i1] {
+                (i1, i2) = (a, i1);
+            } else if i2 == usize::MAX || v > k[i2] {
+                i2 = a;
+            }
         }
-        let mean: f64 = scratch.iter().zip(&self.alpha).map(|(k, a)| k * a).sum();
-        solve_lower(&self.l, self.n, scratch);
-        let explained: f64 = scratch.iter().map(|v| v * v).sum();
-        (mean, (self.sf2 - explained).max(1e-12))
+        let (k1, diag) = (k[i1], self.diag);
+        let mut bound = self.sf2 - k1 * k1 / diag;
+        if i2 != usize::MAX {
+            // Given both: k^T A^-1 k with A = [[diag, c], [c, diag]].
+            let (k2, d) = (k[i2], self.d);
+            let c = self.covariance(&self.x[i1 * d..(i1 + 1) * d], &self.x[i2 * d..(i2 + 1) * d]);
+            let det = diag * diag - c * c;
+            // Nearly coincident points: the 2 x 2 solve would be ill-conditioned.
+            if det > 1e-6 * diag * diag {
+                let two = self.sf2 - (diag * (k1 * k1 + k2 * k2) - 2.0 * c * k1 * k2) / det;
+                bound = bound.min(two);
+            }
+        }
+        (mean, bound.max(1e-12))
+    }
+
+    /// The prior covariance of the latent function at `p` and `q`.
+    #[inline]
+    fn covariance(&self, p: &[f64], q: &[f64]) -> f64 {
+        let r2: f64 = p
+            .iter()
+            .zip(q)
+            .zip(&self.inv_l2)
+            .map(|((a, b), il)| (a - b) * (a - b) * il)
+            .sum();
+        self.sf2 * matern52(r2).0
+    }
+
+    /// The exact posterior variance, in `O(n^2)`, from the covariances `k` that
+    /// [`Gp::mean_and_variance_bound`] left (they are overwritten).
+    pub(crate) fn variance(&self, k: &mut [f64]) -> f64 {
+        solve_lower(&self.l, self.n, k);
+        let explained = dot(k, k);
+        (self.sf2 - explained).max(1e-12)
     }
 }
 
@@ -415,6 +472,19 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+
+    /// `n` uniform points of the `d`-cube, `f` at them, and the generator that drew them.
+    fn random_data(
+        seed: u64,
+        n: usize,
+        d: usize,
+        f: impl Fn(&[f64]) -> f64,
+    ) -> (ChaCha8Rng, Vec<f64>, Vec<f64>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let x: Vec<f64> = (0..n * d).map(|_| rng.gen::<f64>()).collect();
+        let y = x.chunks(d).map(f).collect();
+        (rng, x, y)
+    }
 
     #[test]
     fn cholesky_solves_a_small_system() {
@@ -440,13 +510,64 @@ mod tests {
     }
 
     #[test]
-    fn analytic_gradient_matches_finite_differences() {
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let (n, d) = (12, 3);
-        let x: Vec<f64> = (0..n * d).map(|_| rng.gen::<f64>()).collect();
-        let y: Vec<f64> = (0..n)
-            .map(|i| (3.0 * x[i * d]).sin() + x[i * d + 1] * x[i * d + 2])
+    fn inverse_of_a_larger_matrix_is_the_inverse() {
+        // Larger than the dot product's blocks of four, with a remainder, so both paths run.
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let n = 23;
+        let b: Vec<f64> = (0..n * n).map(|_| rng.gen::<f64>() - 0.5).collect();
+        let mut a: Vec<f64> = (0..n * n)
+            .map(|idx| {
+                let (i, j) = (idx / n, idx % n);
+                (0..n).map(|k| b[i * n + k] * b[j * n + k]).sum::<f64>()
+                    + f64::from(u8::from(i == j))
+            })
             .collect();
+        let orig = a.clone();
+        assert!(cholesky(&mut a, n));
+        let inv = inverse_from_cholesky(&a, n);
+        let rhs: Vec<f64> = (0..n).map(|i| i as f64 - 7.0).collect();
+        let mut x = rhs.clone();
+        solve_lower(&a, n, &mut x);
+        solve_upper_t(&a, n, &mut x);
+        for i in 0..n {
+            let bi: f64 = (0..n).map(|k| orig[i * n + k] * x[k]).sum();
+            assert!((bi - rhs[i]).abs() < 1e-10, "row {i}: {bi} vs {}", rhs[i]);
+            for j in 0..n {
+                let e: f64 = (0..n).map(|k| orig[i * n + k] * inv[k * n + j]).sum();
+                assert!((e - f64::from(u8::from(i == j))).abs() < 1e-10);
+            }
+        }
+    }
+
+    #[test]
+    fn variance_bound_is_above_the_variance_and_tight_at_the_data() {
+        let d = 2;
+        let (mut rng, x, y) = random_data(5, 40, d, |p| (4.0 * p[0]).sin() - p[1]);
+        for h in [vec![-1.5, -1.0, 0.0, -9.0], vec![-3.0, -3.0, 0.5, -2.0]] {
+            let gp = Gp::new(&x, &y, d, &Hyper(h)).unwrap();
+            let mut k = Vec::new();
+            let mut probes: Vec<Vec<f64>> = (0..200).map(|_| vec![rng.gen(), rng.gen()]).collect();
+            probes.push(x[..d].to_vec());
+            for p in &probes {
+                let (mean, bound) = gp.mean_and_variance_bound(p, &mut k);
+                let (m, v) = gp.predict(p, &mut Vec::new());
+                assert_eq!(mean, m);
+                assert!(
+                    bound >= v * (1.0 - 1e-9),
+                    "bound {bound} below variance {v}"
+                );
+                assert!(bound <= gp.sf2 + 1e-12);
+            }
+            // At an observed point the bound is at most the variance given that point alone.
+            let (_, at_data) = gp.mean_and_variance_bound(&x[..d], &mut k);
+            assert!(at_data <= gp.sf2 * (1.0 - gp.sf2 / gp.diag) + 1e-12);
+        }
+    }
+
+    #[test]
+    fn analytic_gradient_matches_finite_differences() {
+        let (n, d) = (12, 3);
+        let (_, x, y) = random_data(7, n, d, |p| (3.0 * p[0]).sin() + p[1] * p[2]);
         let sq = pairwise_sq(&x, n, d);
         let h = Hyper(vec![-0.5, 0.1, -1.0, 0.3, -4.0]);
         let (_, grad) = objective(&sq, &y, &h, true).unwrap();
