@@ -12,7 +12,8 @@
 //! ```
 //!
 //! With `time` as the first argument it times single BAYES_OPT proposals instead: for 1-D and
-//! 6-D float spaces and n = 25, 50, 100, 200 scored trials, `reps` histories each (half the
+//! 6-D float spaces (and a 1-D space whose scores are all equal, like the no-op model of the
+//! train benchmark) and n = 25, 50, 100, 200 scored trials, `reps` histories each (half the
 //! points uniform, half clustered around the best one, as a BO history is), one `propose_as`
 //! call per history, reporting the median and the slowest call:
 //!
@@ -81,7 +82,7 @@ fn hartmann6_function() -> TestFunction {
 }
 
 /// The spaces single proposals are timed on: one and six float knobs.
-fn timing_functions() -> [TestFunction; 2] {
+fn timing_functions() -> [TestFunction; 3] {
     [
         TestFunction {
             name: "Forrester (1-D)",
@@ -90,6 +91,13 @@ fn timing_functions() -> [TestFunction; 2] {
             f: forrester,
         },
         hartmann6_function(),
+        // What the issue-5 train benchmark's no-op model reports: every score the same.
+        TestFunction {
+            name: "constant (1-D)",
+            bounds: vec![(0.0, 1.0)],
+            optimum: 1.0,
+            f: |_| 1.0,
+        },
     ]
 }
 
