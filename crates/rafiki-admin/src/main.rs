@@ -24,6 +24,9 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Print the GPU device ids services would be given (`RAFIKI_GPUS`, or with `auto` those
+    /// `nvidia-smi` lists), one per line, and exit.
+    Gpus,
 }
 
 #[tokio::main]
@@ -36,6 +39,13 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Gpus)) {
+        // Secrets play no part in the inventory: do not ask for them.
+        for id in Settings::load(true)?.gpus {
+            println!("{id}");
+        }
+        return Ok(());
+    }
     let settings = Settings::load(cli.dev)?;
     if settings.dev {
         tracing::warn!(
@@ -56,5 +66,6 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Gpus => unreachable!("handled before the settings are loaded"),
     }
 }
