@@ -82,6 +82,7 @@ struct RawSettings {
     max_model_bytes: u64,
     dataset_url_timeout_secs: u64,
     worker_image: String,
+    #[serde(deserialize_with = "text_or_number")]
     gpus: String,
     worker_bin: Option<PathBuf>,
     predictor_bin: Option<PathBuf>,
@@ -329,6 +330,21 @@ impl Settings {
     }
 }
 
+/// A setting written as text that may look like a number (`RAFIKI_GPUS=3`: the environment
+/// provider parses it as one).
+fn text_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrNumber {
+        Text(String),
+        Number(i64),
+    }
+    Ok(match TextOrNumber::deserialize(deserializer)? {
+        TextOrNumber::Text(text) => text,
+        TextOrNumber::Number(n) => n.to_string(),
+    })
+}
+
 /// A binary next to the running executable: where cargo and the images put them.
 fn sibling_binary(name: &str) -> Result<PathBuf, ConfigError> {
     let exe = std::env::current_exe()
@@ -398,11 +414,14 @@ mod tests {
             jail.set_env("RAFIKI_MAX_DATASET_BYTES", "1024");
             jail.set_env("RAFIKI_MAX_MODEL_BYTES", "512");
             jail.set_env("RAFIKI_WORKER_IMAGE", "registry.local/worker:1");
+            // One device id reads as a number to the environment provider.
+            jail.set_env("RAFIKI_GPUS", "3");
             let s = Settings::from_figment(Settings::figment(), true).unwrap();
             assert_eq!(s.max_dataset_bytes, 1024);
             assert_eq!(s.max_model_bytes, 512);
             assert_eq!(s.worker_image, "registry.local/worker:1");
             assert_eq!(s.admin_port, 3100);
+            assert_eq!(s.gpus, vec![3]);
             assert_eq!(s.backend, BackendKind::Docker);
             assert_eq!(s.data_dir, PathBuf::from("/srv/rafiki"));
             Ok(())
