@@ -92,7 +92,9 @@ struct RawSettings {
     max_service_restarts: i32,
     service_admin_url: Option<String>,
     predictor_image: String,
+    #[serde(deserialize_with = "text_or_number")]
     docker_network: String,
+    #[serde(deserialize_with = "text_or_number")]
     docker_project: String,
     docker_cpus: f64,
     docker_memory_mb: u64,
@@ -330,8 +332,8 @@ impl Settings {
     }
 }
 
-/// A setting written as text that may look like a number (`RAFIKI_GPUS=3`: the environment
-/// provider parses it as one).
+/// A setting written as text that may look like a number (`RAFIKI_GPUS=3`,
+/// `RAFIKI_DOCKER_PROJECT=2026`: the environment provider parses them as numbers).
 fn text_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
