@@ -152,6 +152,33 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<TrialR
     row.map(Row::into_record).transpose()
 }
 
+/// The trial a worker was given and has not finished, if any, and whether the worker has
+/// touched it (posted logs or parameters). A worker runs one trial at a time, so an untouched
+/// one is a trial whose assignment never reached it.
+pub async fn unfinished_of_worker(
+    db: &mut sqlx::PgConnection,
+    worker_id: Uuid,
+) -> StoreResult<Option<(TrialRecord, bool)>> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "{SELECT} where t.worker_id = $1 and t.status in ('PENDING', 'RUNNING') \
+         order by t.no desc limit 1"
+    ))
+    .bind(worker_id)
+    .fetch_optional(&mut *db)
+    .await?;
+    let Some(trial) = row.map(Row::into_record).transpose()? else {
+        return Ok(None);
+    };
+    let touched: bool = sqlx::query_scalar(
+        "select exists (select 1 from trial_logs where trial_id = $1) \
+         or exists (select 1 from trials where id = $1 and params_key is not null)",
+    )
+    .bind(trial.trial.id)
+    .fetch_one(&mut *db)
+    .await?;
+    Ok(Some((trial, touched)))
+}
+
 /// A train job's trials, newest first.
 pub async fn list_for_job(
     db: impl PgExecutor<'_>,

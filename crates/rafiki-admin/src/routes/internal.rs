@@ -235,6 +235,27 @@ pub async fn next_trial(
     if !sub.status.is_live() || !job.job.status.is_live() {
         return Ok(Json(NextTrial::BudgetSpent));
     }
+    // A worker runs one trial at a time. An unfinished trial it never touched is one whose
+    // assignment was lost on the way (the worker retried): hand it out again. One it touched
+    // and left is abandoned.
+    if let Some((trial, touched)) = trials::unfinished_of_worker(&mut tx, service.id).await? {
+        if !touched {
+            tx.commit().await.map_err(ApiError::internal)?;
+            return Ok(Json(NextTrial::Trial {
+                trial: TrialAssignment {
+                    id: trial.trial.id,
+                    no: trial.trial.no,
+                    proposal: trial.trial.proposal,
+                },
+            }));
+        }
+        trials::error_in_flight_of_worker(
+            &mut *tx,
+            service.id,
+            "The worker asked for another trial without finishing this one.",
+        )
+        .await?;
+    }
     let raw_config = sub.knob_config.clone().ok_or_else(|| {
         ApiError::invalid_request("Report the model's knob config before asking for trials.")
     })?;

@@ -1035,3 +1035,111 @@ async fn a_model_that_raises_in_get_knob_config_makes_the_job_errored_with_the_r
     .await;
     assert_eq!(trials, json!([]), "no trial was started");
 }
+
+#[tokio::test]
+async fn a_retried_request_for_a_trial_gets_the_same_trial_and_an_abandoned_one_is_errored() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 100}),
+        json!({"seconds": 0.5}),
+    )
+    .await;
+    // The real worker reports the knob config and starts trials.
+    wait_for_job(&app, &dev, &path, 60, |j| j["status"] == "RUNNING").await;
+    let (sub_id, job_id): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
+        "select w.sub_train_job_id, s.train_job_id from train_job_workers w \
+         join sub_train_jobs s on s.id = w.sub_train_job_id limit 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    // A second worker of the same model, driven by hand. Its backend is not the admin's, so
+    // supervision leaves it alone.
+    let token = "a-hand-made-service-token";
+    let worker = uuid::Uuid::new_v4();
+    rafiki_store::services::insert(
+        &app.pool,
+        &rafiki_store::services::NewService {
+            id: worker,
+            service_type: rafiki_types::status::ServiceType::Train,
+            backend: "docker",
+            token_hash: &rafiki_admin::orchestrator::token_hash(token),
+            gpus: &[],
+            image: "none",
+            job_id,
+        },
+    )
+    .await
+    .unwrap();
+    rafiki_store::services::insert_train_worker(&app.pool, worker, sub_id)
+        .await
+        .unwrap();
+    let next = || async {
+        json_ok(
+            app.send(
+                Method::POST,
+                "/internal/train/trials",
+                Some(token),
+                Value::Null,
+            )
+            .await,
+        )
+        .await
+    };
+
+    // The answer was lost and the worker asks again: the same trial, not a second one.
+    let first = next().await;
+    assert_eq!(first["decision"], "TRIAL", "{first}");
+    let again = next().await;
+    assert_eq!(again, first);
+
+    // Once the worker has worked on it, asking again abandons it.
+    let trial_id = first["trial"]["id"].as_str().unwrap().to_owned();
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/internal/trials/{trial_id}/logs"),
+            Some(token),
+            json!({"entries": [{"time": "2026-11-27T00:00:00Z", "kind": "MESSAGE",
+                                "body": {"message": "started"}}]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let second = next().await;
+    assert_eq!(second["decision"], "TRIAL", "{second}");
+    assert_ne!(second["trial"]["id"], first["trial"]["id"]);
+    let abandoned = json_ok(
+        app.send(
+            Method::GET,
+            &format!("/trials/{trial_id}"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(abandoned["status"], "ERRORED", "{abandoned}");
+    assert!(
+        abandoned["error"]
+            .as_str()
+            .unwrap()
+            .contains("without finishing"),
+        "{abandoned}"
+    );
+    let res = app
+        .send(
+            Method::POST,
+            &format!("{path}/stop"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
