@@ -146,6 +146,7 @@ async fn build_orchestrator(
                     predictor_image: settings.predictor_image.clone(),
                     cpus: settings.docker_cpus,
                     memory_mb: settings.docker_memory_mb,
+                    logs_dir: settings.data_dir.join("services"),
                 })
                 .await
                 .context("RAFIKI_BACKEND=docker")?,

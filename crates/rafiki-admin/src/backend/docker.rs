@@ -7,8 +7,11 @@
 //! the network, and a relaunch after a crash replaces the exited container of the same name.
 //! Predictors publish their port on a host port the engine picks. Containers carry no
 //! database credentials: services reach the admin through the internal API with their token.
+//! Before a container is removed, the end of its output is appended to
+//! `<logs_dir>/<service id>/service.log`, where the process backend writes its services' logs.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 
 use bollard::errors::Error as DockerError;
 use bollard::models::{
@@ -17,11 +20,13 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
+use futures_util::StreamExt;
 use rafiki_types::internal::env;
 use rafiki_types::status::ServiceType;
+use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use super::{Backend, BackendError, Launched, ServiceAddress, ServiceSpec, ServiceState};
@@ -42,6 +47,8 @@ pub mod labels {
 const CONTAINER_WORK_DIR: &str = "/var/lib/rafiki/work";
 /// Seconds a stopped container gets after SIGTERM before SIGKILL.
 const STOP_GRACE_SECS: i32 = 5;
+/// How many of its last output lines a removed container leaves in its service's log.
+const KEPT_LOG_LINES: &str = "10000";
 
 /// How the backend runs containers.
 #[derive(Debug, Clone)]
@@ -56,6 +63,8 @@ pub struct DockerSettings {
     pub cpus: f64,
     /// Memory per container in MiB (0: no limit).
     pub memory_mb: u64,
+    /// Where removed containers' output is kept, one directory per service.
+    pub logs_dir: PathBuf,
 }
 
 /// Runs services as containers.
@@ -263,6 +272,7 @@ impl DockerBackend {
     /// the same service (a relaunch after a crash). Returns the container id.
     pub async fn create(&self, spec: &ServiceSpec) -> Result<String, BackendError> {
         let name = self.container_name(spec.id);
+        self.keep_logs(&name, spec.id).await;
         self.remove(&name).await?;
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
         let created = self
@@ -271,6 +281,55 @@ impl DockerBackend {
             .await
             .map_err(|e| docker_error(&format!("cannot create container {name}"), e))?;
         Ok(created.id)
+    }
+
+    /// The log a service's removed containers leave behind.
+    pub fn log_path(&self, service_id: Uuid) -> PathBuf {
+        self.settings
+            .logs_dir
+            .join(service_id.to_string())
+            .join("service.log")
+    }
+
+    /// Appends the end of a container's output to its service's log; a container that does not
+    /// exist has none. Failures are logged, never fatal: the output is a diagnostic.
+    async fn keep_logs(&self, container: &str, service_id: Uuid) {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(KEPT_LOG_LINES)
+            .build();
+        let mut output = Vec::new();
+        let mut stream = self.docker.logs(container, Some(options));
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => output.extend_from_slice(&chunk.into_bytes()),
+                Err(err) if is_not_found(&err) => return,
+                Err(err) => {
+                    tracing::warn!(container, error = %reason(&err), "cannot read its output");
+                    break;
+                }
+            }
+        }
+        if output.is_empty() {
+            return;
+        }
+        let path = self.log_path(service_id);
+        let written = async {
+            if let Some(dir) = path.parent() {
+                tokio::fs::create_dir_all(dir).await?;
+            }
+            let mut file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .await?;
+            file.write_all(&output).await?;
+            file.flush().await
+        };
+        if let Err(err) = written.await {
+            tracing::warn!(path = %path.display(), error = %err, "cannot keep a container's output");
+        }
     }
 
     /// Removes a container, running or not; one already gone is fine.
@@ -405,7 +464,7 @@ impl Backend for DockerBackend {
         }
     }
 
-    async fn stop(&self, _service_id: Uuid, backend_id: &str) -> Result<(), BackendError> {
+    async fn stop(&self, service_id: Uuid, backend_id: &str) -> Result<(), BackendError> {
         let options = StopContainerOptionsBuilder::default()
             .t(STOP_GRACE_SECS)
             .build();
@@ -415,6 +474,7 @@ impl Backend for DockerBackend {
             // 304: already stopped; anything else, the forced removal below settles.
             Err(err) => tracing::debug!(container = %backend_id, error = %reason(&err), "stop"),
         }
+        self.keep_logs(backend_id, service_id).await;
         self.remove(backend_id).await
     }
 
@@ -424,6 +484,9 @@ impl Backend for DockerBackend {
         for (container, service) in self.project_containers().await? {
             let adopted = service.is_some_and(|s| keep.contains(&(s, container.as_str())));
             if !adopted {
+                if let Some(service) = service {
+                    self.keep_logs(&container, service).await;
+                }
                 self.remove(&container).await?;
                 removed += 1;
             }

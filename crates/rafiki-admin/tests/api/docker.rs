@@ -80,6 +80,7 @@ fn docker_settings(project: &str) -> DockerSettings {
         predictor_image: PREDICTOR_IMAGE.into(),
         cpus: 1.5,
         memory_mb: 1024,
+        logs_dir: std::env::temp_dir().join(project),
     }
 }
 
@@ -453,6 +454,19 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
         containers_of(&backend, &project).await.is_empty(),
         "finished workers are removed"
     );
+    let workers: Vec<Uuid> =
+        sqlx::query_scalar("select id from services where service_type = 'TRAIN'")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    for worker in workers {
+        let log = app.data_dir.join(format!("services/{worker}/service.log"));
+        let kept = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            !kept.is_empty(),
+            "the removed worker's output is kept in {log:?}"
+        );
+    }
 
     let created = json_ok(
         app.send(
