@@ -6,10 +6,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use common::{python_ready, spawn_app, TestApp, SUPERADMIN_PASSWORD, TINY_MODEL};
+use common::{python_ready, spawn_app, wait_for, TestApp, SUPERADMIN_PASSWORD, TINY_MODEL};
 
 /// Runs `rafiki` as a user with their own home directory.
 struct Rafiki {
@@ -371,10 +371,20 @@ async fn the_cli_logs_in_manages_users_datasets_and_models_and_names_its_failure
         .fails_with("NotLoggedInError");
 }
 
-#[tokio::test]
-async fn the_cli_trains_watches_and_reads_trials_logs_and_parameters() {
+/// The CLI logged in as the superadmin to a fresh admin, where it has uploaded two one-row
+/// datasets and the tiny model (app `tiny`, task `ANY`) and trained one trial of it, watched
+/// with `train create --watch` until the job stopped.
+struct TrainedTiny {
+    rafiki: Rafiki,
+    dir: tempfile::TempDir,
+    /// The trial, as `trials best tiny --json` lists it.
+    best: Value,
+}
+
+/// [`TrainedTiny`], or `None` when models cannot run here (see `python_ready`).
+async fn trained_tiny() -> Option<TrainedTiny> {
     if !python_ready() {
-        return;
+        return None;
     }
     let app = spawn_app().await;
     let rafiki = Rafiki::new();
@@ -396,7 +406,6 @@ async fn the_cli_trains_watches_and_reads_trials_logs_and_parameters() {
         ])
         .await
         .ok();
-
     let watched = rafiki
         .run(&[
             "train",
@@ -421,12 +430,20 @@ async fn the_cli_trains_watches_and_reads_trials_logs_and_parameters() {
         watched.contains("STOPPED") && watched.contains("trials done 1"),
         "{watched}"
     );
-
     let best = rafiki
         .run(&["trials", "best", "tiny", "--json"])
         .await
         .json();
-    let trial = best[0]["id"].as_str().unwrap().to_owned();
+    let best = best[0].clone();
+    Some(TrainedTiny { rafiki, dir, best })
+}
+
+#[tokio::test]
+async fn the_cli_trains_watches_and_reads_trials_logs_and_parameters() {
+    let Some(TrainedTiny { rafiki, dir, best }) = trained_tiny().await else {
+        return;
+    };
+    let trial = best["id"].as_str().unwrap().to_owned();
     let table = rafiki.run(&["trials", "list", "tiny"]).await.ok();
     assert!(
         table.contains(&trial) && table.contains("COMPLETED"),
@@ -467,4 +484,140 @@ async fn the_cli_trains_watches_and_reads_trials_logs_and_parameters() {
         .await
         .json();
     assert_eq!(jobs[0]["status"], "STOPPED");
+}
+
+#[tokio::test]
+async fn the_cli_deploys_a_trained_job_predicts_through_it_and_stops_it() {
+    let Some(TrainedTiny { rafiki, dir, best }) = trained_tiny().await else {
+        return;
+    };
+    // The tiny model predicts its knob `x` for every query.
+    let x = best["proposal"]["knobs"]["x"].as_f64().unwrap();
+    // Within one ulp, as in the client's test: the worker reads JSON floats with serde_json's
+    // default parser, which is not always correctly rounded.
+    let near_x = |p: &Value| {
+        p.as_f64()
+            .is_some_and(|p| (p - x).abs() <= f64::EPSILON * x.abs())
+    };
+
+    assert_tiny_not_deployed(&rafiki).await;
+
+    let created = rafiki
+        .run(&["inference", "create", "tiny", "--json"])
+        .await
+        .json();
+    assert_eq!(
+        (&created["app"], &created["app_version"]),
+        (&json!("tiny"), &json!(1))
+    );
+    let host = created["predictor_host"].as_str().unwrap().to_owned();
+    rafiki
+        .run(&["inference", "create", "tiny", "1"])
+        .await
+        .fails_with("RunningInferenceJobExistsError");
+
+    let running = wait_for("the deployment to run", 120, || async {
+        let job = rafiki
+            .run(&["inference", "status", "tiny", "--json"])
+            .await
+            .json();
+        (job["status"] == "RUNNING").then_some(job)
+    })
+    .await;
+    assert_eq!(running["id"], created["id"]);
+    assert_eq!(running["predictor_host"], host.as_str());
+    let shown = rafiki.run(&["inference", "status", "tiny"]).await.ok();
+    assert!(
+        shown.contains("RUNNING") && shown.contains(&host),
+        "{shown}"
+    );
+
+    // One query, through the app's running job. The predictor learns of its workers by
+    // polling the admin (every second), so for up to a second after the job reads RUNNING it
+    // may still answer ServiceDeploymentError.
+    let one = wait_for("the predictor to know its worker", 10, || async {
+        let run = rafiki
+            .run_with(&["predict", "--app", "tiny", "--one", "--json"], &[], "[0]")
+            .await;
+        if run.code == 1 && run.stderr.starts_with("ServiceDeploymentError: ") {
+            return None;
+        }
+        Some(run.json())
+    })
+    .await;
+    assert!(near_x(&one["prediction"]), "{one} vs {x}");
+    assert_eq!(one["predictions"], json!([]));
+    let predicted = one["prediction"].to_string();
+    let shown = rafiki
+        .run_with(
+            &["predict", "--predictor", &host, "-"],
+            &[],
+            r#"{"query": [0]}"#,
+        )
+        .await
+        .ok();
+    assert!(
+        shown.contains("prediction") && shown.contains(&predicted),
+        "{shown}"
+    );
+
+    // A batch of queries from a file, straight to the predictor.
+    let queries = write(dir.path(), "queries.json", b"[[0], [1], [2]]");
+    let many = rafiki
+        .run(&["predict", &queries, "--predictor", &host, "--json"])
+        .await
+        .json();
+    assert_eq!(many["prediction"], Value::Null);
+    assert_eq!(
+        many["predictions"],
+        json!(vec![&one["prediction"]; 3]),
+        "{many}"
+    );
+    let table = rafiki
+        .run(&["predict", &queries, "--app", "tiny", "--app-version", "1"])
+        .await
+        .ok();
+    assert_eq!(table.matches(&predicted).count(), 3, "{table}");
+    rafiki
+        .run_with(&["predict", "--app", "tiny"], &[], "{\"x\": 1}")
+        .await
+        .fails_with("UsageError");
+
+    let listed = rafiki
+        .run(&["inference", "list", "--app", "tiny", "--json"])
+        .await
+        .json();
+    assert_eq!(listed[0]["id"], created["id"]);
+    let stopped = rafiki.run(&["inference", "stop", "tiny"]).await.ok();
+    assert!(
+        stopped.contains("Stopped the inference job of tiny version 1"),
+        "{stopped}"
+    );
+    let listed = rafiki
+        .run(&["inference", "list", "--app", "tiny", "--json"])
+        .await
+        .json();
+    assert_eq!(listed[0]["status"], "STOPPED", "{listed}");
+    let table = rafiki
+        .run(&["inference", "list", "--app", "tiny"])
+        .await
+        .ok();
+    assert!(table.contains("STOPPED"), "{table}");
+    assert_tiny_not_deployed(&rafiki).await;
+}
+
+/// Asserts that the `tiny` app has no running inference job: its status, predicting through
+/// it and stopping it are each refused with that error's name.
+async fn assert_tiny_not_deployed(rafiki: &Rafiki) {
+    let refused: [(&[&str], &str); 3] = [
+        (&["inference", "status", "tiny"], ""),
+        (&["predict", "--app", "tiny"], "[[0]]"),
+        (&["inference", "stop", "tiny"], ""),
+    ];
+    for (args, stdin) in refused {
+        rafiki
+            .run_with(args, &[], stdin)
+            .await
+            .fails_with("InvalidRunningInferenceJobError");
+    }
 }

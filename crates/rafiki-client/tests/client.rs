@@ -20,7 +20,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
-use common::{python_ready, spawn_app, spawn_app_with_idle_workers, wait_for, TestApp, TINY_MODEL};
+use common::{python_ready, spawn_app, spawn_app_with_idle_workers, wait_for, TINY_MODEL};
 
 const TRIVIAL_MODEL: &str =
     "from rafiki.model import BaseModel\n\n\nclass Trivial(BaseModel):\n    pass\n";
@@ -740,20 +740,11 @@ async fn a_tiny_model_trains_and_its_trials_logs_and_parameters_read_back() {
         Some(&ParamValue::Str("tiny".into()))
     );
 
-    // Deploying needs the predictor binary, built from its own crate.
-    let predictor = common::built_binary("rafiki-predictor");
-    if !predictor.exists() {
-        eprintln!(
-            "skipped the deployment: {} is not built",
-            predictor.display()
-        );
-        return;
-    }
-    deploy_and_predict(&app, &dev, x).await;
+    deploy_and_predict(&dev, x).await;
 }
 
 /// Deploys the `tiny` app's latest train job, predicts through it and stops it.
-async fn deploy_and_predict(_app: &TestApp, dev: &Client, x: f64) {
+async fn deploy_and_predict(dev: &Client, x: f64) {
     let me = dev.get_current_user().unwrap().id;
     let created = dev
         .create_inference_job("tiny", LATEST, Budget::new())

@@ -5,8 +5,8 @@
 //! Each test's database is created by [`fresh_database`] on the server of
 //! `RAFIKI_TEST_DATABASE_URL` or else in the tests' Postgres container (the `rafiki_testing`
 //! crate tells how the server is chosen). Tests that run real models need `RAFIKI_PYTHON` (an
-//! interpreter with the `rafiki` package) and the `rafiki-worker` binary built next to the test
-//! binaries.
+//! interpreter with the `rafiki` package) and the `rafiki-worker` and `rafiki-predictor`
+//! binaries built next to the test binaries.
 
 #![allow(dead_code)] // Each test crate uses its own subset.
 
@@ -128,29 +128,38 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Whether models can run: `RAFIKI_PYTHON` is set and imports the `rafiki` package (with
-/// numpy). When it can, the worker binary must have been built, or the test fails saying so.
+/// numpy). When it can, the worker and predictor binaries must have been built, or the test
+/// fails saying so. Tests skip without it on a developer's machine, but never in CI (`CI`
+/// set), where a skip would hide that they did not run.
 pub fn python_ready() -> bool {
-    let Ok(python) = std::env::var("RAFIKI_PYTHON") else {
-        eprintln!("skipped: RAFIKI_PYTHON is not set (scripts/test.sh sets it)");
-        return false;
+    let missing = match std::env::var("RAFIKI_PYTHON") {
+        Err(_) => "RAFIKI_PYTHON is not set (scripts/test.sh sets it)".to_owned(),
+        Ok(python) => {
+            let imports = std::process::Command::new(&python)
+                .args(["-c", "import rafiki.model, numpy"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if imports {
+                for name in ["rafiki-worker", "rafiki-predictor"] {
+                    let binary = built_binary(name);
+                    assert!(
+                        binary.exists(),
+                        "RAFIKI_PYTHON is set but {} is missing: build it first (`cargo build \
+                         --workspace --bins` with the same target directory)",
+                        binary.display()
+                    );
+                }
+                return true;
+            }
+            format!("{python} cannot import the rafiki package")
+        }
     };
-    let imports = std::process::Command::new(&python)
-        .args(["-c", "import rafiki.model, numpy"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !imports {
-        eprintln!("skipped: {python} cannot import the rafiki package");
-        return false;
-    }
-    let worker = built_binary("rafiki-worker");
     assert!(
-        worker.exists(),
-        "RAFIKI_PYTHON is set but {} is missing: build it first (`cargo build -p rafiki-worker` \
-         with the same target directory)",
-        worker.display()
+        std::env::var_os("CI").is_none(),
+        "models must run in CI: {missing}"
     );
-    true
+    eprintln!("skipped: {missing}");
+    false
 }
 
 /// A binary of the workspace built next to this test binary (`target/<profile>/<name>`).
