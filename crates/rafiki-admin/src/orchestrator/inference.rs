@@ -117,17 +117,19 @@ impl Orchestrator {
                 }
             })?;
         let mut launches = Vec::new();
-        let predictor = self
-            .plan_listening(&mut tx, ServiceType::Predict, id, Vec::new(), String::new())
+        let mut predictor = self
+            .plan(&mut tx, ServiceType::Predict, id, Vec::new(), String::new())
             .await?;
+        self.give_port(&mut tx, &mut predictor).await?;
         inference_jobs::insert_predictor(&mut *tx, id, predictor.id).await?;
         launches.push(predictor);
         let mut free = allocated.iter().copied();
         for ((trial, share), image) in trials.iter().zip(&shares).zip(images) {
             let gpus: Vec<i32> = (0..*share).filter_map(|_| free.next()).collect();
-            let worker = self
-                .plan_listening(&mut tx, ServiceType::Inference, id, gpus, image.clone())
+            let mut worker = self
+                .plan(&mut tx, ServiceType::Inference, id, gpus, image.clone())
                 .await?;
+            self.give_port(&mut tx, &mut worker).await?;
             inference_jobs::insert_worker(&mut *tx, worker.id, id, trial.trial.id).await?;
             launches.push(worker);
         }
@@ -135,22 +137,14 @@ impl Orchestrator {
         Ok((id, launches))
     }
 
-    /// Plans a service that listens: a port free now on this host (where the backend runs
-    /// services here; a container's port is its own anyway) and its address.
-    async fn plan_listening(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        service_type: ServiceType,
-        job_id: Uuid,
-        gpus: Vec<i32>,
-        image: String,
-    ) -> ApiResult<Planned> {
-        let mut planned = self.plan(tx, service_type, job_id, gpus, image).await?;
-        let address = self.backend.address(planned.id, service_type);
+    /// Gives a planned service that listens its port — one free now on this host (where the
+    /// backend runs services here; a container's port is its own anyway) — and its address.
+    async fn give_port(&self, tx: &mut sqlx::PgConnection, planned: &mut Planned) -> ApiResult<()> {
+        let address = self.backend.address(planned.id, planned.service_type);
         let port = free_port(&address.bind_host)?;
         services::set_address(&mut *tx, planned.id, &address.reach_host, port).await?;
         planned.port = Some(port);
-        Ok(planned)
+        Ok(())
     }
 
     /// Stops an inference job synchronously: when this returns its services are gone and it

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::{assert_error, fresh_database, spawn_app_on, TestApp};
-use crate::train_jobs::{start_job, wait_for_job, SLOW_MODEL};
+use crate::train_jobs::{start_job, wait_for_job, wait_until_ended, SLOW_MODEL};
 use crate::uploads::json_ok;
 
 /// The network the tests' containers join.
@@ -82,6 +82,19 @@ fn docker_settings(project: &str) -> DockerSettings {
         memory_mb: 1024,
         logs_dir: std::env::temp_dir().join(project),
     }
+}
+
+/// A backend on the engine for a project of the test's own (removed with the guard); `None`
+/// when the docker tests do not run.
+async fn docker_backend() -> Option<(Project, DockerBackend)> {
+    if !docker_wanted() {
+        return None;
+    }
+    let project = Project::new();
+    let backend = DockerBackend::connect(docker_settings(&project.0))
+        .await
+        .expect("the engine answers");
+    Some((project, backend))
 }
 
 /// Admin settings for the docker backend: it must listen where containers reach it.
@@ -146,14 +159,10 @@ fn service_spec(service_type: ServiceType, gpus: Vec<i32>, port: Option<u16>) ->
 
 #[tokio::test]
 async fn containers_carry_labels_limits_and_a_device_request_for_their_gpus() {
-    if !docker_wanted() {
+    let Some((guard, backend)) = docker_backend().await else {
         return;
-    }
-    let guard = Project::new();
+    };
     let project = guard.0.clone();
-    let backend = DockerBackend::connect(docker_settings(&project))
-        .await
-        .expect("the engine answers");
     let spec = service_spec(ServiceType::Train, vec![1, 3], None);
     let container = backend.create(&spec).await.expect("created");
     let inspected = backend
@@ -239,14 +248,10 @@ async fn containers_carry_labels_limits_and_a_device_request_for_their_gpus() {
 
 #[tokio::test]
 async fn a_predictor_publishes_its_port_on_a_host_port_the_engine_picks() {
-    if !docker_wanted() {
+    let Some((guard, backend)) = docker_backend().await else {
         return;
-    }
-    let guard = Project::new();
+    };
     let project = guard.0.clone();
-    let backend = DockerBackend::connect(docker_settings(&project))
-        .await
-        .unwrap();
     // An "admin" that accepts connections and never answers keeps the predictor waiting, and
     // so running (a predictor that cannot reach its admin exits, and exited containers have no
     // published ports).
@@ -281,14 +286,10 @@ async fn a_predictor_publishes_its_port_on_a_host_port_the_engine_picks() {
 
 #[tokio::test]
 async fn a_failed_launch_is_a_deployment_error_that_leaves_nothing_and_returns_the_gpus() {
-    if !docker_wanted() {
+    let Some((guard, backend)) = docker_backend().await else {
         return;
-    }
-    let guard = Project::new();
+    };
     let project = guard.0.clone();
-    let backend = DockerBackend::connect(docker_settings(&project))
-        .await
-        .unwrap();
     let app = spawn_app_on(&fresh_database().await, &admin_settings(&project, "0,1")).await;
     // A model whose image does not exist: the engine refuses to create its container.
     let dev = app.user("dev@example.com", "MODEL_DEVELOPER").await;
@@ -330,11 +331,7 @@ async fn a_failed_launch_is_a_deployment_error_that_leaves_nothing_and_returns_t
     .await
     .unwrap();
     assert_eq!(live, 0, "no live service is left");
-    let jobs = json_ok(
-        app.send(Method::GET, "/train_jobs/ghost", Some(&dev), Value::Null)
-            .await,
-    )
-    .await;
+    let jobs = app.get_json("/train_jobs/ghost", &dev).await;
     assert!(
         jobs.as_array()
             .unwrap()
@@ -400,14 +397,10 @@ async fn start_gpu_job(app: &TestApp, dev: &str, data: &str) -> Result<String, S
 
 #[tokio::test]
 async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them() {
-    if !docker_wanted() {
+    let Some((guard, backend)) = docker_backend().await else {
         return;
-    }
-    let guard = Project::new();
+    };
     let project = guard.0.clone();
-    let backend = DockerBackend::connect(docker_settings(&project))
-        .await
-        .unwrap();
     // A container of this project that no live service owns, left by an earlier run.
     let stray = service_spec(ServiceType::Train, vec![], None);
     let stray_id = backend.create(&stray).await.unwrap();
@@ -429,21 +422,9 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
         json!({"seconds": 0.2}),
     )
     .await;
-    let job = wait_for_job(&app, &dev, &path, 240, |j| {
-        j["status"] == "STOPPED" || j["status"] == "ERRORED"
-    })
-    .await;
+    let job = wait_until_ended(&app, &dev, &path, 240).await;
     assert_eq!(job["status"], "STOPPED", "{job}");
-    let trials = json_ok(
-        app.send(
-            Method::GET,
-            &format!("{path}/trials"),
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let trials = app.get_json(&format!("{path}/trials"), &dev).await;
     let trials = trials.as_array().unwrap();
     assert_eq!(trials.len(), 2, "{trials:?}");
     assert!(
@@ -504,16 +485,7 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
     assert_eq!(containers_of(&backend, &project).await.len(), 2);
     // Several supervision steps of the new admin, which must find them running.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let running = json_ok(
-        app.send(
-            Method::GET,
-            "/inference_jobs/myapp/1",
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let running = app.get_json("/inference_jobs/myapp/1", &dev).await;
     assert_eq!(running["status"], "RUNNING", "{running}");
     assert_eq!(predict(host).await, answer);
     let res = app

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, spawn_app};
 use crate::train_jobs::{
-    build_example_datasets, python_ready, repo_root, start_job, wait_for_job, SLOW_MODEL,
+    build_example_datasets, python_ready, repo_root, start_job, wait_until_ended, SLOW_MODEL,
 };
 use crate::uploads::json_ok;
 
@@ -145,21 +145,11 @@ async fn a_deployed_tabular_classifier_serves_ensembled_predictions() {
         json!({"target": "target"}),
     )
     .await;
-    let job = wait_for_job(&app, &dev, &path, 180, |j| {
-        j["status"] == "STOPPED" || j["status"] == "ERRORED"
-    })
-    .await;
+    let job = wait_until_ended(&app, &dev, &path, 180).await;
     assert_eq!(job["status"], "STOPPED", "{job}");
-    let best = json_ok(
-        app.send(
-            Method::GET,
-            &format!("{path}/trials?type=best&max_count=1"),
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let best = app
+        .get_json(&format!("{path}/trials?type=best&max_count=1"), &dev)
+        .await;
     let best_score = best[0]["score"].as_f64().unwrap();
 
     let deploy = json!({"app": "myapp", "app_version": -1, "budget": {"GPU_COUNT": 0}});
@@ -178,16 +168,7 @@ async fn a_deployed_tabular_classifier_serves_ensembled_predictions() {
 
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let running = json_ok(
-            app.send(
-                Method::GET,
-                "/inference_jobs/myapp/1",
-                Some(&dev),
-                Value::Null,
-            )
-            .await,
-        )
-        .await;
+        let running = app.get_json("/inference_jobs/myapp/1", &dev).await;
         assert_eq!(running["predictor_host"], host.as_str());
         if running["status"] == "RUNNING" {
             break;
@@ -330,16 +311,7 @@ async fn a_deployed_tabular_classifier_serves_ensembled_predictions() {
         "InvalidRunningInferenceJobError",
     )
     .await;
-    let listed = json_ok(
-        app.send(
-            Method::GET,
-            "/inference_jobs/myapp",
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let listed = app.get_json("/inference_jobs/myapp", &dev).await;
     assert_eq!(listed[0]["status"], "STOPPED");
     let live: i64 = sqlx::query_scalar(
         "select count(*) from services where status in ('STARTED', 'DEPLOYING', 'RUNNING')",
@@ -399,10 +371,7 @@ async fn a_model_that_fails_in_load_parameters_makes_the_deployment_errored() {
         Value::Null,
     )
     .await;
-    let job = wait_for_job(&app, &dev, &path, 60, |j| {
-        j["status"] == "STOPPED" || j["status"] == "ERRORED"
-    })
-    .await;
+    let job = wait_until_ended(&app, &dev, &path, 60).await;
     assert_eq!(job["status"], "STOPPED", "{job}");
     let deploy = json!({"app": "myapp", "app_version": -1, "budget": {}});
     json_ok(
@@ -412,16 +381,7 @@ async fn a_model_that_fails_in_load_parameters_makes_the_deployment_errored() {
     .await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let listed = loop {
-        let listed = json_ok(
-            app.send(
-                Method::GET,
-                "/inference_jobs/myapp",
-                Some(&dev),
-                Value::Null,
-            )
-            .await,
-        )
-        .await;
+        let listed = app.get_json("/inference_jobs/myapp", &dev).await;
         if listed[0]["status"] == "ERRORED" {
             break listed;
         }

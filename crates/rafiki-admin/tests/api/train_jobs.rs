@@ -268,13 +268,21 @@ pub async fn wait_for_job(
 ) -> Value {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let job = json_ok(app.send(Method::GET, path, Some(token), Value::Null).await).await;
+        let job = app.get_json(path, token).await;
         if done(&job) {
             return job;
         }
         assert!(Instant::now() < deadline, "job never got there: {job}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Polls a train job until it has ended (STOPPED or ERRORED) or the deadline.
+pub async fn wait_until_ended(app: &TestApp, token: &str, path: &str, secs: u64) -> Value {
+    wait_for_job(app, token, path, secs, |j| {
+        j["status"] == "STOPPED" || j["status"] == "ERRORED"
+    })
+    .await
 }
 
 /// Builds the example datasets into a temp dir; returns it.
@@ -430,16 +438,7 @@ async fn an_example_model_trains_to_stopped_with_trials_logs_and_parameters() {
     assert!(job["datetime_stopped"].is_string());
     assert_eq!(job["budget"]["MODEL_TRIAL_COUNT"], 3);
 
-    let trials = json_ok(
-        app.send(
-            Method::GET,
-            &format!("{path}/trials"),
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let trials = app.get_json(&format!("{path}/trials"), &dev).await;
     let trials = trials.as_array().unwrap();
     assert_eq!(trials.len(), 3, "exactly the budget's trials: {trials:?}");
     let mut nos: Vec<i64> = trials.iter().map(|t| t["no"].as_i64().unwrap()).collect();
@@ -475,16 +474,9 @@ async fn an_example_model_trains_to_stopped_with_trials_logs_and_parameters() {
         assert!((8..=64).contains(&hidden));
     }
 
-    let best = json_ok(
-        app.send(
-            Method::GET,
-            &format!("{path}/trials?type=best"),
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let best = app
+        .get_json(&format!("{path}/trials?type=best"), &dev)
+        .await;
     let best = best.as_array().unwrap();
     assert_eq!(best.len(), 2, "max_count defaults to 2");
     let top = trials
@@ -495,27 +487,9 @@ async fn an_example_model_trains_to_stopped_with_trials_logs_and_parameters() {
     assert!(best[0]["score"].as_f64() >= best[1]["score"].as_f64());
 
     let id = best[0]["id"].as_str().unwrap();
-    let one = json_ok(
-        app.send(
-            Method::GET,
-            &format!("/trials/{id}"),
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let one = app.get_json(&format!("/trials/{id}"), &dev).await;
     assert_eq!(one["id"], id);
-    let logs = json_ok(
-        app.send(
-            Method::GET,
-            &format!("/trials/{id}/logs"),
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let logs = app.get_json(&format!("/trials/{id}/logs"), &dev).await;
     for key in ["plots", "metrics", "messages"] {
         assert!(logs[key].is_array(), "{logs}");
     }
@@ -568,16 +542,7 @@ async fn a_model_that_raises_in_train_makes_the_job_errored_with_the_reason() {
     .await;
     let job = wait_for_job(&app, &dev, &path, 60, |j| j["status"] == "ERRORED").await;
     assert!(job["error"].as_str().unwrap().contains("raises"), "{job}");
-    let trials = json_ok(
-        app.send(
-            Method::GET,
-            &format!("{path}/trials"),
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let trials = app.get_json(&format!("{path}/trials"), &dev).await;
     let trials = trials.as_array().unwrap();
     assert!(
         !trials.is_empty() && trials.len() < 10,
@@ -614,21 +579,9 @@ async fn two_models_where_one_is_broken_end_errored_after_the_other_stops() {
         json!({"seconds": 0.2}),
     )
     .await;
-    let job = wait_for_job(&app, &dev, &path, 90, |j| {
-        j["status"] == "ERRORED" || j["status"] == "STOPPED"
-    })
-    .await;
+    let job = wait_until_ended(&app, &dev, &path, 90).await;
     assert_eq!(job["status"], "ERRORED", "{job}");
-    let trials = json_ok(
-        app.send(
-            Method::GET,
-            &format!("{path}/trials"),
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let trials = app.get_json(&format!("{path}/trials"), &dev).await;
     let completed = trials
         .as_array()
         .unwrap()
@@ -666,22 +619,13 @@ async fn stop_is_synchronous_and_leaves_no_worker() {
     )
     .await;
     assert_eq!(stopped["app"], "myapp");
-    let job = json_ok(app.send(Method::GET, &path, Some(&dev), Value::Null).await).await;
+    let job = app.get_json(&path, &dev).await;
     assert_eq!(job["status"], "STOPPED");
     assert!(
         live_worker_pids(&app).await.is_empty(),
         "the workers are gone when stop returns"
     );
-    let trials = json_ok(
-        app.send(
-            Method::GET,
-            &format!("{path}/trials"),
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let trials = app.get_json(&format!("{path}/trials"), &dev).await;
     for t in trials.as_array().unwrap() {
         assert!(
             t["status"] == "ERRORED" || t["status"] == "COMPLETED",
@@ -727,21 +671,9 @@ async fn a_worker_killed_mid_trial_is_restarted_and_its_trial_errored() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    let job = wait_for_job(&app, &dev, &path, 120, |j| {
-        j["status"] == "STOPPED" || j["status"] == "ERRORED"
-    })
-    .await;
+    let job = wait_until_ended(&app, &dev, &path, 120).await;
     assert_eq!(job["status"], "STOPPED", "{job}");
-    let trials = json_ok(
-        app.send(
-            Method::GET,
-            &format!("{path}/trials"),
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let trials = app.get_json(&format!("{path}/trials"), &dev).await;
     let trials = trials.as_array().unwrap();
     let errored: Vec<&Value> = trials.iter().filter(|t| t["status"] == "ERRORED").collect();
     assert_eq!(errored.len(), 1, "{trials:?}");
@@ -784,9 +716,7 @@ async fn versions_count_per_user_and_app() {
         "val_dataset_id": job["val_dataset_id"], "budget": {"MODEL_TRIAL_COUNT": 1},
         "model_ids": [], "train_args": null});
     // While version 1 runs, a second job of the app is refused (before the model check).
-    if json_ok(app.send(Method::GET, &path, Some(&dev), Value::Null).await).await["status"]
-        != "STOPPED"
-    {
+    if app.get_json(&path, &dev).await["status"] != "STOPPED" {
         let res = app
             .send(Method::POST, "/train_jobs", Some(&dev), body.clone())
             .await;
@@ -805,11 +735,7 @@ async fn versions_count_per_user_and_app() {
     )
     .await;
     assert_eq!(second["app_version"], 2);
-    let listed = json_ok(
-        app.send(Method::GET, "/train_jobs/myapp", Some(&dev), Value::Null)
-            .await,
-    )
-    .await;
+    let listed = app.get_json("/train_jobs/myapp", &dev).await;
     let versions: Vec<i64> = listed
         .as_array()
         .unwrap()
@@ -817,11 +743,7 @@ async fn versions_count_per_user_and_app() {
         .map(|j| j["app_version"].as_i64().unwrap())
         .collect();
     assert_eq!(versions, vec![2, 1]);
-    let latest = json_ok(
-        app.send(Method::GET, "/train_jobs/myapp/-1", Some(&dev), Value::Null)
-            .await,
-    )
-    .await;
+    let latest = app.get_json("/train_jobs/myapp/-1", &dev).await;
     assert_eq!(latest["app_version"], 2);
     app.send(
         Method::POST,
@@ -859,22 +781,9 @@ async fn an_admin_restart_mid_job_loses_no_trial_and_no_job() {
     // The admin is away for a moment while its worker goes on.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let second = spawn_app_on(&database, &extra).await;
-    let job = wait_for_job(&second, &dev, &path, 120, |j| {
-        j["status"] == "STOPPED" || j["status"] == "ERRORED"
-    })
-    .await;
+    let job = wait_until_ended(&second, &dev, &path, 120).await;
     assert_eq!(job["status"], "STOPPED", "{job}");
-    let trials = json_ok(
-        second
-            .send(
-                Method::GET,
-                &format!("{path}/trials"),
-                Some(&dev),
-                Value::Null,
-            )
-            .await,
-    )
-    .await;
+    let trials = second.get_json(&format!("{path}/trials"), &dev).await;
     let trials = trials.as_array().unwrap();
     assert_eq!(trials.len(), 4, "{trials:?}");
     assert!(trials
@@ -951,16 +860,7 @@ async fn every_other_example_model_trains_to_stopped_with_sensible_scores() {
         })
         .await;
         assert_eq!(job["status"], "STOPPED", "{task}: {job}");
-        let trials = json_ok(
-            app.send(
-                Method::GET,
-                &format!("{path}/trials"),
-                Some(&dev),
-                Value::Null,
-            )
-            .await,
-        )
-        .await;
+        let trials = app.get_json(&format!("{path}/trials"), &dev).await;
         let trials = trials.as_array().unwrap();
         assert_eq!(trials.len(), 3, "{task}");
         let mut best = f64::MIN;
@@ -1023,16 +923,7 @@ async fn a_model_that_raises_in_get_knob_config_makes_the_job_errored_with_the_r
         error.contains("broken") && error.contains("no knobs today"),
         "{job}"
     );
-    let trials = json_ok(
-        app.send(
-            Method::GET,
-            &format!("{path}/trials"),
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let trials = app.get_json(&format!("{path}/trials"), &dev).await;
     assert_eq!(trials, json!([]), "no trial was started");
 }
 
@@ -1115,16 +1006,7 @@ async fn a_retried_request_for_a_trial_gets_the_same_trial_and_an_abandoned_one_
     let second = next().await;
     assert_eq!(second["decision"], "TRIAL", "{second}");
     assert_ne!(second["trial"]["id"], first["trial"]["id"]);
-    let abandoned = json_ok(
-        app.send(
-            Method::GET,
-            &format!("/trials/{trial_id}"),
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let abandoned = app.get_json(&format!("/trials/{trial_id}"), &dev).await;
     assert_eq!(abandoned["status"], "ERRORED", "{abandoned}");
     assert!(
         abandoned["error"]

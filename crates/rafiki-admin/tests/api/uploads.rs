@@ -91,6 +91,11 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// GETs with a bearer token and returns the 200 answer's JSON.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        json_ok(self.get(path, token).await).await
+    }
+
     /// DELETEs with a bearer token.
     pub async fn delete(&self, path: &str, token: &str) -> Response {
         self.client
