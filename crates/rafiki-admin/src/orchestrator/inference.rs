@@ -228,10 +228,8 @@ impl Orchestrator {
     ) -> StoreResult<()> {
         let _guard = self.lock.lock().await;
         if let Some(service) = services::get(&self.pool, service_id).await? {
-            if services::finish(&self.pool, service_id, ServiceStatus::Errored, Some(error)).await?
-            {
-                self.gpus.release(&service.gpus);
-            }
+            self.finish_service(&service, ServiceStatus::Errored, Some(error))
+                .await?;
         }
         self.end_inference_job(job_id, JobStatus::Errored, Some(error))
             .await

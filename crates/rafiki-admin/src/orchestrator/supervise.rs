@@ -38,11 +38,8 @@ impl Orchestrator {
                         "The worker exited without finishing this trial.",
                     )
                     .await?;
-                    if services::finish(&self.pool, service.id, ServiceStatus::Stopped, None)
-                        .await?
-                    {
-                        self.gpus.release(&service.gpus);
-                    }
+                    self.finish_service(&service, ServiceStatus::Stopped, None)
+                        .await?;
                     self.clean_up(&service).await;
                     next_attempt.remove(&service.id);
                 }
@@ -64,16 +61,8 @@ impl Orchestrator {
                             "The worker crashed {} times; last: {why}. See its log.",
                             service.restarts + 1
                         );
-                        if services::finish(
-                            &self.pool,
-                            service.id,
-                            ServiceStatus::Errored,
-                            Some(&error),
-                        )
-                        .await?
-                        {
-                            self.gpus.release(&service.gpus);
-                        }
+                        self.finish_service(&service, ServiceStatus::Errored, Some(&error))
+                            .await?;
                         self.clean_up(&service).await;
                         next_attempt.remove(&service.id);
                         continue;
@@ -102,6 +91,20 @@ impl Orchestrator {
         Ok(())
     }
 
+    /// Ends a live service (STOPPED or ERRORED) and returns its GPUs to the pool; one already
+    /// ended is left as it is.
+    pub(super) async fn finish_service(
+        &self,
+        service: &ServiceRecord,
+        to: ServiceStatus,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        if services::finish(&self.pool, service.id, to, error).await? {
+            self.gpus.release(&service.gpus);
+        }
+        Ok(())
+    }
+
     /// Removes what the backend keeps of an ended service (an exited container).
     async fn clean_up(&self, service: &ServiceRecord) {
         if let Some(backend_id) = &service.backend_id {
@@ -119,12 +122,8 @@ impl Orchestrator {
             Ok(_) => Ok(()),
             Err(err) => {
                 let error = format!("Cannot relaunch the worker: {err}");
-                if services::finish(&self.pool, service.id, ServiceStatus::Errored, Some(&error))
-                    .await?
-                {
-                    self.gpus.release(&service.gpus);
-                }
-                Ok(())
+                self.finish_service(service, ServiceStatus::Errored, Some(&error))
+                    .await
             }
         }
     }
