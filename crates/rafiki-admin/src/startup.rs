@@ -134,6 +134,7 @@ async fn build_orchestrator(
             Arc::new(ProcessBackend::new(
                 settings.worker_bin.clone(),
                 settings.predictor_bin.clone(),
+                settings.python.clone(),
                 settings.data_dir.join("services"),
             )?),
             format!("http://127.0.0.1:{port}"),
@@ -163,7 +164,6 @@ async fn build_orchestrator(
                 .service_admin_url
                 .clone()
                 .unwrap_or(default_admin_url),
-            python: settings.python.clone(),
             worker_image: settings.worker_image.clone(),
             max_restarts: settings.max_service_restarts,
         },

@@ -199,8 +199,6 @@ impl DockerBackend {
         let mut vars: Vec<String> = spec
             .env
             .iter()
-            // The image knows its own interpreter; the admin's is a path on the admin's host.
-            .filter(|(k, _)| k.as_str() != env::PYTHON && k.as_str() != "CUDA_VISIBLE_DEVICES")
             .map(|(k, v)| format!("{k}={v}"))
             .chain(super::passed_through_env().map(|(k, v)| format!("{k}={v}")))
             .collect();

@@ -26,7 +26,8 @@ pub struct ServiceSpec {
     pub image: String,
     /// The port it listens on, if it does (`RAFIKI_PORT` is in `env` too).
     pub port: Option<u16>,
-    /// Its environment, the variables of `docs/internal-api.md`.
+    /// Its environment, the variables of `docs/internal-api.md` that do not depend on where it
+    /// runs; each backend adds its own (the interpreter, the work directory, the visible GPUs).
     pub env: BTreeMap<String, String>,
 }
 

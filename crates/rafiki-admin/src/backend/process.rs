@@ -28,22 +28,25 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 pub struct ProcessBackend {
     worker_bin: PathBuf,
     predictor_bin: PathBuf,
+    python: String,
     services_dir: PathBuf,
     children: Mutex<HashMap<u32, Child>>,
 }
 
 impl ProcessBackend {
-    /// A backend launching `worker_bin` (workers) and `predictor_bin` (predictors), with
-    /// service directories under `services_dir`. Paths are made absolute, since each service
-    /// runs in its own working directory.
+    /// A backend launching `worker_bin` (workers, running models with `python`) and
+    /// `predictor_bin` (predictors), with service directories under `services_dir`. Paths are
+    /// made absolute, since each service runs in its own working directory.
     pub fn new(
         worker_bin: PathBuf,
         predictor_bin: PathBuf,
+        python: String,
         services_dir: PathBuf,
     ) -> std::io::Result<Self> {
         Ok(ProcessBackend {
             worker_bin: std::path::absolute(worker_bin)?,
             predictor_bin: std::path::absolute(predictor_bin)?,
+            python,
             services_dir: std::path::absolute(services_dir)?,
             children: Mutex::new(HashMap::new()),
         })
@@ -77,6 +80,13 @@ fn is_that_service(pid: u32, service_id: Uuid) -> bool {
         && environ
             .split(|b| *b == 0)
             .any(|var| var == wanted.as_bytes())
+}
+
+fn gpu_list(gpus: &[i32]) -> String {
+    gpus.iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn signal_group(pid: u32, signal: Signal) {
@@ -146,6 +156,9 @@ impl Backend for ProcessBackend {
             )
             .envs(super::passed_through_env())
             .envs(&spec.env)
+            .env(env::PYTHON, &self.python)
+            // Host device ids: the process sees every GPU of the host.
+            .env("CUDA_VISIBLE_DEVICES", gpu_list(&spec.gpus))
             .env(env::WORK_DIR, &work_dir)
             .current_dir(&work_dir)
             .stdin(Stdio::null())

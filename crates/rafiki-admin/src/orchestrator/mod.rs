@@ -32,8 +32,6 @@ use crate::gpus::GpuPool;
 pub struct OrchestratorConfig {
     /// The admin's URL as services reach it.
     pub admin_url: String,
-    /// The Python interpreter workers use (`RAFIKI_PYTHON`).
-    pub python: String,
     /// The worker image of models stored without one.
     pub worker_image: String,
     /// How often a crashed service is restarted before it is ERRORED.
@@ -163,7 +161,6 @@ impl Orchestrator {
 
     /// The launch spec of a planned service.
     fn spec(&self, planned: &Planned) -> ServiceSpec {
-        let devices: Vec<String> = planned.gpus.iter().map(i32::to_string).collect();
         let mut env = BTreeMap::from([
             (env::ADMIN_URL.to_owned(), self.config.admin_url.clone()),
             (env::SERVICE_ID.to_owned(), planned.id.to_string()),
@@ -172,8 +169,6 @@ impl Orchestrator {
                 env::SERVICE_TYPE.to_owned(),
                 planned.service_type.to_string(),
             ),
-            (env::PYTHON.to_owned(), self.config.python.clone()),
-            ("CUDA_VISIBLE_DEVICES".to_owned(), devices.join(",")),
         ]);
         if let Some(port) = planned.port {
             let address = self.backend.address(planned.id, planned.service_type);
