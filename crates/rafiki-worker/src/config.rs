@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use rafiki_types::internal::env;
 
+use crate::sandbox::Sandbox;
+
 /// Where virtual environments for model dependencies go (default: `$RAFIKI_WORK_DIR/../venvs`).
 pub const VENV_DIR: &str = "RAFIKI_VENV_DIR";
 /// Extra arguments for `pip install`, split on whitespace (e.g. `--no-index --find-links /wheels`).
@@ -124,6 +126,8 @@ pub struct WorkerConfig {
     pub port: Option<u16>,
     /// Inference mode: how queries are gathered into `predict` calls.
     pub batching: BatchSettings,
+    /// Where model code runs (`RAFIKI_SANDBOX` and friends).
+    pub sandbox: Sandbox,
 }
 
 /// How an inference worker gathers the queries of concurrent requests into one `predict` call.
@@ -162,6 +166,7 @@ impl fmt::Debug for WorkerConfig {
             .field("bind_host", &self.bind_host)
             .field("port", &self.port)
             .field("batching", &self.batching)
+            .field("sandbox", &self.sandbox)
             .finish_non_exhaustive()
     }
 }
@@ -244,6 +249,7 @@ impl WorkerConfig {
             bind_host: get(env::BIND_HOST).unwrap_or_else(|| "127.0.0.1".to_owned()),
             port,
             batching,
+            sandbox: Sandbox::from_lookup(&lookup)?,
         })
     }
 

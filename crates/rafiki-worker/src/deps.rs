@@ -8,6 +8,11 @@
 //! only reaches the system's. Environments are built in a temporary folder and renamed into
 //! place when complete, so a half-built one is never used; two workers building the same one at
 //! once both succeed and one copy wins.
+//!
+//! The base interpreter is the operator's and runs as it is; whatever runs from an environment
+//! built from a model's dependency list (`pip install`, which may run a package's build code,
+//! and every later check of that environment, since a package's `.pth` file runs at start-up)
+//! runs in the worker's [`Sandbox`], seeing only that environment.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +21,8 @@ use std::process::Stdio;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
+
+use crate::sandbox::{Purpose, Sandbox, View};
 
 /// Written into a finished environment; its presence means the environment is complete.
 const MARKER: &str = "rafiki-venv.json";
@@ -104,6 +111,7 @@ print(json.dumps({
 /// The interpreter to run the model with: `base` itself when it satisfies `deps`, else the
 /// Python of a virtual environment under `venv_root` that has them (built when missing).
 pub async fn prepare_python(
+    sandbox: &Sandbox,
     base: &Path,
     deps: &BTreeMap<String, String>,
     venv_root: &Path,
@@ -113,7 +121,7 @@ pub async fn prepare_python(
         return Ok(base.to_owned());
     }
     let requirements = requirements(deps)?;
-    let probe = probe(base, deps).await?;
+    let probe = probe(base, deps, None).await?;
     if probe.unmet.is_empty() {
         tracing::info!(python = %base.display(), "the interpreter has the model's dependencies");
         return Ok(base.to_owned());
@@ -123,7 +131,12 @@ pub async fn prepare_python(
     let venv = venv_root.join(&key);
     let python = venv.join("bin").join("python");
     if venv.join(MARKER).is_file() {
-        match probe_of_existing(&python, deps).await {
+        let jail = Jail {
+            sandbox,
+            base,
+            venv: &venv,
+        };
+        match probe_of_existing(&python, deps, &jail).await {
             Ok(()) => {
                 tracing::info!(venv = %venv.display(), "reusing the virtual environment");
                 return Ok(python);
@@ -137,12 +150,31 @@ pub async fn prepare_python(
             }
         }
     }
-    build_venv(base, &probe, deps, &requirements, venv_root, &key, pip_args).await?;
+    let build = Build {
+        sandbox,
+        base,
+        base_probe: &probe,
+        deps,
+        requirements: &requirements,
+        pip_args,
+    };
+    build.venv(venv_root, &key).await?;
     Ok(python)
 }
 
-async fn probe_of_existing(python: &Path, deps: &BTreeMap<String, String>) -> Result<(), String> {
-    match probe(python, deps).await {
+/// The sandbox a dependency environment's Python runs in, seeing that environment.
+struct Jail<'a> {
+    sandbox: &'a Sandbox,
+    base: &'a Path,
+    venv: &'a Path,
+}
+
+async fn probe_of_existing(
+    python: &Path,
+    deps: &BTreeMap<String, String>,
+    jail: &Jail<'_>,
+) -> Result<(), String> {
+    match probe(python, deps, Some(jail)).await {
         Ok(p) if p.unmet.is_empty() => Ok(()),
         Ok(p) => Err(format!("unmet: {:?}", p.unmet)),
         Err(e) => Err(e.to_string()),
@@ -196,15 +228,41 @@ fn venv_key(probe: &Probe, requirements: &[String]) -> String {
     hex::encode(hasher.finalize())[..24].to_owned()
 }
 
-async fn probe(python: &Path, deps: &BTreeMap<String, String>) -> Result<Probe, DepsError> {
+/// Runs [`PROBE`] with `python`: as it is, or in `jail`.
+async fn probe(
+    python: &Path,
+    deps: &BTreeMap<String, String>,
+    jail: Option<&Jail<'_>>,
+) -> Result<Probe, DepsError> {
     let deps_json = serde_json::to_string(deps).expect("a map of strings serialises");
-    let output = Command::new(python)
-        .args(["-c", PROBE, &deps_json])
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|e| DepsError::Environment(format!("cannot run {}: {e}", python.display())))?;
+    let cannot_run = |e: &dyn std::fmt::Display| {
+        DepsError::Environment(format!("cannot run {}: {e}", python.display()))
+    };
+    let output = match jail {
+        None => Command::new(python)
+            .args(["-c", PROBE, &deps_json])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| cannot_run(&e))?,
+        Some(jail) => {
+            let view = View {
+                read_only: vec![jail.venv.to_owned()],
+                cwd: jail.venv.to_owned(),
+                ..View::default()
+            };
+            jail.sandbox
+                .command(jail.base, python, &["-c", PROBE, &deps_json], &view)
+                .await
+                .map_err(|e| cannot_run(&e))?
+                .stdin(Stdio::null())
+                .kill_on_drop(true)
+                .output()
+                .await
+                .map_err(|e| cannot_run(&e))?
+        }
+    };
     if !output.status.success() {
         return Err(DepsError::Environment(format!(
             "{} could not check the dependencies ({}): {}",
@@ -221,108 +279,154 @@ async fn probe(python: &Path, deps: &BTreeMap<String, String>) -> Result<Probe, 
     })
 }
 
-async fn build_venv(
-    base: &Path,
-    base_probe: &Probe,
-    deps: &BTreeMap<String, String>,
-    requirements: &[String],
-    venv_root: &Path,
-    key: &str,
-    pip_args: &[String],
-) -> Result<(), DepsError> {
-    let env_error = |what: &str, e: std::io::Error| DepsError::Environment(format!("{what}: {e}"));
-    tokio::fs::create_dir_all(venv_root)
-        .await
-        .map_err(|e| env_error(&format!("cannot create {}", venv_root.display()), e))?;
-    let temp = crate::cache::temp_name(&venv_root.join(key));
-    let result = populate(base, base_probe, deps, requirements, &temp, pip_args).await;
-    if let Err(e) = result {
-        let _ = tokio::fs::remove_dir_all(&temp).await;
-        return Err(e);
-    }
-    let venv = venv_root.join(key);
-    if let Err(e) = tokio::fs::rename(&temp, &venv).await {
-        let _ = tokio::fs::remove_dir_all(&temp).await;
-        // Someone else finished the same environment first: theirs is as good.
-        if venv.join(MARKER).is_file() {
-            return Ok(());
-        }
-        return Err(env_error(
-            &format!("cannot move the environment to {}", venv.display()),
-            e,
-        ));
-    }
-    tracing::info!(venv = %venv.display(), ?requirements, "built a virtual environment");
-    Ok(())
+/// One dependency environment to build.
+struct Build<'a> {
+    sandbox: &'a Sandbox,
+    base: &'a Path,
+    base_probe: &'a Probe,
+    deps: &'a BTreeMap<String, String>,
+    requirements: &'a [String],
+    pip_args: &'a [String],
 }
 
-/// Creates the environment in `dir`, installs the requirements and writes the marker.
-async fn populate(
-    base: &Path,
-    base_probe: &Probe,
-    deps: &BTreeMap<String, String>,
-    requirements: &[String],
-    dir: &Path,
-    pip_args: &[String],
-) -> Result<(), DepsError> {
-    let created = run(Command::new(base)
-        .args(["-m", "venv", "--system-site-packages"])
-        .arg(dir))
-    .await?;
-    if !created.0 {
-        return Err(DepsError::Environment(format!(
-            "`{} -m venv` failed: {}",
-            base.display(),
-            created.1
-        )));
-    }
-    let python = dir.join("bin").join("python");
-    if base_probe.in_venv {
-        let own = probe(&python, &BTreeMap::new()).await?;
-        let lines: String = base_probe
-            .site_packages
-            .iter()
-            .map(|site| format!("import site; site.addsitedir({site:?})\n"))
-            .collect();
-        let pth = Path::new(&own.purelib).join("_rafiki_base_site.pth");
-        tokio::fs::write(&pth, lines)
+impl Build<'_> {
+    /// Builds the environment `venv_root/key` in a temporary folder and renames it into place.
+    async fn venv(&self, venv_root: &Path, key: &str) -> Result<(), DepsError> {
+        let env_error =
+            |what: &str, e: std::io::Error| DepsError::Environment(format!("{what}: {e}"));
+        tokio::fs::create_dir_all(venv_root)
             .await
-            .map_err(|e| DepsError::Environment(format!("cannot write {}: {e}", pth.display())))?;
+            .map_err(|e| env_error(&format!("cannot create {}", venv_root.display()), e))?;
+        let temp = crate::cache::temp_name(&venv_root.join(key));
+        let scratch = PathBuf::from(format!("{}.pip", temp.display()));
+        let result = self.populate(&temp, &scratch).await;
+        let _ = tokio::fs::remove_dir_all(&scratch).await;
+        if let Err(e) = result {
+            let _ = tokio::fs::remove_dir_all(&temp).await;
+            return Err(e);
+        }
+        let venv = venv_root.join(key);
+        if let Err(e) = tokio::fs::rename(&temp, &venv).await {
+            let _ = tokio::fs::remove_dir_all(&temp).await;
+            // Someone else finished the same environment first: theirs is as good.
+            if venv.join(MARKER).is_file() {
+                return Ok(());
+            }
+            return Err(env_error(
+                &format!("cannot move the environment to {}", venv.display()),
+                e,
+            ));
+        }
+        tracing::info!(venv = %venv.display(), requirements = ?self.requirements, "built a virtual environment");
+        Ok(())
     }
-    let (ok, output) = run(Command::new(&python)
-        .args([
+
+    /// Creates the environment in `dir`, installs the requirements (pip's own temporary files
+    /// and cache in `scratch`) and writes the marker.
+    async fn populate(&self, dir: &Path, scratch: &Path) -> Result<(), DepsError> {
+        let base = self.base;
+        let created = run(Command::new(base)
+            .args(["-m", "venv", "--system-site-packages"])
+            .arg(dir))
+        .await?;
+        if !created.0 {
+            return Err(DepsError::Environment(format!(
+                "`{} -m venv` failed: {}",
+                base.display(),
+                created.1
+            )));
+        }
+        let python = dir.join("bin").join("python");
+        if self.base_probe.in_venv {
+            // Nothing is installed yet: the new environment still runs only the base's code.
+            let own = probe(&python, &BTreeMap::new(), None).await?;
+            let lines: String = self
+                .base_probe
+                .site_packages
+                .iter()
+                .map(|site| format!("import site; site.addsitedir({site:?})\n"))
+                .collect();
+            let pth = Path::new(&own.purelib).join("_rafiki_base_site.pth");
+            tokio::fs::write(&pth, lines).await.map_err(|e| {
+                DepsError::Environment(format!("cannot write {}: {e}", pth.display()))
+            })?;
+        }
+        tokio::fs::create_dir_all(scratch).await.map_err(|e| {
+            DepsError::Environment(format!("cannot create {}: {e}", scratch.display()))
+        })?;
+        let (ok, output) = self.pip_install(&python, dir, scratch).await?;
+        if !ok {
+            return Err(DepsError::Install(format!(
+                "pip could not install {}:\n{output}",
+                self.requirements.join(" ")
+            )));
+        }
+        // pip may succeed and still leave a version that does not match (e.g. a looser pin
+        // elsewhere); the model would then run with the wrong packages.
+        let jail = Jail {
+            sandbox: self.sandbox,
+            base,
+            venv: dir,
+        };
+        let installed = probe(&python, self.deps, Some(&jail)).await?;
+        if !installed.unmet.is_empty() {
+            return Err(DepsError::Install(format!(
+                "after pip install, dependencies are still unmet: {:?}",
+                installed.unmet
+            )));
+        }
+        let marker = serde_json::json!({
+            "base": self.base_probe.executable,
+            "requirements": self.requirements,
+        });
+        tokio::fs::write(dir.join(MARKER), marker.to_string())
+            .await
+            .map_err(|e| DepsError::Environment(format!("cannot finish {}: {e}", dir.display())))?;
+        Ok(())
+    }
+
+    /// `pip install` of the requirements into `venv`, in the sandbox: it writes only `venv` and
+    /// `scratch`, and reads the folders named in the pip arguments (a local wheel mirror).
+    async fn pip_install(
+        &self,
+        python: &Path,
+        venv: &Path,
+        scratch: &Path,
+    ) -> Result<(bool, String), DepsError> {
+        let mut args = vec![
             "-m",
             "pip",
             "install",
             "--disable-pip-version-check",
             "--no-input",
-        ])
-        .args(pip_args)
-        .args(requirements))
-    .await?;
-    if !ok {
-        return Err(DepsError::Install(format!(
-            "pip could not install {}:\n{output}",
-            requirements.join(" ")
-        )));
+        ];
+        args.extend(self.pip_args.iter().map(String::as_str));
+        args.extend(self.requirements.iter().map(String::as_str));
+        let scratch_text = scratch.to_string_lossy().into_owned();
+        let view = View {
+            read_only: self
+                .pip_args
+                .iter()
+                .flat_map(|arg| arg.split('='))
+                .map(Path::new)
+                .filter(|path| path.is_absolute() && path.exists())
+                .map(Path::to_owned)
+                .collect(),
+            read_write: vec![venv.to_owned(), scratch.to_owned()],
+            cwd: scratch.to_owned(),
+            purpose: Purpose::InstallDependencies,
+            env: vec![
+                ("TMPDIR".to_owned(), scratch_text.clone()),
+                ("PIP_CACHE_DIR".to_owned(), format!("{scratch_text}/cache")),
+            ],
+        };
+        let mut pip = self
+            .sandbox
+            .command(self.base, python, &args, &view)
+            .await
+            .map_err(|e| DepsError::Environment(format!("cannot run pip: {e}")))?;
+        run(&mut pip).await
     }
-    // pip may succeed and still leave a version that does not match (e.g. a looser pin
-    // elsewhere); the model would then run with the wrong packages.
-    let installed = probe(&python, deps).await?;
-    if !installed.unmet.is_empty() {
-        return Err(DepsError::Install(format!(
-            "after pip install, dependencies are still unmet: {:?}",
-            installed.unmet
-        )));
-    }
-    let marker = serde_json::json!({
-        "base": base_probe.executable,
-        "requirements": requirements,
-    });
-    tokio::fs::write(dir.join(MARKER), marker.to_string())
-        .await
-        .map_err(|e| DepsError::Environment(format!("cannot finish {}: {e}", dir.display())))?;
-    Ok(())
 }
 
 /// Runs a command to completion: whether it succeeded, and the tail of its output.

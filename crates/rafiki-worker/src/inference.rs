@@ -34,9 +34,8 @@ use crate::batcher::{self, BatchError, BatchQueue, Batcher};
 use crate::cache::{BlobCache, CacheError};
 use crate::client::{AdminClient, ClientError};
 use crate::config::WorkerConfig;
-use crate::deps::{self, DepsError};
 use crate::runtime::{EventSource, Runtime, RuntimeConfig, RuntimeError, RuntimeEvent};
-use crate::train::TrainError;
+use crate::train::{model_runtime, ModelRuntimeError, TrainError};
 
 /// The largest `POST /predict` body accepted.
 pub const MAX_BODY_BYTES: usize = 64 << 20;
@@ -132,28 +131,14 @@ async fn serve_model(
         )
         .await?;
 
-    let python = match deps::prepare_python(
-        &absolute_program(&config.python),
-        &job.model.dependencies,
-        &config.venv_dir,
-        &config.pip_args,
-    )
-    .await
-    {
-        Ok(python) => python,
-        Err(DepsError::Install(reason)) => {
+    let runtime_config = match model_runtime(config, &work_dir, &job.model.dependencies).await {
+        Ok(runtime_config) => runtime_config,
+        Err(ModelRuntimeError::Install(reason)) => {
             let error = format!("cannot install the model's dependencies: {reason}");
             return give_up(client, None, error).await;
         }
-        Err(e) => return Err(TrainError::Deps(e)),
+        Err(ModelRuntimeError::Worker(e)) => return Err(e),
     };
-
-    let scratch = work_dir.join("scratch");
-    tokio::fs::create_dir_all(&scratch)
-        .await
-        .map_err(io_error(&scratch))?;
-    let mut runtime_config = RuntimeConfig::new(python, &scratch);
-    runtime_config.env_remove = vec![internal::env::SERVICE_TOKEN.to_owned()];
     let spec = HostSpec {
         config: runtime_config,
         model_path,
@@ -240,16 +225,6 @@ async fn serve_batches(
     }
     // The server holds a batcher for as long as it runs, so this is not reached while serving.
     Ok(InferenceExit::Stopped)
-}
-
-/// A program given as a relative path with a folder (`.venv/bin/python`) is resolved against
-/// the worker's folder, not the child's.
-fn absolute_program(program: &Path) -> PathBuf {
-    if program.is_relative() && program.components().count() > 1 {
-        std::path::absolute(program).unwrap_or_else(|_| program.to_owned())
-    } else {
-        program.to_owned()
-    }
 }
 
 /// What the model prints or logs while it loads or predicts goes to the worker's log.

@@ -15,6 +15,7 @@ pub mod config;
 pub mod deps;
 pub mod inference;
 pub mod runtime;
+pub mod sandbox;
 pub mod train;
 
 pub use config::{Mode, WorkerConfig};

@@ -17,8 +17,10 @@ use rafiki_types::internal::{LogEntry, LogKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::mpsc;
+
+use crate::sandbox::{Purpose, Sandbox, View};
 
 /// The protocol version this driver speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -33,22 +35,29 @@ const MAX_STDERR_LINE: usize = 64 * 1024;
 pub struct RuntimeConfig {
     /// The interpreter (`RAFIKI_PYTHON`, or a dependency environment's Python).
     pub python: PathBuf,
-    /// The child's working directory.
+    /// The interpreter that has `rafiki` (`RAFIKI_PYTHON`); `python` was made from it.
+    pub base_python: PathBuf,
+    /// The child's working directory, the one folder it may write.
     pub cwd: PathBuf,
-    /// Variables removed from the child's environment (e.g. the service token: model code
-    /// has no business with it).
-    pub env_remove: Vec<String>,
+    /// Files and folders it may read besides the interpreter's (the model file, datasets,
+    /// parameters, a dependency environment).
+    pub read_only: Vec<PathBuf>,
+    /// Where it runs. The service token never reaches it.
+    pub sandbox: Sandbox,
     /// How long the child may take to say `ready`.
     pub ready_timeout: Duration,
 }
 
 impl RuntimeConfig {
-    /// `python` in `cwd`, with a minute to start.
+    /// `python` in `cwd`, unsandboxed, with a minute to start.
     pub fn new(python: impl Into<PathBuf>, cwd: impl Into<PathBuf>) -> Self {
+        let python = python.into();
         RuntimeConfig {
-            python: python.into(),
+            base_python: python.clone(),
+            python,
             cwd: cwd.into(),
-            env_remove: Vec::new(),
+            read_only: Vec::new(),
+            sandbox: Sandbox::Off,
             ready_timeout: Duration::from_secs(60),
         }
     }
@@ -260,11 +269,28 @@ pub struct Runtime {
 impl Runtime {
     /// Starts the child and waits for its `ready`.
     pub async fn start(config: &RuntimeConfig) -> Result<Runtime, RuntimeError> {
-        let mut command = Command::new(&config.python);
+        let view = View {
+            read_only: config.read_only.clone(),
+            read_write: vec![config.cwd.clone()],
+            cwd: config.cwd.clone(),
+            purpose: Purpose::RunModel,
+            env: vec![("PYTHONUNBUFFERED".to_owned(), "1".to_owned())],
+        };
+        let spawn_error = |source| RuntimeError::Spawn {
+            python: config.python.clone(),
+            source,
+        };
+        let mut command = config
+            .sandbox
+            .command(
+                &config.base_python,
+                &config.python,
+                &["-m", "rafiki.runtime"],
+                &view,
+            )
+            .await
+            .map_err(|e| spawn_error(std::io::Error::other(e)))?;
         command
-            .args(["-m", "rafiki.runtime"])
-            .current_dir(&config.cwd)
-            .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -272,13 +298,7 @@ impl Runtime {
             // group reaches the model's own children.
             .process_group(0)
             .kill_on_drop(true);
-        for name in &config.env_remove {
-            command.env_remove(name);
-        }
-        let mut child = command.spawn().map_err(|source| RuntimeError::Spawn {
-            python: config.python.clone(),
-            source,
-        })?;
+        let mut child = command.spawn().map_err(spawn_error)?;
         let pid = child.id().expect("a just-spawned child has a pid");
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();

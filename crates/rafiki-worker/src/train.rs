@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rafiki_types::internal::{self, LogEntry, LogKind, NextTrial, TrialAssignment, TrialOutcome};
+use rafiki_types::internal::{LogEntry, LogKind, NextTrial, TrialAssignment, TrialOutcome};
 use rafiki_types::proposal::ParamsType;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -127,29 +127,15 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
     }
     let [train_path, val_path]: [PathBuf; 2] = datasets.try_into().expect("two datasets");
 
-    let base_python = absolute_program(&config.python);
-    let python = match deps::prepare_python(
-        &base_python,
-        &job.model.dependencies,
-        &config.venv_dir,
-        &config.pip_args,
-    )
-    .await
-    {
-        Ok(python) => python,
-        Err(DepsError::Install(reason)) => {
+    let runtime_config = match model_runtime(config, &work_dir, &job.model.dependencies).await {
+        Ok(runtime_config) => runtime_config,
+        Err(ModelRuntimeError::Install(reason)) => {
             let error = format!("cannot install the model's dependencies: {reason}");
             return give_up(client, None, error).await;
         }
-        Err(e) => return Err(TrainError::Deps(e)),
+        Err(ModelRuntimeError::Worker(e)) => return Err(e),
     };
-
-    let scratch = work_dir.join("scratch");
-    tokio::fs::create_dir_all(&scratch)
-        .await
-        .map_err(io_error(&scratch))?;
-    let mut runtime_config = RuntimeConfig::new(python, &scratch);
-    runtime_config.env_remove = vec![internal::env::SERVICE_TOKEN.to_owned()];
+    let scratch = runtime_config.cwd.clone();
     let host = ModelHost::start(runtime_config, model_path, job.model.model_class.clone()).await;
     let mut host = match host {
         Ok(host) => host,
@@ -258,6 +244,52 @@ async fn give_up(
 
 /// A program given as a relative path with a folder (`.venv/bin/python`) is resolved against
 /// the worker's folder, not the child's.
+/// Why [`model_runtime`] failed.
+pub(crate) enum ModelRuntimeError {
+    /// The model's dependencies cannot be installed: the model's fault.
+    Install(String),
+    /// The worker's own environment failed.
+    Worker(TrainError),
+}
+
+/// How to start the model's runtime (train and inference mode alike): an interpreter with the
+/// model's dependencies, run in the sandbox in `<work dir>/scratch`, the one folder it may
+/// write, reading the downloads in `<work dir>/cache` and its dependency environment.
+pub(crate) async fn model_runtime(
+    config: &WorkerConfig,
+    work_dir: &Path,
+    dependencies: &std::collections::BTreeMap<String, String>,
+) -> Result<RuntimeConfig, ModelRuntimeError> {
+    let base_python = absolute_program(&config.python);
+    let python = deps::prepare_python(
+        &config.sandbox,
+        &base_python,
+        dependencies,
+        &config.venv_dir,
+        &config.pip_args,
+    )
+    .await
+    .map_err(|e| match e {
+        DepsError::Install(reason) => ModelRuntimeError::Install(reason),
+        e => ModelRuntimeError::Worker(TrainError::Deps(e)),
+    })?;
+    let scratch = work_dir.join("scratch");
+    tokio::fs::create_dir_all(&scratch)
+        .await
+        .map_err(|e| ModelRuntimeError::Worker(io_error(&scratch)(e)))?;
+    let mut read_only = vec![work_dir.join("cache")];
+    if python != base_python {
+        // <venv>/bin/python
+        read_only.extend(python.parent().and_then(Path::parent).map(Path::to_owned));
+    }
+    Ok(RuntimeConfig {
+        base_python,
+        read_only,
+        sandbox: config.sandbox.clone(),
+        ..RuntimeConfig::new(python, scratch)
+    })
+}
+
 fn absolute_program(program: &Path) -> PathBuf {
     if program.is_relative() && program.components().count() > 1 {
         std::path::absolute(program).unwrap_or_else(|_| program.to_owned())
