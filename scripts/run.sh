@@ -43,6 +43,14 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 export RAFIKI_DATA_DIR=${RAFIKI_DATA_DIR:-$PWD/data}
 
+# Workers run model code in a bubblewrap sandbox (docs/security.md); the admin refuses to start
+# without it unless RAFIKI_SANDBOX=off.
+if [ "${RAFIKI_SANDBOX:-auto}" != off ] && ! command -v bwrap >/dev/null; then
+  echo "== installing bubblewrap (Debian's bubblewrap) for the model sandbox" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >&2 ||
+    { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >&2; }
+fi
+
 args=()
 if [ -z "${APP_SECRET:-}" ] || [ -z "${SUPERADMIN_PASSWORD:-}" ]; then
   args+=(--dev)

@@ -28,6 +28,13 @@ elif ! $docker_serves; then
   echo "== tests use Debian's Postgres at $RAFIKI_TEST_DATABASE_URL (scripts/postgres.sh)"
 fi
 
+# The process backend sandboxes model code with bubblewrap; the tests prove it holds.
+if ! command -v bwrap > /dev/null; then
+  echo "== installing bubblewrap (Debian's bubblewrap) for the model sandbox"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap > /dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap > /dev/null; }
+fi
+
 echo "== python: install into .venv"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e './python[test,examples]'

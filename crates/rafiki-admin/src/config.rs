@@ -10,6 +10,8 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::sandbox::SandboxSetting;
+
 /// The defaults, compiled in so the binary runs from any directory.
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
 
@@ -46,6 +48,11 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_DOCKER_PROJECT", "docker_project"),
     ("RAFIKI_DOCKER_CPUS", "docker_cpus"),
     ("RAFIKI_DOCKER_MEMORY_MB", "docker_memory_mb"),
+    ("RAFIKI_SANDBOX", "sandbox"),
+    ("RAFIKI_SANDBOX_NETWORK", "sandbox_network"),
+    ("RAFIKI_BWRAP", "bwrap"),
+    ("RAFIKI_SANDBOX_MAX_PROCS", "sandbox_max_procs"),
+    ("RAFIKI_SANDBOX_MAX_FILE_MB", "sandbox_max_file_mb"),
 ];
 
 /// The superadmin password allowed only with `--dev`.
@@ -100,6 +107,11 @@ struct RawSettings {
     docker_memory_mb: u64,
     superadmin_password: Option<SecretString>,
     app_secret: Option<SecretString>,
+    sandbox: SandboxSetting,
+    sandbox_network: bool,
+    bwrap: String,
+    sandbox_max_procs: u64,
+    sandbox_max_file_mb: u64,
 }
 
 /// Validated settings of the admin.
@@ -163,6 +175,16 @@ pub struct Settings {
     pub app_secret: SecretString,
     /// Whether the server runs in dev mode (default secrets allowed).
     pub dev: bool,
+    /// Whether the process backend sandboxes model code (`RAFIKI_SANDBOX`).
+    pub sandbox: SandboxSetting,
+    /// Whether sandboxed model code may open network connections.
+    pub sandbox_network: bool,
+    /// The bubblewrap program.
+    pub bwrap: String,
+    /// The most processes and threads one sandbox may hold.
+    pub sandbox_max_procs: u64,
+    /// The largest file sandboxed model code may write, in MiB.
+    pub sandbox_max_file_mb: u64,
 }
 
 /// A configuration problem that stops start-up.
@@ -298,6 +320,11 @@ impl Settings {
                     .into(),
             ));
         }
+        if raw.sandbox_max_procs == 0 || raw.sandbox_max_file_mb == 0 {
+            return Err(ConfigError::Rule(
+                "RAFIKI_SANDBOX_MAX_PROCS and RAFIKI_SANDBOX_MAX_FILE_MB must be at least 1".into(),
+            ));
+        }
         Ok(Settings {
             database_url: raw.database_url,
             db_max_connections: raw.db_max_connections,
@@ -328,6 +355,11 @@ impl Settings {
             superadmin_password,
             app_secret,
             dev,
+            sandbox: raw.sandbox,
+            sandbox_network: raw.sandbox_network,
+            bwrap: raw.bwrap,
+            sandbox_max_procs: raw.sandbox_max_procs,
+            sandbox_max_file_mb: raw.sandbox_max_file_mb,
         })
     }
 }

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod orchestrator;
 pub mod python_check;
 pub mod routes;
+pub mod sandbox;
 pub mod startup;
 pub mod state;
 pub mod storage;

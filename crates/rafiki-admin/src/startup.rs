@@ -14,13 +14,14 @@ use crate::auth::directory::UserDirectory;
 use crate::auth::jwt::TokenKeys;
 use crate::auth::password::{self, Passwords};
 use crate::backend::docker::{DockerBackend, DockerSettings};
-use crate::backend::process::ProcessBackend;
+use crate::backend::process::{ProcessBackend, ProcessSandbox};
 use crate::backend::Backend;
 use crate::config::BackendKind;
 use crate::config::Settings;
 use crate::gpus::GpuPool;
 use crate::orchestrator::{Orchestrator, OrchestratorConfig};
 use crate::routes;
+use crate::sandbox;
 use crate::state::AppState;
 use crate::storage::Storage;
 
@@ -136,6 +137,14 @@ async fn build_orchestrator(
                 settings.predictor_bin.clone(),
                 settings.python.clone(),
                 settings.data_dir.join("services"),
+                ProcessSandbox {
+                    isolation: sandbox::resolve(settings.sandbox, settings.dev, &settings.bwrap)
+                        .map_err(anyhow::Error::msg)?,
+                    network: settings.sandbox_network,
+                    bwrap: settings.bwrap.clone(),
+                    max_procs: settings.sandbox_max_procs,
+                    max_file_mb: settings.sandbox_max_file_mb,
+                },
             )?),
             format!("http://127.0.0.1:{port}"),
         ),

@@ -172,7 +172,11 @@ print(json.dumps({
 impl Sandbox {
     /// Reads the sandbox settings through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Sandbox, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let switch = |name: &str, default: bool| match get(name).as_deref() {
             None => Ok(default),
             Some("on" | "1" | "true") => Ok(true),
@@ -183,13 +187,9 @@ impl Sandbox {
         };
         let number = |name: &str, default: u64| match get(name) {
             None => Ok(default),
-            Some(text) => text
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    ConfigError(format!("{name} must be a positive integer, got `{text}`"))
-                }),
+            Some(text) => text.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConfigError(format!("{name} must be a positive integer, got `{text}`"))
+            }),
         };
         match get(SANDBOX).as_deref() {
             None | Some("off") => Ok(Sandbox::Off),
@@ -342,7 +342,11 @@ impl Bwrap {
             ]);
         }
         for path in &view.read_only {
-            push(&["--ro-bind", &path.to_string_lossy(), &path.to_string_lossy()]);
+            push(&[
+                "--ro-bind",
+                &path.to_string_lossy(),
+                &path.to_string_lossy(),
+            ]);
         }
         for path in &view.read_write {
             push(&["--bind", &path.to_string_lossy(), &path.to_string_lossy()]);
@@ -413,7 +417,9 @@ impl Bwrap {
             .await
             .map_err(|e| fail(e.to_string()))?;
         if !output.status.success() {
-            return Err(fail(String::from_utf8_lossy(&output.stderr).trim().to_owned()));
+            return Err(fail(
+                String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            ));
         }
         #[derive(serde::Deserialize)]
         struct Found {
@@ -533,7 +539,9 @@ mod tests {
     #[test]
     fn the_sandbox_is_off_unless_asked_for() {
         assert!(!Sandbox::from_lookup(lookup(&[])).unwrap().is_on());
-        assert!(!Sandbox::from_lookup(lookup(&[(SANDBOX, "off")])).unwrap().is_on());
+        assert!(!Sandbox::from_lookup(lookup(&[(SANDBOX, "off")]))
+            .unwrap()
+            .is_on());
         let Sandbox::Bwrap(bwrap) = Sandbox::from_lookup(lookup(&[(SANDBOX, "bwrap")])).unwrap()
         else {
             panic!("bwrap expected");
@@ -552,7 +560,11 @@ mod tests {
             (SANDBOX_TMP_MB, "lots"),
         ] {
             let pairs = [(SANDBOX, "bwrap"), (name, value)];
-            let pairs = if name == SANDBOX { &pairs[1..] } else { &pairs[..] };
+            let pairs = if name == SANDBOX {
+                &pairs[1..]
+            } else {
+                &pairs[..]
+            };
             let err = Sandbox::from_lookup(lookup(pairs)).unwrap_err();
             assert!(err.0.contains(name), "{err}");
         }

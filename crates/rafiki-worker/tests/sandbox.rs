@@ -139,7 +139,9 @@ async fn a_hostile_model_cannot_get_out_of_the_sandbox() {
         "fill-disk",
     ] {
         assert!(
-            probes.iter().any(|l| l.starts_with(&format!("probe {kind}:"))),
+            probes
+                .iter()
+                .any(|l| l.starts_with(&format!("probe {kind}:"))),
             "no `{kind}` probe ran: {lines:#?}"
         );
     }
@@ -185,7 +187,10 @@ async fn a_normal_model_trains_and_dumps_its_parameters_in_the_sandbox() {
         .await
         .unwrap();
     assert_eq!(std::fs::metadata(&params).unwrap().len(), info.size_bytes);
-    assert!(messages(&events).contains(&"trained".to_owned()), "{events:?}");
+    assert!(
+        messages(&events).contains(&"trained".to_owned()),
+        "{events:?}"
+    );
     runtime.kill().await;
 }
 

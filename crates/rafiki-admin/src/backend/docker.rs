@@ -399,6 +399,10 @@ impl Backend for DockerBackend {
         "docker"
     }
 
+    fn isolation(&self) -> crate::sandbox::Isolation {
+        crate::sandbox::Isolation::Container
+    }
+
     fn address(&self, service_id: Uuid, _service_type: ServiceType) -> ServiceAddress {
         // Each container has its own network stack: bind everything, be found by name.
         ServiceAddress {

@@ -61,6 +61,8 @@ pub const PASSED_THROUGH_ENV: &[&str] = &[
     "RAFIKI_PREDICTOR_POLL_MS",
     "RAFIKI_MAX_CONSECUTIVE_FAILURES",
     "RAFIKI_PIP_ARGS",
+    "RAFIKI_SANDBOX_PIP_NETWORK",
+    "RAFIKI_SANDBOX_TMP_MB",
 ];
 
 /// The passed-through variables that are set here, as (name, value).
@@ -91,6 +93,9 @@ pub struct BackendError(pub String);
 pub trait Backend: Send + Sync {
     /// The backend's name as stored in `services.backend`.
     fn name(&self) -> &'static str;
+
+    /// How the services it runs isolate model code.
+    fn isolation(&self) -> crate::sandbox::Isolation;
 
     /// How a listening service of this backend binds and is reached by its peers.
     fn address(&self, service_id: Uuid, service_type: ServiceType) -> ServiceAddress;

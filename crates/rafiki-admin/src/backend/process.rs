@@ -5,6 +5,9 @@
 //! Services outlive an admin restart (they are not killed when the admin exits); a restarted
 //! admin recognises them by pid and by the service id in their environment, and stops them by
 //! process group like its own children.
+//!
+//! Workers run model code in the bubblewrap sandbox unless the operator opted out
+//! ([`crate::sandbox`]); the backend tells them which with `RAFIKI_SANDBOX`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,6 +23,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::{Backend, BackendError, Launched, ServiceAddress, ServiceSpec, ServiceState};
+use crate::sandbox::Isolation;
 
 /// How long a stopped service gets to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -30,24 +34,42 @@ pub struct ProcessBackend {
     predictor_bin: PathBuf,
     python: String,
     services_dir: PathBuf,
+    sandbox: ProcessSandbox,
     children: Mutex<HashMap<u32, Child>>,
 }
 
+/// How the process backend's workers isolate model code.
+#[derive(Debug, Clone)]
+pub struct ProcessSandbox {
+    /// bubblewrap, or nothing.
+    pub isolation: Isolation,
+    /// Whether model code may open network connections.
+    pub network: bool,
+    /// The bubblewrap program.
+    pub bwrap: String,
+    /// The most processes one sandbox may hold.
+    pub max_procs: u64,
+    /// The largest file model code may write, in MiB.
+    pub max_file_mb: u64,
+}
+
 impl ProcessBackend {
-    /// A backend launching `worker_bin` (workers, running models with `python`) and
-    /// `predictor_bin` (predictors), with service directories under `services_dir`. Paths are
-    /// made absolute, since each service runs in its own working directory.
+    /// A backend launching `worker_bin` (workers, running models with `python` in `sandbox`)
+    /// and `predictor_bin` (predictors), with service directories under `services_dir`. Paths
+    /// are made absolute, since each service runs in its own working directory.
     pub fn new(
         worker_bin: PathBuf,
         predictor_bin: PathBuf,
         python: String,
         services_dir: PathBuf,
+        sandbox: ProcessSandbox,
     ) -> std::io::Result<Self> {
         Ok(ProcessBackend {
             worker_bin: std::path::absolute(worker_bin)?,
             predictor_bin: std::path::absolute(predictor_bin)?,
             python,
             services_dir: std::path::absolute(services_dir)?,
+            sandbox,
             children: Mutex::new(HashMap::new()),
         })
     }
@@ -100,6 +122,10 @@ fn signal_group(pid: u32, signal: Signal) {
 impl Backend for ProcessBackend {
     fn name(&self) -> &'static str {
         "process"
+    }
+
+    fn isolation(&self) -> Isolation {
+        self.sandbox.isolation
     }
 
     fn address(&self, _service_id: Uuid, service_type: ServiceType) -> ServiceAddress {
@@ -157,6 +183,20 @@ impl Backend for ProcessBackend {
             .envs(super::passed_through_env())
             .envs(&spec.env)
             .env(env::PYTHON, &self.python)
+            .env("RAFIKI_SANDBOX", self.sandbox.isolation.worker_setting())
+            .env(
+                "RAFIKI_SANDBOX_NETWORK",
+                if self.sandbox.network { "on" } else { "off" },
+            )
+            .env("RAFIKI_BWRAP", &self.sandbox.bwrap)
+            .env(
+                "RAFIKI_SANDBOX_MAX_PROCS",
+                self.sandbox.max_procs.to_string(),
+            )
+            .env(
+                "RAFIKI_SANDBOX_MAX_FILE_MB",
+                self.sandbox.max_file_mb.to_string(),
+            )
             // Host device ids: the process sees every GPU of the host.
             .env("CUDA_VISIBLE_DEVICES", gpu_list(&spec.gpus))
             .env(env::WORK_DIR, &work_dir)

@@ -96,6 +96,11 @@ impl Orchestrator {
         &self.gpus
     }
 
+    /// How the backend isolates model code.
+    pub fn isolation(&self) -> crate::sandbox::Isolation {
+        self.backend.isolation()
+    }
+
     /// At start-up: the backend matches what it runs with the live services (adopting those,
     /// removing the rest), and GPUs held by live services count as used. Services that died
     /// while the admin was away are found by the next supervision step.

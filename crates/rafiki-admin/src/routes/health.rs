@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
+use crate::sandbox::Isolation;
 use crate::state::AppState;
 
 /// `GET /health` answer.
@@ -14,6 +15,8 @@ pub struct Health {
     pub status: &'static str,
     /// Whether the database answered.
     pub database: &'static str,
+    /// How model code is isolated: `bwrap`, `container`, or `off` (not sandboxed).
+    pub sandbox: Isolation,
 }
 
 /// Rafiki's greeting, as its clients expect.
@@ -26,12 +29,14 @@ pub async fn root() -> &'static str {
 #[utoipa::path(get, path = "/health", responses(
     (status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let sandbox = state.orchestrator.isolation();
     match sqlx::query("select 1").execute(&state.pool).await {
         Ok(_) => (
             StatusCode::OK,
             Json(Health {
                 status: "ok",
                 database: "ok",
+                sandbox,
             }),
         ),
         Err(err) => {
@@ -41,6 +46,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
                 Json(Health {
                     status: "unavailable",
                     database: "unavailable",
+                    sandbox,
                 }),
             )
         }

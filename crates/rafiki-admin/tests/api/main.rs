@@ -6,6 +6,7 @@ mod docker;
 mod helpers;
 mod inference_jobs;
 mod models;
+mod security;
 mod server;
 mod train_jobs;
 mod uploads;
