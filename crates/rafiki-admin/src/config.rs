@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::sandbox::SandboxSetting;
+use crate::dataset_url::DatasetUrlAllow;
 
 /// The defaults, compiled in so the binary runs from any directory.
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
@@ -53,6 +54,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_BWRAP", "bwrap"),
     ("RAFIKI_SANDBOX_MAX_PROCS", "sandbox_max_procs"),
     ("RAFIKI_SANDBOX_MAX_FILE_MB", "sandbox_max_file_mb"),
+    ("RAFIKI_DATASET_URL_ALLOW", "dataset_url_allow"),
 ];
 
 /// The superadmin password allowed only with `--dev`.
@@ -105,6 +107,7 @@ struct RawSettings {
     docker_project: String,
     docker_cpus: f64,
     docker_memory_mb: u64,
+    dataset_url_allow: String,
     superadmin_password: Option<SecretString>,
     app_secret: Option<SecretString>,
     sandbox: SandboxSetting,
@@ -169,6 +172,8 @@ pub struct Settings {
     pub docker_cpus: f64,
     /// Memory per container in MiB, 0 for no limit (docker backend).
     pub docker_memory_mb: u64,
+    /// Internal hosts and networks `dataset_url` downloads may reach besides public addresses.
+    pub dataset_url_allow: DatasetUrlAllow,
     /// Password of `superadmin@rafiki`, seeded at start-up.
     pub superadmin_password: SecretString,
     /// HS256 signing secret of the JWTs.
@@ -325,6 +330,8 @@ impl Settings {
                 "RAFIKI_SANDBOX_MAX_PROCS and RAFIKI_SANDBOX_MAX_FILE_MB must be at least 1".into(),
             ));
         }
+        let dataset_url_allow =
+            DatasetUrlAllow::parse(&raw.dataset_url_allow).map_err(ConfigError::Rule)?;
         Ok(Settings {
             database_url: raw.database_url,
             db_max_connections: raw.db_max_connections,
@@ -352,6 +359,7 @@ impl Settings {
             docker_project: raw.docker_project,
             docker_cpus: raw.docker_cpus,
             docker_memory_mb: raw.docker_memory_mb,
+            dataset_url_allow,
             superadmin_password,
             app_secret,
             dev,
@@ -436,6 +444,26 @@ mod tests {
         assert!(err.to_string().contains("backend"), "{err}");
         let err = Settings::from_figment(with(&[("admin_port", "99999")]), true).unwrap_err();
         assert!(err.to_string().contains("admin_port"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_dataset_url_allow_entry_stops_start_up_naming_it() {
+        let err = Settings::from_figment(
+            with(&[(
+                "dataset_url_allow",
+                "10.0.0.0/8, mirror.internal, not a host",
+            )]),
+            true,
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("RAFIKI_DATASET_URL_ALLOW"), "{message}");
+        assert!(message.contains("`not a host`"), "{message}");
+        let ok = with(&[("dataset_url_allow", "10.0.0.0/8, mirror.internal")]);
+        assert_eq!(
+            Settings::from_figment(ok, true).unwrap().dataset_url_allow,
+            DatasetUrlAllow::parse("10.0.0.0/8, mirror.internal").unwrap()
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::backend::process::{ProcessBackend, ProcessSandbox};
 use crate::backend::Backend;
 use crate::config::BackendKind;
 use crate::config::Settings;
+use crate::dataset_url::DatasetUrlFetcher;
 use crate::gpus::GpuPool;
 use crate::orchestrator::{Orchestrator, OrchestratorConfig};
 use crate::routes;
@@ -54,7 +55,10 @@ impl Application {
         if swept > 0 {
             tracing::info!(swept, "removed temporaries left by an interrupted run");
         }
-        let http = download_client(&settings)?;
+        let dataset_urls = DatasetUrlFetcher::new(
+            settings.dataset_url_allow.clone(),
+            Duration::from_secs(settings.dataset_url_timeout_secs),
+        )?;
         let users = Arc::new(UserDirectory::default());
         users.run_once(&pool).await?;
         let listener = TcpListener::bind((settings.bind_host, settings.admin_port))
@@ -75,7 +79,7 @@ impl Application {
             passwords: Arc::new(Passwords::new().await?),
             users,
             storage,
-            http,
+            dataset_urls,
             settings: Arc::new(settings),
         };
         Ok(Application { listener, state })
@@ -177,18 +181,6 @@ async fn build_orchestrator(
             max_restarts: settings.max_service_restarts,
         },
     ))
-}
-
-/// The client of `dataset_url` downloads: rustls with the bundled web roots (no system
-/// certificates needed), bounded connect and total times, and a few redirects at most.
-fn download_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(concat!("rafiki-admin/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(settings.dataset_url_timeout_secs))
-        .redirect(reqwest::redirect::Policy::limited(5))
-        .build()
-        .context("cannot build the HTTP client")
 }
 
 /// Creates `superadmin@rafiki` unless it exists (an existing account keeps its password).

@@ -1,5 +1,5 @@
 //! The state every handler shares: the pool, settings, the auth machinery, the data directory
-//! and an HTTP client.
+//! and the `dataset_url` fetcher.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use crate::auth::directory::UserDirectory;
 use crate::auth::jwt::TokenKeys;
 use crate::auth::password::Passwords;
 use crate::config::Settings;
+use crate::dataset_url::DatasetUrlFetcher;
 use crate::orchestrator::Orchestrator;
 use crate::storage::Storage;
 
@@ -29,6 +30,6 @@ pub struct AppState {
     pub storage: Arc<Storage>,
     /// Launches, stops and supervises services.
     pub orchestrator: Arc<Orchestrator>,
-    /// Client for downloads the admin makes (`dataset_url`).
-    pub http: reqwest::Client,
+    /// Downloads of `dataset_url`s, to public addresses and allowed hosts only.
+    pub dataset_urls: DatasetUrlFetcher,
 }

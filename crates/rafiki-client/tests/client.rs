@@ -20,7 +20,9 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
-use common::{python_ready, spawn_app, spawn_app_with_idle_workers, wait_for, TINY_MODEL};
+use common::{
+    python_ready, spawn_app, spawn_app_with, spawn_app_with_idle_workers, wait_for, TINY_MODEL,
+};
 
 const TRIVIAL_MODEL: &str =
     "from rafiki.model import BaseModel\n\n\nclass Trivial(BaseModel):\n    pass\n";
@@ -128,7 +130,8 @@ async fn logins_users_and_bans_go_through_the_client() {
 
 #[tokio::test]
 async fn datasets_stream_from_disk_or_come_from_a_url() {
-    let app = spawn_app().await;
+    // `serve_once` listens on a loopback address, which `dataset_url` reaches only when allowed.
+    let app = spawn_app_with(&[("dataset_url_allow", serde_json::json!("127.0.0.2/32"))]).await;
     let dev = app.user("dev@example.com", UserType::AppDeveloper).await;
     let dir = tempfile::tempdir().unwrap();
     // Several upload chunks, so progress is reported more than once.
@@ -204,9 +207,9 @@ async fn datasets_stream_from_disk_or_come_from_a_url() {
     assert!(missing.to_string().contains("missing.csv"), "{missing}");
 }
 
-/// Serves `body` to one HTTP request on a local port; returns its URL.
+/// Serves `body` to one HTTP request on a port of 127.0.0.2; returns its URL.
 async fn serve_once(body: Vec<u8>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let (mut socket, _) = listener.accept().await.unwrap();

@@ -3,7 +3,8 @@
 //!
 //! A dataset is owned by its creator; only the owner and admins see it. It is either uploaded
 //! (the multipart file field `dataset`; the filename the client sends is ignored) or
-//! downloaded by the admin from `dataset_url` (http or https). Either way the bytes stream to
+//! downloaded by the admin from `dataset_url` (http or https, public addresses only: the
+//! `dataset_url` module fetches it). Either way the bytes stream to
 //! the data directory under the size limit, and the row appears only once the file is in place.
 
 use axum::extract::{Request, State};
@@ -16,11 +17,12 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::auth::extract::AuthUser;
+use crate::dataset_url::DatasetUrl;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
-use crate::storage::{ObjectKind, Upload, WriteError};
-use crate::upload::{read_form, too_large, FormSpec};
+use crate::storage::ObjectKind;
+use crate::upload::{read_form, FormSpec};
 
 const FORM: FormSpec = FormSpec {
     file_field: "dataset",
@@ -59,7 +61,7 @@ pub struct DatasetQuery {
     responses(
     (status = 200, body = CreatedDataset),
     (status = 400, description = "InvalidDatasetError (no file and no URL, both, empty, bad \
-        URL, download failed) or InvalidRequestError", body = ErrorBody),
+        URL, not a public address, download failed) or InvalidRequestError", body = ErrorBody),
     (status = 413, description = "PayloadTooLargeError", body = ErrorBody)))]
 pub async fn create_dataset(
     State(state): State<AppState>,
@@ -70,8 +72,7 @@ pub async fn create_dataset(
     let mut form = read_form(req, &state, &FORM, max_bytes).await?;
     let name = form.require_short("name")?;
     let task = form.require_short("task")?;
-    let url = form.take("dataset_url");
-    let upload = match (form.file.take(), &url) {
+    let (upload, url) = match (form.file.take(), form.take("dataset_url")) {
         (Some(_), Some(_)) => {
             return Err(invalid_dataset(
                 "Give either a `dataset` file or a `dataset_url`, not both.",
@@ -82,15 +83,16 @@ pub async fn create_dataset(
                 "Give the dataset as a file in the field `dataset` or as a `dataset_url`.",
             ))
         }
-        (Some(file), None) => file.upload,
-        (None, Some(url)) => {
+        (Some(file), None) => (file.upload, None),
+        (None, Some(text)) => {
+            let url = DatasetUrl::parse(&text)?;
             let mut upload = state
                 .storage
                 .create(ObjectKind::Dataset, max_bytes)
                 .await
                 .map_err(ApiError::internal)?;
-            download(&state.http, url, &mut upload).await?;
-            upload
+            state.dataset_urls.download(&url, &mut upload).await?;
+            (upload, Some(url))
         }
     };
     if upload.size() == 0 {
@@ -106,7 +108,7 @@ pub async fn create_dataset(
             size_bytes: stored.size_bytes(),
             sha256: stored.sha256(),
             storage_key: stored.key(),
-            source_url: url.as_deref(),
+            source_url: url.as_ref().map(DatasetUrl::source),
         },
     )
     .await?;
@@ -194,61 +196,6 @@ async fn visible_dataset(state: &AppState, caller: AuthUser, id: Uuid) -> ApiRes
         .await?
         .filter(|record| record.owner_id == caller.id || caller.is_admin())
         .ok_or_else(|| not_found(id))
-}
-
-/// Downloads `url` into `upload`, under its size limit.
-async fn download(client: &reqwest::Client, url: &str, upload: &mut Upload) -> ApiResult<()> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|err| invalid_dataset(format!("`dataset_url` is not a valid URL: {err}.")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(invalid_dataset(format!(
-            "`dataset_url` must be an http or https URL, not `{}:`.",
-            parsed.scheme()
-        )));
-    }
-    let failed = |err: reqwest::Error| {
-        let reason = if err.is_timeout() {
-            "the download timed out (RAFIKI_DATASET_URL_TIMEOUT_SECS)".to_owned()
-        } else if err.is_connect() {
-            "the server cannot be reached".to_owned()
-        } else if err.is_redirect() {
-            "it redirects too many times".to_owned()
-        } else {
-            format!("the download failed ({})", error_chain(&err))
-        };
-        invalid_dataset(format!("Cannot download `dataset_url` {url}: {reason}."))
-    };
-    let mut response = client.get(parsed).send().await.map_err(failed)?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(invalid_dataset(format!(
-            "Cannot download `dataset_url` {url}: the server answered HTTP {status}."
-        )));
-    }
-    let max_bytes = upload.max_bytes();
-    let limit_error = || too_large("dataset", max_bytes, FORM.limit_setting);
-    if response.content_length().is_some_and(|len| len > max_bytes) {
-        return Err(limit_error());
-    }
-    while let Some(chunk) = response.chunk().await.map_err(failed)? {
-        upload.write(&chunk).await.map_err(|err| match err {
-            WriteError::TooLarge { .. } => limit_error(),
-            WriteError::Io(err) => ApiError::internal(err),
-        })?;
-    }
-    Ok(())
-}
-
-/// The messages of an error and its causes, for a client who needs to know what went wrong.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn invalid_dataset(message: impl Into<String>) -> ApiError {

@@ -25,9 +25,18 @@ fn rafiki_upload(name: &str, task: &str, bytes: &[u8]) -> RafikiForm {
         .file("dataset", bytes)
 }
 
+/// Where test dataset servers listen: a loopback address of their own, which
+/// [`allow_mirror`] admits while the admin's own address, 127.0.0.1, stays refused.
+pub const MIRROR_IP: &str = "127.0.0.2";
+
+/// The setting that admits the test dataset servers, as an operator admits an internal mirror.
+pub fn allow_mirror() -> (&'static str, Value) {
+    ("dataset_url_allow", json!(format!("{MIRROR_IP}/32")))
+}
+
 /// `client.create_dataset(name, task, dataset_url=...)` of Rafiki's client: with no file,
 /// requests sends the fields url-encoded.
-async fn rafiki_url_request(
+pub async fn rafiki_url_request(
     app: &crate::helpers::TestApp,
     token: &str,
     fields: &[(&str, &str)],
@@ -411,8 +420,8 @@ fn chunked(bytes: Vec<u8>, chunk: usize) -> ReaderStream<std::io::Cursor<Vec<u8>
     ReaderStream::with_capacity(std::io::Cursor::new(bytes), chunk)
 }
 
-/// A server of test datasets: a file, a large one (with and without Content-Length), a
-/// missing one, a slow one and redirects.
+/// A server of test datasets on [`MIRROR_IP`]: a file, a large one (with and without
+/// Content-Length), a missing one, a slow one and redirects.
 async fn dataset_server() -> String {
     let router = Router::new()
         .route("/data.csv", get(|| async { bytes_of_len(5000) }))
@@ -439,12 +448,13 @@ async fn dataset_server() -> String {
             "/loop",
             get(|| async { (StatusCode::FOUND, [(LOCATION, "/loop")]).into_response() }),
         );
-    serve(router).await
+    serve(MIRROR_IP, router).await
 }
 
 #[tokio::test]
 async fn a_dataset_url_is_downloaded_as_rafikis_client_asks() {
-    let app = spawn_app().await;
+    // The test server is on a loopback address: only the allow-list admits it.
+    let app = spawn_app_on(&fresh_database().await, &[allow_mirror()]).await;
     let token = app.user("app@example.com", "MODEL_DEVELOPER").await;
     let server = dataset_server().await;
     for path in ["/data.csv", "/redirect", "/chunked"] {
@@ -484,14 +494,14 @@ async fn a_dataset_url_is_downloaded_as_rafikis_client_asks() {
 async fn bad_and_failing_dataset_urls_are_named() {
     let app = spawn_app_on(
         &fresh_database().await,
-        &[("dataset_url_timeout_secs", json!(1))],
+        &[("dataset_url_timeout_secs", json!(1)), allow_mirror()],
     )
     .await;
     let token = app.user("app@example.com", "APP_DEVELOPER").await;
     let server = dataset_server().await;
-    // A port nobody listens on: bind one, then free it.
+    // A port nobody listens on, of an allowed address: bind one, then free it.
     let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = std::net::TcpListener::bind((MIRROR_IP, 0)).unwrap();
         listener.local_addr().unwrap()
     };
     let cases = [
@@ -512,6 +522,8 @@ async fn bad_and_failing_dataset_urls_are_named() {
         .await;
         let message = assert_error(res, StatusCode::BAD_REQUEST, "InvalidDatasetError").await;
         assert!(message.contains(reason), "{url}: {message}");
+        // What the server answered is its own: the 404's body is not repeated.
+        assert!(!message.contains("no such file"), "{url}: {message}");
         app.assert_nothing_stored().await;
     }
 }
@@ -520,7 +532,7 @@ async fn bad_and_failing_dataset_urls_are_named() {
 async fn too_large_dataset_urls_are_refused_with_413() {
     let app = spawn_app_on(
         &fresh_database().await,
-        &[("max_dataset_bytes", json!(1000))],
+        &[("max_dataset_bytes", json!(1000)), allow_mirror()],
     )
     .await;
     let token = app.user("app@example.com", "APP_DEVELOPER").await;

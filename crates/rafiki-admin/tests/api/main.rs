@@ -1,6 +1,7 @@
 //! Integration tests of the admin through HTTP, each against a fresh database.
 
 mod auth;
+mod dataset_urls;
 mod datasets;
 mod docker;
 mod helpers;

@@ -172,9 +172,9 @@ pub fn keys(value: &Value) -> Vec<&str> {
     keys
 }
 
-/// Serves `router` on a free port of 127.0.0.1; returns its base URL.
-pub async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// Serves `router` on a free port of `ip`; returns its base URL.
+pub async fn serve(ip: &str, router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
     format!("http://{address}")
