@@ -10,8 +10,8 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::sandbox::SandboxSetting;
 use crate::dataset_url::DatasetUrlAllow;
+use crate::sandbox::SandboxSetting;
 
 /// The defaults, compiled in so the binary runs from any directory.
 const DEFAULTS: &str = include_str!("../../../config/default.toml");

@@ -23,8 +23,9 @@ async fn main() {
     let python = std::path::absolute(python).expect("an absolute interpreter path");
     let dir = tempfile::tempdir().expect("a scratch folder");
     for (name, setting) in [("off", "off"), ("bwrap", "bwrap")] {
-        let sandbox = Sandbox::from_lookup(|key| (key == "RAFIKI_SANDBOX").then(|| setting.to_owned()))
-            .expect("sandbox settings");
+        let sandbox =
+            Sandbox::from_lookup(|key| (key == "RAFIKI_SANDBOX").then(|| setting.to_owned()))
+                .expect("sandbox settings");
         let config = RuntimeConfig {
             sandbox,
             ..RuntimeConfig::new(&python, dir.path())

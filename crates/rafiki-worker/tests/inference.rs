@@ -161,7 +161,8 @@ async fn bad_bodies_and_unknown_routes_get_the_error_envelope() {
 async fn concurrent_requests_are_batched_into_few_predict_calls_and_answered_in_order() {
     let python = require_python!();
     let dir = tempfile::tempdir().unwrap();
-    let calls = dir.path().join("calls.txt");
+    // In the scratch folder: the one the sandboxed model may write.
+    let calls = dir.path().join("work/scratch/calls.txt");
     let admin = InferenceAdmin::start("TABULAR_REGRESSION").await;
     let params = format!(
         "{{'bias': 0.5, 'calls_file': {:?}}}",
@@ -222,7 +223,7 @@ async fn concurrent_requests_are_batched_into_few_predict_calls_and_answered_in_
 async fn a_model_error_fails_its_batch_with_500_and_the_worker_keeps_serving() {
     let python = require_python!();
     let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("model.pid");
+    let pid_file = dir.path().join("work/scratch/model.pid");
     let admin = InferenceAdmin::start("TABULAR_REGRESSION").await;
     let params = format!(
         "{{'bias': 1.0, 'pid_file': {:?}}}",
@@ -355,7 +356,7 @@ fn alive(pid: i32) -> bool {
 async fn the_binary_serves_until_sigterm_then_kills_the_model_and_exits_zero() {
     let python = require_python!();
     let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("model.pid");
+    let pid_file = dir.path().join("work/scratch/model.pid");
     let admin = InferenceAdmin::start("TABULAR_REGRESSION").await;
     let params = format!(
         "{{'bias': 0.0, 'pid_file': {:?}}}",
@@ -385,7 +386,9 @@ async fn the_binary_serves_until_sigterm_then_kills_the_model_and_exits_zero() {
 
     let model: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
-        .trim()
+        .split_whitespace()
+        .next()
+        .unwrap()
         .parse()
         .unwrap();
     assert!(alive(model));

@@ -32,8 +32,8 @@ use uuid::Uuid;
 pub const PREDICTOR_TOKEN: &str = "predictor-token-for-tests";
 
 /// A model for inference tests. Knob `scale`; parameters `bias` (a float), optionally
-/// `calls_file` (each `predict` appends its batch size there), `pid_file` (its pid is written
-/// there when the parameters load) and `refuse` (`load_parameters` raises). A query `q` is
+/// `calls_file` (each `predict` appends its batch size there), `pid_file` (its pid and a random
+/// word are written there when the parameters load) and `refuse` (`load_parameters` raises). A query `q` is
 /// answered with `q * scale + bias`; the query `"boom"` makes `predict` raise, `"crash"` ends
 /// the interpreter, `"sleep"` sleeps 1 s and is answered with `bias`, and `"probs"` is
 /// answered with the vector `[bias, 1 - bias]`.
@@ -68,7 +68,9 @@ class Scaler(BaseModel):
         self.calls_file = params.get("calls_file")
         if params.get("pid_file"):
             with open(params["pid_file"], "w") as f:
-                f.write(str(os.getpid()))
+                # Sandboxed runtimes all have the same pid in their own namespace; the
+                # random part tells two processes apart.
+                f.write(f"{os.getpid()} {os.urandom(8).hex()}")
 
     def predict(self, queries):
         if self.calls_file:

@@ -247,6 +247,8 @@ pub fn worker_config(admin_url: &str, work_dir: &Path, python: &Path) -> WorkerC
         "RAFIKI_WORK_DIR" => Some(work_dir.join("work").display().to_string()),
         "RAFIKI_PYTHON" => Some(python.display().to_string()),
         "RAFIKI_VENV_DIR" => Some(venvs.display().to_string()),
+        // As the process backend runs workers: models (and pip) in the sandbox.
+        "RAFIKI_SANDBOX" => Some("bwrap".to_owned()),
         _ => None,
     })
     .expect("valid settings");
