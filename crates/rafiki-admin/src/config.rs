@@ -10,6 +10,9 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::archive::ZipLimits;
+use crate::quotas::Quotas;
+
 /// The defaults, compiled in so the binary runs from any directory.
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
 
@@ -46,6 +49,25 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_DOCKER_PROJECT", "docker_project"),
     ("RAFIKI_DOCKER_CPUS", "docker_cpus"),
     ("RAFIKI_DOCKER_MEMORY_MB", "docker_memory_mb"),
+    ("RAFIKI_MAX_LIVE_TRAIN_JOBS", "max_live_train_jobs"),
+    (
+        "RAFIKI_MAX_MODELS_PER_TRAIN_JOB",
+        "max_models_per_train_job",
+    ),
+    ("RAFIKI_MAX_TIME_HOURS", "max_time_hours"),
+    ("RAFIKI_MAX_USER_DATASET_BYTES", "max_user_dataset_bytes"),
+    ("RAFIKI_MAX_PAGE_SIZE", "max_page_size"),
+    ("RAFIKI_MAX_TRIAL_LOG_ENTRIES", "max_trial_log_entries"),
+    (
+        "RAFIKI_MAX_TRIAL_LOG_ENTRY_BYTES",
+        "max_trial_log_entry_bytes",
+    ),
+    (
+        "RAFIKI_MAX_DATASET_UNZIPPED_BYTES",
+        "max_dataset_unzipped_bytes",
+    ),
+    ("RAFIKI_MAX_DATASET_ZIP_ENTRIES", "max_dataset_zip_entries"),
+    ("RAFIKI_MAX_ZIP_RATIO", "max_zip_ratio"),
 ];
 
 /// The superadmin password allowed only with `--dev`.
@@ -54,6 +76,9 @@ pub const DEV_SUPERADMIN_PASSWORD: &str = "rafiki";
 const DEV_APP_SECRET: &str = "rafiki-dev-secret-never-use-in-production";
 /// Shortest `APP_SECRET` accepted: an HS256 key much shorter than this is guessable.
 const MIN_APP_SECRET_LEN: usize = 32;
+/// Smallest cap of a trial log entry: room for a useful message and for the note that
+/// replaces a longer entry.
+const MIN_TRIAL_LOG_ENTRY_BYTES: usize = 1024;
 
 /// Where services (workers, predictors) run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -100,6 +125,16 @@ struct RawSettings {
     docker_memory_mb: u64,
     superadmin_password: Option<SecretString>,
     app_secret: Option<SecretString>,
+    max_live_train_jobs: u32,
+    max_models_per_train_job: u32,
+    max_time_hours: f64,
+    max_user_dataset_bytes: u64,
+    max_page_size: u32,
+    max_trial_log_entries: u32,
+    max_trial_log_entry_bytes: usize,
+    max_dataset_unzipped_bytes: u64,
+    max_dataset_zip_entries: u64,
+    max_zip_ratio: u64,
 }
 
 /// Validated settings of the admin.
@@ -163,6 +198,16 @@ pub struct Settings {
     pub app_secret: SecretString,
     /// Whether the server runs in dev mode (default secrets allowed).
     pub dev: bool,
+    /// Per-user quotas: live train jobs, models per job, `TIME_HOURS`, dataset bytes.
+    pub quotas: Quotas,
+    /// Largest page of a listing, and its size when the request names none.
+    pub max_page_size: u32,
+    /// Most log entries stored per trial; later ones are dropped behind one marker entry.
+    pub max_trial_log_entries: u32,
+    /// Largest trial log entry (its JSON body), in bytes.
+    pub max_trial_log_entry_bytes: usize,
+    /// What a zip dataset may expand to.
+    pub zip_limits: ZipLimits,
 }
 
 /// A configuration problem that stops start-up.
@@ -298,6 +343,21 @@ impl Settings {
                     .into(),
             ));
         }
+        if !raw.max_time_hours.is_finite() || raw.max_time_hours < 0.0 {
+            return Err(ConfigError::Rule(
+                "RAFIKI_MAX_TIME_HOURS must be a number of hours, 0 for no limit".into(),
+            ));
+        }
+        if raw.max_page_size == 0 || raw.max_trial_log_entries == 0 {
+            return Err(ConfigError::Rule(
+                "RAFIKI_MAX_PAGE_SIZE and RAFIKI_MAX_TRIAL_LOG_ENTRIES must be at least 1".into(),
+            ));
+        }
+        if raw.max_trial_log_entry_bytes < MIN_TRIAL_LOG_ENTRY_BYTES {
+            return Err(ConfigError::Rule(format!(
+                "RAFIKI_MAX_TRIAL_LOG_ENTRY_BYTES must be at least {MIN_TRIAL_LOG_ENTRY_BYTES}"
+            )));
+        }
         Ok(Settings {
             database_url: raw.database_url,
             db_max_connections: raw.db_max_connections,
@@ -328,6 +388,20 @@ impl Settings {
             superadmin_password,
             app_secret,
             dev,
+            quotas: Quotas {
+                live_train_jobs: raw.max_live_train_jobs,
+                models_per_train_job: raw.max_models_per_train_job,
+                time_hours: raw.max_time_hours,
+                user_dataset_bytes: raw.max_user_dataset_bytes,
+            },
+            max_page_size: raw.max_page_size,
+            max_trial_log_entries: raw.max_trial_log_entries,
+            max_trial_log_entry_bytes: raw.max_trial_log_entry_bytes,
+            zip_limits: ZipLimits {
+                unzipped_bytes: raw.max_dataset_unzipped_bytes,
+                entries: raw.max_dataset_zip_entries,
+                ratio: raw.max_zip_ratio,
+            },
         })
     }
 }

@@ -4,7 +4,9 @@
 //! A dataset is owned by its creator; only the owner and admins see it. It is either uploaded
 //! (the multipart file field `dataset`; the filename the client sends is ignored) or
 //! downloaded by the admin from `dataset_url` (http or https). Either way the bytes stream to
-//! the data directory under the size limit, and the row appears only once the file is in place.
+//! the data directory under the size limit and what is left of the owner's dataset quota, a zip
+//! archive is checked against the zip limits (`crate::archive`), and the row appears only once
+//! the file is in place, written under a lock that keeps concurrent uploads within the quota.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -15,19 +17,20 @@ use rafiki_types::error::{ErrorBody, ErrorName};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::archive::check_zip;
 use crate::auth::extract::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, ApiQuery};
+use crate::extract::ApiPath;
+use crate::paging::{Listing, PageParams};
 use crate::state::AppState;
 use crate::storage::{ObjectKind, Upload, WriteError};
-use crate::upload::{read_form, too_large, FormSpec};
+use crate::upload::{read_form, FileLimit, FormSpec};
 
 const FORM: FormSpec = FormSpec {
     file_field: "dataset",
     text_fields: &["name", "task", "dataset_url"],
     kind: ObjectKind::Dataset,
     keep_copy: false,
-    limit_setting: "RAFIKI_MAX_DATASET_BYTES",
 };
 
 /// The `POST /datasets` form, for the OpenAPI document.
@@ -59,15 +62,17 @@ pub struct DatasetQuery {
     responses(
     (status = 200, body = CreatedDataset),
     (status = 400, description = "InvalidDatasetError (no file and no URL, both, empty, bad \
-        URL, download failed) or InvalidRequestError", body = ErrorBody),
-    (status = 413, description = "PayloadTooLargeError", body = ErrorBody)))]
+        URL, download failed, a zip archive past the zip limits) or InvalidRequestError",
+        body = ErrorBody),
+    (status = 413, description = "PayloadTooLargeError: larger than RAFIKI_MAX_DATASET_BYTES \
+        or than what is left of the caller's dataset quota", body = ErrorBody)))]
 pub async fn create_dataset(
     State(state): State<AppState>,
     caller: AuthUser,
     req: Request,
 ) -> ApiResult<Json<CreatedDataset>> {
-    let max_bytes = state.settings.max_dataset_bytes;
-    let mut form = read_form(req, &state, &FORM, max_bytes).await?;
+    let limit = upload_limit(&state, caller.id).await?;
+    let mut form = read_form(req, &state, &FORM, &limit).await?;
     let name = form.require_short("name")?;
     let task = form.require_short("task")?;
     let url = form.take("dataset_url");
@@ -86,10 +91,10 @@ pub async fn create_dataset(
         (None, Some(url)) => {
             let mut upload = state
                 .storage
-                .create(ObjectKind::Dataset, max_bytes)
+                .create(ObjectKind::Dataset, limit.max_bytes())
                 .await
                 .map_err(ApiError::internal)?;
-            download(&state.http, url, &mut upload).await?;
+            download(&state.http, url, &mut upload, &limit).await?;
             upload
         }
     };
@@ -97,19 +102,33 @@ pub async fn create_dataset(
         return Err(invalid_dataset("The dataset is empty (0 bytes)."));
     }
     let stored = upload.finish().await.map_err(ApiError::internal)?;
-    let record = datasets::insert(
-        &state.pool,
-        &NewDataset {
-            owner_id: caller.id,
-            name: &name,
-            task: &task,
-            size_bytes: stored.size_bytes(),
-            sha256: stored.sha256(),
-            storage_key: stored.key(),
-            source_url: url.as_deref(),
-        },
-    )
-    .await?;
+    let (path, zip_limits) = (stored.path().to_path_buf(), state.settings.zip_limits);
+    tokio::task::spawn_blocking(move || check_zip(&path, &zip_limits))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?
+        .map_err(invalid_dataset)?;
+    let new = NewDataset {
+        owner_id: caller.id,
+        name: &name,
+        task: &task,
+        size_bytes: stored.size_bytes(),
+        sha256: stored.sha256(),
+        storage_key: stored.key(),
+        source_url: url.as_deref(),
+    };
+    let quotas = state.settings.quotas;
+    let record = if !quotas.limits_dataset_bytes() {
+        datasets::insert(&state.pool, &new).await?
+    } else {
+        // Another upload of the same user may have used the room since this one began.
+        let mut tx = state.pool.begin().await.map_err(ApiError::internal)?;
+        let inserted =
+            datasets::insert_within_quota(&mut tx, &new, quotas.user_dataset_bytes).await?;
+        let record = inserted.map_err(|used| quotas.dataset_error(used, new.size_bytes))?;
+        tx.commit().await.map_err(ApiError::internal)?;
+        record
+    };
     // Dropping `stored` on an error above removed the file; now the row refers to it.
     stored.keep();
     Ok(Json(CreatedDataset {
@@ -120,16 +139,24 @@ pub async fn create_dataset(
     }))
 }
 
-/// Lists the caller's datasets (every user's for admins), newest first.
-#[utoipa::path(get, path = "/datasets", params(DatasetQuery), security(("bearer" = [])),
-    responses((status = 200, body = Vec<Dataset>)))]
+/// Lists the caller's datasets (every user's for admins), newest first, a page at a time.
+#[utoipa::path(get, path = "/datasets", params(DatasetQuery, PageParams),
+    security(("bearer" = [])), responses((status = 200, body = Vec<Dataset>),
+    (status = 400, description = "InvalidRequestError: a bad `limit` or `offset`", body = ErrorBody)))]
 pub async fn list_datasets(
     State(state): State<AppState>,
     caller: AuthUser,
-    ApiQuery(query): ApiQuery<DatasetQuery>,
+    Listing { filters, page }: Listing<DatasetQuery>,
 ) -> ApiResult<Json<Vec<Dataset>>> {
     let owner = (!caller.is_admin()).then_some(caller.id);
-    let records = datasets::list(&state.pool, owner, query.task.as_deref()).await?;
+    let records = datasets::list(
+        &state.pool,
+        owner,
+        filters.task.as_deref(),
+        page.limit,
+        page.offset,
+    )
+    .await?;
     Ok(Json(records.iter().map(DatasetRecord::summary).collect()))
 }
 
@@ -196,8 +223,30 @@ async fn visible_dataset(state: &AppState, caller: AuthUser, id: Uuid) -> ApiRes
         .ok_or_else(|| not_found(id))
 }
 
-/// Downloads `url` into `upload`, under its size limit.
-async fn download(client: &reqwest::Client, url: &str, upload: &mut Upload) -> ApiResult<()> {
+/// The bound on a new dataset of `owner`: the size limit of one dataset, or what is left of the
+/// owner's dataset quota when that is less.
+async fn upload_limit(state: &AppState, owner: Uuid) -> ApiResult<FileLimit> {
+    let max_bytes = state.settings.max_dataset_bytes;
+    let quotas = state.settings.quotas;
+    if quotas.limits_dataset_bytes() {
+        let used = datasets::bytes_of_owner(&state.pool, owner).await?;
+        if let Some(left) = quotas
+            .dataset_allowance(used)
+            .filter(|left| *left < max_bytes)
+        {
+            return Ok(FileLimit::new(left, quotas.dataset_allowance_text(used)));
+        }
+    }
+    Ok(FileLimit::setting(max_bytes, "RAFIKI_MAX_DATASET_BYTES"))
+}
+
+/// Downloads `url` into `upload`, under `limit`.
+async fn download(
+    client: &reqwest::Client,
+    url: &str,
+    upload: &mut Upload,
+    limit: &FileLimit,
+) -> ApiResult<()> {
     let parsed = reqwest::Url::parse(url)
         .map_err(|err| invalid_dataset(format!("`dataset_url` is not a valid URL: {err}.")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
@@ -225,14 +274,15 @@ async fn download(client: &reqwest::Client, url: &str, upload: &mut Upload) -> A
             "Cannot download `dataset_url` {url}: the server answered HTTP {status}."
         )));
     }
-    let max_bytes = upload.max_bytes();
-    let limit_error = || too_large("dataset", max_bytes, FORM.limit_setting);
-    if response.content_length().is_some_and(|len| len > max_bytes) {
-        return Err(limit_error());
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit.max_bytes())
+    {
+        return Err(limit.error("dataset"));
     }
     while let Some(chunk) = response.chunk().await.map_err(failed)? {
         upload.write(&chunk).await.map_err(|err| match err {
-            WriteError::TooLarge { .. } => limit_error(),
+            WriteError::TooLarge { .. } => limit.error("dataset"),
             WriteError::Io(err) => ApiError::internal(err),
         })?;
     }

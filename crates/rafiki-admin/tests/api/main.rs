@@ -6,6 +6,7 @@ mod docker;
 mod helpers;
 mod inference_jobs;
 mod models;
+mod quotas;
 mod server;
 mod train_jobs;
 mod uploads;
