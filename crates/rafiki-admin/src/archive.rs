@@ -1,7 +1,7 @@
 //! Zip datasets checked at upload (docs/security.md, "Quotas and limits"). Image, corpus and
 //! audio datasets are zip archives that workers extract; a zip bomb (a small archive that
 //! expands to far more bytes or entries than it weighs) would fill a worker's memory or disk.
-//! The dataset route calls [`check_zip`] once the upload is in place and before its row is
+//! The dataset route calls [`check_zip_file`] once the upload is in place and before its row is
 //! written, so a refused archive leaves neither.
 //!
 //! Only the central directory is read (with the `zip` crate), never the compressed data: what
@@ -11,7 +11,9 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use tokio::sync::Semaphore;
 
 /// What a zip dataset may expand to; 0 means no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +26,10 @@ pub struct ZipLimits {
     /// Largest ratio of an entry's uncompressed to compressed size (`RAFIKI_MAX_ZIP_RATIO`).
     pub ratio: u64,
 }
+
+/// Checks at once: the `zip` crate holds the whole central directory in memory (about 600
+/// bytes per entry), so concurrent uploads of archives of many entries must not add up.
+static CHECKS: Semaphore = Semaphore::const_new(2);
 
 /// Entries smaller than this are not held to the ratio: a small entry's ratio is harmless.
 const RATIO_MIN_BYTES: u64 = 1 << 20;
@@ -42,10 +48,18 @@ const LOCAL_HEADER_SIGNATURE: &[u8; 4] = b"PK\x03\x04";
 /// Longest entry name quoted in a refusal.
 const MAX_QUOTED_NAME: usize = 100;
 
+/// [`check_zip`] off the async threads, at most [`CHECKS`] at a time.
+pub async fn check_zip_file(path: PathBuf, limits: ZipLimits) -> io::Result<Result<(), String>> {
+    let _permit = CHECKS.acquire().await.map_err(io::Error::other)?;
+    tokio::task::spawn_blocking(move || check_zip(&path, &limits))
+        .await
+        .map_err(io::Error::other)?
+}
+
 /// Checks the file at `path` against `limits`: `Ok(Ok(()))` when it is no zip archive, or one
 /// within them; `Ok(Err(reason))` when it is refused, with the reason for the uploader; `Err`
 /// when the file cannot be read. Blocking.
-pub fn check_zip(path: &Path, limits: &ZipLimits) -> io::Result<Result<(), String>> {
+fn check_zip(path: &Path, limits: &ZipLimits) -> io::Result<Result<(), String>> {
     let mut file = File::open(path)?;
     let Some(declared) = declared_entries(&mut file)? else {
         return Ok(Ok(()));

@@ -481,6 +481,43 @@ mod tests {
     }
 
     #[test]
+    fn quota_and_limit_settings_are_checked_naming_the_key() {
+        let numbers = [
+            (
+                "max_time_hours",
+                serde_json::json!(-1.0),
+                "RAFIKI_MAX_TIME_HOURS",
+            ),
+            (
+                "max_page_size",
+                serde_json::json!(0),
+                "RAFIKI_MAX_PAGE_SIZE",
+            ),
+            (
+                "max_trial_log_entries",
+                serde_json::json!(0),
+                "RAFIKI_MAX_TRIAL_LOG_ENTRIES",
+            ),
+            (
+                "max_trial_log_entry_bytes",
+                serde_json::json!(100),
+                "RAFIKI_MAX_TRIAL_LOG_ENTRY_BYTES",
+            ),
+        ];
+        for (key, value, named) in numbers {
+            let figment = with(&[]).merge(Serialized::default(key, value));
+            let err = Settings::from_figment(figment, true).unwrap_err();
+            assert!(err.to_string().contains(named), "{key}: {err}");
+        }
+        let figment = with(&[]).merge(Serialized::default("max_live_train_jobs", 0));
+        let s = Settings::from_figment(figment, true).unwrap();
+        assert_eq!(s.quotas.live_train_jobs, 0, "0: no limit");
+        assert_eq!(s.quotas.models_per_train_job, 20);
+        assert_eq!(s.max_page_size, 1000);
+        assert_eq!(s.zip_limits.entries, 200_000);
+    }
+
+    #[test]
     #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type.
     fn environment_names_map_to_settings() {
         figment::Jail::expect_with(|jail| {
@@ -492,9 +529,13 @@ mod tests {
             jail.set_env("RAFIKI_WORKER_IMAGE", "registry.local/worker:1");
             // One device id reads as a number to the environment provider.
             jail.set_env("RAFIKI_GPUS", "3");
+            jail.set_env("RAFIKI_MAX_USER_DATASET_BYTES", "2048");
+            jail.set_env("RAFIKI_MAX_DATASET_ZIP_ENTRIES", "7");
             let s = Settings::from_figment(Settings::figment(), true).unwrap();
             assert_eq!(s.max_dataset_bytes, 1024);
             assert_eq!(s.max_model_bytes, 512);
+            assert_eq!(s.quotas.user_dataset_bytes, 2048);
+            assert_eq!(s.zip_limits.entries, 7);
             assert_eq!(s.worker_image, "registry.local/worker:1");
             assert_eq!(s.admin_port, 3100);
             assert_eq!(s.gpus, vec![3]);

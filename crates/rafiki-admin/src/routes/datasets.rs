@@ -17,7 +17,7 @@ use rafiki_types::error::{ErrorBody, ErrorName};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::archive::check_zip;
+use crate::archive::check_zip_file;
 use crate::auth::extract::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
@@ -102,10 +102,8 @@ pub async fn create_dataset(
         return Err(invalid_dataset("The dataset is empty (0 bytes)."));
     }
     let stored = upload.finish().await.map_err(ApiError::internal)?;
-    let (path, zip_limits) = (stored.path().to_path_buf(), state.settings.zip_limits);
-    tokio::task::spawn_blocking(move || check_zip(&path, &zip_limits))
+    check_zip_file(stored.path().to_path_buf(), state.settings.zip_limits)
         .await
-        .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?
         .map_err(invalid_dataset)?;
     let new = NewDataset {
