@@ -13,6 +13,7 @@ from PIL import Image
 
 from rafiki.model import (
     CorpusDataset,
+    DatasetTooLargeError,
     ImageFilesDataset,
     InvalidDatasetFormatException,
     UnsafeArchiveError,
@@ -20,6 +21,7 @@ from rafiki.model import (
     safe_extract_zip,
     utils,
 )
+from rafiki.model.dataset import DEFAULT_MAX_UNZIPPED_BYTES
 
 
 def rows_of(path):
@@ -233,3 +235,65 @@ def test_image_helpers(tmp_path):
     assert np.allclose(normed.reshape(-1, 3).mean(axis=0), 0)
     (again, mean2, std2) = dataset.normalize_images(images, mean=mean, std=std)
     assert np.allclose(again, normed) and mean2 == mean
+
+
+def write_deflated_zip(path, members):
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return str(path)
+
+
+def test_a_zip_that_expands_past_the_limit_is_refused_on_the_bytes_really_extracted(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("RAFIKI_MAX_DATASET_UNZIPPED_BYTES", str(3 << 20))
+    # 8 MiB of zeros weigh a few KiB deflated.
+    bomb = write_deflated_zip(tmp_path / "bomb.zip", {"a": bytes(4 << 20), "b": bytes(4 << 20)})
+    assert os.path.getsize(bomb) < 64 * 1024
+    dest = tmp_path / "dest"
+    with pytest.raises(DatasetTooLargeError, match="RAFIKI_MAX_DATASET_UNZIPPED_BYTES") as e:
+        safe_extract_zip(bomb, str(dest))
+    assert str(3 << 20) in str(e.value)
+    # Extraction stopped at the limit rather than writing everything.
+    written = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
+    assert written <= 3 << 20
+    # Loaders that read members in memory count the same way.
+    corpus = write_deflated_zip(tmp_path / "corpus.zip", {"corpus.tsv": "token\ttag\n" * (1 << 19)})
+    with pytest.raises(DatasetTooLargeError):
+        dataset.load_dataset_of_corpus(corpus)
+    images = {"images.csv": "path,class\n" + "a.png,0\n" * 3, "a.png": png() + bytes(2 << 20)}
+    image_zip = write_deflated_zip(tmp_path / "images.zip", images)
+    with pytest.raises(DatasetTooLargeError):
+        dataset.load_dataset_of_image_files(image_zip)
+
+
+def test_a_zip_of_more_entries_than_the_limit_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAFIKI_MAX_DATASET_ZIP_ENTRIES", "3")
+    path = write_zip(tmp_path / "many.zip", {f"{i}.txt": "x" for i in range(4)})
+    with pytest.raises(DatasetTooLargeError, match=r"4 entries.*at most 3"):
+        safe_extract_zip(path, str(tmp_path / "dest"))
+    assert not (tmp_path / "dest").exists(), "nothing is extracted"
+    with pytest.raises(DatasetTooLargeError, match="RAFIKI_MAX_DATASET_ZIP_ENTRIES"):
+        dataset.load_dataset_of_corpus(path)
+    ok = write_zip(tmp_path / "few.zip", {f"{i}.txt": "x" for i in range(3)})
+    safe_extract_zip(ok, str(tmp_path / "ok"))
+    assert len(list((tmp_path / "ok").iterdir())) == 3
+
+
+def test_zip_limits_come_from_the_environment_with_defaults(tmp_path, monkeypatch):
+    path = write_deflated_zip(tmp_path / "z.zip", {"a": bytes(2 << 20)})
+    monkeypatch.delenv("RAFIKI_MAX_DATASET_UNZIPPED_BYTES", raising=False)
+    monkeypatch.delenv("RAFIKI_MAX_DATASET_ZIP_ENTRIES", raising=False)
+    assert DEFAULT_MAX_UNZIPPED_BYTES == 50 * 1024**3
+    safe_extract_zip(path, str(tmp_path / "default"))
+    monkeypatch.setenv("RAFIKI_MAX_DATASET_UNZIPPED_BYTES", str(1 << 20))
+    with pytest.raises(DatasetTooLargeError):
+        safe_extract_zip(path, str(tmp_path / "limited"))
+    # 0 means no limit.
+    monkeypatch.setenv("RAFIKI_MAX_DATASET_UNZIPPED_BYTES", "0")
+    monkeypatch.setenv("RAFIKI_MAX_DATASET_ZIP_ENTRIES", "0")
+    safe_extract_zip(path, str(tmp_path / "unlimited"))
+    monkeypatch.setenv("RAFIKI_MAX_DATASET_ZIP_ENTRIES", "lots")
+    with pytest.raises(ValueError, match="RAFIKI_MAX_DATASET_ZIP_ENTRIES"):
+        safe_extract_zip(path, str(tmp_path / "bad"))

@@ -10,7 +10,9 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::archive::ZipLimits;
 use crate::dataset_url::DatasetUrlAllow;
+use crate::quotas::Quotas;
 use crate::sandbox::SandboxSetting;
 
 /// The defaults, compiled in so the binary runs from any directory.
@@ -55,6 +57,25 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_SANDBOX_MAX_PROCS", "sandbox_max_procs"),
     ("RAFIKI_SANDBOX_MAX_FILE_MB", "sandbox_max_file_mb"),
     ("RAFIKI_DATASET_URL_ALLOW", "dataset_url_allow"),
+    ("RAFIKI_MAX_LIVE_TRAIN_JOBS", "max_live_train_jobs"),
+    (
+        "RAFIKI_MAX_MODELS_PER_TRAIN_JOB",
+        "max_models_per_train_job",
+    ),
+    ("RAFIKI_MAX_TIME_HOURS", "max_time_hours"),
+    ("RAFIKI_MAX_USER_DATASET_BYTES", "max_user_dataset_bytes"),
+    ("RAFIKI_MAX_PAGE_SIZE", "max_page_size"),
+    ("RAFIKI_MAX_TRIAL_LOG_ENTRIES", "max_trial_log_entries"),
+    (
+        "RAFIKI_MAX_TRIAL_LOG_ENTRY_BYTES",
+        "max_trial_log_entry_bytes",
+    ),
+    (
+        "RAFIKI_MAX_DATASET_UNZIPPED_BYTES",
+        "max_dataset_unzipped_bytes",
+    ),
+    ("RAFIKI_MAX_DATASET_ZIP_ENTRIES", "max_dataset_zip_entries"),
+    ("RAFIKI_MAX_ZIP_RATIO", "max_zip_ratio"),
 ];
 
 /// The superadmin password allowed only with `--dev`.
@@ -63,6 +84,9 @@ pub const DEV_SUPERADMIN_PASSWORD: &str = "rafiki";
 const DEV_APP_SECRET: &str = "rafiki-dev-secret-never-use-in-production";
 /// Shortest `APP_SECRET` accepted: an HS256 key much shorter than this is guessable.
 const MIN_APP_SECRET_LEN: usize = 32;
+/// Smallest cap of a trial log entry: room for a useful message and for the note that
+/// replaces a longer entry.
+const MIN_TRIAL_LOG_ENTRY_BYTES: usize = 1024;
 
 /// Where services (workers, predictors) run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -115,6 +139,16 @@ struct RawSettings {
     bwrap: String,
     sandbox_max_procs: u64,
     sandbox_max_file_mb: u64,
+    max_live_train_jobs: u32,
+    max_models_per_train_job: u32,
+    max_time_hours: f64,
+    max_user_dataset_bytes: u64,
+    max_page_size: u32,
+    max_trial_log_entries: u32,
+    max_trial_log_entry_bytes: usize,
+    max_dataset_unzipped_bytes: u64,
+    max_dataset_zip_entries: u64,
+    max_zip_ratio: u64,
 }
 
 /// Validated settings of the admin.
@@ -190,6 +224,16 @@ pub struct Settings {
     pub sandbox_max_procs: u64,
     /// The largest file sandboxed model code may write, in MiB.
     pub sandbox_max_file_mb: u64,
+    /// Per-user quotas: live train jobs, models per job, `TIME_HOURS`, dataset bytes.
+    pub quotas: Quotas,
+    /// Largest page of a listing, and its size when the request names none.
+    pub max_page_size: u32,
+    /// Most log entries stored per trial; later ones are dropped behind one marker entry.
+    pub max_trial_log_entries: u32,
+    /// Largest trial log entry (its JSON body), in bytes.
+    pub max_trial_log_entry_bytes: usize,
+    /// What a zip dataset may expand to.
+    pub zip_limits: ZipLimits,
 }
 
 /// A configuration problem that stops start-up.
@@ -332,6 +376,21 @@ impl Settings {
         }
         let dataset_url_allow =
             DatasetUrlAllow::parse(&raw.dataset_url_allow).map_err(ConfigError::Rule)?;
+        if !raw.max_time_hours.is_finite() || raw.max_time_hours < 0.0 {
+            return Err(ConfigError::Rule(
+                "RAFIKI_MAX_TIME_HOURS must be a number of hours, 0 for no limit".into(),
+            ));
+        }
+        if raw.max_page_size == 0 || raw.max_trial_log_entries == 0 {
+            return Err(ConfigError::Rule(
+                "RAFIKI_MAX_PAGE_SIZE and RAFIKI_MAX_TRIAL_LOG_ENTRIES must be at least 1".into(),
+            ));
+        }
+        if raw.max_trial_log_entry_bytes < MIN_TRIAL_LOG_ENTRY_BYTES {
+            return Err(ConfigError::Rule(format!(
+                "RAFIKI_MAX_TRIAL_LOG_ENTRY_BYTES must be at least {MIN_TRIAL_LOG_ENTRY_BYTES}"
+            )));
+        }
         Ok(Settings {
             database_url: raw.database_url,
             db_max_connections: raw.db_max_connections,
@@ -368,6 +427,20 @@ impl Settings {
             bwrap: raw.bwrap,
             sandbox_max_procs: raw.sandbox_max_procs,
             sandbox_max_file_mb: raw.sandbox_max_file_mb,
+            quotas: Quotas {
+                live_train_jobs: raw.max_live_train_jobs,
+                models_per_train_job: raw.max_models_per_train_job,
+                time_hours: raw.max_time_hours,
+                user_dataset_bytes: raw.max_user_dataset_bytes,
+            },
+            max_page_size: raw.max_page_size,
+            max_trial_log_entries: raw.max_trial_log_entries,
+            max_trial_log_entry_bytes: raw.max_trial_log_entry_bytes,
+            zip_limits: ZipLimits {
+                unzipped_bytes: raw.max_dataset_unzipped_bytes,
+                entries: raw.max_dataset_zip_entries,
+                ratio: raw.max_zip_ratio,
+            },
         })
     }
 }
@@ -467,6 +540,43 @@ mod tests {
     }
 
     #[test]
+    fn quota_and_limit_settings_are_checked_naming_the_key() {
+        let numbers = [
+            (
+                "max_time_hours",
+                serde_json::json!(-1.0),
+                "RAFIKI_MAX_TIME_HOURS",
+            ),
+            (
+                "max_page_size",
+                serde_json::json!(0),
+                "RAFIKI_MAX_PAGE_SIZE",
+            ),
+            (
+                "max_trial_log_entries",
+                serde_json::json!(0),
+                "RAFIKI_MAX_TRIAL_LOG_ENTRIES",
+            ),
+            (
+                "max_trial_log_entry_bytes",
+                serde_json::json!(100),
+                "RAFIKI_MAX_TRIAL_LOG_ENTRY_BYTES",
+            ),
+        ];
+        for (key, value, named) in numbers {
+            let figment = with(&[]).merge(Serialized::default(key, value));
+            let err = Settings::from_figment(figment, true).unwrap_err();
+            assert!(err.to_string().contains(named), "{key}: {err}");
+        }
+        let figment = with(&[]).merge(Serialized::default("max_live_train_jobs", 0));
+        let s = Settings::from_figment(figment, true).unwrap();
+        assert_eq!(s.quotas.live_train_jobs, 0, "0: no limit");
+        assert_eq!(s.quotas.models_per_train_job, 20);
+        assert_eq!(s.max_page_size, 1000);
+        assert_eq!(s.zip_limits.entries, 200_000);
+    }
+
+    #[test]
     #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type.
     fn environment_names_map_to_settings() {
         figment::Jail::expect_with(|jail| {
@@ -478,9 +588,13 @@ mod tests {
             jail.set_env("RAFIKI_WORKER_IMAGE", "registry.local/worker:1");
             // One device id reads as a number to the environment provider.
             jail.set_env("RAFIKI_GPUS", "3");
+            jail.set_env("RAFIKI_MAX_USER_DATASET_BYTES", "2048");
+            jail.set_env("RAFIKI_MAX_DATASET_ZIP_ENTRIES", "7");
             let s = Settings::from_figment(Settings::figment(), true).unwrap();
             assert_eq!(s.max_dataset_bytes, 1024);
             assert_eq!(s.max_model_bytes, 512);
+            assert_eq!(s.quotas.user_dataset_bytes, 2048);
+            assert_eq!(s.zip_limits.entries, 7);
             assert_eq!(s.worker_image, "registry.local/worker:1");
             assert_eq!(s.admin_port, 3100);
             assert_eq!(s.gpus, vec![3]);

@@ -29,7 +29,7 @@ use reqwest::Url;
 
 use crate::error::{ApiError, ApiResult};
 use crate::storage::{Upload, WriteError};
-use crate::upload::too_large;
+use crate::upload::FileLimit;
 
 /// Redirects followed at most, per download.
 const MAX_REDIRECTS: usize = 5;
@@ -231,8 +231,13 @@ impl DatasetUrlFetcher {
         Ok(DatasetUrlFetcher { client, allow })
     }
 
-    /// Downloads `url` into `upload`, under its size limit.
-    pub async fn download(&self, url: &DatasetUrl, upload: &mut Upload) -> ApiResult<()> {
+    /// Downloads `url` into `upload`, under `limit`.
+    pub async fn download(
+        &self,
+        url: &DatasetUrl,
+        upload: &mut Upload,
+        limit: &FileLimit,
+    ) -> ApiResult<()> {
         self.allow
             .check(&url.fetch)
             .map_err(|refusal| invalid_dataset(refusal.to_string()))?;
@@ -251,14 +256,15 @@ impl DatasetUrlFetcher {
                 url.source
             )));
         }
-        let max_bytes = upload.max_bytes();
-        let limit_error = || too_large("dataset", max_bytes, "RAFIKI_MAX_DATASET_BYTES");
-        if response.content_length().is_some_and(|len| len > max_bytes) {
-            return Err(limit_error());
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit.max_bytes())
+        {
+            return Err(limit.error("dataset"));
         }
         while let Some(chunk) = response.chunk().await.map_err(failed)? {
             upload.write(&chunk).await.map_err(|err| match err {
-                WriteError::TooLarge { .. } => limit_error(),
+                WriteError::TooLarge { .. } => limit.error("dataset"),
                 WriteError::Io(err) => ApiError::internal(err),
             })?;
         }

@@ -4,6 +4,7 @@
 //!
 //! `main.rs` is thin; everything is here so tests start the real server.
 
+pub mod archive;
 pub mod auth;
 pub mod backend;
 pub mod config;
@@ -13,7 +14,9 @@ pub mod extract;
 pub mod gpus;
 pub mod openapi;
 pub mod orchestrator;
+pub mod paging;
 pub mod python_check;
+pub mod quotas;
 pub mod routes;
 pub mod sandbox;
 pub mod startup;

@@ -179,6 +179,8 @@ async fn build_orchestrator(
                 .unwrap_or(default_admin_url),
             worker_image: settings.worker_image.clone(),
             max_restarts: settings.max_service_restarts,
+            quotas: settings.quotas,
+            zip_limits: settings.zip_limits,
         },
     ))
 }

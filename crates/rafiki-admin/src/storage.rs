@@ -223,11 +223,6 @@ impl Upload {
         self.size
     }
 
-    /// The size limit.
-    pub fn max_bytes(&self) -> u64 {
-        self.max_bytes
-    }
-
     /// Flushes and fsyncs the temporary, renames it into place and fsyncs the directory, so the
     /// object survives a crash once this returns.
     pub async fn finish(mut self) -> io::Result<StoredObject> {
@@ -308,6 +303,11 @@ impl StoredObject {
     /// Lowercase hex SHA-256 of its bytes.
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+
+    /// Where its file is, for checks that read it before its row is written.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Keeps the file: a database row now refers to it.

@@ -35,8 +35,42 @@ pub struct FormSpec {
     pub kind: ObjectKind,
     /// Whether to keep a copy of the file in memory as well (bounded by the limit).
     pub keep_copy: bool,
-    /// The setting that bounds the file, for messages.
-    pub limit_setting: &'static str,
+}
+
+/// The bound on a form's file, and what it is, for the 413 that refuses a larger file.
+#[derive(Debug, Clone)]
+pub struct FileLimit {
+    max_bytes: u64,
+    /// Ends "The <file> is larger than ...".
+    what: String,
+}
+
+impl FileLimit {
+    /// The limit a setting gives.
+    pub fn setting(max_bytes: u64, setting: &str) -> Self {
+        Self::new(
+            max_bytes,
+            format!("the limit of {max_bytes} bytes ({setting})"),
+        )
+    }
+
+    /// Another bound, e.g. what is left of a quota; `what` ends "The file is larger than ...".
+    pub fn new(max_bytes: u64, what: String) -> Self {
+        FileLimit { max_bytes, what }
+    }
+
+    /// The most bytes allowed.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// The `PayloadTooLargeError` of a `file` past this limit.
+    pub fn error(&self, file: &str) -> ApiError {
+        ApiError::new(
+            ErrorName::PayloadTooLargeError,
+            format!("The {file} is larger than {}.", self.what),
+        )
+    }
 }
 
 /// A received file: written to a temporary, not yet in place.
@@ -86,20 +120,12 @@ impl Form {
     }
 }
 
-/// The `PayloadTooLargeError` of a file over its limit.
-pub fn too_large(what: &str, max_bytes: u64, setting: &str) -> ApiError {
-    ApiError::new(
-        ErrorName::PayloadTooLargeError,
-        format!("The {what} is larger than the limit of {max_bytes} bytes ({setting})."),
-    )
-}
-
-/// Reads `req` as a form of shape `spec`, its file limited to `max_file_bytes`.
+/// Reads `req` as a form of shape `spec`, its file bounded by `limit`.
 pub async fn read_form(
     req: Request,
     state: &AppState,
     spec: &FormSpec,
-    max_file_bytes: u64,
+    limit: &FileLimit,
 ) -> ApiResult<Form> {
     let content_type = req
         .headers()
@@ -112,20 +138,18 @@ pub async fn read_form(
         .get(CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared_length.is_some_and(|len| len > max_file_bytes.saturating_add(FORM_OVERHEAD_BYTES)) {
+    if declared_length
+        .is_some_and(|len| len > limit.max_bytes().saturating_add(FORM_OVERHEAD_BYTES))
+    {
         // Refused before reading a byte, so a client that sent `Expect: 100-continue` never
         // uploads the body at all.
-        return Err(too_large(
-            spec.file_field_description(),
-            max_file_bytes,
-            spec.limit_setting,
-        ));
+        return Err(limit.error(spec.file_field_description()));
     }
     if content_type.starts_with("multipart/form-data") {
         let multipart = Multipart::from_request(req, state)
             .await
             .map_err(|rejection| ApiError::invalid_request(rejection.body_text()))?;
-        read_multipart(multipart, state, spec, max_file_bytes).await
+        read_multipart(multipart, state, spec, limit).await
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
         read_urlencoded(req, spec).await
     } else {
@@ -174,7 +198,7 @@ async fn read_multipart(
     mut multipart: Multipart,
     state: &AppState,
     spec: &FormSpec,
-    max_file_bytes: u64,
+    limit: &FileLimit,
 ) -> ApiResult<Form> {
     let mut form = Form {
         text: HashMap::new(),
@@ -188,15 +212,13 @@ async fn read_multipart(
             }
             let mut upload = state
                 .storage
-                .create(spec.kind, max_file_bytes)
+                .create(spec.kind, limit.max_bytes())
                 .await
                 .map_err(ApiError::internal)?;
             let mut copy = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                 upload.write(&chunk).await.map_err(|err| match err {
-                    WriteError::TooLarge { max_bytes } => {
-                        too_large(spec.file_field_description(), max_bytes, spec.limit_setting)
-                    }
+                    WriteError::TooLarge { .. } => limit.error(spec.file_field_description()),
                     WriteError::Io(err) => ApiError::internal(err),
                 })?;
                 if spec.keep_copy {

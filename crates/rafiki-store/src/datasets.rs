@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use rafiki_types::dataset::{Dataset, DatasetDetail};
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::{StoreError, StoreResult};
@@ -146,22 +146,56 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewDataset<'_>) -> StoreResul
     row.into_record()
 }
 
-/// Datasets newest first: of `owner` (every owner's with `None`), of `task` if given.
+/// Datasets newest first: of `owner` (every owner's with `None`), of `task` if given; `limit` of
+/// them after the first `offset`.
 pub async fn list(
     db: impl PgExecutor<'_>,
     owner: Option<Uuid>,
     task: Option<&str>,
+    limit: i64,
+    offset: i64,
 ) -> StoreResult<Vec<DatasetRecord>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "select {COLUMNS} from datasets \
          where ($1::uuid is null or owner_id = $1) and ($2::text is null or task = $2) \
-         order by datetime_created desc, id desc"
+         order by datetime_created desc, id desc limit $3 offset $4"
     ))
     .bind(owner)
     .bind(task)
+    .bind(limit)
+    .bind(offset)
     .fetch_all(db)
     .await?;
     rows.into_iter().map(Row::into_record).collect()
+}
+
+/// The bytes of every dataset `owner` stores.
+pub async fn bytes_of_owner(db: impl PgExecutor<'_>, owner: Uuid) -> StoreResult<u64> {
+    let bytes: i64 = sqlx::query_scalar(
+        "select coalesce(sum(size_bytes), 0)::bigint from datasets where owner_id = $1",
+    )
+    .bind(owner)
+    .fetch_one(db)
+    .await?;
+    u64::try_from(bytes)
+        .map_err(|_| StoreError::Corrupt(format!("sum of datasets.size_bytes = {bytes}")))
+}
+
+/// Inserts a dataset unless its owner's datasets would then hold more than `max_owner_bytes`;
+/// in that case nothing is written and the answer is `Err(bytes the owner stores)`. The owner's
+/// row stays locked until the caller's transaction ends, so concurrent inserts of one owner are
+/// checked one after the other and cannot together pass the quota.
+pub async fn insert_within_quota(
+    conn: &mut PgConnection,
+    new: &NewDataset<'_>,
+    max_owner_bytes: u64,
+) -> StoreResult<Result<DatasetRecord, u64>> {
+    crate::users::lock(&mut *conn, new.owner_id).await?;
+    let used = bytes_of_owner(&mut *conn, new.owner_id).await?;
+    if used.saturating_add(new.size_bytes) > max_owner_bytes {
+        return Ok(Err(used));
+    }
+    Ok(Ok(insert(&mut *conn, new).await?))
 }
 
 /// One dataset.

@@ -108,33 +108,43 @@ pub async fn get_live_of_train_job(
     row.map(Row::into_record).transpose()
 }
 
-/// A user's inference jobs, newest first.
+/// A user's inference jobs, newest first: `limit` of them after the first `offset`.
 pub async fn list_by_user(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
+    limit: i64,
+    offset: i64,
 ) -> StoreResult<Vec<InferenceJobRecord>> {
     records(
         sqlx::query_as(&format!(
-            "{SELECT} where i.user_id = $1 order by i.datetime_started desc, i.id"
+            "{SELECT} where i.user_id = $1 order by i.datetime_started desc, i.id \
+             limit $2 offset $3"
         ))
         .bind(user_id)
+        .bind(limit)
+        .bind(offset)
         .fetch_all(db)
         .await?,
     )
 }
 
-/// A user's inference jobs of an app, newest first.
+/// A user's inference jobs of an app, newest first: `limit` of them after the first `offset`.
 pub async fn list_by_app(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
     app: &str,
+    limit: i64,
+    offset: i64,
 ) -> StoreResult<Vec<InferenceJobRecord>> {
     records(
         sqlx::query_as(&format!(
-            "{SELECT} where i.user_id = $1 and t.app = $2 order by i.datetime_started desc, i.id"
+            "{SELECT} where i.user_id = $1 and t.app = $2 order by i.datetime_started desc, i.id \
+             limit $3 offset $4"
         ))
         .bind(user_id)
         .bind(app)
+        .bind(limit)
+        .bind(offset)
         .fetch_all(db)
         .await?,
     )

@@ -180,19 +180,24 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewModel<'_>) -> StoreResult<
     row.into_record()
 }
 
-/// The models `user_id` may use (own or public), of `task` if given, newest first.
+/// The models `user_id` may use (own or public), of `task` if given, newest first: `limit` of
+/// them after the first `offset`.
 pub async fn list_available(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
     task: Option<&str>,
+    limit: i64,
+    offset: i64,
 ) -> StoreResult<Vec<ModelRecord>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "select {COLUMNS} from models \
          where (user_id = $1 or access_right = 'PUBLIC') and ($2::text is null or task = $2) \
-         order by datetime_created desc, id desc"
+         order by datetime_created desc, id desc limit $3 offset $4"
     ))
     .bind(user_id)
     .bind(task)
+    .bind(limit)
+    .bind(offset)
     .fetch_all(db)
     .await?;
     rows.into_iter().map(Row::into_record).collect()

@@ -142,35 +142,43 @@ pub async fn get_by_app(
     row.map(JobRow::into_record).transpose()
 }
 
-/// The user's jobs, newest first.
+/// The user's jobs, newest first: `limit` of them after the first `offset`.
 pub async fn list_by_user(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
+    limit: i64,
+    offset: i64,
 ) -> StoreResult<Vec<TrainJobRecord>> {
     records(
         sqlx::query_as(&format!(
             "select {JOB_COLUMNS} from train_jobs where user_id = $1 \
-             order by datetime_started desc, app_version desc"
+             order by datetime_started desc, app_version desc, id limit $2 offset $3"
         ))
         .bind(user_id)
+        .bind(limit)
+        .bind(offset)
         .fetch_all(db)
         .await?,
     )
 }
 
-/// The user's jobs of an app, highest version first.
+/// The user's jobs of an app, highest version first: `limit` of them after the first `offset`.
 pub async fn list_by_app(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
     app: &str,
+    limit: i64,
+    offset: i64,
 ) -> StoreResult<Vec<TrainJobRecord>> {
     records(
         sqlx::query_as(&format!(
             "select {JOB_COLUMNS} from train_jobs where user_id = $1 and app = $2 \
-             order by app_version desc"
+             order by app_version desc limit $3 offset $4"
         ))
         .bind(user_id)
         .bind(app)
+        .bind(limit)
+        .bind(offset)
         .fetch_all(db)
         .await?,
     )
@@ -184,6 +192,16 @@ pub async fn has_live(db: impl PgExecutor<'_>, user_id: Uuid, app: &str) -> Stor
     )
     .bind(user_id)
     .bind(app)
+    .fetch_one(db)
+    .await?)
+}
+
+/// How many STARTED or RUNNING jobs the user has.
+pub async fn count_live_of_user(db: impl PgExecutor<'_>, user_id: Uuid) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "select count(*) from train_jobs where user_id = $1 and status in ('STARTED', 'RUNNING')",
+    )
+    .bind(user_id)
     .fetch_one(db)
     .await?)
 }

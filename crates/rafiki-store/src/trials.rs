@@ -7,7 +7,7 @@ use rafiki_types::proposal::Proposal;
 use rafiki_types::status::TrialStatus;
 use rafiki_types::train::Trial;
 use sqlx::types::Json;
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::{parse_text, StoreResult};
@@ -314,18 +314,44 @@ pub async fn counts(
     .await?)
 }
 
-/// Appends log entries to a trial, keeping their order.
+/// Appends log entries to a trial, keeping their order, while it holds fewer than
+/// `max_entries`. The entries past that are dropped, and the first time any is, `marker` is
+/// stored in their place, once. Returns how many were dropped. The trial's row is locked until
+/// the caller's transaction ends, so concurrent batches of one trial are counted one after the
+/// other.
 pub async fn append_logs(
-    db: impl PgExecutor<'_>,
+    conn: &mut PgConnection,
     trial_id: Uuid,
     entries: &[LogEntry],
-) -> StoreResult<()> {
+    max_entries: u32,
+    marker: &LogEntry,
+) -> StoreResult<usize> {
     if entries.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
-    let times: Vec<DateTime<Utc>> = entries.iter().map(|e| e.time).collect();
-    let kinds: Vec<&str> = entries.iter().map(|e| log_kind_name(e.kind)).collect();
-    let bodies: Vec<serde_json::Value> = entries.iter().map(|e| e.body.clone()).collect();
+    sqlx::query("select 1 from trials where id = $1 for no key update")
+        .bind(trial_id)
+        .execute(&mut *conn)
+        .await?;
+    let stored: i64 = sqlx::query_scalar("select count(*) from trial_logs where trial_id = $1")
+        .bind(trial_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let max = i64::from(max_entries);
+    let room = usize::try_from(max - stored).unwrap_or(0);
+    let kept = entries.len().min(room);
+    let mut batch: Vec<&LogEntry> = entries[..kept].iter().collect();
+    let dropped = entries.len() - kept;
+    // Past the cap the marker is the one extra entry; once it is there, stored > max.
+    if dropped > 0 && stored <= max {
+        batch.push(marker);
+    }
+    if batch.is_empty() {
+        return Ok(dropped);
+    }
+    let times: Vec<DateTime<Utc>> = batch.iter().map(|e| e.time).collect();
+    let kinds: Vec<&str> = batch.iter().map(|e| log_kind_name(e.kind)).collect();
+    let bodies: Vec<&serde_json::Value> = batch.iter().map(|e| &e.body).collect();
     // `with ordinality` keeps the batch's order in the bigserial ids.
     sqlx::query(
         "insert into trial_logs (trial_id, time, kind, body) \
@@ -336,9 +362,9 @@ pub async fn append_logs(
     .bind(times)
     .bind(kinds)
     .bind(bodies)
-    .execute(db)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(dropped)
 }
 
 fn log_kind_name(kind: LogKind) -> &'static str {

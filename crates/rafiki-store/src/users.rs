@@ -131,3 +131,17 @@ pub async fn banned_ids(db: impl PgExecutor<'_>) -> StoreResult<Vec<Uuid>> {
             .await?,
     )
 }
+
+/// Locks the user's row until the transaction ends, so that checks of what the user holds
+/// (quotas) and the writes they allow run one at a time per user, across admin instances.
+/// `for no key update` leaves rows that merely refer to the user free to be written. Returns
+/// whether the user exists.
+pub async fn lock(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<bool> {
+    Ok(
+        sqlx::query_scalar::<_, i32>("select 1 from users where id = $1 for no key update")
+            .bind(id)
+            .fetch_optional(db)
+            .await?
+            .is_some(),
+    )
+}

@@ -29,6 +29,10 @@ pub mod env {
     pub const PORT: &str = "RAFIKI_PORT";
     /// Address the service binds to (inference workers and predictors).
     pub const BIND_HOST: &str = "RAFIKI_BIND_HOST";
+    /// Most bytes a model's dataset loading may extract from a zip dataset (0: no limit).
+    pub const MAX_DATASET_UNZIPPED_BYTES: &str = "RAFIKI_MAX_DATASET_UNZIPPED_BYTES";
+    /// Most entries of a zip dataset a model's dataset loading accepts (0: no limit).
+    pub const MAX_DATASET_ZIP_ENTRIES: &str = "RAFIKI_MAX_DATASET_ZIP_ENTRIES";
 }
 
 /// A stored blob the worker downloads and caches by id and checksum.

@@ -55,6 +55,9 @@ const INHERITED_ENV: &[&str] = &[
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
+    // The SDK's limits on zip datasets (docs/security.md, "Zip bombs").
+    "RAFIKI_MAX_DATASET_UNZIPPED_BYTES",
+    "RAFIKI_MAX_DATASET_ZIP_ENTRIES",
 ];
 
 /// Parts of `/etc` programs need (the dynamic linker, certificates, BLAS alternatives, users,

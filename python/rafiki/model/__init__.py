@@ -10,6 +10,7 @@ from .checks import InvalidReturnError
 from .dataset import (
     AudioFilesDataset,
     CorpusDataset,
+    DatasetTooLargeError,
     DatasetUtils,
     ImageFilesDataset,
     InvalidDatasetFormatException,
@@ -56,6 +57,7 @@ __all__ = [
     "CategoricalKnob",
     "CategoricalValue",
     "CorpusDataset",
+    "DatasetTooLargeError",
     "DatasetUtils",
     "FixedKnob",
     "FloatKnob",

@@ -4,6 +4,12 @@ Archives are extracted safely: a member whose path would land outside the target
 (absolute paths, `..` components, drive letters, links) is refused with `UnsafeArchiveError`
 before anything is written. Paths read from a dataset's index file (`images.csv`,
 `audios.csv`) are held to the same rule.
+
+Zip bombs are refused with `DatasetTooLargeError`: an archive of more entries than
+`RAFIKI_MAX_DATASET_ZIP_ENTRIES`, or whose members expand to more bytes than
+`RAFIKI_MAX_DATASET_UNZIPPED_BYTES` all together (counted as they are really decompressed, since
+an archive's directory can lie about sizes). Workers get both from the admin's settings; without
+them the defaults below apply, and 0 means no limit.
 """
 
 from __future__ import annotations
@@ -31,6 +37,59 @@ InvalidDatasetError = InvalidDatasetFormatException
 
 class UnsafeArchiveError(InvalidDatasetFormatException):
     """An archive member would be written outside the folder it is extracted to."""
+
+
+class DatasetTooLargeError(InvalidDatasetFormatException):
+    """A zip dataset has more entries, or expands to more bytes, than the limits allow."""
+
+
+MAX_UNZIPPED_BYTES_VAR = "RAFIKI_MAX_DATASET_UNZIPPED_BYTES"
+MAX_ZIP_ENTRIES_VAR = "RAFIKI_MAX_DATASET_ZIP_ENTRIES"
+# The admin's defaults (config/default.toml).
+DEFAULT_MAX_UNZIPPED_BYTES = 50 * 1024**3
+DEFAULT_MAX_ZIP_ENTRIES = 200_000
+_CHUNK_BYTES = 1 << 20
+
+
+def _limit(var: str, default: int) -> int | None:
+    """The limit in the environment variable `var`, else `default`; None when it is 0."""
+    text = os.environ.get(var, "").strip()
+    if not text:
+        return default or None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"{var} must be a whole number, 0 for no limit; it is {text!r}")
+    return value or None
+
+
+class _Expansion:
+    """What one archive may still expand to: every decompressed byte is counted against it."""
+
+    def __init__(self, zip_path: str):
+        self.path = zip_path
+        self.max_bytes = _limit(MAX_UNZIPPED_BYTES_VAR, DEFAULT_MAX_UNZIPPED_BYTES)
+        self.used = 0
+
+    def count(self, chunk: bytes) -> bytes:
+        self.used += len(chunk)
+        if self.max_bytes is not None and self.used > self.max_bytes:
+            raise DatasetTooLargeError(
+                f"{self.path} expands to more than {self.max_bytes} bytes, the most a zip "
+                f"dataset may expand to ({MAX_UNZIPPED_BYTES_VAR})"
+            )
+        return chunk
+
+    def chunks(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo):
+        """The member's bytes, decompressed a chunk at a time and counted."""
+        with archive.open(info) as src:
+            while True:
+                chunk = src.read(_CHUNK_BYTES)
+                if not chunk:
+                    return
+                yield self.count(chunk)
 
 
 def _inside(root: str, path: str) -> bool:
@@ -62,6 +121,13 @@ def _open_checked_zip(zip_path: str):
     except (zipfile.BadZipFile, OSError) as e:
         raise InvalidDatasetFormatException(f"{zip_path} is not a readable zip file: {e}") from e
     try:
+        max_entries = _limit(MAX_ZIP_ENTRIES_VAR, DEFAULT_MAX_ZIP_ENTRIES)
+        entries = len(archive.infolist())
+        if max_entries is not None and entries > max_entries:
+            raise DatasetTooLargeError(
+                f"{zip_path} has {entries} entries; a zip dataset may have at most "
+                f"{max_entries} ({MAX_ZIP_ENTRIES_VAR})"
+            )
         members = {}
         for info in archive.infolist():
             clean = _normalize_member(info.filename)
@@ -77,10 +143,11 @@ def _open_checked_zip(zip_path: str):
 def safe_extract_zip(zip_path: str, dest: str) -> str:
     """Extracts the zip archive at `zip_path` into the folder `dest` (created if needed).
 
-    Every member is checked before any is written; symbolic links are refused too.
-    Returns `dest`.
+    Every member is checked before any is written; symbolic links are refused too. Past the
+    zip limits (see the module's doc) it raises `DatasetTooLargeError`. Returns `dest`.
     """
     (archive, members) = _open_checked_zip(zip_path)
+    expansion = _Expansion(zip_path)
     with archive:
         os.makedirs(dest, exist_ok=True)
         targets = []
@@ -96,11 +163,8 @@ def safe_extract_zip(zip_path: str, dest: str) -> str:
                 os.makedirs(target, exist_ok=True)
                 continue
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            with archive.open(info) as src, open(target, "wb") as out:
-                while True:
-                    chunk = src.read(1 << 20)
-                    if not chunk:
-                        break
+            with open(target, "wb") as out:
+                for chunk in expansion.chunks(archive, info):
                     out.write(chunk)
     return dest
 
@@ -111,6 +175,7 @@ class _DatasetArchive:
     def __init__(self, zip_path: str):
         self.path = zip_path
         (self._archive, self._members) = _open_checked_zip(zip_path)
+        self._expansion = _Expansion(zip_path)
 
     def __enter__(self):
         return self
@@ -121,9 +186,12 @@ class _DatasetArchive:
     def has(self, name: str) -> bool:
         return name in self._members
 
+    def _read(self, info: zipfile.ZipInfo) -> bytes:
+        return b"".join(self._expansion.chunks(self._archive, info))
+
     def text(self, name: str) -> str:
         try:
-            return self._archive.read(self._members[name]).decode("utf-8-sig")
+            return self._read(self._members[name]).decode("utf-8-sig")
         except UnicodeDecodeError as e:
             raise InvalidDatasetFormatException(f"{self.path}: {name} is not UTF-8: {e}") from e
 
@@ -140,7 +208,7 @@ class _DatasetArchive:
             raise InvalidDatasetFormatException(
                 f"{self.path}: {what} {relative!r} is listed but missing from the archive"
             )
-        return self._archive.read(info)
+        return self._read(info)
 
 
 def _resolve_inside(root: str, relative: str, what: str) -> str:
@@ -547,6 +615,7 @@ class DatasetUtils:
 __all__ = [
     "AudioFilesDataset",
     "CorpusDataset",
+    "DatasetTooLargeError",
     "DatasetUtils",
     "ImageFilesDataset",
     "InvalidDatasetError",

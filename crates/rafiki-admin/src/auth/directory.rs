@@ -13,15 +13,20 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
+use rafiki_types::user::User;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 use uuid::Uuid;
+
+use crate::paging::Page;
 
 /// One reading of the users table.
 #[derive(Default)]
 struct Snapshot {
     banned: HashSet<Uuid>,
-    /// `GET /users`' body, serialised once per reading.
+    /// Every user, oldest first.
+    users: Vec<User>,
+    /// `GET /users`' body when one page holds every user, serialised once per reading.
     users_json: Bytes,
 }
 
@@ -45,9 +50,14 @@ impl UserDirectory {
         self.current().banned.contains(&user_id)
     }
 
-    /// Every user, oldest first, as the JSON body of `GET /users`.
-    pub fn users_json(&self) -> Bytes {
-        self.current().users_json.clone()
+    /// A page of the users, oldest first, as the JSON body of `GET /users`.
+    pub fn users_json(&self, page: Page) -> serde_json::Result<Bytes> {
+        let snapshot = self.current();
+        let users = page.slice(&snapshot.users);
+        if users.len() == snapshot.users.len() {
+            return Ok(snapshot.users_json.clone());
+        }
+        Ok(Bytes::from(serde_json::to_vec(users)?))
     }
 
     /// Re-reads the users table: one step of the refresh loop, and the last step of every
@@ -62,6 +72,7 @@ impl UserDirectory {
                 .map(|u| u.id)
                 .collect(),
             users_json: Bytes::from(serde_json::to_vec(&users)?),
+            users,
         };
         *self
             .snapshot

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use rafiki_store::services::{NewService, ServiceRecord};
 use rafiki_store::train_jobs::{self, NewTrainJob, TrainJobRecord};
-use rafiki_store::{models, services, trials, StoreResult};
+use rafiki_store::{models, services, trials, users, StoreResult};
 use rafiki_types::error::ErrorName;
 use rafiki_types::internal::env;
 use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
@@ -24,9 +24,11 @@ use sqlx::PgPool;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use crate::archive::ZipLimits;
 use crate::backend::{Backend, BackendError, Launched, ServiceSpec};
 use crate::error::{ApiError, ApiResult};
 use crate::gpus::GpuPool;
+use crate::quotas::Quotas;
 
 /// What the orchestrator needs to know to launch services.
 pub struct OrchestratorConfig {
@@ -36,6 +38,11 @@ pub struct OrchestratorConfig {
     pub worker_image: String,
     /// How often a crashed service is restarted before it is ERRORED.
     pub max_restarts: i32,
+    /// The per-user quotas a new train job must fit.
+    pub quotas: Quotas,
+    /// The zip limits, passed to every service so that the dataset loading of the models they
+    /// run enforces them on what it really extracts.
+    pub zip_limits: ZipLimits,
 }
 
 /// Launches, stops and supervises services.
@@ -174,6 +181,14 @@ impl Orchestrator {
                 env::SERVICE_TYPE.to_owned(),
                 planned.service_type.to_string(),
             ),
+            (
+                env::MAX_DATASET_UNZIPPED_BYTES.to_owned(),
+                self.config.zip_limits.unzipped_bytes.to_string(),
+            ),
+            (
+                env::MAX_DATASET_ZIP_ENTRIES.to_owned(),
+                self.config.zip_limits.entries.to_string(),
+            ),
         ]);
         if let Some(port) = planned.port {
             let address = self.backend.address(planned.id, planned.service_type);
@@ -224,12 +239,16 @@ impl Orchestrator {
 
     /// Writes a train job, one sub-job per model and its workers (one per GPU, or one CPU
     /// worker), then launches them. Answers once launched, without waiting for training.
-    /// Nothing is written when GPUs are short; nothing is left running when a launch fails.
+    /// Nothing is written when the job does not fit the owner's quotas or GPUs are short;
+    /// nothing is left running when a launch fails.
     pub async fn create_train_job(
         &self,
         new: &NewTrainJob<'_>,
         model_ids: &[Uuid],
     ) -> ApiResult<TrainJobRecord> {
+        self.config
+            .quotas
+            .check_train_job(model_ids.len(), new.budget.time_hours)?;
         let total = u32::try_from(new.budget.gpu_count)
             .map_err(|_| ApiError::invalid_request("budget GPU_COUNT is too large"))?;
         let shares = split_gpus(total, model_ids.len());
@@ -304,6 +323,14 @@ impl Orchestrator {
         allocated: &[i32],
     ) -> ApiResult<(TrainJobRecord, Vec<Planned>)> {
         let mut tx = self.pool.begin().await.map_err(ApiError::internal)?;
+        let quotas = &self.config.quotas;
+        if quotas.limits_live_train_jobs() {
+            // Held until the job is written: another admin instance creating a job for the
+            // same user waits here, then counts this one.
+            users::lock(&mut *tx, new.user_id).await?;
+            let live = train_jobs::count_live_of_user(&mut *tx, new.user_id).await?;
+            quotas.check_live_train_jobs(live)?;
+        }
         let job = train_jobs::insert(&mut *tx, new).await.map_err(|err| {
             if err.is_constraint(train_jobs::ONE_LIVE_PER_APP)
                 || err.is_constraint(train_jobs::APP_VERSION_UNIQUE)

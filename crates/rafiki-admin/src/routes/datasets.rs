@@ -5,7 +5,9 @@
 //! (the multipart file field `dataset`; the filename the client sends is ignored) or
 //! downloaded by the admin from `dataset_url` (http or https, public addresses only: the
 //! `dataset_url` module fetches it). Either way the bytes stream to
-//! the data directory under the size limit, and the row appears only once the file is in place.
+//! the data directory under the size limit and what is left of the owner's dataset quota, a zip
+//! archive is checked against the zip limits (`crate::archive`), and the row appears only once
+//! the file is in place, written under a lock that keeps concurrent uploads within the quota.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -16,20 +18,21 @@ use rafiki_types::error::{ErrorBody, ErrorName};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::archive::check_zip_file;
 use crate::auth::extract::AuthUser;
 use crate::dataset_url::DatasetUrl;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, ApiQuery};
+use crate::extract::ApiPath;
+use crate::paging::{Listing, PageParams};
 use crate::state::AppState;
 use crate::storage::ObjectKind;
-use crate::upload::{read_form, FormSpec};
+use crate::upload::{read_form, FileLimit, FormSpec};
 
 const FORM: FormSpec = FormSpec {
     file_field: "dataset",
     text_fields: &["name", "task", "dataset_url"],
     kind: ObjectKind::Dataset,
     keep_copy: false,
-    limit_setting: "RAFIKI_MAX_DATASET_BYTES",
 };
 
 /// The `POST /datasets` form, for the OpenAPI document.
@@ -61,15 +64,18 @@ pub struct DatasetQuery {
     responses(
     (status = 200, body = CreatedDataset),
     (status = 400, description = "InvalidDatasetError (no file and no URL, both, empty, bad \
-        URL, not a public address, download failed) or InvalidRequestError", body = ErrorBody),
-    (status = 413, description = "PayloadTooLargeError", body = ErrorBody)))]
+        URL, not a public address, download failed, a zip archive past the zip limits) or \
+        InvalidRequestError",
+        body = ErrorBody),
+    (status = 413, description = "PayloadTooLargeError: larger than RAFIKI_MAX_DATASET_BYTES \
+        or than what is left of the caller's dataset quota", body = ErrorBody)))]
 pub async fn create_dataset(
     State(state): State<AppState>,
     caller: AuthUser,
     req: Request,
 ) -> ApiResult<Json<CreatedDataset>> {
-    let max_bytes = state.settings.max_dataset_bytes;
-    let mut form = read_form(req, &state, &FORM, max_bytes).await?;
+    let limit = upload_limit(&state, caller.id).await?;
+    let mut form = read_form(req, &state, &FORM, &limit).await?;
     let name = form.require_short("name")?;
     let task = form.require_short("task")?;
     let (upload, url) = match (form.file.take(), form.take("dataset_url")) {
@@ -88,10 +94,13 @@ pub async fn create_dataset(
             let url = DatasetUrl::parse(&text)?;
             let mut upload = state
                 .storage
-                .create(ObjectKind::Dataset, max_bytes)
+                .create(ObjectKind::Dataset, limit.max_bytes())
                 .await
                 .map_err(ApiError::internal)?;
-            state.dataset_urls.download(&url, &mut upload).await?;
+            state
+                .dataset_urls
+                .download(&url, &mut upload, &limit)
+                .await?;
             (upload, Some(url))
         }
     };
@@ -99,19 +108,31 @@ pub async fn create_dataset(
         return Err(invalid_dataset("The dataset is empty (0 bytes)."));
     }
     let stored = upload.finish().await.map_err(ApiError::internal)?;
-    let record = datasets::insert(
-        &state.pool,
-        &NewDataset {
-            owner_id: caller.id,
-            name: &name,
-            task: &task,
-            size_bytes: stored.size_bytes(),
-            sha256: stored.sha256(),
-            storage_key: stored.key(),
-            source_url: url.as_ref().map(DatasetUrl::source),
-        },
-    )
-    .await?;
+    check_zip_file(stored.path().to_path_buf(), state.settings.zip_limits)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(invalid_dataset)?;
+    let new = NewDataset {
+        owner_id: caller.id,
+        name: &name,
+        task: &task,
+        size_bytes: stored.size_bytes(),
+        sha256: stored.sha256(),
+        storage_key: stored.key(),
+        source_url: url.as_ref().map(DatasetUrl::source),
+    };
+    let quotas = state.settings.quotas;
+    let record = if !quotas.limits_dataset_bytes() {
+        datasets::insert(&state.pool, &new).await?
+    } else {
+        // Another upload of the same user may have used the room since this one began.
+        let mut tx = state.pool.begin().await.map_err(ApiError::internal)?;
+        let inserted =
+            datasets::insert_within_quota(&mut tx, &new, quotas.user_dataset_bytes).await?;
+        let record = inserted.map_err(|used| quotas.dataset_error(used, new.size_bytes))?;
+        tx.commit().await.map_err(ApiError::internal)?;
+        record
+    };
     // Dropping `stored` on an error above removed the file; now the row refers to it.
     stored.keep();
     Ok(Json(CreatedDataset {
@@ -122,16 +143,24 @@ pub async fn create_dataset(
     }))
 }
 
-/// Lists the caller's datasets (every user's for admins), newest first.
-#[utoipa::path(get, path = "/datasets", params(DatasetQuery), security(("bearer" = [])),
-    responses((status = 200, body = Vec<Dataset>)))]
+/// Lists the caller's datasets (every user's for admins), newest first, a page at a time.
+#[utoipa::path(get, path = "/datasets", params(DatasetQuery, PageParams),
+    security(("bearer" = [])), responses((status = 200, body = Vec<Dataset>),
+    (status = 400, description = "InvalidRequestError: a bad `limit` or `offset`", body = ErrorBody)))]
 pub async fn list_datasets(
     State(state): State<AppState>,
     caller: AuthUser,
-    ApiQuery(query): ApiQuery<DatasetQuery>,
+    Listing { filters, page }: Listing<DatasetQuery>,
 ) -> ApiResult<Json<Vec<Dataset>>> {
     let owner = (!caller.is_admin()).then_some(caller.id);
-    let records = datasets::list(&state.pool, owner, query.task.as_deref()).await?;
+    let records = datasets::list(
+        &state.pool,
+        owner,
+        filters.task.as_deref(),
+        page.limit,
+        page.offset,
+    )
+    .await?;
     Ok(Json(records.iter().map(DatasetRecord::summary).collect()))
 }
 
@@ -196,6 +225,23 @@ async fn visible_dataset(state: &AppState, caller: AuthUser, id: Uuid) -> ApiRes
         .await?
         .filter(|record| record.owner_id == caller.id || caller.is_admin())
         .ok_or_else(|| not_found(id))
+}
+
+/// The bound on a new dataset of `owner`: the size limit of one dataset, or what is left of the
+/// owner's dataset quota when that is less.
+async fn upload_limit(state: &AppState, owner: Uuid) -> ApiResult<FileLimit> {
+    let max_bytes = state.settings.max_dataset_bytes;
+    let quotas = state.settings.quotas;
+    if quotas.limits_dataset_bytes() {
+        let used = datasets::bytes_of_owner(&state.pool, owner).await?;
+        if let Some(left) = quotas
+            .dataset_allowance(used)
+            .filter(|left| *left < max_bytes)
+        {
+            return Ok(FileLimit::new(left, quotas.dataset_allowance_text(used)));
+        }
+    }
+    Ok(FileLimit::setting(max_bytes, "RAFIKI_MAX_DATASET_BYTES"))
 }
 
 fn invalid_dataset(message: impl Into<String>) -> ApiError {

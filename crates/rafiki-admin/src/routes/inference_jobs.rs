@@ -14,7 +14,8 @@ use rafiki_types::status::JobStatus;
 
 use crate::auth::extract::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath};
+use crate::paging::{Listing, PageParams};
 use crate::routes::train_jobs::{caller_job, ByUser};
 use crate::state::AppState;
 
@@ -72,35 +73,35 @@ pub async fn create_inference_job(
     }))
 }
 
-/// Lists a user's inference jobs, newest first.
-#[utoipa::path(get, path = "/inference_jobs", params(ByUser), security(("bearer" = [])),
-    responses((status = 200, body = Vec<InferenceJob>),
-    (status = 400, description = "InvalidRequestError: no user_id", body = ErrorBody),
+/// Lists a user's inference jobs, newest first, a page at a time.
+#[utoipa::path(get, path = "/inference_jobs", params(ByUser, PageParams),
+    security(("bearer" = [])), responses((status = 200, body = Vec<InferenceJob>),
+    (status = 400, description = "InvalidRequestError: no user_id, or a bad `limit` or `offset`",
+        body = ErrorBody),
     (status = 403, description = "UnauthorizedError", body = ErrorBody)))]
 pub async fn list_inference_jobs(
     State(state): State<AppState>,
     caller: AuthUser,
-    ApiQuery(query): ApiQuery<ByUser>,
+    Listing { filters, page }: Listing<ByUser>,
 ) -> ApiResult<Json<Vec<InferenceJob>>> {
-    let user_id = query
-        .user_id
-        .ok_or_else(|| ApiError::invalid_request("Query parameter `user_id` is required."))?;
-    if user_id != caller.id && !caller.is_admin() {
-        return Err(ApiError::forbidden("Only admins list other users' jobs."));
-    }
-    let jobs = inference_jobs::list_by_user(&state.pool, user_id).await?;
+    let user_id = filters.user_to_list(caller)?;
+    let jobs = inference_jobs::list_by_user(&state.pool, user_id, page.limit, page.offset).await?;
     Ok(Json(jobs.into_iter().map(|r| r.job).collect()))
 }
 
-/// The caller's inference jobs of an app, newest first.
+/// The caller's inference jobs of an app, newest first, a page at a time.
 #[utoipa::path(get, path = "/inference_jobs/{app}", security(("bearer" = [])),
-    params(("app" = String, Path)), responses((status = 200, body = Vec<InferenceJob>)))]
+    params(("app" = String, Path), PageParams),
+    responses((status = 200, body = Vec<InferenceJob>),
+    (status = 400, description = "InvalidRequestError: a bad `limit` or `offset`", body = ErrorBody)))]
 pub async fn list_inference_jobs_of_app(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiPath(app): ApiPath<String>,
+    Listing { page, .. }: Listing,
 ) -> ApiResult<Json<Vec<InferenceJob>>> {
-    let jobs = inference_jobs::list_by_app(&state.pool, caller.id, &app).await?;
+    let jobs =
+        inference_jobs::list_by_app(&state.pool, caller.id, &app, page.limit, page.offset).await?;
     Ok(Json(jobs.into_iter().map(|r| r.job).collect()))
 }
 

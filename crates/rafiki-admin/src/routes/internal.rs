@@ -16,8 +16,8 @@ use rafiki_store::train_jobs::{self, SubTrainJob, TrainJobRecord};
 use rafiki_store::{datasets, models, services, trials};
 use rafiki_types::error::ErrorName;
 use rafiki_types::internal::{
-    BlobRef, KnobConfigAccepted, LogBatch, NextTrial, TrainWorkerJob, TrialAssignment,
-    TrialOutcome, WorkerFailure, WorkerModel,
+    BlobRef, KnobConfigAccepted, LogBatch, LogEntry, LogKind, NextTrial, TrainWorkerJob,
+    TrialAssignment, TrialOutcome, WorkerFailure, WorkerModel,
 };
 use rafiki_types::knob::{validate_knob_config, KnobConfig};
 use rafiki_types::status::{JobStatus, ServiceStatus, TrialStatus};
@@ -325,7 +325,9 @@ async fn own_trial(
         .ok_or_else(|| ApiError::new(ErrorName::InvalidTrialError, "Not a trial of this worker."))
 }
 
-/// `POST /internal/trials/{id}/logs`: appends log entries, in order.
+/// `POST /internal/trials/{id}/logs`: appends log entries, in order, up to
+/// `RAFIKI_MAX_TRIAL_LOG_ENTRIES` per trial (later ones are dropped behind one marker entry; the
+/// trial goes on), each cut to `RAFIKI_MAX_TRIAL_LOG_ENTRY_BYTES`.
 pub async fn trial_logs(
     State(state): State<AppState>,
     ServiceCaller(service): ServiceCaller,
@@ -333,7 +335,23 @@ pub async fn trial_logs(
     ApiJson(batch): ApiJson<LogBatch>,
 ) -> ApiResult<Json<serde_json::Value>> {
     own_trial(&state, &service, id).await?;
-    trials::append_logs(&state.pool, id, &batch.entries).await?;
+    let max_bytes = state.settings.max_trial_log_entry_bytes;
+    let entries: Vec<LogEntry> = batch
+        .entries
+        .into_iter()
+        .map(|entry| fit_log_entry(entry, max_bytes))
+        .collect();
+    let max_entries = state.settings.max_trial_log_entries;
+    let marker = log_message(format!(
+        "Later log entries of this trial were dropped: a trial keeps at most {max_entries} \
+         (RAFIKI_MAX_TRIAL_LOG_ENTRIES)."
+    ));
+    let mut tx = state.pool.begin().await.map_err(ApiError::internal)?;
+    let dropped = trials::append_logs(&mut tx, id, &entries, max_entries, &marker).await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    if dropped > 0 {
+        tracing::debug!(trial = %id, dropped, "trial log entries past the cap dropped");
+    }
     Ok(Json(json!({})))
 }
 
@@ -413,4 +431,59 @@ pub async fn train_failed(
     )
     .await?;
     Ok(Json(json!({})))
+}
+
+/// A MESSAGE entry logged now.
+fn log_message(message: String) -> LogEntry {
+    LogEntry {
+        time: Utc::now(),
+        kind: LogKind::Message,
+        body: json!({ "message": message }),
+    }
+}
+
+/// Keeps an entry whose JSON body is at most `max_bytes`; cuts a longer message to fit, and
+/// replaces a longer plot or metrics entry with a message saying it was dropped.
+fn fit_log_entry(entry: LogEntry, max_bytes: usize) -> LogEntry {
+    let size_of =
+        |body: &serde_json::Value| serde_json::to_vec(body).map_or(usize::MAX, |b| b.len());
+    let size = size_of(&entry.body);
+    if size <= max_bytes {
+        return entry;
+    }
+    let note = format!("[cut from {size} bytes: RAFIKI_MAX_TRIAL_LOG_ENTRY_BYTES]");
+    let message = match (entry.kind, entry.body.as_object()) {
+        (LogKind::Message, Some(body)) if body.len() == 1 => body["message"].as_str(),
+        _ => None,
+    };
+    let body = match message {
+        Some(text) => {
+            // Escapes make the JSON longer than the text: shrink until it fits.
+            let mut end = text.len();
+            loop {
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let body = json!({ "message": format!("{}… {note}", &text[..end]) });
+                let over = size_of(&body).saturating_sub(max_bytes);
+                if over == 0 || end == 0 {
+                    break body;
+                }
+                end = end.saturating_sub(over);
+            }
+        }
+        None => {
+            let kind = match entry.kind {
+                LogKind::Message => "MESSAGE",
+                LogKind::Metrics => "METRICS",
+                LogKind::Plot => "PLOT",
+            };
+            json!({ "message": format!("A {kind} log entry was dropped {note}.") })
+        }
+    };
+    LogEntry {
+        time: entry.time,
+        kind: LogKind::Message,
+        body,
+    }
 }

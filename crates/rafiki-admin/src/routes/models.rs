@@ -23,11 +23,12 @@ use uuid::Uuid;
 
 use crate::auth::extract::{AuthUser, Authorized, ModelDevelopers};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, ApiQuery};
+use crate::extract::ApiPath;
+use crate::paging::{Listing, PageParams};
 use crate::python_check::{check_model_source_off_thread, SourceError};
 use crate::state::AppState;
 use crate::storage::ObjectKind;
-use crate::upload::{read_form, FormSpec, MAX_NAME_BYTES};
+use crate::upload::{read_form, FileLimit, FormSpec, MAX_NAME_BYTES};
 
 const FORM: FormSpec = FormSpec {
     file_field: "model_file_bytes",
@@ -42,7 +43,6 @@ const FORM: FormSpec = FormSpec {
     kind: ObjectKind::ModelFile,
     // The whole file is parsed, so it is held in memory too (bounded by the model limit).
     keep_copy: true,
-    limit_setting: "RAFIKI_MAX_MODEL_BYTES",
 };
 
 /// The `POST /models` form, for the OpenAPI document.
@@ -89,7 +89,8 @@ pub async fn create_model(
     Authorized(caller, _): Authorized<ModelDevelopers>,
     req: Request,
 ) -> ApiResult<Json<ModelRef>> {
-    let mut form = read_form(req, &state, &FORM, state.settings.max_model_bytes).await?;
+    let limit = FileLimit::setting(state.settings.max_model_bytes, "RAFIKI_MAX_MODEL_BYTES");
+    let mut form = read_form(req, &state, &FORM, &limit).await?;
     let name = form.require_short("name")?;
     let task = form.require_short("task")?;
     let model_class = form.require_short("model_class")?;
@@ -144,15 +145,24 @@ pub async fn create_model(
     Ok(Json(record.reference()))
 }
 
-/// Lists the models the caller may use: their own and every PUBLIC one, newest first.
-#[utoipa::path(get, path = "/models/available", params(ModelQuery), security(("bearer" = [])),
-    responses((status = 200, body = Vec<AvailableModel>)))]
+/// Lists the models the caller may use: their own and every PUBLIC one, newest first, a page
+/// at a time.
+#[utoipa::path(get, path = "/models/available", params(ModelQuery, PageParams),
+    security(("bearer" = [])), responses((status = 200, body = Vec<AvailableModel>),
+    (status = 400, description = "InvalidRequestError: a bad `limit` or `offset`", body = ErrorBody)))]
 pub async fn list_available_models(
     State(state): State<AppState>,
     caller: AuthUser,
-    ApiQuery(query): ApiQuery<ModelQuery>,
+    Listing { filters, page }: Listing<ModelQuery>,
 ) -> ApiResult<Json<Vec<AvailableModel>>> {
-    let records = models::list_available(&state.pool, caller.id, query.task.as_deref()).await?;
+    let records = models::list_available(
+        &state.pool,
+        caller.id,
+        filters.task.as_deref(),
+        page.limit,
+        page.offset,
+    )
+    .await?;
     Ok(Json(records.iter().map(ModelRecord::available).collect()))
 }
 

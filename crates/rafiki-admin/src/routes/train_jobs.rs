@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::auth::extract::{AuthUser, Authorized, Superadmins};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::paging::{Listing, PageParams};
 use crate::state::AppState;
 
 /// Longest app name: it appears in URLs and listings.
@@ -140,40 +141,54 @@ pub async fn create_train_job(
 
 /// `?user_id=` of the listings.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ByUser {
     /// Whose jobs (another user's only for admins).
     pub user_id: Option<Uuid>,
 }
 
-/// Lists a user's train jobs, newest first.
-#[utoipa::path(get, path = "/train_jobs", params(ByUser), security(("bearer" = [])), responses(
+impl ByUser {
+    /// The user whose jobs to list: required, and another user only for admins.
+    pub fn user_to_list(&self, caller: AuthUser) -> ApiResult<Uuid> {
+        let user_id = self
+            .user_id
+            .ok_or_else(|| ApiError::invalid_request("Query parameter `user_id` is required."))?;
+        if user_id != caller.id && !caller.is_admin() {
+            return Err(ApiError::forbidden("Only admins list other users' jobs."));
+        }
+        Ok(user_id)
+    }
+}
+
+/// Lists a user's train jobs, newest first, a page at a time.
+#[utoipa::path(get, path = "/train_jobs", params(ByUser, PageParams), security(("bearer" = [])),
+    responses(
     (status = 200, body = Vec<TrainJob>),
-    (status = 400, description = "InvalidRequestError: no user_id", body = ErrorBody),
+    (status = 400, description = "InvalidRequestError: no user_id, or a bad `limit` or `offset`",
+        body = ErrorBody),
     (status = 403, description = "UnauthorizedError: another user's jobs", body = ErrorBody)))]
 pub async fn list_train_jobs(
     State(state): State<AppState>,
     caller: AuthUser,
-    ApiQuery(query): ApiQuery<ByUser>,
+    Listing { filters, page }: Listing<ByUser>,
 ) -> ApiResult<Json<Vec<TrainJob>>> {
-    let user_id = query
-        .user_id
-        .ok_or_else(|| ApiError::invalid_request("Query parameter `user_id` is required."))?;
-    if user_id != caller.id && !caller.is_admin() {
-        return Err(ApiError::forbidden("Only admins list other users' jobs."));
-    }
-    let jobs = train_jobs::list_by_user(&state.pool, user_id).await?;
+    let user_id = filters.user_to_list(caller)?;
+    let jobs = train_jobs::list_by_user(&state.pool, user_id, page.limit, page.offset).await?;
     Ok(Json(jobs.into_iter().map(|r| r.job).collect()))
 }
 
-/// The caller's train jobs of an app, highest version first.
+/// The caller's train jobs of an app, highest version first, a page at a time.
 #[utoipa::path(get, path = "/train_jobs/{app}", security(("bearer" = [])),
-    params(("app" = String, Path)), responses((status = 200, body = Vec<TrainJob>)))]
+    params(("app" = String, Path), PageParams), responses((status = 200, body = Vec<TrainJob>),
+    (status = 400, description = "InvalidRequestError: a bad `limit` or `offset`", body = ErrorBody)))]
 pub async fn list_train_jobs_of_app(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiPath(app): ApiPath<String>,
+    Listing { page, .. }: Listing,
 ) -> ApiResult<Json<Vec<TrainJob>>> {
-    let jobs = train_jobs::list_by_app(&state.pool, caller.id, &app).await?;
+    let jobs =
+        train_jobs::list_by_app(&state.pool, caller.id, &app, page.limit, page.offset).await?;
     Ok(Json(jobs.into_iter().map(|r| r.job).collect()))
 }
 

@@ -16,6 +16,7 @@ use crate::auth::extract::{Admins, Authorized};
 use crate::auth::password;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::paging::{Listing, PageParams};
 use crate::state::AppState;
 
 /// Longest password accepted: argon2 hashes anything, but unbounded input is a cheap DoS.
@@ -84,19 +85,21 @@ pub async fn create_user(
     }))
 }
 
-/// Lists every user, oldest first.
-#[utoipa::path(get, path = "/users", security(("bearer" = [])), responses(
+/// Lists every user, oldest first, a page at a time.
+#[utoipa::path(get, path = "/users", params(PageParams), security(("bearer" = [])), responses(
     (status = 200, body = Vec<User>),
+    (status = 400, description = "InvalidRequestError: a bad `limit` or `offset`", body = ErrorBody),
     (status = 403, description = "UnauthorizedError", body = ErrorBody)))]
 pub async fn list_users(
     State(state): State<AppState>,
     _caller: Authorized<Admins>,
-) -> impl IntoResponse {
-    // Served from the in-memory directory, serialised once per change.
-    (
+    Listing { page, .. }: Listing,
+) -> ApiResult<impl IntoResponse> {
+    // Served from the in-memory directory.
+    Ok((
         [(CONTENT_TYPE, "application/json")],
-        state.users.users_json(),
-    )
+        state.users.users_json(page).map_err(ApiError::internal)?,
+    ))
 }
 
 /// Bans a user, permanently.

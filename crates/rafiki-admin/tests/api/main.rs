@@ -7,6 +7,7 @@ mod docker;
 mod helpers;
 mod inference_jobs;
 mod models;
+mod quotas;
 mod security;
 mod server;
 mod train_jobs;

@@ -41,7 +41,8 @@ pub async fn model(
     body["id"].as_str().unwrap().to_owned()
 }
 
-const TRIVIAL_MODEL: &str =
+/// A model class that loads but cannot train.
+pub const TRIVIAL_MODEL: &str =
     "from rafiki.model import BaseModel\n\nclass Trivial(BaseModel):\n    pass\n";
 
 #[tokio::test]
