@@ -70,7 +70,9 @@ impl Application {
         let state = AppState {
             orchestrator,
             pool,
-            tokens: Arc::new(TokenKeys::new(&settings.app_secret)),
+            tokens: Arc::new(
+                TokenKeys::new(&settings.app_secret).context("cannot use APP_SECRET")?,
+            ),
             passwords: Arc::new(Passwords::new().await?),
             users,
             storage,

@@ -29,7 +29,7 @@ async fn superadmin_logs_in_and_gets_a_one_hour_token() {
     uuid::Uuid::parse_str(user_id).unwrap();
     let claims = jsonwebtoken::decode::<Value>(
         body["token"].as_str().unwrap(),
-        &jsonwebtoken::DecodingKey::from_secret(TEST_SECRET.as_bytes()),
+        &jsonwebtoken::DecodingKey::from_secret(TEST_SECRET.as_bytes()).unwrap(),
         &jsonwebtoken::Validation::new(Algorithm::HS256),
     )
     .unwrap()
@@ -76,7 +76,7 @@ fn forge(secret: &str, claims: Value) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
+        &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
     )
     .unwrap()
 }
