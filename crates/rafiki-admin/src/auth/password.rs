@@ -2,8 +2,8 @@
 //! runtime. Logins of unknown users verify against a dummy hash, so they take as long as a
 //! wrong password and the response time does not reveal which emails have accounts.
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -49,9 +49,9 @@ impl Passwords {
 /// An argon2id PHC string of `password` with a fresh salt.
 pub async fn hash(password: SecretString) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
+        // A fresh random salt from the operating system, per hash.
         Argon2::default()
-            .hash_password(password.expose_secret().as_bytes(), &salt)
+            .hash_password(password.expose_secret().as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
     })
@@ -73,5 +73,21 @@ mod tests {
             .unwrap());
         assert!(!passwords.verify("wrong".into(), Some(&phc)).await.unwrap());
         assert!(!passwords.verify("anything".into(), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_stored_by_earlier_versions_still_verify() {
+        // Written by argon2 0.5 (the admin before the 0.6 upgrade) for "pw-of-a-user".
+        let stored = "$argon2id$v=19$m=19456,t=2,p=1$7VgemPNj60M5UhHKVr69wA$\
+                      7fLZCT1wbO/j5z4VTnXCuFIqvsnVGkDWvMwG+a/VQW0";
+        let passwords = Passwords::new().await.unwrap();
+        assert!(passwords
+            .verify("pw-of-a-user".into(), Some(stored))
+            .await
+            .unwrap());
+        assert!(!passwords
+            .verify("pw-of-another".into(), Some(stored))
+            .await
+            .unwrap());
     }
 }
