@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use crate::auth::directory::UserDirectory;
 use crate::auth::jwt::TokenKeys;
+use crate::auth::limits::LoginLimits;
 use crate::auth::password::Passwords;
 use crate::config::Settings;
 use crate::orchestrator::Orchestrator;
@@ -31,4 +32,6 @@ pub struct AppState {
     pub orchestrator: Arc<Orchestrator>,
     /// Client for downloads the admin makes (`dataset_url`).
     pub http: reqwest::Client,
+    /// Login attempts per client address and per account.
+    pub logins: Arc<LoginLimits>,
 }

@@ -16,7 +16,8 @@ pub const TOKEN_LIFETIME: Duration = Duration::hours(1);
 pub struct Claims {
     /// The user's id.
     pub user_id: Uuid,
-    /// The user's type when the token was issued (types never change).
+    /// The user's type when the token was issued, for clients: the admin acts with the type
+    /// it has stored, so a stale claim grants nothing.
     pub user_type: UserType,
     /// Expiry, seconds since the epoch.
     pub exp: i64,

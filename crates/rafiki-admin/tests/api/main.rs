@@ -7,6 +7,7 @@ mod helpers;
 mod inference_jobs;
 mod models;
 mod server;
+mod slow_clients;
 mod train_jobs;
 mod uploads;
 mod users;
