@@ -369,11 +369,12 @@ async fn banning_a_user_stops_their_live_train_job() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     // The ban answers once the job is stopped: its owner can no longer look, so read the table.
-    let statuses: Vec<String> = sqlx::query_scalar("select status from train_jobs")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(statuses, ["STOPPED"]);
+    let jobs: Vec<(String, Option<String>)> =
+        sqlx::query_as("select status, error from train_jobs")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(jobs, [("STOPPED".to_owned(), None)]);
     assert!(
         live_worker_pids(&app).await.is_empty(),
         "the banned user's workers are gone when the ban answers"
