@@ -27,7 +27,7 @@ token=$(curl -sf "$base/tokens" -H 'content-type: application/json' \
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 for i in $(seq 99); do
   curl -sf "$base/users" -H "authorization: Bearer $token" -H 'content-type: application/json' \
-    -d "{\"email\":\"user$i@example.com\",\"password\":\"pw\",\"user_type\":\"APP_DEVELOPER\"}" >/dev/null
+    -d "{\"email\":\"user$i@example.com\",\"password\":\"pw-of-a-user\",\"user_type\":\"APP_DEVELOPER\"}" >/dev/null
 done
 count=$(curl -sf "$base/users" -H "authorization: Bearer $token" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 echo "users in the table: $count"

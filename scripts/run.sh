@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs Rafiki on this machine: a local Postgres (Debian's packages, started by
-# scripts/postgres.sh) unless DATABASE_URL is set, and the admin on port 3000 (ADMIN_PORT).
-# Without APP_SECRET and SUPERADMIN_PASSWORD it runs in dev mode: superadmin@rafiki / rafiki.
+# scripts/postgres.sh) unless DATABASE_URL or DATABASE_URL_FILE is set, and the admin on port
+# 3000 (ADMIN_PORT). That Postgres requires a password, kept in a file only this user can read
+# (next to its data directory); the admin gets its URL as DATABASE_URL_FILE.
+# Without APP_SECRET and SUPERADMIN_PASSWORD (or their _FILE variants) it runs in dev mode:
+# superadmin@rafiki / rafiki, listening on 127.0.0.1 only.
 #
 # `scripts/run.sh --docker` runs the container deployment instead: it builds the images
 # (scripts/build-images.sh), writes `.env` with random secrets when there is none, and starts
@@ -34,12 +37,10 @@ if [ "${1:-}" = "--docker" ]; then
   exit 1
 fi
 
-if [ -z "${DATABASE_URL:-}" ]; then
-  server=$(scripts/postgres.sh)
-  if ! psql "$server" -tAc "select 1 from pg_database where datname = 'rafiki'" | grep -q 1; then
-    psql "$server" -qc 'create database rafiki'
-  fi
-  export DATABASE_URL=${server%/*}/rafiki
+if [ -z "${DATABASE_URL:-}" ] && [ -z "${DATABASE_URL_FILE:-}" ]; then
+  # Creates the database `rafiki` when missing; prints the file that holds its URL.
+  DATABASE_URL_FILE=$(scripts/postgres.sh --url-file rafiki)
+  export DATABASE_URL_FILE
 fi
 export RAFIKI_DATA_DIR=${RAFIKI_DATA_DIR:-$PWD/data}
 
@@ -52,7 +53,8 @@ if [ "${RAFIKI_SANDBOX:-auto}" != off ] && ! command -v bwrap >/dev/null; then
 fi
 
 args=()
-if [ -z "${APP_SECRET:-}" ] || [ -z "${SUPERADMIN_PASSWORD:-}" ]; then
+if [ -z "${APP_SECRET:-}${APP_SECRET_FILE:-}" ] ||
+  [ -z "${SUPERADMIN_PASSWORD:-}${SUPERADMIN_PASSWORD_FILE:-}" ]; then
   args+=(--dev)
 fi
 # The admin launches the worker and predictor binaries that sit next to it.

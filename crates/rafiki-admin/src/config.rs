@@ -1,9 +1,13 @@
 //! Settings: `config/default.toml` (embedded in the binary), then an optional file named by
 //! `RAFIKI_CONFIG`, then environment variables. The environment names are fixed because tools
 //! outside the project rely on them. A bad value fails start-up with a message naming the key.
+//!
+//! The three secrets (`APP_SECRET`, `SUPERADMIN_PASSWORD`, `DATABASE_URL`) may instead be read
+//! from files named by `<NAME>_FILE` (Docker's secrets convention), so they need not sit in the
+//! admin's environment, where every process of the same user could read them.
 
-use std::net::IpAddr;
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
@@ -76,17 +80,47 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ),
     ("RAFIKI_MAX_DATASET_ZIP_ENTRIES", "max_dataset_zip_entries"),
     ("RAFIKI_MAX_ZIP_RATIO", "max_zip_ratio"),
+    ("APP_SECRET_FILE", "app_secret_file"),
+    ("SUPERADMIN_PASSWORD_FILE", "superadmin_password_file"),
+    ("DATABASE_URL_FILE", "database_url_file"),
+    (
+        "RAFIKI_LOGIN_ATTEMPTS_PER_ADDRESS",
+        "login_attempts_per_address",
+    ),
+    (
+        "RAFIKI_LOGIN_ATTEMPTS_PER_ACCOUNT",
+        "login_attempts_per_account",
+    ),
+    (
+        "RAFIKI_PASSWORD_HASH_CONCURRENCY",
+        "password_hash_concurrency",
+    ),
+    (
+        "RAFIKI_HEADER_READ_TIMEOUT_SECS",
+        "header_read_timeout_secs",
+    ),
+    ("RAFIKI_BODY_IDLE_TIMEOUT_SECS", "body_idle_timeout_secs"),
 ];
 
 /// The superadmin password allowed only with `--dev`.
 pub const DEV_SUPERADMIN_PASSWORD: &str = "rafiki";
-/// The signing secret used only with `--dev`.
-const DEV_APP_SECRET: &str = "rafiki-dev-secret-never-use-in-production";
+/// The signing secret used only with `--dev`; refused without it, as it is public.
+pub const DEV_APP_SECRET: &str = "rafiki-dev-secret-never-use-in-production";
 /// Shortest `APP_SECRET` accepted: an HS256 key much shorter than this is guessable.
 const MIN_APP_SECRET_LEN: usize = 32;
 /// Smallest cap of a trial log entry: room for a useful message and for the note that
 /// replaces a longer entry.
 const MIN_TRIAL_LOG_ENTRY_BYTES: usize = 1024;
+/// Shortest superadmin password accepted outside `--dev`, in characters: the superadmin
+/// account is the first one an attacker tries.
+pub const MIN_SUPERADMIN_PASSWORD_CHARS: usize = 12;
+/// `DATABASE_URL` when neither it nor `DATABASE_URL_FILE` is set.
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/rafiki";
+/// The address `--dev` binds: a dev server runs with public default secrets, so it must not
+/// be reachable from other machines.
+const DEV_BIND_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+/// The address bound outside `--dev` when `RAFIKI_BIND_HOST` is unset.
+const DEFAULT_BIND_HOST: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 /// Where services (workers, predictors) run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -102,9 +136,9 @@ pub enum BackendKind {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
-    database_url: SecretString,
+    database_url: Option<SecretString>,
     db_max_connections: u32,
-    bind_host: IpAddr,
+    bind_host: Option<IpAddr>,
     admin_port: u16,
     addr: String,
     data_dir: PathBuf,
@@ -149,6 +183,14 @@ struct RawSettings {
     max_dataset_unzipped_bytes: u64,
     max_dataset_zip_entries: u64,
     max_zip_ratio: u64,
+    app_secret_file: Option<PathBuf>,
+    superadmin_password_file: Option<PathBuf>,
+    database_url_file: Option<PathBuf>,
+    login_attempts_per_address: u32,
+    login_attempts_per_account: u32,
+    password_hash_concurrency: usize,
+    header_read_timeout_secs: u64,
+    body_idle_timeout_secs: u64,
 }
 
 /// Validated settings of the admin.
@@ -212,7 +254,7 @@ pub struct Settings {
     pub superadmin_password: SecretString,
     /// HS256 signing secret of the JWTs.
     pub app_secret: SecretString,
-    /// Whether the server runs in dev mode (default secrets allowed).
+    /// Whether the server runs in dev mode (default secrets allowed, loopback only).
     pub dev: bool,
     /// Whether the process backend sandboxes model code (`RAFIKI_SANDBOX`).
     pub sandbox: SandboxSetting,
@@ -234,6 +276,16 @@ pub struct Settings {
     pub max_trial_log_entry_bytes: usize,
     /// What a zip dataset may expand to.
     pub zip_limits: ZipLimits,
+    /// Login attempts (`POST /tokens`) per client address per minute, 0 for no limit.
+    pub login_attempts_per_address: u32,
+    /// Login attempts per account (email) per minute, 0 for no limit.
+    pub login_attempts_per_account: u32,
+    /// Password hashings and verifications that may run at once (each takes 19 MiB).
+    pub password_hash_concurrency: usize,
+    /// Longest a client may take to send a request's headers, in seconds.
+    pub header_read_timeout_secs: u64,
+    /// Longest a request body may pause between two pieces, in seconds.
+    pub body_idle_timeout_secs: u64,
 }
 
 /// A configuration problem that stops start-up.
@@ -271,37 +323,75 @@ impl Settings {
     /// `SUPERADMIN_PASSWORD` this refuses unless `dev` is set.
     pub fn from_figment(figment: Figment, dev: bool) -> Result<Settings, ConfigError> {
         let raw: RawSettings = figment.extract().map_err(Box::new)?;
-        let app_secret = match (raw.app_secret, dev) {
-            (Some(secret), _) if secret.expose_secret().len() < MIN_APP_SECRET_LEN => {
-                return Err(ConfigError::Rule(format!(
-                    "APP_SECRET must be at least {MIN_APP_SECRET_LEN} characters long"
-                )))
-            }
-            (Some(secret), _) => secret,
-            (None, true) => SecretString::from(DEV_APP_SECRET),
-            (None, false) => {
-                return Err(ConfigError::Rule(
-                    "APP_SECRET is not set: set it to a long random string, or run with --dev \
-                     to use an insecure default"
+        let app_secret =
+            match (
+                secret_or_file("APP_SECRET", raw.app_secret, raw.app_secret_file)?,
+                dev,
+            ) {
+                (Some(secret), _) if secret.expose_secret().len() < MIN_APP_SECRET_LEN => {
+                    return Err(ConfigError::Rule(format!(
+                        "APP_SECRET must be at least {MIN_APP_SECRET_LEN} characters long"
+                    )))
+                }
+                (Some(secret), false) if secret.expose_secret() == DEV_APP_SECRET => {
+                    return Err(ConfigError::Rule(
+                        "APP_SECRET is the published development secret: set your own long random \
+                     string (e.g. `openssl rand -hex 32`), or run with --dev"
+                            .into(),
+                    ))
+                }
+                (Some(secret), _) => secret,
+                (None, true) => SecretString::from(DEV_APP_SECRET),
+                (None, false) => return Err(ConfigError::Rule(
+                    "APP_SECRET is not set: set it (or APP_SECRET_FILE) to a long random string, \
+                     or run with --dev to use an insecure default"
                         .into(),
-                ))
-            }
-        };
-        let superadmin_password = match (raw.superadmin_password, dev) {
+                )),
+            };
+        let superadmin_password = match (
+            secret_or_file(
+                "SUPERADMIN_PASSWORD",
+                raw.superadmin_password,
+                raw.superadmin_password_file,
+            )?,
+            dev,
+        ) {
             (Some(password), _) if password.expose_secret().is_empty() => {
                 return Err(ConfigError::Rule(
                     "SUPERADMIN_PASSWORD must not be empty".into(),
                 ))
             }
+            (Some(password), false)
+                if password.expose_secret().chars().count() < MIN_SUPERADMIN_PASSWORD_CHARS =>
+            {
+                return Err(ConfigError::Rule(format!(
+                    "SUPERADMIN_PASSWORD must be at least {MIN_SUPERADMIN_PASSWORD_CHARS} \
+                     characters long (shorter ones are allowed only with --dev)"
+                )))
+            }
             (Some(password), _) => password,
             (None, true) => SecretString::from(DEV_SUPERADMIN_PASSWORD),
             (None, false) => {
                 return Err(ConfigError::Rule(
-                    "SUPERADMIN_PASSWORD is not set: set it, or run with --dev to use the \
-                     default password"
+                    "SUPERADMIN_PASSWORD is not set: set it (or SUPERADMIN_PASSWORD_FILE), or \
+                     run with --dev to use the default password"
                         .into(),
                 ))
             }
+        };
+        let database_url = secret_or_file("DATABASE_URL", raw.database_url, raw.database_url_file)?
+            .unwrap_or_else(|| SecretString::from(DEFAULT_DATABASE_URL));
+        let bind_host = match (raw.bind_host, dev) {
+            (None, false) => DEFAULT_BIND_HOST,
+            (None, true) => DEV_BIND_HOST,
+            (Some(host), true) if !host.is_loopback() => {
+                return Err(ConfigError::Rule(format!(
+                    "RAFIKI_BIND_HOST={host} is refused with --dev: a dev server uses public \
+                     default secrets, so it listens on {DEV_BIND_HOST} only; unset \
+                     RAFIKI_BIND_HOST, or run without --dev with your own secrets"
+                )))
+            }
+            (Some(host), _) => host,
         };
         if raw.addr.trim().is_empty() {
             return Err(ConfigError::Rule("RAFIKI_ADDR must not be empty".into()));
@@ -332,11 +422,7 @@ impl Settings {
                 "RAFIKI_WORKER_IMAGE must not be empty".into(),
             ));
         }
-        let gpus = if raw.gpus.trim() == "auto" {
-            crate::gpus::discover()
-        } else {
-            crate::gpus::parse_gpu_list(&raw.gpus).map_err(ConfigError::Rule)?
-        };
+        let gpus = gpu_inventory(&raw.gpus)?;
         if !raw.docker_cpus.is_finite() || raw.docker_cpus < 0.0 {
             return Err(ConfigError::Rule(
                 "RAFIKI_DOCKER_CPUS must be a number of CPUs, 0 for no limit".into(),
@@ -391,10 +477,21 @@ impl Settings {
                 "RAFIKI_MAX_TRIAL_LOG_ENTRY_BYTES must be at least {MIN_TRIAL_LOG_ENTRY_BYTES}"
             )));
         }
+        if raw.header_read_timeout_secs == 0 || raw.body_idle_timeout_secs == 0 {
+            return Err(ConfigError::Rule(
+                "RAFIKI_HEADER_READ_TIMEOUT_SECS and RAFIKI_BODY_IDLE_TIMEOUT_SECS must be at \
+                 least 1"
+                    .into(),
+            ));
+        }
+        let password_hash_concurrency = match raw.password_hash_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
         Ok(Settings {
-            database_url: raw.database_url,
+            database_url,
             db_max_connections: raw.db_max_connections,
-            bind_host: raw.bind_host,
+            bind_host,
             admin_port: raw.admin_port,
             addr: raw.addr,
             data_dir: raw.data_dir,
@@ -441,8 +538,72 @@ impl Settings {
                 entries: raw.max_dataset_zip_entries,
                 ratio: raw.max_zip_ratio,
             },
+            login_attempts_per_address: raw.login_attempts_per_address,
+            login_attempts_per_account: raw.login_attempts_per_account,
+            password_hash_concurrency,
+            header_read_timeout_secs: raw.header_read_timeout_secs,
+            body_idle_timeout_secs: raw.body_idle_timeout_secs,
         })
     }
+
+    /// The GPU inventory alone (`rafiki-admin gpus`): no secret is read or checked.
+    pub fn load_gpus() -> Result<Vec<i32>, ConfigError> {
+        #[derive(Deserialize)]
+        struct GpusOnly {
+            #[serde(deserialize_with = "text_or_number")]
+            gpus: String,
+        }
+        let only: GpusOnly = Self::figment().extract().map_err(Box::new)?;
+        gpu_inventory(&only.gpus)
+    }
+}
+
+/// The GPU ids of `RAFIKI_GPUS`: a list, or with `auto` those `nvidia-smi` lists.
+fn gpu_inventory(gpus: &str) -> Result<Vec<i32>, ConfigError> {
+    if gpus.trim() == "auto" {
+        Ok(crate::gpus::discover())
+    } else {
+        crate::gpus::parse_gpu_list(gpus).map_err(ConfigError::Rule)
+    }
+}
+
+/// A secret given directly (`NAME`) or as the content of a file (`NAME_FILE`), not both. The
+/// file's trailing line break is not part of the secret (editors and `echo` add one). Errors
+/// name the variable and the path, never the content.
+fn secret_or_file(
+    name: &str,
+    value: Option<SecretString>,
+    file: Option<PathBuf>,
+) -> Result<Option<SecretString>, ConfigError> {
+    match (value, file) {
+        (Some(_), Some(_)) => Err(ConfigError::Rule(format!(
+            "both {name} and {name}_FILE are set: set only one of them"
+        ))),
+        (value, None) => Ok(value),
+        (None, Some(path)) => read_secret_file(name, &path).map(Some),
+    }
+}
+
+fn read_secret_file(name: &str, path: &Path) -> Result<SecretString, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|err| {
+        ConfigError::Rule(format!(
+            "cannot read {name}_FILE ({}): {err}",
+            path.display()
+        ))
+    })?;
+    let mut text = String::from_utf8(bytes).map_err(|_| {
+        ConfigError::Rule(format!(
+            "{name}_FILE ({}) is not UTF-8 text",
+            path.display()
+        ))
+    })?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(SecretString::from(text))
 }
 
 /// A setting written as text that may look like a number (`RAFIKI_GPUS=3`,
@@ -502,11 +663,140 @@ mod tests {
         let err = Settings::from_figment(with(&[("app_secret", &secret)]), false).unwrap_err();
         assert!(err.to_string().contains("SUPERADMIN_PASSWORD"), "{err}");
         let ok = Settings::from_figment(
-            with(&[("app_secret", &secret), ("superadmin_password", "s3cret")]),
+            with(&[
+                ("app_secret", &secret),
+                ("superadmin_password", "a-long-s3cret"),
+            ]),
             false,
         )
         .unwrap();
         assert!(!ok.dev);
+    }
+
+    #[test]
+    fn outside_dev_the_dev_secret_and_short_superadmin_passwords_are_refused() {
+        let secret = "x".repeat(40);
+        let err = Settings::from_figment(
+            with(&[
+                ("app_secret", DEV_APP_SECRET),
+                ("superadmin_password", "a-long-s3cret"),
+            ]),
+            false,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("development secret"), "{err}");
+        let err = Settings::from_figment(
+            with(&[
+                ("app_secret", &secret),
+                ("superadmin_password", "elevenchars"),
+            ]),
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("SUPERADMIN_PASSWORD must be at least 12"),
+            "{err}"
+        );
+        // Twelve characters, counted as characters rather than bytes.
+        let ok = with(&[
+            ("app_secret", &secret),
+            ("superadmin_password", "ééééééééééé1"),
+        ]);
+        Settings::from_figment(ok, false).unwrap();
+        // With --dev both are allowed: a dev server is a person's own, on loopback.
+        let dev = with(&[
+            ("app_secret", DEV_APP_SECRET),
+            ("superadmin_password", "short"),
+        ]);
+        Settings::from_figment(dev, true).unwrap();
+    }
+
+    #[test]
+    fn dev_listens_on_loopback_only() {
+        let secrets = [
+            ("app_secret", "x".repeat(40)),
+            ("superadmin_password", "a-long-s3cret".to_owned()),
+        ];
+        let secrets: Vec<(&str, &str)> = secrets.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let host = |dev, extra: &[(&str, &str)]| {
+            let pairs: Vec<(&str, &str)> = secrets.iter().chain(extra).copied().collect();
+            Settings::from_figment(with(&pairs), dev).map(|s| s.bind_host)
+        };
+        assert_eq!(host(false, &[]).unwrap(), DEFAULT_BIND_HOST);
+        assert_eq!(host(true, &[]).unwrap(), DEV_BIND_HOST);
+        assert_eq!(
+            host(true, &[("bind_host", "::1")]).unwrap(),
+            "::1".parse::<IpAddr>().unwrap()
+        );
+        let err = host(true, &[("bind_host", "0.0.0.0")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("RAFIKI_BIND_HOST=0.0.0.0 is refused with --dev"),
+            "{err}"
+        );
+        assert_eq!(
+            host(false, &[("bind_host", "0.0.0.0")]).unwrap(),
+            DEFAULT_BIND_HOST
+        );
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type.
+    fn secrets_are_read_from_their_files_without_the_trailing_line_break() {
+        figment::Jail::expect_with(|jail| {
+            let secret = "s".repeat(40);
+            jail.create_file("app_secret", &format!("{secret}\n"))?;
+            jail.create_file("password", "a long password\r\n")?;
+            jail.create_file("url", "postgres://rafiki:pw@db:5432/rafiki")?;
+            jail.set_env("APP_SECRET_FILE", "app_secret");
+            jail.set_env("SUPERADMIN_PASSWORD_FILE", "password");
+            jail.set_env("DATABASE_URL_FILE", "url");
+            let s = Settings::from_figment(Settings::figment(), false).unwrap();
+            assert_eq!(s.app_secret.expose_secret(), secret);
+            assert_eq!(s.superadmin_password.expose_secret(), "a long password");
+            assert_eq!(
+                s.database_url.expose_secret(),
+                "postgres://rafiki:pw@db:5432/rafiki"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type.
+    fn a_secret_set_twice_or_in_an_unreadable_file_stops_start_up_naming_it() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("url", "postgres://rafiki:hunter2-in-the-file@db/rafiki")?;
+            jail.set_env("DATABASE_URL", "postgres://postgres@127.0.0.1/rafiki");
+            jail.set_env("DATABASE_URL_FILE", "url");
+            let err = Settings::from_figment(Settings::figment(), true).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "invalid configuration: both DATABASE_URL and DATABASE_URL_FILE are set: set \
+                 only one of them"
+            );
+            jail.clear_env();
+            jail.set_env("SUPERADMIN_PASSWORD_FILE", "missing");
+            let err = Settings::from_figment(Settings::figment(), true).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.contains("cannot read SUPERADMIN_PASSWORD_FILE (missing)"),
+                "{message}"
+            );
+            // A file that is not text: named, its bytes never shown.
+            jail.create_binary("garbled", b"\xffhunter2\xfe")?;
+            jail.set_env("SUPERADMIN_PASSWORD_FILE", "garbled");
+            let message = Settings::from_figment(Settings::figment(), true)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains("SUPERADMIN_PASSWORD_FILE (garbled)"),
+                "{message}"
+            );
+            assert!(!message.contains("hunter2"), "{message}");
+            Ok(())
+        });
     }
 
     #[test]

@@ -88,6 +88,7 @@ fn default_status(name: ErrorName) -> StatusCode {
         | NoModelsForTrainJobError
         | InvalidRequestError => StatusCode::BAD_REQUEST,
         PayloadTooLargeError => StatusCode::PAYLOAD_TOO_LARGE,
+        TooManyRequestsError => StatusCode::TOO_MANY_REQUESTS,
         ServiceDeploymentError => StatusCode::SERVICE_UNAVAILABLE,
         InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 #[command(version, about)]
 struct Cli {
     /// Development mode: allows running without APP_SECRET and SUPERADMIN_PASSWORD, using
-    /// insecure defaults (superadmin password `rafiki`).
+    /// insecure defaults (superadmin password `rafiki`), and listens on 127.0.0.1 only.
     #[arg(long, global = true)]
     dev: bool,
     #[command(subcommand)]
@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if matches!(cli.command, Some(Command::Gpus)) {
         // Secrets play no part in the inventory: do not ask for them.
-        for id in Settings::load(true)?.gpus {
+        for id in Settings::load_gpus()? {
             println!("{id}");
         }
         return Ok(());
@@ -49,8 +49,8 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(cli.dev)?;
     if settings.dev {
         tracing::warn!(
-            "DEV MODE: default secrets may be in use (superadmin password `rafiki`); never expose \
-             this server"
+            "DEV MODE: default secrets may be in use (superadmin password `rafiki`); listening on \
+             loopback only, never expose this server"
         );
     }
     match cli.command.unwrap_or(Command::Serve) {

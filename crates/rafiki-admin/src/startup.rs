@@ -1,18 +1,33 @@
 //! Building and running the admin: connect, migrate, seed the superadmin, bind, serve until a
 //! shutdown signal. Tests start the real thing through [`Application::build`].
+//!
+//! The server is hyper's HTTP/1.1 connection builder in an accept loop rather than
+//! `axum::serve`, which does not expose hyper's header-read timeout: a client that has not sent
+//! a request's headers within `header_read_timeout_secs` is cut off (idle keep-alive
+//! connections included), and a request body that pauses longer than `body_idle_timeout_secs`
+//! fails. Handlers see the TCP peer's address as `ConnectInfo<SocketAddr>`.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use rafiki_types::user::UserType;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tower::Service;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::auth::directory::UserDirectory;
 use crate::auth::jwt::TokenKeys;
-use crate::auth::password::{self, Passwords};
+use crate::auth::limits::LoginLimits;
+use crate::auth::password::Passwords;
 use crate::backend::docker::{DockerBackend, DockerSettings};
 use crate::backend::process::{ProcessBackend, ProcessSandbox};
 use crate::backend::Backend;
@@ -47,7 +62,8 @@ impl Application {
         rafiki_store::migrate(&pool)
             .await
             .context("cannot apply the database migrations")?;
-        seed_superadmin(&pool, &settings).await?;
+        let passwords = Arc::new(Passwords::new(settings.password_hash_concurrency).await?);
+        seed_superadmin(&pool, &settings, &passwords).await?;
         let storage = Arc::new(Storage::open(&settings.data_dir)?);
         let swept = storage
             .sweep_temporaries()
@@ -75,11 +91,17 @@ impl Application {
         let state = AppState {
             orchestrator,
             pool,
-            tokens: Arc::new(TokenKeys::new(&settings.app_secret)),
-            passwords: Arc::new(Passwords::new().await?),
+            tokens: Arc::new(
+                TokenKeys::new(&settings.app_secret).context("cannot use APP_SECRET")?,
+            ),
+            passwords,
             users,
             storage,
             dataset_urls,
+            logins: Arc::new(LoginLimits::new(
+                settings.login_attempts_per_address,
+                settings.login_attempts_per_account,
+            )),
             settings: Arc::new(settings),
         };
         Ok(Application { listener, state })
@@ -115,15 +137,86 @@ impl Application {
             let period = Duration::from_millis(state.settings.supervise_ms);
             tokio::spawn(async move { orchestrator.supervise_forever(period).await })
         };
+        let forgetter = {
+            let logins = state.logins.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(LOGIN_LIMITS_SWEEP);
+                loop {
+                    tick.tick().await;
+                    logins.forget_idle();
+                }
+            })
+        };
         tracing::info!(port = ?self.listener.local_addr().ok(), "Rafiki admin listening");
+        let timeouts = Timeouts {
+            header_read: Duration::from_secs(state.settings.header_read_timeout_secs),
+            body_idle: Duration::from_secs(state.settings.body_idle_timeout_secs),
+        };
         // Services keep running when the admin stops: a restarted admin adopts them.
-        let served = axum::serve(self.listener, routes::router(state))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        serve(self.listener, routes::router(state), timeouts, shutdown).await;
         refresher.abort();
         supervisor.abort();
-        served.context("the HTTP server failed")
+        forgetter.abort();
+        Ok(())
     }
+}
+
+/// How often the login limits forget clients whose allowance is full again.
+const LOGIN_LIMITS_SWEEP: Duration = Duration::from_secs(60);
+
+/// The slow-client timeouts of [`serve`].
+struct Timeouts {
+    /// Longest wait for a request's headers.
+    header_read: Duration,
+    /// Longest pause inside a request body.
+    body_idle: Duration,
+}
+
+/// Serves `router` over HTTP/1.1 until `shutdown` resolves, then stops accepting and waits for
+/// the connections' requests in flight to finish, as `axum::serve`'s graceful shutdown does.
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    timeouts: Timeouts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut make_service = router
+        .layer(RequestBodyTimeoutLayer::new(timeouts.body_idle))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeouts.header_read);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => connection,
+                Err(err) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // pause rather than spin, and keep serving.
+                    tracing::warn!(error = %err, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = match make_service.call(peer).await {
+            Ok(service) => TowerToHyperService::new(service),
+            Err(never) => match never {},
+        };
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // A client that went away or was cut off by a timeout: nothing to answer.
+            if let Err(err) = connection.await {
+                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// The orchestrator over the configured backend. Unless configured, services reach the admin
@@ -186,8 +279,12 @@ async fn build_orchestrator(
 }
 
 /// Creates `superadmin@rafiki` unless it exists (an existing account keeps its password).
-async fn seed_superadmin(pool: &sqlx::PgPool, settings: &Settings) -> anyhow::Result<()> {
-    let hash = password::hash(settings.superadmin_password.clone()).await?;
+async fn seed_superadmin(
+    pool: &sqlx::PgPool,
+    settings: &Settings,
+    passwords: &Passwords,
+) -> anyhow::Result<()> {
+    let hash = passwords.hash(settings.superadmin_password.clone()).await?;
     let created =
         rafiki_store::users::insert_if_absent(pool, SUPERADMIN_EMAIL, &hash, UserType::Superadmin)
             .await?;

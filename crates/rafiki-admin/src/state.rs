@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use crate::auth::directory::UserDirectory;
 use crate::auth::jwt::TokenKeys;
+use crate::auth::limits::LoginLimits;
 use crate::auth::password::Passwords;
 use crate::config::Settings;
 use crate::dataset_url::DatasetUrlFetcher;
@@ -32,4 +33,6 @@ pub struct AppState {
     pub orchestrator: Arc<Orchestrator>,
     /// Downloads of `dataset_url`s, to public addresses and allowed hosts only.
     pub dataset_urls: DatasetUrlFetcher,
+    /// Login attempts per client address and per account.
+    pub logins: Arc<LoginLimits>,
 }

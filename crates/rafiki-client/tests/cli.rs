@@ -207,7 +207,7 @@ async fn the_cli_logs_in_manages_users_datasets_and_models_and_names_its_failure
             "--type",
             "APP_DEVELOPER",
             "--password",
-            "x",
+            "pw-of-another-dev",
         ])
         .await
         .fails_with("UserExistsError");

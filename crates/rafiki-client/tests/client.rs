@@ -90,7 +90,7 @@ async fn logins_users_and_bans_go_through_the_client() {
         ("dev@example.com", UserType::ModelDeveloper)
     );
     assert_server_error(
-        sa.create_user("dev@example.com", "again", UserType::AppDeveloper)
+        sa.create_user("dev@example.com", "pw-of-dev-again", UserType::AppDeveloper)
             .await,
         ErrorName::UserExistsError,
     );

@@ -145,3 +145,13 @@ pub async fn lock(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<bool> {
             .is_some(),
     )
 }
+
+/// Finds a user by id: the admin's check of a token whose subject its in-memory directory
+/// does not know yet (created through another admin instance since its last reading).
+pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<User>> {
+    let row: Option<Row> = sqlx::query_as(&format!("select {COLUMNS} from users where id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(Row::into_record).transpose()?.map(|rec| rec.user))
+}

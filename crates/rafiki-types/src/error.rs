@@ -45,6 +45,8 @@ pub enum ErrorName {
     InternalServerError,
     /// No such route.
     NotFoundError,
+    /// Too many attempts (logins): 429 with a `Retry-After` header saying when to try again.
+    TooManyRequestsError,
 }
 
 /// The body of every non-2xx answer.

@@ -1,5 +1,5 @@
-//! The user directory: a snapshot of the `users` table kept in memory, so checking a token
-//! against the ban list and answering `GET /users` cost no query.
+//! The user directory: a snapshot of the `users` table kept in memory, so checking a token's
+//! subject (exists, not banned, its stored type) and answering `GET /users` cost no query.
 //!
 //! Writes through this admin (a new user, a ban) reload the snapshot before they answer, so
 //! they are visible at once here; a background loop reloads it every `ban_refresh_ms`, so a
@@ -8,22 +8,39 @@
 //! is re-read each time: fine for the thousands of users a Rafiki deployment has; a much larger
 //! table would want a change feed instead.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use rafiki_types::user::User;
+use rafiki_types::user::{User, UserType};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::paging::Page;
+/// What a token's check needs to know of its subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Account {
+    /// The user's stored type: the one a request acts with, whatever the token claims.
+    pub user_type: UserType,
+    /// Whether the user is banned.
+    pub banned: bool,
+}
+
+impl From<&User> for Account {
+    fn from(user: &User) -> Self {
+        Account {
+            user_type: user.user_type,
+            banned: user.banned_date.is_some(),
+        }
+    }
+}
 
 /// One reading of the users table.
 #[derive(Default)]
 struct Snapshot {
-    banned: HashSet<Uuid>,
+    accounts: HashMap<Uuid, Account>,
     /// Every user, oldest first.
     users: Vec<User>,
     /// `GET /users`' body when one page holds every user, serialised once per reading.
@@ -45,9 +62,9 @@ impl UserDirectory {
             .clone()
     }
 
-    /// Whether the user is banned.
-    pub fn is_banned(&self, user_id: Uuid) -> bool {
-        self.current().banned.contains(&user_id)
+    /// The user's account as of the last reading; `None` when they were not in the table then.
+    pub fn account(&self, user_id: Uuid) -> Option<Account> {
+        self.current().accounts.get(&user_id).copied()
     }
 
     /// A page of the users, oldest first, as the JSON body of `GET /users`.
@@ -66,11 +83,7 @@ impl UserDirectory {
         let _one_at_a_time = self.reloading.lock().await;
         let users = rafiki_store::users::list(pool).await?;
         let snapshot = Snapshot {
-            banned: users
-                .iter()
-                .filter(|u| u.banned_date.is_some())
-                .map(|u| u.id)
-                .collect(),
+            accounts: users.iter().map(|u| (u.id, Account::from(u))).collect(),
             users_json: Bytes::from(serde_json::to_vec(&users)?),
             users,
         };

@@ -12,15 +12,17 @@ use rafiki_types::error::ErrorName;
 use rafiki_types::user::UserType;
 use uuid::Uuid;
 
+use crate::auth::directory::Account;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// A caller with a valid token of a user who is not banned.
+/// A caller with a valid token of a user who exists and is not banned.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser {
     /// The user's id.
     pub id: Uuid,
-    /// The user's type.
+    /// The user's stored type (a token's `user_type` claim is never trusted: a user's type may
+    /// have changed since the token was issued).
     pub user_type: UserType,
 }
 
@@ -60,7 +62,21 @@ impl FromRequestParts<AppState> for AuthUser {
             };
             ApiError::new(ErrorName::UnauthorizedError, reason)
         })?;
-        if state.users.is_banned(claims.user_id) {
+        let account = match state.users.account(claims.user_id) {
+            Some(account) => Some(account),
+            // Not in the last reading: perhaps created through another admin instance since.
+            // Only such tokens cost a query; a known subject never does.
+            None => rafiki_store::users::find_by_id(&state.pool, claims.user_id)
+                .await?
+                .map(|user| Account::from(&user)),
+        };
+        let account = account.ok_or_else(|| {
+            ApiError::new(
+                ErrorName::UnauthorizedError,
+                "The token's user does not exist.",
+            )
+        })?;
+        if account.banned {
             return Err(ApiError::new(
                 ErrorName::UnauthorizedError,
                 "This user is banned.",
@@ -68,7 +84,7 @@ impl FromRequestParts<AppState> for AuthUser {
         }
         Ok(AuthUser {
             id: claims.user_id,
-            user_type: claims.user_type,
+            user_type: account.user_type,
         })
     }
 }

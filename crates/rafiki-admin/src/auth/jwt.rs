@@ -16,7 +16,8 @@ pub const TOKEN_LIFETIME: Duration = Duration::hours(1);
 pub struct Claims {
     /// The user's id.
     pub user_id: Uuid,
-    /// The user's type when the token was issued (types never change).
+    /// The user's type when the token was issued, for clients: the admin acts with the type
+    /// it has stored, so a stale claim grants nothing.
     pub user_type: UserType,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
@@ -30,18 +31,18 @@ pub struct TokenKeys {
 }
 
 impl TokenKeys {
-    /// Keys from the HS256 secret.
-    pub fn new(secret: &SecretString) -> Self {
+    /// Keys from the HS256 secret (refused when empty; settings require 32 characters).
+    pub fn new(secret: &SecretString) -> jsonwebtoken::errors::Result<Self> {
         let bytes = secret.expose_secret().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
         // The same server issues and checks tokens, so no clock skew needs forgiving.
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp"]);
-        TokenKeys {
-            encoding: EncodingKey::from_secret(bytes),
-            decoding: DecodingKey::from_secret(bytes),
+        Ok(TokenKeys {
+            encoding: EncodingKey::from_secret(bytes)?,
+            decoding: DecodingKey::from_secret(bytes)?,
             validation,
-        }
+        })
     }
 
     /// A token for this user, valid for [`TOKEN_LIFETIME`].

@@ -1,7 +1,9 @@
-//! Authentication and authorisation: password hashing, JWTs, the in-memory user directory (ban list), and the
-//! extractors that put a route's role rule in its handler's signature.
+//! Authentication and authorisation: password hashing, JWTs, the in-memory user directory
+//! (which users exist, their types and bans), login rate limits, and the extractors that put a
+//! route's role rule in its handler's signature.
 
 pub mod directory;
 pub mod extract;
 pub mod jwt;
+pub mod limits;
 pub mod password;

@@ -1,6 +1,10 @@
-//! `POST /tokens`: log in with email and password, get a one-hour JWT.
+//! `POST /tokens`: log in with email and password, get a one-hour JWT. Attempts are
+//! rate-limited per client address and per account (`crate::auth::limits`).
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::user::{LoginRequest, LoginResponse};
@@ -14,11 +18,27 @@ use crate::state::AppState;
     (status = 200, body = LoginResponse),
     (status = 400, description = "InvalidUserError: no such user", body = ErrorBody),
     (status = 401, description = "InvalidPasswordError", body = ErrorBody),
-    (status = 403, description = "UnauthorizedError: the user is banned", body = ErrorBody)))]
+    (status = 403, description = "UnauthorizedError: the user is banned", body = ErrorBody),
+    (status = 429, description = "TooManyRequestsError: too many attempts from this address or \
+        for this account; the Retry-After header says how many seconds to wait", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<LoginRequest>,
-) -> ApiResult<Json<LoginResponse>> {
+) -> Result<Json<LoginResponse>, Response> {
+    // Counted before the password is checked, so concurrent guesses cannot outrun the count.
+    state
+        .logins
+        .check(peer.ip(), &req.email)
+        .map_err(IntoResponse::into_response)?;
+    authenticate(&state, req)
+        .await
+        .map(Json)
+        .map_err(IntoResponse::into_response)
+}
+
+/// Checks the credentials and issues a token.
+async fn authenticate(state: &AppState, req: LoginRequest) -> ApiResult<LoginResponse> {
     let record = rafiki_store::users::find_by_email(&state.pool, &req.email).await?;
     let matches = state
         .passwords
@@ -48,9 +68,9 @@ pub async fn login(
         .tokens
         .issue(user.id, user.user_type)
         .map_err(ApiError::internal)?;
-    Ok(Json(LoginResponse {
+    Ok(LoginResponse {
         user_id: user.id,
         user_type: user.user_type,
         token,
-    }))
+    })
 }

@@ -1,8 +1,9 @@
 //! `POST /users`, `GET /users`, `DELETE /users`: creating, listing and banning users.
 //!
 //! Only SUPERADMIN creates or bans ADMIN and SUPERADMIN users; nobody bans themselves; a ban is
-//! permanent and ends the user's unexpired tokens at once on this admin (within the ban-list
-//! refresh period on others).
+//! permanent, ends the user's unexpired tokens at once on this admin (within the ban-list
+//! refresh period on others) and stops their live train and inference jobs. New passwords
+//! have at least [`MIN_PASSWORD_CHARS`] characters.
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -13,12 +14,13 @@ use rafiki_types::user::{BanUserRequest, CreateUserRequest, CreatedUser, User, U
 use strum::VariantArray;
 
 use crate::auth::extract::{Admins, Authorized};
-use crate::auth::password;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::paging::{Listing, PageParams};
 use crate::state::AppState;
 
+/// Shortest password accepted for a new user, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted: argon2 hashes anything, but unbounded input is a cheap DoS.
 const MAX_PASSWORD_BYTES: usize = 1024;
 /// Longest email accepted (the SMTP limit).
@@ -28,7 +30,8 @@ const MAX_EMAIL_BYTES: usize = 254;
 #[utoipa::path(post, path = "/users", request_body = CreateUserRequest,
     security(("bearer" = [])), responses(
     (status = 200, body = CreatedUser),
-    (status = 400, description = "InvalidUserTypeError or InvalidRequestError", body = ErrorBody),
+    (status = 400, description = "InvalidUserTypeError, or InvalidRequestError (a bad email, a \
+        password shorter than 8 characters or longer than 1024 bytes)", body = ErrorBody),
     (status = 403, description = "UnauthorizedError", body = ErrorBody),
     (status = 409, description = "UserExistsError", body = ErrorBody)))]
 pub async fn create_user(
@@ -53,12 +56,16 @@ pub async fn create_user(
         )));
     }
     check_email(&req.email)?;
-    if req.password.is_empty() || req.password.len() > MAX_PASSWORD_BYTES {
+    if req.password.chars().count() < MIN_PASSWORD_CHARS || req.password.len() > MAX_PASSWORD_BYTES
+    {
         return Err(ApiError::invalid_request(format!(
-            "`password` must be 1 to {MAX_PASSWORD_BYTES} bytes long."
+            "`password` must be at least {MIN_PASSWORD_CHARS} characters and at most \
+             {MAX_PASSWORD_BYTES} bytes long."
         )));
     }
-    let hash = password::hash(req.password.into())
+    let hash = state
+        .passwords
+        .hash(req.password.into())
         .await
         .map_err(ApiError::internal)?;
     let user = rafiki_store::users::insert(&state.pool, &req.email, &hash, user_type)
@@ -102,13 +109,15 @@ pub async fn list_users(
     ))
 }
 
-/// Bans a user, permanently.
+/// Bans a user, permanently, and stops their live jobs.
 #[utoipa::path(delete, path = "/users", request_body = BanUserRequest,
     security(("bearer" = [])), responses(
     (status = 200, body = User),
     (status = 403, description = "UnauthorizedError", body = ErrorBody),
     (status = 404, description = "InvalidUserError", body = ErrorBody),
-    (status = 409, description = "UserAlreadyBannedError", body = ErrorBody)))]
+    (status = 409, description = "UserAlreadyBannedError", body = ErrorBody),
+    (status = 503, description = "ServiceDeploymentError: banned, but a job's services could \
+        not be stopped", body = ErrorBody)))]
 pub async fn ban_user(
     State(state): State<AppState>,
     Authorized(caller, _): Authorized<Admins>,
@@ -145,7 +154,24 @@ pub async fn ban_user(
         .run_once(&state.pool)
         .await
         .map_err(ApiError::internal)?;
+    stop_live_jobs(&state, target.id).await?;
     Ok(Json(banned))
+}
+
+/// Stops the user's live inference jobs, then their live train jobs, as their owner would.
+/// Their tokens are refused already, so they cannot start another one through this admin.
+async fn stop_live_jobs(state: &AppState, user_id: uuid::Uuid) -> ApiResult<()> {
+    for job in rafiki_store::inference_jobs::list_live(&state.pool).await? {
+        if job.user_id == user_id {
+            state.orchestrator.stop_inference_job(job.job.id).await?;
+        }
+    }
+    for job in rafiki_store::train_jobs::list_live(&state.pool).await? {
+        if job.user_id == user_id {
+            state.orchestrator.stop_train_job(job.job.id).await?;
+        }
+    }
+    Ok(())
 }
 
 /// A plausible address: one `@` between non-empty parts, no spaces, not too long. Delivery is

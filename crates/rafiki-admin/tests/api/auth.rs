@@ -1,4 +1,6 @@
-//! Logging in and the rules on tokens: expiry, forgery, `alg: none`, bad headers, bans.
+//! Logging in and the rules on tokens: expiry, forgery, `alg: none`, bad headers, bans, the
+//! token's subject checked against the users table, login rate limits, and secrets read from
+//! files.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +9,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, spawn_app, spawn_app_on, BAN_REFRESH_MS, SUPERADMIN_PASSWORD, TEST_SECRET,
+    assert_error, fresh_database, spawn_app, spawn_app_on, spawn_app_with, BAN_REFRESH_MS,
+    SUPERADMIN_PASSWORD, TEST_SECRET,
 };
 
 #[tokio::test]
@@ -29,7 +32,7 @@ async fn superadmin_logs_in_and_gets_a_one_hour_token() {
     uuid::Uuid::parse_str(user_id).unwrap();
     let claims = jsonwebtoken::decode::<Value>(
         body["token"].as_str().unwrap(),
-        &jsonwebtoken::DecodingKey::from_secret(TEST_SECRET.as_bytes()),
+        &jsonwebtoken::DecodingKey::from_secret(TEST_SECRET.as_bytes()).unwrap(),
         &jsonwebtoken::Validation::new(Algorithm::HS256),
     )
     .unwrap()
@@ -76,7 +79,7 @@ fn forge(secret: &str, claims: Value) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
+        &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
     )
     .unwrap()
 }
@@ -266,4 +269,210 @@ async fn a_ban_made_through_another_admin_instance_takes_effect_within_five_seco
         );
         tokio::time::sleep(Duration::from_millis(BAN_REFRESH_MS / 2)).await;
     }
+}
+
+#[tokio::test]
+async fn a_validly_signed_token_of_a_user_who_does_not_exist_is_refused() {
+    let app = spawn_app().await;
+    let exp = chrono::Utc::now().timestamp() + 600;
+    let token = forge(
+        TEST_SECRET,
+        json!({"user_id": uuid::Uuid::new_v4(), "user_type": "SUPERADMIN", "exp": exp}),
+    );
+    let res = app
+        .send(Method::GET, "/users", Some(&token), Value::Null)
+        .await;
+    let message = assert_error(res, StatusCode::UNAUTHORIZED, "UnauthorizedError").await;
+    assert!(message.contains("does not exist"), "{message}");
+}
+
+#[tokio::test]
+async fn requests_act_with_the_stored_user_type_not_the_tokens_claim() {
+    let app = spawn_app().await;
+    let token = app.user("dev@example.com", "APP_DEVELOPER").await;
+    let id: uuid::Uuid = sqlx::query_scalar("select id from users where email = $1")
+        .bind("dev@example.com")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    // A token claiming more than the user is grants nothing more.
+    let exp = chrono::Utc::now().timestamp() + 600;
+    let inflated = forge(
+        TEST_SECRET,
+        json!({"user_id": id, "user_type": "SUPERADMIN", "exp": exp}),
+    );
+    let res = app
+        .send(Method::GET, "/users", Some(&inflated), Value::Null)
+        .await;
+    let message = assert_error(res, StatusCode::FORBIDDEN, "UnauthorizedError").await;
+    assert!(message.contains("APP_DEVELOPER"), "{message}");
+    // A user whose type changed in the table acts with the new type, even with an older token.
+    sqlx::query("update users set user_type = 'ADMIN' where id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let changed_at = Instant::now();
+    loop {
+        let res = app
+            .send(Method::GET, "/users", Some(&token), Value::Null)
+            .await;
+        if res.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            changed_at.elapsed() < Duration::from_secs(5),
+            "the stored type is not used 5 s after it changed"
+        );
+        tokio::time::sleep(Duration::from_millis(BAN_REFRESH_MS / 2)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_user_created_through_another_admin_instance_is_recognised_at_once() {
+    // This instance re-reads the users table rarely, so only its look-up of an unknown
+    // subject can recognise the new user.
+    let app = spawn_app_on(&fresh_database().await, &[("ban_refresh_ms", json!(5000))]).await;
+    let other = spawn_app_on(&app.database_url, &[]).await;
+    let token = other.user("dev@example.com", "APP_DEVELOPER").await;
+    let res = app
+        .send(Method::GET, "/datasets", Some(&token), Value::Null)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// Attempts a login from `client`; returns the answer.
+async fn attempt(
+    client: &reqwest::Client,
+    app: &crate::helpers::TestApp,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    client
+        .post(format!("{}/tokens", app.address))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("request sent")
+}
+
+/// Checks a 429 answer: the error name, and a `Retry-After` of whole seconds; returns the
+/// message.
+async fn assert_too_many(res: reqwest::Response) -> String {
+    let retry_after: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After is a number of seconds");
+    assert!(retry_after >= 1, "Retry-After: {retry_after}");
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsError").await
+}
+
+#[tokio::test]
+async fn logins_past_the_per_account_limit_get_429_while_other_accounts_still_log_in() {
+    let db = fresh_database().await;
+    let app = spawn_app_on(
+        &db,
+        &[
+            ("login_attempts_per_account", json!(3)),
+            ("login_attempts_per_address", json!(1000)),
+        ],
+    )
+    .await;
+    app.user("dev@example.com", "MODEL_DEVELOPER").await;
+    for _ in 0..2 {
+        let res = attempt(&app.client, &app, "dev@example.com", "a-wrong-guess").await;
+        assert_error(res, StatusCode::UNAUTHORIZED, "InvalidPasswordError").await;
+    }
+    // Every attempt counts, so even the right password is refused now; the email's case does
+    // not make it another account.
+    let res = attempt(&app.client, &app, "DEV@example.com", "pw-of-a-user").await;
+    let message = assert_too_many(res).await;
+    assert!(message.contains("for this account"), "{message}");
+    // Another account, from the same address, is not affected.
+    app.superadmin().await;
+}
+
+#[tokio::test]
+async fn logins_past_the_per_address_limit_get_429_while_other_addresses_still_log_in() {
+    let db = fresh_database().await;
+    let app = spawn_app_on(
+        &db,
+        &[
+            ("login_attempts_per_address", json!(3)),
+            ("login_attempts_per_account", json!(1000)),
+        ],
+    )
+    .await;
+    // Unknown emails count too: one address cannot spray guesses across accounts.
+    for i in 0..3 {
+        let res = attempt(&app.client, &app, &format!("ghost{i}@example.com"), "guess").await;
+        assert_error(res, StatusCode::BAD_REQUEST, "InvalidUserError").await;
+    }
+    let res = attempt(&app.client, &app, "superadmin@rafiki", SUPERADMIN_PASSWORD).await;
+    let message = assert_too_many(res).await;
+    assert!(message.contains("from this address"), "{message}");
+    // The same account from another address (all of 127.0.0.0/8 is this machine) logs in.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    let res = attempt(&elsewhere, &app, "superadmin@rafiki", SUPERADMIN_PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_secrets_may_come_from_files() {
+    use figment::providers::Serialized;
+    let dir = std::env::temp_dir().join(format!("rafiki-secrets-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = "a-secret-from-a-file-long-enough-for-hs256";
+    let password = "a-password-from-a-file";
+    let database_url = fresh_database().await;
+    // Written as `echo` would: the trailing line break is not part of the secret.
+    for (name, value) in [
+        ("app_secret", secret),
+        ("password", password),
+        ("database_url", &database_url),
+    ] {
+        std::fs::write(dir.join(name), format!("{value}\n")).unwrap();
+    }
+    let figment = rafiki_admin::config::Settings::figment()
+        .merge(Serialized::default(
+            "database_url_file",
+            dir.join("database_url"),
+        ))
+        .merge(Serialized::default(
+            "app_secret_file",
+            dir.join("app_secret"),
+        ))
+        .merge(Serialized::default(
+            "superadmin_password_file",
+            dir.join("password"),
+        ))
+        .merge(Serialized::default("admin_port", 0))
+        .merge(Serialized::default("bind_host", "127.0.0.1"))
+        .merge(Serialized::default("gpus", ""))
+        .merge(Serialized::default("data_dir", dir.join("data")));
+    let settings = rafiki_admin::config::Settings::from_figment(figment, false).unwrap();
+    let app = spawn_app_with(settings).await;
+    let res = app
+        .send(
+            Method::POST,
+            "/tokens",
+            None,
+            json!({"email": "superadmin@rafiki", "password": password}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let token = res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    jsonwebtoken::decode::<Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()).unwrap(),
+        &jsonwebtoken::Validation::new(Algorithm::HS256),
+    )
+    .expect("the token is signed with the file's secret");
 }

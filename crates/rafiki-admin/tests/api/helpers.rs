@@ -8,6 +8,7 @@ use figment::providers::Serialized;
 use rafiki_admin::config::Settings;
 use rafiki_admin::startup::Application;
 use reqwest::{Method, Response, StatusCode};
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -65,7 +66,13 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts an admin on an existing database, with extra settings.
 pub async fn spawn_app_on(database_url: &str, extra: &[(&str, Value)]) -> TestApp {
-    let app = Application::build(test_settings(database_url, extra))
+    spawn_app_with(test_settings(database_url, extra)).await
+}
+
+/// Starts an admin with these settings.
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
+    let database_url = settings.database_url.expose_secret().to_owned();
+    let app = Application::build(settings)
         .await
         .expect("the admin builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -82,7 +89,7 @@ pub async fn spawn_app_on(database_url: &str, extra: &[(&str, Value)]) -> TestAp
         address,
         client: reqwest::Client::new(),
         pool,
-        database_url: database_url.to_owned(),
+        database_url,
         data_dir,
         stop,
         server,

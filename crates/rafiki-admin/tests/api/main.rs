@@ -10,6 +10,7 @@ mod models;
 mod quotas;
 mod security;
 mod server;
+mod slow_clients;
 mod train_jobs;
 mod uploads;
 mod users;

@@ -389,7 +389,7 @@ pub async fn start_job(
 }
 
 /// Pids of the job's worker processes that are still alive.
-async fn live_worker_pids(app: &TestApp) -> Vec<i32> {
+pub async fn live_worker_pids(app: &TestApp) -> Vec<i32> {
     let ids: Vec<Option<String>> = sqlx::query_scalar("select backend_id from services")
         .fetch_all(&app.pool)
         .await

@@ -4,6 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, spawn_app, TestApp};
+use crate::train_jobs::{live_worker_pids, python_ready, start_job, wait_for_job, SLOW_MODEL};
 
 const TYPES: [&str; 4] = ["SUPERADMIN", "ADMIN", "MODEL_DEVELOPER", "APP_DEVELOPER"];
 
@@ -36,7 +37,7 @@ async fn create_user_follows_the_role_matrix() {
                     Method::POST,
                     "/users",
                     Some(&token),
-                    json!({"email": email, "password": "pw", "user_type": target}),
+                    json!({"email": email, "password": "pw-of-a-user", "user_type": target}),
                 )
                 .await;
             if may_manage(caller, target) {
@@ -47,7 +48,7 @@ async fn create_user_follows_the_role_matrix() {
                 assert_eq!(body["user_type"], target);
                 uuid::Uuid::parse_str(body["id"].as_str().unwrap()).unwrap();
                 assert_eq!(body.as_object().unwrap().len(), 3, "{body}");
-                app.login(&email, "pw").await;
+                app.login(&email, "pw-of-a-user").await;
             } else {
                 assert_error(res, StatusCode::FORBIDDEN, "UnauthorizedError").await;
                 let res = app
@@ -55,7 +56,7 @@ async fn create_user_follows_the_role_matrix() {
                         Method::POST,
                         "/tokens",
                         None,
-                        json!({"email": email, "password": "pw"}),
+                        json!({"email": email, "password": "pw-of-a-user"}),
                     )
                     .await;
                 assert_error(res, StatusCode::BAD_REQUEST, "InvalidUserError").await;
@@ -104,7 +105,7 @@ async fn ban_user_follows_the_role_matrix() {
                     Method::POST,
                     "/users",
                     Some(sa),
-                    json!({"email": email, "password": "pw", "user_type": target}),
+                    json!({"email": email, "password": "pw-of-a-user", "user_type": target}),
                 )
                 .await;
             assert_eq!(res.status(), StatusCode::OK);
@@ -126,7 +127,7 @@ async fn ban_user_follows_the_role_matrix() {
                 assert!(banned.ends_with('Z'), "UTC, RFC 3339: {banned}");
             } else {
                 assert_error(res, StatusCode::FORBIDDEN, "UnauthorizedError").await;
-                app.login(&email, "pw").await;
+                app.login(&email, "pw-of-a-user").await;
             }
         }
     }
@@ -215,7 +216,7 @@ async fn duplicate_emails_are_refused_case_insensitively() {
                 Method::POST,
                 "/users",
                 Some(&sa),
-                json!({"email": email, "password": "pw", "user_type": "APP_DEVELOPER"}),
+                json!({"email": email, "password": "pw-of-a-user", "user_type": "APP_DEVELOPER"}),
             )
             .await;
         assert_error(res, StatusCode::CONFLICT, "UserExistsError").await;
@@ -231,24 +232,27 @@ async fn bad_user_bodies_get_named_errors_and_create_nothing() {
             Method::POST,
             "/users",
             Some(&sa),
-            json!({"email": "x@example.com", "password": "pw", "user_type": "OWNER"}),
+            json!({"email": "x@example.com", "password": "pw-of-a-user", "user_type": "OWNER"}),
         )
         .await;
     let message = assert_error(res, StatusCode::BAD_REQUEST, "InvalidUserTypeError").await;
     assert!(message.contains("OWNER"), "{message}");
 
     let cases = [
-        (json!({"password": "pw", "user_type": "ADMIN"}), "email"),
         (
-            json!({"email": 5, "password": "pw", "user_type": "ADMIN"}),
+            json!({"password": "pw-of-a-user", "user_type": "ADMIN"}),
             "email",
         ),
         (
-            json!({"email": "x@example.com", "password": "pw", "user_type": "ADMIN", "role": 1}),
+            json!({"email": 5, "password": "pw-of-a-user", "user_type": "ADMIN"}),
+            "email",
+        ),
+        (
+            json!({"email": "x@example.com", "password": "pw-of-a-user", "user_type": "ADMIN", "role": 1}),
             "role",
         ),
         (
-            json!({"email": "not-an-email", "password": "pw", "user_type": "ADMIN"}),
+            json!({"email": "not-an-email", "password": "pw-of-a-user", "user_type": "ADMIN"}),
             "email",
         ),
         (
@@ -280,7 +284,7 @@ async fn bad_user_bodies_get_named_errors_and_create_nothing() {
         .client
         .post(format!("{}/users", app.address))
         .bearer_auth(&sa)
-        .body(r#"{"email": "x@example.com", "password": "pw", "user_type": "ADMIN"}"#)
+        .body(r#"{"email": "x@example.com", "password": "pw-of-a-user", "user_type": "ADMIN"}"#)
         .send()
         .await
         .unwrap();
@@ -303,4 +307,76 @@ async fn bad_user_bodies_get_named_errors_and_create_nothing() {
         .await;
     let users: Vec<Value> = res.json().await.unwrap();
     assert_eq!(users.len(), 1, "nothing was created: {users:?}");
+}
+
+#[tokio::test]
+async fn new_users_need_passwords_of_at_least_eight_characters() {
+    let app = spawn_app().await;
+    let sa = app.superadmin().await;
+    // Seven characters, fourteen bytes: characters are what count.
+    for short in ["seven77", "ééééééé"] {
+        let res = app
+            .send(
+                Method::POST,
+                "/users",
+                Some(&sa),
+                json!({"email": "short@example.com", "password": short, "user_type": "ADMIN"}),
+            )
+            .await;
+        let message = assert_error(res, StatusCode::BAD_REQUEST, "InvalidRequestError").await;
+        assert!(
+            message.contains("`password` must be at least 8 characters"),
+            "{message}"
+        );
+    }
+    let res = app
+        .send(
+            Method::POST,
+            "/users",
+            Some(&sa),
+            json!({"email": "short@example.com", "password": "éight888", "user_type": "ADMIN"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "eight characters are enough");
+    app.login("short@example.com", "éight888").await;
+}
+
+#[tokio::test]
+async fn banning_a_user_stops_their_live_train_job() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"TIME_HOURS": 1}),
+        json!({"seconds": 30}),
+    )
+    .await;
+    wait_for_job(&app, &dev, &path, 60, |j| j["status"] == "RUNNING").await;
+    assert!(!live_worker_pids(&app).await.is_empty());
+    let sa = app.superadmin().await;
+    let res = app
+        .send(
+            Method::DELETE,
+            "/users",
+            Some(&sa),
+            json!({"email": "dev@example.com"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // The ban answers once the job is stopped: its owner can no longer look, so read the table.
+    let jobs: Vec<(String, Option<String>)> =
+        sqlx::query_as("select status, error from train_jobs")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(jobs, [("STOPPED".to_owned(), None)]);
+    assert!(
+        live_worker_pids(&app).await.is_empty(),
+        "the banned user's workers are gone when the ban answers"
+    );
 }
