@@ -23,7 +23,10 @@ async fn health_checks_the_database() {
     let res = app.send(Method::GET, "/health", None, Value::Null).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body, json!({"status": "ok", "database": "ok"}));
+    assert_eq!(
+        body,
+        json!({"status": "ok", "database": "ok", "sandbox": "bwrap"})
+    );
     app.pool.close().await;
     let res = app.send(Method::GET, "/health", None, Value::Null).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
