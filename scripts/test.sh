@@ -74,8 +74,8 @@ if $docker_serves; then
 fi
 
 echo "== python: ruff"
-.venv/bin/ruff check python examples scripts
-.venv/bin/ruff format --check python examples scripts
+.venv/bin/ruff check python examples scripts tests
+.venv/bin/ruff format --check python examples scripts tests
 echo "== python: pytest"
 # The client tests start the admin binary built above.
 RAFIKI_TEST_DATABASE_URL=$python_database_url \

@@ -47,9 +47,13 @@ def probe_other_processes(args):
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             cmdline = ""
-        if not any(word in cmdline for word in ("bwrap", "python", "rafiki.runtime", "sleep")):
+        if not any(
+            word in cmdline for word in ("bwrap", "python", "rafiki.runtime", "sleep")
+        ):
             foreign.append(cmdline.strip() or pid)
-    escaped = bool(leaked) or bool(foreign) or len(pids) > args.get("max_visible_pids", 8)
+    escaped = (
+        bool(leaked) or bool(foreign) or len(pids) > args.get("max_visible_pids", 8)
+    )
     report(
         "other-processes",
         escaped,
@@ -175,7 +179,7 @@ class Escapes(BaseModel):
         for probe in PROBES:
             try:
                 probe(train_args)
-            except Exception as e:  # a probe that breaks is reported, never hidden
+            except Exception as e:  # noqa: BLE001 - a probe that breaks is reported, never hidden
                 report(probe.__name__, True, f"the probe itself failed: {e!r}")
 
     def evaluate(self, dataset_path):
