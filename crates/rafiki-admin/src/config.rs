@@ -10,6 +10,8 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::images::AllowedImages;
+
 /// The defaults, compiled in so the binary runs from any directory.
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
 
@@ -42,10 +44,12 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_MAX_SERVICE_RESTARTS", "max_service_restarts"),
     ("RAFIKI_SERVICE_ADMIN_URL", "service_admin_url"),
     ("RAFIKI_PREDICTOR_IMAGE", "predictor_image"),
-    ("RAFIKI_DOCKER_NETWORK", "docker_network"),
     ("RAFIKI_DOCKER_PROJECT", "docker_project"),
     ("RAFIKI_DOCKER_CPUS", "docker_cpus"),
     ("RAFIKI_DOCKER_MEMORY_MB", "docker_memory_mb"),
+    ("RAFIKI_DOCKER_PIDS_LIMIT", "docker_pids_limit"),
+    ("RAFIKI_DOCKER_ADMIN_CONTAINER", "docker_admin_container"),
+    ("RAFIKI_ALLOWED_IMAGES", "allowed_images"),
 ];
 
 /// The superadmin password allowed only with `--dev`.
@@ -93,11 +97,13 @@ struct RawSettings {
     service_admin_url: Option<String>,
     predictor_image: String,
     #[serde(deserialize_with = "text_or_number")]
-    docker_network: String,
-    #[serde(deserialize_with = "text_or_number")]
     docker_project: String,
     docker_cpus: f64,
     docker_memory_mb: u64,
+    docker_pids_limit: u64,
+    #[serde(deserialize_with = "text_or_number")]
+    docker_admin_container: String,
+    allowed_images: String,
     superadmin_password: Option<SecretString>,
     app_secret: Option<SecretString>,
 }
@@ -149,14 +155,19 @@ pub struct Settings {
     pub service_admin_url: Option<String>,
     /// The predictor's image (docker backend).
     pub predictor_image: String,
-    /// The Docker network services join (docker backend).
-    pub docker_network: String,
     /// This deployment's name on its containers (docker backend).
     pub docker_project: String,
     /// CPUs per container, 0 for no limit (docker backend).
     pub docker_cpus: f64,
     /// Memory per container in MiB, 0 for no limit (docker backend).
     pub docker_memory_mb: u64,
+    /// Processes (threads included) per container, 0 for no limit (docker backend).
+    pub docker_pids_limit: u64,
+    /// The admin's own container, joined to every job network; `None` when the admin does
+    /// not run in a container of the engine (docker backend).
+    pub docker_admin_container: Option<String>,
+    /// The images models may name as `docker_image`.
+    pub allowed_images: AllowedImages,
     /// Password of `superadmin@rafiki`, seeded at start-up.
     pub superadmin_password: SecretString,
     /// HS256 signing secret of the JWTs.
@@ -273,12 +284,15 @@ impl Settings {
         }
         let names = [
             ("RAFIKI_PREDICTOR_IMAGE", &raw.predictor_image),
-            ("RAFIKI_DOCKER_NETWORK", &raw.docker_network),
             ("RAFIKI_DOCKER_PROJECT", &raw.docker_project),
         ];
         if let Some((key, _)) = names.iter().find(|(_, v)| v.trim().is_empty()) {
             return Err(ConfigError::Rule(format!("{key} must not be empty")));
         }
+        let allowed_images = AllowedImages::parse(&raw.allowed_images, &raw.worker_image)
+            .map_err(ConfigError::Rule)?;
+        let docker_admin_container =
+            Some(raw.docker_admin_container.trim().to_owned()).filter(|c| !c.is_empty());
         let service_admin_url = raw.service_admin_url.filter(|u| !u.trim().is_empty());
         let worker_bin = match raw.worker_bin {
             Some(path) => path,
@@ -321,10 +335,12 @@ impl Settings {
             max_service_restarts: raw.max_service_restarts,
             service_admin_url,
             predictor_image: raw.predictor_image,
-            docker_network: raw.docker_network,
             docker_project: raw.docker_project,
             docker_cpus: raw.docker_cpus,
             docker_memory_mb: raw.docker_memory_mb,
+            docker_pids_limit: raw.docker_pids_limit,
+            docker_admin_container,
+            allowed_images,
             superadmin_password,
             app_secret,
             dev,

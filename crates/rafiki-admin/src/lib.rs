@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod gpus;
+pub mod images;
 pub mod openapi;
 pub mod orchestrator;
 pub mod python_check;

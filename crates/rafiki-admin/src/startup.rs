@@ -142,11 +142,12 @@ async fn build_orchestrator(
         BackendKind::Docker => (
             Arc::new(
                 DockerBackend::connect(DockerSettings {
-                    network: settings.docker_network.clone(),
                     project: settings.docker_project.clone(),
                     predictor_image: settings.predictor_image.clone(),
                     cpus: settings.docker_cpus,
                     memory_mb: settings.docker_memory_mb,
+                    pids_limit: settings.docker_pids_limit,
+                    admin_container: settings.docker_admin_container.clone(),
                     logs_dir: settings.data_dir.join("services"),
                 })
                 .await
@@ -166,6 +167,7 @@ async fn build_orchestrator(
                 .unwrap_or(default_admin_url),
             worker_image: settings.worker_image.clone(),
             max_restarts: settings.max_service_restarts,
+            allowed_images: settings.allowed_images.clone(),
         },
     ))
 }

@@ -29,6 +29,10 @@ pub mod env {
     pub const PORT: &str = "RAFIKI_PORT";
     /// Address the service binds to (inference workers and predictors).
     pub const BIND_HOST: &str = "RAFIKI_BIND_HOST";
+    /// The inference job's secret (its predictor and inference workers): the predictor sends
+    /// it as `Authorization: Bearer <secret>` with every `POST /predict`, and workers refuse
+    /// requests without it.
+    pub const PREDICT_SECRET: &str = "RAFIKI_PREDICT_SECRET";
 }
 
 /// A stored blob the worker downloads and caches by id and checksum.
