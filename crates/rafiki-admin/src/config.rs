@@ -48,7 +48,6 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_DOCKER_CPUS", "docker_cpus"),
     ("RAFIKI_DOCKER_MEMORY_MB", "docker_memory_mb"),
     ("RAFIKI_DOCKER_PIDS_LIMIT", "docker_pids_limit"),
-    ("RAFIKI_DOCKER_ADMIN_CONTAINER", "docker_admin_container"),
     ("RAFIKI_ALLOWED_IMAGES", "allowed_images"),
 ];
 
@@ -101,8 +100,6 @@ struct RawSettings {
     docker_cpus: f64,
     docker_memory_mb: u64,
     docker_pids_limit: u64,
-    #[serde(deserialize_with = "text_or_number")]
-    docker_admin_container: String,
     allowed_images: String,
     superadmin_password: Option<SecretString>,
     app_secret: Option<SecretString>,
@@ -163,9 +160,6 @@ pub struct Settings {
     pub docker_memory_mb: u64,
     /// Processes (threads included) per container, 0 for no limit (docker backend).
     pub docker_pids_limit: u64,
-    /// The admin's own container, joined to every job network; `None` when the admin does
-    /// not run in a container of the engine (docker backend).
-    pub docker_admin_container: Option<String>,
     /// The images models may name as `docker_image`.
     pub allowed_images: AllowedImages,
     /// Password of `superadmin@rafiki`, seeded at start-up.
@@ -291,8 +285,6 @@ impl Settings {
         }
         let allowed_images = AllowedImages::parse(&raw.allowed_images, &raw.worker_image)
             .map_err(ConfigError::Rule)?;
-        let docker_admin_container =
-            Some(raw.docker_admin_container.trim().to_owned()).filter(|c| !c.is_empty());
         let service_admin_url = raw.service_admin_url.filter(|u| !u.trim().is_empty());
         let worker_bin = match raw.worker_bin {
             Some(path) => path,
@@ -339,7 +331,6 @@ impl Settings {
             docker_cpus: raw.docker_cpus,
             docker_memory_mb: raw.docker_memory_mb,
             docker_pids_limit: raw.docker_pids_limit,
-            docker_admin_container,
             allowed_images,
             superadmin_password,
             app_secret,

@@ -147,7 +147,6 @@ async fn build_orchestrator(
                     cpus: settings.docker_cpus,
                     memory_mb: settings.docker_memory_mb,
                     pids_limit: settings.docker_pids_limit,
-                    admin_container: settings.docker_admin_container.clone(),
                     logs_dir: settings.data_dir.join("services"),
                 })
                 .await

@@ -7,8 +7,10 @@
 //! with no capabilities and `no-new-privileges`, on a read-only root file system with one
 //! writable anonymous volume (the work directory, dependency environments, home) and a small
 //! tmpfs `/tmp`. Each job gets a network of its own, created with its first service and removed
-//! with its last: a job's services reach each other and the admin (on the engine's host, or
-//! its container joined to the job's network), never another job's services or the database.
+//! with its last: a job's services reach each other and, through the engine's host, the admin;
+//! never another job's services or a database on another network. (The admin does not join job
+//! networks: on Docker before 28 a container's default route and published ports move to the
+//! network it joined last, which cuts the admin's connections.)
 //!
 //! Containers are named `<project>-<service id>`: inference workers are reached by that name on
 //! their job's network, and a relaunch after a crash replaces the exited container of the same
@@ -23,8 +25,7 @@ use std::path::PathBuf;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, ContainerStateStatusEnum, DeviceRequest, HostConfig, Mount, MountType,
-    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, PortBinding,
-    RestartPolicy, RestartPolicyNameEnum,
+    NetworkCreateRequest, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
@@ -39,7 +40,7 @@ use uuid::Uuid;
 
 use super::{Backend, BackendError, Launched, ServiceAddress, ServiceSpec, ServiceState};
 
-/// Labels every container of the backend carries.
+/// Labels every container of the backend carries (networks carry the project and job ones).
 pub mod labels {
     /// The deployment (`docker_project`): reconciliation only touches its own containers.
     pub const PROJECT: &str = "rafiki-rs.project";
@@ -53,12 +54,12 @@ pub mod labels {
 
 /// The user services run as: the unprivileged user of the worker and predictor images, forced
 /// here too so that an allowed image that ends as root still runs unprivileged.
-pub const SERVICE_USER: &str = "10001:10001";
+const SERVICE_USER: &str = "10001:10001";
 /// The one writable directory of a container, an anonymous volume removed with it: the work
 /// directory, dependency environments (`venvs`), the user's home and `TMPDIR` are below it.
 /// The engine fills a new volume with what the image has there (its directories, owned by the
 /// service user), so images must derive from `rafiki-rs/worker` or make the same directories.
-pub const CONTAINER_DATA_DIR: &str = "/var/lib/rafiki";
+const CONTAINER_DATA_DIR: &str = "/var/lib/rafiki";
 /// Where a service's working files live inside its container.
 const CONTAINER_WORK_DIR: &str = "/var/lib/rafiki/work";
 /// A small scratch `/tmp` in memory, for programs that ignore `TMPDIR`; it counts towards the
@@ -82,9 +83,6 @@ pub struct DockerSettings {
     pub memory_mb: u64,
     /// Processes (threads included) per container (0: no limit).
     pub pids_limit: u64,
-    /// The admin's own container (name or id), joined to every job network so that services
-    /// reach it; `None` when the admin runs on the engine's host.
-    pub admin_container: Option<String>,
     /// Where removed containers' output is kept, one directory per service.
     pub logs_dir: PathBuf,
 }
@@ -93,8 +91,6 @@ pub struct DockerSettings {
 pub struct DockerBackend {
     docker: Docker,
     settings: DockerSettings,
-    /// The id of `settings.admin_container`, found at start-up.
-    admin_id: Option<String>,
 }
 
 fn docker_error(what: &str, err: DockerError) -> BackendError {
@@ -130,31 +126,14 @@ fn is_conflict(err: &DockerError) -> bool {
 }
 
 impl DockerBackend {
-    /// Connects to the engine (`DOCKER_HOST` or the local socket), agrees on an API version and
-    /// finds the admin's own container when one is configured.
+    /// Connects to the engine (`DOCKER_HOST` or the local socket) and agrees on an API version.
     pub async fn connect(settings: DockerSettings) -> Result<Self, BackendError> {
         let docker = Docker::connect_with_defaults()
             .map_err(|e| docker_error("cannot reach the Docker engine", e))?
             .negotiate_version()
             .await
             .map_err(|e| docker_error("cannot reach the Docker engine", e))?;
-        let admin_id = match &settings.admin_container {
-            None => None,
-            Some(name) => {
-                let inspected = docker.inspect_container(name, None).await.map_err(|e| {
-                    docker_error(
-                        &format!("RAFIKI_DOCKER_ADMIN_CONTAINER names no container ({name})"),
-                        e,
-                    )
-                })?;
-                inspected.id
-            }
-        };
-        Ok(DockerBackend {
-            docker,
-            settings,
-            admin_id,
-        })
+        Ok(DockerBackend { docker, settings })
     }
 
     /// The engine client (tests inspect containers with it).
@@ -172,9 +151,9 @@ impl DockerBackend {
         format!("{}-job-{job_id}", self.settings.project)
     }
 
-    /// Makes sure the job's network exists, with the admin's container on it, and returns its
-    /// name. Launches are serialised by the orchestrator; should two admins of one project
-    /// still create it at once, each keeps only the network with the lowest id, so they agree.
+    /// Makes sure the job's network exists and returns its name. Launches are serialised by the
+    /// orchestrator; should two admins of one project still create it at once, each keeps only
+    /// the network with the lowest id, so they agree.
     async fn ensure_job_network(&self, job_id: Uuid) -> Result<String, BackendError> {
         let name = self.network_name(job_id);
         if self.networks_named(&name).await?.is_empty() {
@@ -197,44 +176,11 @@ impl DockerBackend {
         for extra in ids.iter().skip(1) {
             self.remove_network(extra).await?;
         }
-        self.join_admin(&name).await?;
         Ok(name)
     }
 
-    /// Connects the admin's container (if any) to a network it is not on yet.
-    async fn join_admin(&self, network: &str) -> Result<(), BackendError> {
-        let Some(admin) = &self.admin_id else {
-            return Ok(());
-        };
-        if self.network_members(network).await?.contains(admin) {
-            return Ok(());
-        }
-        let request = NetworkConnectRequest {
-            container: admin.clone(),
-            endpoint_config: None,
-        };
-        self.docker
-            .connect_network(network, request)
-            .await
-            .map_err(|e| docker_error(&format!("cannot connect the admin to {network}"), e))
-    }
-
-    /// The ids of the containers on a network.
-    async fn network_members(&self, network: &str) -> Result<HashSet<String>, BackendError> {
-        let inspected = self
-            .docker
-            .inspect_network(network, None)
-            .await
-            .map_err(|e| docker_error(&format!("cannot inspect network {network}"), e))?;
-        Ok(inspected
-            .containers
-            .unwrap_or_default()
-            .into_keys()
-            .collect())
-    }
-
-    /// Removes a job's network once none of the job's containers is left: the admin's
-    /// container leaves it first. Failures are logged; reconciliation retries them.
+    /// Removes a job's network once none of the job's containers is left. Failures are logged;
+    /// reconciliation retries them.
     async fn release_job_network(&self, job_id: Uuid) {
         let released = async {
             if !self.containers_of_job(job_id).await?.is_empty() {
@@ -250,28 +196,8 @@ impl DockerBackend {
         }
     }
 
-    /// Removes a network, disconnecting the admin's container first; one already gone is fine.
+    /// Removes a network; one already gone is fine.
     async fn remove_network(&self, network: &str) -> Result<(), BackendError> {
-        if let Some(admin) = &self.admin_id {
-            let request = NetworkDisconnectRequest {
-                container: admin.clone(),
-                force: Some(true),
-            };
-            match self.docker.disconnect_network(network, request).await {
-                Ok(()) => {}
-                // Not on it (403 or 404 by engine version), or the network is gone.
-                Err(DockerError::DockerResponseServerError {
-                    status_code: 403 | 404,
-                    ..
-                }) => {}
-                Err(err) => {
-                    return Err(docker_error(
-                        &format!("cannot disconnect the admin from {network}"),
-                        err,
-                    ))
-                }
-            }
-        }
         match self.docker.remove_network(network).await {
             Ok(()) => Ok(()),
             Err(err) if is_not_found(&err) => Ok(()),
@@ -697,12 +623,9 @@ impl Backend for DockerBackend {
                 removed += 1;
             }
         }
-        // Networks of jobs with no container left go; those of adopted services get the
-        // admin's container back (it may be a new container since they were made).
+        // Networks of jobs with no container left go with them.
         for (network, job) in self.job_networks().await? {
-            if busy_jobs.contains(&job) {
-                self.join_admin(&network).await?;
-            } else {
+            if !busy_jobs.contains(&job) {
                 self.remove_network(&network).await?;
             }
         }

@@ -95,7 +95,6 @@ fn docker_settings(project: &str) -> DockerSettings {
         cpus: 1.5,
         memory_mb: 1024,
         pids_limit: PIDS_LIMIT,
-        admin_container: None,
         logs_dir: std::env::temp_dir().join(project),
     }
 }
