@@ -384,6 +384,8 @@ mod tests {
         let err = Settings::from_figment(with(&[]), false).unwrap_err();
         assert!(err.to_string().contains("APP_SECRET"), "{err}");
         let dev = Settings::from_figment(with(&[]), true).unwrap();
+        assert_eq!(dev.allowed_images.to_string(), "rafiki-rs/worker");
+        assert_eq!(dev.docker_pids_limit, 1024);
         assert_eq!(
             dev.superadmin_password.expose_secret(),
             DEV_SUPERADMIN_PASSWORD
@@ -411,6 +413,9 @@ mod tests {
         assert!(err.to_string().contains("backend"), "{err}");
         let err = Settings::from_figment(with(&[("admin_port", "99999")]), true).unwrap_err();
         assert!(err.to_string().contains("admin_port"), "{err}");
+        let err =
+            Settings::from_figment(with(&[("allowed_images", "bad image")]), true).unwrap_err();
+        assert!(err.to_string().contains("RAFIKI_ALLOWED_IMAGES"), "{err}");
     }
 
     #[test]
@@ -425,7 +430,13 @@ mod tests {
             jail.set_env("RAFIKI_WORKER_IMAGE", "registry.local/worker:1");
             // One device id reads as a number to the environment provider.
             jail.set_env("RAFIKI_GPUS", "3");
+            jail.set_env("RAFIKI_DOCKER_PIDS_LIMIT", "256");
+            jail.set_env("RAFIKI_ALLOWED_IMAGES", "registry.local/, team/worker");
             let s = Settings::from_figment(Settings::figment(), true).unwrap();
+            assert_eq!(s.docker_pids_limit, 256);
+            assert_eq!(s.allowed_images.to_string(), "registry.local/,team/worker");
+            assert!(s.allowed_images.admits("team/worker:1"));
+            assert!(!s.allowed_images.admits("registry.other/worker:1"));
             assert_eq!(s.max_dataset_bytes, 1024);
             assert_eq!(s.max_model_bytes, 512);
             assert_eq!(s.worker_image, "registry.local/worker:1");
