@@ -285,6 +285,13 @@ impl Settings {
         }
         let allowed_images = AllowedImages::parse(&raw.allowed_images, &raw.worker_image)
             .map_err(ConfigError::Rule)?;
+        if !allowed_images.admits(&raw.worker_image) {
+            return Err(ConfigError::Rule(format!(
+                "RAFIKI_ALLOWED_IMAGES ({allowed_images}) must admit RAFIKI_WORKER_IMAGE ({}), \
+                 the image of models uploaded without one",
+                raw.worker_image
+            )));
+        }
         let service_admin_url = raw.service_admin_url.filter(|u| !u.trim().is_empty());
         let worker_bin = match raw.worker_bin {
             Some(path) => path,
@@ -413,9 +420,10 @@ mod tests {
         assert!(err.to_string().contains("backend"), "{err}");
         let err = Settings::from_figment(with(&[("admin_port", "99999")]), true).unwrap_err();
         assert!(err.to_string().contains("admin_port"), "{err}");
-        let err =
-            Settings::from_figment(with(&[("allowed_images", "bad image")]), true).unwrap_err();
-        assert!(err.to_string().contains("RAFIKI_ALLOWED_IMAGES"), "{err}");
+        for bad in ["bad image", "registry.local/"] {
+            let err = Settings::from_figment(with(&[("allowed_images", bad)]), true).unwrap_err();
+            assert!(err.to_string().contains("RAFIKI_ALLOWED_IMAGES"), "{err}");
+        }
     }
 
     #[test]

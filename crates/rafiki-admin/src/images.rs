@@ -49,9 +49,9 @@ impl AllowedImages {
             }
             let pinned = entry.contains('@') || repository(entry) != entry;
             !pinned
-                && image
-                    .strip_prefix(entry.as_str())
-                    .is_some_and(|rest| rest.starts_with(':') || rest.starts_with('@'))
+                && image.strip_prefix(entry.as_str()).is_some_and(|rest| {
+                    (rest.starts_with(':') || rest.starts_with('@')) && !rest.contains('/')
+                })
         })
     }
 }
@@ -97,6 +97,7 @@ mod tests {
         assert!(!allowed.admits("rafiki-rs/workerx"));
         assert!(!allowed.admits("rafiki-rs/predictor:latest"));
         assert!(!allowed.admits("evil/rafiki-rs/worker:1"));
+        assert!(!allowed.admits("rafiki-rs/worker:1/evil"));
         let port = AllowedImages::parse(" ", "registry:5000/team/worker:3").unwrap();
         assert_eq!(port.to_string(), "registry:5000/team/worker");
     }
