@@ -623,10 +623,13 @@ impl Backend for DockerBackend {
                 removed += 1;
             }
         }
-        // Networks of jobs with no container left go with them.
+        // Networks of jobs with no container left go with them. One that cannot go (something
+        // else joined it) is left, logged: it holds nothing of Rafiki's.
         for (network, job) in self.job_networks().await? {
             if !busy_jobs.contains(&job) {
-                self.remove_network(&network).await?;
+                if let Err(err) = self.remove_network(&network).await {
+                    tracing::warn!(job = %job, error = %err, "cannot remove a job's network");
+                }
             }
         }
         Ok(removed)
