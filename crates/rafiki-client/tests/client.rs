@@ -20,7 +20,9 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
-use common::{python_ready, spawn_app, spawn_app_with_idle_workers, wait_for, TINY_MODEL};
+use common::{
+    python_ready, spawn_app, spawn_app_with, spawn_app_with_idle_workers, wait_for, TINY_MODEL,
+};
 
 const TRIVIAL_MODEL: &str =
     "from rafiki.model import BaseModel\n\n\nclass Trivial(BaseModel):\n    pass\n";
@@ -232,7 +234,7 @@ async fn serve_once(body: Vec<u8>) -> String {
 
 #[tokio::test]
 async fn models_upload_with_rafikis_fields_and_download_and_delete() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(&[("allowed_images", json!("rafiki-rs/worker, my/"))]).await;
     let dev = app.user("dev@example.com", UserType::ModelDeveloper).await;
     let other = app
         .user("other@example.com", UserType::ModelDeveloper)
