@@ -47,10 +47,24 @@ RUN pip install --no-deps --no-build-isolation --no-index --no-cache-dir /tmp/ra
 
 COPY rafiki-worker /usr/local/bin/rafiki-worker
 
+# Services run as an unprivileged user (uid and gid 10001; the docker backend forces them too)
+# that owns only /var/lib/rafiki. The backend mounts a fresh volume there, which the engine
+# fills with these directories, and keeps the rest of the file system read-only: the work
+# directory, the dependency environments (venvs), the user's home (pip's cache) and the
+# temporary files of pip and models (TMPDIR) are its only writable places. Images that extend
+# this one keep the user and the directories.
+RUN groupadd --gid 10001 rafiki \
+ && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /var/lib/rafiki/home \
+        --shell /usr/sbin/nologin rafiki \
+ && mkdir -p /var/lib/rafiki/work /var/lib/rafiki/venvs /var/lib/rafiki/home /var/lib/rafiki/tmp \
+ && chown -R 10001:10001 /var/lib/rafiki \
+ && chmod 0700 /var/lib/rafiki/work /var/lib/rafiki/venvs /var/lib/rafiki/home /var/lib/rafiki/tmp
 ENV RAFIKI_PYTHON=python3 \
-    RAFIKI_WORK_DIR=/var/lib/rafiki/work
-RUN mkdir -p /var/lib/rafiki/work /var/lib/rafiki/venvs
+    RAFIKI_WORK_DIR=/var/lib/rafiki/work \
+    HOME=/var/lib/rafiki/home \
+    TMPDIR=/var/lib/rafiki/tmp
 WORKDIR /var/lib/rafiki/work
+USER 10001:10001
 # The mode comes from RAFIKI_SERVICE_TYPE (TRAIN or INFERENCE), which the admin sets on every
 # service; `rafiki-worker train` / `rafiki-worker inference` choose it explicitly.
 CMD ["rafiki-worker"]

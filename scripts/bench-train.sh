@@ -3,7 +3,7 @@
 # database and runs scripts/bench_train.py against it (a no-op model, N trials per advisor).
 # Usage: scripts/bench-train.sh [trials, default 200]
 # With the docker backend (workers in containers of the images of scripts/build-images.sh):
-#   RAFIKI_BACKEND=docker RAFIKI_DOCKER_PROJECT=bench RAFIKI_DOCKER_NETWORK=rafiki-bench \
+#   RAFIKI_BACKEND=docker RAFIKI_DOCKER_PROJECT=bench \
 #     scripts/bench-train.sh 200
 set -euo pipefail
 cd "$(dirname "$0")/.."

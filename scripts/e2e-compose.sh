@@ -2,7 +2,8 @@
 # End-to-end test of the container deployment: `docker-compose up` (PostgreSQL and the admin
 # with the docker backend), then scripts/e2e_compose.py trains, deploys, predicts and stops
 # through Rafiki's Python client, and this script checks that no service container and no live
-# service (so no GPU allocation) is left. Tears the stack down, volumes included, on exit.
+# service (so no GPU allocation) and no job network is left. Tears the stack down, volumes
+# included, on exit.
 # Needs the images of scripts/build-images.sh, port 3000 free, and the Python package in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,12 +14,14 @@ project=rafiki-e2e
 work=$(mktemp -d)
 secret() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 cat >"$work/env" <<ENV
+COMPOSE_PROJECT_NAME=$project
 APP_SECRET=$(secret)
 SUPERADMIN_PASSWORD=$(secret)
 POSTGRES_PASSWORD=$(secret)
 ENV
 dc() { "${compose[@]}" -p "$project" --env-file "$work/env" "$@"; }
-leftovers() { docker ps -aq --filter label=rafiki-rs.project=rafiki; }
+leftovers() { docker ps -aq --filter "label=rafiki-rs.project=$project"; }
+leftover_networks() { docker network ls -q --filter "label=rafiki-rs.project=$project"; }
 
 cleanup() {
     status=$?
@@ -26,7 +29,8 @@ cleanup() {
         echo "== e2e failed; the admin's log:"
         dc logs --no-color --tail 200 admin || true
     fi
-    leftovers | xargs -r docker rm -f >/dev/null || true
+    leftovers | xargs -r docker rm -f -v >/dev/null || true
+    leftover_networks | xargs -r docker network rm >/dev/null || true
     dc down -v --remove-orphans >/dev/null 2>&1 || true
     rm -rf "$work"
     exit "$status"
@@ -46,11 +50,16 @@ set -a
 # shellcheck source=/dev/null
 . "$work/env"
 set +a
-.venv/bin/python scripts/e2e_compose.py "$work/data"
+E2E_PROJECT=$project .venv/bin/python scripts/e2e_compose.py "$work/data"
 
 left=$(leftovers)
 if [ -n "$left" ]; then
     echo "FAILED: service containers left behind: $left"
+    exit 1
+fi
+left=$(leftover_networks)
+if [ -n "$left" ]; then
+    echo "FAILED: job networks left behind: $left"
     exit 1
 fi
 live=$(dc exec -T postgres psql -U postgres -d rafiki -tAc \

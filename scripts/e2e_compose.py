@@ -2,11 +2,14 @@
 
 Run by scripts/e2e-compose.sh against the admin that `docker-compose up` started: trains an
 example model (its workers are containers the admin launches), deploys the best trial (a
-predictor and an inference worker, also containers), queries the predictor from the host, and
-stops everything. Prints one line per step; exits non-zero on the first failure.
+predictor and an inference worker, also containers), checks with the docker CLI how the
+deployment's containers are isolated, queries the predictor from the host, and stops
+everything. Prints one line per step; exits non-zero on the first failure.
 """
 
+import json
 import os
+import subprocess
 import sys
 import time
 
@@ -23,6 +26,103 @@ def wait(what, check, timeout):
         if time.monotonic() > deadline:
             sys.exit(f"FAILED: {what} within {timeout} s")
         time.sleep(0.5)
+
+
+def docker(*args):
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, check=False
+    )
+
+
+def inspect(*names):
+    return json.loads(docker("inspect", *names).stdout)
+
+
+def check_isolation(project):
+    """Each service container runs unprivileged on a read-only root and is on its job's network
+    only; from the inference worker PostgreSQL neither resolves nor answers while the admin (on
+    the engine's host) does; a stranger on the job's network gets 401 from the worker's
+    /predict (only the job's predictor has the secret)."""
+    ids = docker(
+        "ps", "-q", "--filter", f"label=rafiki-rs.project={project}"
+    ).stdout.split()
+    services = inspect(*ids)
+    for c in services:
+        name = c["Name"].lstrip("/")
+        network = f"{project}-job-{c['Config']['Labels']['rafiki-rs.job-id']}"
+        if set(c["NetworkSettings"]["Networks"]) != {network}:
+            sys.exit(f"FAILED: {name} is on {list(c['NetworkSettings']['Networks'])}")
+        host = c["HostConfig"]
+        if (
+            c["Config"]["User"] != "10001:10001"
+            or not host["ReadonlyRootfs"]
+            or host["CapDrop"] != ["ALL"]
+        ):
+            sys.exit(f"FAILED: {name} is not hardened: {c['Config']['User']} {host}")
+    postgres_id = docker(
+        "ps",
+        "-q",
+        "--filter",
+        f"label=com.docker.compose.project={project}",
+        "--filter",
+        "label=com.docker.compose.service=postgres",
+    ).stdout.split()[0]
+    postgres_ip = next(
+        iter(inspect(postgres_id)[0]["NetworkSettings"]["Networks"].values())
+    )["IPAddress"]
+    worker = next(
+        c
+        for c in services
+        if c["Config"]["Labels"]["rafiki-rs.service-type"] == "INFERENCE"
+    )
+    worker_name = worker["Name"].lstrip("/")
+    probe = (
+        "import socket, sys\n"
+        "for target in [('postgres', 5432), (sys.argv[1], 5432)]:\n"
+        "    try:\n"
+        "        socket.create_connection(target, timeout=3).close()\n"
+        "        sys.exit(f'reached {target}')\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "socket.create_connection(('host.docker.internal', 3000), timeout=5).close()\n"
+    )
+    reached = docker("exec", worker_name, "python3", "-c", probe, postgres_ip)
+    if reached.returncode != 0:
+        sys.exit(f"FAILED: from the inference worker: {reached.stdout}{reached.stderr}")
+    port = next(
+        v.split("=", 1)[1]
+        for v in worker["Config"]["Env"]
+        if v.startswith("RAFIKI_PORT=")
+    )
+    stranger = (
+        "import sys, urllib.error, urllib.request\n"
+        "request = urllib.request.Request(sys.argv[1], data=b'{\"queries\": [1]}',\n"
+        "    headers={'content-type': 'application/json'})\n"
+        "try:\n"
+        "    print(urllib.request.urlopen(request, timeout=10).status)\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code)\n"
+    )
+    refused = docker(
+        "run",
+        "--rm",
+        "--network",
+        next(iter(worker["NetworkSettings"]["Networks"])),
+        worker["Config"]["Image"],
+        "python3",
+        "-c",
+        stranger,
+        f"http://{worker_name}:{port}/predict",
+    )
+    if refused.stdout.strip() != "401":
+        sys.exit(
+            f"FAILED: the worker answered a stranger: {refused.stdout}{refused.stderr}"
+        )
+    print(
+        f"== isolated: {len(services)} services on their job's network, no PostgreSQL, "
+        "/predict without the secret refused",
+        flush=True,
+    )
 
 
 def main():
@@ -75,6 +175,7 @@ def main():
         return job if job["status"] == "RUNNING" else None
 
     job = wait("the deployment runs", serving, 180)
+    check_isolation(os.environ.get("E2E_PROJECT", "rafiki"))
     host = job["predictor_host"]
     with open(os.path.join(data, "wine_val.csv")) as f:
         header = f.readline().strip().split(",")

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::archive::ZipLimits;
 use crate::dataset_url::DatasetUrlAllow;
+use crate::images::AllowedImages;
 use crate::quotas::Quotas;
 use crate::sandbox::SandboxSetting;
 
@@ -51,7 +52,6 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_MAX_SERVICE_RESTARTS", "max_service_restarts"),
     ("RAFIKI_SERVICE_ADMIN_URL", "service_admin_url"),
     ("RAFIKI_PREDICTOR_IMAGE", "predictor_image"),
-    ("RAFIKI_DOCKER_NETWORK", "docker_network"),
     ("RAFIKI_DOCKER_PROJECT", "docker_project"),
     ("RAFIKI_DOCKER_CPUS", "docker_cpus"),
     ("RAFIKI_DOCKER_MEMORY_MB", "docker_memory_mb"),
@@ -100,6 +100,8 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "header_read_timeout_secs",
     ),
     ("RAFIKI_BODY_IDLE_TIMEOUT_SECS", "body_idle_timeout_secs"),
+    ("RAFIKI_DOCKER_PIDS_LIMIT", "docker_pids_limit"),
+    ("RAFIKI_ALLOWED_IMAGES", "allowed_images"),
 ];
 
 /// The superadmin password allowed only with `--dev`.
@@ -160,12 +162,12 @@ struct RawSettings {
     service_admin_url: Option<String>,
     predictor_image: String,
     #[serde(deserialize_with = "text_or_number")]
-    docker_network: String,
-    #[serde(deserialize_with = "text_or_number")]
     docker_project: String,
     docker_cpus: f64,
     docker_memory_mb: u64,
     dataset_url_allow: String,
+    docker_pids_limit: u64,
+    allowed_images: String,
     superadmin_password: Option<SecretString>,
     app_secret: Option<SecretString>,
     sandbox: SandboxSetting,
@@ -240,8 +242,6 @@ pub struct Settings {
     pub service_admin_url: Option<String>,
     /// The predictor's image (docker backend).
     pub predictor_image: String,
-    /// The Docker network services join (docker backend).
-    pub docker_network: String,
     /// This deployment's name on its containers (docker backend).
     pub docker_project: String,
     /// CPUs per container, 0 for no limit (docker backend).
@@ -250,6 +250,10 @@ pub struct Settings {
     pub docker_memory_mb: u64,
     /// Internal hosts and networks `dataset_url` downloads may reach besides public addresses.
     pub dataset_url_allow: DatasetUrlAllow,
+    /// Processes (threads included) per container, 0 for no limit (docker backend).
+    pub docker_pids_limit: u64,
+    /// The images models may name as `docker_image`.
+    pub allowed_images: AllowedImages,
     /// Password of `superadmin@rafiki`, seeded at start-up.
     pub superadmin_password: SecretString,
     /// HS256 signing secret of the JWTs.
@@ -430,11 +434,19 @@ impl Settings {
         }
         let names = [
             ("RAFIKI_PREDICTOR_IMAGE", &raw.predictor_image),
-            ("RAFIKI_DOCKER_NETWORK", &raw.docker_network),
             ("RAFIKI_DOCKER_PROJECT", &raw.docker_project),
         ];
         if let Some((key, _)) = names.iter().find(|(_, v)| v.trim().is_empty()) {
             return Err(ConfigError::Rule(format!("{key} must not be empty")));
+        }
+        let allowed_images = AllowedImages::parse(&raw.allowed_images, &raw.worker_image)
+            .map_err(ConfigError::Rule)?;
+        if !allowed_images.admits(&raw.worker_image) {
+            return Err(ConfigError::Rule(format!(
+                "RAFIKI_ALLOWED_IMAGES ({allowed_images}) must admit RAFIKI_WORKER_IMAGE ({}), \
+                 the image of models uploaded without one",
+                raw.worker_image
+            )));
         }
         let service_admin_url = raw.service_admin_url.filter(|u| !u.trim().is_empty());
         let worker_bin = match raw.worker_bin {
@@ -511,11 +523,12 @@ impl Settings {
             max_service_restarts: raw.max_service_restarts,
             service_admin_url,
             predictor_image: raw.predictor_image,
-            docker_network: raw.docker_network,
             docker_project: raw.docker_project,
             docker_cpus: raw.docker_cpus,
             docker_memory_mb: raw.docker_memory_mb,
             dataset_url_allow,
+            docker_pids_limit: raw.docker_pids_limit,
+            allowed_images,
             superadmin_password,
             app_secret,
             dev,
@@ -651,6 +664,8 @@ mod tests {
         let err = Settings::from_figment(with(&[]), false).unwrap_err();
         assert!(err.to_string().contains("APP_SECRET"), "{err}");
         let dev = Settings::from_figment(with(&[]), true).unwrap();
+        assert_eq!(dev.allowed_images.to_string(), "rafiki-rs/worker");
+        assert_eq!(dev.docker_pids_limit, 1024);
         assert_eq!(
             dev.superadmin_password.expose_secret(),
             DEV_SUPERADMIN_PASSWORD
@@ -807,6 +822,10 @@ mod tests {
         assert!(err.to_string().contains("backend"), "{err}");
         let err = Settings::from_figment(with(&[("admin_port", "99999")]), true).unwrap_err();
         assert!(err.to_string().contains("admin_port"), "{err}");
+        for bad in ["bad image", "registry.local/"] {
+            let err = Settings::from_figment(with(&[("allowed_images", bad)]), true).unwrap_err();
+            assert!(err.to_string().contains("RAFIKI_ALLOWED_IMAGES"), "{err}");
+        }
     }
 
     #[test]
@@ -880,7 +899,13 @@ mod tests {
             jail.set_env("RAFIKI_GPUS", "3");
             jail.set_env("RAFIKI_MAX_USER_DATASET_BYTES", "2048");
             jail.set_env("RAFIKI_MAX_DATASET_ZIP_ENTRIES", "7");
+            jail.set_env("RAFIKI_DOCKER_PIDS_LIMIT", "256");
+            jail.set_env("RAFIKI_ALLOWED_IMAGES", "registry.local/, team/worker");
             let s = Settings::from_figment(Settings::figment(), true).unwrap();
+            assert_eq!(s.docker_pids_limit, 256);
+            assert_eq!(s.allowed_images.to_string(), "registry.local/,team/worker");
+            assert!(s.allowed_images.admits("team/worker:1"));
+            assert!(!s.allowed_images.admits("registry.other/worker:1"));
             assert_eq!(s.max_dataset_bytes, 1024);
             assert_eq!(s.max_model_bytes, 512);
             assert_eq!(s.quotas.user_dataset_bytes, 2048);

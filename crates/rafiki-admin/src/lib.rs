@@ -12,6 +12,7 @@ pub mod dataset_url;
 pub mod error;
 pub mod extract;
 pub mod gpus;
+pub mod images;
 pub mod openapi;
 pub mod orchestrator;
 pub mod paging;

@@ -248,11 +248,11 @@ async fn build_orchestrator(
         BackendKind::Docker => (
             Arc::new(
                 DockerBackend::connect(DockerSettings {
-                    network: settings.docker_network.clone(),
                     project: settings.docker_project.clone(),
                     predictor_image: settings.predictor_image.clone(),
                     cpus: settings.docker_cpus,
                     memory_mb: settings.docker_memory_mb,
+                    pids_limit: settings.docker_pids_limit,
                     logs_dir: settings.data_dir.join("services"),
                 })
                 .await
@@ -274,6 +274,7 @@ async fn build_orchestrator(
             max_restarts: settings.max_service_restarts,
             quotas: settings.quotas,
             zip_limits: settings.zip_limits,
+            allowed_images: settings.allowed_images.clone(),
         },
     ))
 }

@@ -235,7 +235,7 @@ async fn serve_once(body: Vec<u8>) -> String {
 
 #[tokio::test]
 async fn models_upload_with_rafikis_fields_and_download_and_delete() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(&[("allowed_images", json!("rafiki-rs/worker, my/"))]).await;
     let dev = app.user("dev@example.com", UserType::ModelDeveloper).await;
     let other = app
         .user("other@example.com", UserType::ModelDeveloper)

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rafiki_types::internal::env;
 use rafiki_worker::config::{ConfigError, RetryPolicy};
+use rafiki_worker::predict_secret::PredictSecret;
 
 /// How long one worker may take to answer one request, in milliseconds (default 10000).
 pub const WORKER_TIMEOUT_MS: &str = "RAFIKI_PREDICT_TIMEOUT_MS";
@@ -21,6 +22,8 @@ pub struct PredictorConfig {
     pub service_id: Option<String>,
     /// Bearer token of the internal API.
     pub service_token: String,
+    /// The inference job's secret, sent to its workers (`RAFIKI_PREDICT_SECRET`).
+    pub predict_secret: PredictSecret,
     /// The address to listen on (`RAFIKI_BIND_HOST`, default `127.0.0.1`).
     pub bind_host: String,
     /// The port to listen on (`RAFIKI_PORT`).
@@ -89,6 +92,7 @@ impl PredictorConfig {
             admin_url,
             service_id: get(env::SERVICE_ID),
             service_token: required(env::SERVICE_TOKEN)?,
+            predict_secret: PredictSecret::new(required(env::PREDICT_SECRET)?)?,
             bind_host: get(env::BIND_HOST).unwrap_or_else(|| "127.0.0.1".to_owned()),
             port,
             worker_timeout: millis(WORKER_TIMEOUT_MS, 10_000)?,
@@ -111,10 +115,14 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    const BASE: [(&str, &str); 3] = [
+    const BASE: [(&str, &str); 4] = [
         ("RAFIKI_ADMIN_URL", "http://127.0.0.1:3000/"),
         ("RAFIKI_SERVICE_TOKEN", "secret"),
         ("RAFIKI_PORT", "40001"),
+        (
+            "RAFIKI_PREDICT_SECRET",
+            "predict-secret-predict-secret-predict-secret",
+        ),
     ];
 
     #[test]
@@ -126,6 +134,10 @@ mod tests {
         assert_eq!(config.worker_timeout, Duration::from_secs(10));
         assert_eq!(config.poll_interval, Duration::from_secs(1));
         assert!(!format!("{config:?}").contains("secret"));
+        assert_eq!(
+            config.predict_secret.header_value(),
+            "Bearer predict-secret-predict-secret-predict-secret"
+        );
     }
 
     #[test]
@@ -146,7 +158,10 @@ mod tests {
     fn missing_or_bad_settings_are_named() {
         let err = PredictorConfig::from_lookup(lookup(&BASE[..2])).unwrap_err();
         assert!(err.0.contains("RAFIKI_PORT"), "{err}");
+        let err = PredictorConfig::from_lookup(lookup(&BASE[..3])).unwrap_err();
+        assert!(err.0.contains("RAFIKI_PREDICT_SECRET"), "{err}");
         for (name, bad) in [
+            ("RAFIKI_PREDICT_SECRET", "too-short"),
             ("RAFIKI_PORT", "http"),
             ("RAFIKI_PREDICT_TIMEOUT_MS", "0"),
             ("RAFIKI_PREDICTOR_POLL_MS", "soon"),

@@ -17,7 +17,8 @@ use futures_util::future::join_all;
 use rafiki_types::internal::{
     PredictorJob, PredictorWorker, WorkerPredictRequest, WorkerPredictResponse,
 };
-use reqwest::header::{HeaderValue, CONTENT_TYPE};
+use rafiki_worker::predict_secret::PredictSecret;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -112,9 +113,14 @@ pub struct Predictor {
 }
 
 impl Predictor {
-    /// A predictor with no workers yet, giving each worker `timeout` per request.
-    pub fn new(timeout: Duration) -> Result<Predictor, reqwest::Error> {
+    /// A predictor with no workers yet, giving each worker `timeout` per request and sending
+    /// each the job's `secret`, without which workers refuse to answer.
+    pub fn new(timeout: Duration, secret: &PredictSecret) -> Result<Predictor, reqwest::Error> {
+        let mut authorization = HeaderValue::try_from(secret.header_value())
+            .expect("a predict secret has no spaces or control characters");
+        authorization.set_sensitive(true);
         let http = reqwest::Client::builder()
+            .default_headers(HeaderMap::from_iter([(AUTHORIZATION, authorization)]))
             // Workers are local addresses; a proxy from the environment must not apply.
             .no_proxy()
             .tcp_nodelay(true)

@@ -87,13 +87,14 @@ pub async fn run_on(
     config: &PredictorConfig,
     listener: TcpListener,
 ) -> Result<Finished, PredictorError> {
-    let predictor =
-        Arc::new(
-            Predictor::new(config.worker_timeout).map_err(|e| PredictorError::Io {
+    let predictor = Arc::new(
+        Predictor::new(config.worker_timeout, &config.predict_secret).map_err(|e| {
+            PredictorError::Io {
                 what: "building the HTTP client".to_owned(),
                 source: std::io::Error::other(e),
-            })?,
-        );
+            }
+        })?,
+    );
     let admin = AdminClient::new(&config.admin_url, &config.service_token, config.retry)?;
     let poller = AdminClient::new(
         &config.admin_url,

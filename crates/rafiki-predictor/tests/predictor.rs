@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use inference_support::PREDICTOR_TOKEN;
 use inference_support::{encode_params, InferenceAdmin, RunningWorker, WorkerSpec, SCALER};
+use inference_support::{PREDICTOR_TOKEN, PREDICT_SECRET};
 use rafiki_predictor::{Finished, PredictorConfig, PredictorError};
 use rafiki_types::internal::WorkerPredictRequest;
 use rafiki_worker::config::RetryPolicy;
@@ -26,7 +27,8 @@ use tokio::task::JoinHandle;
 type Answerer = dyn Fn(&[Value]) -> (u16, Value) + Send + Sync;
 
 /// An in-test inference worker: answers `POST /predict` with what `answer` says after `delay`,
-/// recording the queries it got.
+/// recording the queries it got. Like a real worker it refuses (403) requests without the job's
+/// predict secret, so every test that gets answers shows the predictor sends it.
 struct FakeWorker {
     url: String,
     received: Arc<Mutex<Vec<Vec<Value>>>>,
@@ -48,8 +50,14 @@ struct FakeState {
 
 async fn fake_predict(
     State(state): State<FakeState>,
+    headers: HeaderMap,
     Json(request): Json<WorkerPredictRequest>,
 ) -> (StatusCode, Json<Value>) {
+    let expected = format!("Bearer {PREDICT_SECRET}");
+    if headers.get(AUTHORIZATION).map(|v| v.as_bytes()) != Some(expected.as_bytes()) {
+        let refusal = json!({"error": "UnauthorizedError", "message": "no predict secret"});
+        return (StatusCode::FORBIDDEN, Json(refusal));
+    }
     state.received.lock().unwrap().push(request.queries.clone());
     tokio::time::sleep(state.delay).await;
     let (status, body) = (state.answer)(&request.queries);
@@ -113,6 +121,7 @@ fn predictor_config(admin_url: &str, timeout_ms: u64) -> PredictorConfig {
     let mut config = PredictorConfig::from_lookup(|name| match name {
         "RAFIKI_ADMIN_URL" => Some(admin_url.to_owned()),
         "RAFIKI_SERVICE_TOKEN" => Some(PREDICTOR_TOKEN.to_owned()),
+        "RAFIKI_PREDICT_SECRET" => Some(PREDICT_SECRET.to_owned()),
         "RAFIKI_PORT" => Some("0".to_owned()),
         "RAFIKI_PREDICT_TIMEOUT_MS" => Some(timeout_ms.to_string()),
         "RAFIKI_PREDICTOR_POLL_MS" => Some("50".to_owned()),
@@ -484,6 +493,7 @@ async fn the_binary_exits_zero_on_sigterm_and_on_a_401_and_two_on_bad_settings()
             .stderr(log)
             .env("RAFIKI_ADMIN_URL", &admin.url)
             .env("RAFIKI_SERVICE_TOKEN", PREDICTOR_TOKEN)
+            .env("RAFIKI_PREDICT_SECRET", PREDICT_SECRET)
             .env("RAFIKI_SERVICE_TYPE", "PREDICT")
             .env("RAFIKI_BIND_HOST", "127.0.0.1")
             .env("RAFIKI_PORT", port.to_string())

@@ -66,23 +66,36 @@ fn records(rows: Vec<Row>) -> StoreResult<Vec<InferenceJobRecord>> {
     rows.into_iter().map(Row::into_record).collect()
 }
 
-/// Inserts a STARTED inference job; fails on [`ONE_LIVE_PER_TRAIN_JOB`] when one is live.
+/// Inserts a STARTED inference job with the secret its predictor and workers share; fails on
+/// [`ONE_LIVE_PER_TRAIN_JOB`] when one is live.
 pub async fn insert(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
     train_job_id: Uuid,
     budget: InferenceBudget,
+    predict_secret: &str,
 ) -> StoreResult<Uuid> {
     Ok(sqlx::query_scalar(
-        "insert into inference_jobs (id, user_id, train_job_id, budget) values ($1, $2, $3, $4) \
-         returning id",
+        "insert into inference_jobs (id, user_id, train_job_id, budget, predict_secret) \
+         values ($1, $2, $3, $4, $5) returning id",
     )
     .bind(Uuid::new_v4())
     .bind(user_id)
     .bind(train_job_id)
     .bind(Json(budget))
+    .bind(predict_secret)
     .fetch_one(db)
     .await?)
+}
+
+/// The secret a job's predictor sends its inference workers (for relaunching one of them).
+pub async fn predict_secret(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<String>> {
+    Ok(
+        sqlx::query_scalar("select predict_secret from inference_jobs where id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 /// A job by id.

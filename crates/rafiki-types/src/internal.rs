@@ -33,6 +33,10 @@ pub mod env {
     pub const MAX_DATASET_UNZIPPED_BYTES: &str = "RAFIKI_MAX_DATASET_UNZIPPED_BYTES";
     /// Most entries of a zip dataset a model's dataset loading accepts (0: no limit).
     pub const MAX_DATASET_ZIP_ENTRIES: &str = "RAFIKI_MAX_DATASET_ZIP_ENTRIES";
+    /// The inference job's secret (its predictor and inference workers): the predictor sends
+    /// it as `Authorization: Bearer <secret>` with every `POST /predict`, and workers refuse
+    /// requests without it.
+    pub const PREDICT_SECRET: &str = "RAFIKI_PREDICT_SECRET";
 }
 
 /// A stored blob the worker downloads and caches by id and checksum.

@@ -3,6 +3,8 @@
 //! job -> downloads (model file, the trial's parameters; cached) -> dependencies -> Python
 //! runtime -> load the class -> `load_parameters` with the trial's knobs -> listen ->
 //! `POST /internal/inference/ready` -> serve `GET /health` and `POST /predict` until stopped.
+//! Both answer only requests that carry the job's predict secret ([`crate::predict_secret`]):
+//! 401 without it, 403 with another.
 //! Whatever keeps the model from being served (dependencies that do not install, a class that
 //! does not load, parameters that `load_parameters` refuses) is reported with
 //! `POST /internal/inference/fail`, after which the worker exits 0.
@@ -18,8 +20,10 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::AUTHORIZATION;
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
@@ -34,6 +38,7 @@ use crate::batcher::{self, BatchError, BatchQueue, Batcher};
 use crate::cache::{BlobCache, CacheError};
 use crate::client::{AdminClient, ClientError};
 use crate::config::WorkerConfig;
+use crate::predict_secret::{PredictSecret, Presented};
 use crate::runtime::{EventSource, Runtime, RuntimeConfig, RuntimeError, RuntimeEvent};
 use crate::train::{model_runtime, ModelRuntimeError, TrainError};
 
@@ -55,11 +60,16 @@ pub enum InferenceExit {
     Stopped,
 }
 
-/// Listens on `RAFIKI_BIND_HOST:RAFIKI_PORT`, then serves as [`run_on`] does.
+/// Listens on `RAFIKI_BIND_HOST:RAFIKI_PORT`, then serves as [`run_on`] does, to requests with
+/// the secret of `RAFIKI_PREDICT_SECRET`.
 pub async fn run(config: &WorkerConfig) -> Result<InferenceExit, TrainError> {
     let port = config.port.ok_or_else(|| TrainError::Io {
         path: internal::env::PORT.into(),
         source: std::io::Error::other("not set"),
+    })?;
+    let secret = PredictSecret::from_env().map_err(|e| TrainError::Io {
+        path: internal::env::PREDICT_SECRET.into(),
+        source: std::io::Error::other(e.0),
     })?;
     let address = format!("{}:{port}", config.bind_host);
     // Bound before the model is loaded: a port that cannot be had fails fast. Connections that
@@ -70,17 +80,19 @@ pub async fn run(config: &WorkerConfig) -> Result<InferenceExit, TrainError> {
             path: address.into(),
             source,
         })?;
-    run_on(config, listener).await
+    run_on(config, &secret, listener).await
 }
 
-/// Serves the job's model on `listener` until the process is stopped; returns only when the
-/// model cannot be served, the admin stopped the service, or on a crash (`Err`).
+/// Serves the job's model on `listener`, to requests that carry `secret`, until the process is
+/// stopped; returns only when the model cannot be served, the admin stopped the service, or on
+/// a crash (`Err`).
 pub async fn run_on(
     config: &WorkerConfig,
+    secret: &PredictSecret,
     listener: TcpListener,
 ) -> Result<InferenceExit, TrainError> {
     let client = AdminClient::new(&config.admin_url, &config.service_token, config.retry)?;
-    match serve_model(config, &client, listener).await {
+    match serve_model(config, secret, &client, listener).await {
         Err(TrainError::Client(ClientError::Stopped))
         | Err(TrainError::Cache(CacheError::Client(ClientError::Stopped))) => {
             tracing::info!("the admin stopped this service; exiting");
@@ -97,6 +109,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError {
 
 async fn serve_model(
     config: &WorkerConfig,
+    secret: &PredictSecret,
     client: &AdminClient,
     listener: TcpListener,
 ) -> Result<InferenceExit, TrainError> {
@@ -153,7 +166,7 @@ async fn serve_model(
     };
 
     let (batcher, queue) = batcher::channel(config.batching);
-    let app = router(batcher, job.trial_id);
+    let app = router(batcher, job.trial_id, secret.clone());
     let address = listener
         .local_addr()
         .map_err(io_error(Path::new("the listening socket")))?;
@@ -342,14 +355,40 @@ struct Serving {
     trial_id: Uuid,
 }
 
-/// The worker's own HTTP API, for the predictor.
-fn router(batcher: Batcher, trial_id: Uuid) -> Router {
+/// The worker's own HTTP API, for its job's predictor only: every route, unknown ones
+/// included, needs the job's secret.
+fn router(batcher: Batcher, trial_id: Uuid, secret: PredictSecret) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/predict", post(predict))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(secret, require_secret))
         .with_state(Serving { batcher, trial_id })
+}
+
+/// Lets through only requests with `Authorization: Bearer <the job's secret>`.
+async fn require_secret(
+    State(secret): State<PredictSecret>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    match secret.check(presented) {
+        Presented::Valid => next.run(request).await,
+        Presented::Missing => envelope(
+            StatusCode::UNAUTHORIZED,
+            ErrorName::InvalidAuthorizationHeaderError,
+            "this worker answers only its inference job's predictor: \
+             send `Authorization: Bearer <the job's predict secret>`"
+                .to_owned(),
+        ),
+        Presented::Wrong => envelope(
+            StatusCode::FORBIDDEN,
+            ErrorName::UnauthorizedError,
+            "this is not the inference job's predict secret".to_owned(),
+        ),
+    }
 }
 
 async fn health(State(serving): State<Serving>) -> Json<Value> {

@@ -14,6 +14,7 @@ pub mod client;
 pub mod config;
 pub mod deps;
 pub mod inference;
+pub mod predict_secret;
 pub mod runtime;
 pub mod sandbox;
 pub mod train;

@@ -5,10 +5,18 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use rafiki_types::internal::env;
+use rafiki_worker::predict_secret::PredictSecret;
 use rafiki_worker::{Mode, WorkerConfig};
 
 fn main() -> ExitCode {
     rafiki_worker::init_tracing();
+    // The model runs as this worker's user (in containers, the same uid). Not dumpable, the
+    // worker's /proc entries (its environment with the service token, its memory) belong to
+    // root and it cannot be traced, so the model cannot take its token. The Python child is
+    // dumpable again after its exec.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!("cannot make the worker undumpable: {e}");
+    }
     let arg = std::env::args().nth(1);
     if matches!(arg.as_deref(), Some("-h" | "--help")) {
         println!(
@@ -20,7 +28,12 @@ fn main() -> ExitCode {
     let service_type = std::env::var(env::SERVICE_TYPE).ok();
     let settings = Mode::choose(arg.as_deref(), service_type.as_deref())
         .and_then(|mode| Ok((mode, WorkerConfig::from_env()?)))
-        .and_then(|(mode, config)| config.check_for(mode).map(|()| (mode, config)));
+        .and_then(|(mode, config)| config.check_for(mode).map(|()| (mode, config)))
+        .and_then(|(mode, config)| match mode {
+            // Inference mode reads it again when it starts serving.
+            Mode::Inference => PredictSecret::from_env().map(|_| (mode, config)),
+            Mode::Train => Ok((mode, config)),
+        });
     let (mode, config) = match settings {
         Ok(settings) => settings,
         Err(e) => {

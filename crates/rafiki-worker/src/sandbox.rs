@@ -14,7 +14,7 @@
 //! `RLIMIT_NPROC`) and a largest file size (`RLIMIT_FSIZE`).
 //!
 //! `RAFIKI_SANDBOX=off` (the default when unset) starts plain child processes with the service
-//! token removed from their environment: the docker backend's containers are the sandbox
+//! token and the inference job's predict secret removed from their environment: the docker backend's containers are the sandbox
 //! there, and the admin sets `bwrap` for the process backend unless its operator opted out.
 
 use std::collections::BTreeSet;
@@ -234,6 +234,7 @@ impl Sandbox {
                     .args(args)
                     .current_dir(&view.cwd)
                     .env_remove(env::SERVICE_TOKEN)
+                    .env_remove(env::PREDICT_SECRET)
                     .envs(view.env.iter().cloned());
                 Ok(command)
             }

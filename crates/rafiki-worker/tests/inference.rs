@@ -12,10 +12,21 @@ use nix::unistd::Pid;
 use rafiki_worker::config::BatchSettings;
 use rafiki_worker::InferenceExit;
 use serde_json::{json, Value};
-use support::inference::{encode_params, InferenceAdmin, RunningWorker, WorkerSpec, SCALER};
+use support::inference::{
+    encode_params, InferenceAdmin, RunningWorker, WorkerSpec, PREDICT_SECRET, SCALER,
+};
 
+/// A client that sends the job's predict secret, as the job's predictor does.
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
+    let secret = format!("Bearer {PREDICT_SECRET}");
+    reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(reqwest::header::HeaderMap::from_iter([(
+            reqwest::header::AUTHORIZATION,
+            secret.parse().unwrap(),
+        )]))
+        .build()
+        .unwrap()
 }
 
 fn scaler(python: &Path, scale: f64, params: &str) -> WorkerSpec {
@@ -155,6 +166,73 @@ async fn bad_bodies_and_unknown_routes_get_the_error_envelope() {
     assert_eq!(response.status().as_u16(), 404);
     let envelope: Value = response.json().await.unwrap();
     assert_eq!(envelope["error"], "NotFoundError");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_the_jobs_predict_secret_are_refused() {
+    let python = require_python!();
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    let admin = InferenceAdmin::start("TABULAR_REGRESSION").await;
+    let params = format!(
+        "{{'bias': 0.0, 'calls_file': {:?}}}",
+        calls.display().to_string()
+    );
+    let token = admin.add_worker(scaler(&python, 1.0, &params));
+    let (url, _worker) = start_worker(
+        &admin,
+        &token,
+        &python,
+        dir.path(),
+        BatchSettings::default(),
+    );
+    wait_ready(&admin, &token).await;
+
+    let stranger = reqwest::Client::builder().no_proxy().build().unwrap();
+    let wrong = format!("Bearer {}", PREDICT_SECRET.replace('s', "z"));
+    let attempts = [
+        (None, 401, "InvalidAuthorizationHeaderError"),
+        (
+            Some(format!("Basic {PREDICT_SECRET}")),
+            401,
+            "InvalidAuthorizationHeaderError",
+        ),
+        (Some(wrong), 403, "UnauthorizedError"),
+        (
+            Some(format!("Bearer {PREDICT_SECRET}x")),
+            403,
+            "UnauthorizedError",
+        ),
+    ];
+    for (authorization, status, name) in attempts {
+        for (method, path) in [
+            ("POST", "/predict"),
+            ("GET", "/health"),
+            ("GET", "/nothing"),
+        ] {
+            let mut request = stranger
+                .request(method.parse().unwrap(), format!("{url}{path}"))
+                .json(&json!({"queries": [1]}));
+            if let Some(value) = &authorization {
+                request = request.header("authorization", value);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(
+                response.status().as_u16(),
+                status,
+                "{path} {authorization:?}"
+            );
+            let envelope: Value = response.json().await.unwrap();
+            assert_eq!(envelope["error"], name, "{path} {authorization:?}");
+        }
+    }
+    assert!(
+        batch_sizes(&calls).is_empty(),
+        "no refused request reached the model"
+    );
+    let (status, _, body) = post_queries(&url, json!([3])).await;
+    assert_eq!((status, body), (200, json!({"predictions": [3.0]})));
+    assert_eq!(batch_sizes(&calls), [1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,6 +454,7 @@ async fn the_binary_serves_until_sigterm_then_kills_the_model_and_exits_zero() {
         .env("RAFIKI_PYTHON", &python)
         .env("RAFIKI_BIND_HOST", "127.0.0.1")
         .env("RAFIKI_PORT", port.to_string())
+        .env("RAFIKI_PREDICT_SECRET", PREDICT_SECRET)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -408,16 +487,31 @@ async fn the_binary_serves_until_sigterm_then_kills_the_model_and_exits_zero() {
 }
 
 #[tokio::test]
-async fn inference_mode_without_a_port_exits_with_code_two() {
+async fn inference_mode_without_a_port_or_a_predict_secret_exits_with_code_two() {
     let dir = tempfile::tempdir().unwrap();
-    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_rafiki-worker"))
-        .arg("inference")
-        .env("RAFIKI_ADMIN_URL", "http://127.0.0.1:9")
-        .env("RAFIKI_SERVICE_TOKEN", "t")
-        .env("RAFIKI_WORK_DIR", dir.path())
-        .env_remove("RAFIKI_PORT")
-        .status()
-        .await
-        .unwrap();
-    assert_eq!(status.code(), Some(2));
+    for (port, secret) in [(None, Some(PREDICT_SECRET)), (Some("8080"), None)] {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rafiki-worker"));
+        command
+            .arg("inference")
+            .env("RAFIKI_ADMIN_URL", "http://127.0.0.1:9")
+            .env("RAFIKI_SERVICE_TOKEN", "t")
+            .env("RAFIKI_WORK_DIR", dir.path())
+            .env_remove("RAFIKI_PORT")
+            .env_remove("RAFIKI_PREDICT_SECRET");
+        if let Some(port) = port {
+            command.env("RAFIKI_PORT", port);
+        }
+        if let Some(secret) = secret {
+            command.env("RAFIKI_PREDICT_SECRET", secret);
+        }
+        let output = command.output().await.unwrap();
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{log}");
+        let missing = if port.is_none() {
+            "RAFIKI_PORT"
+        } else {
+            "RAFIKI_PREDICT_SECRET"
+        };
+        assert!(log.contains(missing), "{log}");
+    }
 }

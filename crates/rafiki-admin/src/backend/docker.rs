@@ -1,11 +1,20 @@
 //! The `docker` backend: each service is a container on one Docker engine (the one `DOCKER_HOST`
-//! names, or the local socket), attached to a configured network, labelled with this
-//! deployment's project, its job and its service, with CPU and memory limits and, for GPU
-//! services, a device request for exactly its allocated devices.
+//! names, or the local socket), labelled with this deployment's project, its job and its
+//! service, with CPU, memory and process limits and, for GPU services, a device request for
+//! exactly its allocated devices.
+//!
+//! Model code is hostile, so containers are hardened: they run as the images' unprivileged user
+//! with no capabilities and `no-new-privileges`, on a read-only root file system with one
+//! writable anonymous volume (the work directory, dependency environments, home) and a small
+//! tmpfs `/tmp`. Each job gets a network of its own, created with its first service and removed
+//! with its last: a job's services reach each other and, through the engine's host, the admin;
+//! never another job's services or a database on another network. (The admin does not join job
+//! networks: on Docker before 28 a container's default route and published ports move to the
+//! network it joined last, which cuts the admin's connections.)
 //!
 //! Containers are named `<project>-<service id>`: inference workers are reached by that name on
-//! the network, and a relaunch after a crash replaces the exited container of the same name.
-//! Predictors publish their port on a host port the engine picks. Containers carry no
+//! their job's network, and a relaunch after a crash replaces the exited container of the same
+//! name. Predictors publish their port on a host port the engine picks. Containers carry no
 //! database credentials: services reach the admin through the internal API with their token.
 //! Before a container is removed, the end of its output is appended to
 //! `<logs_dir>/<service id>/service.log`, where the process backend writes its services' logs.
@@ -15,8 +24,8 @@ use std::path::PathBuf;
 
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, ContainerStateStatusEnum, DeviceRequest, HostConfig, NetworkCreateRequest,
-    PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerStateStatusEnum, DeviceRequest, HostConfig, Mount, MountType,
+    NetworkCreateRequest, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
@@ -31,7 +40,7 @@ use uuid::Uuid;
 
 use super::{Backend, BackendError, Launched, ServiceAddress, ServiceSpec, ServiceState};
 
-/// Labels every container of the backend carries.
+/// Labels every container of the backend carries (networks carry the project and job ones).
 pub mod labels {
     /// The deployment (`docker_project`): reconciliation only touches its own containers.
     pub const PROJECT: &str = "rafiki-rs.project";
@@ -43,8 +52,19 @@ pub mod labels {
     pub const JOB_ID: &str = "rafiki-rs.job-id";
 }
 
+/// The user services run as: the unprivileged user of the worker and predictor images, forced
+/// here too so that an allowed image that ends as root still runs unprivileged.
+const SERVICE_USER: &str = "10001:10001";
+/// The one writable directory of a container, an anonymous volume removed with it: the work
+/// directory, dependency environments (`venvs`), the user's home and `TMPDIR` are below it.
+/// The engine fills a new volume with what the image has there (its directories, owned by the
+/// service user), so images must derive from `rafiki-rs/worker` or make the same directories.
+const CONTAINER_DATA_DIR: &str = "/var/lib/rafiki";
 /// Where a service's working files live inside its container.
 const CONTAINER_WORK_DIR: &str = "/var/lib/rafiki/work";
+/// A small scratch `/tmp` in memory, for programs that ignore `TMPDIR`; it counts towards the
+/// container's memory limit.
+const TMP_OPTIONS: &str = "rw,nosuid,nodev,noexec,size=256m,mode=1777";
 /// Seconds a stopped container gets after SIGTERM before SIGKILL.
 const STOP_GRACE_SECS: i32 = 5;
 /// How many of its last output lines a removed container leaves in its service's log.
@@ -53,9 +73,7 @@ const KEPT_LOG_LINES: &str = "10000";
 /// How the backend runs containers.
 #[derive(Debug, Clone)]
 pub struct DockerSettings {
-    /// The network services are attached to (created when missing).
-    pub network: String,
-    /// This deployment's name, on every container's labels and in their names.
+    /// This deployment's name, on every container's and network's labels and in their names.
     pub project: String,
     /// The predictor's image.
     pub predictor_image: String,
@@ -63,6 +81,8 @@ pub struct DockerSettings {
     pub cpus: f64,
     /// Memory per container in MiB (0: no limit).
     pub memory_mb: u64,
+    /// Processes (threads included) per container (0: no limit).
+    pub pids_limit: u64,
     /// Where removed containers' output is kept, one directory per service.
     pub logs_dir: PathBuf,
 }
@@ -106,17 +126,14 @@ fn is_conflict(err: &DockerError) -> bool {
 }
 
 impl DockerBackend {
-    /// Connects to the engine (`DOCKER_HOST` or the local socket), agrees on an API version and
-    /// makes sure the network exists.
+    /// Connects to the engine (`DOCKER_HOST` or the local socket) and agrees on an API version.
     pub async fn connect(settings: DockerSettings) -> Result<Self, BackendError> {
         let docker = Docker::connect_with_defaults()
             .map_err(|e| docker_error("cannot reach the Docker engine", e))?
             .negotiate_version()
             .await
             .map_err(|e| docker_error("cannot reach the Docker engine", e))?;
-        let backend = DockerBackend { docker, settings };
-        backend.ensure_network().await?;
-        Ok(backend)
+        Ok(DockerBackend { docker, settings })
     }
 
     /// The engine client (tests inspect containers with it).
@@ -129,19 +146,24 @@ impl DockerBackend {
         format!("{}-{service_id}", self.settings.project)
     }
 
-    /// Makes sure exactly one network has the configured name. The engine lets two admins
-    /// starting at once both create it; each then removes every such network but the one with
-    /// the lowest id, so they agree on the survivor.
-    async fn ensure_network(&self) -> Result<(), BackendError> {
-        let name = &self.settings.network;
-        if self.networks_named(name).await?.is_empty() {
+    /// The name of a job's network.
+    pub fn network_name(&self, job_id: Uuid) -> String {
+        format!("{}-job-{job_id}", self.settings.project)
+    }
+
+    /// Makes sure the job's network exists and returns its name. Launches are serialised by the
+    /// orchestrator; should two admins of one project still create it at once, each keeps only
+    /// the network with the lowest id, so they agree.
+    async fn ensure_job_network(&self, job_id: Uuid) -> Result<String, BackendError> {
+        let name = self.network_name(job_id);
+        if self.networks_named(&name).await?.is_empty() {
             let request = NetworkCreateRequest {
                 name: name.clone(),
                 driver: Some("bridge".into()),
-                labels: Some(HashMap::from([(
-                    labels::PROJECT.to_owned(),
-                    self.settings.project.clone(),
-                )])),
+                labels: Some(HashMap::from([
+                    (labels::PROJECT.to_owned(), self.settings.project.clone()),
+                    (labels::JOB_ID.to_owned(), job_id.to_string()),
+                ])),
                 ..Default::default()
             };
             self.docker
@@ -149,21 +171,41 @@ impl DockerBackend {
                 .await
                 .map_err(|e| docker_error(&format!("cannot create network {name}"), e))?;
         }
-        let mut ids = self.networks_named(name).await?;
+        let mut ids = self.networks_named(&name).await?;
         ids.sort();
         for extra in ids.iter().skip(1) {
-            match self.docker.remove_network(extra).await {
-                Ok(()) => {}
-                Err(err) if is_not_found(&err) => {}
-                Err(err) => {
-                    return Err(docker_error(
-                        &format!("network name {name} is ambiguous; cannot remove {extra}"),
-                        err,
-                    ))
-                }
-            }
+            self.remove_network(extra).await?;
         }
-        Ok(())
+        Ok(name)
+    }
+
+    /// Removes a job's network once none of the job's containers is left. Failures are logged;
+    /// reconciliation retries them.
+    async fn release_job_network(&self, job_id: Uuid) {
+        let released = async {
+            if !self.containers_of_job(job_id).await?.is_empty() {
+                return Ok(());
+            }
+            for network in self.networks_named(&self.network_name(job_id)).await? {
+                self.remove_network(&network).await?;
+            }
+            Ok::<(), BackendError>(())
+        };
+        if let Err(err) = released.await {
+            tracing::warn!(job = %job_id, error = %err, "cannot remove the job's network");
+        }
+    }
+
+    /// Removes a network; one already gone is fine.
+    async fn remove_network(&self, network: &str) -> Result<(), BackendError> {
+        match self.docker.remove_network(network).await {
+            Ok(()) => Ok(()),
+            Err(err) if is_not_found(&err) => Ok(()),
+            Err(err) => Err(docker_error(
+                &format!("cannot remove network {network}"),
+                err,
+            )),
+        }
     }
 
     /// The ids of the networks called exactly `name` (the engine's filter matches parts).
@@ -184,8 +226,32 @@ impl DockerBackend {
             .collect())
     }
 
-    /// The container's definition: image, command, environment, labels, limits, GPUs, port.
-    fn definition(&self, spec: &ServiceSpec) -> ContainerCreateBody {
+    /// This project's job networks, as (network id, job id).
+    async fn job_networks(&self) -> Result<Vec<(String, Uuid)>, BackendError> {
+        let filters = HashMap::from([(
+            "label".to_owned(),
+            vec![format!("{}={}", labels::PROJECT, self.settings.project)],
+        )]);
+        let options = ListNetworksOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let networks = self
+            .docker
+            .list_networks(Some(options))
+            .await
+            .map_err(|e| docker_error("cannot list networks", e))?;
+        Ok(networks
+            .into_iter()
+            .filter_map(|n| {
+                let job = n.labels.as_ref()?.get(labels::JOB_ID)?.parse().ok()?;
+                Some((n.id?, job))
+            })
+            .collect())
+    }
+
+    /// The container's definition: image, command, environment, labels, user, limits,
+    /// hardening, file systems, network, GPUs, port.
+    fn definition(&self, spec: &ServiceSpec, network: &str) -> ContainerCreateBody {
         let (image, cmd) = match spec.service_type {
             ServiceType::Predict => (
                 self.settings.predictor_image.clone(),
@@ -230,10 +296,12 @@ impl DockerBackend {
         });
         let cpus = self.settings.cpus;
         let memory = self.settings.memory_mb;
+        let pids = self.settings.pids_limit;
         ContainerCreateBody {
             image: Some(image),
             cmd: Some(cmd.into_iter().map(String::from).collect()),
             env: Some(vars),
+            user: Some(SERVICE_USER.into()),
             working_dir: Some(CONTAINER_WORK_DIR.into()),
             labels: Some(HashMap::from([
                 (labels::PROJECT.to_owned(), self.settings.project.clone()),
@@ -247,9 +315,23 @@ impl DockerBackend {
             exposed_ports: published.map(|key| vec![key]),
             stop_timeout: Some(i64::from(STOP_GRACE_SECS)),
             host_config: Some(HostConfig {
-                network_mode: Some(self.settings.network.clone()),
+                network_mode: Some(network.to_owned()),
                 nano_cpus: (cpus > 0.0).then_some((cpus * 1e9) as i64),
                 memory: (memory > 0).then_some((memory * 1024 * 1024) as i64),
+                pids_limit: i64::try_from(pids).ok().filter(|p| *p > 0),
+                cap_drop: Some(vec!["ALL".into()]),
+                security_opt: Some(vec!["no-new-privileges:true".into()]),
+                readonly_rootfs: Some(true),
+                mounts: Some(vec![Mount {
+                    target: Some(CONTAINER_DATA_DIR.into()),
+                    typ: Some(MountType::VOLUME),
+                    ..Default::default()
+                }]),
+                tmpfs: Some(HashMap::from([("/tmp".to_owned(), TMP_OPTIONS.to_owned())])),
+                ipc_mode: Some("private".into()),
+                // No init process: it would run as the service user, readable by the model,
+                // with the service's token in its environment. The service is PID 1 itself and
+                // not dumpable (`rafiki-worker`), so its environment and memory stay private.
                 device_requests,
                 port_bindings,
                 // The admin on the engine's host is reachable under this name (Docker 20.10+).
@@ -259,26 +341,35 @@ impl DockerBackend {
                     name: Some(RestartPolicyNameEnum::NO),
                     maximum_retry_count: None,
                 }),
-                init: Some(true),
                 ..Default::default()
             }),
             ..Default::default()
         }
     }
 
-    /// Creates a service's container without starting it, replacing an earlier container of
-    /// the same service (a relaunch after a crash). Returns the container id.
+    /// Creates a service's container without starting it, on its job's network (made when
+    /// missing), replacing an earlier container of the same service (a relaunch after a
+    /// crash). Returns the container id.
     pub async fn create(&self, spec: &ServiceSpec) -> Result<String, BackendError> {
         let name = self.container_name(spec.id);
         self.keep_logs(&name, spec.id).await;
         self.remove(&name).await?;
+        let network = self.ensure_job_network(spec.job_id).await?;
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
-        let created = self
+        match self
             .docker
-            .create_container(Some(options), self.definition(spec))
+            .create_container(Some(options), self.definition(spec, &network))
             .await
-            .map_err(|e| docker_error(&format!("cannot create container {name}"), e))?;
-        Ok(created.id)
+        {
+            Ok(created) => Ok(created.id),
+            Err(err) => {
+                self.release_job_network(spec.job_id).await;
+                Err(docker_error(
+                    &format!("cannot create container {name}"),
+                    err,
+                ))
+            }
+        }
     }
 
     /// The log a service's removed containers leave behind.
@@ -330,9 +421,13 @@ impl DockerBackend {
         }
     }
 
-    /// Removes a container, running or not; one already gone is fine.
+    /// Removes a container, running or not, with its anonymous volume (the work directory);
+    /// one already gone is fine.
     async fn remove(&self, container: &str) -> Result<(), BackendError> {
-        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
         match self.docker.remove_container(container, Some(options)).await {
             Ok(()) => Ok(()),
             Err(err) if is_not_found(&err) => Ok(()),
@@ -364,12 +459,17 @@ impl DockerBackend {
             .ok_or_else(|| BackendError(format!("the engine published no host port for {port}")))
     }
 
-    /// The containers of this project, as (container id, service id label).
-    async fn project_containers(&self) -> Result<Vec<(String, Option<Uuid>)>, BackendError> {
-        let filters = HashMap::from([(
-            "label".to_owned(),
-            vec![format!("{}={}", labels::PROJECT, self.settings.project)],
-        )]);
+    /// The containers of this project (of one job when `job` is set), running or not, as
+    /// (container id, service id label, job id label).
+    async fn project_containers(
+        &self,
+        job: Option<Uuid>,
+    ) -> Result<Vec<(String, Option<Uuid>, Option<Uuid>)>, BackendError> {
+        let mut wanted = vec![format!("{}={}", labels::PROJECT, self.settings.project)];
+        if let Some(job) = job {
+            wanted.push(format!("{}={job}", labels::JOB_ID));
+        }
+        let filters = HashMap::from([("label".to_owned(), wanted)]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
             .filters(&filters)
@@ -382,14 +482,35 @@ impl DockerBackend {
         Ok(containers
             .into_iter()
             .filter_map(|c| {
-                let service = c
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(labels::SERVICE_ID))
-                    .and_then(|id| id.parse().ok());
-                c.id.map(|id| (id, service))
+                let label = |key: &str| {
+                    c.labels
+                        .as_ref()
+                        .and_then(|l| l.get(key))
+                        .and_then(|id| id.parse().ok())
+                };
+                let (service, job) = (label(labels::SERVICE_ID), label(labels::JOB_ID));
+                c.id.map(|id| (id, service, job))
             })
             .collect())
+    }
+
+    /// The ids of a job's containers, running or not.
+    async fn containers_of_job(&self, job_id: Uuid) -> Result<Vec<String>, BackendError> {
+        let containers = self.project_containers(Some(job_id)).await?;
+        Ok(containers.into_iter().map(|(id, _, _)| id).collect())
+    }
+
+    /// Whether a container exists, and the job it serves (its label) when it does.
+    async fn job_of(&self, container: &str) -> Result<Option<Option<Uuid>>, BackendError> {
+        match self.docker.inspect_container(container, None).await {
+            Ok(inspected) => {
+                Ok(Some(inspected.config.and_then(|c| c.labels).and_then(
+                    |l| l.get(labels::JOB_ID).and_then(|j| j.parse().ok()),
+                )))
+            }
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) => Err(docker_error(&format!("cannot inspect {container}"), err)),
+        }
     }
 }
 
@@ -421,6 +542,7 @@ impl Backend for DockerBackend {
             if let Err(e) = self.remove(&id).await {
                 tracing::error!(container = %id, error = %e, "cannot remove a failed container");
             }
+            self.release_job_network(spec.job_id).await;
             return Err(failure);
         }
         let published_port = match spec
@@ -433,6 +555,7 @@ impl Backend for DockerBackend {
                     if let Err(e) = self.remove(&id).await {
                         tracing::error!(container = %id, error = %e, "cannot remove a container");
                     }
+                    self.release_job_network(spec.job_id).await;
                     return Err(err);
                 }
             },
@@ -467,6 +590,10 @@ impl Backend for DockerBackend {
     }
 
     async fn stop(&self, service_id: Uuid, backend_id: &str) -> Result<(), BackendError> {
+        let Some(job) = self.job_of(backend_id).await? else {
+            // Gone already (its job's network, if left, goes at the next reconciliation).
+            return Ok(());
+        };
         let options = StopContainerOptionsBuilder::default()
             .t(STOP_GRACE_SECS)
             .build();
@@ -477,20 +604,36 @@ impl Backend for DockerBackend {
             Err(err) => tracing::debug!(container = %backend_id, error = %reason(&err), "stop"),
         }
         self.keep_logs(backend_id, service_id).await;
-        self.remove(backend_id).await
+        self.remove(backend_id).await?;
+        if let Some(job) = job {
+            self.release_job_network(job).await;
+        }
+        Ok(())
     }
 
     async fn reconcile(&self, live: &[(Uuid, String)]) -> Result<usize, BackendError> {
         let keep: HashSet<(Uuid, &str)> = live.iter().map(|(s, b)| (*s, b.as_str())).collect();
         let mut removed = 0;
-        for (container, service) in self.project_containers().await? {
+        let mut busy_jobs = HashSet::new();
+        for (container, service, job) in self.project_containers(None).await? {
             let adopted = service.is_some_and(|s| keep.contains(&(s, container.as_str())));
-            if !adopted {
+            if adopted {
+                busy_jobs.extend(job);
+            } else {
                 if let Some(service) = service {
                     self.keep_logs(&container, service).await;
                 }
                 self.remove(&container).await?;
                 removed += 1;
+            }
+        }
+        // Networks of jobs with no container left go with them. One that cannot go (something
+        // else joined it) is left, logged: it holds nothing of Rafiki's.
+        for (network, job) in self.job_networks().await? {
+            if !busy_jobs.contains(&job) {
+                if let Err(err) = self.remove_network(&network).await {
+                    tracing::warn!(job = %job, error = %err, "cannot remove a job's network");
+                }
             }
         }
         Ok(removed)

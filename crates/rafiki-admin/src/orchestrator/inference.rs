@@ -42,13 +42,6 @@ impl Orchestrator {
     ) -> ApiResult<LaunchedInferenceJob> {
         let total = u32::try_from(budget.gpu_count)
             .map_err(|_| ApiError::invalid_request("budget GPU_COUNT is too large"))?;
-        let _guard = self.lock.lock().await;
-        let allocated = self.gpus.allocate(total as usize).map_err(|shortage| {
-            ApiError::new(
-                ErrorName::ServiceDeploymentError,
-                format!("Not enough GPUs for this deployment: {shortage}."),
-            )
-        })?;
         let mut images = Vec::with_capacity(trials.len());
         for trial in trials {
             let sub = train_jobs::get_sub(&self.pool, trial.sub_train_job_id)
@@ -58,6 +51,13 @@ impl Orchestrator {
                 })?;
             images.push(self.model_image(sub.model_id).await?);
         }
+        let _guard = self.lock.lock().await;
+        let allocated = self.gpus.allocate(total as usize).map_err(|shortage| {
+            ApiError::new(
+                ErrorName::ServiceDeploymentError,
+                format!("Not enough GPUs for this deployment: {shortage}."),
+            )
+        })?;
         let written = self
             .write_inference_job(user_id, train_job_id, trials, &images, &allocated, budget)
             .await;
@@ -91,7 +91,8 @@ impl Orchestrator {
     }
 
     /// The job's rows in one transaction; returns its id and its services to launch, the
-    /// predictor first.
+    /// predictor first. The job's predict secret is made here: its predictor sends it to its
+    /// workers, which answer nobody else.
     async fn write_inference_job(
         &self,
         user_id: Uuid,
@@ -103,8 +104,9 @@ impl Orchestrator {
     ) -> ApiResult<(Uuid, Vec<Planned>)> {
         let total = u32::try_from(allocated.len()).map_err(ApiError::internal)?;
         let shares = split_gpus(total, trials.len());
+        let predict_secret = super::random_secret();
         let mut tx = self.pool.begin().await.map_err(ApiError::internal)?;
-        let id = inference_jobs::insert(&mut *tx, user_id, train_job_id, budget)
+        let id = inference_jobs::insert(&mut *tx, user_id, train_job_id, budget, &predict_secret)
             .await
             .map_err(|err| {
                 if err.is_constraint(inference_jobs::ONE_LIVE_PER_TRAIN_JOB) {
@@ -120,6 +122,7 @@ impl Orchestrator {
         let mut predictor = self
             .plan(&mut tx, ServiceType::Predict, id, Vec::new(), String::new())
             .await?;
+        predictor.predict_secret = Some(predict_secret.clone());
         self.give_port(&mut tx, &mut predictor).await?;
         inference_jobs::insert_predictor(&mut *tx, id, predictor.id).await?;
         launches.push(predictor);
@@ -129,6 +132,7 @@ impl Orchestrator {
             let mut worker = self
                 .plan(&mut tx, ServiceType::Inference, id, gpus, image.clone())
                 .await?;
+            worker.predict_secret = Some(predict_secret.clone());
             self.give_port(&mut tx, &mut worker).await?;
             inference_jobs::insert_worker(&mut *tx, worker.id, id, trial.trial.id).await?;
             launches.push(worker);

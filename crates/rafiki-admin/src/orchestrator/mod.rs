@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use rafiki_store::services::{NewService, ServiceRecord};
 use rafiki_store::train_jobs::{self, NewTrainJob, TrainJobRecord};
-use rafiki_store::{models, services, trials, users, StoreResult};
+use rafiki_store::{inference_jobs, models, services, trials, users, StoreResult};
 use rafiki_types::error::ErrorName;
 use rafiki_types::internal::env;
 use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
@@ -28,6 +28,7 @@ use crate::archive::ZipLimits;
 use crate::backend::{Backend, BackendError, Launched, ServiceSpec};
 use crate::error::{ApiError, ApiResult};
 use crate::gpus::GpuPool;
+use crate::images::{self, AllowedImages};
 use crate::quotas::Quotas;
 
 /// What the orchestrator needs to know to launch services.
@@ -43,6 +44,8 @@ pub struct OrchestratorConfig {
     /// The zip limits, passed to every service so that the dataset loading of the models they
     /// run enforces them on what it really extracts.
     pub zip_limits: ZipLimits,
+    /// The images workers may run in, checked again at every launch.
+    pub allowed_images: AllowedImages,
 }
 
 /// Launches, stops and supervises services.
@@ -65,15 +68,23 @@ struct Planned {
     image: String,
     port: Option<u16>,
     token: String,
+    /// The inference job's secret, for its predictor and inference workers.
+    predict_secret: Option<String>,
+}
+
+/// 32 random bytes in hex: service tokens and inference jobs' predict secrets.
+fn random_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// A fresh service token and its sha256 (the only form stored).
 fn new_token() -> (String, String) {
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    let token = hex::encode(bytes);
-    (token.clone(), token_hash(&token))
+    let token = random_secret();
+    let hash = token_hash(&token);
+    (token, hash)
 }
 
 /// The stored form of a service token.
@@ -128,12 +139,29 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// The image a model's workers run in.
-    async fn model_image(&self, model_id: Uuid) -> StoreResult<String> {
-        Ok(models::get(&self.pool, model_id)
+    /// The image a model's workers run in: a 400 when the allow-list no longer admits it (the
+    /// model was uploaded before the list changed).
+    async fn model_image(&self, model_id: Uuid) -> ApiResult<String> {
+        let image = models::get(&self.pool, model_id)
             .await?
             .and_then(|m| m.docker_image)
-            .unwrap_or_else(|| self.config.worker_image.clone()))
+            .unwrap_or_else(|| self.config.worker_image.clone());
+        self.check_image(&image).map_err(|refusal| {
+            ApiError::new(
+                ErrorName::InvalidModelError,
+                format!("Model {model_id} cannot run here: {refusal}"),
+            )
+        })?;
+        Ok(image)
+    }
+
+    /// Whether the allow-list admits `image`; the refusal's text when not.
+    fn check_image(&self, image: &str) -> Result<(), String> {
+        if self.config.allowed_images.admits(image) {
+            Ok(())
+        } else {
+            Err(images::refusal(image, &self.config.allowed_images))
+        }
     }
 
     /// Writes a service's row (in the job's transaction) and returns it planned for launch.
@@ -168,6 +196,7 @@ impl Orchestrator {
             image,
             port: None,
             token,
+            predict_secret: None,
         })
     }
 
@@ -195,6 +224,9 @@ impl Orchestrator {
             env.insert(env::PORT.to_owned(), port.to_string());
             env.insert(env::BIND_HOST.to_owned(), address.bind_host);
         }
+        if let Some(secret) = &planned.predict_secret {
+            env.insert(env::PREDICT_SECRET.to_owned(), secret.clone());
+        }
         ServiceSpec {
             id: planned.id,
             service_type: planned.service_type,
@@ -221,12 +253,20 @@ impl Orchestrator {
         Ok(Ok(launched))
     }
 
-    /// A live service planned again for a relaunch, with a new token.
-    fn replan(&self, service: &ServiceRecord, token: String) -> Planned {
-        Planned {
+    /// A live service planned again for a relaunch, with a new token (and its inference job's
+    /// secret, which the job's running services share).
+    async fn replan(&self, service: &ServiceRecord, token: String) -> StoreResult<Planned> {
+        let job_id = service.job_id.unwrap_or_default();
+        let predict_secret = match service.service_type {
+            ServiceType::Predict | ServiceType::Inference => {
+                inference_jobs::predict_secret(&self.pool, job_id).await?
+            }
+            ServiceType::Train | ServiceType::Advisor => None,
+        };
+        Ok(Planned {
             id: service.id,
             service_type: service.service_type,
-            job_id: service.job_id.unwrap_or_default(),
+            job_id,
             gpus: service.gpus.clone(),
             image: service
                 .image
@@ -234,7 +274,8 @@ impl Orchestrator {
                 .unwrap_or_else(|| self.config.worker_image.clone()),
             port: service.port.and_then(|p| u16::try_from(p).ok()),
             token,
-        }
+            predict_secret,
+        })
     }
 
     /// Writes a train job, one sub-job per model and its workers (one per GPU, or one CPU
@@ -252,6 +293,10 @@ impl Orchestrator {
         let total = u32::try_from(new.budget.gpu_count)
             .map_err(|_| ApiError::invalid_request("budget GPU_COUNT is too large"))?;
         let shares = split_gpus(total, model_ids.len());
+        let mut images = Vec::with_capacity(model_ids.len());
+        for model_id in model_ids {
+            images.push(self.model_image(*model_id).await?);
+        }
         let _guard = self.lock.lock().await;
         let allocated = self.gpus.allocate(total as usize).map_err(|shortage| {
             ApiError::new(
@@ -259,10 +304,6 @@ impl Orchestrator {
                 format!("Not enough GPUs for this job: {shortage}."),
             )
         })?;
-        let mut images = Vec::with_capacity(model_ids.len());
-        for model_id in model_ids {
-            images.push(self.model_image(*model_id).await?);
-        }
         let written = self
             .write_train_job(new, model_ids, &images, &shares, &allocated)
             .await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rafiki_store::services::ServiceRecord;
 use rafiki_store::{services, train_jobs, trials, StoreResult};
-use rafiki_types::status::{JobStatus, ServiceStatus};
+use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -114,18 +114,26 @@ impl Orchestrator {
         }
     }
 
-    /// Launches a service again with a new token.
+    /// Launches a service again with a new token, unless its image is no longer allowed.
     async fn relaunch(&self, service: &ServiceRecord, restarted: bool) -> StoreResult<()> {
         let (token, hash) = new_token();
         services::renew_token(&self.pool, service.id, &hash, restarted).await?;
-        match self.launch(&self.replan(service, token)).await? {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                let error = format!("Cannot relaunch the worker: {err}");
-                self.finish_service(service, ServiceStatus::Errored, Some(&error))
-                    .await
-            }
+        let planned = self.replan(service, token).await?;
+        let allowed = match planned.service_type {
+            // The predictor's image is the operator's own setting, not a model's.
+            ServiceType::Predict => Ok(()),
+            _ => self.check_image(&planned.image),
+        };
+        let failure = match allowed {
+            Ok(()) => self.launch(&planned).await?.err().map(|e| e.to_string()),
+            Err(refusal) => Some(refusal),
+        };
+        if let Some(err) = failure {
+            let error = format!("Cannot relaunch the worker: {err}");
+            self.finish_service(service, ServiceStatus::Errored, Some(&error))
+                .await?;
         }
+        Ok(())
     }
 
     /// Derives a train job's status, the one place that ends jobs and sub-jobs on their own:

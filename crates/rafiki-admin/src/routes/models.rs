@@ -24,6 +24,7 @@ use uuid::Uuid;
 use crate::auth::extract::{AuthUser, Authorized, ModelDevelopers};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
+use crate::images;
 use crate::paging::{Listing, PageParams};
 use crate::python_check::{check_model_source_off_thread, SourceError};
 use crate::state::AppState;
@@ -79,8 +80,9 @@ pub struct ModelQuery {
     request_body(content = CreateModelForm, content_type = "multipart/form-data"),
     responses(
     (status = 200, body = ModelRef),
-    (status = 400, description = "InvalidModelError (not UTF-8, syntax error, no such class), \
-        InvalidModelAccessRightError or InvalidRequestError", body = ErrorBody),
+    (status = 400, description = "InvalidModelError (not UTF-8, syntax error, no such class, \
+        a docker_image RAFIKI_ALLOWED_IMAGES does not admit), InvalidModelAccessRightError or \
+        InvalidRequestError", body = ErrorBody),
     (status = 403, description = "UnauthorizedError", body = ErrorBody),
     (status = 409, description = "DuplicateModelNameError", body = ErrorBody),
     (status = 413, description = "PayloadTooLargeError", body = ErrorBody)))]
@@ -100,6 +102,12 @@ pub async fn create_model(
         Some(image) => check_image(image)?,
         None => state.settings.worker_image.clone(),
     };
+    if !state.settings.allowed_images.admits(&docker_image) {
+        return Err(invalid_model(images::refusal(
+            &docker_image,
+            &state.settings.allowed_images,
+        )));
+    }
     let file = form.file.take().ok_or_else(|| {
         ApiError::invalid_request(format!(
             "The form has no file field `{}`: upload the model's Python file in it.",

@@ -1,17 +1,18 @@
 //! The docker backend against the real engine and the project's images: container specs
-//! (labels, limits, GPU device requests, published ports), launch failures that leave nothing
-//! behind and return GPUs, reconciliation at start-up, and a whole job trained, deployed,
-//! queried and stopped in containers.
+//! (labels, limits, hardening, GPU device requests, published ports), one network per job,
+//! launch failures that leave nothing behind and return GPUs, reconciliation at start-up, a
+//! whole job trained, deployed, queried and stopped in containers, and hostile models that try
+//! to escape their container. The allow-list of images needs no engine and always runs.
 //!
-//! They need a Docker engine with the images of `scripts/build-images.sh`; `scripts/test.sh`
-//! builds them and sets `RAFIKI_TEST_DOCKER=1`, which makes these tests run (and fail rather
-//! than skip when the engine is unusable). Each test uses its own project name, so parallel
-//! tests never reconcile each other's containers away.
+//! The others need a Docker engine with the images of `scripts/build-images.sh`;
+//! `scripts/test.sh` builds them and sets `RAFIKI_TEST_DOCKER=1`, which makes these tests run
+//! (and fail rather than skip when the engine is unusable). Each test uses its own project
+//! name, so parallel tests never reconcile each other's containers or networks away.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use bollard::query_parameters::ListContainersOptionsBuilder;
+use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
 use rafiki_admin::backend::docker::{labels, DockerBackend, DockerSettings};
 use rafiki_admin::backend::{Backend, ServiceSpec};
 use rafiki_types::status::ServiceType;
@@ -19,14 +20,17 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, fresh_database, spawn_app_on, TestApp};
+use crate::helpers::{
+    assert_error, fresh_database, spawn_app_on, TestApp, SUPERADMIN_PASSWORD, TEST_SECRET,
+};
 use crate::train_jobs::{start_job, wait_for_job, wait_until_ended, SLOW_MODEL};
 use crate::uploads::json_ok;
 
-/// The network the tests' containers join.
-const NETWORK: &str = "rafiki-test";
 const WORKER_IMAGE: &str = "rafiki-rs/worker:latest";
 const PREDICTOR_IMAGE: &str = "rafiki-rs/predictor:latest";
+/// The pids limit of the tests' containers: above what a worker and its model use (the model's
+/// numeric libraries start a thread per core), far below a fork bomb's appetite.
+const PIDS_LIMIT: u64 = 200;
 
 /// Whether the docker tests run: only with `RAFIKI_TEST_DOCKER=1`.
 fn docker_wanted() -> bool {
@@ -39,8 +43,8 @@ fn docker_wanted() -> bool {
     wanted
 }
 
-/// A project name of one test; its containers are removed when the guard drops, so a failing
-/// test leaves none behind.
+/// A project name of one test; its containers and networks are removed when the guard drops,
+/// so a failing test leaves none behind.
 struct Project(String);
 
 impl Project {
@@ -65,8 +69,19 @@ impl Drop for Project {
                 .collect();
             if !ids.is_empty() {
                 let _ = std::process::Command::new("docker")
-                    .args(["rm", "-f"])
+                    .args(["rm", "-f", "-v"])
                     .args(&ids)
+                    .output();
+            }
+        }
+        let listed = std::process::Command::new("docker")
+            .args(["network", "ls", "-q", "--filter"])
+            .arg(format!("label={}={}", labels::PROJECT, self.0))
+            .output();
+        if let Ok(out) = listed {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = std::process::Command::new("docker")
+                    .args(["network", "rm", id])
                     .output();
             }
         }
@@ -75,11 +90,11 @@ impl Drop for Project {
 
 fn docker_settings(project: &str) -> DockerSettings {
     DockerSettings {
-        network: NETWORK.into(),
         project: project.into(),
         predictor_image: PREDICTOR_IMAGE.into(),
         cpus: 1.5,
         memory_mb: 1024,
+        pids_limit: PIDS_LIMIT,
         logs_dir: std::env::temp_dir().join(project),
     }
 }
@@ -103,12 +118,36 @@ fn admin_settings(project: &str, gpus: &str) -> Vec<(&'static str, Value)> {
         ("backend", json!("docker")),
         ("bind_host", json!("0.0.0.0")),
         ("docker_project", json!(project)),
-        ("docker_network", json!(NETWORK)),
         ("gpus", json!(gpus)),
         ("docker_cpus", json!(1.0)),
         ("docker_memory_mb", json!(2048)),
+        ("docker_pids_limit", json!(PIDS_LIMIT)),
         ("supervise_ms", json!(200)),
     ]
+}
+
+/// The project's networks, as (name, job id label).
+async fn networks_of(backend: &DockerBackend, project: &str) -> Vec<(String, String)> {
+    let filters = HashMap::from([(
+        "label".to_owned(),
+        vec![format!("{}={project}", labels::PROJECT)],
+    )]);
+    let options = ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let mut networks: Vec<(String, String)> = backend
+        .client()
+        .list_networks(Some(options))
+        .await
+        .expect("networks listed")
+        .into_iter()
+        .map(|n| {
+            let job = n.labels.unwrap_or_default()[labels::JOB_ID].clone();
+            (n.name.unwrap(), job)
+        })
+        .collect();
+    networks.sort();
+    networks
 }
 
 /// The ids of the project's containers, running or not.
@@ -203,7 +242,8 @@ async fn containers_carry_labels_limits_and_a_device_request_for_their_gpus() {
         "no database credentials: {env:?}"
     );
     let host = inspected.host_config.unwrap();
-    assert_eq!(host.network_mode.as_deref(), Some(NETWORK));
+    let network = backend.network_name(spec.job_id);
+    assert_eq!(host.network_mode.as_deref(), Some(network.as_str()));
     assert_eq!(host.nano_cpus, Some(1_500_000_000));
     assert_eq!(host.memory, Some(1024 * 1024 * 1024));
     let requests = host.device_requests.expect("a device request");
@@ -289,7 +329,9 @@ async fn a_failed_launch_is_a_deployment_error_that_leaves_nothing_and_returns_t
         return;
     };
     let project = guard.0.clone();
-    let app = spawn_app_on(&fresh_database().await, &admin_settings(&project, "0,1")).await;
+    let mut settings = admin_settings(&project, "0,1");
+    settings.push(("allowed_images", json!("rafiki-rs/")));
+    let app = spawn_app_on(&fresh_database().await, &settings).await;
     // A model whose image does not exist: the engine refuses to create its container.
     let dev = app.user("dev@example.com", "MODEL_DEVELOPER").await;
     let form = crate::uploads::RafikiForm::new()
@@ -322,6 +364,7 @@ async fn a_failed_launch_is_a_deployment_error_that_leaves_nothing_and_returns_t
         assert!(message.contains("no-such-image"), "{message}");
         assert!(!message.contains("asked for"), "{message}");
         assert!(containers_of(&backend, &project).await.is_empty());
+        assert!(networks_of(&backend, &project).await.is_empty());
     }
     let live: i64 = sqlx::query_scalar(
         "select count(*) from services where status in ('STARTED', 'DEPLOYING', 'RUNNING')",
@@ -406,10 +449,15 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
 
     let database = fresh_database().await;
     let settings = admin_settings(&project, "");
+    assert_eq!(networks_of(&backend, &project).await.len(), 1);
     let app = spawn_app_on(&database, &settings).await;
     assert!(
         containers_of(&backend, &project).await.is_empty(),
         "reconciliation removed {stray_id}"
+    );
+    assert!(
+        networks_of(&backend, &project).await.is_empty(),
+        "and its job's network"
     );
 
     let (dev, path) = start_job(
@@ -465,6 +513,13 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
     })
     .await;
     assert_eq!(containers_of(&backend, &project).await.len(), 2);
+    let job_id: String = sqlx::query_scalar("select id::text from inference_jobs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let job_networks = networks_of(&backend, &project).await;
+    assert_eq!(job_networks.len(), 1, "one network, the inference job's");
+    assert_eq!(job_networks[0].1, job_id);
     let predict = |host: String| async move {
         let res = reqwest::Client::new()
             .post(format!("http://{host}/predict"))
@@ -478,10 +533,12 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
     let answer = predict(host.clone()).await;
     assert!(answer["prediction"].is_number(), "{answer}");
 
-    // A restarted admin adopts the running containers: still serving, then stopped by it.
+    // A restarted admin adopts the running containers and their network: still serving, then
+    // stopped by it.
     app.shutdown().await;
     let app = spawn_app_on(&database, &settings).await;
     assert_eq!(containers_of(&backend, &project).await.len(), 2);
+    assert_eq!(networks_of(&backend, &project).await, job_networks);
     // Several supervision steps of the new admin, which must find them running.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let running = app.get_json("/inference_jobs/myapp/1", &dev).await;
@@ -497,6 +554,7 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(containers_of(&backend, &project).await.is_empty());
+    assert!(networks_of(&backend, &project).await.is_empty());
     let held: Vec<Vec<i32>> = sqlx::query_scalar(
         "select gpus from services where status in ('STARTED', 'DEPLOYING', 'RUNNING')",
     )
@@ -504,5 +562,554 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
     .await
     .unwrap();
     assert!(held.is_empty(), "no live service holds anything: {held:?}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn containers_run_unprivileged_on_a_read_only_root_without_capabilities_under_a_pids_limit() {
+    let Some((_guard, backend)) = docker_backend().await else {
+        return;
+    };
+    for service_type in [ServiceType::Train, ServiceType::Predict] {
+        let spec = service_spec(service_type, vec![], Some(8080));
+        let container = backend.create(&spec).await.expect("created");
+        let inspected = backend
+            .client()
+            .inspect_container(&container, None)
+            .await
+            .unwrap();
+        let config = inspected.config.unwrap();
+        assert_eq!(config.user.as_deref(), Some("10001:10001"));
+        assert_eq!(config.working_dir.as_deref(), Some("/var/lib/rafiki/work"));
+        let host = inspected.host_config.unwrap();
+        assert_eq!(host.cap_drop.as_deref(), Some(&["ALL".to_owned()][..]));
+        assert_eq!(host.cap_add.unwrap_or_default(), Vec::<String>::new());
+        assert!(!host.privileged.unwrap_or(false));
+        assert_eq!(
+            host.security_opt.as_deref(),
+            Some(&["no-new-privileges:true".to_owned()][..])
+        );
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(host.pids_limit, Some(PIDS_LIMIT as i64));
+        assert_eq!(host.ipc_mode.as_deref(), Some("private"));
+        assert!(
+            !host.init.unwrap_or(false),
+            "no init process holds the service's environment"
+        );
+        let tmp = &host.tmpfs.unwrap()["/tmp"];
+        for option in ["noexec", "nosuid", "nodev", "size="] {
+            assert!(tmp.contains(option), "{tmp}");
+        }
+        // One writable volume, anonymous: removed with the container.
+        let mounts = host.mounts.unwrap();
+        assert_eq!(mounts.len(), 1, "{mounts:?}");
+        assert_eq!(mounts[0].target.as_deref(), Some("/var/lib/rafiki"));
+        assert_eq!(mounts[0].typ, Some(bollard::models::MountType::VOLUME));
+        assert_eq!(mounts[0].source.as_deref().unwrap_or(""), "");
+        let volumes: Vec<String> = inspected
+            .mounts
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| m.name)
+            .collect();
+        assert_eq!(volumes.len(), 1);
+        backend.stop(spec.id, &container).await.unwrap();
+        let volume = backend.client().inspect_volume(&volumes[0]).await;
+        assert!(volume.is_err(), "the work volume goes with its container");
+    }
+}
+
+#[tokio::test]
+async fn each_job_gets_a_network_of_its_own_that_goes_with_its_last_container() {
+    let Some((guard, backend)) = docker_backend().await else {
+        return;
+    };
+    let project = guard.0.clone();
+    let first = service_spec(ServiceType::Inference, vec![], Some(8080));
+    let mut second = service_spec(ServiceType::Predict, vec![], Some(8081));
+    second.job_id = first.job_id;
+    let other = service_spec(ServiceType::Train, vec![], None);
+    let mut containers = Vec::new();
+    for spec in [&first, &second, &other] {
+        containers.push(backend.create(spec).await.expect("created"));
+    }
+    let job_network = backend.network_name(first.job_id);
+    let other_network = backend.network_name(other.job_id);
+    let mut expected = vec![
+        (job_network.clone(), first.job_id.to_string()),
+        (other_network.clone(), other.job_id.to_string()),
+    ];
+    expected.sort();
+    assert_eq!(networks_of(&backend, &project).await, expected);
+    for (container, network) in containers
+        .iter()
+        .zip([&job_network, &job_network, &other_network])
+    {
+        let inspected = backend
+            .client()
+            .inspect_container(container, None)
+            .await
+            .unwrap();
+        let host = inspected.host_config.unwrap();
+        assert_eq!(host.network_mode.as_ref(), Some(network));
+    }
+
+    backend.stop(first.id, &containers[0]).await.unwrap();
+    assert_eq!(
+        networks_of(&backend, &project).await.len(),
+        2,
+        "the job's predictor still uses its network"
+    );
+    backend.stop(second.id, &containers[1]).await.unwrap();
+    assert_eq!(
+        networks_of(&backend, &project).await,
+        vec![(other_network, other.job_id.to_string())]
+    );
+    backend.stop(other.id, &containers[2]).await.unwrap();
+    assert!(networks_of(&backend, &project).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_docker_image_outside_the_allow_list_is_refused_at_upload_and_at_launch() {
+    let database = fresh_database().await;
+    let wide = [(
+        "allowed_images",
+        json!("rafiki-rs/worker, registry.local/models/"),
+    )];
+    let app = spawn_app_on(&database, &wide).await;
+    let dev = app.user("dev@example.com", "MODEL_DEVELOPER").await;
+    let form = |name: &str, image: &str| {
+        crate::uploads::RafikiForm::new()
+            .text("name", name)
+            .text("task", "ANY")
+            .text("model_class", "Slow")
+            .text("docker_image", image)
+            .file("model_file_bytes", SLOW_MODEL.as_bytes())
+    };
+    for image in [
+        "evil/miner:1",
+        "rafiki-rs/worker-evil:1",
+        "registry.local/other/x:1",
+    ] {
+        let res = app.post_form("/models", &dev, form("refused", image)).await;
+        let message = assert_error(res, StatusCode::BAD_REQUEST, "InvalidModelError").await;
+        assert!(message.contains("RAFIKI_ALLOWED_IMAGES"), "{message}");
+        assert!(message.contains(image), "{message}");
+    }
+    let count = |app: &TestApp, table: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("select count(*) from {table}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count(&app, "models").await, 0);
+    let allowed = json_ok(
+        app.post_form(
+            "/models",
+            &dev,
+            form("mirror", "registry.local/models/torch:2"),
+        )
+        .await,
+    )
+    .await;
+    // The default list admits the worker image's repository with any tag.
+    let admitted = json_ok(
+        app.post_form("/models", &dev, form("plain", "rafiki-rs/worker:7"))
+            .await,
+    )
+    .await;
+    let data = crate::train_jobs::dataset(&app, &dev, "ANY", b"x").await;
+    app.shutdown().await;
+
+    // The operator narrows the list to its default (the worker image's repository): the model
+    // uploaded before cannot be launched any more; nothing is written or allocated for it.
+    let app = spawn_app_on(&database, &[("gpus", json!("0"))]).await;
+    let dev = app.login("dev@example.com", "pw-of-a-user").await;
+    let job = |model: &Value, gpus: i64| {
+        json!({"app": "narrowed", "task": "ANY", "train_dataset_id": data,
+               "val_dataset_id": data, "budget": {"GPU_COUNT": gpus, "MODEL_TRIAL_COUNT": 1},
+               "model_ids": [model["id"]]})
+    };
+    let res = app
+        .send(Method::POST, "/train_jobs", Some(&dev), job(&allowed, 1))
+        .await;
+    let message = assert_error(res, StatusCode::BAD_REQUEST, "InvalidModelError").await;
+    assert!(message.contains("RAFIKI_ALLOWED_IMAGES"), "{message}");
+    assert!(
+        message.contains("registry.local/models/torch:2"),
+        "{message}"
+    );
+    assert_eq!(count(&app, "train_jobs").await, 0);
+    assert_eq!(count(&app, "services").await, 0);
+    // The refused job never took the GPU: asking for two with an admitted model finds it free.
+    let res = app
+        .send(Method::POST, "/train_jobs", Some(&dev), job(&admitted, 2))
+        .await;
+    let message = assert_error(
+        res,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceDeploymentError",
+    )
+    .await;
+    assert!(message.contains("1 free (0)"), "{message}");
+    app.shutdown().await;
+}
+
+/// A model whose `train()` tries to escape its container and logs, as one JSON message, what
+/// each attempt got: its user and capabilities, the processes it sees and their environments,
+/// writes outside its work directory, connections to `train_args["targets"]` (`"gateway"` as a
+/// host is its network's gateway), and as many processes as it can fork.
+const HOSTILE_MODEL: &str = r#"
+import json
+import os
+import socket
+import time
+from rafiki.model import BaseModel, FixedKnob, logger
+
+
+def gateway():
+    with open("/proc/net/route") as f:
+        for line in f.read().splitlines()[1:]:
+            fields = line.split()
+            if fields[1] == "00000000":
+                return socket.inet_ntoa(int(fields[2], 16).to_bytes(4, "little"))
+    return "none"
+
+
+def connect(host, port):
+    try:
+        if host == "gateway":
+            host = gateway()
+        with socket.create_connection((host, port), timeout=3):
+            return "connected"
+    except OSError as e:
+        return f"failed: {type(e).__name__}: {e}"
+
+
+def attempt(action):
+    try:
+        action()
+        return "done"
+    except OSError as e:
+        return f"failed: {type(e).__name__}: {e.strerror}"
+
+
+def write(path):
+    with open(path, "a") as f:
+        f.write("owned\n")
+
+
+class Hostile(BaseModel):
+    @staticmethod
+    def get_knob_config():
+        return {"k": FixedKnob(1)}
+
+    def __init__(self, **knobs):
+        super().__init__(**knobs)
+
+    def train(self, dataset_path, shared_params=None, **train_args):
+        found = {"ids": [os.getuid(), os.geteuid(), os.getgid(), os.getegid()]}
+        with open("/proc/self/status") as f:
+            status = dict(l.split(":\t", 1) for l in f.read().splitlines() if ":\t" in l)
+        found["caps"] = [status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")]
+        found["no_new_privs"] = status["NoNewPrivs"].strip()
+        found["setuid"] = attempt(lambda: os.setuid(0))
+        processes = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            seen = {}
+            for name in ("cmdline", "environ"):
+                try:
+                    with open(f"/proc/{pid}/{name}", "rb") as f:
+                        seen[name] = f.read().replace(b"\0", b" ").decode(errors="replace")
+                except OSError as e:
+                    seen[name] = f"unreadable: {type(e).__name__}"
+            processes[pid] = seen
+        found["processes"] = processes
+        found["self"] = str(os.getpid())
+        found["writes"] = {
+            path: attempt(lambda path=path: write(path))
+            for path in (
+                "/etc/passwd",
+                "/usr/local/bin/rafiki-worker",
+                "/usr/local/lib/python3.11/dist-packages/owned.pth",
+                "/root/owned",
+                "/var/lib/owned",
+                "/tmp/scratch",
+                os.path.join(os.getcwd(), "scratch"),
+            )
+        }
+        found["connections"] = {
+            name: connect(host, port) for name, (host, port) in train_args["targets"].items()
+        }
+        children = []
+        found["fork_error"] = "none"
+        try:
+            while len(children) < 100000:
+                pid = os.fork()
+                if pid == 0:
+                    time.sleep(300)
+                    os._exit(0)
+                children.append(pid)
+        except OSError as e:
+            found["fork_error"] = f"{type(e).__name__}: {e.strerror}"
+        found["forks"] = len(children)
+        for pid in children:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        logger.log(json.dumps(found))
+
+    def evaluate(self, dataset_path):
+        return 0.5
+
+    def predict(self, queries):
+        return [0 for _ in queries]
+
+    def dump_parameters(self):
+        return {}
+
+    def load_parameters(self, params):
+        pass
+"#;
+
+#[tokio::test]
+async fn hostile_models_in_containers_reach_nothing_beyond_their_own_service() {
+    let Some((guard, backend)) = docker_backend().await else {
+        return;
+    };
+    let project = guard.0.clone();
+    let app = spawn_app_on(&fresh_database().await, &admin_settings(&project, "")).await;
+
+    // The victim: a normal model, trained and deployed in the same hardened containers.
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"train", b"val"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 1}),
+        json!({"seconds": 0.1}),
+    )
+    .await;
+    let job = wait_until_ended(&app, &dev, &path, 240).await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    let created = json_ok(
+        app.send(
+            Method::POST,
+            "/inference_jobs",
+            Some(&dev),
+            json!({"app": "myapp", "app_version": -1, "budget": {"GPU_COUNT": 0}}),
+        )
+        .await,
+    )
+    .await;
+    wait_for_job(&app, &dev, "/inference_jobs/myapp/1", 120, |j| {
+        assert_ne!(j["status"], "ERRORED", "{j}");
+        j["status"] == "RUNNING"
+    })
+    .await;
+    let predicted = reqwest::Client::new()
+        .post(format!(
+            "http://{}/predict",
+            created["predictor_host"].as_str().unwrap()
+        ))
+        .json(&json!({"query": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(predicted.status(), StatusCode::OK);
+
+    // The victim's inference worker answers only its predictor: from here, which reaches its
+    // address like any container of its network would, it needs the job's secret.
+    let (job_id, host, port, container): (Uuid, String, i32, String) = sqlx::query_as(
+        "select job_id, host, port, backend_id from services \
+         where service_type = 'INFERENCE' and status = 'RUNNING'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let secret: String =
+        sqlx::query_scalar("select predict_secret from inference_jobs where id = $1")
+            .bind(job_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let listing = app.get_json("/inference_jobs/myapp/1", &dev).await;
+    assert!(!listing.to_string().contains(&secret), "{listing}");
+    let inspected = backend
+        .client()
+        .inspect_container(&container, None)
+        .await
+        .unwrap();
+    let address = inspected.network_settings.unwrap().networks.unwrap()
+        [&backend.network_name(job_id)]
+        .ip_address
+        .clone()
+        .unwrap();
+    let worker_url = format!("http://{address}:{port}/predict");
+    let ask = |authorization: Option<String>| {
+        let mut request = reqwest::Client::new()
+            .post(&worker_url)
+            .json(&json!({"queries": [1]}));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(ask(None).await, StatusCode::UNAUTHORIZED);
+    let wrong = format!("Bearer {}", "0".repeat(secret.len()));
+    assert_eq!(ask(Some(wrong)).await, StatusCode::FORBIDDEN);
+    assert_eq!(ask(Some(format!("Bearer {secret}"))).await, StatusCode::OK);
+
+    // The attacker: another developer's model, trained in a job of its own.
+    let mallory = app.user("mallory@example.com", "MODEL_DEVELOPER").await;
+    let data = crate::train_jobs::dataset(&app, &mallory, "ANY", b"x").await;
+    let model = crate::train_jobs::model(
+        &app,
+        &mallory,
+        "hostile",
+        "ANY",
+        "Hostile",
+        HOSTILE_MODEL,
+        "PRIVATE",
+    )
+    .await;
+    let url_port = |url: &str| reqwest::Url::parse(url).unwrap().port().unwrap();
+    let (admin_port, postgres_port) = (url_port(&app.address), url_port(&app.database_url));
+    let targets = json!({
+        "admin": ["host.docker.internal", admin_port],
+        "postgres through the host's name": ["host.docker.internal", postgres_port],
+        "postgres through the gateway": ["gateway", postgres_port],
+        "postgres on loopback": ["127.0.0.1", postgres_port],
+        "the other job's worker by name": [host, port],
+        "the other job's worker by address": [address, port],
+    });
+    let res = app
+        .send(
+            Method::POST,
+            "/train_jobs",
+            Some(&mallory),
+            json!({"app": "hostile", "task": "ANY", "train_dataset_id": data,
+                   "val_dataset_id": data, "budget": {"MODEL_TRIAL_COUNT": 1},
+                   "model_ids": [model], "train_args": {"targets": targets}}),
+        )
+        .await;
+    json_ok(res).await;
+    let job = wait_until_ended(&app, &mallory, "/train_jobs/hostile/1", 240).await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    let trials = app.get_json("/train_jobs/hostile/1/trials", &mallory).await;
+    let trial = &trials.as_array().unwrap()[0];
+    assert_eq!(trial["status"], "COMPLETED", "{trial}");
+    let logs = app
+        .get_json(
+            &format!("/trials/{}/logs", trial["id"].as_str().unwrap()),
+            &mallory,
+        )
+        .await;
+    let found: Value =
+        serde_json::from_str(logs["messages"][0]["message"].as_str().unwrap()).unwrap();
+
+    // Not root, no capabilities, no way to gain any.
+    assert_eq!(found["ids"], json!([10001, 10001, 10001, 10001]), "{found}");
+    assert_eq!(found["caps"], json!(vec!["0000000000000000"; 5]), "{found}");
+    assert_eq!(found["no_new_privs"], "1");
+    assert!(
+        found["setuid"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed: PermissionError"),
+        "{found}"
+    );
+    // Only its own container's processes, and no environment with a secret: the worker (PID 1)
+    // is not dumpable, and the model's own environment has no token.
+    let processes = found["processes"].as_object().unwrap();
+    for (pid, seen) in processes {
+        let cmdline = seen["cmdline"].as_str().unwrap();
+        assert!(
+            cmdline.starts_with("rafiki-worker") || cmdline.contains("python"),
+            "{pid}: {cmdline}"
+        );
+        let environ = seen["environ"].as_str().unwrap();
+        for leak in [
+            "RAFIKI_SERVICE_TOKEN",
+            "RAFIKI_PREDICT_SECRET",
+            "DATABASE_URL",
+            "APP_SECRET",
+            TEST_SECRET,
+            SUPERADMIN_PASSWORD,
+            &secret,
+        ] {
+            assert!(!environ.contains(leak), "{pid} {cmdline}: {environ}");
+        }
+    }
+    assert_eq!(
+        processes["1"]["environ"], "unreadable: PermissionError",
+        "the worker's environment is closed to its model: {found}"
+    );
+    assert!(
+        processes[found["self"].as_str().unwrap()]["environ"]
+            .as_str()
+            .unwrap()
+            .contains("RAFIKI_SERVICE_ID"),
+        "its own environment is readable, so the check above means something"
+    );
+    // Writes land only in its work directory and /tmp.
+    let writes = found["writes"].as_object().unwrap();
+    for (path, outcome) in writes {
+        let outcome = outcome.as_str().unwrap();
+        if path == "/tmp/scratch" || path.starts_with("/var/lib/rafiki/work/") {
+            assert_eq!(outcome, "done", "{path}");
+        } else {
+            assert!(
+                outcome.contains("Read-only file system") || outcome.contains("Permission denied"),
+                "{path}: {outcome}"
+            );
+        }
+    }
+    assert_eq!(writes.len(), 7, "{writes:?}");
+    // Its network reaches the admin and nothing else of this test: not the database on the
+    // host, not the other job's worker by name (another network's DNS) or by address.
+    let connections = found["connections"].as_object().unwrap();
+    assert_eq!(connections["admin"], "connected", "{connections:?}");
+    for (target, outcome) in connections.iter().filter(|(t, _)| *t != "admin") {
+        assert!(
+            outcome.as_str().unwrap().starts_with("failed"),
+            "{target}: {outcome}"
+        );
+    }
+    // The fork bomb stopped at the pids limit.
+    let forks = found["forks"].as_u64().unwrap();
+    assert!(forks > 0 && forks < PIDS_LIMIT, "{forks} forks");
+    assert!(
+        found["fork_error"]
+            .as_str()
+            .unwrap()
+            .contains("Resource temporarily unavailable"),
+        "{found}"
+    );
+
+    // The victim still serves, and goes with its network when stopped.
+    let predicted = reqwest::Client::new()
+        .post(format!(
+            "http://{}/predict",
+            created["predictor_host"].as_str().unwrap()
+        ))
+        .json(&json!({"query": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(predicted.status(), StatusCode::OK);
+    let res = app
+        .send(
+            Method::POST,
+            "/inference_jobs/myapp/1/stop",
+            Some(&dev),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(containers_of(&backend, &project).await.is_empty());
+    assert!(networks_of(&backend, &project).await.is_empty());
     app.shutdown().await;
 }

@@ -100,7 +100,8 @@ async fn a_model_sent_as_rafikis_client_sends_it_is_stored_byte_exact() {
 
 #[tokio::test]
 async fn docker_image_and_dependencies_have_defaults_and_are_checked() {
-    let app = spawn_app().await;
+    let allowed = [("allowed_images", json!("rafiki-rs/worker, registry.local/"))];
+    let app = spawn_app_on(&fresh_database().await, &allowed).await;
     let dev = app.user("dev@example.com", "MODEL_DEVELOPER").await;
     let base = |name: &str| {
         RafikiForm::new()

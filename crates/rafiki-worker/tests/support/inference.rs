@@ -22,6 +22,7 @@ use axum::{Json, Router};
 use rafiki_types::internal::{
     BlobRef, InferenceWorkerJob, PredictorJob, PredictorWorker, WorkerFailure, WorkerModel,
 };
+use rafiki_worker::predict_secret::PredictSecret;
 use rafiki_worker::{inference, InferenceExit, TrainError, WorkerConfig};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -30,6 +31,13 @@ use uuid::Uuid;
 
 /// The predictor's bearer token.
 pub const PREDICTOR_TOKEN: &str = "predictor-token-for-tests";
+/// The inference job's predict secret that test workers require and test predictors send.
+pub const PREDICT_SECRET: &str = "predict-secret-of-the-tests-inference-job";
+
+/// [`PREDICT_SECRET`] as the worker and the predictor take it.
+pub fn predict_secret() -> PredictSecret {
+    PredictSecret::new(PREDICT_SECRET).unwrap()
+}
 
 /// A model for inference tests. Knob `scale`; parameters `bias` (a float), optionally
 /// `calls_file` (each `predict` appends its batch size there), `pid_file` (its pid and a random
@@ -134,8 +142,9 @@ impl RunningWorker {
                 .unwrap();
             let result = runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let secret = predict_secret();
                 tokio::select! {
-                    result = inference::run_on(&config, listener) => Some(result),
+                    result = inference::run_on(&config, &secret, listener) => Some(result),
                     _ = stop_rx => None,
                 }
             });
