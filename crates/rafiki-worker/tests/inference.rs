@@ -172,7 +172,8 @@ async fn bad_bodies_and_unknown_routes_get_the_error_envelope() {
 async fn requests_without_the_jobs_predict_secret_are_refused() {
     let python = require_python!();
     let dir = tempfile::tempdir().unwrap();
-    let calls = dir.path().join("calls");
+    // In the scratch folder: the one the sandboxed model may write.
+    let calls = dir.path().join("work/scratch/calls");
     let admin = InferenceAdmin::start("TABULAR_REGRESSION").await;
     let params = format!(
         "{{'bias': 0.0, 'calls_file': {:?}}}",
