@@ -388,6 +388,22 @@ pub async fn start_job(
     (dev, path)
 }
 
+/// A job of one model whose trials take 30 s, started and RUNNING: a live worker to stop,
+/// ban or kill.
+pub async fn start_slow_job(app: &TestApp) -> (String, String) {
+    let (dev, path) = start_job(
+        app,
+        "ANY",
+        (b"a", b"b"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"TIME_HOURS": 1}),
+        json!({"seconds": 30}),
+    )
+    .await;
+    wait_for_job(app, &dev, &path, 60, |j| j["status"] == "RUNNING").await;
+    (dev, path)
+}
+
 /// Pids of the job's worker processes that are still alive.
 pub async fn live_worker_pids(app: &TestApp) -> Vec<i32> {
     let ids: Vec<Option<String>> = sqlx::query_scalar("select backend_id from services")
@@ -598,16 +614,7 @@ async fn stop_is_synchronous_and_leaves_no_worker() {
         return;
     }
     let app = spawn_app().await;
-    let (dev, path) = start_job(
-        &app,
-        "ANY",
-        (b"a", b"b"),
-        &[("slow", "Slow", SLOW_MODEL)],
-        json!({"TIME_HOURS": 1}),
-        json!({"seconds": 30}),
-    )
-    .await;
-    wait_for_job(&app, &dev, &path, 60, |j| j["status"] == "RUNNING").await;
+    let (dev, path) = start_slow_job(&app).await;
     assert!(!live_worker_pids(&app).await.is_empty());
     let stopped = json_ok(
         app.send(

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, spawn_app, TestApp};
-use crate::train_jobs::{live_worker_pids, python_ready, start_job, wait_for_job, SLOW_MODEL};
+use crate::train_jobs::{live_worker_pids, python_ready, start_slow_job};
 
 const TYPES: [&str; 4] = ["SUPERADMIN", "ADMIN", "MODEL_DEVELOPER", "APP_DEVELOPER"];
 
@@ -347,16 +347,7 @@ async fn banning_a_user_stops_their_live_train_job() {
         return;
     }
     let app = spawn_app().await;
-    let (dev, path) = start_job(
-        &app,
-        "ANY",
-        (b"a", b"b"),
-        &[("slow", "Slow", SLOW_MODEL)],
-        json!({"TIME_HOURS": 1}),
-        json!({"seconds": 30}),
-    )
-    .await;
-    wait_for_job(&app, &dev, &path, 60, |j| j["status"] == "RUNNING").await;
+    start_slow_job(&app).await;
     assert!(!live_worker_pids(&app).await.is_empty());
     let sa = app.superadmin().await;
     let res = app
