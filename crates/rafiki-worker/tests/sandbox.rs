@@ -3,6 +3,8 @@
 //! still trains, evaluates and dumps its parameters. Needs bubblewrap (`scripts/test.sh`
 //! installs Debian's `bubblewrap`).
 
+#[path = "../../../tests/security/probes.rs"]
+mod probes;
 mod support;
 
 use std::collections::BTreeMap;
@@ -127,26 +129,7 @@ async fn a_hostile_model_cannot_get_out_of_the_sandbox() {
         .await
         .expect("the hostile model's train() returns");
     let lines = messages(&events);
-    let probes: Vec<&String> = lines.iter().filter(|l| l.starts_with("probe ")).collect();
-    for kind in [
-        "own-environment",
-        "other-processes",
-        "read-file",
-        "list-dir",
-        "write-outside",
-        "connect",
-        "fork-bomb",
-        "fill-disk",
-    ] {
-        assert!(
-            probes
-                .iter()
-                .any(|l| l.starts_with(&format!("probe {kind}:"))),
-            "no `{kind}` probe ran: {lines:#?}"
-        );
-    }
-    let escaped: Vec<&&String> = probes.iter().filter(|l| l.contains("ESCAPED")).collect();
-    assert!(escaped.is_empty(), "the model got out: {escaped:#?}");
+    probes::assert_all_blocked(&lines);
     assert!(!layout.data.join("rafiki-escape-probe").exists());
     assert!(!layout.work.join("rafiki-escape-probe").exists());
     drop(listener);

@@ -208,18 +208,27 @@ impl DockerBackend {
         }
     }
 
-    /// The ids of the networks called exactly `name` (the engine's filter matches parts).
-    async fn networks_named(&self, name: &str) -> Result<Vec<String>, BackendError> {
-        let filters = HashMap::from([("name".to_owned(), vec![name.to_owned()])]);
+    /// The networks the engine lists for one filter (`name`, `label`, ...).
+    async fn list_networks(
+        &self,
+        filter: &str,
+        value: String,
+    ) -> Result<Vec<bollard::models::Network>, BackendError> {
+        let filters = HashMap::from([(filter.to_owned(), vec![value])]);
         let options = ListNetworksOptionsBuilder::default()
             .filters(&filters)
             .build();
-        let networks = self
-            .docker
+        self.docker
             .list_networks(Some(options))
             .await
-            .map_err(|e| docker_error("cannot list networks", e))?;
-        Ok(networks
+            .map_err(|e| docker_error("cannot list networks", e))
+    }
+
+    /// The ids of the networks called exactly `name` (the engine's filter matches parts).
+    async fn networks_named(&self, name: &str) -> Result<Vec<String>, BackendError> {
+        Ok(self
+            .list_networks("name", name.to_owned())
+            .await?
             .into_iter()
             .filter(|n| n.name.as_deref() == Some(name))
             .filter_map(|n| n.id)
@@ -228,19 +237,10 @@ impl DockerBackend {
 
     /// This project's job networks, as (network id, job id).
     async fn job_networks(&self) -> Result<Vec<(String, Uuid)>, BackendError> {
-        let filters = HashMap::from([(
-            "label".to_owned(),
-            vec![format!("{}={}", labels::PROJECT, self.settings.project)],
-        )]);
-        let options = ListNetworksOptionsBuilder::default()
-            .filters(&filters)
-            .build();
-        let networks = self
-            .docker
-            .list_networks(Some(options))
-            .await
-            .map_err(|e| docker_error("cannot list networks", e))?;
-        Ok(networks
+        let project = format!("{}={}", labels::PROJECT, self.settings.project);
+        Ok(self
+            .list_networks("label", project)
+            .await?
             .into_iter()
             .filter_map(|n| {
                 let job = n.labels.as_ref()?.get(labels::JOB_ID)?.parse().ok()?;

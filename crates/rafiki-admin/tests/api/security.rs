@@ -12,6 +12,9 @@ use serde_json::{json, Value};
 use crate::helpers::{fresh_database, spawn_app_on};
 use crate::train_jobs::{dataset, python_ready, start_job, wait_until_ended};
 
+#[path = "../../../../tests/security/probes.rs"]
+mod probes;
+
 const ESCAPES: &str = include_str!("../../../../tests/security/Escapes.py");
 
 /// Every file under `dir` whose bytes are `content`.
@@ -99,33 +102,13 @@ async fn a_hostile_model_gets_nothing_beyond_its_own_service() {
             &dev,
         )
         .await;
-    let probes: Vec<String> = logs["messages"]
+    let messages: Vec<&str> = logs["messages"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|m| m["message"].as_str())
-        .filter(|m| m.starts_with("probe "))
-        .map(str::to_owned)
         .collect();
-    for kind in [
-        "own-environment",
-        "other-processes",
-        "read-file",
-        "list-dir",
-        "write-outside",
-        "connect",
-        "fork-bomb",
-        "fill-disk",
-    ] {
-        assert!(
-            probes
-                .iter()
-                .any(|p| p.starts_with(&format!("probe {kind}:"))),
-            "no `{kind}` probe ran: {probes:#?}"
-        );
-    }
-    let escaped: Vec<&String> = probes.iter().filter(|p| p.contains("ESCAPED")).collect();
-    assert!(escaped.is_empty(), "the model got out: {escaped:#?}");
+    probes::assert_all_blocked(&messages);
     assert!(!data_dir.path().join("rafiki-escape-probe").exists());
 }
 
