@@ -172,8 +172,7 @@ async fn bad_bodies_and_unknown_routes_get_the_error_envelope() {
 async fn requests_without_the_jobs_predict_secret_are_refused() {
     let python = require_python!();
     let dir = tempfile::tempdir().unwrap();
-    // In the scratch folder: the one the sandboxed model may write.
-    let calls = dir.path().join("work/scratch/calls");
+    let calls = support::scratch_file(dir.path(), "calls");
     let admin = InferenceAdmin::start("TABULAR_REGRESSION").await;
     let params = format!(
         "{{'bias': 0.0, 'calls_file': {:?}}}",
@@ -240,8 +239,7 @@ async fn requests_without_the_jobs_predict_secret_are_refused() {
 async fn concurrent_requests_are_batched_into_few_predict_calls_and_answered_in_order() {
     let python = require_python!();
     let dir = tempfile::tempdir().unwrap();
-    // In the scratch folder: the one the sandboxed model may write.
-    let calls = dir.path().join("work/scratch/calls.txt");
+    let calls = support::scratch_file(dir.path(), "calls.txt");
     let admin = InferenceAdmin::start("TABULAR_REGRESSION").await;
     let params = format!(
         "{{'bias': 0.5, 'calls_file': {:?}}}",
@@ -302,7 +300,7 @@ async fn concurrent_requests_are_batched_into_few_predict_calls_and_answered_in_
 async fn a_model_error_fails_its_batch_with_500_and_the_worker_keeps_serving() {
     let python = require_python!();
     let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("work/scratch/model.pid");
+    let pid_file = support::scratch_file(dir.path(), "model.pid");
     let admin = InferenceAdmin::start("TABULAR_REGRESSION").await;
     let params = format!(
         "{{'bias': 1.0, 'pid_file': {:?}}}",
@@ -435,7 +433,7 @@ fn alive(pid: i32) -> bool {
 async fn the_binary_serves_until_sigterm_then_kills_the_model_and_exits_zero() {
     let python = require_python!();
     let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("work/scratch/model.pid");
+    let pid_file = support::scratch_file(dir.path(), "model.pid");
     let admin = InferenceAdmin::start("TABULAR_REGRESSION").await;
     let params = format!(
         "{{'bias': 0.0, 'pid_file': {:?}}}",

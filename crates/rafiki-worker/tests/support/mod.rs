@@ -238,6 +238,12 @@ pub fn mode(mode: &str, score: f64) -> Value {
     json!({"mode": mode, "score": score})
 }
 
+/// A file in the model's scratch folder of a worker set up by [`worker_config`] in `dir`: the
+/// one folder a sandboxed model may write, so test models that report through files write there.
+pub fn scratch_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join("work").join("scratch").join(name)
+}
+
 /// Settings for a worker of `admin_url`, working in `work_dir`, retrying quickly.
 pub fn worker_config(admin_url: &str, work_dir: &Path, python: &Path) -> WorkerConfig {
     let venvs = work_dir.join("venvs");
