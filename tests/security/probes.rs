@@ -33,3 +33,12 @@ pub fn assert_all_blocked<S: AsRef<str>>(messages: &[S]) {
     let escaped: Vec<&&str> = probes.iter().filter(|p| p.contains("ESCAPED")).collect();
     assert!(escaped.is_empty(), "the model got out: {escaped:#?}");
 }
+
+/// A fresh folder for the data directory the hostile model is pointed at, under `/var/tmp`.
+/// Never under `/tmp` (where the checkout, and so `CARGO_TARGET_TMPDIR`, may be): the sandbox
+/// has a private `/tmp` of its own, in which the folders leading to a bound path are made, so a
+/// model's write next to a data directory under `/tmp` lands harmlessly there and reads as an
+/// escape.
+pub fn outside_tmp_dir() -> tempfile::TempDir {
+    tempfile::tempdir_in("/var/tmp").expect("a folder in /var/tmp")
+}

@@ -43,9 +43,7 @@ struct Layout {
 
 impl Layout {
     fn new() -> Layout {
-        // Not under /tmp: the sandbox has a private /tmp of its own, where a model's writes to
-        // a path like the data directory's would land harmlessly and look like escapes.
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let dir = probes::outside_tmp_dir();
         let data = dir.path().join("data");
         let work = data.join("services/mine/work");
         std::fs::create_dir_all(work.join("cache")).unwrap();

@@ -39,9 +39,7 @@ async fn a_hostile_model_gets_nothing_beyond_its_own_service() {
     if !python_ready() {
         return;
     }
-    // Not under /tmp: the sandbox has a private /tmp, where the model's writes to a path like
-    // the data directory's would land harmlessly and look like escapes.
-    let data_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let data_dir = probes::outside_tmp_dir();
     let database_url = fresh_database().await;
     let app = spawn_app_on(
         &database_url,
