@@ -6,7 +6,9 @@
 ARG BASE_IMAGE=rafiki-rs/base:bookworm
 FROM ${BASE_IMAGE}
 
-# Debian's Python 3.11 with the scientific stack the example models use. python3-venv lets the
+# Debian's Python 3.11 with the model environment (docs/model-environment.md): what Rafiki's
+# worker image gave models (numpy, pandas, scikit-learn, Pillow, requests, tqdm, msgpack), from
+# bookworm's packages (numpy 1.24, pandas 1.5, scikit-learn 1.2). python3-venv lets the
 # worker build a virtual environment for a model's pinned dependencies; python3-pip lets images
 # that extend this one `RUN pip install ...`.
 #
@@ -27,7 +29,8 @@ RUN set -eux; \
     rm -rf "$d" /tmp/rafiki-no-pythran.deb
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ca-certificates python3 python3-numpy python3-sklearn python3-pil python3-requests \
+        ca-certificates python3 python3-numpy python3-pandas python3-sklearn python3-pil \
+        python3-requests python3-tqdm python3-msgpack \
         python3-pip python3-venv python3-setuptools python3-wheel \
  && rm -rf /var/lib/apt/lists/*
 
@@ -43,7 +46,7 @@ ENV LANG=C.UTF-8 \
 COPY python/ /tmp/rafiki-python/
 RUN pip install --no-deps --no-build-isolation --no-index --no-cache-dir /tmp/rafiki-python \
  && rm -rf /tmp/rafiki-python \
- && python3 -c 'import rafiki, numpy, sklearn, PIL, requests'
+ && python3 -c 'import rafiki, numpy, pandas, sklearn, PIL, requests, tqdm, msgpack'
 
 COPY rafiki-worker /usr/local/bin/rafiki-worker
 

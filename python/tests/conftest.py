@@ -11,6 +11,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"
 EXAMPLE_MODELS = EXAMPLES / "models"
 
+# The fixtures that start a real admin (`admin_url`, `superadmin`).
+pytest_plugins = ["live_admin"]
+
 
 def load_builders():
     """The example dataset builders (examples/datasets/build_datasets.py) as a module."""

@@ -3,133 +3,23 @@
 Needs the admin binary (env `RAFIKI_ADMIN_BIN`, else `target/debug/rafiki-admin`), a Postgres
 server URL in `RAFIKI_TEST_DATABASE_URL` (a fresh database is created on it and dropped
 afterwards) and `psql`; the tests skip, saying which is missing, without them. Routes the admin
-build does not serve yet (it answers `NotFoundError` "No such route.") skip their tests.
+build does not serve yet (it answers `NotFoundError` "No such route.") skip their tests. The
+admin comes from the fixtures of live_admin.py.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
 import time
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
-from conftest import EXAMPLE_MODELS, REPO_ROOT
+from conftest import EXAMPLE_MODELS
+from live_admin import SUPERADMIN, admin_binary, client_for, new_user, unique_email, wait_for
 
-from rafiki.client import Client, RafikiError
+from rafiki.client import RafikiError
 from rafiki.constants import ModelAccessRight, TaskType, UserType
-
-SUPERADMIN = ("superadmin@rafiki", "rafiki")
-START_TIMEOUT = 60
-
-
-def _admin_binary():
-    path = os.environ.get("RAFIKI_ADMIN_BIN") or str(
-        REPO_ROOT / "target" / "debug" / "rafiki-admin"
-    )
-    return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
-
-
-def _psql(server_url, sql):
-    subprocess.run(
-        ["psql", server_url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def admin_url(tmp_path_factory):
-    binary = _admin_binary()
-    if binary is None:
-        pytest.skip(
-            "the rafiki-admin binary is not built (cargo build -p rafiki-admin, or set "
-            "RAFIKI_ADMIN_BIN)"
-        )
-    server_url = os.environ.get("RAFIKI_TEST_DATABASE_URL")
-    if not server_url:
-        pytest.skip("RAFIKI_TEST_DATABASE_URL is not set (e.g. scripts/postgres.sh prints one)")
-    if shutil.which("psql") is None:
-        pytest.skip("psql is needed to create the test database")
-
-    db_name = f"rafiki_pytest_{uuid.uuid4().hex[:12]}"
-    _psql(server_url, f'CREATE DATABASE "{db_name}"')
-    parts = urlsplit(server_url)
-    database_url = urlunsplit(parts._replace(path=f"/{db_name}"))
-    port = _free_port()
-    tmp = tmp_path_factory.mktemp("admin")
-    log_path = tmp / "admin.log"
-    log = open(log_path, "wb")
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "ADMIN_PORT": str(port),
-        "RAFIKI_DATA_DIR": str(tmp / "data"),
-        "RAFIKI_ADDR": "127.0.0.1",
-    }
-    proc = subprocess.Popen([binary, "--dev"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"rafiki-admin exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                res = requests.get(url + "/", timeout=2)
-                if res.status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"rafiki-admin did not answer within {START_TIMEOUT}s:\n{log_path.read_text()}"
-                )
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        _psql(server_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-
-
-def client_for(admin_url) -> Client:
-    parts = urlsplit(admin_url)
-    return Client(admin_host=parts.hostname, admin_port=parts.port)
-
-
-@pytest.fixture
-def superadmin(admin_url):
-    client = client_for(admin_url)
-    client.login(*SUPERADMIN)
-    return client
-
-
-def unique_email(role="user"):
-    return f"{role}-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def new_user(superadmin, admin_url, user_type):
-    email = unique_email(user_type.lower())
-    superadmin.create_user(email, "a-good-password", user_type)
-    client = client_for(admin_url)
-    client.login(email, "a-good-password")
-    return (client, email)
 
 
 def served(call):
@@ -288,16 +178,6 @@ def test_models(superadmin, admin_url, tmp_path):
     assert dev.get_available_models() == []
 
 
-def _wait(fetch, done, timeout=180):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting: {value}"
-        time.sleep(0.3)
-
-
 def test_train_load_deploy_and_predict(superadmin, admin_url, example_datasets):
     """The whole flow through Rafiki's client: train an example model with real workers, read
     its trials, load the best one in Python, deploy it and predict through predictor_host."""
@@ -320,7 +200,7 @@ def test_train_load_deploy_and_predict(superadmin, admin_url, example_datasets):
         train_args={"target": "target"},
     )
     assert created["app_version"] == 1
-    job = _wait(
+    job = wait_for(
         lambda: dev.get_train_job("wine"), lambda j: j["status"] not in ("STARTED", "RUNNING")
     )
     assert job["status"] == "STOPPED", job
@@ -349,7 +229,7 @@ def test_train_load_deploy_and_predict(superadmin, admin_url, example_datasets):
     [probs] = loaded.predict([query])
     assert len(probs) == 3 and abs(sum(probs) - 1) < 1e-6
 
-    predictor = os.path.join(os.path.dirname(_admin_binary()), "rafiki-predictor")
+    predictor = os.path.join(os.path.dirname(admin_binary()), "rafiki-predictor")
     if not os.path.isfile(predictor):
         pytest.skip("the rafiki-predictor binary is not built next to the admin")
     deployed = dev.create_inference_job("wine")
@@ -357,7 +237,7 @@ def test_train_load_deploy_and_predict(superadmin, admin_url, example_datasets):
     with pytest.raises(RafikiError) as info:
         dev.create_inference_job("wine")
     assert info.value.error == "RunningInferenceJobExistsError"
-    _wait(lambda: dev.get_running_inference_job("wine"), lambda j: j["status"] == "RUNNING")
+    wait_for(lambda: dev.get_running_inference_job("wine"), lambda j: j["status"] == "RUNNING")
     answer = requests.post(f"http://{host}/predict", json={"query": query}, timeout=30).json()
     assert len(answer["prediction"]) == 3
     assert abs(sum(answer["prediction"]) - 1) < 1e-6
