@@ -546,3 +546,66 @@ async fn json_objects_keep_their_key_order_from_client_to_model_and_back() {
         "{answer}"
     );
 }
+
+/// A model that trains but whose `predict` always raises.
+const PREDICT_RAISES_MODEL: &str = r#"
+from rafiki.model import BaseModel, FixedKnob
+
+class PredictRaises(BaseModel):
+    @staticmethod
+    def get_knob_config():
+        return {"k": FixedKnob(1)}
+
+    def train(self, dataset_path, shared_params=None, **train_args):
+        pass
+
+    def evaluate(self, dataset_path):
+        return 0.5
+
+    def predict(self, queries):
+        raise ValueError("bad query")
+
+    def dump_parameters(self):
+        return {"n": 1}
+
+    def load_parameters(self, params):
+        pass
+"#;
+
+#[tokio::test]
+async fn a_model_whose_predict_raises_makes_the_predictor_answer_500_with_its_error() {
+    if !python_ready() || !predictor_built() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("raiser", "PredictRaises", PREDICT_RAISES_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 1}),
+        Value::Null,
+    )
+    .await;
+    let job = wait_until_ended(&app, &dev, &path, 120).await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    let trial_id = app.get_json(&format!("{path}/trials"), &dev).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let host = deploy_and_wait_until_running(&app, &dev).await;
+    let (status, answer) = predict_raw(&host, r#"{"query": {"x": 1}}"#).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{answer}");
+    let body: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(body["error"], "InternalServerError", "{answer}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "Model \"raiser\" (trial {trial_id}) failed on this request:"
+        )),
+        "{message}"
+    );
+    assert!(message.contains("ValueError: bad query"), "{message}");
+    assert!(!message.contains("Traceback"), "{message}");
+}
