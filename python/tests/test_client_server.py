@@ -247,3 +247,59 @@ def test_train_load_deploy_and_predict(superadmin, admin_url, example_datasets):
         dev.get_running_inference_job("wine")
     assert info.value.error == "InvalidRunningInferenceJobError"
     assert [j["status"] for j in dev.get_inference_jobs_of_app("wine")] == ["STOPPED"]
+
+
+def test_json_objects_keep_their_key_order_end_to_end(superadmin, admin_url, tmp_path):
+    """train_args, knobs, queries and predictions reach the model and come back with their keys
+    in the order they were written (tests/models/KeyOrder.py reports what it got)."""
+    if not os.environ.get("RAFIKI_PYTHON"):
+        pytest.skip("RAFIKI_PYTHON (the interpreter workers run models with) is not set")
+    (dev, _) = new_user(superadmin, admin_url, UserType.MODEL_DEVELOPER)
+    (train_path, val_path) = (tmp_path / "train.txt", tmp_path / "val.txt")
+    train_path.write_text("a")
+    val_path.write_text("b")
+    train = dev.create_dataset("order-train", "ANY", str(train_path))
+    val = dev.create_dataset("order-val", "ANY", str(val_path))
+    model_file = REPO_ROOT / "tests" / "models" / "KeyOrder.py"
+    model = dev.create_model("keys", "ANY", str(model_file), "KeyOrder")
+    dev.create_train_job(
+        "order",
+        "ANY",
+        train["id"],
+        val["id"],
+        budget={"MODEL_TRIAL_COUNT": 1},
+        models=[model["id"]],
+        train_args={"zz": 1, "aa": 2, "mm": 3},
+    )
+    job = _wait(
+        lambda: dev.get_train_job("order"), lambda j: j["status"] not in ("STARTED", "RUNNING")
+    )
+    assert job["status"] == "STOPPED", job
+    # json.loads keeps the order of the text, so a dict's key list is the order on the wire.
+    assert list(job["train_args"]) == ["zz", "aa", "mm"]
+    [trial] = dev.get_trials_of_train_job("order")
+    assert list(trial["proposal"]["knobs"]) == ["zeta", "alpha", "mid"]
+    logs = dev.get_trial_logs(trial["id"])
+    messages = [m["message"] for m in logs["messages"]]
+    assert 'knobs ["zeta", "alpha", "mid"]' in messages, messages
+    assert 'train_args ["zz", "aa", "mm"]' in messages, messages
+    assert [list(m) for m in logs["metrics"]] == [["time", "zz", "aa", "mm"]]
+
+    predictor = os.path.join(os.path.dirname(_admin_binary()), "rafiki-predictor")
+    if not os.path.isfile(predictor):
+        pytest.skip("the rafiki-predictor binary is not built next to the admin")
+    host = dev.create_inference_job("order")["predictor_host"]
+    _wait(lambda: dev.get_running_inference_job("order"), lambda j: j["status"] == "RUNNING")
+    query = {"petal_width": 0.2, "alpha": 1, "sepal": 3}
+    res = requests.post(f"http://{host}/predict", json={"queries": [query]}, timeout=30)
+    assert res.status_code == 200, res.text
+    [prediction] = res.json()["predictions"]
+    assert prediction == {
+        "keys": ["petal_width", "alpha", "sepal"],
+        "knobs": ["zeta", "alpha", "mid"],
+        "zebra": 1,
+        "apple": 2,
+        "mango": 3,
+    }
+    assert list(prediction) == ["keys", "knobs", "zebra", "apple", "mango"]
+    dev.stop_inference_job("order")

@@ -171,29 +171,27 @@ pub fn propose_as(advisor: AdvisorType, req: &Request<'_>) -> Result<Decision, A
 }
 
 fn random_knobs(config: &KnobConfig, rng: &mut ChaCha8Rng) -> Knobs {
-    config
-        .iter()
+    let drawn = space::by_name(config)
         .map(|(name, knob)| (name.clone(), space::sample_knob(knob, rng)))
-        .collect()
+        .collect();
+    with_fixed_and_policies(config, drawn, &[])
 }
 
-/// Adds the fixed knobs' values and the policy knobs, switched on for `policies` only.
-fn with_fixed_and_policies(config: &KnobConfig, mut knobs: Knobs, policies: &[Policy]) -> Knobs {
-    for (name, knob) in config {
-        match knob {
-            Knob::Fixed { value } => {
-                knobs.insert(name.clone(), space::knob_value_json(value));
-            }
-            Knob::Policy { policy } => {
-                knobs.insert(
-                    name.clone(),
-                    serde_json::Value::Bool(policies.contains(policy)),
-                );
-            }
-            _ => {}
-        }
-    }
-    knobs
+/// A proposal's knobs, in the config's order (the model's declared order, which is the order
+/// the model gets them in): the fixed knobs' values, the policy knobs switched on for
+/// `policies` only, and the other knobs' values taken from `tuned`.
+fn with_fixed_and_policies(config: &KnobConfig, mut tuned: Knobs, policies: &[Policy]) -> Knobs {
+    config
+        .iter()
+        .filter_map(|(name, knob)| {
+            let value = match knob {
+                Knob::Fixed { value } => space::knob_value_json(value),
+                Knob::Policy { policy } => serde_json::Value::Bool(policies.contains(policy)),
+                _ => tuned.swap_remove(name)?,
+            };
+            Some((name.clone(), value))
+        })
+        .collect()
 }
 
 fn has_policy(config: &KnobConfig, policy: Policy) -> bool {

@@ -126,6 +126,15 @@ fn float_json(f: f64) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The knobs of `config` in name order. The advisors draw values and lay out the cube in this
+/// order, not in the model's declared one, so a model that declares the same knobs in another
+/// order gets the same proposals.
+pub(crate) fn by_name(config: &KnobConfig) -> impl Iterator<Item = (&String, &Knob)> {
+    let mut knobs: Vec<_> = config.iter().collect();
+    knobs.sort_unstable_by_key(|(name, _)| *name);
+    knobs.into_iter()
+}
+
 /// Draws a value for any knob the way the random advisor does: uniform along numeric axes
 /// (log-uniform for `is_exp`), uniform over categoricals, one uniform choice per arch position,
 /// the fixed value for fixed knobs, and `false` for policies (Rafiki's plain search switches
@@ -166,7 +175,7 @@ impl Space {
     pub(crate) fn new(config: &KnobConfig) -> Space {
         let mut params = Vec::new();
         let mut offset = 0;
-        for (name, knob) in config {
+        for (name, knob) in by_name(config) {
             if let Some(coord) = Coord::from_knob(knob) {
                 let width = coord.width();
                 params.push(Param {

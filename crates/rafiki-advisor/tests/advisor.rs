@@ -81,16 +81,17 @@ fn proposals_have_the_contracts_shape() {
     let p = expect_proposal(propose(&request(&cfg, &[], unlimited())));
     let v = serde_json::to_value(&p).unwrap();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    // The contract's order (serde_json keeps the fields in the order they are written).
     assert_eq!(
         keys,
         [
+            "trial_no",
             "knobs",
-            "meta",
             "params_type",
-            "to_cache_params",
             "to_eval",
+            "to_cache_params",
             "to_save_params",
-            "trial_no"
+            "meta"
         ]
     );
     assert_eq!(v["trial_no"], json!(1));
@@ -103,6 +104,41 @@ fn proposals_have_the_contracts_shape() {
     assert!(v["knobs"]["n"].is_i64());
     let back: Proposal = serde_json::from_value(v).unwrap();
     assert_eq!(back, p);
+}
+
+#[test]
+fn proposals_list_knobs_in_the_declared_order_with_the_same_values_whatever_that_order() {
+    let declared = mixed_config();
+    let mut reversed = declared.clone();
+    reversed.reverse();
+    let arch = config(json!({
+        "zeta": {"type": "ARCH", "items": [[1, 2], [3, 4]]},
+        "alpha": {"type": "FLOAT", "value_min": 0.0, "value_max": 1.0},
+        "mid": {"type": "FIXED", "value": "m"}
+    }));
+    let mut arch_reversed = arch.clone();
+    arch_reversed.reverse();
+    for (advisor, cfg, other) in [
+        (AdvisorType::BayesOpt, &declared, &reversed),
+        (AdvisorType::Random, &declared, &reversed),
+        (AdvisorType::Random, &arch, &arch_reversed),
+    ] {
+        // Summed in value order, so the score does not depend on the knobs' order either.
+        let score = |p: &Proposal| {
+            let mut values: Vec<f64> = p.knobs.values().filter_map(Value::as_f64).collect();
+            values.sort_by(f64::total_cmp);
+            values.iter().sum::<f64>()
+        };
+        let trials = drive(advisor, cfg, 8, 7, score);
+        let other_trials = drive(advisor, other, 8, 7, score);
+        for (t, o) in trials.iter().zip(&other_trials) {
+            let knobs = &t.proposal.knobs;
+            assert!(knobs.keys().eq(cfg.keys()), "{advisor:?}: {knobs:?}");
+            assert!(o.proposal.knobs.keys().eq(other.keys()), "{advisor:?}");
+            // Equality of knobs ignores their order.
+            assert_eq!(knobs, &o.proposal.knobs, "{advisor:?}");
+        }
+    }
 }
 
 #[test]

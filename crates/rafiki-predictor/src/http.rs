@@ -83,6 +83,14 @@ async fn predict(
             };
             Json(response).into_response()
         }
+        // The contract names no error for a model that fails; its 5xx name is the one the
+        // inference worker itself answers with. The message is the owner's own model's (one
+        // line, no traceback), which they need to fix it.
+        Err(e @ PredictError::ModelsFailed { .. }) => envelope(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorName::InternalServerError,
+            e.to_string(),
+        ),
         Err(e @ (PredictError::NoWorkers | PredictError::NoneAnswered { .. })) => envelope(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorName::ServiceDeploymentError,

@@ -90,6 +90,13 @@ impl FakeWorker {
         }
     }
 
+    /// A worker whose model fails on every batch: a 500 in the envelope real workers answer
+    /// with (crates/rafiki-worker/src/inference.rs).
+    async fn model_error(message: &str) -> FakeWorker {
+        let body = json!({"error": "InternalServerError", "message": message});
+        Self::start(Duration::ZERO, move |_| (500, body.clone())).await
+    }
+
     /// A worker that answers every query with `prediction`.
     async fn constant(prediction: Value) -> FakeWorker {
         Self::start(Duration::ZERO, move |queries| {
@@ -155,6 +162,22 @@ async fn polls_pass(admin: &InferenceAdmin, n: usize) {
         assert!(Instant::now() < deadline, "the predictor stopped polling");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Lists a worker serving at `url` as one of model `name`; returns its trial id.
+fn add_model(admin: &InferenceAdmin, url: &str, name: &str, score: Option<f64>) -> String {
+    let token = admin.add_serving(url, score);
+    admin.with(|s| {
+        let worker = s.worker_mut(&token);
+        worker.job.model.name = name.to_owned();
+        worker.job.trial_id.to_string()
+    })
+}
+
+/// The URL of a port nothing listens on.
+async fn closed_port_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
 }
 
 fn http() -> reqwest::Client {
@@ -318,6 +341,96 @@ async fn no_answer_at_all_is_a_503_service_deployment_error() {
     assert_eq!(body["error"], "ServiceDeploymentError");
     let message = body["message"].as_str().unwrap();
     assert!(message.contains("2 inference workers"), "{message}");
+    // Which way each failed, without the workers' internals (a 500 without the envelope is
+    // not a model's error).
+    assert!(message.contains("1 did not answer in time"), "{message}");
+    assert!(
+        message.contains("1 answered with an error or the wrong number of predictions"),
+        "{message}"
+    );
+
+    let closed = closed_port_url().await;
+    admin.add_serving(&closed, None);
+    polls_pass(&admin, 2).await;
+    let (status, _, body) = predict(&predictor.url, r#"{"query": 1}"#).await;
+    assert_eq!(status, 503, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("3 inference workers"), "{message}");
+    assert!(message.contains("1 could not be reached"), "{message}");
+    assert!(
+        !message.contains(&closed[7..]),
+        "no worker address: {message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_error_in_every_worker_is_a_500_naming_each_model_and_its_error() {
+    let admin = InferenceAdmin::start("TABULAR_CLASSIFICATION").await;
+    let xgb = FakeWorker::model_error(
+        "Model.predict() raised ValueError: feature_names mismatch\nsecond line of a crash",
+    )
+    .await;
+    let long = "x".repeat(1000);
+    let mlp = FakeWorker::model_error(&format!("Model.predict() raised KeyError: {long}")).await;
+    let xgb_trial = add_model(&admin, &xgb.url, "xgb", Some(0.9));
+    let mlp_trial = add_model(&admin, &mlp.url, "mlp", Some(0.8));
+    let predictor = start_predictor(&admin, 2000).await;
+
+    let (status, content_type, body) = predict(&predictor.url, r#"{"query": {"a": 1}}"#).await;
+    assert_eq!((status, content_type.as_str()), (500, "application/json"));
+    assert_eq!(body["error"], "InternalServerError", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "Model \"xgb\" (trial {xgb_trial}) failed on this request: \
+             Model.predict() raised ValueError: feature_names mismatch; "
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "Model \"mlp\" (trial {mlp_trial}) failed on this request: \
+             Model.predict() raised KeyError: xxx"
+        )),
+        "{message}"
+    );
+    // One line per model, and a bounded one.
+    assert!(!message.contains("second line"), "{message}");
+    assert!(!message.contains('\n'), "{message}");
+    assert!(message.len() < 800, "{} characters", message.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_errors_win_over_timeouts_and_any_whole_answer_wins_over_both() {
+    let admin = InferenceAdmin::start("TABULAR_REGRESSION").await;
+    let failing = FakeWorker::model_error("Model.predict() raised ValueError: bad query").await;
+    let slow = FakeWorker::start(Duration::from_secs(5), |queries| {
+        (200, json!({"predictions": vec![json!(1); queries.len()]}))
+    })
+    .await;
+    let trial = add_model(&admin, &failing.url, "reg", Some(0.9));
+    add_model(&admin, &slow.url, "slowpoke", Some(0.5));
+    let predictor = start_predictor(&admin, 300).await;
+
+    let (status, _, body) = predict(&predictor.url, r#"{"queries": [1, 2]}"#).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"], "InternalServerError");
+    assert_eq!(
+        body["message"],
+        format!(
+            "Model \"reg\" (trial {trial}) failed on this request: \
+             Model.predict() raised ValueError: bad query (1 other inference worker gave no answer)"
+        )
+    );
+
+    let good = FakeWorker::constant(json!(7)).await;
+    add_model(&admin, &good.url, "good", Some(0.1));
+    polls_pass(&admin, 2).await;
+    let (status, _, body) = predict(&predictor.url, r#"{"queries": [1, 2]}"#).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"prediction": null, "predictions": [7, 7]}))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,12 +8,14 @@
 pub mod datasets;
 pub mod inference_jobs;
 mod job_status;
+mod json_text;
 pub mod models;
 pub mod services;
 pub mod train_jobs;
 pub mod trials;
 pub mod users;
 
+pub use json_text::JsonText;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 

@@ -9,7 +9,7 @@ use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
 use crate::job_status::{self, JobTable};
-use crate::{parse_text, StoreResult};
+use crate::{parse_text, JsonText, StoreResult};
 
 /// At most one STARTED or RUNNING job per (user, app).
 pub const ONE_LIVE_PER_APP: &str = "train_jobs_one_live_per_app";
@@ -106,7 +106,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewTrainJob<'_>) -> StoreResu
     .bind(Json(new.budget))
     .bind(new.train_dataset_id)
     .bind(new.val_dataset_id)
-    .bind(new.train_args.map(Json))
+    .bind(new.train_args.map(JsonText))
     .fetch_one(db)
     .await?;
     row.into_record()
@@ -337,7 +337,7 @@ pub async fn set_knob_config(
     sqlx::query("update sub_train_jobs set advisor_type = $2, knob_config = $3 where id = $1")
         .bind(id)
         .bind(advisor_type)
-        .bind(Json(knob_config))
+        .bind(JsonText(knob_config))
         .execute(db)
         .await?;
     Ok(())

@@ -10,7 +10,7 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::{parse_text, StoreResult};
+use crate::{parse_text, JsonText, StoreResult};
 
 /// A trial row.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,7 +138,7 @@ pub async fn insert_running(
     .bind(sub_train_job_id)
     .bind(no)
     .bind(worker_id)
-    .bind(Json(proposal))
+    .bind(JsonText(proposal))
     .fetch_one(db)
     .await?)
 }
@@ -351,11 +351,12 @@ pub async fn append_logs(
     }
     let times: Vec<DateTime<Utc>> = batch.iter().map(|e| e.time).collect();
     let kinds: Vec<&str> = batch.iter().map(|e| log_kind_name(e.kind)).collect();
-    let bodies: Vec<&serde_json::Value> = batch.iter().map(|e| &e.body).collect();
+    let bodies: Vec<JsonText<&serde_json::Value>> =
+        batch.iter().map(|e| JsonText(&e.body)).collect();
     // `with ordinality` keeps the batch's order in the bigserial ids.
     sqlx::query(
         "insert into trial_logs (trial_id, time, kind, body) \
-         select $1, t, k, b from unnest($2::timestamptz[], $3::text[], $4::jsonb[]) \
+         select $1, t, k, b from unnest($2::timestamptz[], $3::text[], $4::json[]) \
          with ordinality as x(t, k, b, n) order by n",
     )
     .bind(trial_id)

@@ -41,7 +41,9 @@ pub enum ErrorName {
     InvalidRequestError,
     /// The body is over the configured limit.
     PayloadTooLargeError,
-    /// Anything the server did wrong; details go to its log, never to the client.
+    /// Anything the server did wrong; details go to its log, never to the client. Also a
+    /// user's model that failed on a prediction (inference workers and the predictor): the
+    /// message is then the model's one-line error, which its owner needs.
     InternalServerError,
     /// No such route.
     NotFoundError,

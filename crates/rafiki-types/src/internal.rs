@@ -214,6 +214,8 @@ pub struct PredictorWorker {
     pub service_id: Uuid,
     /// The trial it serves.
     pub trial_id: Uuid,
+    /// The name of that trial's model: a model that fails on a request is named to the caller.
+    pub model_name: String,
     /// That trial's score (the best-scoring answer wins for tasks that are not averaged).
     pub score: Option<f64>,
     /// Base URL of the worker, e.g. `http://127.0.0.1:41234`.

@@ -4,9 +4,11 @@
 //! name to `{"type": <KIND>, ...arguments}`; this module is the Rust reading of that shape, used
 //! by the admin (to validate and store it) and by the advisors (to propose values). The shape is
 //! documented in `docs/knobs.md`.
+//!
+//! Both maps keep their keys in the order the model declared them (the order of the dict
+//! `get_knob_config()` returned): a model sees its knobs in that order in `Model(**knobs)`.
 
-use std::collections::BTreeMap;
-
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 /// A scalar a knob can take: the JSON reading of Python's `bool`, `int`, `float` or `str`.
@@ -87,11 +89,13 @@ pub enum Knob {
     },
 }
 
-/// A model's search space: knob name to knob, ordered by name so proposals are reproducible.
-pub type KnobConfig = BTreeMap<String, Knob>;
+/// A model's search space: knob name to knob, in the model's declared order. (The advisors draw
+/// values in name order, so proposals do not depend on that order; see `rafiki-advisor`.)
+pub type KnobConfig = IndexMap<String, Knob>;
 
-/// Concrete knob values for one trial, as passed to the model's `__init__(**knobs)`.
-pub type Knobs = BTreeMap<String, serde_json::Value>;
+/// Concrete knob values for one trial, as passed to the model's `__init__(**knobs)`, in the
+/// order of the model's knob config. Equality ignores the order.
+pub type Knobs = IndexMap<String, serde_json::Value>;
 
 /// Why a knob config is not a valid search space.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -214,6 +218,23 @@ mod tests {
         let mixed: KnobConfig =
             serde_json::from_str(r#"{"c": {"type": "CATEGORICAL", "values": [1, "a"]}}"#).unwrap();
         assert!(validate_knob_config(&mixed).is_err());
+    }
+
+    #[test]
+    fn configs_keep_the_declared_order_through_json() {
+        let json = r#"{"zeta":{"type":"FIXED","value":1},"alpha":{"type":"FIXED","value":2},"mid":{"type":"POLICY","policy":"EARLY_STOP"}}"#;
+        let config: KnobConfig = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            config.keys().collect::<Vec<_>>(),
+            ["zeta", "alpha", "mid"],
+            "read in declared order"
+        );
+        assert_eq!(serde_json::to_string(&config).unwrap(), json);
+        let knobs: Knobs = serde_json::from_str(r#"{"b":1,"a":2.5,"c":"x"}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&knobs).unwrap(),
+            r#"{"b":1,"a":2.5,"c":"x"}"#
+        );
     }
 
     #[test]

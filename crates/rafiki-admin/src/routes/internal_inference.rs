@@ -183,13 +183,14 @@ pub async fn predictor_job(
         if worker.status != ServiceStatus::Running {
             continue;
         }
-        let score = trials::get(&state.pool, trial_id)
-            .await?
-            .and_then(|t| t.trial.score);
+        let Some(trial) = trials::get(&state.pool, trial_id).await? else {
+            continue;
+        };
         workers.push(PredictorWorker {
             service_id,
             trial_id,
-            score,
+            model_name: trial.trial.model_name,
+            score: trial.trial.score,
             url: format!("http://{host}:{port}"),
         });
     }

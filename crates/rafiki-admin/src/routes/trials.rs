@@ -74,8 +74,13 @@ pub async fn get_trial_logs(
                     .to_owned(),
             }),
             LogKind::Metrics => {
-                let mut point = entry.body.as_object().cloned().unwrap_or_default();
-                point.insert("time".to_owned(), to_wire(&entry.time).into());
+                // `time` first as the contract writes it, then the metrics in the order the
+                // model logged them; a metric called `time` does not replace the time.
+                let mut point =
+                    serde_json::Map::from_iter([("time".to_owned(), to_wire(&entry.time).into())]);
+                for (name, value) in entry.body.as_object().cloned().unwrap_or_default() {
+                    point.entry(name).or_insert(value);
+                }
                 logs.metrics.push(point);
             }
             LogKind::Plot => logs.plots.push(LogPlot {

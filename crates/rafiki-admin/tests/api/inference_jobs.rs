@@ -429,3 +429,183 @@ async fn a_model_that_fails_in_load_parameters_makes_the_deployment_errored() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Deploys the caller's stopped train job of `myapp` and waits until it is RUNNING; returns
+/// its `predictor_host`.
+async fn deploy_and_wait_until_running(app: &crate::helpers::TestApp, dev: &str) -> String {
+    let deploy = json!({"app": "myapp", "app_version": -1, "budget": {}});
+    let created = json_ok(
+        app.send(Method::POST, "/inference_jobs", Some(dev), deploy)
+            .await,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let running = app.get_json("/inference_jobs/myapp/1", dev).await;
+        if running["status"] == "RUNNING" {
+            break;
+        }
+        assert_eq!(running["status"], "STARTED", "{running}");
+        assert!(Instant::now() < deadline, "the deployment never ran");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    created["predictor_host"].as_str().unwrap().to_owned()
+}
+
+/// Sends a raw `POST /predict` body; the status and the raw answer text.
+async fn predict_raw(host: &str, body: &str) -> (StatusCode, String) {
+    let res = reqwest::Client::new()
+        .post(format!("http://{host}/predict"))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+/// A model that reports the order of the keys of every JSON object it gets (knobs declared
+/// out of alphabetical order, train_args, queries) and answers with an object whose keys are
+/// out of alphabetical order too; shared with the Python client's end-to-end test.
+const KEY_ORDER_MODEL: &str = include_str!("../../../../tests/models/KeyOrder.py");
+
+/// Where `needle` is in `text`, which must hold it.
+fn position(text: &str, needle: &str) -> usize {
+    text.find(needle)
+        .unwrap_or_else(|| panic!("{needle} not in {text}"))
+}
+
+#[tokio::test]
+async fn json_objects_keep_their_key_order_from_client_to_model_and_back() {
+    if !python_ready() || !predictor_built() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("keys", "KeyOrder", KEY_ORDER_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 1}),
+        json!({"zz": 1, "aa": 2, "mm": 3}),
+    )
+    .await;
+    let job = wait_until_ended(&app, &dev, &path, 120).await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+
+    // Raw answers: a parsed map could reorder the keys itself.
+    let job_text = app.get(&path, &dev).await.text().await.unwrap();
+    assert!(
+        job_text.contains(r#""train_args":{"zz":1,"aa":2,"mm":3}"#),
+        "{job_text}"
+    );
+    let trials_text = app
+        .get(&format!("{path}/trials"), &dev)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let knobs = &trials_text[position(&trials_text, r#""knobs":{"zeta":"#)..];
+    assert!(
+        position(knobs, r#""alpha":"a","mid":"#) < position(knobs, "}"),
+        "the proposal's knobs in the model's order: {trials_text}"
+    );
+    let trial_id = app.get_json(&format!("{path}/trials"), &dev).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let logs = app
+        .get(&format!("/trials/{trial_id}/logs"), &dev)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for seen in [
+        r#"knobs [\"zeta\", \"alpha\", \"mid\"]"#,
+        r#"train_args [\"zz\", \"aa\", \"mm\"]"#,
+        r#""zz":1.0,"aa":2.0,"mm":3.0}"#,
+    ] {
+        assert!(logs.contains(seen), "{seen} in {logs}");
+    }
+
+    let host = deploy_and_wait_until_running(&app, &dev).await;
+    let (status, answer) = predict_raw(
+        &host,
+        r#"{"queries": [{"petal_width": 0.2, "alpha": 1, "sepal": 3}, {"b": 1, "a": 2}]}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        answer,
+        r#"{"prediction":null,"predictions":[{"keys":["petal_width","alpha","sepal"],"knobs":["zeta","alpha","mid"],"zebra":1,"apple":2,"mango":3},{"keys":["b","a"],"knobs":["zeta","alpha","mid"],"zebra":1,"apple":2,"mango":3}]}"#
+    );
+    let (status, answer) = predict_raw(&host, r#"{"query": {"z": 1, "y": 2}}"#).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(
+        answer.starts_with(r#"{"prediction":{"keys":["z","y"],"#),
+        "{answer}"
+    );
+}
+
+/// A model that trains but whose `predict` always raises.
+const PREDICT_RAISES_MODEL: &str = r#"
+from rafiki.model import BaseModel, FixedKnob
+
+class PredictRaises(BaseModel):
+    @staticmethod
+    def get_knob_config():
+        return {"k": FixedKnob(1)}
+
+    def train(self, dataset_path, shared_params=None, **train_args):
+        pass
+
+    def evaluate(self, dataset_path):
+        return 0.5
+
+    def predict(self, queries):
+        raise ValueError("bad query")
+
+    def dump_parameters(self):
+        return {"n": 1}
+
+    def load_parameters(self, params):
+        pass
+"#;
+
+#[tokio::test]
+async fn a_model_whose_predict_raises_makes_the_predictor_answer_500_with_its_error() {
+    if !python_ready() || !predictor_built() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("raiser", "PredictRaises", PREDICT_RAISES_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 1}),
+        Value::Null,
+    )
+    .await;
+    let job = wait_until_ended(&app, &dev, &path, 120).await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    let trial_id = app.get_json(&format!("{path}/trials"), &dev).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let host = deploy_and_wait_until_running(&app, &dev).await;
+    let (status, answer) = predict_raw(&host, r#"{"query": {"x": 1}}"#).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{answer}");
+    let body: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(body["error"], "InternalServerError", "{answer}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "Model \"raiser\" (trial {trial_id}) failed on this request:"
+        )),
+        "{message}"
+    );
+    assert!(message.contains("ValueError: bad query"), "{message}");
+    assert!(!message.contains("Traceback"), "{message}");
+}

@@ -347,7 +347,7 @@ impl AdminState {
             .expect("no such worker")
     }
 
-    fn worker_mut(&mut self, token: &str) -> &mut WorkerRecord {
+    pub fn worker_mut(&mut self, token: &str) -> &mut WorkerRecord {
         self.workers
             .iter_mut()
             .find(|w| w.token == token)
@@ -498,6 +498,7 @@ async fn predictor_job(State(state): State<Shared>, headers: HeaderMap) -> Answe
             Some(PredictorWorker {
                 service_id: w.job.service_id,
                 trial_id: w.job.trial_id,
+                model_name: w.job.model.name.clone(),
                 score: w.score,
                 url: w.url.clone()?,
             })
