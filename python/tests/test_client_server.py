@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 import requests
-from conftest import EXAMPLE_MODELS
+from conftest import EXAMPLE_MODELS, REPO_ROOT
 from live_admin import SUPERADMIN, admin_binary, client_for, new_user, unique_email, wait_for
 
 from rafiki.client import RafikiError
@@ -271,7 +271,7 @@ def test_json_objects_keep_their_key_order_end_to_end(superadmin, admin_url, tmp
         models=[model["id"]],
         train_args={"zz": 1, "aa": 2, "mm": 3},
     )
-    job = _wait(
+    job = wait_for(
         lambda: dev.get_train_job("order"), lambda j: j["status"] not in ("STARTED", "RUNNING")
     )
     assert job["status"] == "STOPPED", job
@@ -285,11 +285,11 @@ def test_json_objects_keep_their_key_order_end_to_end(superadmin, admin_url, tmp
     assert 'train_args ["zz", "aa", "mm"]' in messages, messages
     assert [list(m) for m in logs["metrics"]] == [["time", "zz", "aa", "mm"]]
 
-    predictor = os.path.join(os.path.dirname(_admin_binary()), "rafiki-predictor")
+    predictor = os.path.join(os.path.dirname(admin_binary()), "rafiki-predictor")
     if not os.path.isfile(predictor):
         pytest.skip("the rafiki-predictor binary is not built next to the admin")
     host = dev.create_inference_job("order")["predictor_host"]
-    _wait(lambda: dev.get_running_inference_job("order"), lambda j: j["status"] == "RUNNING")
+    wait_for(lambda: dev.get_running_inference_job("order"), lambda j: j["status"] == "RUNNING")
     query = {"petal_width": 0.2, "alpha": 1, "sepal": 3}
     res = requests.post(f"http://{host}/predict", json={"queries": [query]}, timeout=30)
     assert res.status_code == 200, res.text
