@@ -4,7 +4,8 @@
 # 3000 (ADMIN_PORT). That Postgres requires a password, kept in a file only this user can read
 # (next to its data directory); the admin gets its URL as DATABASE_URL_FILE.
 # Without APP_SECRET and SUPERADMIN_PASSWORD (or their _FILE variants) it runs in dev mode:
-# superadmin@rafiki / rafiki, listening on 127.0.0.1 only.
+# superadmin@rafiki / rafiki, listening on 127.0.0.1 only. Workers run models with RAFIKI_PYTHON,
+# by default the repository's .venv, which this script makes and keeps up to date.
 #
 # `scripts/run.sh --docker` runs the container deployment instead: it builds the images
 # (scripts/build-images.sh), writes `.env` with random secrets when there is none, and starts
@@ -44,12 +45,32 @@ if [ -z "${DATABASE_URL:-}" ] && [ -z "${DATABASE_URL_FILE:-}" ]; then
 fi
 export RAFIKI_DATA_DIR=${RAFIKI_DATA_DIR:-$PWD/data}
 
+# Installs Debian's package $1, updating the package lists when it is not found at first.
+apt_install() {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >&2 ||
+    { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >&2; }
+}
+
 # Workers run model code in a bubblewrap sandbox (docs/security.md); the admin refuses to start
 # without it unless RAFIKI_SANDBOX=off.
 if [ "${RAFIKI_SANDBOX:-auto}" != off ] && ! command -v bwrap >/dev/null; then
   echo "== installing bubblewrap (Debian's bubblewrap) for the model sandbox" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >&2 ||
-    { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >&2; }
+  apt_install bubblewrap
+fi
+
+# Workers run models with the interpreter in RAFIKI_PYTHON, which needs the rafiki package (the
+# admin refuses to start otherwise). Unless it is given, that is the repository's .venv with the
+# package installed, as scripts/test.sh makes it; pip is quiet and quick when nothing changed.
+if [ -z "${RAFIKI_PYTHON:-}" ]; then
+  if [ ! -x .venv/bin/pip ]; then
+    echo "== python: making .venv, the interpreter workers run models with" >&2
+    # Debian's python3 makes virtual environments only with python3-venv.
+    python3 -m venv --clear .venv ||
+      { echo "== installing python3-venv (Debian's)" >&2 && apt_install python3-venv &&
+        python3 -m venv --clear .venv; }
+  fi
+  .venv/bin/pip install -q --disable-pip-version-check -e './python[examples]' >&2
+  export RAFIKI_PYTHON=$PWD/.venv/bin/python
 fi
 
 args=()

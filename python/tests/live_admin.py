@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
@@ -75,6 +76,8 @@ def admin_url(tmp_path_factory):
         "ADMIN_PORT": str(port),
         "RAFIKI_DATA_DIR": str(tmp / "data"),
         "RAFIKI_ADDR": "127.0.0.1",
+        # The admin refuses to start when its workers' interpreter lacks rafiki; this one has it.
+        "RAFIKI_PYTHON": os.environ.get("RAFIKI_PYTHON", sys.executable),
     }
     proc = subprocess.Popen([binary, "--dev"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

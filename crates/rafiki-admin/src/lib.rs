@@ -24,3 +24,4 @@ pub mod startup;
 pub mod state;
 pub mod storage;
 pub mod upload;
+pub mod workers_python;

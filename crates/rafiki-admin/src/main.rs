@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use rafiki_admin::config::Settings;
-use rafiki_admin::startup::{shutdown_signal, Application};
+use rafiki_admin::startup::{check_workers_python, shutdown_signal, Application};
 use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
@@ -55,8 +55,11 @@ async fn main() -> anyhow::Result<()> {
     }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            // Before the database: an admin whose workers cannot run models does not start.
+            let python = check_workers_python(&settings).await?;
             Application::build(settings)
                 .await?
+                .with_workers_python(python)
                 .run_until_stopped(shutdown_signal())
                 .await
         }

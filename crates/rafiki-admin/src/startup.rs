@@ -1,5 +1,6 @@
-//! Building and running the admin: connect, migrate, seed the superadmin, bind, serve until a
-//! shutdown signal. Tests start the real thing through [`Application::build`].
+//! Building and running the admin: check the workers' interpreter, connect, migrate, seed the
+//! superadmin, bind, serve until a shutdown signal. Tests start the real thing through
+//! [`Application::build`]; the binary checks the interpreter first ([`check_workers_python`]).
 //!
 //! The server is hyper's HTTP/1.1 connection builder in an accept loop rather than
 //! `axum::serve`, which does not expose hyper's header-read timeout: a client that has not sent
@@ -40,6 +41,7 @@ use crate::routes;
 use crate::sandbox;
 use crate::state::AppState;
 use crate::storage::Storage;
+use crate::workers_python::{self, WorkersPython};
 
 /// The seeded superadmin's email.
 pub const SUPERADMIN_EMAIL: &str = "superadmin@rafiki";
@@ -102,9 +104,16 @@ impl Application {
                 settings.login_attempts_per_address,
                 settings.login_attempts_per_account,
             )),
+            workers_python: None,
             settings: Arc::new(settings),
         };
         Ok(Application { listener, state })
+    }
+
+    /// Reports `python`, what [`check_workers_python`] found, in `GET /health`.
+    pub fn with_workers_python(mut self, python: Option<WorkersPython>) -> Self {
+        self.state.workers_python = python.map(Arc::new);
+        self
     }
 
     /// The port the server listens on.
@@ -217,6 +226,27 @@ async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// With the process backend, checks that the workers' interpreter (`RAFIKI_PYTHON`) can run
+/// models, and refuses with how to fix it when it cannot ([`crate::workers_python`]). The
+/// binary checks before [`Application::build`]; tests that run no model build without it.
+/// `None` with the docker backend, whose workers' interpreter is the worker image's.
+pub async fn check_workers_python(settings: &Settings) -> anyhow::Result<Option<WorkersPython>> {
+    if settings.backend != BackendKind::Process {
+        return Ok(None);
+    }
+    let python = workers_python::check(&settings.python)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    tracing::info!(
+        interpreter = %python.interpreter,
+        executable = %python.executable,
+        version = %python.version,
+        rafiki = %python.rafiki,
+        "workers run models with this Python"
+    );
+    Ok(Some(python))
 }
 
 /// The orchestrator over the configured backend. Unless configured, services reach the admin

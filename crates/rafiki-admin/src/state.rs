@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::dataset_url::DatasetUrlFetcher;
 use crate::orchestrator::Orchestrator;
 use crate::storage::Storage;
+use crate::workers_python::WorkersPython;
 
 /// Shared, cheaply cloned state of the admin.
 #[derive(Clone)]
@@ -35,4 +36,7 @@ pub struct AppState {
     pub dataset_urls: DatasetUrlFetcher,
     /// Login attempts per client address and per account.
     pub logins: Arc<LoginLimits>,
+    /// The process backend's workers' interpreter, as checked at start-up
+    /// ([`crate::startup::check_workers_python`]); `None` when nothing was checked.
+    pub workers_python: Option<Arc<WorkersPython>>,
 }

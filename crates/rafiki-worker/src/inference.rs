@@ -6,8 +6,9 @@
 //! Both answer only requests that carry the job's predict secret ([`crate::predict_secret`]):
 //! 401 without it, 403 with another.
 //! Whatever keeps the model from being served (dependencies that do not install, a class that
-//! does not load, parameters that `load_parameters` refuses) is reported with
-//! `POST /internal/inference/fail`, after which the worker exits 0.
+//! does not load, parameters that `load_parameters` refuses, an interpreter that cannot run the
+//! runtime at all) is reported with `POST /internal/inference/fail`, after which the worker
+//! exits 0.
 //!
 //! Requests are batched ([`crate::batcher`]): one loop owns the runtime and predicts one batch
 //! at a time. A model error fails that batch's requests (500) and the worker goes on; a child
@@ -162,6 +163,9 @@ async fn serve_model(
     let mut host = match Host::start(spec).await {
         Ok(host) => host,
         Err(HostError::Load(error)) => return give_up(client, None, error).await,
+        Err(HostError::Start(e @ RuntimeError::Unusable { .. })) => {
+            return give_up(client, None, e.to_string()).await;
+        }
         Err(HostError::Start(e)) => return Err(e.into()),
     };
 
@@ -229,6 +233,9 @@ async fn serve_batches(
                         Err(HostError::Load(error)) => {
                             let error = format!("after the model's runtime died: {error}");
                             return give_up(client, None, error).await;
+                        }
+                        Err(HostError::Start(e @ RuntimeError::Unusable { .. })) => {
+                            return give_up(client, None, e.to_string()).await;
                         }
                         Err(HostError::Start(e)) => return Err(e.into()),
                     }

@@ -20,7 +20,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::mpsc;
 
-use crate::sandbox::{Purpose, Sandbox, View};
+use crate::sandbox::{Purpose, Sandbox, SandboxError, View};
 
 /// The protocol version this driver speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -186,6 +186,16 @@ pub enum RuntimeError {
     /// The command failed in the child, which is still usable.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// The interpreter cannot run the runtime at all: it does not exist, cannot be executed,
+    /// or cannot import the `rafiki` package. Starting it again cannot help, so the job is
+    /// failed with this report rather than the worker crashing and being restarted.
+    #[error("cannot start the model runtime with {python}: {cause} ({})", unusable_hint(.cause))]
+    Unusable {
+        /// The interpreter.
+        python: PathBuf,
+        /// What it said, or why it could not be run.
+        cause: String,
+    },
 }
 
 impl RuntimeError {
@@ -201,6 +211,69 @@ impl RuntimeError {
             other => other.to_string(),
         }
     }
+}
+
+/// What to do about an [`RuntimeError::Unusable`] interpreter.
+fn unusable_hint(cause: &str) -> &'static str {
+    if cause.contains("No module named 'rafiki'") || cause.contains("No module named rafiki") {
+        "the workers' interpreter lacks the rafiki package; see RAFIKI_PYTHON"
+    } else {
+        "the workers' interpreter, RAFIKI_PYTHON, must be Python 3.9 or newer with the rafiki \
+         package installed"
+    }
+}
+
+/// Why an interpreter that could not be spawned cannot run the runtime at all: it is missing
+/// or not executable. Other spawn failures (no memory, a full process table) may pass, so the
+/// worker crashes and is restarted.
+fn unusable_spawn(source: &std::io::Error) -> Option<String> {
+    use std::io::ErrorKind;
+    matches!(
+        source.kind(),
+        ErrorKind::NotFound | ErrorKind::PermissionDenied
+    )
+    .then(|| source.to_string())
+}
+
+/// `error` of a child that did not become ready, as [`RuntimeError::Unusable`] when Python's
+/// last words say its interpreter cannot run the runtime at all: a module it cannot find (no
+/// `rafiki`, or not its requirements), an import that fails, or syntax it cannot read (a Python
+/// too old for the package). Those repeat on every start. A child killed by a signal, or one
+/// that ended saying something else, may have met a passing trouble (memory, say) and stays a
+/// crash.
+fn unusable_if_it_says_so(error: RuntimeError, python: &Path) -> RuntimeError {
+    let RuntimeError::Died {
+        status: Some(status),
+        stderr_tail,
+        ..
+    } = &error
+    else {
+        return error;
+    };
+    let last = stderr_tail.lines().map(str::trim).rfind(|l| !l.is_empty());
+    match last.and_then(import_failure) {
+        Some(cause) if status.code().is_some() => RuntimeError::Unusable {
+            python: python.to_owned(),
+            cause: cause.to_owned(),
+        },
+        _ => error,
+    }
+}
+
+/// The exception of Python's last line when it says the runtime cannot be imported, without
+/// what `python -m` puts around it (`<python>: Error while finding module specification for
+/// 'rafiki.runtime' (<exception>)`, `<python>: No module named rafiki.runtime`).
+fn import_failure(last: &str) -> Option<&str> {
+    for exception in ["ModuleNotFoundError", "ImportError", "SyntaxError"] {
+        if last.starts_with(&format!("{exception}:")) {
+            return Some(last);
+        }
+        if let Some(at) = last.find(&format!("({exception}: ")) {
+            let wrapped = &last[at + 1..];
+            return Some(wrapped.strip_suffix(')').unwrap_or(wrapped));
+        }
+    }
+    last.find(": No module named ").map(|at| &last[at + 2..])
 }
 
 fn describe_status(status: &Option<ExitStatus>) -> String {
@@ -276,9 +349,15 @@ impl Runtime {
             purpose: Purpose::RunModel,
             env: vec![("PYTHONUNBUFFERED".to_owned(), "1".to_owned())],
         };
-        let spawn_error = |source| RuntimeError::Spawn {
-            python: config.python.clone(),
-            source,
+        let spawn_error = |python: &Path, source: std::io::Error| match unusable_spawn(&source) {
+            Some(cause) => RuntimeError::Unusable {
+                python: python.to_owned(),
+                cause,
+            },
+            None => RuntimeError::Spawn {
+                python: python.to_owned(),
+                source,
+            },
         };
         let mut command = config
             .sandbox
@@ -289,7 +368,10 @@ impl Runtime {
                 &view,
             )
             .await
-            .map_err(|e| spawn_error(std::io::Error::other(e)))?;
+            .map_err(|e| match e {
+                SandboxError::Spawn { python, source } => spawn_error(&python, source),
+                e => spawn_error(&config.python, std::io::Error::other(e)),
+            })?;
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -298,7 +380,15 @@ impl Runtime {
             // group reaches the model's own children.
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = command.spawn().map_err(spawn_error)?;
+        let mut child = command.spawn().map_err(|source| match config.sandbox {
+            Sandbox::Off => spawn_error(&config.python, source),
+            // The program is bubblewrap, which cannot tell about the interpreter; that ran
+            // already, when the sandbox looked up its folders.
+            Sandbox::Bwrap(_) => RuntimeError::Spawn {
+                python: config.python.clone(),
+                source,
+            },
+        })?;
         let pid = child.id().expect("a just-spawned child has a pid");
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
@@ -329,7 +419,7 @@ impl Runtime {
             }
             Ok(Err(e)) => {
                 runtime.kill().await;
-                Err(e)
+                Err(unusable_if_it_says_so(e, &config.python))
             }
             Err(_) => {
                 runtime.kill().await;
@@ -838,5 +928,95 @@ mod tests {
         .unwrap();
         assert_eq!(future.kind, ErrorKind::Other);
         assert_eq!(future.report(), "m");
+    }
+
+    fn died_at_start(status: Option<ExitStatus>, stderr_tail: &str) -> RuntimeError {
+        RuntimeError::Died {
+            during: "start".to_owned(),
+            status,
+            stderr_tail: stderr_tail.to_owned(),
+        }
+    }
+
+    #[test]
+    fn an_interpreter_that_cannot_import_the_runtime_is_unusable() {
+        use std::os::unix::process::ExitStatusExt;
+        let python = Path::new("/usr/bin/python3");
+        let exited = Some(ExitStatus::from_raw(1 << 8));
+        for (last_words, cause) in [
+            (
+                "/usr/bin/python3: Error while finding module specification for 'rafiki.runtime' \
+                 (ModuleNotFoundError: No module named 'rafiki')",
+                "ModuleNotFoundError: No module named 'rafiki'",
+            ),
+            (
+                "/usr/bin/python3: No module named rafiki.runtime",
+                "No module named rafiki.runtime",
+            ),
+            (
+                "Traceback (most recent call last):\n  ...\nImportError: cannot import name 'x'",
+                "ImportError: cannot import name 'x'",
+            ),
+            (
+                "  File \"x.py\", line 3\n    def f(a, /): ...\nSyntaxError: invalid syntax\n",
+                "SyntaxError: invalid syntax",
+            ),
+        ] {
+            let error = unusable_if_it_says_so(died_at_start(exited, last_words), python);
+            let RuntimeError::Unusable { cause: found, .. } = &error else {
+                panic!("{last_words}: {error:?}");
+            };
+            assert_eq!(found, cause);
+            assert!(error.to_string().contains("RAFIKI_PYTHON"), "{error}");
+        }
+        let missing = unusable_if_it_says_so(
+            died_at_start(
+                exited,
+                "Traceback ...\nModuleNotFoundError: No module named 'rafiki'",
+            ),
+            python,
+        );
+        assert_eq!(
+            missing.to_string(),
+            "cannot start the model runtime with /usr/bin/python3: ModuleNotFoundError: No module \
+             named 'rafiki' (the workers' interpreter lacks the rafiki package; see RAFIKI_PYTHON)"
+        );
+        let numpy = unusable_if_it_says_so(
+            died_at_start(exited, "ModuleNotFoundError: No module named 'numpy'"),
+            python,
+        );
+        assert!(
+            numpy.to_string().ends_with(
+                "(the workers' interpreter, RAFIKI_PYTHON, must be Python 3.9 or newer with the \
+                 rafiki package installed)"
+            ),
+            "{numpy}"
+        );
+    }
+
+    #[test]
+    fn a_start_that_may_work_next_time_stays_a_crash() {
+        use std::os::unix::process::ExitStatusExt;
+        let python = Path::new("/usr/bin/python3");
+        let no_module = "ModuleNotFoundError: No module named 'rafiki'";
+        let killed = Some(ExitStatus::from_raw(9)); // SIGKILL, e.g. out of memory
+        let exited = Some(ExitStatus::from_raw(1 << 8));
+        for error in [
+            died_at_start(killed, no_module),
+            died_at_start(None, no_module),
+            died_at_start(exited, "MemoryError"),
+            died_at_start(exited, ""),
+            RuntimeError::ReadyTimeout(Duration::from_secs(60)),
+        ] {
+            let judged = unusable_if_it_says_so(error, python);
+            assert!(
+                !matches!(judged, RuntimeError::Unusable { .. }),
+                "{judged:?}"
+            );
+        }
+        let busy = std::io::Error::from_raw_os_error(nix::libc::EAGAIN);
+        assert_eq!(unusable_spawn(&busy), None);
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert!(unusable_spawn(&missing).is_some());
     }
 }

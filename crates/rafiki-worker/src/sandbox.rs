@@ -246,6 +246,14 @@ impl Sandbox {
 /// The sandbox could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
+    /// The interpreter could not be run at all (e.g. it does not exist).
+    #[error("cannot run the interpreter {python}: {source}")]
+    Spawn {
+        /// The interpreter.
+        python: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The interpreter's folders could not be found.
     #[error("cannot inspect the interpreter {python}: {reason}")]
     Interpreter {
@@ -419,7 +427,10 @@ impl Bwrap {
             .kill_on_drop(true)
             .output()
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|source| SandboxError::Spawn {
+                python: base.to_owned(),
+                source,
+            })?;
         if !output.status.success() {
             return Err(fail(
                 String::from_utf8_lossy(&output.stderr).trim().to_owned(),

@@ -3,8 +3,9 @@
 //! job -> downloads (cached) -> dependencies -> Python runtime -> load the class -> knob config
 //! -> loop { next trial -> train -> evaluate -> dump and upload parameters -> destroy -> logs ->
 //! finish }. What ends the model rather than the worker (a class that does not load, an invalid
-//! knob config, dependencies that do not install, too many failed trials in a row) is reported
-//! with `POST /internal/train/fail`, after which the worker exits 0 like after `BUDGET_SPENT`.
+//! knob config, dependencies that do not install, too many failed trials in a row, an
+//! interpreter that cannot run the runtime at all) is reported with `POST /internal/train/fail`,
+//! after which the worker exits 0 like after `BUDGET_SPENT`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -147,6 +148,9 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
             );
             return give_up(client, None, error).await;
         }
+        Err(HostError::Start(e @ RuntimeError::Unusable { .. })) => {
+            return give_up(client, None, e.to_string()).await;
+        }
         Err(HostError::Start(e)) => return Err(e.into()),
     };
 
@@ -215,6 +219,9 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
                         e.report()
                     );
                     return give_up(client, Some(host), error).await;
+                }
+                Err(HostError::Start(e @ RuntimeError::Unusable { .. })) => {
+                    return give_up(client, Some(host), e.to_string()).await;
                 }
                 Err(HostError::Start(e)) => return Err(e.into()),
             }

@@ -120,6 +120,37 @@ async fn the_binary_exits_zero_when_the_budget_is_spent() {
     });
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interpreter_without_rafiki_fails_the_job_and_the_binary_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = support::python_without_rafiki(dir.path());
+    let admin = TestAdmin::start(job(mode("ok", 0.5), None)).await;
+    let status = worker(&admin.url, &dir.path().join("work"), &python)
+        .arg("train")
+        .status()
+        .await
+        .unwrap();
+    let log = std::fs::read_to_string(dir.path().join("worker.log")).unwrap();
+    // Not a crash that the admin would restart only to see it again.
+    assert_eq!(status.code(), Some(0), "{log}");
+    admin.with(|s| {
+        let [error] = s.failures.as_slice() else {
+            panic!("one failure expected: {:?}", s.failures);
+        };
+        let expected = format!("cannot start the model runtime with {}: ", python.display());
+        assert!(error.starts_with(&expected), "{error}");
+        assert!(error.contains("No module named 'rafiki'"), "{error}");
+        assert!(
+            error.ends_with(
+                "(the workers' interpreter lacks the rafiki package; see RAFIKI_PYTHON)"
+            ),
+            "{error}"
+        );
+        assert!(s.trials.is_empty());
+        assert_eq!(s.calls.last().unwrap(), "POST /internal/train/fail");
+    });
+}
+
 #[tokio::test]
 async fn bad_settings_exit_with_code_two() {
     let status = Command::new(env!("CARGO_BIN_EXE_rafiki-worker"))

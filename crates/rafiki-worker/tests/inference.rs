@@ -392,6 +392,36 @@ async fn a_class_that_does_not_load_is_reported() {
     admin.with(|s| assert_eq!(s.worker(&token).failures, std::slice::from_ref(&error)));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interpreter_without_rafiki_is_reported() {
+    let python = require_python!();
+    let dir = tempfile::tempdir().unwrap();
+    let admin = InferenceAdmin::start("TABULAR_REGRESSION").await;
+    let token = admin.add_worker(scaler(&python, 1.0, "{'bias': 0.0}"));
+    let without_rafiki = support::python_without_rafiki(dir.path());
+    let (_url, worker) = start_worker(
+        &admin,
+        &token,
+        &without_rafiki,
+        dir.path(),
+        BatchSettings::default(),
+    );
+    let exit = worker.ended(Duration::from_secs(60)).await.unwrap();
+    let InferenceExit::Failed { error } = exit else {
+        panic!("expected a failure, got {exit:?}");
+    };
+    assert!(
+        error.starts_with("cannot start the model runtime with "),
+        "{error}"
+    );
+    assert!(error.contains("No module named 'rafiki'"), "{error}");
+    admin.with(|s| {
+        let worker = s.worker(&token);
+        assert_eq!(worker.failures, std::slice::from_ref(&error));
+        assert!(!worker.ready);
+    });
+}
+
 #[tokio::test]
 async fn a_stopped_service_ends_quietly() {
     let python = require_python!();

@@ -409,9 +409,12 @@ async fn a_child_that_is_not_the_runtime_is_reported_at_start() {
         }
         Err(other) => panic!("expected a dead child, got {other:?}"),
     }
+    // An interpreter that is not there cannot run the runtime, now or later.
     let missing = RuntimeConfig::new(setup.root.join("no-such-python"), &setup.root);
-    assert!(matches!(
-        Runtime::start(&missing).await,
-        Err(RuntimeError::Spawn { .. })
-    ));
+    match Runtime::start(&missing).await {
+        Err(RuntimeError::Unusable { cause, .. }) => {
+            assert!(cause.contains("No such file"), "{cause}")
+        }
+        other => panic!("expected an unusable interpreter, got {:?}", other.err()),
+    }
 }

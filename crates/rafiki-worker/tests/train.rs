@@ -269,6 +269,32 @@ async fn a_missing_class_is_reported_with_train_fail() {
 }
 
 #[tokio::test]
+async fn an_interpreter_that_cannot_run_the_runtime_fails_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let without_rafiki = support::python_without_rafiki(dir.path());
+    let missing = dir.path().join("no-such-python");
+    for (python, cause) in [
+        (&without_rafiki, "No module named 'rafiki'"),
+        (&missing, "No such file or directory"),
+    ] {
+        let admin = TestAdmin::start(by_mode_job(vec![mode("ok", 0.5)])).await;
+        // In the sandbox, as the process backend runs workers.
+        let exit = run_worker(&admin, dir.path(), python).await.unwrap();
+        let TrainExit::Failed { error } = exit else {
+            panic!("{exit:?}");
+        };
+        let start = format!("cannot start the model runtime with {}: ", python.display());
+        assert!(error.starts_with(&start), "{error}");
+        assert!(error.contains(cause), "{error}");
+        assert!(error.contains("RAFIKI_PYTHON"), "{error}");
+        admin.with(|s| {
+            assert_eq!(s.failures, std::slice::from_ref(&error));
+            assert!(s.trials.is_empty());
+        });
+    }
+}
+
+#[tokio::test]
 async fn three_failed_trials_in_a_row_give_the_model_up() {
     let python = require_python!();
     let dir = tempfile::tempdir().unwrap();

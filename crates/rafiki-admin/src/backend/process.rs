@@ -67,7 +67,7 @@ impl ProcessBackend {
         Ok(ProcessBackend {
             worker_bin: std::path::absolute(worker_bin)?,
             predictor_bin: std::path::absolute(predictor_bin)?,
-            python,
+            python: worker_program(&python),
             services_dir: std::path::absolute(services_dir)?,
             sandbox,
             children: Mutex::new(HashMap::new()),
@@ -78,6 +78,28 @@ impl ProcessBackend {
     pub fn service_dir(&self, id: Uuid) -> PathBuf {
         self.services_dir.join(id.to_string())
     }
+}
+
+/// The environment every service starts from, before its own variables: the host's basics
+/// and the settings passed through. Nothing else of the admin's (its secrets) reaches it.
+pub fn service_base_env() -> impl Iterator<Item = (String, String)> {
+    ["PATH", "HOME", "LANG", "TMPDIR"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .chain(super::passed_through_env())
+}
+
+/// `program` as workers are given it: a relative path with a folder (`.venv/bin/python`) is
+/// made absolute here, since each worker runs in a folder of its own. A bare name (`python3`)
+/// is looked up on `PATH`, there as here.
+pub fn worker_program(program: &str) -> String {
+    let path = std::path::Path::new(program);
+    if path.is_relative() && path.components().count() > 1 {
+        if let Ok(absolute) = std::path::absolute(path) {
+            return absolute.display().to_string();
+        }
+    }
+    program.to_owned()
 }
 
 fn parse_pid(backend_id: &str) -> Option<u32> {
@@ -175,12 +197,7 @@ impl Backend for ProcessBackend {
         };
         command
             .env_clear()
-            .envs(
-                ["PATH", "HOME", "LANG", "TMPDIR"]
-                    .iter()
-                    .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))),
-            )
-            .envs(super::passed_through_env())
+            .envs(service_base_env())
             .envs(&spec.env)
             .env(env::PYTHON, &self.python)
             .env("RAFIKI_SANDBOX", self.sandbox.isolation.worker_setting())

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::sandbox::Isolation;
 use crate::state::AppState;
+use crate::workers_python::WorkersPython;
 
 /// `GET /health` answer.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -17,6 +18,10 @@ pub struct Health {
     pub database: &'static str,
     /// How model code is isolated: `bwrap`, `container`, or `off` (not sandboxed).
     pub sandbox: Isolation,
+    /// The process backend: the interpreter workers run models with, as checked at start-up.
+    /// Absent with the docker backend (the worker image's interpreter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub python: Option<WorkersPython>,
 }
 
 /// Rafiki's greeting, as its clients expect.
@@ -30,6 +35,7 @@ pub async fn root() -> &'static str {
     (status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let sandbox = state.orchestrator.isolation();
+    let python = state.workers_python.as_deref().cloned();
     match sqlx::query("select 1").execute(&state.pool).await {
         Ok(_) => (
             StatusCode::OK,
@@ -37,6 +43,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
                 status: "ok",
                 database: "ok",
                 sandbox,
+                python,
             }),
         ),
         Err(err) => {
@@ -47,6 +54,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
                     status: "unavailable",
                     database: "unavailable",
                     sandbox,
+                    python,
                 }),
             )
         }

@@ -74,3 +74,90 @@ async fn superadmin_seeding_is_idempotent() {
         .count();
     assert_eq!(superadmins, 1);
 }
+
+/// The admin binary, with none of this process's Rafiki settings.
+fn admin_binary(data_dir: &std::path::Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rafiki-admin"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("RAFIKI_") || name.starts_with("DATABASE_URL") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .arg("--dev")
+        .env("RAFIKI_DATA_DIR", data_dir)
+        .env("RAFIKI_GPUS", "")
+        .kill_on_drop(true);
+    command
+}
+
+#[tokio::test]
+async fn the_binary_refuses_to_start_when_its_workers_python_cannot_run_models() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A real Python that sees no installed package, rafiki included.
+    let python = dir.path().join("python3");
+    std::fs::write(&python, "#!/bin/sh\nexec python3 -I -S \"$@\"\n").unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = admin_binary(&dir.path().join("data"))
+        .env("RAFIKI_PYTHON", &python)
+        // Nothing listens there: the admin must refuse before it connects.
+        .env("DATABASE_URL", "postgres://rafiki@127.0.0.1:1/rafiki")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    for said in [
+        "No module named 'rafiki'",
+        "RAFIKI_PYTHON=/path/to/",
+        "scripts/run.sh",
+        "pip install -e './python[examples]'",
+    ] {
+        assert!(stderr.contains(said), "no `{said}` in: {stderr}");
+    }
+    assert!(!stderr.contains("database"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_binary_reports_its_workers_python_in_health() {
+    if !crate::train_jobs::python_ready() {
+        return;
+    }
+    let python = std::env::var("RAFIKI_PYTHON").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut admin = admin_binary(&dir.path().join("data"))
+        .env("RAFIKI_PYTHON", &python)
+        .env("DATABASE_URL", crate::helpers::fresh_database().await)
+        .env("ADMIN_PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let health: Value = loop {
+        if let Some(status) = admin.try_wait().unwrap() {
+            panic!("the admin exited with {status}");
+        }
+        if let Ok(res) = reqwest::get(format!("http://127.0.0.1:{port}/health")).await {
+            break res.json().await.unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the admin never answered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let found = &health["python"];
+    assert_eq!(found["interpreter"], json!(python), "{health}");
+    assert!(
+        found["version"].as_str().unwrap().starts_with("3."),
+        "{health}"
+    );
+    assert_eq!(found["rafiki"], "0.1.0", "{health}");
+    admin.kill().await.unwrap();
+}

@@ -35,6 +35,29 @@ pub fn python() -> Option<PathBuf> {
     }
 }
 
+/// A Python that cannot run the model runtime: a fresh virtual environment in `dir` (made with
+/// the `python3` on PATH), which cannot see the `rafiki` package.
+pub fn python_without_rafiki(dir: &Path) -> PathBuf {
+    let venv = dir.join("venv-without-rafiki");
+    let output = Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "cannot make a virtual environment: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let python = venv.join("bin").join("python");
+    let imports = Command::new(&python)
+        .args(["-c", "import rafiki"])
+        .status()
+        .expect("the new interpreter runs");
+    assert!(!imports.success(), "{} has rafiki", python.display());
+    python
+}
+
 /// `let python = require_python!();` at the start of a test that needs the real runtime.
 #[macro_export]
 macro_rules! require_python {
