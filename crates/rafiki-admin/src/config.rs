@@ -102,6 +102,8 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_BODY_IDLE_TIMEOUT_SECS", "body_idle_timeout_secs"),
     ("RAFIKI_DOCKER_PIDS_LIMIT", "docker_pids_limit"),
     ("RAFIKI_ALLOWED_IMAGES", "allowed_images"),
+    ("RAFIKI_ENV_CACHE_MAX_GB", "env_cache_max_gb"),
+    ("RAFIKI_PIP_ARGS", "pip_args"),
 ];
 
 /// The superadmin password allowed only with `--dev`.
@@ -193,6 +195,8 @@ struct RawSettings {
     password_hash_concurrency: usize,
     header_read_timeout_secs: u64,
     body_idle_timeout_secs: u64,
+    env_cache_max_gb: f64,
+    pip_args: String,
 }
 
 /// Validated settings of the admin.
@@ -290,6 +294,11 @@ pub struct Settings {
     pub header_read_timeout_secs: u64,
     /// Longest a request body may pause between two pieces, in seconds.
     pub body_idle_timeout_secs: u64,
+    /// The most gigabytes dependency environments may take on this host (process backend) or
+    /// in one owner's volume (docker backend); 0 for no bound.
+    pub env_cache_max_gb: f64,
+    /// Extra `pip install` arguments for workers (`RAFIKI_PIP_ARGS`), e.g. a local mirror.
+    pub pip_args: String,
 }
 
 /// A configuration problem that stops start-up.
@@ -496,6 +505,7 @@ impl Settings {
                     .into(),
             ));
         }
+        check_env_cache_max_gb(raw.env_cache_max_gb)?;
         let password_hash_concurrency = match raw.password_hash_concurrency {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -556,6 +566,8 @@ impl Settings {
             password_hash_concurrency,
             header_read_timeout_secs: raw.header_read_timeout_secs,
             body_idle_timeout_secs: raw.body_idle_timeout_secs,
+            env_cache_max_gb: raw.env_cache_max_gb,
+            pip_args: raw.pip_args.trim().to_owned(),
         })
     }
 
@@ -568,6 +580,50 @@ impl Settings {
         }
         let only: GpusOnly = Self::figment().extract().map_err(Box::new)?;
         gpu_inventory(&only.gpus)
+    }
+
+    /// What `rafiki-admin gc` needs: no secret is read or checked.
+    pub fn load_gc() -> Result<GcSettings, ConfigError> {
+        #[derive(Deserialize)]
+        struct GcOnly {
+            data_dir: PathBuf,
+            backend: BackendKind,
+            env_cache_max_gb: f64,
+            #[serde(deserialize_with = "text_or_number")]
+            docker_project: String,
+        }
+        let only: GcOnly = Self::figment().extract().map_err(Box::new)?;
+        check_env_cache_max_gb(only.env_cache_max_gb)?;
+        Ok(GcSettings {
+            data_dir: only.data_dir,
+            backend: only.backend,
+            env_cache_max_gb: only.env_cache_max_gb,
+            docker_project: only.docker_project,
+        })
+    }
+}
+
+/// The settings `rafiki-admin gc` reads.
+#[derive(Debug, Clone)]
+pub struct GcSettings {
+    /// The data directory (the process backend's environments are in `envs/`).
+    pub data_dir: PathBuf,
+    /// Where services run.
+    pub backend: BackendKind,
+    /// The bound of the environments, 0 for none.
+    pub env_cache_max_gb: f64,
+    /// The docker backend's project (its environment volumes carry it).
+    pub docker_project: String,
+}
+
+/// `RAFIKI_ENV_CACHE_MAX_GB`: a number of gigabytes, 0 for no bound.
+fn check_env_cache_max_gb(gb: f64) -> Result<(), ConfigError> {
+    if gb.is_finite() && gb >= 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::Rule(
+            "RAFIKI_ENV_CACHE_MAX_GB must be a number of gigabytes, 0 for no bound".into(),
+        ))
     }
 }
 

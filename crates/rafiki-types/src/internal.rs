@@ -37,6 +37,12 @@ pub mod env {
     /// it as `Authorization: Bearer <secret>` with every `POST /predict`, and workers refuse
     /// requests without it.
     pub const PREDICT_SECRET: &str = "RAFIKI_PREDICT_SECRET";
+    /// Workers: the shared store of dependency environments.
+    pub const VENV_DIR: &str = "RAFIKI_VENV_DIR";
+    /// Workers: the most gigabytes the store's environments may take (0: no bound).
+    pub const ENV_CACHE_MAX_GB: &str = "RAFIKI_ENV_CACHE_MAX_GB";
+    /// Workers: extra `pip install` arguments, split on whitespace.
+    pub const PIP_ARGS: &str = "RAFIKI_PIP_ARGS";
 }
 
 /// A stored blob the worker downloads and caches by id and checksum.
@@ -171,6 +177,24 @@ pub enum TrialOutcome {
 pub struct WorkerFailure {
     /// Why, for the user.
     pub error: String,
+}
+
+/// `POST /internal/environment` body: how a worker provided its model's dependencies, sent
+/// once per service start, before the model is loaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentReport {
+    /// Seconds from asking for the dependencies until they were ready: checking the
+    /// interpreter, waiting for another worker's build, building, checking a reused one.
+    pub seconds: f64,
+    /// Whether no `pip install` ran for this service (an existing environment or the worker's
+    /// own interpreter served).
+    pub reused: bool,
+    /// Bytes on disk of the dependency environment; 0 when the worker's interpreter served.
+    pub size_bytes: u64,
+    /// What the user should know about the environment (e.g. a pin replaced by the nearest
+    /// installable release).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// `GET /internal/inference/job`: what an inference worker serves.

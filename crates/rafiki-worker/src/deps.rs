@@ -1,31 +1,36 @@
 //! A model's dependencies (`{package: version}`): use the worker's interpreter when it already
-//! has them, else a cached virtual environment per dependency set.
+//! has them, else a dependency environment from the host's shared store ([`crate::envs`]).
 //!
-//! The environment is made with `python -m venv --system-site-packages` (so the `rafiki`
+//! An environment is made with `python -m venv --system-site-packages` (so the `rafiki`
 //! package and whatever the base interpreter has stay importable) and the pinned packages are
 //! `pip install`ed into it. When the base interpreter is itself a virtual environment, its
 //! site-packages are added to the new one through a `.pth` file, since `--system-site-packages`
-//! only reaches the system's. Environments are built in a temporary folder and renamed into
-//! place when complete, so a half-built one is never used; two workers building the same one at
-//! once both succeed and one copy wins.
+//! only reaches the system's. Its key hashes everything that decides what pip installs: the
+//! base interpreter (path and version), the requirements and the pip arguments. One worker
+//! builds it while the others that need it wait; later services (train and inference) reuse it.
 //!
 //! The base interpreter is the operator's and runs as it is; whatever runs from an environment
 //! built from a model's dependency list (`pip install`, which may run a package's build code,
 //! and every later check of that environment, since a package's `.pth` file runs at start-up)
-//! runs in the worker's [`Sandbox`], seeing only that environment.
+//! runs in the worker's [`Sandbox`], seeing only that environment (writable only while it is
+//! built, by pip).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Instant;
 
+use rafiki_types::internal::EnvironmentReport;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
+use crate::envs::{self, BuildLock, EnvStore, Lease, Manifest};
 use crate::sandbox::{Purpose, Sandbox, View};
 
-/// Written into a finished environment; its presence means the environment is complete.
-const MARKER: &str = "rafiki-venv.json";
+/// pip's temporary files and cache while an environment is built, inside it; removed before
+/// the environment is published.
+const PIP_SCRATCH: &str = ".rafiki-pip";
 
 /// How much of pip's output goes into a failure report.
 const OUTPUT_TAIL: usize = 4000;
@@ -108,58 +113,204 @@ print(json.dumps({
 }))
 "#;
 
-/// The interpreter to run the model with: `base` itself when it satisfies `deps`, else the
-/// Python of a virtual environment under `venv_root` that has them (built when missing).
-pub async fn prepare_python(
-    sandbox: &Sandbox,
-    base: &Path,
-    deps: &BTreeMap<String, String>,
-    venv_root: &Path,
-    pip_args: &[String],
-) -> Result<PathBuf, DepsError> {
-    if deps.is_empty() {
-        return Ok(base.to_owned());
-    }
-    let requirements = requirements(deps)?;
-    let probe = probe(base, deps, None).await?;
-    if probe.unmet.is_empty() {
-        tracing::info!(python = %base.display(), "the interpreter has the model's dependencies");
-        return Ok(base.to_owned());
-    }
-    tracing::info!(unmet = ?probe.unmet, "the interpreter lacks some dependencies; using a virtual environment");
-    let key = venv_key(&probe, &requirements);
-    let venv = venv_root.join(&key);
-    let python = venv.join("bin").join("python");
-    if venv.join(MARKER).is_file() {
-        let jail = Jail {
-            sandbox,
-            base,
-            venv: &venv,
+/// How dependencies are provided on this host.
+#[derive(Debug, Clone, Copy)]
+pub struct Installer<'a> {
+    /// Where Python run for a model runs.
+    pub sandbox: &'a Sandbox,
+    /// The interpreter with the `rafiki` package.
+    pub base: &'a Path,
+    /// The shared store of environments.
+    pub store: &'a EnvStore,
+    /// Extra `pip install` arguments.
+    pub pip_args: &'a [String],
+    /// The most bytes the store's environments may take (unused ones are evicted past it).
+    pub max_bytes: Option<u64>,
+}
+
+/// The interpreter to run a model with, and what it took.
+#[derive(Debug)]
+pub struct Prepared {
+    /// `base` itself, or an environment's `bin/python`.
+    pub python: PathBuf,
+    /// The environment in use (kept for the service's lifetime), when one is.
+    pub lease: Option<Lease>,
+    /// What to tell the admin.
+    pub report: EnvironmentReport,
+}
+
+impl Installer<'_> {
+    /// The interpreter to run the model with: `base` itself when it satisfies `deps`, else the
+    /// Python of a dependency environment that has them (built when missing).
+    pub async fn prepare(&self, deps: &BTreeMap<String, String>) -> Result<Prepared, DepsError> {
+        let started = Instant::now();
+        let base_serves = |started: Instant| Prepared {
+            python: self.base.to_owned(),
+            lease: None,
+            report: EnvironmentReport {
+                seconds: started.elapsed().as_secs_f64(),
+                reused: true,
+                size_bytes: 0,
+                warnings: Vec::new(),
+            },
         };
-        match probe_of_existing(&python, deps, &jail).await {
-            Ok(()) => {
-                tracing::info!(venv = %venv.display(), "reusing the virtual environment");
-                return Ok(python);
+        if deps.is_empty() {
+            return Ok(base_serves(started));
+        }
+        let requirements = requirements(deps)?;
+        let probe = probe(self.base, deps, None).await?;
+        if probe.unmet.is_empty() {
+            tracing::info!(python = %self.base.display(), "the interpreter has the model's dependencies");
+            return Ok(base_serves(started));
+        }
+        tracing::info!(unmet = ?probe.unmet, "the interpreter lacks some dependencies; using a dependency environment");
+        let key = venv_key(&probe, &requirements, self.pip_args);
+        let (lease, reused) = self.environment(&key, deps, &requirements, &probe).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let manifest = lease.manifest();
+        tracing::info!(
+            env = %lease.dir().display(),
+            reused,
+            seconds,
+            size_bytes = manifest.size_bytes,
+            "the dependency environment is ready"
+        );
+        let report = EnvironmentReport {
+            seconds,
+            reused,
+            size_bytes: manifest.size_bytes,
+            warnings: manifest.warnings.clone(),
+        };
+        if let (false, Some(max_bytes)) = (reused, self.max_bytes) {
+            // The new environment is leased, so it stays whatever the bound says.
+            let store = self.store.clone();
+            match tokio::task::spawn_blocking(move || store.evict_over(max_bytes)).await {
+                Ok(Ok(removed)) if !removed.evicted.is_empty() => {
+                    tracing::info!(evicted = ?removed.evicted, bytes = removed.bytes, "evicted unused environments over the bound")
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!("cannot evict dependency environments: {e}"),
+                Err(e) => tracing::warn!("cannot evict dependency environments: {e}"),
             }
-            Err(reason) => {
-                tracing::warn!(venv = %venv.display(), "the cached environment is broken ({reason}); rebuilding it");
-                let stale = venv_root.join(format!(".stale-{key}-{}", std::process::id()));
-                if tokio::fs::rename(&venv, &stale).await.is_ok() {
-                    let _ = tokio::fs::remove_dir_all(&stale).await;
+        }
+        Ok(Prepared {
+            python: lease.dir().join("bin").join("python"),
+            lease: Some(lease),
+            report,
+        })
+    }
+
+    /// A lease on the environment `key`: an existing one that checks out, or one this worker
+    /// builds (while the others that need it wait). `true` when it was not built here.
+    async fn environment(
+        &self,
+        key: &str,
+        deps: &BTreeMap<String, String>,
+        requirements: &[String],
+        base_probe: &Probe,
+    ) -> Result<(Lease, bool), DepsError> {
+        let store_error = |e: std::io::Error| {
+            DepsError::Environment(format!(
+                "dependency environments in {}: {e}",
+                self.store.root().display()
+            ))
+        };
+        if let Some(lease) = self.store.open(key).await.map_err(store_error)? {
+            if self.check(&lease).await.is_ok() {
+                return Ok((lease, true));
+            }
+        }
+        let build = self.store.lock_build(key).await.map_err(store_error)?;
+        // Whoever held the build lock before may have finished it.
+        if let Some(lease) = self.store.open(key).await.map_err(store_error)? {
+            match self.check(&lease).await {
+                Ok(()) => return Ok((lease, true)),
+                Err(reason) => {
+                    tracing::warn!(env = %lease.dir().display(), "the environment is broken ({reason}); building it again");
+                    build.retire(lease).map_err(store_error)?;
                 }
             }
         }
+        let lease = self.build(&build, deps, requirements, base_probe).await?;
+        match lease {
+            Some(lease) => Ok((lease, false)),
+            // Another build was published meanwhile (this one's lock was lost to gc); pip did
+            // run here, so this is not a reuse.
+            None => {
+                let lease = self.store.open(key).await.map_err(store_error)?;
+                lease.map(|lease| (lease, false)).ok_or_else(|| {
+                    store_error(std::io::Error::other("a finished environment vanished"))
+                })
+            }
+        }
     }
-    let build = Build {
-        sandbox,
-        base,
-        base_probe: &probe,
-        deps,
-        requirements: &requirements,
-        pip_args,
-    };
-    build.venv(venv_root, &key).await?;
-    Ok(python)
+
+    /// Runs the environment's Python in the sandbox to check that it still has its
+    /// dependencies.
+    async fn check(&self, lease: &Lease) -> Result<(), String> {
+        let jail = Jail {
+            sandbox: self.sandbox,
+            base: self.base,
+            venv: lease.dir(),
+        };
+        let python = lease.dir().join("bin").join("python");
+        match probe(&python, &lease.manifest().dependencies, Some(&jail)).await {
+            Ok(p) if p.unmet.is_empty() => Ok(()),
+            Ok(p) => Err(format!("unmet: {:?}", p.unmet)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Builds the environment in a fresh folder and publishes it. `None` when another one was
+    /// published meanwhile.
+    async fn build(
+        &self,
+        lock: &BuildLock,
+        deps: &BTreeMap<String, String>,
+        requirements: &[String],
+        base_probe: &Probe,
+    ) -> Result<Option<Lease>, DepsError> {
+        let env_error =
+            |what: &str, e: std::io::Error| DepsError::Environment(format!("{what}: {e}"));
+        let building = lock
+            .start()
+            .map_err(|e| env_error("cannot start a dependency environment", e))?;
+        let dir = building.dir().to_owned();
+        let build = Build {
+            sandbox: self.sandbox,
+            base: self.base,
+            base_probe,
+            deps,
+            requirements,
+            pip_args: self.pip_args,
+        };
+        // On an error `building` is dropped, which removes the folder.
+        build.populate(&dir).await?;
+        if !building.intact() {
+            return Err(DepsError::Install(
+                "installing the dependencies replaced the environment's lock file".to_owned(),
+            ));
+        }
+        let measured = dir.clone();
+        let size_bytes = tokio::task::spawn_blocking(move || envs::disk_usage(&measured))
+            .await
+            .unwrap_or(0);
+        let manifest = Manifest {
+            base: base_probe.executable.clone(),
+            requirements: requirements.to_vec(),
+            dependencies: deps.clone(),
+            size_bytes,
+            warnings: Vec::new(),
+        };
+        let lease = lock.publish(building, manifest).map_err(|e| {
+            env_error(
+                &format!("cannot finish the environment {}", dir.display()),
+                e,
+            )
+        })?;
+        tracing::info!(requirements = ?requirements, size_bytes, "built a dependency environment");
+        Ok(lease)
+    }
 }
 
 /// The sandbox a dependency environment's Python runs in, seeing that environment.
@@ -167,18 +318,6 @@ struct Jail<'a> {
     sandbox: &'a Sandbox,
     base: &'a Path,
     venv: &'a Path,
-}
-
-async fn probe_of_existing(
-    python: &Path,
-    deps: &BTreeMap<String, String>,
-    jail: &Jail<'_>,
-) -> Result<(), String> {
-    match probe(python, deps, Some(jail)).await {
-        Ok(p) if p.unmet.is_empty() => Ok(()),
-        Ok(p) => Err(format!("unmet: {:?}", p.unmet)),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// pip requirement strings, after refusing names and versions that could smuggle in options.
@@ -215,17 +354,23 @@ fn requirements(deps: &BTreeMap<String, String>) -> Result<Vec<String>, DepsErro
         .collect()
 }
 
-/// The environment's folder name: the base interpreter and the requirements, hashed.
-fn venv_key(probe: &Probe, requirements: &[String]) -> String {
+/// The environment's key: what decides what pip installs (the base interpreter, the
+/// requirements, the pip arguments), hashed.
+fn venv_key(probe: &Probe, requirements: &[String], pip_args: &[String]) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(probe.executable.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(probe.version.as_bytes());
-    for requirement in requirements {
+    for part in [&probe.executable, &probe.version] {
+        hasher.update(part.as_bytes());
         hasher.update(b"\n");
-        hasher.update(requirement.as_bytes());
     }
-    hex::encode(hasher.finalize())[..24].to_owned()
+    for (label, items) in [("requirements", requirements), ("pip", pip_args)] {
+        hasher.update(label.as_bytes());
+        for item in items {
+            hasher.update(b"\n");
+            hasher.update(item.as_bytes());
+        }
+        hasher.update(b"\n\n");
+    }
+    hex::encode(hasher.finalize())[..32].to_owned()
 }
 
 /// Runs [`PROBE`] with `python`: as it is, or in `jail`.
@@ -290,40 +435,10 @@ struct Build<'a> {
 }
 
 impl Build<'_> {
-    /// Builds the environment `venv_root/key` in a temporary folder and renames it into place.
-    async fn venv(&self, venv_root: &Path, key: &str) -> Result<(), DepsError> {
-        let env_error =
-            |what: &str, e: std::io::Error| DepsError::Environment(format!("{what}: {e}"));
-        tokio::fs::create_dir_all(venv_root)
-            .await
-            .map_err(|e| env_error(&format!("cannot create {}", venv_root.display()), e))?;
-        let temp = crate::cache::temp_name(&venv_root.join(key));
-        let scratch = PathBuf::from(format!("{}.pip", temp.display()));
-        let result = self.populate(&temp, &scratch).await;
-        let _ = tokio::fs::remove_dir_all(&scratch).await;
-        if let Err(e) = result {
-            let _ = tokio::fs::remove_dir_all(&temp).await;
-            return Err(e);
-        }
-        let venv = venv_root.join(key);
-        if let Err(e) = tokio::fs::rename(&temp, &venv).await {
-            let _ = tokio::fs::remove_dir_all(&temp).await;
-            // Someone else finished the same environment first: theirs is as good.
-            if venv.join(MARKER).is_file() {
-                return Ok(());
-            }
-            return Err(env_error(
-                &format!("cannot move the environment to {}", venv.display()),
-                e,
-            ));
-        }
-        tracing::info!(venv = %venv.display(), requirements = ?self.requirements, "built a virtual environment");
-        Ok(())
-    }
-
     /// Creates the environment in `dir`, installs the requirements (pip's own temporary files
-    /// and cache in `scratch`) and writes the marker.
-    async fn populate(&self, dir: &Path, scratch: &Path) -> Result<(), DepsError> {
+    /// and cache in a scratch folder inside, removed at the end) and checks them.
+    async fn populate(&self, dir: &Path) -> Result<(), DepsError> {
+        let scratch = dir.join(PIP_SCRATCH);
         let base = self.base;
         let created = run(Command::new(base)
             .args(["-m", "venv", "--system-site-packages"])
@@ -351,10 +466,12 @@ impl Build<'_> {
                 DepsError::Environment(format!("cannot write {}: {e}", pth.display()))
             })?;
         }
-        tokio::fs::create_dir_all(scratch).await.map_err(|e| {
+        tokio::fs::create_dir_all(&scratch).await.map_err(|e| {
             DepsError::Environment(format!("cannot create {}: {e}", scratch.display()))
         })?;
-        let (ok, output) = self.pip_install(&python, dir, scratch).await?;
+        let installed = self.pip_install(&python, dir, &scratch).await;
+        let _ = tokio::fs::remove_dir_all(&scratch).await;
+        let (ok, output) = installed?;
         if !ok {
             return Err(DepsError::Install(format!(
                 "pip could not install {}:\n{output}",
@@ -375,18 +492,12 @@ impl Build<'_> {
                 installed.unmet
             )));
         }
-        let marker = serde_json::json!({
-            "base": self.base_probe.executable,
-            "requirements": self.requirements,
-        });
-        tokio::fs::write(dir.join(MARKER), marker.to_string())
-            .await
-            .map_err(|e| DepsError::Environment(format!("cannot finish {}: {e}", dir.display())))?;
         Ok(())
     }
 
-    /// `pip install` of the requirements into `venv`, in the sandbox: it writes only `venv` and
-    /// `scratch`, and reads the folders named in the pip arguments (a local wheel mirror).
+    /// `pip install` of the requirements into `venv`, in the sandbox: it writes only `venv`
+    /// (`scratch` is inside), and reads the folders named in the pip arguments (a local wheel
+    /// mirror).
     async fn pip_install(
         &self,
         python: &Path,
@@ -412,7 +523,7 @@ impl Build<'_> {
                 .filter(|path| path.is_absolute() && path.exists())
                 .map(Path::to_owned)
                 .collect(),
-            read_write: vec![venv.to_owned(), scratch.to_owned()],
+            read_write: vec![venv.to_owned()],
             cwd: scratch.to_owned(),
             purpose: Purpose::InstallDependencies,
             env: vec![

@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rafiki_types::internal::{LogEntry, LogKind, NextTrial, TrialAssignment, TrialOutcome};
+use rafiki_types::internal::{
+    EnvironmentReport, LogEntry, LogKind, NextTrial, TrialAssignment, TrialOutcome,
+};
 use rafiki_types::proposal::ParamsType;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -18,7 +20,8 @@ use uuid::Uuid;
 use crate::cache::{BlobCache, CacheError};
 use crate::client::{AdminClient, ClientError};
 use crate::config::WorkerConfig;
-use crate::deps::{self, DepsError};
+use crate::deps::{DepsError, Installer};
+use crate::envs::{EnvStore, Lease};
 use crate::runtime::{EventSource, Runtime, RuntimeConfig, RuntimeError, RuntimeEvent};
 
 /// Most entries in one `POST /internal/trials/{id}/logs`.
@@ -127,14 +130,18 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
     }
     let [train_path, val_path]: [PathBuf; 2] = datasets.try_into().expect("two datasets");
 
-    let runtime_config = match model_runtime(config, &work_dir, &job.model.dependencies).await {
-        Ok(runtime_config) => runtime_config,
+    let environment = match model_runtime(config, &work_dir, &job.model.dependencies).await {
+        Ok(environment) => environment,
         Err(ModelRuntimeError::Install(reason)) => {
             let error = format!("cannot install the model's dependencies: {reason}");
             return give_up(client, None, error).await;
         }
         Err(ModelRuntimeError::Worker(e)) => return Err(e),
     };
+    report_environment(client, &environment.report).await?;
+    // Held until the worker ends: an environment in use is never evicted.
+    let _lease = environment.lease;
+    let runtime_config = environment.runtime;
     let scratch = runtime_config.cwd.clone();
     let host = ModelHost::start(runtime_config, model_path, job.model.model_class.clone()).await;
     let mut host = match host {
@@ -242,14 +249,39 @@ async fn give_up(
     Ok(TrainExit::Failed { error })
 }
 
-/// A program given as a relative path with a folder (`.venv/bin/python`) is resolved against
-/// the worker's folder, not the child's.
+/// Sends the environment report; a refusal is only logged (the report is for the user).
+pub(crate) async fn report_environment(
+    client: &AdminClient,
+    report: &EnvironmentReport,
+) -> Result<(), ClientError> {
+    for warning in &report.warnings {
+        tracing::warn!("dependencies: {warning}");
+    }
+    match client.report_environment(report).await {
+        Err(e @ ClientError::Rejected { .. }) => {
+            tracing::warn!("reporting the dependency environment: {e}");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// Why [`model_runtime`] failed.
 pub(crate) enum ModelRuntimeError {
     /// The model's dependencies cannot be installed: the model's fault.
     Install(String),
     /// The worker's own environment failed.
     Worker(TrainError),
+}
+
+/// The model's runtime and the dependency environment it runs with.
+pub(crate) struct ModelEnvironment {
+    /// How to start the runtime.
+    pub runtime: RuntimeConfig,
+    /// The environment in use, to hold while the worker lives.
+    pub lease: Option<Lease>,
+    /// How the dependencies were provided.
+    pub report: EnvironmentReport,
 }
 
 /// How to start the model's runtime (train and inference mode alike): an interpreter with the
@@ -259,17 +291,17 @@ pub(crate) async fn model_runtime(
     config: &WorkerConfig,
     work_dir: &Path,
     dependencies: &std::collections::BTreeMap<String, String>,
-) -> Result<RuntimeConfig, ModelRuntimeError> {
+) -> Result<ModelEnvironment, ModelRuntimeError> {
     let base_python = absolute_program(&config.python);
-    let python = deps::prepare_python(
-        &config.sandbox,
-        &base_python,
-        dependencies,
-        &config.venv_dir,
-        &config.pip_args,
-    )
-    .await
-    .map_err(|e| match e {
+    let store = EnvStore::new(&config.venv_dir);
+    let installer = Installer {
+        sandbox: &config.sandbox,
+        base: &base_python,
+        store: &store,
+        pip_args: &config.pip_args,
+        max_bytes: config.env_cache_max_bytes,
+    };
+    let prepared = installer.prepare(dependencies).await.map_err(|e| match e {
         DepsError::Install(reason) => ModelRuntimeError::Install(reason),
         e => ModelRuntimeError::Worker(TrainError::Deps(e)),
     })?;
@@ -278,18 +310,21 @@ pub(crate) async fn model_runtime(
         .await
         .map_err(|e| ModelRuntimeError::Worker(io_error(&scratch)(e)))?;
     let mut read_only = vec![work_dir.join("cache")];
-    if python != base_python {
-        // <venv>/bin/python
-        read_only.extend(python.parent().and_then(Path::parent).map(Path::to_owned));
-    }
-    Ok(RuntimeConfig {
-        base_python,
-        read_only,
-        sandbox: config.sandbox.clone(),
-        ..RuntimeConfig::new(python, scratch)
+    read_only.extend(prepared.lease.as_ref().map(|lease| lease.dir().to_owned()));
+    Ok(ModelEnvironment {
+        runtime: RuntimeConfig {
+            base_python,
+            read_only,
+            sandbox: config.sandbox.clone(),
+            ..RuntimeConfig::new(prepared.python, scratch)
+        },
+        lease: prepared.lease,
+        report: prepared.report,
     })
 }
 
+/// A program given as a relative path with a folder (`.venv/bin/python`) is resolved against
+/// the worker's folder, not the child's.
 fn absolute_program(program: &Path) -> PathBuf {
     if program.is_relative() && program.components().count() > 1 {
         std::path::absolute(program).unwrap_or_else(|_| program.to_owned())
