@@ -13,3 +13,9 @@ alter table services
 -- the model loaded and reported its knob config, so installing dependencies is not charged to
 -- the budget. Sub-jobs written before this migration count from `datetime_started`.
 alter table sub_train_jobs add column budget_started_at timestamptz;
+
+-- What workers do with a pinned dependency that has no distribution installable on their
+-- Python: `strict` (fail, naming the nearest installable versions) or `nearest` (install the
+-- nearest release, with a warning). Null: the deployment's setting (RAFIKI_DEPENDENCY_PINS).
+alter table models add column dependency_pins text
+    constraint models_dependency_pins_check check (dependency_pins in ('strict', 'nearest'));

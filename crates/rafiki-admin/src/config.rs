@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
+use rafiki_types::model::DependencyPins;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -104,6 +105,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_ALLOWED_IMAGES", "allowed_images"),
     ("RAFIKI_ENV_CACHE_MAX_GB", "env_cache_max_gb"),
     ("RAFIKI_PIP_ARGS", "pip_args"),
+    ("RAFIKI_DEPENDENCY_PINS", "dependency_pins"),
 ];
 
 /// The superadmin password allowed only with `--dev`.
@@ -197,6 +199,7 @@ struct RawSettings {
     body_idle_timeout_secs: u64,
     env_cache_max_gb: f64,
     pip_args: String,
+    dependency_pins: DependencyPins,
 }
 
 /// Validated settings of the admin.
@@ -299,6 +302,9 @@ pub struct Settings {
     pub env_cache_max_gb: f64,
     /// Extra `pip install` arguments for workers (`RAFIKI_PIP_ARGS`), e.g. a local mirror.
     pub pip_args: String,
+    /// What workers do with pins that cannot be installed, for models that do not say
+    /// (`RAFIKI_DEPENDENCY_PINS`).
+    pub dependency_pins: DependencyPins,
 }
 
 /// A configuration problem that stops start-up.
@@ -568,6 +574,7 @@ impl Settings {
             body_idle_timeout_secs: raw.body_idle_timeout_secs,
             env_cache_max_gb: raw.env_cache_max_gb,
             pip_args: raw.pip_args.trim().to_owned(),
+            dependency_pins: raw.dependency_pins,
         })
     }
 
@@ -878,6 +885,15 @@ mod tests {
         assert!(err.to_string().contains("backend"), "{err}");
         let err = Settings::from_figment(with(&[("admin_port", "99999")]), true).unwrap_err();
         assert!(err.to_string().contains("admin_port"), "{err}");
+        let err =
+            Settings::from_figment(with(&[("dependency_pins", "closest")]), true).unwrap_err();
+        assert!(err.to_string().contains("dependency_pins"), "{err}");
+        let bad_bound = with(&[]).merge(Serialized::default("env_cache_max_gb", -1.0));
+        let err = Settings::from_figment(bad_bound, true).unwrap_err();
+        assert!(err.to_string().contains("RAFIKI_ENV_CACHE_MAX_GB"), "{err}");
+        let dev = Settings::from_figment(with(&[]), true).unwrap();
+        assert_eq!(dev.dependency_pins, DependencyPins::Strict);
+        assert_eq!(dev.env_cache_max_gb, 50.0);
         for bad in ["bad image", "registry.local/"] {
             let err = Settings::from_figment(with(&[("allowed_images", bad)]), true).unwrap_err();
             assert!(err.to_string().contains("RAFIKI_ALLOWED_IMAGES"), "{err}");
@@ -957,7 +973,13 @@ mod tests {
             jail.set_env("RAFIKI_MAX_DATASET_ZIP_ENTRIES", "7");
             jail.set_env("RAFIKI_DOCKER_PIDS_LIMIT", "256");
             jail.set_env("RAFIKI_ALLOWED_IMAGES", "registry.local/, team/worker");
+            jail.set_env("RAFIKI_ENV_CACHE_MAX_GB", "2.5");
+            jail.set_env("RAFIKI_PIP_ARGS", " --no-index --find-links /wheels ");
+            jail.set_env("RAFIKI_DEPENDENCY_PINS", "nearest");
             let s = Settings::from_figment(Settings::figment(), true).unwrap();
+            assert_eq!(s.env_cache_max_gb, 2.5);
+            assert_eq!(s.pip_args, "--no-index --find-links /wheels");
+            assert_eq!(s.dependency_pins, DependencyPins::Nearest);
             assert_eq!(s.docker_pids_limit, 256);
             assert_eq!(s.allowed_images.to_string(), "registry.local/,team/worker");
             assert!(s.allowed_images.admits("team/worker:1"));

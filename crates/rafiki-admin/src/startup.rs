@@ -289,6 +289,7 @@ async fn build_orchestrator(
             allowed_images: settings.allowed_images.clone(),
             env_cache_max_gb: settings.env_cache_max_gb,
             pip_args: settings.pip_args.clone(),
+            dependency_pins: settings.dependency_pins,
         },
     ))
 }

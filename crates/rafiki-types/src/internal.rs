@@ -43,6 +43,8 @@ pub mod env {
     pub const ENV_CACHE_MAX_GB: &str = "RAFIKI_ENV_CACHE_MAX_GB";
     /// Workers: extra `pip install` arguments, split on whitespace.
     pub const PIP_ARGS: &str = "RAFIKI_PIP_ARGS";
+    /// Workers: `strict` or `nearest`, for models that do not choose (`DependencyPins`).
+    pub const DEPENDENCY_PINS: &str = "RAFIKI_DEPENDENCY_PINS";
 }
 
 /// A stored blob the worker downloads and caches by id and checksum.
@@ -67,6 +69,9 @@ pub struct WorkerModel {
     pub model_class: String,
     /// `{package: version}` to install before loading (empty: none).
     pub dependencies: BTreeMap<String, String>,
+    /// The model's choice for pins that cannot be installed (`None`: the worker's setting).
+    #[serde(default)]
+    pub dependency_pins: Option<crate::model::DependencyPins>,
     /// The file's checksum and size.
     pub file: BlobRef,
 }

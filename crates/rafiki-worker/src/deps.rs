@@ -21,6 +21,7 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use rafiki_types::internal::EnvironmentReport;
+use rafiki_types::model::DependencyPins;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
@@ -126,6 +127,8 @@ pub struct Installer<'a> {
     pub pip_args: &'a [String],
     /// The most bytes the store's environments may take (unused ones are evicted past it).
     pub max_bytes: Option<u64>,
+    /// What to do with pins that have no distribution for this Python.
+    pub pins: DependencyPins,
 }
 
 /// The interpreter to run a model with, and what it took.
@@ -164,7 +167,7 @@ impl Installer<'_> {
             return Ok(base_serves(started));
         }
         tracing::info!(unmet = ?probe.unmet, "the interpreter lacks some dependencies; using a dependency environment");
-        let key = venv_key(&probe, &requirements, self.pip_args);
+        let key = venv_key(&probe, &requirements, self.pip_args, self.pins);
         let (lease, reused) = self.environment(&key, deps, &requirements, &probe).await?;
         let seconds = started.elapsed().as_secs_f64();
         let manifest = lease.manifest();
@@ -283,9 +286,10 @@ impl Installer<'_> {
             deps,
             requirements,
             pip_args: self.pip_args,
+            pins: self.pins,
         };
         // On an error `building` is dropped, which removes the folder.
-        build.populate(&dir).await?;
+        let installed = build.populate(&dir).await?;
         if !building.intact() {
             return Err(DepsError::Install(
                 "installing the dependencies replaced the environment's lock file".to_owned(),
@@ -297,18 +301,18 @@ impl Installer<'_> {
             .unwrap_or(0);
         let manifest = Manifest {
             base: base_probe.executable.clone(),
-            requirements: requirements.to_vec(),
-            dependencies: deps.clone(),
+            requirements: installed.requirements,
+            dependencies: installed.dependencies,
             size_bytes,
-            warnings: Vec::new(),
+            warnings: installed.warnings,
         };
+        tracing::info!(requirements = ?manifest.requirements, size_bytes, "built a dependency environment");
         let lease = lock.publish(building, manifest).map_err(|e| {
             env_error(
                 &format!("cannot finish the environment {}", dir.display()),
                 e,
             )
         })?;
-        tracing::info!(requirements = ?requirements, size_bytes, "built a dependency environment");
         Ok(lease)
     }
 }
@@ -355,9 +359,18 @@ fn requirements(deps: &BTreeMap<String, String>) -> Result<Vec<String>, DepsErro
 }
 
 /// The environment's key: what decides what pip installs (the base interpreter, the
-/// requirements, the pip arguments), hashed.
-fn venv_key(probe: &Probe, requirements: &[String], pip_args: &[String]) -> String {
+/// requirements, the pip arguments, and whether unavailable pins are replaced), hashed.
+fn venv_key(
+    probe: &Probe,
+    requirements: &[String],
+    pip_args: &[String],
+    pins: DependencyPins,
+) -> String {
     let mut hasher = Sha256::new();
+    if pins == DependencyPins::Nearest {
+        // Strict environments keep the keys they had before the policy existed.
+        hasher.update(b"pins=nearest\n");
+    }
     for part in [&probe.executable, &probe.version] {
         hasher.update(part.as_bytes());
         hasher.update(b"\n");
@@ -432,12 +445,157 @@ struct Build<'a> {
     deps: &'a BTreeMap<String, String>,
     requirements: &'a [String],
     pip_args: &'a [String],
+    pins: DependencyPins,
+}
+
+/// What a build installed: the requirements as given, or with unavailable pins replaced.
+struct Installed {
+    requirements: Vec<String>,
+    dependencies: BTreeMap<String, String>,
+    warnings: Vec<String>,
+}
+
+/// A pinned dependency with no distribution for this Python, as [`PINS_PROBE`] found it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct UnavailablePin {
+    name: String,
+    pin: String,
+    /// The highest installable version below the pin.
+    below: Option<String>,
+    /// The lowest installable version above the pin.
+    above: Option<String>,
+}
+
+/// What [`PINS_PROBE`] prints.
+#[derive(Debug, Deserialize)]
+struct PinsReport {
+    python: String,
+    unavailable: Vec<UnavailablePin>,
+}
+
+/// Run by an environment's Python after `pip install` failed, with argv[1] the JSON of
+/// `{"pins": {name: version}, "pip_args": [...]}`: asks pip, for each pin, whether a wheel of
+/// exactly that version fits this interpreter (`--dry-run --only-binary=:all:`); when none
+/// does, pip's refusal lists the versions that do ("from versions: ..."), and the nearest
+/// below and above the pin are picked as pip orders versions (pre-releases only for a
+/// pre-release pin). A pin pip fails on for another reason (no network) is not reported.
+const PINS_PROBE: &str = r#"
+import json, re, subprocess, sys
+try:
+    from packaging.version import InvalidVersion, Version
+except ImportError:
+    from pip._vendor.packaging.version import InvalidVersion, Version
+request = json.loads(sys.argv[1])
+unavailable = []
+for name, pin in request["pins"].items():
+    try:
+        wanted = Version(pin)
+    except InvalidVersion:
+        continue
+    run = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps",
+         "--only-binary=:all:", "--ignore-installed", "--disable-pip-version-check",
+         "--no-input", *request["pip_args"], f"{name}=={pin}"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    listed = re.search(r"\(from versions: ([^)]*)\)", run.stdout + run.stderr)
+    if run.returncode == 0 or listed is None:
+        continue
+    versions = []
+    for text in listed.group(1).split(","):
+        try:
+            version = Version(text.strip())
+        except InvalidVersion:
+            continue
+        if version.is_prerelease and not wanted.is_prerelease:
+            continue
+        versions.append(version)
+    below = max((v for v in versions if v < wanted), default=None)
+    above = min((v for v in versions if v > wanted), default=None)
+    unavailable.append({"name": name, "pin": pin,
+                        "below": None if below is None else str(below),
+                        "above": None if above is None else str(above)})
+implementation = sys.implementation.name.replace("cpython", "CPython")
+python = f"{implementation} {sys.version_info.major}.{sys.version_info.minor}"
+print(json.dumps({"python": python, "unavailable": unavailable}))
+"#;
+
+/// The exact pins among the dependencies (`pkg==1.2` or `1.2`): name -> version.
+fn exact_pins(deps: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    deps.iter()
+        .filter_map(|(name, version)| {
+            let version = version.trim();
+            let version = version.strip_prefix("==").unwrap_or(version).trim();
+            let plain =
+                !version.is_empty() && !version.contains(['*', ',', '<', '>', '=', '!', '~']);
+            plain.then(|| (name.clone(), version.to_owned()))
+        })
+        .collect()
+}
+
+/// The strict policy's refusal: what cannot be installed, and what could be.
+fn unavailable_message(python: &str, unavailable: &[UnavailablePin]) -> String {
+    let lines: Vec<String> = unavailable
+        .iter()
+        .map(|u| {
+            let nearest = match (&u.below, &u.above) {
+                (None, None) => format!("no version of {} installs here", u.name),
+                (Some(below), None) => {
+                    format!("the nearest installable version is {below} (below; none above)")
+                }
+                (None, Some(above)) => {
+                    format!("the nearest installable version is {above} (above; none below)")
+                }
+                (Some(below), Some(above)) => format!(
+                    "the nearest installable versions are {below} (below) and {above} (above)"
+                ),
+            };
+            format!(
+                "{}=={} has no distribution for this Python ({python}): {nearest}",
+                u.name, u.pin
+            )
+        })
+        .collect();
+    format!(
+        "{}. Pin an installable version, or upload the model with dependency_pins=nearest to \
+         install the nearest one instead.",
+        lines.join("; ")
+    )
+}
+
+/// The nearest policy's replacements: the dependencies with each unavailable pin replaced by
+/// the lowest installable version above it, else the highest below, and a warning for each.
+fn nearest_dependencies(
+    deps: &BTreeMap<String, String>,
+    python: &str,
+    unavailable: &[UnavailablePin],
+) -> Result<(BTreeMap<String, String>, Vec<String>), DepsError> {
+    let mut replaced = deps.clone();
+    let mut warnings = Vec::new();
+    for u in unavailable {
+        let Some(chosen) = u.above.as_ref().or(u.below.as_ref()) else {
+            return Err(DepsError::Install(unavailable_message(
+                python,
+                std::slice::from_ref(u),
+            )));
+        };
+        if let Some(version) = replaced.get_mut(&u.name) {
+            *version = chosen.clone();
+            warnings.push(format!(
+                "{}=={} has no distribution for this Python ({python}); installed {}=={chosen} \
+                 instead (dependency_pins=nearest)",
+                u.name, u.pin, u.name
+            ));
+        }
+    }
+    Ok((replaced, warnings))
 }
 
 impl Build<'_> {
     /// Creates the environment in `dir`, installs the requirements (pip's own temporary files
-    /// and cache in a scratch folder inside, removed at the end) and checks them.
-    async fn populate(&self, dir: &Path) -> Result<(), DepsError> {
+    /// and cache in a scratch folder inside, removed at the end) and checks them. When pip
+    /// fails, pins with no distribution for this Python are either reported (strict) or
+    /// replaced by the nearest installable release (nearest).
+    async fn populate(&self, dir: &Path) -> Result<Installed, DepsError> {
         let scratch = dir.join(PIP_SCRATCH);
         let base = self.base;
         let created = run(Command::new(base)
@@ -469,15 +627,9 @@ impl Build<'_> {
         tokio::fs::create_dir_all(&scratch).await.map_err(|e| {
             DepsError::Environment(format!("cannot create {}: {e}", scratch.display()))
         })?;
-        let installed = self.pip_install(&python, dir, &scratch).await;
+        let installed = self.install(&python, dir, &scratch).await;
         let _ = tokio::fs::remove_dir_all(&scratch).await;
-        let (ok, output) = installed?;
-        if !ok {
-            return Err(DepsError::Install(format!(
-                "pip could not install {}:\n{output}",
-                self.requirements.join(" ")
-            )));
-        }
+        let installed = installed?;
         // pip may succeed and still leave a version that does not match (e.g. a looser pin
         // elsewhere); the model would then run with the wrong packages.
         let jail = Jail {
@@ -485,17 +637,109 @@ impl Build<'_> {
             base,
             venv: dir,
         };
-        let installed = probe(&python, self.deps, Some(&jail)).await?;
-        if !installed.unmet.is_empty() {
+        let checked = probe(&python, &installed.dependencies, Some(&jail)).await?;
+        if !checked.unmet.is_empty() {
             return Err(DepsError::Install(format!(
                 "after pip install, dependencies are still unmet: {:?}",
-                installed.unmet
+                checked.unmet
             )));
         }
-        Ok(())
+        Ok(installed)
     }
 
-    /// `pip install` of the requirements into `venv`, in the sandbox: it writes only `venv`
+    /// `pip install` of the requirements; after a failure, the pin policy's way out.
+    async fn install(
+        &self,
+        python: &Path,
+        dir: &Path,
+        scratch: &Path,
+    ) -> Result<Installed, DepsError> {
+        let (ok, output) = self
+            .pip_install(python, dir, scratch, self.requirements)
+            .await?;
+        if ok {
+            return Ok(Installed {
+                requirements: self.requirements.to_vec(),
+                dependencies: self.deps.clone(),
+                warnings: Vec::new(),
+            });
+        }
+        let failed = || {
+            DepsError::Install(format!(
+                "pip could not install {}:\n{output}",
+                self.requirements.join(" ")
+            ))
+        };
+        let pins = exact_pins(self.deps);
+        if pins.is_empty() {
+            return Err(failed());
+        }
+        let report = self.unavailable_pins(python, dir, scratch, &pins).await?;
+        if report.unavailable.is_empty() {
+            return Err(failed());
+        }
+        tracing::info!(unavailable = ?report.unavailable, policy = %self.pins, "pins with no distribution for this Python");
+        if self.pins == DependencyPins::Strict {
+            return Err(DepsError::Install(format!(
+                "{}\n\npip's output:\n{output}",
+                unavailable_message(&report.python, &report.unavailable)
+            )));
+        }
+        let (dependencies, warnings) =
+            nearest_dependencies(self.deps, &report.python, &report.unavailable)?;
+        let requirements = requirements(&dependencies)?;
+        let (ok, output) = self
+            .pip_install(python, dir, scratch, &requirements)
+            .await?;
+        if !ok {
+            return Err(DepsError::Install(format!(
+                "pip could not install {} (unavailable pins replaced by the nearest \
+                 installable versions):\n{output}",
+                requirements.join(" ")
+            )));
+        }
+        Ok(Installed {
+            requirements,
+            dependencies,
+            warnings,
+        })
+    }
+
+    /// Runs [`PINS_PROBE`] with the environment's Python, in the sandbox as pip runs.
+    async fn unavailable_pins(
+        &self,
+        python: &Path,
+        dir: &Path,
+        scratch: &Path,
+        pins: &BTreeMap<String, String>,
+    ) -> Result<PinsReport, DepsError> {
+        let request = serde_json::json!({"pins": pins, "pip_args": self.pip_args}).to_string();
+        let view = self.pip_view(dir, scratch);
+        let output = self
+            .sandbox
+            .command(self.base, python, &["-c", PINS_PROBE, &request], &view)
+            .await
+            .map_err(|e| DepsError::Environment(format!("cannot run pip: {e}")))?
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| DepsError::Environment(format!("cannot run pip: {e}")))?;
+        // What pip printed came from the model's packages' index: trusted only as far as it
+        // parses, and only for the pins asked about.
+        let mut report: PinsReport = serde_json::from_slice(&output.stdout).map_err(|e| {
+            DepsError::Install(format!(
+                "cannot tell which pins are unavailable ({e}): {}",
+                tail(&output.stderr)
+            ))
+        })?;
+        report
+            .unavailable
+            .retain(|u| pins.get(&u.name) == Some(&u.pin));
+        Ok(report)
+    }
+
+    /// `pip install` of `requirements` into `venv`, in the sandbox: it writes only `venv`
     /// (`scratch` is inside), and reads the folders named in the pip arguments (a local wheel
     /// mirror).
     async fn pip_install(
@@ -503,6 +747,7 @@ impl Build<'_> {
         python: &Path,
         venv: &Path,
         scratch: &Path,
+        requirements: &[String],
     ) -> Result<(bool, String), DepsError> {
         let mut args = vec![
             "-m",
@@ -512,9 +757,21 @@ impl Build<'_> {
             "--no-input",
         ];
         args.extend(self.pip_args.iter().map(String::as_str));
-        args.extend(self.requirements.iter().map(String::as_str));
+        args.extend(requirements.iter().map(String::as_str));
+        let view = self.pip_view(venv, scratch);
+        let mut pip = self
+            .sandbox
+            .command(self.base, python, &args, &view)
+            .await
+            .map_err(|e| DepsError::Environment(format!("cannot run pip: {e}")))?;
+        run(&mut pip).await
+    }
+
+    /// What pip sees in the sandbox: the environment being built (writable), the absolute
+    /// paths of the pip arguments (read-only), the network unless the operator said no.
+    fn pip_view(&self, venv: &Path, scratch: &Path) -> View {
         let scratch_text = scratch.to_string_lossy().into_owned();
-        let view = View {
+        View {
             read_only: self
                 .pip_args
                 .iter()
@@ -530,13 +787,7 @@ impl Build<'_> {
                 ("TMPDIR".to_owned(), scratch_text.clone()),
                 ("PIP_CACHE_DIR".to_owned(), format!("{scratch_text}/cache")),
             ],
-        };
-        let mut pip = self
-            .sandbox
-            .command(self.base, python, &args, &view)
-            .await
-            .map_err(|e| DepsError::Environment(format!("cannot run pip: {e}")))?;
-        run(&mut pip).await
+        }
     }
 }
 
@@ -579,6 +830,44 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(got, ["numpy", "scikit-learn==1.3.0", "torch>=2.0,<3"]);
+    }
+
+    #[test]
+    fn only_exact_pins_are_pins() {
+        let got = exact_pins(&deps(&[
+            ("a", "1.5"),
+            ("b", "==2.0"),
+            ("c", ""),
+            ("d", ">=1"),
+            ("e", "1.*"),
+            ("f", "==1.0,!=1.0.1"),
+        ]));
+        assert_eq!(got, deps(&[("a", "1.5"), ("b", "2.0")]));
+    }
+
+    #[test]
+    fn the_nearest_release_above_wins_else_the_one_below() {
+        let pin = |name: &str, below: Option<&str>, above: Option<&str>| UnavailablePin {
+            name: name.to_owned(),
+            pin: "1.5".to_owned(),
+            below: below.map(str::to_owned),
+            above: above.map(str::to_owned),
+        };
+        let wanted = deps(&[("a", "1.5"), ("b", "1.5"), ("c", "")]);
+        let (got, warnings) = nearest_dependencies(
+            &wanted,
+            "CPython 3.11",
+            &[
+                pin("a", Some("1.0"), Some("2.0")),
+                pin("b", Some("1.0"), None),
+            ],
+        )
+        .unwrap();
+        assert_eq!(got, deps(&[("a", "2.0"), ("b", "1.0"), ("c", "")]));
+        assert_eq!(warnings.len(), 2);
+        assert!(warnings[0].contains("a==1.5") && warnings[0].contains("a==2.0"));
+        let err = nearest_dependencies(&wanted, "CPython 3.11", &[pin("a", None, None)]);
+        assert!(matches!(err, Err(DepsError::Install(m)) if m.contains("no version of a")));
     }
 
     #[test]

@@ -144,7 +144,7 @@ async fn serve_model(
         )
         .await?;
 
-    let environment = match model_runtime(config, &work_dir, &job.model.dependencies).await {
+    let environment = match model_runtime(config, &work_dir, &job.model).await {
         Ok(environment) => environment,
         Err(ModelRuntimeError::Install(reason)) => {
             let error = format!("cannot install the model's dependencies: {reason}");

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rafiki_types::internal::{
-    EnvironmentReport, LogEntry, LogKind, NextTrial, TrialAssignment, TrialOutcome,
+    EnvironmentReport, LogEntry, LogKind, NextTrial, TrialAssignment, TrialOutcome, WorkerModel,
 };
 use rafiki_types::proposal::ParamsType;
 use serde_json::{json, Value};
@@ -130,7 +130,7 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
     }
     let [train_path, val_path]: [PathBuf; 2] = datasets.try_into().expect("two datasets");
 
-    let environment = match model_runtime(config, &work_dir, &job.model.dependencies).await {
+    let environment = match model_runtime(config, &work_dir, &job.model).await {
         Ok(environment) => environment,
         Err(ModelRuntimeError::Install(reason)) => {
             let error = format!("cannot install the model's dependencies: {reason}");
@@ -141,6 +141,7 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
     report_environment(client, &environment.report).await?;
     // Held until the worker ends: an environment in use is never evicted.
     let _lease = environment.lease;
+    let env_warnings = environment.report.warnings;
     let runtime_config = environment.runtime;
     let scratch = runtime_config.cwd.clone();
     let host = ModelHost::start(runtime_config, model_path, job.model.model_class.clone()).await;
@@ -181,6 +182,7 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
 
     let trainer = Trainer {
         client,
+        env_warnings,
         scratch,
         train_path,
         val_path,
@@ -290,7 +292,7 @@ pub(crate) struct ModelEnvironment {
 pub(crate) async fn model_runtime(
     config: &WorkerConfig,
     work_dir: &Path,
-    dependencies: &std::collections::BTreeMap<String, String>,
+    model: &WorkerModel,
 ) -> Result<ModelEnvironment, ModelRuntimeError> {
     let base_python = absolute_program(&config.python);
     let store = EnvStore::new(&config.venv_dir);
@@ -300,11 +302,16 @@ pub(crate) async fn model_runtime(
         store: &store,
         pip_args: &config.pip_args,
         max_bytes: config.env_cache_max_bytes,
+        // The model's own choice wins over the deployment's.
+        pins: model.dependency_pins.unwrap_or(config.dependency_pins),
     };
-    let prepared = installer.prepare(dependencies).await.map_err(|e| match e {
-        DepsError::Install(reason) => ModelRuntimeError::Install(reason),
-        e => ModelRuntimeError::Worker(TrainError::Deps(e)),
-    })?;
+    let prepared = installer
+        .prepare(&model.dependencies)
+        .await
+        .map_err(|e| match e {
+            DepsError::Install(reason) => ModelRuntimeError::Install(reason),
+            e => ModelRuntimeError::Worker(TrainError::Deps(e)),
+        })?;
     let scratch = work_dir.join("scratch");
     tokio::fs::create_dir_all(&scratch)
         .await
@@ -403,6 +410,9 @@ impl ModelHost {
 /// What a trial needs besides the runtime.
 struct Trainer<'a> {
     client: &'a AdminClient,
+    /// What the user must know about the model's dependencies: the first entries of every
+    /// trial's log, so a replaced pin is seen where the results are.
+    env_warnings: Vec<String>,
     scratch: PathBuf,
     train_path: PathBuf,
     val_path: PathBuf,
@@ -443,6 +453,13 @@ impl Trainer<'_> {
         // Lines from before this trial are in the worker's log; they are not this trial's.
         runtime.take_stderr();
         let forwarder = LogForwarder::start(self.client.clone(), trial.id);
+        for warning in &self.env_warnings {
+            forwarder.push(LogEntry {
+                time: chrono::Utc::now(),
+                kind: LogKind::Message,
+                body: json!({"message": format!("Dependencies: {warning}")}),
+            });
+        }
         let mut sink = |event: RuntimeEvent| forwarder.push(event.entry);
 
         let steps = self.steps(runtime, trial, &mut sink).await;

@@ -50,6 +50,8 @@ pub struct OrchestratorConfig {
     pub env_cache_max_gb: f64,
     /// Workers' extra `pip install` arguments.
     pub pip_args: String,
+    /// Workers' policy for pins that cannot be installed, for models that set none.
+    pub dependency_pins: rafiki_types::model::DependencyPins,
 }
 
 /// Launches, stops and supervises services.
@@ -259,6 +261,10 @@ impl Orchestrator {
             if !self.config.pip_args.is_empty() {
                 env.insert(env::PIP_ARGS.to_owned(), self.config.pip_args.clone());
             }
+            env.insert(
+                env::DEPENDENCY_PINS.to_owned(),
+                self.config.dependency_pins.to_string(),
+            );
         }
         ServiceSpec {
             id: planned.id,

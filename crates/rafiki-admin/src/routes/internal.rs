@@ -93,6 +93,18 @@ pub(crate) async fn mark_running(state: &AppState, service: &ServiceRecord) -> A
     Ok(())
 }
 
+/// A model as its workers get it (train and inference alike).
+pub(crate) fn worker_model(model: &models::ModelRecord) -> WorkerModel {
+    WorkerModel {
+        id: model.id,
+        name: model.name.clone(),
+        model_class: model.model_class.clone(),
+        dependencies: model.dependencies.clone().into_iter().collect(),
+        dependency_pins: model.dependency_pins,
+        file: blob(model.id, &model.sha256, model.size_bytes),
+    }
+}
+
 pub(crate) fn blob(id: Uuid, sha256: &str, size: u64) -> BlobRef {
     BlobRef {
         id,
@@ -121,13 +133,7 @@ pub async fn train_job(
         sub_train_job_id: ctx.sub.id,
         task: ctx.job.job.task.clone(),
         train_args: ctx.job.job.train_args.clone(),
-        model: WorkerModel {
-            id: model.id,
-            name: model.name.clone(),
-            model_class: model.model_class.clone(),
-            dependencies: model.dependencies.clone().into_iter().collect(),
-            file: blob(model.id, &model.sha256, model.size_bytes),
-        },
+        model: worker_model(&model),
         train_dataset: blob(train.id, &train.sha256, train.size_bytes),
         val_dataset: blob(val.id, &val.sha256, val.size_bytes),
     }))

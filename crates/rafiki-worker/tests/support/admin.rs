@@ -138,6 +138,7 @@ impl TestAdmin {
                 name: "test-model".to_owned(),
                 model_class: spec.model_class,
                 dependencies: spec.dependencies.into_iter().collect(),
+                dependency_pins: None,
                 file: file.clone(),
             },
             train_dataset: train.clone(),

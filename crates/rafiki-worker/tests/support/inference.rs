@@ -295,6 +295,7 @@ impl InferenceAdmin {
                     name: "test-model".to_owned(),
                     model_class: spec.model_class,
                     dependencies: Default::default(),
+                    dependency_pins: None,
                     file: blob(model_id, &spec.model_file),
                 },
                 knobs: serde_json::from_value(spec.knobs).expect("knobs are an object"),
