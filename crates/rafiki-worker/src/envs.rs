@@ -408,8 +408,8 @@ impl EnvStore {
 
     /// Removes what no worker needs: half-built environments whose builder is gone, taken-out
     /// ones no service uses any more, unused complete ones whose base interpreter is gone or
-    /// that have no readable manifest (an older layout), build locks of keys with nothing
-    /// left, and, with a bound, least-recently-used ones over it.
+    /// that have no readable manifest (an older layout), build locks no builder holds, and,
+    /// with a bound, least-recently-used ones over it.
     pub fn gc(&self, max_bytes: Option<u64>) -> io::Result<Removed> {
         let mut removed = Removed::default();
         for entry in read_dir_or_empty(&self.root)? {
@@ -452,7 +452,7 @@ impl EnvStore {
             else {
                 continue;
             };
-            if self.dir_of(key).exists() {
+            if !valid_key(key) {
                 continue;
             }
             let lock = open_lock(&entry.path(), false)?;
