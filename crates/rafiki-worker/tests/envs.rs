@@ -182,8 +182,10 @@ async fn eviction_over_the_bound_takes_the_least_recently_used_environment_no_on
     // Room for two and a half: one must go.
     let bound = each * 5 / 2;
 
-    // The oldest is in use: the next one goes instead.
+    // The oldest is in use (still the least recently used: taking it counts as a use, so
+    // its time is set back): the next one goes instead.
     let held = store.open("oldest").await.unwrap().unwrap();
+    set_last_used(&store, "oldest", 1000);
     let removed = store.evict_over(bound).unwrap();
     assert_eq!(removed.evicted, ["middle"]);
     assert_eq!(removed.bytes, each);
