@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
+use rafiki_types::model::DependencyPins;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -102,6 +103,9 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_BODY_IDLE_TIMEOUT_SECS", "body_idle_timeout_secs"),
     ("RAFIKI_DOCKER_PIDS_LIMIT", "docker_pids_limit"),
     ("RAFIKI_ALLOWED_IMAGES", "allowed_images"),
+    ("RAFIKI_ENV_CACHE_MAX_GB", "env_cache_max_gb"),
+    ("RAFIKI_PIP_ARGS", "pip_args"),
+    ("RAFIKI_DEPENDENCY_PINS", "dependency_pins"),
 ];
 
 /// The superadmin password allowed only with `--dev`.
@@ -193,6 +197,9 @@ struct RawSettings {
     password_hash_concurrency: usize,
     header_read_timeout_secs: u64,
     body_idle_timeout_secs: u64,
+    env_cache_max_gb: f64,
+    pip_args: String,
+    dependency_pins: DependencyPins,
 }
 
 /// Validated settings of the admin.
@@ -290,6 +297,14 @@ pub struct Settings {
     pub header_read_timeout_secs: u64,
     /// Longest a request body may pause between two pieces, in seconds.
     pub body_idle_timeout_secs: u64,
+    /// The most gigabytes dependency environments may take on this host (process backend) or
+    /// in one owner's volume (docker backend); 0 for no bound.
+    pub env_cache_max_gb: f64,
+    /// Extra `pip install` arguments for workers (`RAFIKI_PIP_ARGS`), e.g. a local mirror.
+    pub pip_args: String,
+    /// What workers do with pins that cannot be installed, for models that do not say
+    /// (`RAFIKI_DEPENDENCY_PINS`).
+    pub dependency_pins: DependencyPins,
 }
 
 /// A configuration problem that stops start-up.
@@ -496,6 +511,7 @@ impl Settings {
                     .into(),
             ));
         }
+        check_env_cache_max_gb(raw.env_cache_max_gb)?;
         let password_hash_concurrency = match raw.password_hash_concurrency {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -556,6 +572,9 @@ impl Settings {
             password_hash_concurrency,
             header_read_timeout_secs: raw.header_read_timeout_secs,
             body_idle_timeout_secs: raw.body_idle_timeout_secs,
+            env_cache_max_gb: raw.env_cache_max_gb,
+            pip_args: raw.pip_args.trim().to_owned(),
+            dependency_pins: raw.dependency_pins,
         })
     }
 
@@ -568,6 +587,50 @@ impl Settings {
         }
         let only: GpusOnly = Self::figment().extract().map_err(Box::new)?;
         gpu_inventory(&only.gpus)
+    }
+
+    /// What `rafiki-admin gc` needs: no secret is read or checked.
+    pub fn load_gc() -> Result<GcSettings, ConfigError> {
+        #[derive(Deserialize)]
+        struct GcOnly {
+            data_dir: PathBuf,
+            backend: BackendKind,
+            env_cache_max_gb: f64,
+            #[serde(deserialize_with = "text_or_number")]
+            docker_project: String,
+        }
+        let only: GcOnly = Self::figment().extract().map_err(Box::new)?;
+        check_env_cache_max_gb(only.env_cache_max_gb)?;
+        Ok(GcSettings {
+            data_dir: only.data_dir,
+            backend: only.backend,
+            env_cache_max_gb: only.env_cache_max_gb,
+            docker_project: only.docker_project,
+        })
+    }
+}
+
+/// The settings `rafiki-admin gc` reads.
+#[derive(Debug, Clone)]
+pub struct GcSettings {
+    /// The data directory (the process backend's environments are in `envs/`).
+    pub data_dir: PathBuf,
+    /// Where services run.
+    pub backend: BackendKind,
+    /// The bound of the environments, 0 for none.
+    pub env_cache_max_gb: f64,
+    /// The docker backend's project (its environment volumes carry it).
+    pub docker_project: String,
+}
+
+/// `RAFIKI_ENV_CACHE_MAX_GB`: a number of gigabytes, 0 for no bound.
+fn check_env_cache_max_gb(gb: f64) -> Result<(), ConfigError> {
+    if gb.is_finite() && gb >= 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::Rule(
+            "RAFIKI_ENV_CACHE_MAX_GB must be a number of gigabytes, 0 for no bound".into(),
+        ))
     }
 }
 
@@ -822,6 +885,15 @@ mod tests {
         assert!(err.to_string().contains("backend"), "{err}");
         let err = Settings::from_figment(with(&[("admin_port", "99999")]), true).unwrap_err();
         assert!(err.to_string().contains("admin_port"), "{err}");
+        let err =
+            Settings::from_figment(with(&[("dependency_pins", "closest")]), true).unwrap_err();
+        assert!(err.to_string().contains("dependency_pins"), "{err}");
+        let bad_bound = with(&[]).merge(Serialized::default("env_cache_max_gb", -1.0));
+        let err = Settings::from_figment(bad_bound, true).unwrap_err();
+        assert!(err.to_string().contains("RAFIKI_ENV_CACHE_MAX_GB"), "{err}");
+        let dev = Settings::from_figment(with(&[]), true).unwrap();
+        assert_eq!(dev.dependency_pins, DependencyPins::Strict);
+        assert_eq!(dev.env_cache_max_gb, 50.0);
         for bad in ["bad image", "registry.local/"] {
             let err = Settings::from_figment(with(&[("allowed_images", bad)]), true).unwrap_err();
             assert!(err.to_string().contains("RAFIKI_ALLOWED_IMAGES"), "{err}");
@@ -901,7 +973,13 @@ mod tests {
             jail.set_env("RAFIKI_MAX_DATASET_ZIP_ENTRIES", "7");
             jail.set_env("RAFIKI_DOCKER_PIDS_LIMIT", "256");
             jail.set_env("RAFIKI_ALLOWED_IMAGES", "registry.local/, team/worker");
+            jail.set_env("RAFIKI_ENV_CACHE_MAX_GB", "2.5");
+            jail.set_env("RAFIKI_PIP_ARGS", " --no-index --find-links /wheels ");
+            jail.set_env("RAFIKI_DEPENDENCY_PINS", "nearest");
             let s = Settings::from_figment(Settings::figment(), true).unwrap();
+            assert_eq!(s.env_cache_max_gb, 2.5);
+            assert_eq!(s.pip_args, "--no-index --find-links /wheels");
+            assert_eq!(s.dependency_pins, DependencyPins::Nearest);
             assert_eq!(s.docker_pids_limit, 256);
             assert_eq!(s.allowed_images.to_string(), "registry.local/,team/worker");
             assert!(s.allowed_images.admits("team/worker:1"));

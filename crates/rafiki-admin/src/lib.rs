@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod dataset_url;
+pub mod environments;
 pub mod error;
 pub mod extract;
 pub mod gpus;

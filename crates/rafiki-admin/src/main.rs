@@ -27,6 +27,11 @@ enum Command {
     /// Print the GPU device ids services would be given (`RAFIKI_GPUS`, or with `auto` those
     /// `nvidia-smi` lists), one per line, and exit.
     Gpus,
+    /// Remove dependency environments no live service uses that are half-built, stale or over
+    /// `RAFIKI_ENV_CACHE_MAX_GB` (least recently used first), and with the docker backend the
+    /// environment volumes no container uses; print what went, and exit. Safe while the admin
+    /// and its workers run.
+    Gc,
 }
 
 #[tokio::main]
@@ -44,6 +49,24 @@ async fn main() -> anyhow::Result<()> {
         for id in Settings::load_gpus()? {
             println!("{id}");
         }
+        return Ok(());
+    }
+    if matches!(cli.command, Some(Command::Gc)) {
+        // Nothing here needs the database or a secret.
+        let collected = rafiki_admin::environments::collect(&Settings::load_gc()?).await?;
+        for key in &collected.store.evicted {
+            println!("removed environment {key}");
+        }
+        for volume in &collected.volumes {
+            println!("removed volume {volume}");
+        }
+        println!(
+            "removed {} environments ({} bytes), {} half-built or taken-out folders, {} volumes",
+            collected.store.evicted.len(),
+            collected.store.bytes,
+            collected.store.leftovers,
+            collected.volumes.len()
+        );
         return Ok(());
     }
     let settings = Settings::load(cli.dev)?;
@@ -69,6 +92,6 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Gpus => unreachable!("handled before the settings are loaded"),
+        Command::Gpus | Command::Gc => unreachable!("handled before the settings are loaded"),
     }
 }

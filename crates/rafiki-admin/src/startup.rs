@@ -35,6 +35,7 @@ use crate::backend::Backend;
 use crate::config::BackendKind;
 use crate::config::Settings;
 use crate::dataset_url::DatasetUrlFetcher;
+use crate::environments;
 use crate::gpus::GpuPool;
 use crate::orchestrator::{Orchestrator, OrchestratorConfig};
 use crate::routes;
@@ -90,6 +91,16 @@ impl Application {
         let port = listener.local_addr().context("no local address")?.port();
         let orchestrator = Arc::new(build_orchestrator(&settings, &pool, port).await?);
         orchestrator.reconcile().await?;
+        if settings.backend == BackendKind::Process {
+            // After reconciliation: environments of adopted services stay (they hold them).
+            let live = rafiki_store::services::list_live(&pool)
+                .await?
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            environments::clean_at_start_up(&settings.data_dir, settings.env_cache_max_gb, live)
+                .await;
+        }
         let state = AppState {
             orchestrator,
             pool,
@@ -264,6 +275,7 @@ async fn build_orchestrator(
                 settings.predictor_bin.clone(),
                 settings.python.clone(),
                 settings.data_dir.join("services"),
+                environments::store_dir(&settings.data_dir),
                 ProcessSandbox {
                     isolation: sandbox::resolve(settings.sandbox, settings.dev, &settings.bwrap)
                         .map_err(anyhow::Error::msg)?,
@@ -305,6 +317,9 @@ async fn build_orchestrator(
             quotas: settings.quotas,
             zip_limits: settings.zip_limits,
             allowed_images: settings.allowed_images.clone(),
+            env_cache_max_gb: settings.env_cache_max_gb,
+            pip_args: settings.pip_args.clone(),
+            dependency_pins: settings.dependency_pins,
         },
     ))
 }

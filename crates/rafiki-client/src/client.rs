@@ -12,7 +12,9 @@ use rafiki_types::inference::{
     CreateInferenceJobRequest, CreatedInferenceJob, InferenceJob, InferenceJobRef, PredictRequest,
     PredictResponse, RunningInferenceJob,
 };
-use rafiki_types::model::{AvailableModel, Dependencies, Model, ModelAccessRight, ModelRef};
+use rafiki_types::model::{
+    AvailableModel, Dependencies, DependencyPins, Model, ModelAccessRight, ModelRef,
+};
 use rafiki_types::train::{CreateTrainJobRequest, TrainJob, TrainJobRef, Trial, TrialLogs};
 use rafiki_types::user::{
     BanUserRequest, CreateUserRequest, CreatedUser, LoginRequest, LoginResponse, User, UserType,
@@ -433,6 +435,56 @@ impl Client {
         access_right: ModelAccessRight,
         docker_image: Option<&str>,
     ) -> Result<ModelRef> {
+        self.create_model_with_pins(
+            name,
+            task,
+            model_file_path,
+            model_class,
+            dependencies,
+            access_right,
+            docker_image,
+            None,
+        )
+        .await
+    }
+
+    /// [`Client::create_model`] with the model's `dependency_pins` (an addition to Rafiki):
+    /// what workers do with a pinned dependency that has no distribution for their Python,
+    /// `strict` (the model fails, naming the nearest installable versions) or `nearest`
+    /// (the nearest release is installed instead, with a warning). `None` leaves it to the
+    /// server's `RAFIKI_DEPENDENCY_PINS`.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client) -> rafiki_client::Result<()> {
+    /// use std::path::Path;
+    /// use rafiki_client::types::model::{Dependencies, DependencyPins, ModelAccessRight};
+    /// let deps = Dependencies::from([("scikit-learn".to_owned(), "0.20.0".to_owned())]);
+    /// let model = client
+    ///     .create_model_with_pins(
+    ///         "old-mlp",
+    ///         "TABULAR_CLASSIFICATION",
+    ///         Path::new("examples/models/tabular_classification/SkMlpClf.py"),
+    ///         "SkMlpClf",
+    ///         Some(&deps),
+    ///         ModelAccessRight::default(),
+    ///         None,
+    ///         Some(DependencyPins::Nearest),
+    ///     )
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[allow(clippy::too_many_arguments)] // Rafiki's arguments, then the addition.
+    pub async fn create_model_with_pins(
+        &self,
+        name: &str,
+        task: &str,
+        model_file_path: &Path,
+        model_class: &str,
+        dependencies: Option<&Dependencies>,
+        access_right: ModelAccessRight,
+        docker_image: Option<&str>,
+        dependency_pins: Option<DependencyPins>,
+    ) -> Result<ModelRef> {
         let dependencies = serde_json::to_string(&dependencies)
             .map_err(|e| ClientError::InvalidArgument(format!("dependencies: {e}")))?;
         let mut form = Form::new()
@@ -443,6 +495,9 @@ impl Client {
             .text("access_right", access_right.to_string());
         if let Some(image) = docker_image {
             form = form.text("docker_image", image.to_owned());
+        }
+        if let Some(pins) = dependency_pins {
+            form = form.text("dependency_pins", pins.to_string());
         }
         form = form.part("model_file_bytes", file_part(model_file_path, None).await?);
         self.json(self.request(Method::POST, &["models"])?.multipart(form))

@@ -287,6 +287,8 @@ async fn the_cli_logs_in_manages_users_datasets_and_models_and_names_its_failure
             "Trivial",
             "--dependencies",
             r#"{"numpy": "1.26.4"}"#,
+            "--dependency-pins",
+            "nearest",
             "--public",
             "--json",
         ])
@@ -304,7 +306,7 @@ async fn the_cli_logs_in_manages_users_datasets_and_models_and_names_its_failure
     );
     let shown = rafiki.run(&["models", "show", &id]).await.ok();
     assert!(
-        shown.contains("Trivial") && shown.contains("PUBLIC"),
+        shown.contains("Trivial") && shown.contains("PUBLIC") && shown.contains("nearest"),
         "{shown}"
     );
     rafiki.run(&["models", "download", &id]).await.ok();
@@ -328,6 +330,21 @@ async fn the_cli_logs_in_manages_users_datasets_and_models_and_names_its_failure
             "Trivial",
             "--dependencies",
             "[1]",
+        ])
+        .await
+        .fails_with("UsageError");
+    rafiki
+        .run(&[
+            "models",
+            "upload",
+            "bad",
+            &file,
+            "--task",
+            "T",
+            "--class",
+            "Trivial",
+            "--dependency-pins",
+            "closest",
         ])
         .await
         .fails_with("UsageError");

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rafiki_client::params::ParamValue;
 use rafiki_client::types::error::ErrorName;
 use rafiki_client::types::inference::PredictRequest;
-use rafiki_client::types::model::{Dependencies, ModelAccessRight};
+use rafiki_client::types::model::{Dependencies, DependencyPins, ModelAccessRight};
 use rafiki_client::types::status::{JobStatus, TrialStatus};
 use rafiki_client::types::user::UserType;
 use rafiki_client::{Budget, BudgetOption, Client, ClientError, LATEST};
@@ -257,7 +257,7 @@ async fn models_upload_with_rafikis_fields_and_download_and_delete() {
         .await
         .unwrap();
     let private = dev
-        .create_model(
+        .create_model_with_pins(
             "private",
             "TASK_A",
             &source,
@@ -265,6 +265,7 @@ async fn models_upload_with_rafikis_fields_and_download_and_delete() {
             None,
             ModelAccessRight::default(),
             None,
+            Some(DependencyPins::Nearest),
         )
         .await
         .unwrap();
@@ -277,6 +278,7 @@ async fn models_upload_with_rafikis_fields_and_download_and_delete() {
     assert_eq!(model.dependencies, deps);
     assert_eq!(model.access_right, ModelAccessRight::Public);
     assert_eq!(model.docker_image.as_deref(), Some("my/image:1"));
+    assert_eq!(model.dependency_pins, None, "the server's setting");
     let model = dev.get_model(private.id).await.unwrap();
     assert!(
         model.dependencies.is_empty(),
@@ -284,6 +286,7 @@ async fn models_upload_with_rafikis_fields_and_download_and_delete() {
     );
     assert_eq!(model.access_right, ModelAccessRight::Private);
     assert!(model.docker_image.is_some(), "the server's worker image");
+    assert_eq!(model.dependency_pins, Some(DependencyPins::Nearest));
 
     let out = dir.path().join("downloaded.py");
     let downloaded = dev.download_model_file(public.id, &out).await.unwrap();

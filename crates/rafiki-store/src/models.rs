@@ -2,7 +2,9 @@
 //! under `storage_key`; a row is inserted only once its file is in place.
 
 use chrono::{DateTime, Utc};
-use rafiki_types::model::{AvailableModel, Dependencies, Model, ModelAccessRight, ModelRef};
+use rafiki_types::model::{
+    AvailableModel, Dependencies, DependencyPins, Model, ModelAccessRight, ModelRef,
+};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
@@ -34,6 +36,8 @@ pub struct ModelRecord {
     pub dependencies: Dependencies,
     /// Who may use it.
     pub access_right: ModelAccessRight,
+    /// Its choice for pins that cannot be installed (`None`: the deployment's).
+    pub dependency_pins: Option<DependencyPins>,
     /// Exact size of the file.
     pub size_bytes: u64,
     /// Lowercase hex SHA-256 of the file.
@@ -85,6 +89,7 @@ impl ModelRecord {
             docker_image: self.docker_image.clone(),
             dependencies: self.dependencies.clone(),
             access_right: self.access_right,
+            dependency_pins: self.dependency_pins,
         }
     }
 }
@@ -106,6 +111,8 @@ pub struct NewModel<'a> {
     pub dependencies: &'a Dependencies,
     /// Who may use it.
     pub access_right: ModelAccessRight,
+    /// Its choice for pins that cannot be installed.
+    pub dependency_pins: Option<DependencyPins>,
     /// Exact size of the file.
     pub size_bytes: u64,
     /// Lowercase hex SHA-256 of the file.
@@ -124,6 +131,7 @@ struct Row {
     docker_image: Option<String>,
     dependencies: serde_json::Value,
     access_right: String,
+    dependency_pins: Option<String>,
     size_bytes: i64,
     sha256: String,
     storage_key: String,
@@ -143,6 +151,10 @@ impl Row {
                 StoreError::Corrupt(format!("models.dependencies of {}: {err}", self.id))
             })?,
             access_right: parse_text("models.access_right", &self.access_right)?,
+            dependency_pins: self
+                .dependency_pins
+                .map(|pins| parse_text("models.dependency_pins", &pins))
+                .transpose()?,
             size_bytes: u64::try_from(self.size_bytes).map_err(|_| {
                 StoreError::Corrupt(format!("models.size_bytes = {}", self.size_bytes))
             })?,
@@ -154,15 +166,16 @@ impl Row {
 }
 
 const COLUMNS: &str = "id, user_id, name, task, model_class, docker_image, dependencies, \
-                       access_right, size_bytes, sha256, storage_key, datetime_created";
+                       access_right, dependency_pins, size_bytes, sha256, storage_key, \
+                       datetime_created";
 
 /// Inserts a model with a fresh id; fails with [`USER_NAME_UNIQUE`] when the owner already has
 /// a model of that name.
 pub async fn insert(db: impl PgExecutor<'_>, new: &NewModel<'_>) -> StoreResult<ModelRecord> {
     let row: Row = sqlx::query_as(&format!(
         "insert into models (id, user_id, name, task, model_class, docker_image, dependencies, \
-         access_right, size_bytes, sha256, storage_key) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning {COLUMNS}"
+         access_right, size_bytes, sha256, storage_key, dependency_pins) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning {COLUMNS}"
     ))
     .bind(Uuid::new_v4())
     .bind(new.user_id)
@@ -175,6 +188,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewModel<'_>) -> StoreResult<
     .bind(size_column("models.size_bytes", new.size_bytes)?)
     .bind(new.sha256)
     .bind(new.storage_key.to_string())
+    .bind(new.dependency_pins.map(<&str>::from))
     .fetch_one(db)
     .await?;
     row.into_record()

@@ -3,7 +3,9 @@
 //! sub-job.
 
 use chrono::{DateTime, Utc};
+use rafiki_types::internal::EnvironmentReport;
 use rafiki_types::status::{ServiceStatus, ServiceType};
+use rafiki_types::train::ServiceEnvironment;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
@@ -312,4 +314,102 @@ pub async fn set_address(
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// Records how a service got its model's dependencies (a relaunch reports again and replaces
+/// it).
+pub async fn set_environment(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    report: &EnvironmentReport,
+) -> StoreResult<()> {
+    sqlx::query(
+        "update services set env_seconds = $2, env_reused = $3, env_size_bytes = $4, \
+         env_warnings = $5 where id = $1",
+    )
+    .bind(id)
+    .bind(report.seconds)
+    .bind(report.reused)
+    .bind(i64::try_from(report.size_bytes).unwrap_or(i64::MAX))
+    .bind(&report.warnings)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// What the workers of a train job, and those of its deployments, reported about their
+/// dependencies: train workers first, each kind oldest first.
+pub async fn environments_of_train_job(
+    db: impl PgExecutor<'_>,
+    train_job_id: Uuid,
+) -> StoreResult<Vec<ServiceEnvironment>> {
+    #[derive(FromRow)]
+    struct EnvRow {
+        id: Uuid,
+        service_type: String,
+        model_name: String,
+        env_seconds: f64,
+        env_reused: bool,
+        env_size_bytes: i64,
+        env_warnings: Vec<String>,
+    }
+    const REPORTED: &str = "s.id, s.service_type, m.name as model_name, s.env_seconds, \
+        s.env_reused, s.env_size_bytes, s.env_warnings, s.datetime_started";
+    let rows: Vec<EnvRow> = sqlx::query_as(&format!(
+        "select * from ( \
+           select 0 as kind, {REPORTED} from services s \
+             join train_job_workers w on w.service_id = s.id \
+             join sub_train_jobs j on j.id = w.sub_train_job_id \
+             join models m on m.id = j.model_id \
+             where j.train_job_id = $1 and s.env_seconds is not null \
+           union all \
+           select 1 as kind, {REPORTED} from services s \
+             join inference_job_workers w on w.service_id = s.id \
+             join inference_jobs i on i.id = w.inference_job_id \
+             join trials t on t.id = w.trial_id \
+             join sub_train_jobs j on j.id = t.sub_train_job_id \
+             join models m on m.id = j.model_id \
+             where i.train_job_id = $1 and s.env_seconds is not null \
+         ) reported order by kind, datetime_started, id"
+    ))
+    .bind(train_job_id)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(ServiceEnvironment {
+                service_id: row.id,
+                service_type: parse_text("services.service_type", &row.service_type)?,
+                model_name: row.model_name,
+                seconds: row.env_seconds,
+                reused: row.env_reused,
+                size_bytes: u64::try_from(row.env_size_bytes).unwrap_or_default(),
+                warnings: row.env_warnings,
+            })
+        })
+        .collect()
+}
+
+/// The owner of a worker's job and the owner of the model it hosts (`None` for predictors).
+pub async fn owners(
+    db: impl PgExecutor<'_>,
+    service_id: Uuid,
+) -> StoreResult<Option<(Uuid, Uuid)>> {
+    Ok(sqlx::query_as(
+        "select t.user_id, m.user_id from train_job_workers w \
+           join sub_train_jobs j on j.id = w.sub_train_job_id \
+           join train_jobs t on t.id = j.train_job_id \
+           join models m on m.id = j.model_id \
+           where w.service_id = $1 \
+         union all \
+         select i.user_id, m.user_id from inference_job_workers w \
+           join inference_jobs i on i.id = w.inference_job_id \
+           join trials r on r.id = w.trial_id \
+           join sub_train_jobs j on j.id = r.sub_train_job_id \
+           join models m on m.id = j.model_id \
+           where w.service_id = $1",
+    )
+    .bind(service_id)
+    .fetch_optional(db)
+    .await?)
 }

@@ -244,8 +244,19 @@ pub struct SubTrainJob {
     pub status: JobStatus,
     /// Why it errored.
     pub error: Option<String>,
-    /// When it started: the time budget runs from here.
+    /// When it was created.
     pub datetime_started: DateTime<Utc>,
+    /// When its `TIME_HOURS` budget started: its model first loaded and reported its knob
+    /// config (`None` before that).
+    pub budget_started_at: Option<DateTime<Utc>>,
+}
+
+impl SubTrainJob {
+    /// Where its `TIME_HOURS` clock starts: when the model was first ready, or for sub-jobs
+    /// from before that was recorded, their creation.
+    pub fn budget_clock_start(&self) -> DateTime<Utc> {
+        self.budget_started_at.unwrap_or(self.datetime_started)
+    }
 }
 
 #[derive(FromRow)]
@@ -260,6 +271,7 @@ struct SubRow {
     status: String,
     error: Option<String>,
     datetime_started: DateTime<Utc>,
+    budget_started_at: Option<DateTime<Utc>>,
 }
 
 impl SubRow {
@@ -275,13 +287,14 @@ impl SubRow {
             status: parse_text("sub_train_jobs.status", &self.status)?,
             error: self.error,
             datetime_started: self.datetime_started,
+            budget_started_at: self.budget_started_at,
         })
     }
 }
 
 const SUB_SELECT: &str = "select s.id, s.train_job_id, s.model_id, m.name as model_name, \
-    s.gpu_count, s.advisor_type, s.knob_config, s.status, s.error, s.datetime_started \
-    from sub_train_jobs s join models m on m.id = s.model_id";
+    s.gpu_count, s.advisor_type, s.knob_config, s.status, s.error, s.datetime_started, \
+    s.budget_started_at from sub_train_jobs s join models m on m.id = s.model_id";
 
 /// Inserts a STARTED sub-job.
 pub async fn insert_sub(
@@ -327,19 +340,23 @@ pub async fn list_subs(
     rows.into_iter().map(SubRow::into_sub).collect()
 }
 
-/// Records the model's knob config and the advisor chosen for it.
+/// Records the model's knob config and the advisor chosen for it; the first time, its
+/// `TIME_HOURS` clock starts now (the model is installed and loaded).
 pub async fn set_knob_config(
     db: impl PgExecutor<'_>,
     id: Uuid,
     advisor_type: &str,
     knob_config: &serde_json::Value,
 ) -> StoreResult<()> {
-    sqlx::query("update sub_train_jobs set advisor_type = $2, knob_config = $3 where id = $1")
-        .bind(id)
-        .bind(advisor_type)
-        .bind(JsonText(knob_config))
-        .execute(db)
-        .await?;
+    sqlx::query(
+        "update sub_train_jobs set advisor_type = $2, knob_config = $3, \
+         budget_started_at = coalesce(budget_started_at, now()) where id = $1",
+    )
+    .bind(id)
+    .bind(advisor_type)
+    .bind(JsonText(knob_config))
+    .execute(db)
+    .await?;
     Ok(())
 }
 

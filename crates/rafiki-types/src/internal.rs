@@ -37,6 +37,14 @@ pub mod env {
     /// it as `Authorization: Bearer <secret>` with every `POST /predict`, and workers refuse
     /// requests without it.
     pub const PREDICT_SECRET: &str = "RAFIKI_PREDICT_SECRET";
+    /// Workers: the shared store of dependency environments.
+    pub const VENV_DIR: &str = "RAFIKI_VENV_DIR";
+    /// Workers: the most gigabytes the store's environments may take (0: no bound).
+    pub const ENV_CACHE_MAX_GB: &str = "RAFIKI_ENV_CACHE_MAX_GB";
+    /// Workers: extra `pip install` arguments, split on whitespace.
+    pub const PIP_ARGS: &str = "RAFIKI_PIP_ARGS";
+    /// Workers: `strict` or `nearest`, for models that do not choose (`DependencyPins`).
+    pub const DEPENDENCY_PINS: &str = "RAFIKI_DEPENDENCY_PINS";
 }
 
 /// A stored blob the worker downloads and caches by id and checksum.
@@ -61,6 +69,9 @@ pub struct WorkerModel {
     pub model_class: String,
     /// `{package: version}` to install before loading (empty: none).
     pub dependencies: BTreeMap<String, String>,
+    /// The model's choice for pins that cannot be installed (`None`: the worker's setting).
+    #[serde(default)]
+    pub dependency_pins: Option<crate::model::DependencyPins>,
     /// The file's checksum and size.
     pub file: BlobRef,
 }
@@ -171,6 +182,24 @@ pub enum TrialOutcome {
 pub struct WorkerFailure {
     /// Why, for the user.
     pub error: String,
+}
+
+/// `POST /internal/environment` body: how a worker provided its model's dependencies, sent
+/// once per service start, before the model is loaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentReport {
+    /// Seconds from asking for the dependencies until they were ready: checking the
+    /// interpreter, waiting for another worker's build, building, checking a reused one.
+    pub seconds: f64,
+    /// Whether no `pip install` ran for this service (an existing environment or the worker's
+    /// own interpreter served).
+    pub reused: bool,
+    /// Bytes on disk of the dependency environment; 0 when the worker's interpreter served.
+    pub size_bytes: u64,
+    /// What the user should know about the environment (e.g. a pin replaced by the nearest
+    /// installable release).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// `GET /internal/inference/job`: what an inference worker serves.

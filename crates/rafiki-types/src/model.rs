@@ -1,7 +1,8 @@
 //! Models: access rights and the DTOs of routes 7–11 (`POST /models`, `GET /models/available`,
 //! `GET /models/{id}`, `GET /models/{id}/model_file`, `DELETE /models/{id}`). The upload itself
 //! is a multipart form (file `model_file_bytes`; text `name`, `task`, `model_class`,
-//! `dependencies`, `access_right`, `docker_image`), described in the admin's OpenAPI document.
+//! `dependencies`, `access_right`, `docker_image`, `dependency_pins`), described in the admin's
+//! OpenAPI document.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +40,38 @@ pub enum ModelAccessRight {
 
 /// A model's Python dependencies: `{package: version}`, e.g. `{"scikit-learn": "1.5.2"}`.
 pub type Dependencies = BTreeMap<String, String>;
+
+/// What a worker does with a pinned dependency (`pkg==1.2`) that has no distribution this
+/// Python can install (e.g. `torch==0.4.1` on CPython 3.11): set per deployment
+/// (`RAFIKI_DEPENDENCY_PINS`) and per model (`dependency_pins`, which wins).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(rename_all = "lowercase"))]
+pub enum DependencyPins {
+    /// The model fails; the error names the package, the pin and the nearest installable
+    /// versions below and above it.
+    #[default]
+    Strict,
+    /// The nearest installable release is installed instead (the lowest above the pin, else
+    /// the highest below), with a warning in the trials' logs and the job's `environments`.
+    Nearest,
+}
 
 /// `POST /models` and `DELETE /models/{id}` response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +131,9 @@ pub struct Model {
     pub dependencies: Dependencies,
     /// Who may use it.
     pub access_right: ModelAccessRight,
+    /// What to do with pins that cannot be installed here; `null`: the deployment's setting.
+    #[serde(default)]
+    pub dependency_pins: Option<DependencyPins>,
 }
 
 #[cfg(test)]
@@ -114,5 +150,16 @@ mod tests {
         }
         assert_eq!(ModelAccessRight::default(), ModelAccessRight::Private);
         assert!("public".parse::<ModelAccessRight>().is_err());
+    }
+
+    #[test]
+    fn pin_policies_read_and_write_lowercase() {
+        for pins in DependencyPins::VARIANTS {
+            let name: &'static str = pins.into();
+            assert_eq!(serde_json::to_value(pins).unwrap(), name);
+            assert_eq!(name.parse::<DependencyPins>().unwrap(), *pins);
+        }
+        assert_eq!(DependencyPins::default(), DependencyPins::Strict);
+        assert!("closest".parse::<DependencyPins>().is_err());
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::proposal::Proposal;
-use crate::status::{JobStatus, TrialStatus};
+use crate::status::{JobStatus, ServiceType, TrialStatus};
 
 /// `POST /train_jobs` request, as Rafiki's client sends it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,6 +164,41 @@ pub struct TrainJob {
     pub datetime_stopped: Option<DateTime<Utc>>,
     /// Why it errored, if it did.
     pub error: Option<String>,
+}
+
+/// `GET /train_jobs/{app}/{app_version}`: shape T with what its workers reported about their
+/// dependency environments (an addition).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TrainJobDetail {
+    /// The job, as listed.
+    #[serde(flatten)]
+    pub job: TrainJob,
+    /// One entry per worker that reported (train workers, then the inference workers of its
+    /// deployments), oldest first.
+    #[serde(default)]
+    pub environments: Vec<ServiceEnvironment>,
+}
+
+/// How one worker got its model's dependencies (`docs/worker.md`, "Dependency environments").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceEnvironment {
+    /// The worker.
+    pub service_id: Uuid,
+    /// `TRAIN` or `INFERENCE`.
+    pub service_type: ServiceType,
+    /// The model it hosts.
+    pub model_name: String,
+    /// Seconds until the dependencies were ready (not charged to `TIME_HOURS`).
+    pub seconds: f64,
+    /// Whether an existing environment (or the worker's own interpreter) served, with no
+    /// `pip install`.
+    pub reused: bool,
+    /// The environment's size on disk; 0 when the worker's interpreter served.
+    pub size_bytes: u64,
+    /// What the user should know (e.g. a pin replaced by the nearest installable release).
+    pub warnings: Vec<String>,
 }
 
 /// A trial (the contract's shape R; `error` is an addition).

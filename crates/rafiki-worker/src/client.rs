@@ -10,8 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use rafiki_types::internal::{
-    InferenceWorkerJob, KnobConfigAccepted, LogBatch, LogEntry, NextTrial, PredictorJob,
-    TrainWorkerJob, TrialOutcome, WorkerFailure,
+    EnvironmentReport, InferenceWorkerJob, KnobConfigAccepted, LogBatch, LogEntry, NextTrial,
+    PredictorJob, TrainWorkerJob, TrialOutcome, WorkerFailure,
 };
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
@@ -208,6 +208,19 @@ impl AdminClient {
         self.call_json::<serde_json::Value>(
             Method::POST,
             "/internal/train/fail",
+            Payload::Json(&body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /internal/environment`: how this service's dependencies were provided (train and
+    /// inference workers alike).
+    pub async fn report_environment(&self, report: &EnvironmentReport) -> Result<(), ClientError> {
+        let body = serde_json::to_value(report).expect("reports serialise");
+        self.call_json::<serde_json::Value>(
+            Method::POST,
+            "/internal/environment",
             Payload::Json(&body),
         )
         .await

@@ -7,13 +7,24 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rafiki_types::internal::env;
+use rafiki_types::model::DependencyPins;
 
+use crate::envs::bound_of_gigabytes;
 use crate::sandbox::Sandbox;
 
-/// Where virtual environments for model dependencies go (default: `$RAFIKI_WORK_DIR/../venvs`).
-pub const VENV_DIR: &str = "RAFIKI_VENV_DIR";
+/// The store of dependency environments the host's workers share (default:
+/// `$RAFIKI_WORK_DIR/../venvs`; the process backend sets `<data_dir>/envs`).
+pub const VENV_DIR: &str = env::VENV_DIR;
+/// The most gigabytes (10^9 bytes) the store's environments may take; unused ones are evicted,
+/// least recently used first, past it (0: no bound; default 50).
+pub const ENV_CACHE_MAX_GB: &str = env::ENV_CACHE_MAX_GB;
+/// The bound when `RAFIKI_ENV_CACHE_MAX_GB` is unset.
+pub const DEFAULT_ENV_CACHE_MAX_GB: f64 = 50.0;
 /// Extra arguments for `pip install`, split on whitespace (e.g. `--no-index --find-links /wheels`).
-pub const PIP_ARGS: &str = "RAFIKI_PIP_ARGS";
+pub const PIP_ARGS: &str = env::PIP_ARGS;
+/// `strict` or `nearest`: what to do with a pinned dependency that has no distribution for
+/// this Python, for models that do not choose (default `strict`).
+pub const DEPENDENCY_PINS: &str = env::DEPENDENCY_PINS;
 /// How many trials in a row may fail before the worker gives the model up (default 3).
 pub const MAX_CONSECUTIVE_FAILURES: &str = "RAFIKI_MAX_CONSECUTIVE_FAILURES";
 /// Inference mode: the most queries in one `predict` call of the model (default 256).
@@ -111,10 +122,14 @@ pub struct WorkerConfig {
     pub work_dir: PathBuf,
     /// The interpreter that has the `rafiki` package.
     pub python: PathBuf,
-    /// Where dependency virtual environments are built and kept.
+    /// The shared store of dependency environments.
     pub venv_dir: PathBuf,
+    /// The most bytes the store may hold (`None`: no bound).
+    pub env_cache_max_bytes: Option<u64>,
     /// Extra `pip install` arguments.
     pub pip_args: Vec<String>,
+    /// The pin policy of models that do not choose one.
+    pub dependency_pins: DependencyPins,
     /// Failed trials in a row before `POST /internal/train/fail`.
     pub max_consecutive_failures: u32,
     /// Retries of the admin client.
@@ -160,7 +175,9 @@ impl fmt::Debug for WorkerConfig {
             .field("work_dir", &self.work_dir)
             .field("python", &self.python)
             .field("venv_dir", &self.venv_dir)
+            .field("env_cache_max_bytes", &self.env_cache_max_bytes)
             .field("pip_args", &self.pip_args)
+            .field("dependency_pins", &self.dependency_pins)
             .field("max_consecutive_failures", &self.max_consecutive_failures)
             .field("retry", &self.retry)
             .field("bind_host", &self.bind_host)
@@ -194,6 +211,25 @@ impl WorkerConfig {
         let venv_dir = get(VENV_DIR)
             .map(PathBuf::from)
             .unwrap_or_else(|| default_venv_dir(&work_dir));
+        let env_cache_max_bytes = match get(ENV_CACHE_MAX_GB) {
+            None => bound_of_gigabytes(DEFAULT_ENV_CACHE_MAX_GB),
+            Some(text) => match text.trim().parse::<f64>() {
+                Ok(gb) if gb.is_finite() && gb >= 0.0 => bound_of_gigabytes(gb),
+                _ => {
+                    return Err(ConfigError(format!(
+                        "{ENV_CACHE_MAX_GB} must be a number of gigabytes, 0 for no bound, got `{text}`"
+                    )))
+                }
+            },
+        };
+        let dependency_pins = match get(DEPENDENCY_PINS) {
+            None => DependencyPins::default(),
+            Some(text) => text.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "{DEPENDENCY_PINS} must be `strict` or `nearest`, got `{text}`"
+                ))
+            })?,
+        };
         let max_consecutive_failures = match get(MAX_CONSECUTIVE_FAILURES) {
             None => 3,
             Some(text) => match text.trim().parse::<u32>() {
@@ -241,9 +277,11 @@ impl WorkerConfig {
             work_dir,
             python: PathBuf::from(get(env::PYTHON).unwrap_or_else(|| "python3".to_owned())),
             venv_dir,
+            env_cache_max_bytes,
             pip_args: get(PIP_ARGS)
                 .map(|v| v.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default(),
+            dependency_pins,
             max_consecutive_failures,
             retry: RetryPolicy::default(),
             bind_host: get(env::BIND_HOST).unwrap_or_else(|| "127.0.0.1".to_owned()),
@@ -300,6 +338,8 @@ mod tests {
         assert_eq!(config.python, PathBuf::from("python3"));
         assert_eq!(config.venv_dir, PathBuf::from("/srv/rafiki/work/venvs"));
         assert_eq!(config.max_consecutive_failures, 3);
+        assert_eq!(config.env_cache_max_bytes, Some(50_000_000_000));
+        assert_eq!(config.dependency_pins, DependencyPins::Strict);
         assert!(config.pip_args.is_empty());
         assert!(!format!("{config:?}").contains("secret"));
     }
@@ -312,9 +352,13 @@ mod tests {
             ("RAFIKI_PIP_ARGS", " --no-index  --find-links /wheels "),
             ("RAFIKI_MAX_CONSECUTIVE_FAILURES", "5"),
             ("RAFIKI_PYTHON", "/usr/bin/python3.11"),
+            ("RAFIKI_ENV_CACHE_MAX_GB", "0.5"),
+            ("RAFIKI_DEPENDENCY_PINS", "nearest"),
         ]);
         let config = WorkerConfig::from_lookup(lookup(&vars)).unwrap();
         assert_eq!(config.venv_dir, PathBuf::from("/opt/venvs"));
+        assert_eq!(config.env_cache_max_bytes, Some(500_000_000));
+        assert_eq!(config.dependency_pins, DependencyPins::Nearest);
         assert_eq!(
             config.pip_args,
             ["--no-index", "--find-links", "/wheels"].map(String::from)
@@ -334,6 +378,20 @@ mod tests {
         let mut vars = BASE.to_vec();
         vars[0] = ("RAFIKI_ADMIN_URL", "127.0.0.1:3000");
         assert!(WorkerConfig::from_lookup(lookup(&vars)).is_err());
+        let mut vars = BASE.to_vec();
+        vars.push(("RAFIKI_DEPENDENCY_PINS", "closest"));
+        let err = WorkerConfig::from_lookup(lookup(&vars)).unwrap_err();
+        assert!(err.0.contains("RAFIKI_DEPENDENCY_PINS"), "{err}");
+        for bad in ["-1", "lots", "inf"] {
+            let mut vars = BASE.to_vec();
+            vars.push(("RAFIKI_ENV_CACHE_MAX_GB", bad));
+            let err = WorkerConfig::from_lookup(lookup(&vars)).unwrap_err();
+            assert!(err.0.contains("RAFIKI_ENV_CACHE_MAX_GB"), "{err}");
+        }
+        let mut vars = BASE.to_vec();
+        vars.push(("RAFIKI_ENV_CACHE_MAX_GB", "0"));
+        let config = WorkerConfig::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(config.env_cache_max_bytes, None, "0: no bound");
     }
 
     #[test]

@@ -41,7 +41,7 @@ use crate::client::{AdminClient, ClientError};
 use crate::config::WorkerConfig;
 use crate::predict_secret::{PredictSecret, Presented};
 use crate::runtime::{EventSource, Runtime, RuntimeConfig, RuntimeError, RuntimeEvent};
-use crate::train::{model_runtime, ModelRuntimeError, TrainError};
+use crate::train::{model_runtime, report_environment, ModelRuntimeError, TrainError};
 
 /// The largest `POST /predict` body accepted.
 pub const MAX_BODY_BYTES: usize = 64 << 20;
@@ -145,16 +145,19 @@ async fn serve_model(
         )
         .await?;
 
-    let runtime_config = match model_runtime(config, &work_dir, &job.model.dependencies).await {
-        Ok(runtime_config) => runtime_config,
+    let environment = match model_runtime(config, &work_dir, &job.model).await {
+        Ok(environment) => environment,
         Err(ModelRuntimeError::Install(reason)) => {
             let error = format!("cannot install the model's dependencies: {reason}");
             return give_up(client, None, error).await;
         }
         Err(ModelRuntimeError::Worker(e)) => return Err(e),
     };
+    report_environment(client, &environment.report).await?;
+    // Held while the worker serves: an environment in use is never evicted.
+    let _lease = environment.lease;
     let spec = HostSpec {
-        config: runtime_config,
+        config: environment.runtime,
         model_path,
         model_class: job.model.model_class.clone(),
         params_path,

@@ -13,6 +13,7 @@ pub mod cache;
 pub mod client;
 pub mod config;
 pub mod deps;
+pub mod envs;
 pub mod inference;
 pub mod predict_secret;
 pub mod runtime;

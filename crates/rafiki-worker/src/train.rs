@@ -10,7 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rafiki_types::internal::{LogEntry, LogKind, NextTrial, TrialAssignment, TrialOutcome};
+use rafiki_types::internal::{
+    EnvironmentReport, LogEntry, LogKind, NextTrial, TrialAssignment, TrialOutcome, WorkerModel,
+};
 use rafiki_types::proposal::ParamsType;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -19,7 +21,8 @@ use uuid::Uuid;
 use crate::cache::{BlobCache, CacheError};
 use crate::client::{AdminClient, ClientError};
 use crate::config::WorkerConfig;
-use crate::deps::{self, DepsError};
+use crate::deps::{DepsError, Installer};
+use crate::envs::{EnvStore, Lease};
 use crate::runtime::{EventSource, Runtime, RuntimeConfig, RuntimeError, RuntimeEvent};
 
 /// Most entries in one `POST /internal/trials/{id}/logs`.
@@ -128,14 +131,19 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
     }
     let [train_path, val_path]: [PathBuf; 2] = datasets.try_into().expect("two datasets");
 
-    let runtime_config = match model_runtime(config, &work_dir, &job.model.dependencies).await {
-        Ok(runtime_config) => runtime_config,
+    let environment = match model_runtime(config, &work_dir, &job.model).await {
+        Ok(environment) => environment,
         Err(ModelRuntimeError::Install(reason)) => {
             let error = format!("cannot install the model's dependencies: {reason}");
             return give_up(client, None, error).await;
         }
         Err(ModelRuntimeError::Worker(e)) => return Err(e),
     };
+    report_environment(client, &environment.report).await?;
+    // Held until the worker ends: an environment in use is never evicted.
+    let _lease = environment.lease;
+    let env_warnings = environment.report.warnings;
+    let runtime_config = environment.runtime;
     let scratch = runtime_config.cwd.clone();
     let host = ModelHost::start(runtime_config, model_path, job.model.model_class.clone()).await;
     let mut host = match host {
@@ -178,6 +186,7 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
 
     let trainer = Trainer {
         client,
+        env_warnings,
         scratch,
         train_path,
         val_path,
@@ -249,8 +258,23 @@ async fn give_up(
     Ok(TrainExit::Failed { error })
 }
 
-/// A program given as a relative path with a folder (`.venv/bin/python`) is resolved against
-/// the worker's folder, not the child's.
+/// Sends the environment report; a refusal is only logged (the report is for the user).
+pub(crate) async fn report_environment(
+    client: &AdminClient,
+    report: &EnvironmentReport,
+) -> Result<(), ClientError> {
+    for warning in &report.warnings {
+        tracing::warn!("dependencies: {warning}");
+    }
+    match client.report_environment(report).await {
+        Err(e @ ClientError::Rejected { .. }) => {
+            tracing::warn!("reporting the dependency environment: {e}");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// Why [`model_runtime`] failed.
 pub(crate) enum ModelRuntimeError {
     /// The model's dependencies cannot be installed: the model's fault.
@@ -259,44 +283,62 @@ pub(crate) enum ModelRuntimeError {
     Worker(TrainError),
 }
 
+/// The model's runtime and the dependency environment it runs with.
+pub(crate) struct ModelEnvironment {
+    /// How to start the runtime.
+    pub runtime: RuntimeConfig,
+    /// The environment in use, to hold while the worker lives.
+    pub lease: Option<Lease>,
+    /// How the dependencies were provided.
+    pub report: EnvironmentReport,
+}
+
 /// How to start the model's runtime (train and inference mode alike): an interpreter with the
 /// model's dependencies, run in the sandbox in `<work dir>/scratch`, the one folder it may
 /// write, reading the downloads in `<work dir>/cache` and its dependency environment.
 pub(crate) async fn model_runtime(
     config: &WorkerConfig,
     work_dir: &Path,
-    dependencies: &std::collections::BTreeMap<String, String>,
-) -> Result<RuntimeConfig, ModelRuntimeError> {
+    model: &WorkerModel,
+) -> Result<ModelEnvironment, ModelRuntimeError> {
     let base_python = absolute_program(&config.python);
-    let python = deps::prepare_python(
-        &config.sandbox,
-        &base_python,
-        dependencies,
-        &config.venv_dir,
-        &config.pip_args,
-    )
-    .await
-    .map_err(|e| match e {
-        DepsError::Install(reason) => ModelRuntimeError::Install(reason),
-        e => ModelRuntimeError::Worker(TrainError::Deps(e)),
-    })?;
+    let store = EnvStore::new(&config.venv_dir);
+    let installer = Installer {
+        sandbox: &config.sandbox,
+        base: &base_python,
+        store: &store,
+        pip_args: &config.pip_args,
+        max_bytes: config.env_cache_max_bytes,
+        // The model's own choice wins over the deployment's.
+        pins: model.dependency_pins.unwrap_or(config.dependency_pins),
+    };
+    let prepared = installer
+        .prepare(&model.dependencies)
+        .await
+        .map_err(|e| match e {
+            DepsError::Install(reason) => ModelRuntimeError::Install(reason),
+            e => ModelRuntimeError::Worker(TrainError::Deps(e)),
+        })?;
     let scratch = work_dir.join("scratch");
     tokio::fs::create_dir_all(&scratch)
         .await
         .map_err(|e| ModelRuntimeError::Worker(io_error(&scratch)(e)))?;
     let mut read_only = vec![work_dir.join("cache")];
-    if python != base_python {
-        // <venv>/bin/python
-        read_only.extend(python.parent().and_then(Path::parent).map(Path::to_owned));
-    }
-    Ok(RuntimeConfig {
-        base_python,
-        read_only,
-        sandbox: config.sandbox.clone(),
-        ..RuntimeConfig::new(python, scratch)
+    read_only.extend(prepared.lease.as_ref().map(|lease| lease.dir().to_owned()));
+    Ok(ModelEnvironment {
+        runtime: RuntimeConfig {
+            base_python,
+            read_only,
+            sandbox: config.sandbox.clone(),
+            ..RuntimeConfig::new(prepared.python, scratch)
+        },
+        lease: prepared.lease,
+        report: prepared.report,
     })
 }
 
+/// A program given as a relative path with a folder (`.venv/bin/python`) is resolved against
+/// the worker's folder, not the child's.
 fn absolute_program(program: &Path) -> PathBuf {
     if program.is_relative() && program.components().count() > 1 {
         std::path::absolute(program).unwrap_or_else(|_| program.to_owned())
@@ -375,6 +417,9 @@ impl ModelHost {
 /// What a trial needs besides the runtime.
 struct Trainer<'a> {
     client: &'a AdminClient,
+    /// What the user must know about the model's dependencies: the first entries of every
+    /// trial's log, so a replaced pin is seen where the results are.
+    env_warnings: Vec<String>,
     scratch: PathBuf,
     train_path: PathBuf,
     val_path: PathBuf,
@@ -415,6 +460,13 @@ impl Trainer<'_> {
         // Lines from before this trial are in the worker's log; they are not this trial's.
         runtime.take_stderr();
         let forwarder = LogForwarder::start(self.client.clone(), trial.id);
+        for warning in &self.env_warnings {
+            forwarder.push(LogEntry {
+                time: chrono::Utc::now(),
+                kind: LogKind::Message,
+                body: json!({"message": format!("Dependencies: {warning}")}),
+            });
+        }
         let mut sink = |event: RuntimeEvent| forwarder.push(event.entry);
 
         let steps = self.steps(runtime, trial, &mut sink).await;

@@ -114,7 +114,8 @@ async fn the_trials_model_serves_with_its_knobs_and_parameters() {
     let health = http().get(format!("{url}/health")).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
 
-    // The worker fetched its job, the model file and the trial's parameters, then said ready.
+    // The worker fetched its job, the model file and the trial's parameters, reported its
+    // dependencies (none: the interpreter served), then said ready.
     let (model_id, trial_id) = admin.with(|s| {
         let job = &s.worker(&token).job;
         (job.model.id, job.trial_id)
@@ -126,6 +127,7 @@ async fn the_trials_model_serves_with_its_knobs_and_parameters() {
                 "GET /internal/inference/job".to_owned(),
                 format!("GET /internal/models/{model_id}/file"),
                 format!("GET /internal/trials/{trial_id}/parameters"),
+                "POST /internal/environment".to_owned(),
                 "POST /internal/inference/ready".to_owned(),
             ]
         )

@@ -450,71 +450,15 @@ async fn a_download_that_does_not_match_its_checksum_is_not_kept() {
     admin.with(|s| assert!(s.trials.is_empty()));
 }
 
-/// A wheel of `rafiki-testdep` 1.2.3 (a module with `VERSION`) in `dir`, for offline pip.
-fn build_wheel(python: &Path, dir: &Path) {
-    let script = r#"
-import base64, hashlib, sys, zipfile
-files = {
-    "rafiki_testdep/__init__.py": b"VERSION = '1.2.3'\n",
-    "rafiki_testdep-1.2.3.dist-info/METADATA": b"Metadata-Version: 2.1\nName: rafiki-testdep\nVersion: 1.2.3\n",
-    "rafiki_testdep-1.2.3.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-}
-record = ""
-for name, data in files.items():
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    record += f"{name},sha256={digest},{len(data)}\n"
-record += "rafiki_testdep-1.2.3.dist-info/RECORD,,\n"
-files["rafiki_testdep-1.2.3.dist-info/RECORD"] = record.encode()
-with zipfile.ZipFile(sys.argv[1] + "/rafiki_testdep-1.2.3-py3-none-any.whl", "w") as z:
-    for name, data in files.items():
-        z.writestr(name, data)
-"#;
-    let status = Command::new(python)
-        .args(["-c", script])
-        .arg(dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-const NEEDS_TESTDEP: &str = r#"
-import rafiki_testdep
-from rafiki.model import BaseModel, FixedKnob, logger
-
-
-class NeedsDep(BaseModel):
-    @staticmethod
-    def get_knob_config():
-        return {"k": FixedKnob(1)}
-
-    def __init__(self, **knobs):
-        super().__init__(**knobs)
-
-    def train(self, dataset_path, shared_params=None, **train_args):
-        logger.log(f"testdep {rafiki_testdep.VERSION}")
-
-    def evaluate(self, dataset_path):
-        return 1.0
-
-    def predict(self, queries):
-        return queries
-
-    def dump_parameters(self):
-        return {}
-
-    def load_parameters(self, params):
-        pass
-"#;
-
 #[tokio::test]
 async fn missing_dependencies_are_installed_into_a_cached_virtual_environment() {
     let python = require_python!();
     let dir = tempfile::tempdir().unwrap();
     let wheels = dir.path().join("wheels");
     std::fs::create_dir(&wheels).unwrap();
-    build_wheel(&python, &wheels);
+    support::build_wheel(&python, &wheels, "rafiki-testdep", "1.2.3");
     let job = || JobSpec {
-        model_file: NEEDS_TESTDEP.as_bytes().to_vec(),
+        model_file: support::NEEDS_TESTDEP.as_bytes().to_vec(),
         model_class: "NeedsDep".to_owned(),
         dependencies: vec![
             ("rafiki-testdep".to_owned(), "1.2.3".to_owned()),
@@ -552,13 +496,15 @@ async fn missing_dependencies_are_installed_into_a_cached_virtual_environment() 
         1,
         "one finished environment, no leftovers: {venvs:?}"
     );
-    let marker = venvs[0].join("rafiki-venv.json");
+    let marker = venvs[0].join(rafiki_worker::envs::MANIFEST);
     let built = std::fs::metadata(&marker).unwrap().modified().unwrap();
 
     // The same dependencies again: the environment is reused, not rebuilt.
     let admin = TestAdmin::start(job()).await;
     config.admin_url = admin.url.clone();
-    config.pip_args = vec!["--no-index".to_owned()]; // could not install anything now
+    // The same pip arguments (they are part of the environment's key), with the wheels gone:
+    // pip could not install anything now.
+    std::fs::remove_dir_all(&wheels).unwrap();
     assert_eq!(
         train::run(&config).await.unwrap(),
         TrainExit::BudgetSpent { trials: 1 }

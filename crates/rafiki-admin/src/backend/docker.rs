@@ -5,8 +5,10 @@
 //!
 //! Model code is hostile, so containers are hardened: they run as the images' unprivileged user
 //! with no capabilities and `no-new-privileges`, on a read-only root file system with one
-//! writable anonymous volume (the work directory, dependency environments, home) and a small
-//! tmpfs `/tmp`. Each job gets a network of its own, created with its first service and removed
+//! writable anonymous volume (the work directory, home) and a small tmpfs `/tmp`. Workers'
+//! dependency environments are in a named volume shared by the workers of one job owner
+//! running one model owner's models (the model runs in the container unsandboxed and could
+//! change any environment it can write, so no volume is shared between tenants). Each job gets a network of its own, created with its first service and removed
 //! with its last: a job's services reach each other and, through the engine's host, the admin;
 //! never another job's services or a database on another network. (The admin does not join job
 //! networks: on Docker before 28 a container's default route and published ports move to the
@@ -25,11 +27,12 @@ use std::path::PathBuf;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, ContainerStateStatusEnum, DeviceRequest, HostConfig, Mount, MountType,
-    NetworkCreateRequest, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    NetworkCreateRequest, PortBinding, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -38,7 +41,7 @@ use rafiki_types::status::ServiceType;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
-use super::{Backend, BackendError, Launched, ServiceAddress, ServiceSpec, ServiceState};
+use super::{Backend, BackendError, Launched, Owners, ServiceAddress, ServiceSpec, ServiceState};
 
 /// Labels every container of the backend carries (networks carry the project and job ones).
 pub mod labels {
@@ -50,18 +53,26 @@ pub mod labels {
     pub const SERVICE_TYPE: &str = "rafiki-rs.service-type";
     /// The train or inference job the service serves.
     pub const JOB_ID: &str = "rafiki-rs.job-id";
+    /// On dependency-environment volumes: the job owner whose workers use it.
+    pub const ENV_JOB_OWNER: &str = "rafiki-rs.env-job-owner";
+    /// On dependency-environment volumes: the owner of the models run with it.
+    pub const ENV_MODEL_OWNER: &str = "rafiki-rs.env-model-owner";
 }
 
 /// The user services run as: the unprivileged user of the worker and predictor images, forced
 /// here too so that an allowed image that ends as root still runs unprivileged.
 const SERVICE_USER: &str = "10001:10001";
-/// The one writable directory of a container, an anonymous volume removed with it: the work
-/// directory, dependency environments (`venvs`), the user's home and `TMPDIR` are below it.
+/// The one writable directory of a container besides its environments, an anonymous volume
+/// removed with it: the work directory, the user's home and `TMPDIR` are below it.
 /// The engine fills a new volume with what the image has there (its directories, owned by the
 /// service user), so images must derive from `rafiki-rs/worker` or make the same directories.
 const CONTAINER_DATA_DIR: &str = "/var/lib/rafiki";
 /// Where a service's working files live inside its container.
 const CONTAINER_WORK_DIR: &str = "/var/lib/rafiki/work";
+/// Where a worker's dependency environments live inside its container: its owners' volume,
+/// mounted over the image's (empty, service-user-owned) directory, whose owner and mode a new
+/// volume copies.
+const CONTAINER_VENV_DIR: &str = "/var/lib/rafiki/venvs";
 /// A small scratch `/tmp` in memory, for programs that ignore `TMPDIR`; it counts towards the
 /// container's memory limit.
 const TMP_OPTIONS: &str = "rw,nosuid,nodev,noexec,size=256m,mode=1777";
@@ -128,11 +139,7 @@ fn is_conflict(err: &DockerError) -> bool {
 impl DockerBackend {
     /// Connects to the engine (`DOCKER_HOST` or the local socket) and agrees on an API version.
     pub async fn connect(settings: DockerSettings) -> Result<Self, BackendError> {
-        let docker = Docker::connect_with_defaults()
-            .map_err(|e| docker_error("cannot reach the Docker engine", e))?
-            .negotiate_version()
-            .await
-            .map_err(|e| docker_error("cannot reach the Docker engine", e))?;
+        let docker = connect_engine().await?;
         Ok(DockerBackend { docker, settings })
     }
 
@@ -149,6 +156,34 @@ impl DockerBackend {
     /// The name of a job's network.
     pub fn network_name(&self, job_id: Uuid) -> String {
         format!("{}-job-{job_id}", self.settings.project)
+    }
+
+    /// The volume of the dependency environments of `owners`' workers.
+    pub fn env_volume_name(&self, owners: Owners) -> String {
+        format!(
+            "{}-envs-{}-{}",
+            self.settings.project, owners.job, owners.model
+        )
+    }
+
+    /// Creates the environments volume of `owners` unless it exists (the engine answers a
+    /// creation of an existing volume with that volume), labelled so gc finds it.
+    async fn ensure_env_volume(&self, owners: Owners) -> Result<(), BackendError> {
+        let name = self.env_volume_name(owners);
+        let request = VolumeCreateRequest {
+            name: Some(name.clone()),
+            labels: Some(HashMap::from([
+                (labels::PROJECT.to_owned(), self.settings.project.clone()),
+                (labels::ENV_JOB_OWNER.to_owned(), owners.job.to_string()),
+                (labels::ENV_MODEL_OWNER.to_owned(), owners.model.to_string()),
+            ])),
+            ..Default::default()
+        };
+        self.docker
+            .create_volume(request)
+            .await
+            .map_err(|e| docker_error(&format!("cannot create volume {name}"), e))?;
+        Ok(())
     }
 
     /// Makes sure the job's network exists and returns its name. Launches are serialised by the
@@ -269,6 +304,20 @@ impl DockerBackend {
             .chain(super::passed_through_env().map(|(k, v)| format!("{k}={v}")))
             .collect();
         vars.push(format!("{}={CONTAINER_WORK_DIR}", env::WORK_DIR));
+        let mut mounts = vec![Mount {
+            target: Some(CONTAINER_DATA_DIR.into()),
+            typ: Some(MountType::VOLUME),
+            ..Default::default()
+        }];
+        if let Some(owners) = spec.owners {
+            vars.push(format!("{}={CONTAINER_VENV_DIR}", env::VENV_DIR));
+            mounts.push(Mount {
+                target: Some(CONTAINER_VENV_DIR.into()),
+                source: Some(self.env_volume_name(owners)),
+                typ: Some(MountType::VOLUME),
+                ..Default::default()
+            });
+        }
         // The engine shows a container only the devices of its request, numbered from 0.
         let visible: Vec<String> = (0..spec.gpus.len()).map(|i| i.to_string()).collect();
         vars.push(format!("CUDA_VISIBLE_DEVICES={}", visible.join(",")));
@@ -322,11 +371,7 @@ impl DockerBackend {
                 cap_drop: Some(vec!["ALL".into()]),
                 security_opt: Some(vec!["no-new-privileges:true".into()]),
                 readonly_rootfs: Some(true),
-                mounts: Some(vec![Mount {
-                    target: Some(CONTAINER_DATA_DIR.into()),
-                    typ: Some(MountType::VOLUME),
-                    ..Default::default()
-                }]),
+                mounts: Some(mounts),
                 tmpfs: Some(HashMap::from([("/tmp".to_owned(), TMP_OPTIONS.to_owned())])),
                 ipc_mode: Some("private".into()),
                 // No init process: it would run as the service user, readable by the model,
@@ -354,6 +399,9 @@ impl DockerBackend {
         let name = self.container_name(spec.id);
         self.keep_logs(&name, spec.id).await;
         self.remove(&name).await?;
+        if let Some(owners) = spec.owners {
+            self.ensure_env_volume(owners).await?;
+        }
         let network = self.ensure_job_network(spec.job_id).await?;
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
         match self
@@ -512,6 +560,57 @@ impl DockerBackend {
             Err(err) => Err(docker_error(&format!("cannot inspect {container}"), err)),
         }
     }
+}
+
+/// Connects to the engine (`DOCKER_HOST` or the local socket) and agrees on an API version.
+pub async fn connect_engine() -> Result<Docker, BackendError> {
+    Docker::connect_with_defaults()
+        .map_err(|e| docker_error("cannot reach the Docker engine", e))?
+        .negotiate_version()
+        .await
+        .map_err(|e| docker_error("cannot reach the Docker engine", e))
+}
+
+/// Removes `project`'s dependency-environment volumes that no container uses (the engine
+/// refuses to remove one in use; those stay). Returns the names removed.
+pub async fn remove_unused_env_volumes(
+    docker: &Docker,
+    project: &str,
+) -> Result<Vec<String>, BackendError> {
+    let filters = HashMap::from([(
+        "label".to_owned(),
+        vec![
+            format!("{}={project}", labels::PROJECT),
+            labels::ENV_JOB_OWNER.to_owned(),
+        ],
+    )]);
+    let options = ListVolumesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let listed = docker
+        .list_volumes(Some(options))
+        .await
+        .map_err(|e| docker_error("cannot list volumes", e))?;
+    let mut removed = Vec::new();
+    for volume in listed.volumes.unwrap_or_default() {
+        match docker
+            .remove_volume(
+                &volume.name,
+                None::<bollard::query_parameters::RemoveVolumeOptions>,
+            )
+            .await
+        {
+            Ok(()) => removed.push(volume.name),
+            Err(err) if is_conflict(&err) || is_not_found(&err) => {}
+            Err(err) => {
+                return Err(docker_error(
+                    &format!("cannot remove volume {}", volume.name),
+                    err,
+                ))
+            }
+        }
+    }
+    Ok(removed)
 }
 
 #[async_trait::async_trait]

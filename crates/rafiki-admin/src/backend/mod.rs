@@ -29,6 +29,18 @@ pub struct ServiceSpec {
     /// Its environment, the variables of `docs/internal-api.md` that do not depend on where it
     /// runs; each backend adds its own (the interpreter, the work directory, the visible GPUs).
     pub env: BTreeMap<String, String>,
+    /// Workers: whose job it is and whose model it runs, which decides which dependency
+    /// environments it may share (`docs/security.md`, "Dependency environments").
+    pub owners: Option<Owners>,
+}
+
+/// The users a worker works for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owners {
+    /// The owner of the train or inference job.
+    pub job: Uuid,
+    /// The owner of the model it hosts.
+    pub model: Uuid,
 }
 
 /// A launched service.
@@ -60,7 +72,6 @@ pub const PASSED_THROUGH_ENV: &[&str] = &[
     "RAFIKI_PREDICT_TIMEOUT_MS",
     "RAFIKI_PREDICTOR_POLL_MS",
     "RAFIKI_MAX_CONSECUTIVE_FAILURES",
-    "RAFIKI_PIP_ARGS",
     "RAFIKI_SANDBOX_PIP_NETWORK",
     "RAFIKI_SANDBOX_TMP_MB",
 ];

@@ -7,7 +7,9 @@
 //! process group like its own children.
 //!
 //! Workers run model code in the bubblewrap sandbox unless the operator opted out
-//! ([`crate::sandbox`]); the backend tells them which with `RAFIKI_SANDBOX`.
+//! ([`crate::sandbox`]); the backend tells them which with `RAFIKI_SANDBOX`. They share one
+//! store of dependency environments, `<data_dir>/envs` (`RAFIKI_VENV_DIR`), which models only
+//! ever see read-only and only pip, sandboxed, writes (`docs/security.md`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,6 +36,7 @@ pub struct ProcessBackend {
     predictor_bin: PathBuf,
     python: String,
     services_dir: PathBuf,
+    envs_dir: PathBuf,
     sandbox: ProcessSandbox,
     children: Mutex<HashMap<u32, Child>>,
 }
@@ -55,13 +58,15 @@ pub struct ProcessSandbox {
 
 impl ProcessBackend {
     /// A backend launching `worker_bin` (workers, running models with `python` in `sandbox`)
-    /// and `predictor_bin` (predictors), with service directories under `services_dir`. Paths
-    /// are made absolute, since each service runs in its own working directory.
+    /// and `predictor_bin` (predictors), with service directories under `services_dir` and the
+    /// workers' shared dependency environments in `envs_dir`. Paths are made absolute, since
+    /// each service runs in its own working directory.
     pub fn new(
         worker_bin: PathBuf,
         predictor_bin: PathBuf,
         python: String,
         services_dir: PathBuf,
+        envs_dir: PathBuf,
         sandbox: ProcessSandbox,
     ) -> std::io::Result<Self> {
         Ok(ProcessBackend {
@@ -69,6 +74,7 @@ impl ProcessBackend {
             predictor_bin: std::path::absolute(predictor_bin)?,
             python: worker_program(&python),
             services_dir: std::path::absolute(services_dir)?,
+            envs_dir: std::path::absolute(envs_dir)?,
             sandbox,
             children: Mutex::new(HashMap::new()),
         })
@@ -217,6 +223,7 @@ impl Backend for ProcessBackend {
             // Host device ids: the process sees every GPU of the host.
             .env("CUDA_VISIBLE_DEVICES", gpu_list(&spec.gpus))
             .env(env::WORK_DIR, &work_dir)
+            .env(env::VENV_DIR, &self.envs_dir)
             .current_dir(&work_dir)
             .stdin(Stdio::null())
             .stdout(log)

@@ -13,7 +13,8 @@ use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
 use rafiki_types::train::split_gpus;
 use uuid::Uuid;
 
-use super::{Orchestrator, Planned};
+use super::{ModelLaunch, Orchestrator, Planned};
+use crate::backend::Owners;
 use crate::error::{ApiError, ApiResult};
 
 /// A port that is free now on `host` (the service binds it a moment later).
@@ -42,14 +43,14 @@ impl Orchestrator {
     ) -> ApiResult<LaunchedInferenceJob> {
         let total = u32::try_from(budget.gpu_count)
             .map_err(|_| ApiError::invalid_request("budget GPU_COUNT is too large"))?;
-        let mut images = Vec::with_capacity(trials.len());
+        let mut models = Vec::with_capacity(trials.len());
         for trial in trials {
             let sub = train_jobs::get_sub(&self.pool, trial.sub_train_job_id)
                 .await?
                 .ok_or_else(|| {
                     ApiError::internal(anyhow::anyhow!("a trial without its sub-job"))
                 })?;
-            images.push(self.model_image(sub.model_id).await?);
+            models.push(self.model_launch(sub.model_id).await?);
         }
         let _guard = self.lock.lock().await;
         let allocated = self.gpus.allocate(total as usize).map_err(|shortage| {
@@ -59,7 +60,7 @@ impl Orchestrator {
             )
         })?;
         let written = self
-            .write_inference_job(user_id, train_job_id, trials, &images, &allocated, budget)
+            .write_inference_job(user_id, train_job_id, trials, &models, &allocated, budget)
             .await;
         let (id, launches) = match written {
             Ok(done) => done,
@@ -98,7 +99,7 @@ impl Orchestrator {
         user_id: Uuid,
         train_job_id: Uuid,
         trials: &[TrialRecord],
-        images: &[String],
+        models: &[ModelLaunch],
         allocated: &[i32],
         budget: InferenceBudget,
     ) -> ApiResult<(Uuid, Vec<Planned>)> {
@@ -120,17 +121,35 @@ impl Orchestrator {
             })?;
         let mut launches = Vec::new();
         let mut predictor = self
-            .plan(&mut tx, ServiceType::Predict, id, Vec::new(), String::new())
+            .plan(
+                &mut tx,
+                ServiceType::Predict,
+                id,
+                Vec::new(),
+                String::new(),
+                None,
+            )
             .await?;
         predictor.predict_secret = Some(predict_secret.clone());
         self.give_port(&mut tx, &mut predictor).await?;
         inference_jobs::insert_predictor(&mut *tx, id, predictor.id).await?;
         launches.push(predictor);
         let mut free = allocated.iter().copied();
-        for ((trial, share), image) in trials.iter().zip(&shares).zip(images) {
+        for ((trial, share), model) in trials.iter().zip(&shares).zip(models) {
             let gpus: Vec<i32> = (0..*share).filter_map(|_| free.next()).collect();
+            let owners = Owners {
+                job: user_id,
+                model: model.owner,
+            };
             let mut worker = self
-                .plan(&mut tx, ServiceType::Inference, id, gpus, image.clone())
+                .plan(
+                    &mut tx,
+                    ServiceType::Inference,
+                    id,
+                    gpus,
+                    model.image.clone(),
+                    Some(owners),
+                )
                 .await?;
             worker.predict_secret = Some(predict_secret.clone());
             self.give_port(&mut tx, &mut worker).await?;

@@ -25,7 +25,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::archive::ZipLimits;
-use crate::backend::{Backend, BackendError, Launched, ServiceSpec};
+use crate::backend::{Backend, BackendError, Launched, Owners, ServiceSpec};
 use crate::error::{ApiError, ApiResult};
 use crate::gpus::GpuPool;
 use crate::images::{self, AllowedImages};
@@ -46,6 +46,12 @@ pub struct OrchestratorConfig {
     pub zip_limits: ZipLimits,
     /// The images workers may run in, checked again at every launch.
     pub allowed_images: AllowedImages,
+    /// Workers' bound on dependency environments, in gigabytes (0: none).
+    pub env_cache_max_gb: f64,
+    /// Workers' extra `pip install` arguments.
+    pub pip_args: String,
+    /// Workers' policy for pins that cannot be installed, for models that set none.
+    pub dependency_pins: rafiki_types::model::DependencyPins,
 }
 
 /// Launches, stops and supervises services.
@@ -70,6 +76,16 @@ struct Planned {
     token: String,
     /// The inference job's secret, for its predictor and inference workers.
     predict_secret: Option<String>,
+    /// Workers: whose job and whose model.
+    owners: Option<Owners>,
+}
+
+/// What launching a model's workers needs to know about the model.
+struct ModelLaunch {
+    /// The image its workers run in.
+    image: String,
+    /// Its owner.
+    owner: Uuid,
 }
 
 /// 32 random bytes in hex: service tokens and inference jobs' predict secrets.
@@ -139,12 +155,17 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// The image a model's workers run in: a 400 when the allow-list no longer admits it (the
-    /// model was uploaded before the list changed).
-    async fn model_image(&self, model_id: Uuid) -> ApiResult<String> {
-        let image = models::get(&self.pool, model_id)
-            .await?
-            .and_then(|m| m.docker_image)
+    /// The image a model's workers run in, and its owner: a 400 when the allow-list no longer
+    /// admits the image (the model was uploaded before the list changed).
+    async fn model_launch(&self, model_id: Uuid) -> ApiResult<ModelLaunch> {
+        let model = models::get(&self.pool, model_id).await?.ok_or_else(|| {
+            ApiError::new(
+                ErrorName::InvalidModelError,
+                format!("Model {model_id} is gone."),
+            )
+        })?;
+        let image = model
+            .docker_image
             .unwrap_or_else(|| self.config.worker_image.clone());
         self.check_image(&image).map_err(|refusal| {
             ApiError::new(
@@ -152,7 +173,10 @@ impl Orchestrator {
                 format!("Model {model_id} cannot run here: {refusal}"),
             )
         })?;
-        Ok(image)
+        Ok(ModelLaunch {
+            image,
+            owner: model.user_id,
+        })
     }
 
     /// Whether the allow-list admits `image`; the refusal's text when not.
@@ -172,6 +196,7 @@ impl Orchestrator {
         job_id: Uuid,
         gpus: Vec<i32>,
         image: String,
+        owners: Option<Owners>,
     ) -> StoreResult<Planned> {
         let id = Uuid::new_v4();
         let (token, hash) = new_token();
@@ -197,6 +222,7 @@ impl Orchestrator {
             port: None,
             token,
             predict_secret: None,
+            owners,
         })
     }
 
@@ -227,6 +253,19 @@ impl Orchestrator {
         if let Some(secret) = &planned.predict_secret {
             env.insert(env::PREDICT_SECRET.to_owned(), secret.clone());
         }
+        if planned.owners.is_some() {
+            env.insert(
+                env::ENV_CACHE_MAX_GB.to_owned(),
+                self.config.env_cache_max_gb.to_string(),
+            );
+            if !self.config.pip_args.is_empty() {
+                env.insert(env::PIP_ARGS.to_owned(), self.config.pip_args.clone());
+            }
+            env.insert(
+                env::DEPENDENCY_PINS.to_owned(),
+                self.config.dependency_pins.to_string(),
+            );
+        }
         ServiceSpec {
             id: planned.id,
             service_type: planned.service_type,
@@ -235,6 +274,7 @@ impl Orchestrator {
             image: planned.image.clone(),
             port: planned.port,
             env,
+            owners: planned.owners,
         }
     }
 
@@ -263,6 +303,9 @@ impl Orchestrator {
             }
             ServiceType::Train | ServiceType::Advisor => None,
         };
+        let owners = services::owners(&self.pool, service.id)
+            .await?
+            .map(|(job, model)| Owners { job, model });
         Ok(Planned {
             id: service.id,
             service_type: service.service_type,
@@ -275,6 +318,7 @@ impl Orchestrator {
             port: service.port.and_then(|p| u16::try_from(p).ok()),
             token,
             predict_secret,
+            owners,
         })
     }
 
@@ -293,9 +337,9 @@ impl Orchestrator {
         let total = u32::try_from(new.budget.gpu_count)
             .map_err(|_| ApiError::invalid_request("budget GPU_COUNT is too large"))?;
         let shares = split_gpus(total, model_ids.len());
-        let mut images = Vec::with_capacity(model_ids.len());
+        let mut launches = Vec::with_capacity(model_ids.len());
         for model_id in model_ids {
-            images.push(self.model_image(*model_id).await?);
+            launches.push(self.model_launch(*model_id).await?);
         }
         let _guard = self.lock.lock().await;
         let allocated = self.gpus.allocate(total as usize).map_err(|shortage| {
@@ -305,7 +349,7 @@ impl Orchestrator {
             )
         })?;
         let written = self
-            .write_train_job(new, model_ids, &images, &shares, &allocated)
+            .write_train_job(new, model_ids, &launches, &shares, &allocated)
             .await;
         let (job, workers) = match written {
             Ok(done) => done,
@@ -359,7 +403,7 @@ impl Orchestrator {
         &self,
         new: &NewTrainJob<'_>,
         model_ids: &[Uuid],
-        images: &[String],
+        launches: &[ModelLaunch],
         shares: &[u32],
         allocated: &[i32],
     ) -> ApiResult<(TrainJobRecord, Vec<Planned>)> {
@@ -386,7 +430,11 @@ impl Orchestrator {
         })?;
         let mut free = allocated.iter().copied();
         let mut workers = Vec::new();
-        for ((model_id, share), image) in model_ids.iter().zip(shares).zip(images) {
+        for ((model_id, share), launch) in model_ids.iter().zip(shares).zip(launches) {
+            let owners = Owners {
+                job: new.user_id,
+                model: launch.owner,
+            };
             let gpu_count = i32::try_from(*share).map_err(ApiError::internal)?;
             let sub_id = train_jobs::insert_sub(&mut *tx, job.job.id, *model_id, gpu_count).await?;
             let worker_gpus: Vec<Vec<i32>> = if *share == 0 {
@@ -399,7 +447,14 @@ impl Orchestrator {
             };
             for gpus in worker_gpus {
                 let planned = self
-                    .plan(&mut tx, ServiceType::Train, job.job.id, gpus, image.clone())
+                    .plan(
+                        &mut tx,
+                        ServiceType::Train,
+                        job.job.id,
+                        gpus,
+                        launch.image.clone(),
+                        Some(owners),
+                    )
                     .await?;
                 services::insert_train_worker(&mut *tx, planned.id, sub_id).await?;
                 workers.push(planned);

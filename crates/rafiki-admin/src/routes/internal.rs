@@ -16,11 +16,11 @@ use rafiki_store::train_jobs::{self, SubTrainJob, TrainJobRecord};
 use rafiki_store::{datasets, models, services, trials};
 use rafiki_types::error::ErrorName;
 use rafiki_types::internal::{
-    BlobRef, KnobConfigAccepted, LogBatch, LogEntry, LogKind, NextTrial, TrainWorkerJob,
-    TrialAssignment, TrialOutcome, WorkerFailure, WorkerModel,
+    BlobRef, EnvironmentReport, KnobConfigAccepted, LogBatch, LogEntry, LogKind, NextTrial,
+    TrainWorkerJob, TrialAssignment, TrialOutcome, WorkerFailure, WorkerModel,
 };
 use rafiki_types::knob::{validate_knob_config, KnobConfig};
-use rafiki_types::status::{JobStatus, ServiceStatus, TrialStatus};
+use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType, TrialStatus};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -93,6 +93,18 @@ pub(crate) async fn mark_running(state: &AppState, service: &ServiceRecord) -> A
     Ok(())
 }
 
+/// A model as its workers get it (train and inference alike).
+pub(crate) fn worker_model(model: &models::ModelRecord) -> WorkerModel {
+    WorkerModel {
+        id: model.id,
+        name: model.name.clone(),
+        model_class: model.model_class.clone(),
+        dependencies: model.dependencies.clone().into_iter().collect(),
+        dependency_pins: model.dependency_pins,
+        file: blob(model.id, &model.sha256, model.size_bytes),
+    }
+}
+
 pub(crate) fn blob(id: Uuid, sha256: &str, size: u64) -> BlobRef {
     BlobRef {
         id,
@@ -121,13 +133,7 @@ pub async fn train_job(
         sub_train_job_id: ctx.sub.id,
         task: ctx.job.job.task.clone(),
         train_args: ctx.job.job.train_args.clone(),
-        model: WorkerModel {
-            id: model.id,
-            name: model.name.clone(),
-            model_class: model.model_class.clone(),
-            dependencies: model.dependencies.clone().into_iter().collect(),
-            file: blob(model.id, &model.sha256, model.size_bytes),
-        },
+        model: worker_model(&model),
         train_dataset: blob(train.id, &train.sha256, train.size_bytes),
         val_dataset: blob(val.id, &val.sha256, val.size_bytes),
     }))
@@ -287,7 +293,8 @@ pub async fn next_trial(
         ),
         history: &history,
         trial_no,
-        started_at: sub.datetime_started,
+        // Installing dependencies and loading the model came before: not charged.
+        started_at: sub.budget_clock_start(),
         now: Utc::now(),
         seed: u64::from_le_bytes(seed_bytes),
     };
@@ -413,6 +420,51 @@ pub async fn finish_trial(
         ));
     }
     Ok(Json(json!({})))
+}
+
+/// `POST /internal/environment`: how a train or inference worker got its model's
+/// dependencies; shown with its train job (`GET /train_jobs/{app}/{app_version}`).
+pub async fn environment_report(
+    State(state): State<AppState>,
+    ServiceCaller(service): ServiceCaller,
+    ApiJson(report): ApiJson<EnvironmentReport>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if !matches!(
+        service.service_type,
+        ServiceType::Train | ServiceType::Inference
+    ) {
+        return Err(ApiError::forbidden("Only workers report environments."));
+    }
+    if !report.seconds.is_finite() || report.seconds < 0.0 {
+        return Err(ApiError::invalid_request(
+            "`seconds` must be a number of seconds, at least 0.",
+        ));
+    }
+    // Warnings come from the worker, which runs the model's pip: bounded like log entries.
+    let max_bytes = state.settings.max_trial_log_entry_bytes;
+    let report = EnvironmentReport {
+        warnings: report
+            .warnings
+            .into_iter()
+            .take(100)
+            .map(|w| cut_text(w, max_bytes))
+            .collect(),
+        ..report
+    };
+    services::set_environment(&state.pool, service.id, &report).await?;
+    Ok(Json(json!({})))
+}
+
+/// `text` cut to at most `max_bytes` bytes, on a character boundary.
+fn cut_text(mut text: String, max_bytes: usize) -> String {
+    if text.len() > max_bytes {
+        let mut end = max_bytes;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 /// `POST /internal/train/fail`: this worker's model cannot be tuned; its sub-job ERRORED.

@@ -11,9 +11,7 @@ use rafiki_store::services::{self, ServiceRecord};
 use rafiki_store::train_jobs::{self, SubTrainJob};
 use rafiki_store::trials::{self, TrialRecord};
 use rafiki_types::error::ErrorName;
-use rafiki_types::internal::{
-    InferenceWorkerJob, PredictorJob, PredictorWorker, WorkerFailure, WorkerModel,
-};
+use rafiki_types::internal::{InferenceWorkerJob, PredictorJob, PredictorWorker, WorkerFailure};
 use rafiki_types::status::ServiceStatus;
 use serde_json::json;
 use uuid::Uuid;
@@ -21,7 +19,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::routes::download::stored_object;
-use crate::routes::internal::{blob, mark_running, ServiceCaller};
+use crate::routes::internal::{blob, mark_running, worker_model, ServiceCaller};
 use crate::state::AppState;
 use crate::storage::ObjectKind;
 
@@ -84,13 +82,7 @@ pub async fn inference_job(
         inference_job_id: ctx.job.job.id,
         trial_id: ctx.trial.trial.id,
         task: ctx.job_task(&state).await?,
-        model: WorkerModel {
-            id: model.id,
-            name: model.name.clone(),
-            model_class: model.model_class.clone(),
-            dependencies: model.dependencies.clone().into_iter().collect(),
-            file: blob(model.id, &model.sha256, model.size_bytes),
-        },
+        model: worker_model(&model),
         knobs: ctx.trial.trial.proposal.knobs.clone(),
         parameters: blob(ctx.trial.trial.id, &sha256, size),
     }))

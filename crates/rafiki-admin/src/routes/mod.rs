@@ -121,6 +121,7 @@ fn internal_routes() -> Router<AppState> {
                 .get(internal_inference::trial_parameters),
         )
         .route("/internal/trials/{id}/finish", post(internal::finish_trial))
+        .route("/internal/environment", post(internal::environment_report))
         .route(
             "/internal/inference/job",
             get(internal_inference::inference_job),

@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rafiki_store::models::{self, ModelRecord, NewModel};
 use rafiki_types::error::{ErrorBody, ErrorName};
-use rafiki_types::model::{AvailableModel, Dependencies, Model, ModelAccessRight, ModelRef};
+use rafiki_types::model::{
+    AvailableModel, Dependencies, DependencyPins, Model, ModelAccessRight, ModelRef,
+};
 use serde::Deserialize;
 use strum::VariantArray;
 use uuid::Uuid;
@@ -40,6 +42,7 @@ const FORM: FormSpec = FormSpec {
         "dependencies",
         "access_right",
         "docker_image",
+        "dependency_pins",
     ],
     kind: ObjectKind::ModelFile,
     // The whole file is parsed, so it is held in memory too (bounded by the model limit).
@@ -65,6 +68,10 @@ pub struct CreateModelForm {
     access_right: Option<ModelAccessRight>,
     /// The worker image to run it in (default: the configured worker image).
     docker_image: Option<String>,
+    /// `strict` or `nearest`: what workers do with a pinned dependency that has no
+    /// distribution installable on their Python (default: the deployment's
+    /// `RAFIKI_DEPENDENCY_PINS`).
+    dependency_pins: Option<DependencyPins>,
 }
 
 /// `GET /models/available` query.
@@ -98,6 +105,7 @@ pub async fn create_model(
     let model_class = form.require_short("model_class")?;
     let access_right = parse_access_right(form.take("access_right"))?;
     let dependencies = parse_dependencies(form.take("dependencies"))?;
+    let dependency_pins = parse_dependency_pins(form.take("dependency_pins"))?;
     let docker_image = match form.take("docker_image") {
         Some(image) => check_image(image)?,
         None => state.settings.worker_image.clone(),
@@ -132,6 +140,7 @@ pub async fn create_model(
             docker_image: &docker_image,
             dependencies: &dependencies,
             access_right,
+            dependency_pins,
             size_bytes: stored.size_bytes(),
             sha256: stored.sha256(),
             storage_key: stored.key(),
@@ -296,6 +305,20 @@ fn parse_access_right(text: Option<String>) -> ApiResult<ModelAccessRight> {
                 known.join(", ")
             ),
         )
+    })
+}
+
+/// `dependency_pins`: `strict` or `nearest`; absent means the deployment's setting.
+fn parse_dependency_pins(text: Option<String>) -> ApiResult<Option<DependencyPins>> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    text.trim().parse().map(Some).map_err(|_| {
+        let known: Vec<&str> = DependencyPins::VARIANTS.iter().map(|p| p.into()).collect();
+        ApiError::invalid_request(format!(
+            "The form field `dependency_pins` must be one of {}, got `{text}`.",
+            known.join(", ")
+        ))
     })
 }
 

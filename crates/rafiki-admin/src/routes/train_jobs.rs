@@ -4,9 +4,11 @@
 use axum::extract::State;
 use axum::Json;
 use rafiki_store::train_jobs::{self, NewTrainJob, TrainJobRecord};
-use rafiki_store::{datasets, models, trials};
+use rafiki_store::{datasets, models, services, trials};
 use rafiki_types::error::{ErrorBody, ErrorName};
-use rafiki_types::train::{CreateTrainJobRequest, TrainBudget, TrainJob, TrainJobRef, Trial};
+use rafiki_types::train::{
+    CreateTrainJobRequest, TrainBudget, TrainJob, TrainJobDetail, TrainJobRef, Trial,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -210,19 +212,23 @@ pub async fn caller_job(
         })
 }
 
-/// One of the caller's train jobs.
+/// One of the caller's train jobs, with what its workers reported about their dependency
+/// environments.
 #[utoipa::path(get, path = "/train_jobs/{app}/{app_version}", security(("bearer" = [])),
     params(("app" = String, Path), ("app_version" = i32, Path, description = "-1 for the latest")),
-    responses((status = 200, body = TrainJob),
+    responses((status = 200, body = TrainJobDetail),
     (status = 404, description = "InvalidTrainJobError", body = ErrorBody)))]
 pub async fn get_train_job(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiPath((app, app_version)): ApiPath<(String, i32)>,
-) -> ApiResult<Json<TrainJob>> {
-    Ok(Json(
-        caller_job(&state, caller, &app, app_version).await?.job,
-    ))
+) -> ApiResult<Json<TrainJobDetail>> {
+    let record = caller_job(&state, caller, &app, app_version).await?;
+    let environments = services::environments_of_train_job(&state.pool, record.job.id).await?;
+    Ok(Json(TrainJobDetail {
+        job: record.job,
+        environments,
+    }))
 }
 
 /// Stops a train job; returns when its workers are gone and it reads STOPPED.

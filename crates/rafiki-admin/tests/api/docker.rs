@@ -1,6 +1,7 @@
 //! The docker backend against the real engine and the project's images: container specs
 //! (labels, limits, hardening, GPU device requests, published ports), one network per job,
-//! launch failures that leave nothing behind and return GPUs, reconciliation at start-up, a
+//! launch failures that leave nothing behind and return GPUs, reconciliation at start-up,
+//! dependency-environment volumes per owner, a
 //! whole job trained, deployed, queried and stopped in containers, and hostile models that try
 //! to escape their container. The allow-list of images needs no engine and always runs.
 //!
@@ -13,8 +14,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
-use rafiki_admin::backend::docker::{labels, DockerBackend, DockerSettings};
-use rafiki_admin::backend::{Backend, ServiceSpec};
+use rafiki_admin::backend::docker::{
+    labels, remove_unused_env_volumes, DockerBackend, DockerSettings,
+};
+use rafiki_admin::backend::{Backend, Owners, ServiceSpec};
 use rafiki_types::status::ServiceType;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -43,8 +46,8 @@ fn docker_wanted() -> bool {
     wanted
 }
 
-/// A project name of one test; its containers and networks are removed when the guard drops,
-/// so a failing test leaves none behind.
+/// A project name of one test; its containers, networks and volumes are removed when the guard
+/// drops, so a failing test leaves none behind.
 struct Project(String);
 
 impl Project {
@@ -74,15 +77,17 @@ impl Drop for Project {
                     .output();
             }
         }
-        let listed = std::process::Command::new("docker")
-            .args(["network", "ls", "-q", "--filter"])
-            .arg(format!("label={}={}", labels::PROJECT, self.0))
-            .output();
-        if let Ok(out) = listed {
-            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = std::process::Command::new("docker")
-                    .args(["network", "rm", id])
-                    .output();
+        for kind in ["network", "volume"] {
+            let listed = std::process::Command::new("docker")
+                .args([kind, "ls", "-q", "--filter"])
+                .arg(format!("label={}={}", labels::PROJECT, self.0))
+                .output();
+            if let Ok(out) = listed {
+                for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = std::process::Command::new("docker")
+                        .args([kind, "rm", id])
+                        .output();
+                }
             }
         }
     }
@@ -183,6 +188,11 @@ fn service_spec(service_type: ServiceType, gpus: Vec<i32>, port: Option<u16>) ->
         env.insert("RAFIKI_PORT".to_owned(), port.to_string());
         env.insert("RAFIKI_BIND_HOST".to_owned(), "0.0.0.0".to_owned());
     }
+    let owner = Uuid::new_v4();
+    let owners = (service_type != ServiceType::Predict).then_some(Owners {
+        job: owner,
+        model: owner,
+    });
     ServiceSpec {
         id,
         service_type,
@@ -191,6 +201,7 @@ fn service_spec(service_type: ServiceType, gpus: Vec<i32>, port: Option<u16>) ->
         image: WORKER_IMAGE.into(),
         port,
         env,
+        owners,
     }
 }
 
@@ -567,7 +578,7 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
 
 #[tokio::test]
 async fn containers_run_unprivileged_on_a_read_only_root_without_capabilities_under_a_pids_limit() {
-    let Some((_guard, backend)) = docker_backend().await else {
+    let Some((guard, backend)) = docker_backend().await else {
         return;
     };
     for service_type in [ServiceType::Train, ServiceType::Predict] {
@@ -600,23 +611,84 @@ async fn containers_run_unprivileged_on_a_read_only_root_without_capabilities_un
         for option in ["noexec", "nosuid", "nodev", "size="] {
             assert!(tmp.contains(option), "{tmp}");
         }
-        // One writable volume, anonymous: removed with the container.
+        // One anonymous volume, removed with the container; workers also mount their owners'
+        // environments volume, which outlives it.
         let mounts = host.mounts.unwrap();
-        assert_eq!(mounts.len(), 1, "{mounts:?}");
         assert_eq!(mounts[0].target.as_deref(), Some("/var/lib/rafiki"));
         assert_eq!(mounts[0].typ, Some(bollard::models::MountType::VOLUME));
         assert_eq!(mounts[0].source.as_deref().unwrap_or(""), "");
-        let volumes: Vec<String> = inspected
+        let env_volume = spec.owners.map(|owners| backend.env_volume_name(owners));
+        match &env_volume {
+            Some(name) => {
+                assert_eq!(mounts.len(), 2, "{mounts:?}");
+                assert_eq!(mounts[1].target.as_deref(), Some("/var/lib/rafiki/venvs"));
+                assert_eq!(mounts[1].source.as_deref(), Some(name.as_str()));
+                let env = config.env.unwrap_or_default();
+                assert!(env.contains(&"RAFIKI_VENV_DIR=/var/lib/rafiki/venvs".to_owned()));
+            }
+            None => assert_eq!(mounts.len(), 1, "{mounts:?}"),
+        }
+        let anonymous: Vec<String> = inspected
             .mounts
             .unwrap()
             .into_iter()
+            .filter(|m| m.destination.as_deref() == Some("/var/lib/rafiki"))
             .filter_map(|m| m.name)
             .collect();
-        assert_eq!(volumes.len(), 1);
+        assert_eq!(anonymous.len(), 1);
         backend.stop(spec.id, &container).await.unwrap();
-        let volume = backend.client().inspect_volume(&volumes[0]).await;
+        let volume = backend.client().inspect_volume(&anonymous[0]).await;
         assert!(volume.is_err(), "the work volume goes with its container");
+        if let Some(name) = env_volume {
+            let volume = backend.client().inspect_volume(&name).await.unwrap();
+            assert_eq!(volume.labels[labels::PROJECT], guard.0);
+            let removed = remove_unused_env_volumes(backend.client(), &guard.0).await;
+            assert_eq!(
+                removed.unwrap(),
+                [name],
+                "unused once its container is gone"
+            );
+        }
     }
+}
+
+#[tokio::test]
+async fn workers_share_environment_volumes_per_owner_and_gc_removes_only_unused_ones() {
+    let Some((guard, backend)) = docker_backend().await else {
+        return;
+    };
+    let alice = service_spec(ServiceType::Train, vec![], None);
+    let mut alice_again = service_spec(ServiceType::Inference, vec![], Some(8080));
+    alice_again.owners = alice.owners;
+    let mut bob_runs_alices = service_spec(ServiceType::Train, vec![], None);
+    bob_runs_alices.owners = Some(Owners {
+        job: Uuid::new_v4(),
+        model: alice.owners.unwrap().model,
+    });
+    let mut containers = Vec::new();
+    for spec in [&alice, &alice_again, &bob_runs_alices] {
+        containers.push(backend.create(spec).await.expect("created"));
+    }
+    let volume_of = |spec: &ServiceSpec| backend.env_volume_name(spec.owners.unwrap());
+    assert_eq!(volume_of(&alice), volume_of(&alice_again));
+    assert_ne!(volume_of(&alice), volume_of(&bob_runs_alices));
+    // Alice's containers are gone, Bob's is not: only Alice's volume is unused.
+    for (spec, container) in [&alice, &alice_again].iter().zip(&containers) {
+        backend.stop(spec.id, container).await.unwrap();
+    }
+    let removed = remove_unused_env_volumes(backend.client(), &guard.0)
+        .await
+        .unwrap();
+    assert_eq!(removed, [volume_of(&alice)]);
+    assert!(backend
+        .client()
+        .inspect_volume(&volume_of(&bob_runs_alices))
+        .await
+        .is_ok());
+    backend
+        .stop(bob_runs_alices.id, &containers[2])
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

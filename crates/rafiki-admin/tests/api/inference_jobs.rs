@@ -109,7 +109,7 @@ async fn a_running_train_job_cannot_be_deployed() {
 }
 
 /// Whether the predictor binary has been built next to the test binary.
-fn predictor_built() -> bool {
+pub fn predictor_built() -> bool {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let built = dir.join("rafiki-predictor").exists();

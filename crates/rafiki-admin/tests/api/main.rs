@@ -4,6 +4,7 @@ mod auth;
 mod dataset_urls;
 mod datasets;
 mod docker;
+mod environments;
 mod helpers;
 mod inference_jobs;
 mod models;

@@ -70,6 +70,7 @@ async fn a_model_sent_as_rafikis_client_sends_it_is_stored_byte_exact() {
             "access_right",
             "datetime_created",
             "dependencies",
+            "dependency_pins",
             "docker_image",
             "id",
             "model_class",
@@ -82,6 +83,11 @@ async fn a_model_sent_as_rafikis_client_sends_it_is_stored_byte_exact() {
     assert_eq!(model["task"], "IMAGE_CLASSIFICATION");
     assert_eq!(model["access_right"], "PRIVATE");
     assert_eq!(model["docker_image"], "rafiki-rs/worker:latest");
+    assert_eq!(
+        model["dependency_pins"],
+        Value::Null,
+        "the deployment's setting"
+    );
     assert_eq!(
         model["dependencies"],
         json!({"tensorflow": "1.12.0", "scikit-learn": "0.20.0"})
@@ -150,6 +156,34 @@ async fn docker_image_and_dependencies_have_defaults_and_are_checked() {
     assert_error(res, StatusCode::BAD_REQUEST, "InvalidRequestError").await;
     assert_eq!(app.count_rows("models").await, 4);
     assert_eq!(app.stored_files().len(), 4);
+}
+
+#[tokio::test]
+async fn dependency_pins_is_stored_shown_and_anything_but_strict_or_nearest_is_refused() {
+    let app = spawn_app().await;
+    let dev = app.user("dev@example.com", "MODEL_DEVELOPER").await;
+    for pins in ["strict", "nearest"] {
+        let form =
+            rafiki_model(pins, MODEL_SOURCE.as_bytes(), "PRIVATE").text("dependency_pins", pins);
+        let id = json_ok(app.post_form("/models", &dev, form).await).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let model = json_ok(app.get(&format!("/models/{id}"), &dev).await).await;
+        assert_eq!(model["dependency_pins"], pins);
+    }
+    for bad in ["NEAREST", "closest", " "] {
+        let form =
+            rafiki_model("bad", MODEL_SOURCE.as_bytes(), "PRIVATE").text("dependency_pins", bad);
+        let res = app.post_form("/models", &dev, form).await;
+        let message = assert_error(res, StatusCode::BAD_REQUEST, "InvalidRequestError").await;
+        assert!(
+            message.contains("dependency_pins") && message.contains("nearest"),
+            "{bad}: {message}"
+        );
+    }
+    assert_eq!(app.count_rows("models").await, 2);
+    assert_eq!(app.stored_files().len(), 2, "refused uploads leave no file");
 }
 
 #[tokio::test]

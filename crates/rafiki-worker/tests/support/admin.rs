@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use rafiki_types::internal::{
-    BlobRef, LogBatch, LogEntry, NextTrial, TrainWorkerJob, TrialAssignment, TrialOutcome,
-    WorkerFailure, WorkerModel,
+    BlobRef, EnvironmentReport, LogBatch, LogEntry, NextTrial, TrainWorkerJob, TrialAssignment,
+    TrialOutcome, WorkerFailure, WorkerModel,
 };
 use rafiki_types::knob::KnobConfig;
 use rafiki_types::proposal::Proposal;
@@ -77,6 +77,8 @@ pub struct AdminState {
     pub knob_config: Option<Value>,
     pub trials: Vec<TrialRecord>,
     pub failures: Vec<String>,
+    /// What `POST /internal/environment` reported.
+    pub environments: Vec<EnvironmentReport>,
 }
 
 impl AdminState {
@@ -136,6 +138,7 @@ impl TestAdmin {
                 name: "test-model".to_owned(),
                 model_class: spec.model_class,
                 dependencies: spec.dependencies.into_iter().collect(),
+                dependency_pins: None,
                 file: file.clone(),
             },
             train_dataset: train.clone(),
@@ -158,6 +161,7 @@ impl TestAdmin {
             knob_config: None,
             trials: Vec::new(),
             failures: Vec::new(),
+            environments: Vec::new(),
         }));
         let app = Router::new()
             .route("/internal/train/job", get(train_job))
@@ -169,6 +173,7 @@ impl TestAdmin {
             .route("/internal/trials/{id}/parameters", put(parameters))
             .route("/internal/trials/{id}/finish", post(finish))
             .route("/internal/train/fail", post(fail))
+            .route("/internal/environment", post(environment))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -392,5 +397,15 @@ async fn fail(
 ) -> Answer {
     let mut s = authorise(&state, &headers, "POST /internal/train/fail".into())?;
     s.failures.push(failure.error);
+    Ok(Json(json!({})).into_response())
+}
+
+async fn environment(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(report): Json<EnvironmentReport>,
+) -> Answer {
+    let mut s = authorise(&state, &headers, "POST /internal/environment".into())?;
+    s.environments.push(report);
     Ok(Json(json!({})).into_response())
 }

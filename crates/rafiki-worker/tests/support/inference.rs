@@ -20,7 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use rafiki_types::internal::{
-    BlobRef, InferenceWorkerJob, PredictorJob, PredictorWorker, WorkerFailure, WorkerModel,
+    BlobRef, EnvironmentReport, InferenceWorkerJob, PredictorJob, PredictorWorker, WorkerFailure,
+    WorkerModel,
 };
 use rafiki_worker::predict_secret::PredictSecret;
 use rafiki_worker::{inference, InferenceExit, TrainError, WorkerConfig};
@@ -207,6 +208,8 @@ pub struct WorkerRecord {
     pub url: Option<String>,
     pub ready: bool,
     pub failures: Vec<String>,
+    /// What its `POST /internal/environment` reported.
+    pub environment: Option<EnvironmentReport>,
 }
 
 /// The admin's memory.
@@ -261,6 +264,7 @@ impl InferenceAdmin {
             .route("/internal/trials/{id}/parameters", get(parameters))
             .route("/internal/inference/ready", post(ready))
             .route("/internal/inference/fail", post(fail))
+            .route("/internal/environment", post(environment))
             .route("/internal/predictor/job", get(predictor_job))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -291,6 +295,7 @@ impl InferenceAdmin {
                     name: "test-model".to_owned(),
                     model_class: spec.model_class,
                     dependencies: Default::default(),
+                    dependency_pins: None,
                     file: blob(model_id, &spec.model_file),
                 },
                 knobs: serde_json::from_value(spec.knobs).expect("knobs are an object"),
@@ -305,6 +310,7 @@ impl InferenceAdmin {
                 url: None,
                 ready: false,
                 failures: Vec::new(),
+                environment: None,
             });
             token
         })
@@ -331,6 +337,16 @@ impl InferenceAdmin {
             worker.ready = true;
         });
         token
+    }
+
+    /// Gives the worker of `token` a model with these dependencies.
+    pub fn set_dependencies(&self, token: &str, dependencies: &[(&str, &str)]) {
+        self.with(|s| {
+            s.worker_mut(token).job.model.dependencies = dependencies
+                .iter()
+                .map(|(name, version)| (name.to_string(), version.to_string()))
+                .collect();
+        });
     }
 
     /// Takes the worker of `token` out of the predictor's list.
@@ -481,6 +497,17 @@ async fn fail(
     let (mut s, caller) = authorise(&state, &headers, "POST /internal/inference/fail".into())?;
     let i = worker_of(caller)?;
     s.workers[i].failures.push(failure.error);
+    Ok(Json(json!({})).into_response())
+}
+
+async fn environment(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(report): Json<EnvironmentReport>,
+) -> Answer {
+    let (mut s, caller) = authorise(&state, &headers, "POST /internal/environment".into())?;
+    let i = worker_of(caller)?;
+    s.workers[i].environment = Some(report);
     Ok(Json(json!({})).into_response())
 }
 

@@ -310,3 +310,46 @@ pub fn decode_param_keys(python: &Path, bytes: &[u8]) -> Vec<String> {
     );
     serde_json::from_slice(&output.stdout).unwrap()
 }
+
+/// A wheel of `name` at `version` (a module `name` with `_` for `-`, holding `VERSION`) in
+/// `dir`, for pip with `--no-index --find-links dir` (`tests/deps/make_wheel.py`).
+pub fn build_wheel(python: &Path, dir: &Path, name: &str, version: &str) {
+    let status = Command::new(python)
+        .arg(repo_root().join("tests/deps/make_wheel.py"))
+        .arg(dir)
+        .args([name, version])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A model that imports `rafiki_testdep` (see [`build_wheel`]) and logs its version in
+/// `train`.
+pub const NEEDS_TESTDEP: &str = r#"
+import rafiki_testdep
+from rafiki.model import BaseModel, FixedKnob, logger
+
+
+class NeedsDep(BaseModel):
+    @staticmethod
+    def get_knob_config():
+        return {"k": FixedKnob(1)}
+
+    def __init__(self, **knobs):
+        super().__init__(**knobs)
+
+    def train(self, dataset_path, shared_params=None, **train_args):
+        logger.log(f"testdep {rafiki_testdep.VERSION}")
+
+    def evaluate(self, dataset_path):
+        return 1.0
+
+    def predict(self, queries):
+        return [rafiki_testdep.VERSION for _ in queries]
+
+    def dump_parameters(self):
+        return {}
+
+    def load_parameters(self, params):
+        pass
+"#;

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rafiki_client::params::{ParamValue, Parameters};
 use rafiki_client::types::inference::{InferenceJob, PredictRequest};
-use rafiki_client::types::model::{Dependencies, ModelAccessRight};
+use rafiki_client::types::model::{Dependencies, DependencyPins, ModelAccessRight};
 use rafiki_client::types::status::{JobStatus, TrialStatus};
 use rafiki_client::types::train::{TrainJob, Trial, TrialLogs};
 use rafiki_client::{Budget, BudgetOption, Client, InferenceBudgetOption};
@@ -257,7 +257,12 @@ pub async fn models(ctx: &Context, cmd: ModelsCommand) -> Result<(), Failure> {
             dependencies,
             public,
             docker_image,
+            dependency_pins,
         } => {
+            let dependency_pins: Option<DependencyPins> = dependency_pins
+                .map(|text| text.parse())
+                .transpose()
+                .map_err(|_| Failure::usage("--dependency-pins must be `strict` or `nearest`"))?;
             let dependencies: Option<Dependencies> = dependencies
                 .map(|text| serde_json::from_str(&text))
                 .transpose()
@@ -273,7 +278,7 @@ pub async fn models(ctx: &Context, cmd: ModelsCommand) -> Result<(), Failure> {
                 ModelAccessRight::Private
             };
             let model = client
-                .create_model(
+                .create_model_with_pins(
                     &name,
                     &task,
                     &file,
@@ -281,6 +286,7 @@ pub async fn models(ctx: &Context, cmd: ModelsCommand) -> Result<(), Failure> {
                     dependencies.as_ref(),
                     access_right,
                     docker_image.as_deref(),
+                    dependency_pins,
                 )
                 .await?;
             ctx.out.say(&model, |m| {
@@ -316,6 +322,11 @@ pub async fn models(ctx: &Context, cmd: ModelsCommand) -> Result<(), Failure> {
                     ("access", m.access_right.to_string()),
                     ("dependencies", dependencies_text(&m.dependencies)),
                     ("docker image", m.docker_image.clone().unwrap_or("-".into())),
+                    (
+                        "dependency pins",
+                        m.dependency_pins
+                            .map_or("the server's".into(), |p| p.to_string()),
+                    ),
                     ("created", when(&m.datetime_created)),
                 ])
             });

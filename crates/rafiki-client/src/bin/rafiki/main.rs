@@ -151,6 +151,10 @@ pub enum ModelsCommand {
         /// The worker image to run it in [default: the server's]
         #[arg(long)]
         docker_image: Option<String>,
+        /// Pins with no distribution for the workers' Python: `strict` fails the model,
+        /// `nearest` installs the nearest release instead [default: the server's]
+        #[arg(long)]
+        dependency_pins: Option<String>,
     },
     /// List the models you may use (yours and public ones)
     List {
