@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use rafiki_types::dataset::{Dataset, DatasetDetail};
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::{StoreError, StoreResult};
@@ -129,10 +129,10 @@ const COLUMNS: &str =
 
 /// Inserts a dataset with a fresh id.
 pub async fn insert(db: impl PgExecutor<'_>, new: &NewDataset<'_>) -> StoreResult<DatasetRecord> {
-    let row: Row = sqlx::query_as(&format!(
+    let row: Row = sqlx::query_as(AssertSqlSafe(format!(
         "insert into datasets (id, owner_id, name, task, size_bytes, sha256, storage_key, \
          source_url) values ($1, $2, $3, $4, $5, $6, $7, $8) returning {COLUMNS}"
-    ))
+    )))
     .bind(Uuid::new_v4())
     .bind(new.owner_id)
     .bind(new.name)
@@ -155,11 +155,11 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> StoreResult<Vec<DatasetRecord>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
+    let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(format!(
         "select {COLUMNS} from datasets \
          where ($1::uuid is null or owner_id = $1) and ($2::text is null or task = $2) \
          order by datetime_created desc, id desc limit $3 offset $4"
-    ))
+    )))
     .bind(owner)
     .bind(task)
     .bind(limit)
@@ -200,19 +200,21 @@ pub async fn insert_within_quota(
 
 /// One dataset.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<DatasetRecord>> {
-    let row: Option<Row> = sqlx::query_as(&format!("select {COLUMNS} from datasets where id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
+        "select {COLUMNS} from datasets where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
     row.map(Row::into_record).transpose()
 }
 
 /// Deletes a dataset's row and returns it (`None` if it was gone). A train job using it makes
 /// this fail with [`USED_AS_TRAIN_DATASET`] or [`USED_AS_VAL_DATASET`].
 pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<DatasetRecord>> {
-    let row: Option<Row> = sqlx::query_as(&format!(
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
         "delete from datasets where id = $1 returning {COLUMNS}"
-    ))
+    )))
     .bind(id)
     .fetch_optional(db)
     .await?;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rafiki_types::inference::{InferenceBudget, InferenceJob};
 use rafiki_types::status::JobStatus;
 use sqlx::types::Json;
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
 
 use crate::job_status::{self, JobTable};
@@ -100,7 +100,7 @@ pub async fn predict_secret(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Op
 
 /// A job by id.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<InferenceJobRecord>> {
-    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where i.id = $1"))
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!("{SELECT} where i.id = $1")))
         .bind(id)
         .fetch_optional(db)
         .await?;
@@ -112,9 +112,9 @@ pub async fn get_live_of_train_job(
     db: impl PgExecutor<'_>,
     train_job_id: Uuid,
 ) -> StoreResult<Option<InferenceJobRecord>> {
-    let row: Option<Row> = sqlx::query_as(&format!(
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
         "{SELECT} where i.train_job_id = $1 and i.status in ('STARTED', 'RUNNING')"
-    ))
+    )))
     .bind(train_job_id)
     .fetch_optional(db)
     .await?;
@@ -129,10 +129,10 @@ pub async fn list_by_user(
     offset: i64,
 ) -> StoreResult<Vec<InferenceJobRecord>> {
     records(
-        sqlx::query_as(&format!(
+        sqlx::query_as(AssertSqlSafe(format!(
             "{SELECT} where i.user_id = $1 order by i.datetime_started desc, i.id \
              limit $2 offset $3"
-        ))
+        )))
         .bind(user_id)
         .bind(limit)
         .bind(offset)
@@ -150,10 +150,10 @@ pub async fn list_by_app(
     offset: i64,
 ) -> StoreResult<Vec<InferenceJobRecord>> {
     records(
-        sqlx::query_as(&format!(
+        sqlx::query_as(AssertSqlSafe(format!(
             "{SELECT} where i.user_id = $1 and t.app = $2 order by i.datetime_started desc, i.id \
              limit $3 offset $4"
-        ))
+        )))
         .bind(user_id)
         .bind(app)
         .bind(limit)
@@ -166,9 +166,9 @@ pub async fn list_by_app(
 /// Every live inference job.
 pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<InferenceJobRecord>> {
     records(
-        sqlx::query_as(&format!(
+        sqlx::query_as(AssertSqlSafe(format!(
             "{SELECT} where i.status in ('STARTED', 'RUNNING') order by i.datetime_started"
-        ))
+        )))
         .fetch_all(db)
         .await?,
     )

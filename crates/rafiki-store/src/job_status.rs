@@ -3,7 +3,7 @@
 //! Every move is guarded in SQL by the statuses it may come from.
 
 use rafiki_types::status::JobStatus;
-use sqlx::PgExecutor;
+use sqlx::{AssertSqlSafe, PgExecutor};
 use uuid::Uuid;
 
 use crate::{StoreError, StoreResult};
@@ -32,10 +32,10 @@ pub(crate) async fn mark_running(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> StoreResult<bool> {
-    let done = sqlx::query(&format!(
+    let done = sqlx::query(AssertSqlSafe(format!(
         "update {} set status = 'RUNNING' where id = $1 and status = 'STARTED'",
         table.name()
-    ))
+    )))
     .bind(id)
     .execute(db)
     .await?;
@@ -54,11 +54,11 @@ pub(crate) async fn finish(
     if to.is_live() {
         return Err(StoreError::Corrupt(format!("{to} is not a final status")));
     }
-    let done = sqlx::query(&format!(
+    let done = sqlx::query(AssertSqlSafe(format!(
         "update {} set status = $2, error = coalesce(error, $3), datetime_stopped = now() \
          where id = $1 and status in ('STARTED', 'RUNNING')",
         table.name()
-    ))
+    )))
     .bind(id)
     .bind(<&str>::from(to))
     .bind(error)

@@ -4,6 +4,12 @@
 //! owns the transaction. Rows come back as domain types from `rafiki-types`; statuses are stored
 //! as checked text and parsed at this edge. Migrations (`migrations/` at the repository root)
 //! are embedded in the binary.
+//!
+//! Some statements are put together with `format!` (a shared column list or `select`, a table
+//! name) and handed to sqlx wrapped in `sqlx::AssertSqlSafe`, which sqlx requires of any query
+//! text that is not a `&'static str`. They are safe: they are made only of constant fragments
+//! of this crate (`const` strings, `&'static str` table names), never of input, and every value
+//! is bound as a parameter (`$1`, ...).
 
 pub mod datasets;
 pub mod inference_jobs;

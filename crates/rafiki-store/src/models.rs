@@ -6,7 +6,7 @@ use rafiki_types::model::{
     AvailableModel, Dependencies, DependencyPins, Model, ModelAccessRight, ModelRef,
 };
 use sqlx::types::Json;
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
 
 use crate::datasets::{parse_key, size_column};
@@ -172,11 +172,11 @@ const COLUMNS: &str = "id, user_id, name, task, model_class, docker_image, depen
 /// Inserts a model with a fresh id; fails with [`USER_NAME_UNIQUE`] when the owner already has
 /// a model of that name.
 pub async fn insert(db: impl PgExecutor<'_>, new: &NewModel<'_>) -> StoreResult<ModelRecord> {
-    let row: Row = sqlx::query_as(&format!(
+    let row: Row = sqlx::query_as(AssertSqlSafe(format!(
         "insert into models (id, user_id, name, task, model_class, docker_image, dependencies, \
          access_right, size_bytes, sha256, storage_key, dependency_pins) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning {COLUMNS}"
-    ))
+    )))
     .bind(Uuid::new_v4())
     .bind(new.user_id)
     .bind(new.name)
@@ -203,11 +203,11 @@ pub async fn list_available(
     limit: i64,
     offset: i64,
 ) -> StoreResult<Vec<ModelRecord>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
+    let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(format!(
         "select {COLUMNS} from models \
          where (user_id = $1 or access_right = 'PUBLIC') and ($2::text is null or task = $2) \
          order by datetime_created desc, id desc limit $3 offset $4"
-    ))
+    )))
     .bind(user_id)
     .bind(task)
     .bind(limit)
@@ -219,19 +219,21 @@ pub async fn list_available(
 
 /// One model.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<ModelRecord>> {
-    let row: Option<Row> = sqlx::query_as(&format!("select {COLUMNS} from models where id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
+        "select {COLUMNS} from models where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
     row.map(Row::into_record).transpose()
 }
 
 /// Deletes a model's row and returns it (`None` if it was gone). A train job using it makes
 /// this fail with [`USED_BY_SUB_TRAIN_JOB`].
 pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<ModelRecord>> {
-    let row: Option<Row> = sqlx::query_as(&format!(
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
         "delete from models where id = $1 returning {COLUMNS}"
-    ))
+    )))
     .bind(id)
     .fetch_optional(db)
     .await?;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rafiki_types::internal::EnvironmentReport;
 use rafiki_types::status::{ServiceStatus, ServiceType};
 use rafiki_types::train::ServiceEnvironment;
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
 
 use crate::{parse_text, StoreError, StoreResult};
@@ -142,10 +142,10 @@ pub async fn find_live_by_token_hash(
     db: impl PgExecutor<'_>,
     token_hash: &str,
 ) -> StoreResult<Option<ServiceRecord>> {
-    let row: Option<Row> = sqlx::query_as(&format!(
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
         "select {COLUMNS} from services where token_hash = $1 \
          and status in ('STARTED', 'DEPLOYING', 'RUNNING')"
-    ))
+    )))
     .bind(token_hash)
     .fetch_optional(db)
     .await?;
@@ -154,20 +154,22 @@ pub async fn find_live_by_token_hash(
 
 /// A service by id.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<ServiceRecord>> {
-    let row: Option<Row> = sqlx::query_as(&format!("select {COLUMNS} from services where id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
+        "select {COLUMNS} from services where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
     row.map(Row::into_record).transpose()
 }
 
 /// Every live service (for supervision and reconciliation).
 pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<ServiceRecord>> {
     records(
-        sqlx::query_as(&format!(
+        sqlx::query_as(AssertSqlSafe(format!(
             "select {COLUMNS} from services where status in ('STARTED', 'DEPLOYING', 'RUNNING') \
              order by datetime_started"
-        ))
+        )))
         .fetch_all(db)
         .await?,
     )
@@ -189,12 +191,12 @@ pub async fn list_train_workers(
         .map(|c| format!("s.{}", c.trim()))
         .collect::<Vec<_>>()
         .join(", ");
-    let rows: Vec<Linked> = sqlx::query_as(&format!(
+    let rows: Vec<Linked> = sqlx::query_as(AssertSqlSafe(format!(
         "select w.sub_train_job_id, {cols} from services s \
          join train_job_workers w on w.service_id = s.id \
          join sub_train_jobs j on j.id = w.sub_train_job_id \
          where j.train_job_id = $1 order by s.datetime_started, s.id"
-    ))
+    )))
     .bind(train_job_id)
     .fetch_all(db)
     .await?;
@@ -355,7 +357,7 @@ pub async fn environments_of_train_job(
     }
     const REPORTED: &str = "s.id, s.service_type, m.name as model_name, s.env_seconds, \
         s.env_reused, s.env_size_bytes, s.env_warnings, s.datetime_started";
-    let rows: Vec<EnvRow> = sqlx::query_as(&format!(
+    let rows: Vec<EnvRow> = sqlx::query_as(AssertSqlSafe(format!(
         "select * from ( \
            select 0 as kind, {REPORTED} from services s \
              join train_job_workers w on w.service_id = s.id \
@@ -371,7 +373,7 @@ pub async fn environments_of_train_job(
              join models m on m.id = j.model_id \
              where i.train_job_id = $1 and s.env_seconds is not null \
          ) reported order by kind, datetime_started, id"
-    ))
+    )))
     .bind(train_job_id)
     .fetch_all(db)
     .await?;

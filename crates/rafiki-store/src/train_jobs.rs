@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rafiki_types::status::JobStatus;
 use rafiki_types::train::{TrainBudget, TrainJob};
 use sqlx::types::Json;
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
 
 use crate::job_status::{self, JobTable};
@@ -92,13 +92,13 @@ pub struct NewTrainJob<'a> {
 /// Inserts a STARTED job with the next version of the user's app. Concurrent creations of the
 /// same app fail on [`ONE_LIVE_PER_APP`] or [`APP_VERSION_UNIQUE`].
 pub async fn insert(db: impl PgExecutor<'_>, new: &NewTrainJob<'_>) -> StoreResult<TrainJobRecord> {
-    let row: JobRow = sqlx::query_as(&format!(
+    let row: JobRow = sqlx::query_as(AssertSqlSafe(format!(
         "insert into train_jobs (id, user_id, app, app_version, task, budget, train_dataset_id, \
              val_dataset_id, train_args) \
          select $1, $2, $3, coalesce(max(app_version), 0) + 1, $4, $5, $6, $7, $8 \
          from train_jobs where user_id = $2 and app = $3 \
          returning {JOB_COLUMNS}"
-    ))
+    )))
     .bind(Uuid::new_v4())
     .bind(new.user_id)
     .bind(new.app)
@@ -114,9 +114,9 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewTrainJob<'_>) -> StoreResu
 
 /// A job by id.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<TrainJobRecord>> {
-    let row: Option<JobRow> = sqlx::query_as(&format!(
+    let row: Option<JobRow> = sqlx::query_as(AssertSqlSafe(format!(
         "select {JOB_COLUMNS} from train_jobs where id = $1"
-    ))
+    )))
     .bind(id)
     .fetch_optional(db)
     .await?;
@@ -130,10 +130,10 @@ pub async fn get_by_app(
     app: &str,
     app_version: i32,
 ) -> StoreResult<Option<TrainJobRecord>> {
-    let row: Option<JobRow> = sqlx::query_as(&format!(
+    let row: Option<JobRow> = sqlx::query_as(AssertSqlSafe(format!(
         "select {JOB_COLUMNS} from train_jobs where user_id = $1 and app = $2 \
          and ($3 = -1 or app_version = $3) order by app_version desc limit 1"
-    ))
+    )))
     .bind(user_id)
     .bind(app)
     .bind(app_version)
@@ -150,10 +150,10 @@ pub async fn list_by_user(
     offset: i64,
 ) -> StoreResult<Vec<TrainJobRecord>> {
     records(
-        sqlx::query_as(&format!(
+        sqlx::query_as(AssertSqlSafe(format!(
             "select {JOB_COLUMNS} from train_jobs where user_id = $1 \
              order by datetime_started desc, app_version desc, id limit $2 offset $3"
-        ))
+        )))
         .bind(user_id)
         .bind(limit)
         .bind(offset)
@@ -171,10 +171,10 @@ pub async fn list_by_app(
     offset: i64,
 ) -> StoreResult<Vec<TrainJobRecord>> {
     records(
-        sqlx::query_as(&format!(
+        sqlx::query_as(AssertSqlSafe(format!(
             "select {JOB_COLUMNS} from train_jobs where user_id = $1 and app = $2 \
              order by app_version desc limit $3 offset $4"
-        ))
+        )))
         .bind(user_id)
         .bind(app)
         .bind(limit)
@@ -209,10 +209,10 @@ pub async fn count_live_of_user(db: impl PgExecutor<'_>, user_id: Uuid) -> Store
 /// Every STARTED or RUNNING job.
 pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<TrainJobRecord>> {
     records(
-        sqlx::query_as(&format!(
+        sqlx::query_as(AssertSqlSafe(format!(
             "select {JOB_COLUMNS} from train_jobs where status in ('STARTED', 'RUNNING') \
              order by datetime_started"
-        ))
+        )))
         .fetch_all(db)
         .await?,
     )
@@ -318,11 +318,12 @@ pub async fn insert_sub(
 /// A sub-job, locked for the rest of the transaction: proposals of one model are serialised so
 /// two workers never get the same trial number or a stale history.
 pub async fn lock_sub(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<SubTrainJob>> {
-    let row: Option<SubRow> =
-        sqlx::query_as(&format!("{SUB_SELECT} where s.id = $1 for update of s"))
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
+    let row: Option<SubRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "{SUB_SELECT} where s.id = $1 for update of s"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
     row.map(SubRow::into_sub).transpose()
 }
 
@@ -331,9 +332,9 @@ pub async fn list_subs(
     db: impl PgExecutor<'_>,
     train_job_id: Uuid,
 ) -> StoreResult<Vec<SubTrainJob>> {
-    let rows: Vec<SubRow> = sqlx::query_as(&format!(
+    let rows: Vec<SubRow> = sqlx::query_as(AssertSqlSafe(format!(
         "{SUB_SELECT} where s.train_job_id = $1 order by s.datetime_started, s.id"
-    ))
+    )))
     .bind(train_job_id)
     .fetch_all(db)
     .await?;
@@ -388,9 +389,10 @@ pub async fn finish_sub(
 
 /// A sub-job by id.
 pub async fn get_sub(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<SubTrainJob>> {
-    let row: Option<SubRow> = sqlx::query_as(&format!("{SUB_SELECT} where s.id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
+    let row: Option<SubRow> =
+        sqlx::query_as(AssertSqlSafe(format!("{SUB_SELECT} where s.id = $1")))
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
     row.map(SubRow::into_sub).transpose()
 }

@@ -7,7 +7,7 @@ use rafiki_types::proposal::Proposal;
 use rafiki_types::status::TrialStatus;
 use rafiki_types::train::Trial;
 use sqlx::types::Json;
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::{parse_text, JsonText, StoreResult};
@@ -145,7 +145,7 @@ pub async fn insert_running(
 
 /// A trial by id.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<TrialRecord>> {
-    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where t.id = $1"))
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!("{SELECT} where t.id = $1")))
         .bind(id)
         .fetch_optional(db)
         .await?;
@@ -159,10 +159,10 @@ pub async fn unfinished_of_worker(
     db: &mut sqlx::PgConnection,
     worker_id: Uuid,
 ) -> StoreResult<Option<(TrialRecord, bool)>> {
-    let row: Option<Row> = sqlx::query_as(&format!(
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
         "{SELECT} where t.worker_id = $1 and t.status in ('PENDING', 'RUNNING') \
          order by t.no desc limit 1"
-    ))
+    )))
     .bind(worker_id)
     .fetch_optional(&mut *db)
     .await?;
@@ -187,10 +187,10 @@ pub async fn list_for_job(
     offset: i64,
 ) -> StoreResult<Vec<TrialRecord>> {
     records(
-        sqlx::query_as(&format!(
+        sqlx::query_as(AssertSqlSafe(format!(
             "{SELECT} where t.train_job_id = $1 \
              order by t.datetime_started desc, t.no desc, t.id limit $2 offset $3"
-        ))
+        )))
         .bind(train_job_id)
         .bind(limit)
         .bind(offset)
@@ -206,11 +206,11 @@ pub async fn best_for_job(
     max_count: i64,
 ) -> StoreResult<Vec<TrialRecord>> {
     records(
-        sqlx::query_as(&format!(
+        sqlx::query_as(AssertSqlSafe(format!(
             "{SELECT} where t.train_job_id = $1 and t.status = 'COMPLETED' \
              and t.params_key is not null and t.score is not null \
              order by t.score desc, t.datetime_started limit $2"
-        ))
+        )))
         .bind(train_job_id)
         .bind(max_count)
         .fetch_all(db)
@@ -410,14 +410,14 @@ pub async fn best_per_model(
     train_job_id: Uuid,
 ) -> StoreResult<Vec<TrialRecord>> {
     records(
-        sqlx::query_as(&format!(
+        sqlx::query_as(AssertSqlSafe(format!(
             "select * from ({SELECT} where t.train_job_id = $1 and t.status = 'COMPLETED' \
              and t.params_key is not null and t.score is not null) best \
              where best.id in (select distinct on (sub_train_job_id) id from trials \
                where train_job_id = $1 and status = 'COMPLETED' and params_key is not null \
                and score is not null order by sub_train_job_id, score desc, datetime_started) \
              order by best.score desc"
-        ))
+        )))
         .bind(train_job_id)
         .fetch_all(db)
         .await?,

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use rafiki_types::user::{User, UserType};
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
 
 use crate::{parse_text, StoreResult};
@@ -51,10 +51,10 @@ pub async fn insert(
     password_hash: &str,
     user_type: UserType,
 ) -> StoreResult<User> {
-    let row: Row = sqlx::query_as(&format!(
+    let row: Row = sqlx::query_as(AssertSqlSafe(format!(
         "insert into users (id, email, password_hash, user_type) values ($1, $2, $3, $4) \
          returning {COLUMNS}"
-    ))
+    )))
     .bind(Uuid::new_v4())
     .bind(email)
     .bind(password_hash)
@@ -89,9 +89,9 @@ pub async fn find_by_email(
     db: impl PgExecutor<'_>,
     email: &str,
 ) -> StoreResult<Option<UserRecord>> {
-    let row: Option<Row> = sqlx::query_as(&format!(
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
         "select {COLUMNS} from users where lower(email) = lower($1)"
-    ))
+    )))
     .bind(email)
     .fetch_optional(db)
     .await?;
@@ -100,9 +100,9 @@ pub async fn find_by_email(
 
 /// Every user, oldest first.
 pub async fn list(db: impl PgExecutor<'_>) -> StoreResult<Vec<User>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
+    let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(format!(
         "select {COLUMNS} from users order by datetime_created, id"
-    ))
+    )))
     .fetch_all(db)
     .await?;
     rows.into_iter()
@@ -113,10 +113,10 @@ pub async fn list(db: impl PgExecutor<'_>) -> StoreResult<Vec<User>> {
 /// Bans a user who is not banned yet; `None` when they already were (bans are permanent and
 /// the first ban's date is kept).
 pub async fn ban(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<User>> {
-    let row: Option<Row> = sqlx::query_as(&format!(
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
         "update users set banned_date = now() where id = $1 and banned_date is null \
          returning {COLUMNS}"
-    ))
+    )))
     .bind(id)
     .fetch_optional(db)
     .await?;
@@ -149,9 +149,11 @@ pub async fn lock(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<bool> {
 /// Finds a user by id: the admin's check of a token whose subject its in-memory directory
 /// does not know yet (created through another admin instance since its last reading).
 pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<User>> {
-    let row: Option<Row> = sqlx::query_as(&format!("select {COLUMNS} from users where id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
+        "select {COLUMNS} from users where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
     Ok(row.map(Row::into_record).transpose()?.map(|rec| rec.user))
 }

@@ -36,7 +36,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use testcontainers::bollard::models::PortBinding;
 use testcontainers::core::{IntoContainerPort, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
@@ -141,7 +141,8 @@ pub async fn fresh_database() -> String {
     let mut conn = PgConnection::connect(server)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to the tests' Postgres server {server}: {e}"));
-    conn.execute(format!(r#"create database "{name}""#).as_str())
+    // A database name cannot be bound; this one is the prefix and a UUID made here.
+    conn.execute(AssertSqlSafe(format!(r#"create database "{name}""#)))
         .await
         .expect("cannot create a test database");
     let (base, _) = server.rsplit_once('/').expect("a database URL");
@@ -255,8 +256,11 @@ async fn drop_stale_databases(url: &str) {
     .await
     .unwrap_or_default();
     for name in &stale {
+        // The names are [`fresh_database`]'s (the prefix and a UUID), read back from the server.
         let _ = conn
-            .execute(format!(r#"drop database if exists "{name}" with (force)"#).as_str())
+            .execute(AssertSqlSafe(format!(
+                r#"drop database if exists "{name}" with (force)"#
+            )))
             .await;
     }
     if !stale.is_empty() {

@@ -771,10 +771,12 @@ async fn a_docker_image_outside_the_allow_list_is_refused_at_upload_and_at_launc
     let count = |app: &TestApp, table: &'static str| {
         let pool = app.pool.clone();
         async move {
-            sqlx::query_scalar::<_, i64>(&format!("select count(*) from {table}"))
-                .fetch_one(&pool)
-                .await
-                .unwrap()
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                "select count(*) from {table}"
+            )))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
         }
     };
     assert_eq!(count(&app, "models").await, 0);

@@ -113,7 +113,7 @@ impl TestApp {
 
     /// Rows in `table`.
     pub async fn count_rows(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("select count(*) from {table}"))
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
             .fetch_one(&self.pool)
             .await
             .unwrap()
