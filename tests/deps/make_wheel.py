@@ -24,7 +24,11 @@ def main() -> None:
     }
     record = ""
     for path, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        digest = (
+            base64.urlsafe_b64encode(hashlib.sha256(data).digest())
+            .rstrip(b"=")
+            .decode()
+        )
         record += f"{path},sha256={digest},{len(data)}\n"
     record += f"{info}/RECORD,,\n"
     files[f"{info}/RECORD"] = record.encode()

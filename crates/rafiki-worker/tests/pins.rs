@@ -12,44 +12,14 @@ use rafiki_types::model::DependencyPins;
 use rafiki_worker::{train, TrainExit, WorkerConfig};
 use serde_json::json;
 use support::admin::{JobSpec, TestAdmin, TrialStatus};
-use support::{proposal, worker_config};
+use support::{proposal, worker_config, NEEDS_TESTDEP};
 
-/// A model that imports `rafiki_fake` and logs its version.
-const NEEDS_FAKE: &str = r#"
-import rafiki_fake
-from rafiki.model import BaseModel, FixedKnob, logger
-
-
-class NeedsFake(BaseModel):
-    @staticmethod
-    def get_knob_config():
-        return {"k": FixedKnob(1)}
-
-    def __init__(self, **knobs):
-        super().__init__(**knobs)
-
-    def train(self, dataset_path, shared_params=None, **train_args):
-        logger.log(f"fake {rafiki_fake.VERSION}")
-
-    def evaluate(self, dataset_path):
-        return 1.0
-
-    def predict(self, queries):
-        return queries
-
-    def dump_parameters(self):
-        return {}
-
-    def load_parameters(self, params):
-        pass
-"#;
-
-/// A job of `NeedsFake` pinning `rafiki-fake==1.5`, of which only 1.0 and 2.0 exist.
+/// A job of `NeedsDep` pinning `rafiki-testdep==1.5`, of which only 1.0 and 2.0 exist.
 async fn admin_pinning_1_5(pins: Option<DependencyPins>) -> TestAdmin {
     let admin = TestAdmin::start(JobSpec {
-        model_file: NEEDS_FAKE.as_bytes().to_vec(),
-        model_class: "NeedsFake".to_owned(),
-        dependencies: vec![("rafiki-fake".to_owned(), "1.5".to_owned())],
+        model_file: NEEDS_TESTDEP.as_bytes().to_vec(),
+        model_class: "NeedsDep".to_owned(),
+        dependencies: vec![("rafiki-testdep".to_owned(), "1.5".to_owned())],
         train_dataset: b"t".to_vec(),
         val_dataset: b"v".to_vec(),
         train_args: None,
@@ -60,12 +30,12 @@ async fn admin_pinning_1_5(pins: Option<DependencyPins>) -> TestAdmin {
     admin
 }
 
-/// A worker of `admin` whose pip finds only `rafiki-fake` 1.0 and 2.0 (in `dir/wheels`).
+/// A worker of `admin` whose pip finds only `rafiki-testdep` 1.0 and 2.0 (in `dir/wheels`).
 fn config(admin: &TestAdmin, dir: &Path, python: &Path, pins: DependencyPins) -> WorkerConfig {
     let wheels = dir.join("wheels");
     std::fs::create_dir_all(&wheels).unwrap();
     for version in ["1.0", "2.0"] {
-        support::build_wheel(python, &wheels, "rafiki-fake", version);
+        support::build_wheel(python, &wheels, "rafiki-testdep", version);
     }
     let mut config = worker_config(&admin.url, dir, python);
     config.pip_args = vec![
@@ -90,7 +60,7 @@ async fn strict_pins_fail_the_model_naming_the_nearest_installable_versions() {
         panic!("{exit:?}");
     };
     for part in [
-        "rafiki-fake==1.5",
+        "rafiki-testdep==1.5",
         "1.0 (below)",
         "2.0 (above)",
         "dependency_pins",
@@ -122,7 +92,7 @@ async fn nearest_installs_the_next_release_up_and_says_so_in_every_trial_and_the
         report.warnings[0].clone()
     });
     assert!(
-        warning.contains("rafiki-fake==1.5") && warning.contains("rafiki-fake==2.0"),
+        warning.contains("rafiki-testdep==1.5") && warning.contains("rafiki-testdep==2.0"),
         "{warning}"
     );
     for no in [1, 2] {
@@ -137,7 +107,7 @@ async fn nearest_installs_the_next_release_up_and_says_so_in_every_trial_and_the
                 .collect();
             assert_eq!(
                 messages,
-                [format!("Dependencies: {warning}").as_str(), "fake 2.0"],
+                [format!("Dependencies: {warning}").as_str(), "testdep 2.0"],
                 "trial {no}"
             );
         });

@@ -21,34 +21,7 @@ use crate::train_jobs::{dataset, python_ready, repo_root, wait_for_job, wait_unt
 use crate::uploads::{json_ok, serve, RafikiForm};
 
 /// A model that needs `rafiki-testdep` (not installed in the worker's interpreter).
-const NEEDS_TESTDEP: &str = r#"
-import rafiki_testdep
-from rafiki.model import BaseModel, FixedKnob, logger
-
-
-class NeedsDep(BaseModel):
-    @staticmethod
-    def get_knob_config():
-        return {"k": FixedKnob(1)}
-
-    def __init__(self, **knobs):
-        super().__init__(**knobs)
-
-    def train(self, dataset_path, shared_params=None, **train_args):
-        logger.log(f"testdep {rafiki_testdep.VERSION}")
-
-    def evaluate(self, dataset_path):
-        return 1.0
-
-    def predict(self, queries):
-        return [rafiki_testdep.VERSION for _ in queries]
-
-    def dump_parameters(self):
-        return {}
-
-    def load_parameters(self, params):
-        pass
-"#;
+const NEEDS_TESTDEP: &str = include_str!("../../../../tests/models/NeedsTestdep.py");
 
 /// A package index for pip's `--find-links` that holds back its wheels until released.
 struct HeldIndex {

@@ -6,11 +6,25 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, spawn_app, TestApp};
 use crate::train_jobs::{
     build_example_datasets, python_ready, repo_root, start_job, wait_until_ended, SLOW_MODEL,
 };
 use crate::uploads::json_ok;
+
+/// A job of one model on the `ANY` task with a one-trial budget, trained until it is STOPPED:
+/// `(developer's token, the job's path)`.
+async fn one_trial_job(
+    app: &TestApp,
+    model: (&str, &str, &str),
+    train_args: Value,
+) -> (String, String) {
+    let budget = json!({"MODEL_TRIAL_COUNT": 1});
+    let (dev, path) = start_job(app, "ANY", (b"a", b"b"), &[model], budget, train_args).await;
+    let job = wait_until_ended(app, &dev, &path, 120).await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    (dev, path)
+}
 
 #[tokio::test]
 async fn deployments_need_a_stopped_train_job_with_a_saved_trial() {
@@ -362,17 +376,12 @@ async fn a_model_that_fails_in_load_parameters_makes_the_deployment_errored() {
         return;
     }
     let app = spawn_app().await;
-    let (dev, path) = start_job(
+    let (dev, _) = one_trial_job(
         &app,
-        "ANY",
-        (b"a", b"b"),
-        &[("unloadable", "Unloadable", UNLOADABLE_MODEL)],
-        json!({"MODEL_TRIAL_COUNT": 1}),
+        ("unloadable", "Unloadable", UNLOADABLE_MODEL),
         Value::Null,
     )
     .await;
-    let job = wait_until_ended(&app, &dev, &path, 60).await;
-    assert_eq!(job["status"], "STOPPED", "{job}");
     let deploy = json!({"app": "myapp", "app_version": -1, "budget": {}});
     json_ok(
         app.send(Method::POST, "/inference_jobs", Some(&dev), deploy)
@@ -481,17 +490,12 @@ async fn json_objects_keep_their_key_order_from_client_to_model_and_back() {
         return;
     }
     let app = spawn_app().await;
-    let (dev, path) = start_job(
+    let (dev, path) = one_trial_job(
         &app,
-        "ANY",
-        (b"a", b"b"),
-        &[("keys", "KeyOrder", KEY_ORDER_MODEL)],
-        json!({"MODEL_TRIAL_COUNT": 1}),
+        ("keys", "KeyOrder", KEY_ORDER_MODEL),
         json!({"zz": 1, "aa": 2, "mm": 3}),
     )
     .await;
-    let job = wait_until_ended(&app, &dev, &path, 120).await;
-    assert_eq!(job["status"], "STOPPED", "{job}");
 
     // Raw answers: a parsed map could reorder the keys itself.
     let job_text = app.get(&path, &dev).await.text().await.unwrap();
@@ -578,17 +582,12 @@ async fn a_model_whose_predict_raises_makes_the_predictor_answer_500_with_its_er
         return;
     }
     let app = spawn_app().await;
-    let (dev, path) = start_job(
+    let (dev, path) = one_trial_job(
         &app,
-        "ANY",
-        (b"a", b"b"),
-        &[("raiser", "PredictRaises", PREDICT_RAISES_MODEL)],
-        json!({"MODEL_TRIAL_COUNT": 1}),
+        ("raiser", "PredictRaises", PREDICT_RAISES_MODEL),
         Value::Null,
     )
     .await;
-    let job = wait_until_ended(&app, &dev, &path, 120).await;
-    assert_eq!(job["status"], "STOPPED", "{job}");
     let trial_id = app.get_json(&format!("{path}/trials"), &dev).await[0]["id"]
         .as_str()
         .unwrap()

@@ -325,31 +325,4 @@ pub fn build_wheel(python: &Path, dir: &Path, name: &str, version: &str) {
 
 /// A model that imports `rafiki_testdep` (see [`build_wheel`]) and logs its version in
 /// `train`.
-pub const NEEDS_TESTDEP: &str = r#"
-import rafiki_testdep
-from rafiki.model import BaseModel, FixedKnob, logger
-
-
-class NeedsDep(BaseModel):
-    @staticmethod
-    def get_knob_config():
-        return {"k": FixedKnob(1)}
-
-    def __init__(self, **knobs):
-        super().__init__(**knobs)
-
-    def train(self, dataset_path, shared_params=None, **train_args):
-        logger.log(f"testdep {rafiki_testdep.VERSION}")
-
-    def evaluate(self, dataset_path):
-        return 1.0
-
-    def predict(self, queries):
-        return [rafiki_testdep.VERSION for _ in queries]
-
-    def dump_parameters(self):
-        return {}
-
-    def load_parameters(self, params):
-        pass
-"#;
+pub const NEEDS_TESTDEP: &str = include_str!("../../../../tests/models/NeedsTestdep.py");
