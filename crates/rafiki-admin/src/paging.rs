@@ -104,9 +104,10 @@ impl<Q: DeserializeOwned> FromRequestParts<AppState> for Listing<Q> {
         let malformed = |err: &dyn std::fmt::Display| {
             ApiError::invalid_request(format!("Failed to deserialize query string: {err}"))
         };
+        let query = parts.uri.query().unwrap_or("");
+        crate::extract::refuse_encoded_nul(query, "the query string")?;
         let pairs: Vec<(String, String)> =
-            serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
-                .map_err(|e| malformed(&e))?;
+            serde_urlencoded::from_str(query).map_err(|e| malformed(&e))?;
         let (paging, filters): (Vec<_>, Vec<_>) = pairs
             .into_iter()
             .partition(|(key, _)| key == "limit" || key == "offset");

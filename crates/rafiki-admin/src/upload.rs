@@ -242,6 +242,7 @@ async fn read_multipart(
             let value = String::from_utf8(value).map_err(|_| {
                 ApiError::invalid_request(format!("The form field `{known}` is not UTF-8 text."))
             })?;
+            crate::extract::refuse_nul(&value, &format!("The form field `{known}`"))?;
             form.text.insert(known, value);
         } else {
             return Err(spec.unknown_field(&name));
@@ -275,6 +276,7 @@ async fn read_urlencoded(req: Request, spec: &FormSpec) -> ApiResult<Form> {
         let known = spec
             .text_field(&name)
             .ok_or_else(|| spec.unknown_field(&name))?;
+        crate::extract::refuse_nul(&value, &format!("The form field `{known}`"))?;
         if form.text.insert(known, value).is_some() {
             return Err(repeated(known));
         }

@@ -347,6 +347,14 @@ impl AdminClient {
         payload: Payload<'_>,
     ) -> Result<T, ClientError> {
         let call = call_name(path, method.as_str());
+        let cleaned;
+        let payload = match payload {
+            Payload::Json(body) if has_nul(body) => {
+                cleaned = without_nul(body);
+                Payload::Json(&cleaned)
+            }
+            other => other,
+        };
         self.with_retries(&call, || {
             let request = self.request(method.clone(), path).timeout(CALL_TIMEOUT);
             let request = match payload {
@@ -472,4 +480,53 @@ fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Whether a JSON value holds a NUL character in a string or a key.
+fn has_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map
+            .iter()
+            .any(|(key, item)| key.contains('\0') || has_nul(item)),
+        _ => false,
+    }
+}
+
+/// `value` with every NUL character replaced by U+FFFD. The admin refuses text with NULs, which
+/// Postgres cannot store; what a model reports (log lines, errors, knob names) may hold them,
+/// and losing one character is better than losing the whole call.
+fn without_nul(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let clean = |text: &str| text.replace('\0', "\u{fffd}");
+    match value {
+        Value::String(text) => Value::String(clean(text)),
+        Value::Array(items) => Value::Array(items.iter().map(without_nul).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, item)| (clean(key), without_nul(item)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_characters_are_replaced_in_strings_and_keys_only() {
+        let body = serde_json::json!({"a\u{0}": ["x\u{0}y", 1, null], "b": {"c": "\u{0}"}});
+        assert!(has_nul(&body));
+        let clean = without_nul(&body);
+        assert!(!has_nul(&clean));
+        assert_eq!(
+            clean,
+            serde_json::json!({"a\u{fffd}": ["x\u{fffd}y", 1, null], "b": {"c": "\u{fffd}"}})
+        );
+        assert!(!has_nul(&serde_json::json!({"a": "\\u0000"})));
+    }
 }

@@ -328,6 +328,10 @@ fn parse_dependencies(text: Option<String>) -> ApiResult<Dependencies> {
     let Some(text) = text else {
         return Ok(Dependencies::new());
     };
+    // JSON inside a form field: its `\u0000` escapes decode to NULs only here.
+    if crate::extract::json_has_nul(&text) {
+        return Err(crate::extract::nul_error("The form field `dependencies`"));
+    }
     let bad = |detail: String| {
         ApiError::invalid_request(format!(
             "The form field `dependencies` must be JSON text of {{\"package\": \"version\"}}: \

@@ -8,6 +8,7 @@ mod environments;
 mod helpers;
 mod inference_jobs;
 mod models;
+mod nul_text;
 mod quotas;
 mod security;
 mod server;
