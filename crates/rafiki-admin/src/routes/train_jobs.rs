@@ -122,9 +122,20 @@ pub async fn create_train_job(
             ));
         }
     }
-    // 6. The budget.
+    // 6. The budget, and train_args: keyword arguments of `train()`, so an object (or null);
+    // anything else would only fail in every worker.
     let budget =
         TrainBudget::parse(&req.budget).map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    if let Some(args) = req
+        .train_args
+        .as_ref()
+        .filter(|a| !a.is_null() && !a.is_object())
+    {
+        return Err(ApiError::invalid_request(format!(
+            "`train_args` must be an object of keyword arguments for train() (or null), \
+             not {args}."
+        )));
+    }
     let new = NewTrainJob {
         user_id: caller.id,
         app,

@@ -168,6 +168,14 @@ async fn train_job_checks_follow_the_contract_order() {
         .await;
     let message = assert_error(res, StatusCode::BAD_REQUEST, "InvalidRequestError").await;
     assert!(message.contains("train_dataset_id"), "{message}");
+    // train_args are train()'s keyword arguments: an object or null, nothing else.
+    for train_args in [json!([1, 2]), json!("target"), json!(3)] {
+        let mut req = body(&train, &val, json!([m]), json!({}));
+        req["train_args"] = train_args;
+        let res = app.send(Method::POST, "/train_jobs", Some(&dev), req).await;
+        let message = assert_error(res, StatusCode::BAD_REQUEST, "InvalidRequestError").await;
+        assert!(message.contains("train_args"), "{message}");
+    }
     let jobs: i64 = sqlx::query_scalar("select count(*) from train_jobs")
         .fetch_one(&app.pool)
         .await
