@@ -1,11 +1,12 @@
-//! The upload check of a model file: it must be UTF-8, parse as Python, and define the named
-//! class at module level. The source is only parsed (with Ruff's parser), never run: the admin
+//! The upload check of a model file: it must be UTF-8, parse as Python of the workers'
+//! version (syntax newer than their interpreter is refused, as it would fail there), and define
+//! the named class at module level. The source is only parsed (with Ruff's parser), never run: the admin
 //! executes no user code. Errors that only running the code can find (a failing import, a
 //! missing method) surface later, in the train job.
 
 use ruff_python_ast::token::TokenKind;
-use ruff_python_ast::{ExceptHandler, Stmt};
-use ruff_python_parser::Mode;
+use ruff_python_ast::{ExceptHandler, PythonVersion, Stmt};
+use ruff_python_parser::{Mode, ParseOptions};
 
 /// Deepest nesting accepted, as estimated by [`nesting_estimate`]. CPython itself refuses far
 /// less (200 nested brackets, 100 nested blocks), so no runnable model is refused; the bound
@@ -54,21 +55,26 @@ pub enum SourceError {
 pub async fn check_model_source_off_thread(
     source: std::sync::Arc<[u8]>,
     class_name: String,
+    python: PythonVersion,
 ) -> std::io::Result<Result<(), SourceError>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("model-check".into())
         .stack_size(CHECK_STACK_BYTES)
         .spawn(move || {
-            let _ = tx.send(check_model_source(&source, &class_name));
+            let _ = tx.send(check_model_source(&source, &class_name, python));
         })?;
     rx.await
         .map_err(|_| std::io::Error::other("the model check thread panicked"))
 }
 
-/// Checks `source` as a model file defining `class_name`. Needs a thread with a stack of
-/// [`CHECK_STACK_BYTES`]: see [`check_model_source_off_thread`].
-pub fn check_model_source(source: &[u8], class_name: &str) -> Result<(), SourceError> {
+/// Checks `source` as a model file defining `class_name`, for workers running Python `python`.
+/// Needs a thread with a stack of [`CHECK_STACK_BYTES`]: see [`check_model_source_off_thread`].
+pub fn check_model_source(
+    source: &[u8],
+    class_name: &str,
+    python: PythonVersion,
+) -> Result<(), SourceError> {
     let text = std::str::from_utf8(source).map_err(|err| {
         let offset = err.valid_up_to();
         SourceError::NotUtf8 {
@@ -79,8 +85,8 @@ pub fn check_model_source(source: &[u8], class_name: &str) -> Result<(), SourceE
     if nesting_estimate(text) > MAX_NESTING {
         return Err(SourceError::TooDeep);
     }
-    let parsed = ruff_python_parser::parse_module(text).map_err(|err| {
-        let offset = usize::from(err.location.start()).min(text.len());
+    let syntax_error = |at: usize, message: String| {
+        let offset = at.min(text.len());
         let before = &text.as_bytes()[..offset];
         let line_start = before
             .iter()
@@ -89,10 +95,22 @@ pub fn check_model_source(source: &[u8], class_name: &str) -> Result<(), SourceE
         SourceError::Syntax {
             line: line_of(before),
             column: text[line_start..offset].chars().count() + 1,
-            message: err.error.to_string(),
+            message,
         }
-    })?;
-    if defines_class(&parsed.syntax().body, class_name) {
+    };
+    let options = ParseOptions::from(Mode::Module).with_target_version(python);
+    let parsed = ruff_python_parser::parse(text, options)
+        .map_err(|err| syntax_error(err.location.start().into(), err.error.to_string()))?;
+    if let Some(newer) = parsed.unsupported_syntax_errors().first() {
+        return Err(syntax_error(
+            newer.range.start().into(),
+            format!("{newer}, and the workers run Python {python}"),
+        ));
+    }
+    let module = parsed
+        .try_into_module()
+        .expect("a file parsed in module mode is a module");
+    if defines_class(&module.syntax().body, class_name) {
         Ok(())
     } else {
         Err(SourceError::MissingClass(class_name.to_owned()))
@@ -185,6 +203,29 @@ fn defines_class(body: &[Stmt], name: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The workers' Python in these tests.
+    const PY: PythonVersion = PythonVersion::PY311;
+
+    #[test]
+    fn syntax_newer_than_the_workers_python_is_refused_naming_both_versions() {
+        let src = "type Vector = list[float]\n\nclass M:\n    pass\n";
+        match check_model_source(src.as_bytes(), "M", PY) {
+            Err(SourceError::Syntax {
+                line: 1, message, ..
+            }) => {
+                assert!(
+                    message.contains("3.12") && message.contains("3.11"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            check_model_source(src.as_bytes(), "M", PythonVersion::PY312),
+            Ok(())
+        );
+    }
+
     const MODEL: &str = "\
 import json
 from rafiki.model import BaseModel
@@ -199,15 +240,17 @@ class MyModel(BaseModel):
 
     #[test]
     fn accepts_a_module_defining_the_class() {
-        assert_eq!(check_model_source(MODEL.as_bytes(), "MyModel"), Ok(()));
-        assert_eq!(check_model_source(MODEL.as_bytes(), "Helper"), Ok(()));
+        assert_eq!(check_model_source(MODEL.as_bytes(), "MyModel", PY), Ok(()));
+        assert_eq!(check_model_source(MODEL.as_bytes(), "Helper", PY), Ok(()));
     }
 
     #[test]
     fn accepts_modern_syntax_and_a_byte_order_mark() {
         let src = "\u{feff}type Point = tuple[float, float]\n\
                    class M[T]:\n    def f(self, x):\n        match x:\n            case [a, *_]: return f\"{'nested'}\"\n            case _: return None\n";
-        assert_eq!(check_model_source(src.as_bytes(), "M"), Ok(()));
+        // Type aliases and generic classes are Python 3.12's: accepted for workers that run it.
+        let py312 = PythonVersion::PY312;
+        assert_eq!(check_model_source(src.as_bytes(), "M", py312), Ok(()));
     }
 
     #[test]
@@ -216,11 +259,11 @@ class MyModel(BaseModel):
                    if True:\n    pass\nelse:\n    class InElse: pass\n\
                    def f():\n    class InFunction: pass\n\
                    class Outer:\n    class Inner: pass\n";
-        assert_eq!(check_model_source(src.as_bytes(), "Fallback"), Ok(()));
-        assert_eq!(check_model_source(src.as_bytes(), "InElse"), Ok(()));
+        assert_eq!(check_model_source(src.as_bytes(), "Fallback", PY), Ok(()));
+        assert_eq!(check_model_source(src.as_bytes(), "InElse", PY), Ok(()));
         for nested in ["InFunction", "Inner"] {
             assert_eq!(
-                check_model_source(src.as_bytes(), nested),
+                check_model_source(src.as_bytes(), nested, PY),
                 Err(SourceError::MissingClass(nested.into()))
             );
         }
@@ -228,31 +271,31 @@ class MyModel(BaseModel):
 
     #[test]
     fn a_missing_class_is_named() {
-        let err = check_model_source(MODEL.as_bytes(), "Other").unwrap_err();
+        let err = check_model_source(MODEL.as_bytes(), "Other", PY).unwrap_err();
         assert_eq!(err, SourceError::MissingClass("Other".into()));
         assert!(err.to_string().contains("`Other`"));
         // A function or variable of that name is not a class.
         let src = "def Other(): pass\nOther2 = 1\n";
-        assert!(check_model_source(src.as_bytes(), "Other").is_err());
-        assert!(check_model_source(src.as_bytes(), "Other2").is_err());
+        assert!(check_model_source(src.as_bytes(), "Other", PY).is_err());
+        assert!(check_model_source(src.as_bytes(), "Other2", PY).is_err());
     }
 
     #[test]
     fn syntax_errors_report_their_line_and_column() {
         let src = "class MyModel:\n    def f(self):\n        return (1,\n\nx = = 2\n";
-        match check_model_source(src.as_bytes(), "MyModel") {
+        match check_model_source(src.as_bytes(), "MyModel", PY) {
             Err(SourceError::Syntax { line, .. }) => assert!(line >= 3, "line {line}"),
             other => panic!("expected a syntax error, got {other:?}"),
         }
         let src = "a = 1\nb = 2\nc = = 3\n";
-        match check_model_source(src.as_bytes(), "X") {
+        match check_model_source(src.as_bytes(), "X", PY) {
             Err(SourceError::Syntax { line, column, .. }) => {
                 assert_eq!((line, column), (3, 5));
             }
             other => panic!("expected a syntax error, got {other:?}"),
         }
         let src = "class A:\npass\n";
-        let err = check_model_source(src.as_bytes(), "A").unwrap_err();
+        let err = check_model_source(src.as_bytes(), "A", PY).unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
     }
 
@@ -262,7 +305,7 @@ class MyModel(BaseModel):
         src.extend_from_slice(&[0xff, 0xfe]);
         src.extend_from_slice(b"'\nclass A: pass\n");
         assert_eq!(
-            check_model_source(&src, "A"),
+            check_model_source(&src, "A", PY),
             Err(SourceError::NotUtf8 {
                 line: 2,
                 offset: 11
@@ -274,7 +317,7 @@ class MyModel(BaseModel):
     fn check_on_big_stack(src: String) -> Result<(), SourceError> {
         std::thread::Builder::new()
             .stack_size(CHECK_STACK_BYTES)
-            .spawn(move || check_model_source(src.as_bytes(), "A"))
+            .spawn(move || check_model_source(src.as_bytes(), "A", PY))
             .unwrap()
             .join()
             .unwrap()

@@ -40,3 +40,38 @@ pub struct AppState {
     /// ([`crate::startup::check_workers_python`]); `None` when nothing was checked.
     pub workers_python: Option<Arc<WorkersPython>>,
 }
+
+impl AppState {
+    /// The Python version model files must parse as: the process backend's interpreter, as
+    /// checked at start-up, else 3.11, the Python of the project's worker image (Debian
+    /// bookworm) that the docker backend runs.
+    pub fn models_python(&self) -> ruff_python_ast::PythonVersion {
+        self.workers_python
+            .as_deref()
+            .and_then(|python| minor_version(&python.version))
+            .unwrap_or(ruff_python_ast::PythonVersion::PY311)
+    }
+}
+
+/// `3.11` of a version such as `3.11.7`.
+fn minor_version(version: &str) -> Option<ruff_python_ast::PythonVersion> {
+    let mut parts = version.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_minor_version_is_read_from_the_interpreters_version() {
+        assert_eq!(
+            minor_version("3.12.1"),
+            Some(ruff_python_ast::PythonVersion::PY312)
+        );
+        assert_eq!(minor_version("3"), None);
+        assert_eq!(minor_version("x.y"), None);
+    }
+}

@@ -125,10 +125,14 @@ pub async fn create_model(
     if file.upload.size() == 0 {
         return Err(invalid_model("The model file is empty (0 bytes)."));
     }
-    check_model_source_off_thread(Arc::from(file.copy), model_class.clone())
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|err: SourceError| invalid_model(format!("{}.", capitalised(&err.to_string()))))?;
+    check_model_source_off_thread(
+        Arc::from(file.copy),
+        model_class.clone(),
+        state.models_python(),
+    )
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|err: SourceError| invalid_model(format!("{}.", capitalised(&err.to_string()))))?;
     let stored = file.upload.finish().await.map_err(ApiError::internal)?;
     let record = models::insert(
         &state.pool,

@@ -215,7 +215,7 @@ async fn model_files_are_parsed_and_bad_ones_refused_with_the_reason() {
     let syntax_error = "class TfFeedForward:\n    def f(self):\n        return = 1\n";
     let mut not_utf8 = b"class TfFeedForward:\n    name = '".to_vec();
     not_utf8.extend_from_slice(&[0xc3, 0x28, b'\'', b'\n']);
-    let cases: [(&[u8], &[&str]); 5] = [
+    let cases: [(&[u8], &[&str]); 6] = [
         (syntax_error.as_bytes(), &["syntax error", "line 3"]),
         (&not_utf8, &["UTF-8", "line 2"]),
         (
@@ -227,6 +227,11 @@ async fn model_files_are_parsed_and_bad_ones_refused_with_the_reason() {
             &["`TfFeedForward`"],
         ),
         (b"", &["empty"]),
+        // Newer than the workers' Python (3.11 here): it would only fail in every worker.
+        (
+            b"type Vector = list[float]\nclass TfFeedForward: pass\n",
+            &["line 1", "Python 3.12", "the workers run Python 3.11"],
+        ),
     ];
     for (source, words) in cases {
         let res = app
