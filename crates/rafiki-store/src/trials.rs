@@ -281,6 +281,41 @@ pub async fn error_in_flight_of_worker(
     .rows_affected())
 }
 
+/// Prepares the unfinished trial of a crashed worker that is about to be relaunched: the
+/// interrupted attempt's logs are deleted, so the trial counts as untouched and
+/// [`unfinished_of_worker`] hands it (same number, same proposal) to the relaunched worker; a
+/// crash then costs no trial of the budget. A trial whose parameters were already stored is
+/// ERRORED with `reason` instead: its attempt cannot be undone. Returns how many trials will be
+/// re-run.
+pub async fn requeue_in_flight_of_worker(
+    db: &mut sqlx::PgConnection,
+    worker_id: Uuid,
+    reason: &str,
+) -> StoreResult<u64> {
+    sqlx::query(
+        "update trials set status = 'ERRORED', error = $2, datetime_stopped = now() \
+         where worker_id = $1 and status in ('PENDING', 'RUNNING') and params_key is not null",
+    )
+    .bind(worker_id)
+    .bind(reason)
+    .execute(&mut *db)
+    .await?;
+    sqlx::query(
+        "delete from trial_logs where trial_id in (select id from trials \
+         where worker_id = $1 and status in ('PENDING', 'RUNNING'))",
+    )
+    .bind(worker_id)
+    .execute(&mut *db)
+    .await?;
+    Ok(sqlx::query_scalar::<_, i64>(
+        "select count(*) from trials where worker_id = $1 and status in ('PENDING', 'RUNNING')",
+    )
+    .bind(worker_id)
+    .fetch_one(&mut *db)
+    .await?
+    .unsigned_abs())
+}
+
 /// Marks the PENDING or RUNNING trials of a train job ERRORED.
 pub async fn error_in_flight_of_job(
     db: impl PgExecutor<'_>,

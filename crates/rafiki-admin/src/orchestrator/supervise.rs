@@ -1,6 +1,6 @@
 //! Supervision: one [`Orchestrator::run_once`] step looks at every live service of this
-//! backend, records exits, restarts crashed workers with exponential backoff (marking their
-//! in-flight trials ERRORED), and then derives the status of every live train job from its
+//! backend, records exits, restarts crashed workers with exponential backoff (handing each its
+//! interrupted trial again; ERRORED only once the restarts are used up), and then derives the status of every live train job from its
 //! services and trials. The admin runs it every `supervise_ms`; tests call it directly.
 
 use std::time::Duration;
@@ -54,9 +54,9 @@ impl Orchestrator {
                         _ => "the worker is gone".to_owned(),
                     };
                     let reason = format!("The trial was interrupted: {why}.");
-                    trials::error_in_flight_of_worker(&self.pool, service.id, &reason).await?;
                     let never_launched = service.backend_id.is_none();
                     if !never_launched && service.restarts >= self.config.max_restarts {
+                        trials::error_in_flight_of_worker(&self.pool, service.id, &reason).await?;
                         let error = format!(
                             "The worker crashed {} times; last: {why}. See its log.",
                             service.restarts + 1
@@ -67,6 +67,11 @@ impl Orchestrator {
                         next_attempt.remove(&service.id);
                         continue;
                     }
+                    // The worker will be relaunched: it gets its interrupted trial again, so
+                    // only the model's own failures cost trials of the budget.
+                    let mut conn = self.pool.acquire().await?;
+                    trials::requeue_in_flight_of_worker(&mut conn, service.id, &reason).await?;
+                    drop(conn);
                     let due = *next_attempt.entry(service.id).or_insert_with(|| {
                         let backoff = if never_launched {
                             Duration::ZERO

@@ -665,7 +665,7 @@ async fn stop_is_synchronous_and_leaves_no_worker() {
 }
 
 #[tokio::test]
-async fn a_worker_killed_mid_trial_is_restarted_and_its_trial_errored() {
+async fn a_worker_killed_mid_trial_is_restarted_and_its_trial_run_again() {
     if !python_ready() {
         return;
     }
@@ -691,16 +691,14 @@ async fn a_worker_killed_mid_trial_is_restarted_and_its_trial_errored() {
     assert_eq!(job["status"], "STOPPED", "{job}");
     let trials = app.get_json(&format!("{path}/trials"), &dev).await;
     let trials = trials.as_array().unwrap();
-    let errored: Vec<&Value> = trials.iter().filter(|t| t["status"] == "ERRORED").collect();
-    assert_eq!(errored.len(), 1, "{trials:?}");
-    assert!(errored[0]["error"]
-        .as_str()
-        .unwrap()
-        .contains("interrupted"));
-    assert_eq!(
-        trials.len(),
-        3,
-        "the trial count is a hard count of trials started"
+    // The killed worker's trial was handed to it again when it was relaunched: the crash cost
+    // no trial of the budget, and every trial completed once.
+    let mut numbers: Vec<i64> = trials.iter().map(|t| t["no"].as_i64().unwrap()).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, [1, 2, 3], "{trials:?}");
+    assert!(
+        trials.iter().all(|t| t["status"] == "COMPLETED"),
+        "{trials:?}"
     );
     let restarts: i32 = sqlx::query_scalar("select restarts from services")
         .fetch_one(&app.pool)
