@@ -35,6 +35,10 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_ADDR", "addr"),
     ("RAFIKI_BIND_HOST", "bind_host"),
     ("RAFIKI_DB_MAX_CONNECTIONS", "db_max_connections"),
+    (
+        "RAFIKI_DATABASE_ACQUIRE_TIMEOUT_MS",
+        "database_acquire_timeout_ms",
+    ),
     ("RAFIKI_MAX_JSON_BYTES", "max_json_bytes"),
     ("RAFIKI_BAN_REFRESH_MS", "ban_refresh_ms"),
     ("RAFIKI_MAX_DATASET_BYTES", "max_dataset_bytes"),
@@ -144,6 +148,7 @@ pub enum BackendKind {
 struct RawSettings {
     database_url: Option<SecretString>,
     db_max_connections: u32,
+    database_acquire_timeout_ms: u64,
     bind_host: Option<IpAddr>,
     admin_port: u16,
     addr: String,
@@ -209,6 +214,9 @@ pub struct Settings {
     pub database_url: SecretString,
     /// Size of the database pool.
     pub db_max_connections: u32,
+    /// Longest a request waits for a database connection, in milliseconds; past it the request
+    /// answers 503 `ServiceUnavailableError` (the database is unreachable or saturated).
+    pub database_acquire_timeout_ms: u64,
     /// Address the HTTP server binds to.
     pub bind_host: IpAddr,
     /// Port of the HTTP server (0 picks a free one, for tests).
@@ -421,6 +429,11 @@ impl Settings {
                     .into(),
             ));
         }
+        if raw.database_acquire_timeout_ms == 0 {
+            return Err(ConfigError::Rule(
+                "RAFIKI_DATABASE_ACQUIRE_TIMEOUT_MS must be at least 1".into(),
+            ));
+        }
         if raw.db_max_connections == 0 {
             return Err(ConfigError::Rule(
                 "RAFIKI_DB_MAX_CONNECTIONS must be at least 1".into(),
@@ -519,6 +532,7 @@ impl Settings {
         Ok(Settings {
             database_url,
             db_max_connections: raw.db_max_connections,
+            database_acquire_timeout_ms: raw.database_acquire_timeout_ms,
             bind_host,
             admin_port: raw.admin_port,
             addr: raw.addr,

@@ -1,8 +1,15 @@
 //! `ApiError`: the one error type of every handler, rendered as the contract's envelope
 //! `{"error": "<ErrorName>", "message": "..."}`. Server faults answer a bare 500 whose details
 //! go to the log, once, never to the client.
+//!
+//! Database outages are told apart here, in one place: a server fault whose cause is the
+//! database being unreachable ([`rafiki_store::is_unavailable`]: no connection within the acquire
+//! timeout, connection refused or cut) answers 503 `ServiceUnavailableError` with a
+//! `Retry-After` header instead of 500, whichever handler met it (`?` on a `StoreError`, or
+//! `map_err(ApiError::internal)` on a `sqlx::Error` from `pool.begin()` and the like).
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::header::RETRY_AFTER;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -39,13 +46,23 @@ impl ApiError {
         self
     }
 
-    /// A server fault: logged with its cause, answered with a bare 500.
+    /// A server fault: logged with its cause, answered with a bare 500, or with 503
+    /// `ServiceUnavailableError` when the cause is the database being unreachable.
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+        let source = source.into();
+        if database_unavailable(&source) {
+            return ApiError {
+                name: ErrorName::ServiceUnavailableError,
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: DATABASE_UNREACHABLE.into(),
+                source: Some(source),
+            };
+        }
         ApiError {
             name: ErrorName::InternalServerError,
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: "The server failed to handle this request; the details are in its log.".into(),
-            source: Some(source.into()),
+            source: Some(source),
         }
     }
 
@@ -63,6 +80,26 @@ impl ApiError {
     pub fn name(&self) -> ErrorName {
         self.name
     }
+}
+
+/// The message of a request that failed because the database is unreachable.
+pub const DATABASE_UNREACHABLE: &str = "The database is unreachable; try again shortly.";
+
+/// The `Retry-After` of a 503 `ServiceUnavailableError`, in seconds.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
+/// Whether any error in `source`'s chain is a `sqlx::Error` (bare or in a `StoreError`) that
+/// means the database could not be reached.
+fn database_unavailable(source: &anyhow::Error) -> bool {
+    source.chain().any(|cause| {
+        if let Some(err) = cause.downcast_ref::<sqlx::Error>() {
+            return rafiki_store::is_unavailable(err);
+        }
+        if let Some(err) = cause.downcast_ref::<StoreError>() {
+            return err.is_unavailable();
+        }
+        false
+    })
 }
 
 /// The usual HTTP status of each error name; call sites override where the contract allows two.
@@ -89,26 +126,47 @@ fn default_status(name: ErrorName) -> StatusCode {
         | InvalidRequestError => StatusCode::BAD_REQUEST,
         PayloadTooLargeError => StatusCode::PAYLOAD_TOO_LARGE,
         TooManyRequestsError => StatusCode::TOO_MANY_REQUESTS,
-        ServiceDeploymentError => StatusCode::SERVICE_UNAVAILABLE,
+        ServiceDeploymentError | ServiceUnavailableError => StatusCode::SERVICE_UNAVAILABLE,
         InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let unavailable = self.name == ErrorName::ServiceUnavailableError;
         if let Some(source) = &self.source {
-            tracing::error!(error = ?source, "request failed");
+            if unavailable {
+                // An outage fails every request: one line each, without a backtrace.
+                tracing::warn!(error = %source, "request failed: the database is unreachable");
+            } else {
+                tracing::error!(error = ?source, "request failed");
+            }
         }
         let body = ErrorBody {
             error: self.name,
             message: self.message,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if unavailable {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, DATABASE_RETRY_AFTER_SECS.into());
+        }
+        response
     }
 }
 
+/// Store errors reaching a handler are server faults, or 503 when the database is unreachable
+/// (decided in [`ApiError::internal`]).
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+/// The same for a bare `sqlx::Error` (`pool.begin()`, `tx.commit()` and the like).
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
         ApiError::internal(err)
     }
 }
@@ -136,5 +194,53 @@ impl From<QueryRejection> for ApiError {
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
         ApiError::invalid_request(rejection.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after_and_other_database_errors_500() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for err in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(refused),
+            sqlx::Error::Protocol("connection closed".into()),
+        ] {
+            let text = err.to_string();
+            // Through the store (`?` in handlers) and bare (`pool.begin()`), and wrapped.
+            let via_store = ApiError::from(StoreError::from(err));
+            assert_eq!(
+                via_store.name(),
+                ErrorName::ServiceUnavailableError,
+                "{text}"
+            );
+            let response = via_store.into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[RETRY_AFTER], "5");
+        }
+        let wrapped = anyhow::Error::from(sqlx::Error::PoolTimedOut).context("listing datasets");
+        assert_eq!(
+            ApiError::internal(wrapped).name(),
+            ErrorName::ServiceUnavailableError
+        );
+        for err in [
+            sqlx::Error::RowNotFound,
+            sqlx::Error::ColumnNotFound("x".into()),
+        ] {
+            let api = ApiError::from(err);
+            assert_eq!(api.name(), ErrorName::InternalServerError);
+            let response = api.into_response();
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(response.headers().get(RETRY_AFTER).is_none());
+        }
+        let disk = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert_eq!(
+            ApiError::internal(disk).name(),
+            ErrorName::InternalServerError
+        );
     }
 }

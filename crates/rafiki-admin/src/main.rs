@@ -87,7 +87,12 @@ async fn main() -> anyhow::Result<()> {
                 .await
         }
         Command::Migrate => {
-            let pool = rafiki_store::connect(settings.database_url.expose_secret(), 1).await?;
+            let pool = rafiki_store::connect(
+                settings.database_url.expose_secret(),
+                1,
+                std::time::Duration::from_millis(settings.database_acquire_timeout_ms),
+            )
+            .await?;
             rafiki_store::migrate(&pool).await?;
             tracing::info!("migrations applied");
             Ok(())

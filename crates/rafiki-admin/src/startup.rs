@@ -59,6 +59,7 @@ impl Application {
         let pool = rafiki_store::connect(
             settings.database_url.expose_secret(),
             settings.db_max_connections,
+            Duration::from_millis(settings.database_acquire_timeout_ms),
         )
         .await
         .context("cannot connect to the database (DATABASE_URL)")?;

@@ -55,20 +55,56 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached: see [`is_unavailable`].
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Database(err) if is_unavailable(err))
+    }
+
     /// Whether this is a violation of the named constraint.
     pub fn is_constraint(&self, name: &str) -> bool {
         matches!(self, StoreError::Constraint(n) if n == name)
     }
 }
 
+/// Whether `err` means the database could not be reached, rather than that it refused or failed
+/// a statement: no connection within the acquire timeout (`PoolTimedOut`), a pool being shut
+/// down (`PoolClosed`), a socket error (connection refused, reset, closed: `Io`), a TLS failure,
+/// a connection cut in mid-conversation (`Protocol`), or a worker thread gone (`WorkerCrashed`).
+/// Everything else (SQL errors, decoding, constraints) is a fault of the request or the server.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+    )
+}
+
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Opens a pool to `url` with at most `max_connections` connections.
-pub async fn connect(url: &str, max_connections: u32) -> StoreResult<PgPool> {
+/// Opens a pool to `url` with at most `max_connections` connections. A request waits at most
+/// `acquire_timeout` for a connection (sqlx's default is 30 s, far too long to learn that the
+/// database is down); past it the call fails with `sqlx::Error::PoolTimedOut`, which
+/// [`StoreError::is_unavailable`] recognises.
+///
+/// Reads that meet a broken connection: the pool pings every idle connection before handing it
+/// out (sqlx's `test_before_acquire`, on by default, kept on here), so a connection that the
+/// server or the network closed while it sat in the pool is dropped and replaced rather than
+/// used; a request fails only when no working connection can be made within the timeout.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: std::time::Duration,
+) -> StoreResult<PgPool> {
     let options: PgConnectOptions = url.parse()?;
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(true)
         .connect_with(options)
         .await?)
 }

@@ -49,6 +49,9 @@ pub enum ErrorName {
     NotFoundError,
     /// Too many attempts (logins): 429 with a `Retry-After` header saying when to try again.
     TooManyRequestsError,
+    /// The database is unreachable (down, refusing connections, or no connection freed up within
+    /// the acquire timeout): 503 with a `Retry-After` header. A name this project adds.
+    ServiceUnavailableError,
 }
 
 /// The body of every non-2xx answer.

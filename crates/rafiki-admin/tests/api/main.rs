@@ -3,6 +3,7 @@
 mod auth;
 mod dataset_urls;
 mod datasets;
+mod db_outage;
 mod docker;
 mod environments;
 mod helpers;
