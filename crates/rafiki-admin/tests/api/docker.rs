@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::helpers::{
     assert_error, fresh_database, spawn_app_on, TestApp, SUPERADMIN_PASSWORD, TEST_SECRET,
 };
+use crate::inference_jobs::UNLOADABLE_MODEL;
 use crate::train_jobs::{start_job, wait_for_job, wait_until_ended, SLOW_MODEL};
 use crate::uploads::json_ok;
 
@@ -1186,4 +1187,54 @@ async fn hostile_models_in_containers_reach_nothing_beyond_their_own_service() {
     assert!(containers_of(&backend, &project).await.is_empty());
     assert!(networks_of(&backend, &project).await.is_empty());
     app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_inference_worker_that_reports_its_model_failed_leaves_no_container() {
+    let Some((guard, backend)) = docker_backend().await else {
+        return;
+    };
+    let project = guard.0.clone();
+    let database = fresh_database().await;
+    let app = spawn_app_on(&database, &admin_settings(&project, "")).await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"train", b"val"),
+        &[("unloadable", "Unloadable", UNLOADABLE_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 1}),
+        Value::Null,
+    )
+    .await;
+    let job = wait_until_ended(&app, &dev, &path, 240).await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    json_ok(
+        app.send(
+            Method::POST,
+            "/inference_jobs",
+            Some(&dev),
+            json!({"app": "myapp", "app_version": -1, "budget": {}}),
+        )
+        .await,
+    )
+    .await;
+    // The worker cannot load its parameters, says so through the internal API and exits: the
+    // job is ERRORED, and no container of it stays on the engine, exited or not.
+    wait_for_job(&app, &dev, "/inference_jobs/myapp", 120, |jobs| {
+        assert_ne!(jobs[0]["status"], "RUNNING", "{jobs}");
+        jobs[0]["status"] == "ERRORED"
+    })
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = containers_of(&backend, &project).await;
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "containers left after the deployment ended: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

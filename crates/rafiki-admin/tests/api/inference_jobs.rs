@@ -346,7 +346,7 @@ async fn a_deployed_tabular_classifier_serves_ensembled_predictions() {
 }
 
 /// A model whose trained parameters cannot be loaded back.
-const UNLOADABLE_MODEL: &str = r#"
+pub const UNLOADABLE_MODEL: &str = r#"
 from rafiki.model import BaseModel, FloatKnob
 
 class Unloadable(BaseModel):
