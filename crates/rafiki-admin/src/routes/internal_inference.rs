@@ -131,18 +131,12 @@ pub async fn worker_failed(
 ) -> ApiResult<Json<serde_json::Value>> {
     let ctx = worker_context(&state, &service).await?;
     let error = format!("{}: {}", ctx.sub.model_name, failure.error);
-    // Ending the job stops its services, this caller among them, which hangs up when it is
-    // stopped; a handler is dropped when its caller hangs up, so the work runs in a task of its
-    // own and is never cut off halfway (its container left behind).
-    let orchestrator = state.orchestrator.clone();
-    let (service_id, job_id) = (service.id, ctx.job.job.id);
-    tokio::spawn(async move {
-        orchestrator
-            .inference_worker_failed(service_id, job_id, &error)
-            .await
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    // Ending the job stops its services, this caller among them: it hangs up then, which is
+    // why handlers run to completion in tasks of their own (routes::run_to_completion).
+    state
+        .orchestrator
+        .inference_worker_failed(service.id, ctx.job.job.id, &error)
+        .await?;
     Ok(Json(json!({})))
 }
 

@@ -14,6 +14,7 @@ pub mod users;
 
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use rafiki_types::error::ErrorName;
@@ -100,8 +101,20 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_json_bytes))
+        .layer(axum::middleware::from_fn(run_to_completion))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Runs each request's handler in a task of its own. hyper drops a request's future when its
+/// caller hangs up, which would cut a handler off between two steps: a stop that stopped some
+/// services and not the rest, a launch not recorded. A service stopped by its own call (an
+/// inference worker reporting its model failed ends its job, itself included) always hangs up
+/// that way. As a task, the handler finishes whatever the caller does.
+async fn run_to_completion(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    tokio::spawn(next.run(req)).await.unwrap_or_else(|err| {
+        ApiError::internal(anyhow::anyhow!("a request handler failed: {err}")).into_response()
+    })
 }
 
 /// The internal API for services (`docs/internal-api.md`).
