@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::helpers::{
     assert_error, fresh_database, spawn_app_on, TestApp, SUPERADMIN_PASSWORD, TEST_SECRET,
 };
-use crate::inference_jobs::UNLOADABLE_MODEL;
+use crate::inference_jobs::{one_trial_job, UNLOADABLE_MODEL};
 use crate::train_jobs::{start_job, wait_for_job, wait_until_ended, SLOW_MODEL};
 use crate::uploads::json_ok;
 
@@ -1197,17 +1197,12 @@ async fn an_inference_worker_that_reports_its_model_failed_leaves_no_container()
     let project = guard.0.clone();
     let database = fresh_database().await;
     let app = spawn_app_on(&database, &admin_settings(&project, "")).await;
-    let (dev, path) = start_job(
+    let (dev, _) = one_trial_job(
         &app,
-        "ANY",
-        (b"train", b"val"),
-        &[("unloadable", "Unloadable", UNLOADABLE_MODEL)],
-        json!({"MODEL_TRIAL_COUNT": 1}),
+        ("unloadable", "Unloadable", UNLOADABLE_MODEL),
         Value::Null,
     )
     .await;
-    let job = wait_until_ended(&app, &dev, &path, 240).await;
-    assert_eq!(job["status"], "STOPPED", "{job}");
     json_ok(
         app.send(
             Method::POST,

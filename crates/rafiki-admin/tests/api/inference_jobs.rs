@@ -12,9 +12,9 @@ use crate::train_jobs::{
 };
 use crate::uploads::json_ok;
 
-/// A job of one model on the `ANY` task with a one-trial budget, trained until it is STOPPED:
-/// `(developer's token, the job's path)`.
-async fn one_trial_job(
+/// A job of one model on the `ANY` task with a one-trial budget, trained until it is STOPPED
+/// (any backend the app has): `(developer's token, the job's path)`.
+pub async fn one_trial_job(
     app: &TestApp,
     model: (&str, &str, &str),
     train_args: Value,
