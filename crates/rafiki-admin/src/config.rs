@@ -592,6 +592,13 @@ impl Settings {
         })
     }
 
+    /// The defaults in `--dev` mode, with no environment: what unit tests build on.
+    #[cfg(test)]
+    pub fn dev_defaults() -> Settings {
+        Settings::from_figment(Figment::from(Toml::string(DEFAULTS)), true)
+            .expect("the defaults are valid in dev mode")
+    }
+
     /// The GPU inventory alone (`rafiki-admin gpus`): no secret is read or checked.
     pub fn load_gpus() -> Result<Vec<i32>, ConfigError> {
         #[derive(Deserialize)]

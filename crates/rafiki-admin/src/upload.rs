@@ -17,8 +17,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::{ObjectKind, Upload, WriteError};
 
-/// Longest name-like field (`name`, `task`, `model_class`) accepted, in bytes.
-pub const MAX_NAME_BYTES: usize = 255;
+/// Longest name-like field (`name`, `task`, `model_class`) accepted, in characters (as JSON
+/// Schema counts a `maxLength`, so the OpenAPI document states the same limit).
+pub const MAX_NAME_CHARS: usize = 255;
 /// Longest text field accepted, in bytes.
 pub const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 /// What a form may carry besides its file: the text fields and the multipart framing. A body
@@ -106,13 +107,13 @@ impl Form {
 }
 
 impl Form {
-    /// A required name-like field: non-blank, at most [`MAX_NAME_BYTES`], no control
+    /// A required name-like field: non-blank, at most [`MAX_NAME_CHARS`], no control
     /// characters.
     pub fn require_short(&mut self, name: &str) -> ApiResult<String> {
         let value = self.require(name)?;
-        if value.len() > MAX_NAME_BYTES || value.chars().any(char::is_control) {
+        if value.chars().count() > MAX_NAME_CHARS || value.chars().any(char::is_control) {
             return Err(ApiError::invalid_request(format!(
-                "The form field `{name}` must be at most {MAX_NAME_BYTES} bytes of printable \
+                "The form field `{name}` must be at most {MAX_NAME_CHARS} characters of printable \
                  text."
             )));
         }

@@ -18,6 +18,7 @@ pub struct CreateInferenceJobRequest {
     /// The train job's app.
     pub app: String,
     /// The train job's version; -1 for the latest.
+    #[serde(deserialize_with = "crate::integer::deserialize_i32")]
     pub app_version: i32,
     /// `{GPU_COUNT}`, optional; a missing budget is `{}`.
     #[serde(default)]
@@ -43,11 +44,13 @@ impl InferenceBudget {
         for (key, value) in raw {
             match key.as_str() {
                 "GPU_COUNT" => {
-                    budget.gpu_count = value.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
-                        crate::train::BudgetError(format!(
-                            "budget GPU_COUNT must be an integer >= 0, got {value}"
-                        ))
-                    })?;
+                    budget.gpu_count = crate::integer::as_integer(value)
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| {
+                            crate::train::BudgetError(format!(
+                                "budget GPU_COUNT must be an integer >= 0, got {value}"
+                            ))
+                        })?;
                 }
                 other => {
                     return Err(crate::train::BudgetError(format!(

@@ -7,6 +7,7 @@
 pub mod dataset;
 pub mod error;
 pub mod inference;
+pub mod integer;
 pub mod internal;
 pub mod knob;
 pub mod model;

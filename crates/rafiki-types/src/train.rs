@@ -78,8 +78,7 @@ impl TrainBudget {
                         })?;
                 }
                 "MODEL_TRIAL_COUNT" => {
-                    budget.model_trial_count = value
-                        .as_i64()
+                    budget.model_trial_count = crate::integer::as_integer(value)
                         .filter(|n| *n == -1 || *n >= 1)
                         .ok_or_else(|| {
                             BudgetError(format!(
@@ -89,11 +88,13 @@ impl TrainBudget {
                         })?;
                 }
                 "GPU_COUNT" => {
-                    budget.gpu_count = value.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
-                        BudgetError(format!(
-                            "budget GPU_COUNT must be an integer >= 0, got {value}"
-                        ))
-                    })?;
+                    budget.gpu_count = crate::integer::as_integer(value)
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| {
+                            BudgetError(format!(
+                                "budget GPU_COUNT must be an integer >= 0, got {value}"
+                            ))
+                        })?;
                 }
                 other => {
                     return Err(BudgetError(format!(

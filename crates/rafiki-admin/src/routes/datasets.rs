@@ -52,6 +52,7 @@ pub struct CreateDatasetForm {
 
 /// `GET /datasets` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetQuery {
     /// Only datasets of this task.

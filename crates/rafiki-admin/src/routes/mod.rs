@@ -97,7 +97,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/actions/stop_all_jobs", post(train_jobs::stop_all_jobs))
         .merge(internal_routes())
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", api_doc()))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api_doc(&state.settings)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_json_bytes))

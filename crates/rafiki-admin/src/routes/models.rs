@@ -31,7 +31,7 @@ use crate::paging::{Listing, PageParams};
 use crate::python_check::{check_model_source_off_thread, SourceError};
 use crate::state::AppState;
 use crate::storage::ObjectKind;
-use crate::upload::{read_form, FileLimit, FormSpec, MAX_NAME_BYTES};
+use crate::upload::{read_form, FileLimit, FormSpec, MAX_NAME_CHARS};
 
 const FORM: FormSpec = FormSpec {
     file_field: "model_file_bytes",
@@ -76,6 +76,7 @@ pub struct CreateModelForm {
 
 /// `GET /models/available` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ModelQuery {
     /// Only models of this task.
@@ -363,10 +364,12 @@ fn parse_dependencies(text: Option<String>) -> ApiResult<Dependencies> {
 }
 
 fn check_image(image: String) -> ApiResult<String> {
-    if image.len() > MAX_NAME_BYTES || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if image.chars().count() > MAX_NAME_CHARS
+        || image.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(ApiError::invalid_request(format!(
             "The form field `docker_image` must be an image reference such as \
-             `rafiki-rs/worker:latest` (at most {MAX_NAME_BYTES} bytes, no spaces)."
+             `rafiki-rs/worker:latest` (at most {MAX_NAME_CHARS} characters, no spaces)."
         )));
     }
     Ok(image)

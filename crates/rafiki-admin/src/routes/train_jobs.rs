@@ -19,7 +19,9 @@ use crate::paging::{Listing, PageParams};
 use crate::state::AppState;
 
 /// Longest app name: it appears in URLs and listings.
-const MAX_APP_LEN: usize = 128;
+pub const MAX_APP_CHARS: usize = 128;
+/// Largest page of the full trial listing (`limit`).
+pub const MAX_TRIALS_PAGE: i64 = 10_000;
 
 fn reference(record: &TrainJobRecord) -> TrainJobRef {
     TrainJobRef {
@@ -42,9 +44,9 @@ pub async fn create_train_job(
     ApiJson(req): ApiJson<CreateTrainJobRequest>,
 ) -> ApiResult<Json<TrainJobRef>> {
     let app = req.app.trim();
-    if app.is_empty() || app.len() > MAX_APP_LEN || app.contains('/') {
+    if app.is_empty() || app.chars().count() > MAX_APP_CHARS || app.contains('/') {
         return Err(ApiError::invalid_request(format!(
-            "`app` must be 1 to {MAX_APP_LEN} characters without `/`."
+            "`app` must be 1 to {MAX_APP_CHARS} characters without `/`."
         )));
     }
     if req.task.trim().is_empty() {
@@ -154,6 +156,7 @@ pub async fn create_train_job(
 
 /// `?user_id=` of the listings.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ByUser {
     /// Whose jobs (another user's only for admins).
@@ -259,6 +262,7 @@ pub async fn stop_train_job(
 
 /// Query of the trial listing: `type=best` with `max_count`, or `limit` and `offset`.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TrialsQuery {
     /// `best` for the best trials.
     #[serde(rename = "type")]
@@ -294,10 +298,10 @@ pub async fn list_trials(
         None => {
             let limit = query.limit.unwrap_or(1000);
             let offset = query.offset.unwrap_or(0);
-            if !(1..=10_000).contains(&limit) || offset < 0 {
-                return Err(ApiError::invalid_request(
-                    "`limit` must be 1 to 10000 and `offset` at least 0.",
-                ));
+            if !(1..=MAX_TRIALS_PAGE).contains(&limit) || offset < 0 {
+                return Err(ApiError::invalid_request(format!(
+                    "`limit` must be 1 to {MAX_TRIALS_PAGE} and `offset` at least 0."
+                )));
             }
             trials::list_for_job(&state.pool, job.job.id, limit, offset).await?
         }

@@ -22,16 +22,16 @@ use crate::state::AppState;
 /// Shortest password accepted for a new user, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted: argon2 hashes anything, but unbounded input is a cheap DoS.
-const MAX_PASSWORD_BYTES: usize = 1024;
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 /// Longest email accepted (the SMTP limit).
-const MAX_EMAIL_BYTES: usize = 254;
+pub const MAX_EMAIL_CHARS: usize = 254;
 
 /// Creates a user.
 #[utoipa::path(post, path = "/users", request_body = CreateUserRequest,
     security(("bearer" = [])), responses(
     (status = 200, body = CreatedUser),
     (status = 400, description = "InvalidUserTypeError, or InvalidRequestError (a bad email, a \
-        password shorter than 8 characters or longer than 1024 bytes)", body = ErrorBody),
+        password shorter than 8 characters or longer than 1024)", body = ErrorBody),
     (status = 403, description = "UnauthorizedError", body = ErrorBody),
     (status = 409, description = "UserExistsError", body = ErrorBody)))]
 pub async fn create_user(
@@ -56,11 +56,12 @@ pub async fn create_user(
         )));
     }
     check_email(&req.email)?;
-    if req.password.chars().count() < MIN_PASSWORD_CHARS || req.password.len() > MAX_PASSWORD_BYTES
+    if req.password.chars().count() < MIN_PASSWORD_CHARS
+        || req.password.chars().count() > MAX_PASSWORD_CHARS
     {
         return Err(ApiError::invalid_request(format!(
             "`password` must be at least {MIN_PASSWORD_CHARS} characters and at most \
-             {MAX_PASSWORD_BYTES} bytes long."
+             {MAX_PASSWORD_CHARS} characters long."
         )));
     }
     let hash = state
@@ -177,7 +178,7 @@ async fn stop_live_jobs(state: &AppState, user_id: uuid::Uuid) -> ApiResult<()> 
 /// A plausible address: one `@` between non-empty parts, no spaces, not too long. Delivery is
 /// never attempted, so anything stricter would only refuse real addresses.
 fn check_email(email: &str) -> ApiResult<()> {
-    let valid = email.len() <= MAX_EMAIL_BYTES
+    let valid = email.chars().count() <= MAX_EMAIL_CHARS
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && matches!(email.split_once('@'), Some((local, domain))
             if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
