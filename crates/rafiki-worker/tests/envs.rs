@@ -137,6 +137,60 @@ async fn an_inference_worker_reuses_the_train_workers_environment_and_holds_it_w
     assert!(names(&venvs).is_empty(), "{:?}", names(&venvs));
 }
 
+#[tokio::test]
+async fn a_worker_stopped_while_pip_runs_leaves_no_half_built_environment() {
+    let python = require_python!();
+    let dir = tempfile::tempdir().unwrap();
+    // A package index that takes connections and never answers: pip waits on it.
+    let index = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let index_url = format!("http://{}/simple", index.local_addr().unwrap());
+    let (asked, mut pip_asked) = tokio::sync::watch::channel(false);
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = index.accept().await {
+            held.push(stream);
+            asked.send_replace(true);
+        }
+    });
+    let venvs = dir.path().join("envs");
+    let admin = TestAdmin::start(testdep_job()).await;
+    let mut config = worker_config(&admin.url, &dir.path().join("w"), &python);
+    config.venv_dir = venvs.clone();
+    config.pip_args = [
+        "--index-url",
+        &index_url,
+        "--timeout",
+        "600",
+        "--retries",
+        "0",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let mut worker = Box::pin(train::run(&config));
+    tokio::select! {
+        ended = &mut worker => panic!("the worker ended before pip asked the index: {ended:?}"),
+        asked = tokio::time::timeout(Duration::from_secs(120), pip_asked.wait_for(|a| *a)) => {
+            asked.expect("pip asks the index within 2 minutes").unwrap();
+        }
+    }
+    let building: Vec<String> = names(&venvs)
+        .into_iter()
+        .filter(|n| n.starts_with(".tmp-"))
+        .collect();
+    assert_eq!(building.len(), 1, "{:?}", names(&venvs));
+    // What SIGTERM does to a worker: its work is dropped where it stands.
+    drop(worker);
+    let left: Vec<String> = names(&venvs)
+        .into_iter()
+        .filter(|n| n.starts_with(".tmp-"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the half-built environment is gone: {left:?}"
+    );
+    silent.abort();
+}
+
 /// Publishes an environment of `key` holding `bytes` bytes of data, last used at `at` seconds
 /// after the epoch.
 async fn fake_environment(store: &EnvStore, key: &str, bytes: usize, at: u64) {
