@@ -621,3 +621,28 @@ async fn an_interrupted_upload_streams_to_a_temporary_that_is_then_removed() {
     }
     app.assert_nothing_stored().await;
 }
+
+#[tokio::test]
+async fn form_names_are_1_to_255_printable_characters_as_the_openapi_document_says() {
+    let app = spawn_app().await;
+    let token = app.user("app@example.com", "APP_DEVELOPER").await;
+    // 255 characters of four bytes each: characters count, not bytes.
+    let longest = "\u{1F600}".repeat(255);
+    for (name, accepted) in [
+        (longest.as_str(), true),
+        (&*format!("{longest}x"), false),
+        ("   ", false),
+        ("tab\there", false),
+        ("a\u{85}b", false),
+    ] {
+        let res = app
+            .post_form("/datasets", &token, rafiki_upload(name, "ANY", b"data"))
+            .await;
+        if accepted {
+            assert_eq!(json_ok(res).await["name"], name);
+        } else {
+            assert_error(res, StatusCode::BAD_REQUEST, "InvalidRequestError").await;
+        }
+    }
+    assert_eq!(app.count_rows("datasets").await, 1);
+}
