@@ -301,6 +301,8 @@ pub async fn next_trial(
     let decision = rafiki_advisor::propose(&request).map_err(ApiError::internal)?;
     let proposal = match decision {
         rafiki_advisor::Decision::BudgetSpent => {
+            // Kept for supervision: a worker gone after this answer ended its work.
+            train_jobs::mark_budget_spent(&mut *tx, sub.id).await?;
             tx.commit().await.map_err(ApiError::internal)?;
             return Ok(Json(NextTrial::BudgetSpent));
         }
