@@ -960,36 +960,8 @@ async fn a_retried_request_for_a_trial_gets_the_same_trial_and_an_abandoned_one_
         json!({"seconds": 0.5}),
     )
     .await;
-    // The real worker reports the knob config and starts trials.
-    wait_for_job(&app, &dev, &path, 60, |j| j["status"] == "RUNNING").await;
-    let (sub_id, job_id): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
-        "select w.sub_train_job_id, s.train_job_id from train_job_workers w \
-         join sub_train_jobs s on s.id = w.sub_train_job_id limit 1",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    // A second worker of the same model, driven by hand. Its backend is not the admin's, so
-    // supervision leaves it alone.
     let token = "a-hand-made-service-token";
-    let worker = uuid::Uuid::new_v4();
-    rafiki_store::services::insert(
-        &app.pool,
-        &rafiki_store::services::NewService {
-            id: worker,
-            service_type: rafiki_types::status::ServiceType::Train,
-            backend: "docker",
-            token_hash: &rafiki_admin::orchestrator::token_hash(token),
-            gpus: &[],
-            image: "none",
-            job_id,
-        },
-    )
-    .await
-    .unwrap();
-    rafiki_store::services::insert_train_worker(&app.pool, worker, sub_id)
-        .await
-        .unwrap();
+    hand_driven_worker(&app, &dev, &path, token).await;
     let next = || async {
         json_ok(
             app.send(
@@ -1033,6 +1005,107 @@ async fn a_retried_request_for_a_trial_gets_the_same_trial_and_an_abandoned_one_
             .contains("without finishing"),
         "{abandoned}"
     );
+    let res = app
+        .send(
+            Method::POST,
+            &format!("{path}/stop"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// Once the job's real worker has started trials, adds a second worker of the same model with
+/// `token`, driven by hand through the internal API. Its backend is not the admin's, so
+/// supervision leaves it alone.
+async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) {
+    wait_for_job(app, dev, path, 60, |j| j["status"] == "RUNNING").await;
+    let (sub_id, job_id): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
+        "select w.sub_train_job_id, s.train_job_id from train_job_workers w \
+         join sub_train_jobs s on s.id = w.sub_train_job_id limit 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let worker = uuid::Uuid::new_v4();
+    rafiki_store::services::insert(
+        &app.pool,
+        &rafiki_store::services::NewService {
+            id: worker,
+            service_type: rafiki_types::status::ServiceType::Train,
+            backend: "docker",
+            token_hash: &rafiki_admin::orchestrator::token_hash(token),
+            gpus: &[],
+            image: "none",
+            job_id,
+        },
+    )
+    .await
+    .unwrap();
+    rafiki_store::services::insert_train_worker(&app.pool, worker, sub_id)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_retried_finish_or_parameters_upload_whose_answer_was_lost_is_answered_again() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 100}),
+        json!({"seconds": 0.5}),
+    )
+    .await;
+    let token = "a-hand-made-service-token";
+    hand_driven_worker(&app, &dev, &path, token).await;
+    let trial = json_ok(
+        app.send(
+            Method::POST,
+            "/internal/train/trials",
+            Some(token),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    let trial_id = trial["trial"]["id"].as_str().unwrap().to_owned();
+    let put_params = |bytes: &'static [u8]| {
+        app.client
+            .put(format!(
+                "{}/internal/trials/{trial_id}/parameters",
+                app.address
+            ))
+            .bearer_auth(token)
+            .body(bytes)
+            .send()
+    };
+    // The worker sends the same parameters again (the admin died before answering, say).
+    for _ in 0..2 {
+        assert_eq!(
+            put_params(b"the parameters").await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let res = put_params(b"other parameters").await.unwrap();
+    assert_error(res, StatusCode::NOT_FOUND, "InvalidTrialError").await;
+    let finish_path = format!("/internal/trials/{trial_id}/finish");
+    let finish = |outcome: Value| app.send(Method::POST, &finish_path, Some(token), outcome);
+    for _ in 0..2 {
+        let res = finish(json!({"status": "COMPLETED", "score": 0.5})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let res = finish(json!({"status": "ERRORED", "error": "another outcome"})).await;
+    assert_error(res, StatusCode::NOT_FOUND, "InvalidTrialError").await;
+    let finished = app.get_json(&format!("/trials/{trial_id}"), &dev).await;
+    assert_eq!(finished["status"], "COMPLETED", "{finished}");
+    assert_eq!(finished["score"], 0.5, "{finished}");
     let res = app
         .send(
             Method::POST,
