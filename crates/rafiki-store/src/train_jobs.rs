@@ -218,6 +218,19 @@ pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<TrainJobRecor
     )
 }
 
+/// Records that no trial of the sub-job may start any more (the advisor said its budget is
+/// spent); the first time counts.
+pub async fn mark_budget_spent(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<()> {
+    sqlx::query(
+        "update sub_train_jobs set budget_spent_at = coalesce(budget_spent_at, now()) \
+         where id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// STARTED -> RUNNING (its first trial started). Returns whether it moved.
 pub async fn mark_running(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<bool> {
     job_status::mark_running(JobTable::Train, db, id).await
@@ -249,6 +262,9 @@ pub struct SubTrainJob {
     /// When its `TIME_HOURS` budget started: its model first loaded and reported its knob
     /// config (`None` before that).
     pub budget_started_at: Option<DateTime<Utc>>,
+    /// When the advisor first answered that its budget is spent (`None` while trials may
+    /// still start).
+    pub budget_spent_at: Option<DateTime<Utc>>,
 }
 
 impl SubTrainJob {
@@ -272,6 +288,7 @@ struct SubRow {
     error: Option<String>,
     datetime_started: DateTime<Utc>,
     budget_started_at: Option<DateTime<Utc>>,
+    budget_spent_at: Option<DateTime<Utc>>,
 }
 
 impl SubRow {
@@ -288,13 +305,14 @@ impl SubRow {
             error: self.error,
             datetime_started: self.datetime_started,
             budget_started_at: self.budget_started_at,
+            budget_spent_at: self.budget_spent_at,
         })
     }
 }
 
 const SUB_SELECT: &str = "select s.id, s.train_job_id, s.model_id, m.name as model_name, \
     s.gpu_count, s.advisor_type, s.knob_config, s.status, s.error, s.datetime_started, \
-    s.budget_started_at from sub_train_jobs s join models m on m.id = s.model_id";
+    s.budget_started_at, s.budget_spent_at from sub_train_jobs s join models m on m.id = s.model_id";
 
 /// Inserts a STARTED sub-job.
 pub async fn insert_sub(

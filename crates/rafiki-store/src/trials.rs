@@ -218,7 +218,9 @@ pub async fn best_for_job(
     )
 }
 
-/// Finishes a RUNNING trial of `worker_id`. Returns whether it was running.
+/// Finishes a RUNNING trial of `worker_id`. Returns whether the trial now holds `outcome`: it
+/// was running, or it already held this very outcome (a retry of a call whose answer was lost,
+/// as when the admin died between its commit and its answer).
 pub async fn finish(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -229,39 +231,61 @@ pub async fn finish(
         TrialOutcome::Completed { score } => (TrialStatus::Completed, *score, None),
         TrialOutcome::Errored { error } => (TrialStatus::Errored, None, Some(error.as_str())),
     };
-    let done = sqlx::query(
-        "update trials set status = $3, score = $4, error = $5, datetime_stopped = now() \
-         where id = $1 and worker_id = $2 and status = 'RUNNING'",
+    Ok(sqlx::query_scalar(
+        "with done as (update trials set status = $3, score = $4, error = $5, \
+                datetime_stopped = now() \
+             where id = $1 and worker_id = $2 and status = 'RUNNING' returning id) \
+         select exists (select 1 from done) or exists (select 1 from trials \
+             where id = $1 and worker_id = $2 and status = $3 \
+             and score is not distinct from $4 and error is not distinct from $5)",
     )
     .bind(id)
     .bind(worker_id)
     .bind(<&str>::from(status))
     .bind(score)
     .bind(error)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .fetch_one(db)
+    .await?)
 }
 
-/// Records a RUNNING trial's stored parameters. Returns whether the trial was running.
+/// What [`set_params`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamsStored {
+    /// The trial now refers to the new parameters.
+    Stored,
+    /// The trial already had these very parameters (same sha256) of this worker: a retry of
+    /// an upload whose answer was lost. The new copy is not needed.
+    AlreadyStored,
+    /// The trial is not a running trial of this worker, or has other parameters.
+    Refused,
+}
+
+/// Records a RUNNING trial's stored parameters.
 pub async fn set_params(
     db: impl PgExecutor<'_>,
     id: Uuid,
     worker_id: Uuid,
     key: Uuid,
     sha256: &str,
-) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "update trials set params_key = $3, params_sha256 = $4 \
-         where id = $1 and worker_id = $2 and status = 'RUNNING' and params_key is null",
+) -> StoreResult<ParamsStored> {
+    let (stored, already): (bool, bool) = sqlx::query_as(
+        "with done as (update trials set params_key = $3, params_sha256 = $4 \
+             where id = $1 and worker_id = $2 and status = 'RUNNING' and params_key is null \
+             returning id) \
+         select exists (select 1 from done), exists (select 1 from trials \
+             where id = $1 and worker_id = $2 and params_sha256 = $4)",
     )
     .bind(id)
     .bind(worker_id)
     .bind(key.to_string())
     .bind(sha256)
-    .execute(db)
+    .fetch_one(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(match (stored, already) {
+        (true, _) => ParamsStored::Stored,
+        (false, true) => ParamsStored::AlreadyStored,
+        (false, false) => ParamsStored::Refused,
+    })
 }
 
 /// Marks the PENDING or RUNNING trials of a worker ERRORED (its process died or was stopped).

@@ -1,7 +1,9 @@
 //! Supervision: one [`Orchestrator::run_once`] step looks at every live service of this
-//! backend, records exits, restarts crashed workers with exponential backoff (handing each its
-//! interrupted trial again; ERRORED only once the restarts are used up), and then derives the status of every live train job from its
-//! services and trials. The admin runs it every `supervise_ms`; tests call it directly.
+//! backend, records exits (a worker gone with no work left, whose exit status cannot be read,
+//! counts as a normal exit), restarts crashed workers with exponential backoff (handing each
+//! its interrupted trial again; ERRORED only once the restarts are used up), and then derives
+//! the status of every live train job from its services and trials. The admin runs it every
+//! `supervise_ms`; tests call it directly.
 
 use std::time::Duration;
 
@@ -28,6 +30,16 @@ impl Orchestrator {
                 Some(backend_id) => self.backend.state(service.id, backend_id).await,
                 // Written but never launched: the admin stopped in between.
                 None => crate::backend::ServiceState::Missing,
+            };
+            let state = match state {
+                // Gone without an exit status to read (a worker adopted after an admin restart
+                // is not this admin's child): one with no work left ended as it should.
+                crate::backend::ServiceState::Missing
+                    if service.backend_id.is_some() && self.has_no_work_left(&service).await? =>
+                {
+                    crate::backend::ServiceState::Exited(Some(0))
+                }
+                other => other,
             };
             match state {
                 crate::backend::ServiceState::Running => {}
@@ -94,6 +106,31 @@ impl Orchestrator {
         }
         self.supervise_inference_jobs().await?;
         Ok(())
+    }
+
+    /// Whether a train worker has no work left: its sub-job has ended, or the advisor has
+    /// said that no trial may start any more and the worker holds none. Relaunching such a
+    /// worker would only have it told that the budget is spent.
+    async fn has_no_work_left(&self, service: &ServiceRecord) -> StoreResult<bool> {
+        if service.service_type != ServiceType::Train {
+            return Ok(false);
+        }
+        let Some(sub_id) = services::train_worker_sub_job(&self.pool, service.id).await? else {
+            return Ok(false);
+        };
+        let Some(sub) = train_jobs::get_sub(&self.pool, sub_id).await? else {
+            return Ok(false);
+        };
+        if !sub.status.is_live() {
+            return Ok(true);
+        }
+        if sub.budget_spent_at.is_none() {
+            return Ok(false);
+        }
+        let mut conn = self.pool.acquire().await?;
+        Ok(trials::unfinished_of_worker(&mut conn, service.id)
+            .await?
+            .is_none())
     }
 
     /// Ends a live service (STOPPED or ERRORED) and returns its GPUs to the pool; one already

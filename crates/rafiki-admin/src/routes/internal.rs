@@ -301,6 +301,8 @@ pub async fn next_trial(
     let decision = rafiki_advisor::propose(&request).map_err(ApiError::internal)?;
     let proposal = match decision {
         rafiki_advisor::Decision::BudgetSpent => {
+            // Kept for supervision: a worker gone after this answer ended its work.
+            train_jobs::mark_budget_spent(&mut *tx, sub.id).await?;
             tx.commit().await.map_err(ApiError::internal)?;
             return Ok(Json(NextTrial::BudgetSpent));
         }
@@ -388,14 +390,17 @@ pub async fn trial_parameters(
         })?;
     }
     let stored = upload.finish().await.map_err(ApiError::internal)?;
-    if !trials::set_params(&state.pool, id, service.id, stored.key(), stored.sha256()).await? {
-        // `stored` is dropped here, which removes the file.
-        return Err(ApiError::new(
-            ErrorName::InvalidTrialError,
-            "The trial is not running, or already has parameters.",
-        ));
+    // Unless kept, `stored` is removed when dropped.
+    match trials::set_params(&state.pool, id, service.id, stored.key(), stored.sha256()).await? {
+        trials::ParamsStored::Stored => stored.keep(),
+        trials::ParamsStored::AlreadyStored => {}
+        trials::ParamsStored::Refused => {
+            return Err(ApiError::new(
+                ErrorName::InvalidTrialError,
+                "The trial is not running, or already has other parameters.",
+            ))
+        }
     }
-    stored.keep();
     Ok(Json(json!({})))
 }
 

@@ -27,33 +27,47 @@ pub struct TestApp {
     pub database_url: String,
     /// The server's data directory (datasets, model files).
     pub data_dir: std::path::PathBuf,
-    /// Stops the server gracefully (see [`TestApp::shutdown`]).
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    server: Server,
 }
+
+/// Where a test server runs.
+enum Server {
+    /// In this process; stopped gracefully (see [`TestApp::shutdown`]).
+    InProcess {
+        stop: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    },
+    /// The built `rafiki-admin` binary, a child process of the test, so that it can be killed
+    /// for real ([`TestApp::kill`]); see [`admin_process`].
+    Process(tokio::process::Child),
+}
+
+pub mod admin_process;
+pub mod proxy;
 
 pub use rafiki_testing::fresh_database;
 
+/// The settings every test server starts from, as (key, value) pairs; a fresh data directory.
+pub fn base_settings(database_url: &str) -> Vec<(&'static str, Value)> {
+    let data_dir = std::env::temp_dir().join(format!("rafiki-test-{}", uuid::Uuid::new_v4()));
+    vec![
+        ("database_url", json!(database_url)),
+        ("admin_port", json!(0)),
+        ("bind_host", json!("127.0.0.1")),
+        ("db_max_connections", json!(5)),
+        ("app_secret", json!(TEST_SECRET)),
+        ("superadmin_password", json!(SUPERADMIN_PASSWORD)),
+        ("ban_refresh_ms", json!(BAN_REFRESH_MS)),
+        // No GPUs unless a test declares some, whatever `nvidia-smi` says on this machine.
+        ("gpus", json!("")),
+        ("data_dir", json!(data_dir)),
+    ]
+}
+
 /// Settings of a test server on `database_url`, with extra overrides.
 pub fn test_settings(database_url: &str, extra: &[(&str, Value)]) -> Settings {
-    let mut figment = Settings::figment()
-        .merge(Serialized::default("database_url", database_url))
-        .merge(Serialized::default("admin_port", 0))
-        .merge(Serialized::default("bind_host", "127.0.0.1"))
-        .merge(Serialized::default("db_max_connections", 5))
-        .merge(Serialized::default("app_secret", TEST_SECRET))
-        .merge(Serialized::default(
-            "superadmin_password",
-            SUPERADMIN_PASSWORD,
-        ))
-        .merge(Serialized::default("ban_refresh_ms", BAN_REFRESH_MS))
-        // No GPUs unless a test declares some, whatever `nvidia-smi` says on this machine.
-        .merge(Serialized::default("gpus", ""))
-        .merge(Serialized::default(
-            "data_dir",
-            std::env::temp_dir().join(format!("rafiki-test-{}", uuid::Uuid::new_v4())),
-        ));
-    for (key, value) in extra {
+    let mut figment = Settings::figment();
+    for (key, value) in base_settings(database_url).iter().chain(extra) {
         figment = figment.merge(Serialized::default(key, value));
     }
     Settings::from_figment(figment, false).expect("valid test settings")
@@ -79,7 +93,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let pool = app.state().pool.clone();
     let data_dir = app.state().settings.data_dir.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
+    let task = tokio::spawn(app.run_until_stopped(async move {
         // A dropped sender (the test ended) keeps serving until the runtime goes.
         if stopped.await.is_err() {
             std::future::pending::<()>().await;
@@ -91,8 +105,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         pool,
         database_url,
         data_dir,
-        stop,
-        server,
+        server: Server::InProcess { stop, task },
     }
 }
 
@@ -100,11 +113,29 @@ impl TestApp {
     /// Stops the server as SIGTERM would (its services keep running) and waits until its
     /// port is free.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        self.server
-            .await
-            .expect("the server task ends")
-            .expect("the server stops cleanly");
+        match self.server {
+            Server::InProcess { stop, task } => {
+                let _ = stop.send(());
+                task.await
+                    .expect("the server task ends")
+                    .expect("the server stops cleanly");
+            }
+            Server::Process(mut child) => {
+                admin_process::signal(&child, nix::sys::signal::Signal::SIGTERM);
+                let status = child.wait().await.expect("the admin is reaped");
+                assert!(status.success(), "the admin stops cleanly: {status}");
+            }
+        }
+    }
+
+    /// Kills the admin with SIGKILL, as a crash or an OOM kill would (its services keep
+    /// running), and waits until it is gone. Only an admin of [`admin_process::spawn`].
+    pub async fn kill(self) {
+        let Server::Process(mut child) = self.server else {
+            panic!("only an admin process can be killed");
+        };
+        admin_process::signal(&child, nix::sys::signal::Signal::SIGKILL);
+        child.wait().await.expect("the admin is reaped");
     }
 
     /// Sends a JSON request (or none with `Value::Null`) with an optional bearer token.

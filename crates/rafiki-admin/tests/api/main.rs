@@ -6,6 +6,7 @@ mod datasets;
 mod db_outage;
 mod docker;
 mod environments;
+mod faults;
 mod helpers;
 mod inference_jobs;
 mod models;

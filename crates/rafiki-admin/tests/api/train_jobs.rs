@@ -412,6 +412,19 @@ pub async fn start_slow_job(app: &TestApp) -> (String, String) {
     (dev, path)
 }
 
+/// Asserts that the job has exactly `count` trials, numbered 1..=count, each COMPLETED once.
+pub async fn assert_trials_completed_once(app: &TestApp, token: &str, path: &str, count: i64) {
+    let trials = app.get_json(&format!("{path}/trials"), token).await;
+    let trials = trials.as_array().unwrap();
+    let mut numbers: Vec<i64> = trials.iter().map(|t| t["no"].as_i64().unwrap()).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=count).collect::<Vec<_>>(), "{trials:?}");
+    assert!(
+        trials.iter().all(|t| t["status"] == "COMPLETED"),
+        "{trials:?}"
+    );
+}
+
 /// Pids of the job's worker processes that are still alive.
 pub async fn live_worker_pids(app: &TestApp) -> Vec<i32> {
     let ids: Vec<Option<String>> = sqlx::query_scalar("select backend_id from services")
@@ -689,17 +702,9 @@ async fn a_worker_killed_mid_trial_is_restarted_and_its_trial_run_again() {
     .unwrap();
     let job = wait_until_ended(&app, &dev, &path, 120).await;
     assert_eq!(job["status"], "STOPPED", "{job}");
-    let trials = app.get_json(&format!("{path}/trials"), &dev).await;
-    let trials = trials.as_array().unwrap();
     // The killed worker's trial was handed to it again when it was relaunched: the crash cost
     // no trial of the budget, and every trial completed once.
-    let mut numbers: Vec<i64> = trials.iter().map(|t| t["no"].as_i64().unwrap()).collect();
-    numbers.sort_unstable();
-    assert_eq!(numbers, [1, 2, 3], "{trials:?}");
-    assert!(
-        trials.iter().all(|t| t["status"] == "COMPLETED"),
-        "{trials:?}"
-    );
+    assert_trials_completed_once(&app, &dev, &path, 3).await;
     let restarts: i32 = sqlx::query_scalar("select restarts from services")
         .fetch_one(&app.pool)
         .await
@@ -797,16 +802,15 @@ async fn an_admin_restart_mid_job_loses_no_trial_and_no_job() {
     let second = spawn_app_on(&database, &extra).await;
     let job = wait_until_ended(&second, &dev, &path, 120).await;
     assert_eq!(job["status"], "STOPPED", "{job}");
-    let trials = second.get_json(&format!("{path}/trials"), &dev).await;
-    let trials = trials.as_array().unwrap();
-    assert_eq!(trials.len(), 4, "{trials:?}");
-    assert!(trials
-        .iter()
-        .all(|t| t["status"] == "COMPLETED" || t["status"] == "ERRORED"));
-    assert!(
-        trials.iter().filter(|t| t["status"] == "COMPLETED").count() >= 3,
-        "at most the trial in flight at the restart is lost: {trials:?}"
-    );
+    // The worker went on through the restart: every trial completed once.
+    assert_trials_completed_once(&second, &dev, &path, 4).await;
+    // The adopted worker exited normally once the budget was spent (the new admin cannot read
+    // the exit status of a process that is not its child): it was not taken for a crash.
+    let restarts: Vec<i32> = sqlx::query_scalar("select restarts from services")
+        .fetch_all(&second.pool)
+        .await
+        .unwrap();
+    assert_eq!(restarts, [0], "the adopted worker was relaunched");
     let live: i64 = sqlx::query_scalar(
         "select count(*) from services where status in ('STARTED', 'DEPLOYING', 'RUNNING')",
     )
@@ -956,36 +960,8 @@ async fn a_retried_request_for_a_trial_gets_the_same_trial_and_an_abandoned_one_
         json!({"seconds": 0.5}),
     )
     .await;
-    // The real worker reports the knob config and starts trials.
-    wait_for_job(&app, &dev, &path, 60, |j| j["status"] == "RUNNING").await;
-    let (sub_id, job_id): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
-        "select w.sub_train_job_id, s.train_job_id from train_job_workers w \
-         join sub_train_jobs s on s.id = w.sub_train_job_id limit 1",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    // A second worker of the same model, driven by hand. Its backend is not the admin's, so
-    // supervision leaves it alone.
     let token = "a-hand-made-service-token";
-    let worker = uuid::Uuid::new_v4();
-    rafiki_store::services::insert(
-        &app.pool,
-        &rafiki_store::services::NewService {
-            id: worker,
-            service_type: rafiki_types::status::ServiceType::Train,
-            backend: "docker",
-            token_hash: &rafiki_admin::orchestrator::token_hash(token),
-            gpus: &[],
-            image: "none",
-            job_id,
-        },
-    )
-    .await
-    .unwrap();
-    rafiki_store::services::insert_train_worker(&app.pool, worker, sub_id)
-        .await
-        .unwrap();
+    hand_driven_worker(&app, &dev, &path, token).await;
     let next = || async {
         json_ok(
             app.send(
@@ -1029,6 +1005,107 @@ async fn a_retried_request_for_a_trial_gets_the_same_trial_and_an_abandoned_one_
             .contains("without finishing"),
         "{abandoned}"
     );
+    let res = app
+        .send(
+            Method::POST,
+            &format!("{path}/stop"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// Once the job's real worker has started trials, adds a second worker of the same model with
+/// `token`, driven by hand through the internal API. Its backend is not the admin's, so
+/// supervision leaves it alone.
+async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) {
+    wait_for_job(app, dev, path, 60, |j| j["status"] == "RUNNING").await;
+    let (sub_id, job_id): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
+        "select w.sub_train_job_id, s.train_job_id from train_job_workers w \
+         join sub_train_jobs s on s.id = w.sub_train_job_id limit 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let worker = uuid::Uuid::new_v4();
+    rafiki_store::services::insert(
+        &app.pool,
+        &rafiki_store::services::NewService {
+            id: worker,
+            service_type: rafiki_types::status::ServiceType::Train,
+            backend: "docker",
+            token_hash: &rafiki_admin::orchestrator::token_hash(token),
+            gpus: &[],
+            image: "none",
+            job_id,
+        },
+    )
+    .await
+    .unwrap();
+    rafiki_store::services::insert_train_worker(&app.pool, worker, sub_id)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_retried_finish_or_parameters_upload_whose_answer_was_lost_is_answered_again() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 100}),
+        json!({"seconds": 0.5}),
+    )
+    .await;
+    let token = "a-hand-made-service-token";
+    hand_driven_worker(&app, &dev, &path, token).await;
+    let trial = json_ok(
+        app.send(
+            Method::POST,
+            "/internal/train/trials",
+            Some(token),
+            Value::Null,
+        )
+        .await,
+    )
+    .await;
+    let trial_id = trial["trial"]["id"].as_str().unwrap().to_owned();
+    let put_params = |bytes: &'static [u8]| {
+        app.client
+            .put(format!(
+                "{}/internal/trials/{trial_id}/parameters",
+                app.address
+            ))
+            .bearer_auth(token)
+            .body(bytes)
+            .send()
+    };
+    // The worker sends the same parameters again (the admin died before answering, say).
+    for _ in 0..2 {
+        assert_eq!(
+            put_params(b"the parameters").await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let res = put_params(b"other parameters").await.unwrap();
+    assert_error(res, StatusCode::NOT_FOUND, "InvalidTrialError").await;
+    let finish_path = format!("/internal/trials/{trial_id}/finish");
+    let finish = |outcome: Value| app.send(Method::POST, &finish_path, Some(token), outcome);
+    for _ in 0..2 {
+        let res = finish(json!({"status": "COMPLETED", "score": 0.5})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let res = finish(json!({"status": "ERRORED", "error": "another outcome"})).await;
+    assert_error(res, StatusCode::NOT_FOUND, "InvalidTrialError").await;
+    let finished = app.get_json(&format!("/trials/{trial_id}"), &dev).await;
+    assert_eq!(finished["status"], "COMPLETED", "{finished}");
+    assert_eq!(finished["score"], 0.5, "{finished}");
     let res = app
         .send(
             Method::POST,
