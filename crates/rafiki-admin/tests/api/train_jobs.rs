@@ -945,14 +945,10 @@ async fn a_model_that_raises_in_get_knob_config_makes_the_job_errored_with_the_r
     assert_eq!(trials, json!([]), "no trial was started");
 }
 
-#[tokio::test]
-async fn a_retried_request_for_a_trial_gets_the_same_trial_and_an_abandoned_one_is_errored() {
-    if !python_ready() {
-        return;
-    }
-    let app = spawn_app().await;
+/// A slow job of 100 trials whose worker the test plays by hand, calling as `token`.
+async fn hand_driven_job(app: &TestApp, token: &str) -> (String, String) {
     let (dev, path) = start_job(
-        &app,
+        app,
         "ANY",
         (b"a", b"b"),
         &[("slow", "Slow", SLOW_MODEL)],
@@ -960,8 +956,18 @@ async fn a_retried_request_for_a_trial_gets_the_same_trial_and_an_abandoned_one_
         json!({"seconds": 0.5}),
     )
     .await;
+    hand_driven_worker(app, &dev, &path, token).await;
+    (dev, path)
+}
+
+#[tokio::test]
+async fn a_retried_request_for_a_trial_gets_the_same_trial_and_an_abandoned_one_is_errored() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
     let token = "a-hand-made-service-token";
-    hand_driven_worker(&app, &dev, &path, token).await;
+    let (dev, path) = hand_driven_job(&app, token).await;
     let next = || async {
         json_ok(
             app.send(
@@ -1054,17 +1060,8 @@ async fn a_retried_finish_or_parameters_upload_whose_answer_was_lost_is_answered
         return;
     }
     let app = spawn_app().await;
-    let (dev, path) = start_job(
-        &app,
-        "ANY",
-        (b"a", b"b"),
-        &[("slow", "Slow", SLOW_MODEL)],
-        json!({"MODEL_TRIAL_COUNT": 100}),
-        json!({"seconds": 0.5}),
-    )
-    .await;
     let token = "a-hand-made-service-token";
-    hand_driven_worker(&app, &dev, &path, token).await;
+    let (dev, path) = hand_driven_job(&app, token).await;
     let trial = json_ok(
         app.send(
             Method::POST,
