@@ -438,14 +438,7 @@ fn failure_of(error: &reqwest::Error) -> Failure {
     if error.is_timeout() {
         return Failure::Timeout;
     }
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    Failure::Unreachable(text)
+    Failure::Unreachable(rafiki_worker::client::describe(error))
 }
 
 /// The start of a body, for log messages.

@@ -471,7 +471,7 @@ fn preview(body: &[u8]) -> String {
 }
 
 /// A reqwest error with its causes (the top level alone often just says "error sending request").
-fn describe(error: &reqwest::Error) -> String {
+pub fn describe(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
