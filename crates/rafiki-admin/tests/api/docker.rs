@@ -1233,3 +1233,70 @@ async fn an_inference_worker_that_reports_its_model_failed_leaves_no_container()
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// Waits until the project's containers satisfy `expected`, or fails naming what is there after
+/// `seconds`; returns their ids.
+async fn wait_for_containers(
+    backend: &DockerBackend,
+    project: &str,
+    seconds: u64,
+    what: &str,
+    mut expected: impl FnMut(&[String]) -> bool,
+) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let now = containers_of(backend, project).await;
+        if expected(&now) {
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: the containers are {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_crashed_workers_container_is_removed_whether_it_is_relaunched_or_not() {
+    let Some((guard, backend)) = docker_backend().await else {
+        return;
+    };
+    let project = guard.0.clone();
+    let database = fresh_database().await;
+    let mut settings = admin_settings(&project, "");
+    settings.push(("max_service_restarts", json!(1)));
+    let app = spawn_app_on(&database, &settings).await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"train", b"val"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 100}),
+        json!({"seconds": 1}),
+    )
+    .await;
+    wait_for_job(&app, &dev, &path, 240, |j| j["status"] == "RUNNING").await;
+    let first = wait_for_containers(&backend, &project, 60, "one worker", |c| c.len() == 1).await;
+
+    // Crash 1: the worker is relaunched in a new container, and the dead one goes.
+    backend
+        .client()
+        .kill_container(&first[0], None)
+        .await
+        .unwrap();
+    let second = wait_for_containers(&backend, &project, 120, "the relaunch alone", |c| {
+        c.len() == 1 && c[0] != first[0]
+    })
+    .await;
+
+    // Crash 2: restarts used up, the worker is ERRORED, and its container goes too.
+    backend
+        .client()
+        .kill_container(&second[0], None)
+        .await
+        .unwrap();
+    wait_for_containers(&backend, &project, 120, "no container", |c| c.is_empty()).await;
+    let job = wait_until_ended(&app, &dev, &path, 120).await;
+    assert_eq!(job["status"], "ERRORED", "{job}");
+}
