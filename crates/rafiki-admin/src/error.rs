@@ -6,7 +6,9 @@
 //! database being unreachable ([`rafiki_store::is_unavailable`]: no connection within the acquire
 //! timeout, connection refused or cut) answers 503 `ServiceUnavailableError` with a
 //! `Retry-After` header instead of 500, whichever handler met it (`?` on a `StoreError`, or
-//! `map_err(ApiError::internal)` on a `sqlx::Error` from `pool.begin()` and the like).
+//! `map_err(ApiError::internal)` on a `sqlx::Error` from `pool.begin()` and the like). When the
+//! cause is a connection that broke while in use, the response also carries [`ConnectionBroke`],
+//! and the router tries a read once more (`routes::run_to_completion`).
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::header::RETRY_AFTER;
@@ -88,15 +90,26 @@ pub const DATABASE_UNREACHABLE: &str = "The database is unreachable; try again s
 /// The `Retry-After` of a 503 `ServiceUnavailableError`, in seconds.
 pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
 
+/// Marks the response of a request that failed because its database connection broke while in
+/// use: the statement may not have run, and a read can be tried again at once.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionBroke;
+
 /// Whether any error in `source`'s chain is a `sqlx::Error` (bare or in a `StoreError`) that
 /// means the database could not be reached.
 fn database_unavailable(source: &anyhow::Error) -> bool {
+    any_database_error(source, rafiki_store::is_unavailable)
+}
+
+/// Whether any error in `source`'s chain is a `sqlx::Error` (bare or in a `StoreError`) for
+/// which `test` holds.
+fn any_database_error(source: &anyhow::Error, test: fn(&sqlx::Error) -> bool) -> bool {
     source.chain().any(|cause| {
         if let Some(err) = cause.downcast_ref::<sqlx::Error>() {
-            return rafiki_store::is_unavailable(err);
+            return test(err);
         }
-        if let Some(err) = cause.downcast_ref::<StoreError>() {
-            return err.is_unavailable();
+        if let Some(StoreError::Database(err)) = cause.downcast_ref::<StoreError>() {
+            return test(err);
         }
         false
     })
@@ -134,6 +147,11 @@ fn default_status(name: ErrorName) -> StatusCode {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let unavailable = self.name == ErrorName::ServiceUnavailableError;
+        let broke = unavailable
+            && self
+                .source
+                .as_ref()
+                .is_some_and(|s| any_database_error(s, rafiki_store::is_broken_connection));
         if let Some(source) = &self.source {
             if unavailable {
                 // An outage fails every request: one line each, without a backtrace.
@@ -151,6 +169,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, DATABASE_RETRY_AFTER_SECS.into());
+        }
+        if broke {
+            response.extensions_mut().insert(ConnectionBroke);
         }
         response
     }

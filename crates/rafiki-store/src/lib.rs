@@ -83,6 +83,21 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
     )
 }
 
+/// Whether `err` means a connection broke while in use (a socket error, or the conversation cut
+/// off): a fresh connection may well work at once, so a read may be tried again. Failures to
+/// connect at all end as `PoolTimedOut` within the acquire timeout instead, unless the server
+/// cut the connection while it was being made, which is as quick to try again.
+pub fn is_broken_connection(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Io(_) | sqlx::Error::Protocol(_))
+}
+
+impl StoreError {
+    /// Whether a connection broke while in use: see [`is_broken_connection`].
+    pub fn is_broken_connection(&self) -> bool {
+        matches!(self, StoreError::Database(err) if is_broken_connection(err))
+    }
+}
+
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 

@@ -21,7 +21,11 @@ use rafiki_types::error::ErrorName;
 use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::error::ApiError;
+use axum::extract::Request;
+use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use axum::http::Method;
+
+use crate::error::{ApiError, ConnectionBroke};
 use crate::openapi::api_doc;
 use crate::state::AppState;
 
@@ -111,10 +115,48 @@ pub fn router(state: AppState) -> Router {
 /// services and not the rest, a launch not recorded. A service stopped by its own call (an
 /// inference worker reporting its model failed ends its job, itself included) always hangs up
 /// that way. As a task, the handler finishes whatever the caller does.
-async fn run_to_completion(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+///
+/// A read (GET or HEAD without a body) whose database connection broke while in use
+/// ([`ConnectionBroke`]) is run once more: the pool hands out another connection, so a
+/// restarted server or a dropped connection costs the caller nothing. Writes are not repeated,
+/// since one may have been committed before its answer was lost; they answer 503.
+async fn run_to_completion(req: Request, next: axum::middleware::Next) -> Response {
+    let again = is_bodiless_read(&req).then(|| copy_of_read(&req));
+    let response = in_own_task(next.clone(), req).await;
+    match again {
+        Some(again) if response.extensions().get::<ConnectionBroke>().is_some() => {
+            tracing::warn!(uri = %again.uri(), "a database connection broke; reading once more");
+            in_own_task(next, again).await
+        }
+        _ => response,
+    }
+}
+
+async fn in_own_task(next: axum::middleware::Next, req: Request) -> Response {
     tokio::spawn(next.run(req)).await.unwrap_or_else(|err| {
         ApiError::internal(anyhow::anyhow!("a request handler failed: {err}")).into_response()
     })
+}
+
+/// A GET or HEAD whose headers announce no body (the body is not kept for a second run).
+fn is_bodiless_read(req: &Request) -> bool {
+    let headers = req.headers();
+    let no_body = !headers.contains_key(TRANSFER_ENCODING)
+        && headers
+            .get(CONTENT_LENGTH)
+            .is_none_or(|length| length.as_bytes() == b"0");
+    matches!(*req.method(), Method::GET | Method::HEAD) && no_body
+}
+
+/// The same read again: method, URI, headers and extensions (the peer's address among them).
+fn copy_of_read(req: &Request) -> Request {
+    let mut copy = Request::new(axum::body::Body::empty());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    *copy.extensions_mut() = req.extensions().clone();
+    copy
 }
 
 /// The internal API for services (`docs/internal-api.md`).

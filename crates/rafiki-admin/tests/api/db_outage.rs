@@ -78,3 +78,41 @@ async fn an_unreachable_database_answers_503_at_once_and_requests_work_again_whe
     assert_eq!(detail["name"], "kept");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_read_whose_connection_breaks_mid_statement_is_tried_once_more_and_succeeds() {
+    let (database_url, proxy) = through_proxy(&fresh_database().await).await;
+    // Nothing else of the admin's uses the database meanwhile: the break lands on the request.
+    let quiet = [
+        ("supervise_ms", json!(3_600_000)),
+        ("ban_refresh_ms", json!(5_000)),
+    ];
+    let app = spawn_app_on(&database_url, &quiet).await;
+    let token = app.user("app@example.com", "APP_DEVELOPER").await;
+    let form = RafikiForm::new()
+        .text("name", "kept")
+        .text("task", "IMAGE_CLASSIFICATION")
+        .file("dataset", b"some bytes");
+    json_ok(app.post_form("/datasets", &token, form).await).await;
+
+    proxy.break_next_statement();
+    let listed = json_ok(app.get("/datasets", &token).await).await;
+    assert_eq!(proxy.broken(), 1, "the listing's statement met the break");
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    // A write is not tried again: it answers 503 and the caller decides.
+    proxy.break_next_statement();
+    let form = RafikiForm::new()
+        .text("name", "second")
+        .text("task", "IMAGE_CLASSIFICATION")
+        .file("dataset", b"more bytes");
+    let res = app.post_form("/datasets", &token, form).await;
+    assert_eq!(proxy.broken(), 2);
+    assert_error(
+        res,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailableError",
+    )
+    .await;
+    app.shutdown().await;
+}
