@@ -24,5 +24,6 @@ pub mod sandbox;
 pub mod startup;
 pub mod state;
 pub mod storage;
+pub mod unparsable;
 pub mod upload;
 pub mod workers_python;

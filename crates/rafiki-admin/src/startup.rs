@@ -6,7 +6,9 @@
 //! `axum::serve`, which does not expose hyper's header-read timeout: a client that has not sent
 //! a request's headers within `header_read_timeout_secs` is cut off (idle keep-alive
 //! connections included), and a request body that pauses longer than `body_idle_timeout_secs`
-//! fails. Handlers see the TCP peer's address as `ConnectInfo<SocketAddr>`.
+//! fails. Handlers see the TCP peer's address as `ConnectInfo<SocketAddr>`. Each connection's
+//! stream is wrapped so that hyper's own answers to requests it cannot parse carry the error
+//! envelope too ([`crate::unparsable`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,6 +44,7 @@ use crate::routes;
 use crate::sandbox;
 use crate::state::AppState;
 use crate::storage::Storage;
+use crate::unparsable::Enveloped;
 use crate::workers_python::{self, WorkersPython};
 
 /// The seeded superadmin's email.
@@ -228,7 +231,8 @@ async fn serve(
             Ok(service) => TowerToHyperService::new(service),
             Err(never) => match never {},
         };
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let connection =
+            graceful.watch(builder.serve_connection(TokioIo::new(Enveloped::new(stream)), service));
         tokio::spawn(async move {
             // A client that went away or was cut off by a timeout: nothing to answer.
             if let Err(err) = connection.await {

@@ -4,6 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, spawn_app, spawn_app_on};
+use crate::slow_clients::send_and_wait_for_close;
 
 #[tokio::test]
 async fn root_greets_in_plain_text() {
@@ -160,4 +161,45 @@ async fn the_binary_reports_its_workers_python_in_health() {
     );
     assert_eq!(found["rafiki"], "0.1.0", "{health}");
     admin.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn requests_hyper_cannot_parse_are_answered_with_the_error_envelope() {
+    let app = spawn_app().await;
+    let long_uri = format!(
+        "GET /datasets?task={} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let big_headers = format!(
+        "GET / HTTP/1.1\r\nhost: x\r\n{}\r\n",
+        (0..200)
+            .map(|i| format!("x-h{i}: {}\r\n", "v".repeat(4_000)))
+            .collect::<String>()
+    );
+    // A well-formed request first: the answer to an unparsable one later on the same
+    // connection is enveloped too.
+    let after_a_good_one = format!("GET / HTTP/1.1\r\nhost: x\r\n\r\n{long_uri}");
+    for (request, status) in [
+        (long_uri.as_str(), "414"),
+        (big_headers.as_str(), "431"),
+        ("NOT HTTP AT ALL\r\n\r\n", "400"),
+        (after_a_good_one.as_str(), "414"),
+    ] {
+        let answer = send_and_wait_for_close(&app, request.as_bytes()).await;
+        let last = answer
+            .rfind("HTTP/1.1 4")
+            .unwrap_or_else(|| panic!("{status}: {answer:?}"));
+        let (head, body) = answer[last..]
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("{status}: {answer:?}"));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(head.contains("content-type: application/json"), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error"], "InvalidRequestError", "{body}");
+        assert!(!body["message"].as_str().unwrap().is_empty());
+    }
 }

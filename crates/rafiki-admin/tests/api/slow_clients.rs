@@ -23,7 +23,7 @@ async fn impatient_app() -> TestApp {
 
 /// Sends `bytes` on a new connection, then waits for the server to close it; returns what it
 /// answered. Fails if the connection is still open after 30 s (the server did not cut it off).
-async fn send_and_wait_for_close(app: &TestApp, bytes: &[u8]) -> String {
+pub async fn send_and_wait_for_close(app: &TestApp, bytes: &[u8]) -> String {
     let address = app.address.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).await.unwrap();
     stream.write_all(bytes).await.unwrap();
