@@ -31,6 +31,18 @@ impl AuthUser {
     pub fn is_admin(&self) -> bool {
         self.user_type.is_one_of(&[UserType::Admin])
     }
+
+    /// Whether the caller may see and act on what `owner` owns: their own, or anyone's for
+    /// admins. The one ownership rule of the API.
+    pub fn may_act_for(&self, owner: uuid::Uuid) -> bool {
+        owner == self.id || self.is_admin()
+    }
+
+    /// Whether the caller may see and train with `model`: their own, a PUBLIC one, or any for
+    /// admins.
+    pub fn may_use_model(&self, model: &rafiki_store::models::ModelRecord) -> bool {
+        model.is_available_to(self.id) || self.is_admin()
+    }
 }
 
 impl FromRequestParts<AppState> for AuthUser {

@@ -224,7 +224,7 @@ pub async fn delete_dataset(
 async fn visible_dataset(state: &AppState, caller: AuthUser, id: Uuid) -> ApiResult<DatasetRecord> {
     datasets::get(&state.pool, id)
         .await?
-        .filter(|record| record.owner_id == caller.id || caller.is_admin())
+        .filter(|record| caller.may_act_for(record.owner_id))
         .ok_or_else(|| not_found(id))
 }
 

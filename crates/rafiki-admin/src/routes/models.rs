@@ -273,7 +273,7 @@ pub async fn delete_model(
 async fn visible_model(state: &AppState, caller: AuthUser, id: Uuid) -> ApiResult<ModelRecord> {
     models::get(&state.pool, id)
         .await?
-        .filter(|record| record.is_available_to(caller.id) || caller.is_admin())
+        .filter(|record| caller.may_use_model(record))
         .ok_or_else(|| not_found(id))
 }
 
@@ -286,7 +286,7 @@ async fn owned_model(
     action: &str,
 ) -> ApiResult<ModelRecord> {
     let record = visible_model(state, caller, id).await?;
-    if record.user_id != caller.id && !caller.is_admin() {
+    if !caller.may_act_for(record.user_id) {
         return Err(ApiError::forbidden(format!(
             "Only the model's owner or an admin may {action}."
         )));

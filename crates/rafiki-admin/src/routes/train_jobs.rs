@@ -95,7 +95,7 @@ pub async fn create_train_job(
         }
         let model = models::get(&state.pool, *id)
             .await?
-            .filter(|m| m.is_available_to(caller.id) || caller.is_admin())
+            .filter(|m| caller.may_use_model(m))
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorName::InvalidModelError,
@@ -169,7 +169,7 @@ impl ByUser {
         let user_id = self
             .user_id
             .ok_or_else(|| ApiError::invalid_request("Query parameter `user_id` is required."))?;
-        if user_id != caller.id && !caller.is_admin() {
+        if !caller.may_act_for(user_id) {
             return Err(ApiError::forbidden("Only admins list other users' jobs."));
         }
         Ok(user_id)

@@ -30,7 +30,7 @@ async fn visible_trial(state: &AppState, caller: AuthUser, id: Uuid) -> ApiResul
     })?;
     if !caller.is_admin() {
         let job = train_jobs::get(&state.pool, record.train_job_id).await?;
-        if job.map(|j| j.user_id) != Some(caller.id) {
+        if !job.is_some_and(|j| caller.may_act_for(j.user_id)) {
             return Err(ApiError::forbidden(
                 "This trial belongs to another user's job.",
             ));
