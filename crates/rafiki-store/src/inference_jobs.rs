@@ -9,6 +9,7 @@ use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
 
 use crate::job_status::{self, JobTable};
+use crate::status_sets::LIVE_JOB;
 use crate::{parse_text, StoreResult};
 
 /// At most one STARTED or RUNNING inference job per train job.
@@ -113,7 +114,7 @@ pub async fn get_live_of_train_job(
     train_job_id: Uuid,
 ) -> StoreResult<Option<InferenceJobRecord>> {
     let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
-        "{SELECT} where i.train_job_id = $1 and i.status in ('STARTED', 'RUNNING')"
+        "{SELECT} where i.train_job_id = $1 and i.status in {LIVE_JOB}"
     )))
     .bind(train_job_id)
     .fetch_optional(db)
@@ -167,7 +168,7 @@ pub async fn list_by_app(
 pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<InferenceJobRecord>> {
     records(
         sqlx::query_as(AssertSqlSafe(format!(
-            "{SELECT} where i.status in ('STARTED', 'RUNNING') order by i.datetime_started"
+            "{SELECT} where i.status in {LIVE_JOB} order by i.datetime_started"
         )))
         .fetch_all(db)
         .await?,

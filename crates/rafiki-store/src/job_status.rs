@@ -6,6 +6,7 @@ use rafiki_types::status::JobStatus;
 use sqlx::{AssertSqlSafe, PgExecutor};
 use uuid::Uuid;
 
+use crate::status_sets::LIVE_JOB;
 use crate::{StoreError, StoreResult};
 
 /// A table whose rows carry a [`JobStatus`].
@@ -56,7 +57,7 @@ pub(crate) async fn finish(
     }
     let done = sqlx::query(AssertSqlSafe(format!(
         "update {} set status = $2, error = coalesce(error, $3), datetime_stopped = now() \
-         where id = $1 and status in ('STARTED', 'RUNNING')",
+         where id = $1 and status in {LIVE_JOB}",
         table.name()
     )))
     .bind(id)

@@ -9,6 +9,7 @@ use rafiki_types::train::ServiceEnvironment;
 use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
 
+use crate::status_sets::LIVE_SERVICE;
 use crate::{parse_text, StoreError, StoreResult};
 
 /// A service row.
@@ -144,7 +145,7 @@ pub async fn find_live_by_token_hash(
 ) -> StoreResult<Option<ServiceRecord>> {
     let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
         "select {COLUMNS} from services where token_hash = $1 \
-         and status in ('STARTED', 'DEPLOYING', 'RUNNING')"
+         and status in {LIVE_SERVICE}"
     )))
     .bind(token_hash)
     .fetch_optional(db)
@@ -167,7 +168,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<Servic
 pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<ServiceRecord>> {
     records(
         sqlx::query_as(AssertSqlSafe(format!(
-            "select {COLUMNS} from services where status in ('STARTED', 'DEPLOYING', 'RUNNING') \
+            "select {COLUMNS} from services where status in {LIVE_SERVICE} \
              order by datetime_started"
         )))
         .fetch_all(db)
@@ -290,10 +291,10 @@ pub async fn finish(
     if to.is_live() {
         return Err(StoreError::Corrupt(format!("{to} is not a final status")));
     }
-    let done = sqlx::query(
+    let done = sqlx::query(AssertSqlSafe(format!(
         "update services set status = $2, error = coalesce(error, $3), datetime_stopped = now() \
-         where id = $1 and status in ('STARTED', 'DEPLOYING', 'RUNNING')",
-    )
+         where id = $1 and status in {LIVE_SERVICE}"
+    )))
     .bind(id)
     .bind(<&str>::from(to))
     .bind(error)

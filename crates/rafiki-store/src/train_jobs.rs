@@ -9,6 +9,7 @@ use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
 
 use crate::job_status::{self, JobTable};
+use crate::status_sets::LIVE_JOB;
 use crate::{parse_text, JsonText, StoreResult};
 
 /// At most one STARTED or RUNNING job per (user, app).
@@ -186,10 +187,10 @@ pub async fn list_by_app(
 
 /// Whether the user has a STARTED or RUNNING job of `app`.
 pub async fn has_live(db: impl PgExecutor<'_>, user_id: Uuid, app: &str) -> StoreResult<bool> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar(AssertSqlSafe(format!(
         "select exists (select 1 from train_jobs where user_id = $1 and app = $2 \
-         and status in ('STARTED', 'RUNNING'))",
-    )
+         and status in {LIVE_JOB})"
+    )))
     .bind(user_id)
     .bind(app)
     .fetch_one(db)
@@ -198,9 +199,9 @@ pub async fn has_live(db: impl PgExecutor<'_>, user_id: Uuid, app: &str) -> Stor
 
 /// How many STARTED or RUNNING jobs the user has.
 pub async fn count_live_of_user(db: impl PgExecutor<'_>, user_id: Uuid) -> StoreResult<i64> {
-    Ok(sqlx::query_scalar(
-        "select count(*) from train_jobs where user_id = $1 and status in ('STARTED', 'RUNNING')",
-    )
+    Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+        "select count(*) from train_jobs where user_id = $1 and status in {LIVE_JOB}"
+    )))
     .bind(user_id)
     .fetch_one(db)
     .await?)
@@ -210,7 +211,7 @@ pub async fn count_live_of_user(db: impl PgExecutor<'_>, user_id: Uuid) -> Store
 pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<TrainJobRecord>> {
     records(
         sqlx::query_as(AssertSqlSafe(format!(
-            "select {JOB_COLUMNS} from train_jobs where status in ('STARTED', 'RUNNING') \
+            "select {JOB_COLUMNS} from train_jobs where status in {LIVE_JOB} \
              order by datetime_started"
         )))
         .fetch_all(db)

@@ -10,6 +10,7 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use crate::status_sets::UNFINISHED_TRIAL;
 use crate::{parse_text, JsonText, StoreResult};
 
 /// A trial row.
@@ -160,7 +161,7 @@ pub async fn unfinished_of_worker(
     worker_id: Uuid,
 ) -> StoreResult<Option<(TrialRecord, bool)>> {
     let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
-        "{SELECT} where t.worker_id = $1 and t.status in ('PENDING', 'RUNNING') \
+        "{SELECT} where t.worker_id = $1 and t.status in {UNFINISHED_TRIAL} \
          order by t.no desc limit 1"
     )))
     .bind(worker_id)
@@ -294,10 +295,10 @@ pub async fn error_in_flight_of_worker(
     worker_id: Uuid,
     reason: &str,
 ) -> StoreResult<u64> {
-    Ok(sqlx::query(
+    Ok(sqlx::query(AssertSqlSafe(format!(
         "update trials set status = 'ERRORED', error = $2, datetime_stopped = now() \
-         where worker_id = $1 and status in ('PENDING', 'RUNNING')",
-    )
+         where worker_id = $1 and status in {UNFINISHED_TRIAL}"
+    )))
     .bind(worker_id)
     .bind(reason)
     .execute(db)
@@ -306,34 +307,32 @@ pub async fn error_in_flight_of_worker(
 }
 
 /// Prepares the unfinished trial of a crashed worker that is about to be relaunched: the
-/// interrupted attempt's logs are deleted, so the trial counts as untouched and
-/// [`unfinished_of_worker`] hands it (same number, same proposal) to the relaunched worker; a
-/// crash then costs no trial of the budget. A trial whose parameters were already stored is
-/// ERRORED with `reason` instead: its attempt cannot be undone. Returns how many trials will be
-/// re-run.
+/// interrupted attempt's logs are deleted and its parameters, if it had stored them before
+/// dying, are let go, so the trial counts as untouched and [`unfinished_of_worker`] hands it
+/// (same number, same proposal) to the relaunched worker; a crash then costs no trial of the
+/// budget. A let-go parameters file stays on disk with nothing referring to it, like the
+/// orphans of docs/storage.md. Returns how many trials will be re-run.
 pub async fn requeue_in_flight_of_worker(
     db: &mut sqlx::PgConnection,
     worker_id: Uuid,
-    reason: &str,
 ) -> StoreResult<u64> {
-    sqlx::query(
-        "update trials set status = 'ERRORED', error = $2, datetime_stopped = now() \
-         where worker_id = $1 and status in ('PENDING', 'RUNNING') and params_key is not null",
-    )
+    sqlx::query(AssertSqlSafe(format!(
+        "update trials set params_key = null, params_sha256 = null \
+         where worker_id = $1 and status in {UNFINISHED_TRIAL} and params_key is not null"
+    )))
     .bind(worker_id)
-    .bind(reason)
     .execute(&mut *db)
     .await?;
-    sqlx::query(
+    sqlx::query(AssertSqlSafe(format!(
         "delete from trial_logs where trial_id in (select id from trials \
-         where worker_id = $1 and status in ('PENDING', 'RUNNING'))",
-    )
+         where worker_id = $1 and status in {UNFINISHED_TRIAL})"
+    )))
     .bind(worker_id)
     .execute(&mut *db)
     .await?;
-    Ok(sqlx::query_scalar::<_, i64>(
-        "select count(*) from trials where worker_id = $1 and status in ('PENDING', 'RUNNING')",
-    )
+    Ok(sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
+        "select count(*) from trials where worker_id = $1 and status in {UNFINISHED_TRIAL}"
+    )))
     .bind(worker_id)
     .fetch_one(&mut *db)
     .await?
@@ -346,10 +345,10 @@ pub async fn error_in_flight_of_job(
     train_job_id: Uuid,
     reason: &str,
 ) -> StoreResult<u64> {
-    Ok(sqlx::query(
+    Ok(sqlx::query(AssertSqlSafe(format!(
         "update trials set status = 'ERRORED', error = $2, datetime_stopped = now() \
-         where train_job_id = $1 and status in ('PENDING', 'RUNNING')",
-    )
+         where train_job_id = $1 and status in {UNFINISHED_TRIAL}"
+    )))
     .bind(train_job_id)
     .bind(reason)
     .execute(db)
@@ -362,12 +361,12 @@ pub async fn counts(
     db: impl PgExecutor<'_>,
     sub_train_job_id: Uuid,
 ) -> StoreResult<(i64, i64, i64)> {
-    Ok(sqlx::query_as(
-        "select count(*) filter (where status in ('PENDING', 'RUNNING')), \
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
+        "select count(*) filter (where status in {UNFINISHED_TRIAL}), \
                 count(*) filter (where status = 'COMPLETED'), \
                 count(*) filter (where status = 'ERRORED') \
-         from trials where sub_train_job_id = $1",
-    )
+         from trials where sub_train_job_id = $1"
+    )))
     .bind(sub_train_job_id)
     .fetch_one(db)
     .await?)

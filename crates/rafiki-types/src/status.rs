@@ -80,9 +80,13 @@ wire_enum!(
 );
 
 impl JobStatus {
+    /// The live statuses: the job's services may be running. Queries take their sets from
+    /// here (`rafiki_store`'s `status_sets`).
+    pub const LIVE: [JobStatus; 2] = [JobStatus::Started, JobStatus::Running];
+
     /// Whether the job is still live (its services may be running).
     pub fn is_live(self) -> bool {
-        matches!(self, JobStatus::Started | JobStatus::Running)
+        Self::LIVE.contains(&self)
     }
 
     /// The transition table: live statuses move forward; STOPPED and ERRORED are final.
@@ -96,6 +100,9 @@ impl JobStatus {
 }
 
 impl TrialStatus {
+    /// The statuses of a trial a worker holds and has not finished.
+    pub const UNFINISHED: [TrialStatus; 2] = [TrialStatus::Pending, TrialStatus::Running];
+
     /// The transition table: PENDING -> RUNNING -> COMPLETED | ERRORED; a pending trial can
     /// also be ERRORED (its worker died before starting it).
     pub fn can_become(self, next: TrialStatus) -> bool {
@@ -108,12 +115,16 @@ impl TrialStatus {
 }
 
 impl ServiceStatus {
+    /// The statuses of a service that may still be running.
+    pub const LIVE: [ServiceStatus; 3] = [
+        ServiceStatus::Started,
+        ServiceStatus::Deploying,
+        ServiceStatus::Running,
+    ];
+
     /// Whether the service may still be running.
     pub fn is_live(self) -> bool {
-        matches!(
-            self,
-            ServiceStatus::Started | ServiceStatus::Deploying | ServiceStatus::Running
-        )
+        Self::LIVE.contains(&self)
     }
 
     /// The transition table: STARTED -> DEPLOYING -> RUNNING, any live status -> ERRORED or

@@ -82,7 +82,7 @@ impl Orchestrator {
                     // The worker will be relaunched: it gets its interrupted trial again, so
                     // only the model's own failures cost trials of the budget.
                     let mut conn = self.pool.acquire().await?;
-                    trials::requeue_in_flight_of_worker(&mut conn, service.id, &reason).await?;
+                    trials::requeue_in_flight_of_worker(&mut conn, service.id).await?;
                     drop(conn);
                     let due = *next_attempt.entry(service.id).or_insert_with(|| {
                         let backoff = if never_launched {

@@ -945,8 +945,9 @@ async fn a_model_that_raises_in_get_knob_config_makes_the_job_errored_with_the_r
     assert_eq!(trials, json!([]), "no trial was started");
 }
 
-/// A slow job of 100 trials whose worker the test plays by hand, calling as `token`.
-async fn hand_driven_job(app: &TestApp, token: &str) -> (String, String) {
+/// A slow job of 100 trials with a second worker the test plays by hand, calling as `token`;
+/// returns the user's token, the job's path and the hand-driven worker's id.
+async fn hand_driven_job(app: &TestApp, token: &str) -> (String, String, uuid::Uuid) {
     let (dev, path) = start_job(
         app,
         "ANY",
@@ -956,8 +957,8 @@ async fn hand_driven_job(app: &TestApp, token: &str) -> (String, String) {
         json!({"seconds": 0.5}),
     )
     .await;
-    hand_driven_worker(app, &dev, &path, token).await;
-    (dev, path)
+    let worker = hand_driven_worker(app, &dev, &path, token).await;
+    (dev, path, worker)
 }
 
 #[tokio::test]
@@ -967,7 +968,7 @@ async fn a_retried_request_for_a_trial_gets_the_same_trial_and_an_abandoned_one_
     }
     let app = spawn_app().await;
     let token = "a-hand-made-service-token";
-    let (dev, path) = hand_driven_job(&app, token).await;
+    let (dev, path, _) = hand_driven_job(&app, token).await;
     let next = || async {
         json_ok(
             app.send(
@@ -1024,8 +1025,8 @@ async fn a_retried_request_for_a_trial_gets_the_same_trial_and_an_abandoned_one_
 
 /// Once the job's real worker has started trials, adds a second worker of the same model with
 /// `token`, driven by hand through the internal API. Its backend is not the admin's, so
-/// supervision leaves it alone.
-async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) {
+/// supervision leaves it alone. Returns its id.
+async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) -> uuid::Uuid {
     wait_for_job(app, dev, path, 60, |j| j["status"] == "RUNNING").await;
     let (sub_id, job_id): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
         "select w.sub_train_job_id, s.train_job_id from train_job_workers w \
@@ -1052,6 +1053,7 @@ async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) {
     rafiki_store::services::insert_train_worker(&app.pool, worker, sub_id)
         .await
         .unwrap();
+    worker
 }
 
 #[tokio::test]
@@ -1061,7 +1063,7 @@ async fn a_retried_finish_or_parameters_upload_whose_answer_was_lost_is_answered
     }
     let app = spawn_app().await;
     let token = "a-hand-made-service-token";
-    let (dev, path) = hand_driven_job(&app, token).await;
+    let (dev, path, _) = hand_driven_job(&app, token).await;
     let trial = json_ok(
         app.send(
             Method::POST,
@@ -1112,4 +1114,81 @@ async fn a_retried_finish_or_parameters_upload_whose_answer_was_lost_is_answered
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_trial_whose_worker_died_after_storing_its_parameters_is_run_again_in_full() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let token = "a-hand-made-service-token";
+    let (dev, path, worker) = hand_driven_job(&app, token).await;
+    let next_trial = || async {
+        json_ok(
+            app.send(
+                Method::POST,
+                "/internal/train/trials",
+                Some(token),
+                Value::Null,
+            )
+            .await,
+        )
+        .await["trial"]
+            .clone()
+    };
+    let put_params = |trial_id: String, bytes: &'static [u8]| {
+        app.client
+            .put(format!(
+                "{}/internal/trials/{trial_id}/parameters",
+                app.address
+            ))
+            .bearer_auth(token)
+            .body(bytes)
+            .send()
+    };
+    let first = next_trial().await;
+    let trial_id = first["id"].as_str().unwrap().to_owned();
+    let res = put_params(trial_id.clone(), b"first attempt")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // The worker dies before finishing; supervision prepares the relaunch.
+    let mut conn = app.pool.acquire().await.unwrap();
+    rafiki_store::trials::requeue_in_flight_of_worker(&mut conn, worker)
+        .await
+        .unwrap();
+    drop(conn);
+    // The relaunched worker gets the same trial, stores its own parameters and finishes it.
+    let again = next_trial().await;
+    assert_eq!(again["id"], first["id"], "{again}");
+    assert_eq!(again["no"], first["no"]);
+    let res = put_params(trial_id.clone(), b"second attempt")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let finish_path = format!("/internal/trials/{trial_id}/finish");
+    let res = app
+        .send(
+            Method::POST,
+            &finish_path,
+            Some(token),
+            json!({"status": "COMPLETED", "score": 0.5}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let finished = app.get_json(&format!("/trials/{trial_id}"), &dev).await;
+    assert_eq!(finished["status"], "COMPLETED", "{finished}");
+    assert_eq!(finished["is_params_saved"], true);
+    let params = app
+        .get(&format!("/trials/{trial_id}/parameters"), &dev)
+        .await;
+    assert_eq!(params.bytes().await.unwrap().as_ref(), b"second attempt");
+    app.send(
+        Method::POST,
+        &format!("{path}/stop"),
+        Some(&dev),
+        Value::Null,
+    )
+    .await;
 }
