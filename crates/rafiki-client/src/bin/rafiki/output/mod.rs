@@ -1,5 +1,12 @@
 //! How commands print: a table for people, or (`--json`) the server's answer as JSON for
-//! scripts.
+//! scripts. Commands decide what to print; the tables, charts, previews and progress displays
+//! they print are made here, from the formatting helpers of this module.
+
+mod chart;
+pub mod logs;
+pub mod params;
+pub mod progress;
+pub mod tables;
 
 use chrono::{DateTime, Utc};
 use comfy_table::{presets, ContentArrangement, LineStyle, Table, TableStyle};
