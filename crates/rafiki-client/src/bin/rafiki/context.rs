@@ -67,8 +67,25 @@ impl Context {
     }
 }
 
+/// Whose jobs a listing shows (`train list`, `inference list`): an app's, or a user's.
+pub enum JobsOf {
+    App(String),
+    User(Uuid),
+}
+
+impl JobsOf {
+    /// The app given with `--app`, else the user given with `--user`, else the one `client`
+    /// is logged in as.
+    pub fn new(app: Option<String>, user: Option<Uuid>, client: &Client) -> Result<Self, Failure> {
+        Ok(match (app, user) {
+            (Some(app), _) => JobsOf::App(app),
+            (None, user) => JobsOf::User(user.unwrap_or(current_user(client)?)),
+        })
+    }
+}
+
 /// The id of the user `client` is logged in as.
-pub fn current_user(client: &Client) -> Result<Uuid, Failure> {
+fn current_user(client: &Client) -> Result<Uuid, Failure> {
     client
         .get_current_user()
         .map(|u| u.id)

@@ -6,7 +6,7 @@ use rafiki_client::{Budget, InferenceBudgetOption};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::context::{current_user, Context};
+use crate::context::{Context, JobsOf};
 use crate::failure::Failure;
 use crate::output::tables;
 use crate::train::AppVersion;
@@ -72,12 +72,9 @@ pub async fn run(ctx: &Context, cmd: InferenceCommand) -> Result<(), Failure> {
             ctx.out.show(&job, tables::inference_job);
         }
         InferenceCommand::List { app, user } => {
-            let jobs = match (app, user) {
-                (Some(app), _) => client.get_inference_jobs_of_app(&app).await?,
-                (None, user) => {
-                    let user = user.unwrap_or(current_user(&client)?);
-                    client.get_inference_jobs_by_user(user).await?
-                }
+            let jobs = match JobsOf::new(app, user, &client)? {
+                JobsOf::App(app) => client.get_inference_jobs_of_app(&app).await?,
+                JobsOf::User(user) => client.get_inference_jobs_by_user(user).await?,
             };
             ctx.out.show(&jobs, |jobs| tables::inference_jobs(jobs));
         }

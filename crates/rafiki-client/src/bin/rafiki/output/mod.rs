@@ -62,6 +62,15 @@ pub fn table(headers: &[&str]) -> Table {
     table
 }
 
+/// A listing: a table with these column headers and a row per item.
+pub fn listing<T>(headers: &[&str], items: &[T], row: impl Fn(&T) -> Vec<String>) -> Table {
+    let mut table = table(headers);
+    for item in items {
+        table.add_row(row(item));
+    }
+    table
+}
+
 /// A two-column table of one record's fields.
 pub fn record(rows: Vec<(&str, String)>) -> Table {
     let mut table = Table::new();

@@ -10,35 +10,31 @@ use rafiki_client::types::model::{AvailableModel, Dependencies, Model};
 use rafiki_client::types::train::{TrainJob, Trial};
 use rafiki_client::types::user::User;
 
-use super::{compact, record, score, size, table, when, when_opt};
+use super::{compact, listing, record, score, size, table, when, when_opt};
 
 /// `rafiki users list`
 pub fn users(users: &[User]) -> Table {
-    let mut t = table(&["email", "type", "id", "banned"]);
-    for u in users {
-        t.add_row(vec![
+    listing(&["email", "type", "id", "banned"], users, |u| {
+        vec![
             u.email.clone(),
             u.user_type.to_string(),
             u.id.to_string(),
             when_opt(&u.banned_date),
-        ]);
-    }
-    t
+        ]
+    })
 }
 
 /// `rafiki datasets list`
 pub fn datasets(datasets: &[Dataset]) -> Table {
-    let mut t = table(&["id", "name", "task", "size", "created"]);
-    for d in datasets {
-        t.add_row(vec![
+    listing(&["id", "name", "task", "size", "created"], datasets, |d| {
+        vec![
             d.id.to_string(),
             d.name.clone(),
             d.task.clone(),
             size(d.size_bytes),
             when(&d.datetime_created),
-        ]);
-    }
-    t
+        ]
+    })
 }
 
 fn dependencies_text(deps: &Dependencies) -> String {
@@ -53,18 +49,20 @@ fn dependencies_text(deps: &Dependencies) -> String {
 
 /// `rafiki models list`
 pub fn models(models: &[AvailableModel]) -> Table {
-    let mut t = table(&["id", "name", "task", "access", "dependencies", "created"]);
-    for m in models {
-        t.add_row(vec![
-            m.id.to_string(),
-            m.name.clone(),
-            m.task.clone(),
-            m.access_right.to_string(),
-            dependencies_text(&m.dependencies),
-            when(&m.datetime_created),
-        ]);
-    }
-    t
+    listing(
+        &["id", "name", "task", "access", "dependencies", "created"],
+        models,
+        |m| {
+            vec![
+                m.id.to_string(),
+                m.name.clone(),
+                m.task.clone(),
+                m.access_right.to_string(),
+                dependencies_text(&m.dependencies),
+                when(&m.datetime_created),
+            ]
+        },
+    )
 }
 
 /// `rafiki models show`
@@ -89,21 +87,23 @@ pub fn model(m: &Model) -> Table {
 
 /// `rafiki train list`
 pub fn train_jobs(jobs: &[TrainJob]) -> Table {
-    let mut t = table(&[
-        "app", "version", "status", "task", "started", "stopped", "id",
-    ]);
-    for j in jobs {
-        t.add_row(vec![
-            j.app.clone(),
-            j.app_version.to_string(),
-            j.status.to_string(),
-            j.task.clone(),
-            when(&j.datetime_started),
-            when_opt(&j.datetime_stopped),
-            j.id.to_string(),
-        ]);
-    }
-    t
+    listing(
+        &[
+            "app", "version", "status", "task", "started", "stopped", "id",
+        ],
+        jobs,
+        |j| {
+            vec![
+                j.app.clone(),
+                j.app_version.to_string(),
+                j.status.to_string(),
+                j.task.clone(),
+                when(&j.datetime_started),
+                when_opt(&j.datetime_stopped),
+                j.id.to_string(),
+            ]
+        },
+    )
 }
 
 /// `rafiki train show`
@@ -135,22 +135,24 @@ pub fn train_job(j: &TrainJob) -> Table {
 
 /// `rafiki trials list` and `trials best`
 pub fn trials(trials: &[Trial]) -> Table {
-    let mut t = table(&[
-        "id", "model", "no", "status", "score", "params", "started", "stopped",
-    ]);
-    for trial in trials {
-        t.add_row(vec![
-            trial.id.to_string(),
-            trial.model_name.clone(),
-            trial.no.to_string(),
-            trial.status.to_string(),
-            score(trial.score),
-            if trial.is_params_saved { "saved" } else { "-" }.to_owned(),
-            when(&trial.datetime_started),
-            when_opt(&trial.datetime_stopped),
-        ]);
-    }
-    t
+    listing(
+        &[
+            "id", "model", "no", "status", "score", "params", "started", "stopped",
+        ],
+        trials,
+        |trial| {
+            vec![
+                trial.id.to_string(),
+                trial.model_name.clone(),
+                trial.no.to_string(),
+                trial.status.to_string(),
+                score(trial.score),
+                if trial.is_params_saved { "saved" } else { "-" }.to_owned(),
+                when(&trial.datetime_started),
+                when_opt(&trial.datetime_stopped),
+            ]
+        },
+    )
 }
 
 /// `rafiki trials show`
@@ -175,18 +177,20 @@ pub fn trial(t: &Trial) -> Table {
 
 /// `rafiki inference list`
 pub fn inference_jobs(jobs: &[InferenceJob]) -> Table {
-    let mut t = table(&["app", "version", "status", "started", "stopped", "id"]);
-    for j in jobs {
-        t.add_row(vec![
-            j.app.clone(),
-            j.app_version.to_string(),
-            j.status.to_string(),
-            when(&j.datetime_started),
-            when_opt(&j.datetime_stopped),
-            j.id.to_string(),
-        ]);
-    }
-    t
+    listing(
+        &["app", "version", "status", "started", "stopped", "id"],
+        jobs,
+        |j| {
+            vec![
+                j.app.clone(),
+                j.app_version.to_string(),
+                j.status.to_string(),
+                when(&j.datetime_started),
+                when_opt(&j.datetime_stopped),
+                j.id.to_string(),
+            ]
+        },
+    )
 }
 
 /// `rafiki inference status`

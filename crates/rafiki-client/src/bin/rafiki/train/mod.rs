@@ -8,7 +8,7 @@ use rafiki_client::{Budget, BudgetOption};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::context::{current_user, Context};
+use crate::context::{Context, JobsOf};
 use crate::failure::Failure;
 use crate::output::tables;
 
@@ -163,12 +163,9 @@ pub async fn run(ctx: &Context, cmd: TrainCommand) -> Result<(), Failure> {
             watch::watch(ctx, &client, &job.app, job.app_version, interval).await?;
         }
         TrainCommand::List { app, user } => {
-            let jobs = match (app, user) {
-                (Some(app), _) => client.get_train_jobs_of_app(&app).await?,
-                (None, user) => {
-                    let user = user.unwrap_or(current_user(&client)?);
-                    client.get_train_jobs_by_user(user).await?
-                }
+            let jobs = match JobsOf::new(app, user, &client)? {
+                JobsOf::App(app) => client.get_train_jobs_of_app(&app).await?,
+                JobsOf::User(user) => client.get_train_jobs_by_user(user).await?,
             };
             ctx.out.show(&jobs, |jobs| tables::train_jobs(jobs));
         }
