@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use rafiki_client::Session;
 use serde::{Deserialize, Serialize};
 
-use crate::Failure;
+use crate::failure::Failure;
 
 /// What `rafiki login` saves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

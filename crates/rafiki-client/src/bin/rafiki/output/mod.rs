@@ -1,5 +1,12 @@
 //! How commands print: a table for people, or (`--json`) the server's answer as JSON for
-//! scripts.
+//! scripts. Commands decide what to print; the tables, charts, previews and progress displays
+//! they print are made here, from the formatting helpers of this module.
+
+mod chart;
+pub mod logs;
+pub mod params;
+pub mod progress;
+pub mod tables;
 
 use chrono::{DateTime, Utc};
 use comfy_table::{presets, ContentArrangement, LineStyle, Table, TableStyle};
@@ -52,6 +59,15 @@ pub fn table(headers: &[&str]) -> Table {
         .load_style(LISTING)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(headers.iter().copied());
+    table
+}
+
+/// A listing: a table with these column headers and a row per item.
+pub fn listing<T>(headers: &[&str], items: &[T], row: impl Fn(&T) -> Vec<String>) -> Table {
+    let mut table = table(headers);
+    for item in items {
+        table.add_row(row(item));
+    }
     table
 }
 

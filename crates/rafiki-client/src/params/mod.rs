@@ -6,10 +6,16 @@
 //! types: `str`, `int`, `float`, `bool` and `bytes` map to Rust values; numpy arrays and
 //! scalars become an [`Array`] (dtype, shape and the raw C-ordered element bytes), with
 //! helpers to read the elements as numbers or text.
+//!
+//! The JSON header is read by `header`, into serde types, and checked there (its dtypes are
+//! parsed by `dtype`); this module reads the preamble before it and the buffers after it.
 
-use std::fmt;
+mod dtype;
+mod header;
 
-use serde_json::{Map, Value};
+use std::collections::HashSet;
+
+pub use dtype::{ByteOrder, Dtype, DtypeKind};
 
 const MAGIC: &[u8; 8] = b"RAFKPRMS";
 const VERSION: u16 = 1;
@@ -225,7 +231,7 @@ impl Array {
 
     fn items(&self) -> impl Iterator<Item = &[u8]> {
         // Every readable dtype has items of at least one byte.
-        self.data.chunks_exact(self.dtype.item_size.max(1))
+        self.data.chunks_exact(self.dtype.item_size().max(1))
     }
 
     /// The elements as `f64`, for bool, integer and float dtypes (integers beyond 2^53 round);
@@ -240,8 +246,8 @@ impl Array {
     /// # Ok(()) }
     /// ```
     pub fn to_f64_vec(&self) -> Option<Vec<f64>> {
-        let order = self.dtype.byte_order;
-        let convert: fn(&[u8], ByteOrder) -> f64 = match self.dtype.kind {
+        let order = self.dtype.byte_order();
+        let convert: fn(&[u8], ByteOrder) -> f64 = match self.dtype.kind() {
             DtypeKind::Bool => |b, _| f64::from(b[0]),
             DtypeKind::Int => |b, o| read_int(b, o) as f64,
             DtypeKind::UInt => |b, o| read_uint(b, o) as f64,
@@ -267,8 +273,8 @@ impl Array {
     /// # Ok(()) }
     /// ```
     pub fn to_i64_vec(&self) -> Option<Vec<i64>> {
-        let order = self.dtype.byte_order;
-        match self.dtype.kind {
+        let order = self.dtype.byte_order();
+        match self.dtype.kind() {
             DtypeKind::Bool => Some(self.items().map(|b| i64::from(b[0])).collect()),
             DtypeKind::Int | DtypeKind::Datetime(_) | DtypeKind::Timedelta(_) => {
                 Some(self.items().map(|b| read_int(b, order)).collect())
@@ -294,8 +300,8 @@ impl Array {
     /// # Ok(()) }
     /// ```
     pub fn to_string_vec(&self) -> Option<Vec<String>> {
-        let order = self.dtype.byte_order;
-        match self.dtype.kind {
+        let order = self.dtype.byte_order();
+        match self.dtype.kind() {
             DtypeKind::Unicode => self
                 .items()
                 .map(|b| {
@@ -350,249 +356,8 @@ fn f16_to_f64(bits: u16) -> f64 {
     }
 }
 
-/// Byte order of a dtype.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ByteOrder {
-    /// `<`
-    Little,
-    /// `>`
-    Big,
-    /// `|`: one-byte items, text of bytes.
-    NotApplicable,
-}
-
-/// Kind of a dtype.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DtypeKind {
-    /// `b`: bool.
-    Bool,
-    /// `i`: signed integer.
-    Int,
-    /// `u`: unsigned integer.
-    UInt,
-    /// `f`: IEEE 754 float.
-    Float,
-    /// `c`: complex, real part first.
-    Complex,
-    /// `U`: fixed-width UCS-4 text.
-    Unicode,
-    /// `S`: fixed-width bytes.
-    Bytes,
-    /// `M`: datetime64 with its unit (e.g. `ns`, `10s`; empty for numpy's generic unit).
-    Datetime(String),
-    /// `m`: timedelta64 with its unit.
-    Timedelta(String),
-}
-
-/// A numpy dtype in canonical form (`numpy.dtype.str`), e.g. `<f4`, `|u1`, `<U5`, `<M8[ns]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dtype {
-    byte_order: ByteOrder,
-    kind: DtypeKind,
-    item_size: usize,
-}
-
-impl Dtype {
-    /// Byte order of the elements.
-    ///
-    /// ```
-    /// use rafiki_client::params::{ByteOrder, Dtype, DtypeKind};
-    /// assert_eq!(Dtype::parse(">i4").unwrap().byte_order(), ByteOrder::Big);
-    /// ```
-    pub fn byte_order(&self) -> ByteOrder {
-        self.byte_order
-    }
-
-    /// Element kind.
-    ///
-    /// ```
-    /// use rafiki_client::params::{ByteOrder, Dtype, DtypeKind};
-    /// assert_eq!(Dtype::parse("<M8[ns]").unwrap().kind(), &DtypeKind::Datetime("ns".into()));
-    /// ```
-    pub fn kind(&self) -> &DtypeKind {
-        &self.kind
-    }
-
-    /// Bytes per element.
-    ///
-    /// ```
-    /// use rafiki_client::params::{ByteOrder, Dtype, DtypeKind};
-    /// assert_eq!(Dtype::parse("<U5").unwrap().item_size(), 20);
-    /// ```
-    pub fn item_size(&self) -> usize {
-        self.item_size
-    }
-
-    /// Parses a canonical dtype string; refuses unknown, non-canonical and unportable ones.
-    ///
-    /// ```
-    /// use rafiki_client::params::{ByteOrder, Dtype, DtypeKind};
-    /// assert_eq!(Dtype::parse("<f4").unwrap().to_string(), "<f4");
-    /// assert!(Dtype::parse("<u1").is_none(), "numpy writes |u1");
-    /// assert!(Dtype::parse("|O8").is_none(), "objects are never read");
-    /// ```
-    pub fn parse(code: &str) -> Option<Dtype> {
-        let mut chars = code.chars();
-        let byte_order = match chars.next()? {
-            '<' => ByteOrder::Little,
-            '>' => ByteOrder::Big,
-            '|' => ByteOrder::NotApplicable,
-            _ => return None,
-        };
-        let kind_char = chars.next()?;
-        let rest = chars.as_str();
-        let (number, unit) = match rest.find('[') {
-            Some(i) if rest.ends_with(']') => (&rest[..i], Some(&rest[i + 1..rest.len() - 1])),
-            Some(_) => return None,
-            None => (rest, None),
-        };
-        let n = canonical_number(number)?;
-        let ordered = matches!(byte_order, ByteOrder::Little | ByteOrder::Big);
-        let (kind, item_size) = match (kind_char, unit) {
-            ('b', None) if n == 1 && !ordered => (DtypeKind::Bool, 1),
-            ('i' | 'u', None) if (n == 1 && !ordered) || (ordered && [2, 4, 8].contains(&n)) => {
-                let kind = if kind_char == 'i' {
-                    DtypeKind::Int
-                } else {
-                    DtypeKind::UInt
-                };
-                (kind, n)
-            }
-            ('f', None) if ordered && [2, 4, 8].contains(&n) => (DtypeKind::Float, n),
-            ('c', None) if ordered && [8, 16].contains(&n) => (DtypeKind::Complex, n),
-            // numpy never makes arrays of zero-width text, and their elements would cost nothing
-            // in the file however many there are: refused.
-            ('U', None) if ordered && n > 0 => (DtypeKind::Unicode, n.checked_mul(4)?),
-            ('S', None) if !ordered && n > 0 => (DtypeKind::Bytes, n),
-            ('M' | 'm', unit) if ordered && n == 8 => {
-                let unit = match unit {
-                    None => String::new(),
-                    Some(unit) => canonical_unit(unit)?.to_owned(),
-                };
-                let kind = if kind_char == 'M' {
-                    DtypeKind::Datetime(unit)
-                } else {
-                    DtypeKind::Timedelta(unit)
-                };
-                (kind, 8)
-            }
-            _ => return None,
-        };
-        Some(Dtype {
-            byte_order,
-            kind,
-            item_size,
-        })
-    }
-}
-
-/// A decimal number as numpy writes it: digits, no sign, no leading zero.
-fn canonical_number(text: &str) -> Option<usize> {
-    let canonical = !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_digit())
-        && (text == "0" || !text.starts_with('0'));
-    if canonical {
-        text.parse().ok()
-    } else {
-        None
-    }
-}
-
-/// A datetime unit as numpy writes it: an optional multiplier above 1, then the unit.
-fn canonical_unit(text: &str) -> Option<&str> {
-    const UNITS: [&str; 13] = [
-        "Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "fs", "as",
-    ];
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (multiplier, unit) = text.split_at(split);
-    let multiplier_ok =
-        multiplier.is_empty() || canonical_number(multiplier).is_some_and(|n| n > 1);
-    (multiplier_ok && UNITS.contains(&unit)).then_some(text)
-}
-
-impl fmt::Display for Dtype {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let order = match self.byte_order {
-            ByteOrder::Little => '<',
-            ByteOrder::Big => '>',
-            ByteOrder::NotApplicable => '|',
-        };
-        match &self.kind {
-            DtypeKind::Bool => write!(f, "{order}b1"),
-            DtypeKind::Int => write!(f, "{order}i{}", self.item_size),
-            DtypeKind::UInt => write!(f, "{order}u{}", self.item_size),
-            DtypeKind::Float => write!(f, "{order}f{}", self.item_size),
-            DtypeKind::Complex => write!(f, "{order}c{}", self.item_size),
-            DtypeKind::Unicode => write!(f, "{order}U{}", self.item_size / 4),
-            DtypeKind::Bytes => write!(f, "{order}S{}", self.item_size),
-            DtypeKind::Datetime(unit) | DtypeKind::Timedelta(unit) => {
-                let letter = if matches!(self.kind, DtypeKind::Datetime(_)) {
-                    'M'
-                } else {
-                    'm'
-                };
-                if unit.is_empty() {
-                    write!(f, "{order}{letter}8")
-                } else {
-                    write!(f, "{order}{letter}8[{unit}]")
-                }
-            }
-        }
-    }
-}
-
 fn round_up(n: u64) -> Option<u64> {
     Some(n.checked_add(ALIGN - 1)? / ALIGN * ALIGN)
-}
-
-fn non_negative(entry: &Map<String, Value>, name: &str, field: &str) -> Result<u64, ParamsError> {
-    match entry.get(field).and_then(Value::as_u64) {
-        Some(n) => Ok(n),
-        None => fail(format!(
-            "entry {name:?}: `{field}` must be a non-negative integer"
-        )),
-    }
-}
-
-fn allowed_fields(kind: &str) -> Option<&'static [&'static str]> {
-    Some(match kind {
-        "str" | "int" | "float" | "bool" => &["value"],
-        "bytes" => &["nbytes", "offset"],
-        "ndarray" => &["dtype", "nbytes", "offset", "shape"],
-        "numpy_scalar" => &["dtype", "nbytes", "offset"],
-        _ => return None,
-    })
-}
-
-fn scalar(name: &str, kind: &str, value: &Value) -> Result<ParamValue, ParamsError> {
-    Ok(match (kind, value) {
-        ("str", Value::String(s)) => ParamValue::Str(s.clone()),
-        ("str", _) => return fail(format!("entry {name:?}: str value must be a JSON string")),
-        ("int", Value::Number(n)) if n.is_i64() || n.is_u64() => match n.as_i64() {
-            Some(i) => ParamValue::Int(i),
-            None => {
-                return fail(format!(
-                    "entry {name:?}: int value is out of the signed 64-bit range"
-                ))
-            }
-        },
-        ("int", _) => return fail(format!("entry {name:?}: int value must be a JSON integer")),
-        ("float", Value::String(s)) => ParamValue::Float(match s.as_str() {
-            "NaN" => f64::NAN,
-            "Infinity" => f64::INFINITY,
-            "-Infinity" => f64::NEG_INFINITY,
-            _ => return fail(format!("entry {name:?}: float value {s:?} is not a number")),
-        }),
-        ("float", Value::Number(n)) => match n.as_f64() {
-            Some(x) => ParamValue::Float(x),
-            None => return fail(format!("entry {name:?}: float value must be a number")),
-        },
-        ("float", _) => return fail(format!("entry {name:?}: float value must be a number")),
-        ("bool", Value::Bool(b)) => ParamValue::Bool(*b),
-        _ => return fail(format!("entry {name:?}: bool value must be true or false")),
-    })
 }
 
 /// Reads parameters from the bytes of a parameters file (what `GET /trials/{id}/parameters`
@@ -603,6 +368,63 @@ fn scalar(name: &str, kind: &str, value: &Value) -> Result<ParamValue, ParamsErr
 /// assert!(params.is_err(), "the data section must start at a multiple of 64");
 /// ```
 pub fn decode_params(data: &[u8]) -> Result<Parameters, ParamsError> {
+    let total = data.len() as u64;
+    let header_end = preamble(data)?;
+    let entries = header::read(&data[PREAMBLE_SIZE..header_end])?;
+    let data_start = round_up(header_end as u64).unwrap_or(u64::MAX);
+    let padding_end = data_start.min(total) as usize;
+    if data[header_end..padding_end].iter().any(|b| *b != 0) {
+        return fail("padding bytes after the header must be zero");
+    }
+
+    let mut params = Parameters::default();
+    // A set, so a header of many entries costs linear time.
+    let mut names = HashSet::new();
+    let mut expected_offset = 0u64;
+    let mut buffers_end = 0u64;
+    for entry in entries {
+        let header::Entry { name, content } = header::check(entry, &mut names)?;
+        let value = match content {
+            header::Content::Inline(value) => value,
+            header::Content::Buffer {
+                offset,
+                nbytes,
+                layout,
+            } => {
+                if offset != expected_offset {
+                    return fail(format!(
+                        "entry {name:?}: offset {offset} (expected {expected_offset})"
+                    ));
+                }
+                let end = data_start
+                    .checked_add(offset)
+                    .and_then(|start| start.checked_add(nbytes))
+                    .filter(|end| *end <= total);
+                let Some(end) = end else {
+                    return fail(format!(
+                        "entry {name:?}: its {nbytes} bytes run past the end of the data"
+                    ));
+                };
+                expected_offset = round_up(offset + nbytes).unwrap_or(u64::MAX);
+                buffers_end = offset + nbytes;
+                // Within `data`, so both fit in usize.
+                layout.value(&data[(end - nbytes) as usize..end as usize])
+            }
+        };
+        params.entries.push((name, value));
+    }
+
+    if total != data_start.saturating_add(buffers_end) {
+        return fail(format!(
+            "the data is {total} bytes long; its entries say {}",
+            data_start.saturating_add(buffers_end)
+        ));
+    }
+    Ok(params)
+}
+
+/// Checks the preamble: magic bytes, version and flags; returns where the header ends.
+fn preamble(data: &[u8]) -> Result<usize, ParamsError> {
     let total = data.len() as u64;
     if data.len() < PREAMBLE_SIZE {
         return fail(format!(
@@ -632,155 +454,8 @@ pub fn decode_params(data: &[u8]) -> Result<Parameters, ParamsError> {
             "the header ({header_len} bytes) runs past the end of the data ({total} bytes)"
         ));
     }
-    // Both fit in usize: they are at most `data.len()`.
-    let header_end_usize = header_end as usize;
-    let header: Value = std::str::from_utf8(&data[PREAMBLE_SIZE..header_end_usize])
-        .map_err(|e| e.to_string())
-        .and_then(|text| serde_json::from_str(text).map_err(|e| e.to_string()))
-        .or_else(|e| fail(format!("the header is not UTF-8 JSON: {e}")))?;
-    let Some(header) = header.as_object() else {
-        return fail("the header must be a JSON object with an `entries` list");
-    };
-    let Some(entries) = header.get("entries").and_then(Value::as_array) else {
-        return fail("the header must be a JSON object with an `entries` list");
-    };
-    let mut unknown: Vec<&str> = header
-        .keys()
-        .map(String::as_str)
-        .filter(|k| *k != "entries")
-        .collect();
-    if !unknown.is_empty() {
-        unknown.sort_unstable();
-        return fail(format!("unknown header field(s) {}", unknown.join(", ")));
-    }
-    let data_start = round_up(header_end).unwrap_or(u64::MAX);
-    let padding_end = data_start.min(total) as usize;
-    if data[header_end_usize..padding_end].iter().any(|b| *b != 0) {
-        return fail("padding bytes after the header must be zero");
-    }
-
-    let mut params = Parameters::default();
-    // A set, so a header of many entries costs linear time.
-    let mut names = std::collections::HashSet::new();
-    let mut expected_offset = 0u64;
-    let mut buffers_end = 0u64;
-    for entry in entries {
-        let Some(entry) = entry.as_object() else {
-            return fail("every entry must be a JSON object");
-        };
-        let Some(name) = entry.get("name").and_then(Value::as_str) else {
-            return fail("every entry needs a string `name`");
-        };
-        if !names.insert(name) {
-            return fail(format!("entry {name:?} appears twice"));
-        }
-        let kind = entry.get("kind").and_then(Value::as_str).unwrap_or("");
-        let Some(allowed) = allowed_fields(kind) else {
-            return fail(format!(
-                "entry {name:?}: unknown kind {}",
-                entry.get("kind").unwrap_or(&Value::Null)
-            ));
-        };
-        let mut fields: Vec<&str> = entry
-            .keys()
-            .map(String::as_str)
-            .filter(|k| *k != "name" && *k != "kind")
-            .collect();
-        fields.sort_unstable();
-        if fields != allowed {
-            return fail(format!(
-                "entry {name:?} ({kind}): fields must be {allowed:?}, got {fields:?}"
-            ));
-        }
-        if allowed == ["value"] {
-            let value = scalar(name, kind, &entry["value"])?;
-            params.entries.push((name.to_owned(), value));
-            continue;
-        }
-
-        let offset = non_negative(entry, name, "offset")?;
-        let nbytes = non_negative(entry, name, "nbytes")?;
-        if offset != expected_offset {
-            return fail(format!(
-                "entry {name:?}: offset {offset} (expected {expected_offset})"
-            ));
-        }
-        let end = data_start
-            .checked_add(offset)
-            .and_then(|start| start.checked_add(nbytes))
-            .filter(|end| *end <= total);
-        let Some(end) = end else {
-            return fail(format!(
-                "entry {name:?}: its {nbytes} bytes run past the end of the data"
-            ));
-        };
-        // Within `data`, so both fit in usize.
-        let bytes = &data[(end - nbytes) as usize..end as usize];
-        expected_offset = round_up(offset + nbytes).unwrap_or(u64::MAX);
-        buffers_end = offset + nbytes;
-        if kind == "bytes" {
-            params
-                .entries
-                .push((name.to_owned(), ParamValue::Bytes(bytes.to_vec())));
-            continue;
-        }
-
-        let dtype = match entry["dtype"].as_str() {
-            Some(code) => Dtype::parse(code).ok_or_else(|| {
-                ParamsError(format!(
-                    "entry {name:?}: dtype {code:?} is unknown, not canonical or not allowed"
-                ))
-            })?,
-            None => return fail(format!("entry {name:?}: `dtype` must be a string")),
-        };
-        let shape = if kind == "ndarray" {
-            let shape = entry["shape"].as_array().and_then(|dims| {
-                dims.iter()
-                    .map(|d| d.as_u64())
-                    .collect::<Option<Vec<u64>>>()
-            });
-            match shape {
-                Some(shape) => shape,
-                None => {
-                    return fail(format!(
-                        "entry {name:?}: `shape` must be a list of non-negative integers"
-                    ))
-                }
-            }
-        } else {
-            Vec::new()
-        };
-        let needed = shape
-            .iter()
-            .try_fold(1u64, |acc, d| acc.checked_mul(*d))
-            .and_then(|count| count.checked_mul(dtype.item_size as u64));
-        if needed != Some(nbytes) {
-            return fail(format!(
-                "entry {name:?}: shape {shape:?} of {dtype} needs {} bytes, the entry says \
-                 {nbytes}",
-                needed.map_or("too many".to_owned(), |n| n.to_string())
-            ));
-        }
-        let array = Array {
-            dtype,
-            shape,
-            data: bytes.to_vec(),
-        };
-        let value = if kind == "ndarray" {
-            ParamValue::Array(array)
-        } else {
-            ParamValue::Scalar(array)
-        };
-        params.entries.push((name.to_owned(), value));
-    }
-
-    if total != data_start.saturating_add(buffers_end) {
-        return fail(format!(
-            "the data is {total} bytes long; its entries say {}",
-            data_start.saturating_add(buffers_end)
-        ));
-    }
-    Ok(params)
+    // At most `data.len()`, so it fits in usize.
+    Ok(header_end as usize)
 }
 
 #[cfg(test)]
@@ -789,7 +464,7 @@ mod tests {
 
     /// The example of docs/parameters.md, read from its hex dump.
     fn doc_example() -> Vec<u8> {
-        let doc = include_str!("../../../docs/parameters.md");
+        let doc = include_str!("../../../../docs/parameters.md");
         let start = doc
             .find("<!-- example-hex-start -->")
             .expect("start marker");
@@ -849,7 +524,7 @@ mod tests {
     ///   "h": numpy.float16(1.5), "be": numpy.array([1, -2], ">i2"),
     ///   "u": numpy.array(["hé", ""], "<U2"), "e": numpy.zeros((0, 3), "<f8"),
     ///   "when": numpy.array(["2026-11-26"], "<M8[D]"), "pi": 3.141592653589793}`.
-    const RICH: &str = include_str!("../tests/data/rich_params.hex");
+    const RICH: &str = include_str!("../../tests/data/rich_params.hex");
 
     #[test]
     fn reads_every_kind_bits_exact() {
@@ -891,23 +566,6 @@ mod tests {
             [20_783],
             "days since 1970-01-01"
         );
-    }
-
-    #[test]
-    fn canonical_dtypes_read_and_print_back() {
-        for code in [
-            "|b1", "|i1", "|u1", "<i2", ">i4", "<u8", "<f2", ">f4", "<f8", "<c8", ">c16", "<U5",
-            "|S3", "<M8[ns]", ">m8[us]", "<M8", "<M8[10s]", "<M8[D]",
-        ] {
-            let dtype = Dtype::parse(code).unwrap_or_else(|| panic!("{code} is canonical"));
-            assert_eq!(dtype.to_string(), code);
-        }
-        for code in [
-            "<b1", "<u1", "|i2", "i4", "<f16", "<f3", "<c32", "<U05", "|U5", "<S3", "|O8", "<V8",
-            "<M8[xs]", "<M8[1s]", "<M4[s]", "<M8[s", "", "<", "<i+4", "<U0", "|S0",
-        ] {
-            assert_eq!(Dtype::parse(code), None, "{code} is refused");
-        }
     }
 
     #[test]
