@@ -12,7 +12,7 @@ use rafiki_types::internal::BlobRef;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
-use crate::client::{AdminClient, ClientError};
+use rafiki_service::client::{AdminClient, ClientError};
 
 /// Files downloaded from the admin, kept across runs.
 #[derive(Debug, Clone)]

@@ -3,8 +3,8 @@
 //! job -> downloads (model file, the trial's parameters; cached) -> dependencies -> Python
 //! runtime -> load the class -> `load_parameters` with the trial's knobs -> listen ->
 //! `POST /internal/inference/ready` -> serve `GET /health` and `POST /predict` until stopped.
-//! Both answer only requests that carry the job's predict secret ([`crate::predict_secret`]):
-//! 401 without it, 403 with another.
+//! Both answer only requests that carry the job's predict secret
+//! ([`rafiki_service::predict_secret`]): 401 without it, 403 with another.
 //! Whatever keeps the model from being served (dependencies that do not install, a class that
 //! does not load, parameters that `load_parameters` refuses, an interpreter that cannot run the
 //! runtime at all) is reported with `POST /internal/inference/fail`, after which the worker
@@ -37,11 +37,11 @@ use uuid::Uuid;
 
 use crate::batcher::{self, BatchError, BatchQueue, Batcher};
 use crate::cache::{BlobCache, CacheError};
-use crate::client::{AdminClient, ClientError};
 use crate::config::WorkerConfig;
-use crate::predict_secret::{PredictSecret, Presented};
 use crate::runtime::{EventSource, Runtime, RuntimeConfig, RuntimeError, RuntimeEvent};
 use crate::train::{model_runtime, report_environment, ModelRuntimeError, TrainError};
+use rafiki_service::client::{AdminClient, ClientError};
+use rafiki_service::predict_secret::{PredictSecret, Presented};
 
 /// The largest `POST /predict` body accepted.
 pub const MAX_BODY_BYTES: usize = 64 << 20;

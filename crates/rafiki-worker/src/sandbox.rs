@@ -26,7 +26,7 @@ use rafiki_types::internal::env;
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 
-use crate::config::ConfigError;
+use rafiki_service::config::ConfigError;
 
 /// `bwrap` or `off` (default `off`; the admin sets it for every worker it launches).
 pub const SANDBOX: &str = "RAFIKI_SANDBOX";

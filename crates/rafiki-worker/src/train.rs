@@ -19,11 +19,11 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::cache::{BlobCache, CacheError};
-use crate::client::{AdminClient, ClientError};
 use crate::config::WorkerConfig;
 use crate::deps::{DepsError, Installer};
 use crate::envs::{EnvStore, Lease};
 use crate::runtime::{EventSource, Runtime, RuntimeConfig, RuntimeError, RuntimeEvent};
+use rafiki_service::client::{AdminClient, ClientError};
 
 /// Most entries in one `POST /internal/trials/{id}/logs`.
 const MAX_BATCH: usize = 500;
