@@ -6,6 +6,8 @@
 //! parameters and logs back.
 //! In inference mode ([`inference`]) it loads one trained trial's model and serves predictions
 //! over HTTP to the inference job's predictor, batching concurrent requests ([`batcher`]).
+//! Both modes host the model the same way (module `host`: its dependency environment, the
+//! runtime with the model loaded, restarts, and whose fault a failure is).
 //! `docs/worker.md` describes the whole service. The binary's `main` only reads the settings
 //! and calls [`serve`].
 
@@ -14,6 +16,7 @@ pub mod cache;
 pub mod config;
 pub mod deps;
 pub mod envs;
+mod host;
 pub mod inference;
 pub mod runtime;
 pub mod sandbox;
