@@ -1,12 +1,12 @@
-//! The predictor's settings, read from the environment the backend sets
-//! (`docs/internal-api.md`) plus a few predictor-only variables (`docs/predictor.md`).
+//! The predictor's settings: those every service reads ([`rafiki_service::config`]) plus the
+//! predictor-only variables (`docs/predictor.md`).
 
 use std::fmt;
 use std::time::Duration;
 
+use rafiki_service::config::{ConfigError, RetryPolicy, Vars};
+use rafiki_service::predict_secret::PredictSecret;
 use rafiki_types::internal::env;
-use rafiki_worker::config::{ConfigError, RetryPolicy};
-use rafiki_worker::predict_secret::PredictSecret;
 
 /// How long one worker may take to answer one request, in milliseconds (default 10000).
 pub const WORKER_TIMEOUT_MS: &str = "RAFIKI_PREDICT_TIMEOUT_MS";
@@ -60,25 +60,13 @@ impl PredictorConfig {
 
     /// Reads settings through `lookup` (variable name to value).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let required =
-            |name: &str| get(name).ok_or_else(|| ConfigError(format!("{name} is not set")));
-        let admin_url = required(env::ADMIN_URL)?.trim_end_matches('/').to_owned();
-        if !(admin_url.starts_with("http://") || admin_url.starts_with("https://")) {
-            return Err(ConfigError(format!(
-                "{} must be an http(s) URL, got `{admin_url}`",
-                env::ADMIN_URL
-            )));
-        }
-        let port_text = required(env::PORT)?;
-        let port = port_text.trim().parse::<u16>().map_err(|_| {
-            ConfigError(format!(
-                "{} must be a port number, got `{port_text}`",
-                env::PORT
-            ))
-        })?;
+        let vars = Vars::new(&lookup);
+        let admin_url = vars.admin_url()?;
+        let port = vars
+            .port()?
+            .ok_or_else(|| ConfigError(format!("{} is not set", env::PORT)))?;
         let millis = |name: &str, default: u64| -> Result<Duration, ConfigError> {
-            match get(name) {
+            match vars.get(name) {
                 None => Ok(Duration::from_millis(default)),
                 Some(text) => match text.trim().parse::<u64>() {
                     Ok(ms) if ms >= 1 => Ok(Duration::from_millis(ms)),
@@ -90,10 +78,10 @@ impl PredictorConfig {
         };
         Ok(PredictorConfig {
             admin_url,
-            service_id: get(env::SERVICE_ID),
-            service_token: required(env::SERVICE_TOKEN)?,
-            predict_secret: PredictSecret::new(required(env::PREDICT_SECRET)?)?,
-            bind_host: get(env::BIND_HOST).unwrap_or_else(|| "127.0.0.1".to_owned()),
+            service_id: vars.service_id(),
+            service_token: vars.service_token()?,
+            predict_secret: PredictSecret::new(vars.required(env::PREDICT_SECRET)?)?,
+            bind_host: vars.bind_host(),
             port,
             worker_timeout: millis(WORKER_TIMEOUT_MS, 10_000)?,
             poll_interval: millis(POLL_INTERVAL_MS, 1_000)?,

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use futures_util::future::join_all;
+use rafiki_service::predict_secret::PredictSecret;
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::internal::{
     PredictorJob, PredictorWorker, WorkerPredictRequest, WorkerPredictResponse,
 };
-use rafiki_worker::predict_secret::PredictSecret;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 use uuid::Uuid;
@@ -438,7 +438,7 @@ fn failure_of(error: &reqwest::Error) -> Failure {
     if error.is_timeout() {
         return Failure::Timeout;
     }
-    Failure::Unreachable(rafiki_worker::client::describe(error))
+    Failure::Unreachable(rafiki_service::client::describe(error))
 }
 
 /// The start of a body, for log messages.

@@ -16,8 +16,8 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 
 use axum::serve::ListenerExt;
-use rafiki_worker::client::{AdminClient, ClientError};
-use rafiki_worker::config::RetryPolicy;
+use rafiki_service::client::{AdminClient, ClientError};
+use rafiki_service::config::RetryPolicy;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 

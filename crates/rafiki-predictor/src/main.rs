@@ -2,12 +2,12 @@
 //! (0 stopped on purpose, 1 crash, 2 bad configuration).
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use rafiki_predictor::PredictorConfig;
+use rafiki_service::exit::{run_to_exit, BAD_CONFIGURATION};
 
 fn main() -> ExitCode {
-    rafiki_worker::init_tracing();
+    rafiki_service::logging::init_tracing();
     if matches!(std::env::args().nth(1).as_deref(), Some("-h" | "--help")) {
         println!("usage: rafiki-predictor (settings from the environment; see docs/predictor.md)");
         return ExitCode::SUCCESS;
@@ -16,27 +16,8 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => {
             tracing::error!("{e}");
-            return ExitCode::from(2);
+            return ExitCode::from(BAD_CONFIGURATION);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(rafiki_predictor::serve(config));
-    // In-flight requests are not waited for after a stop.
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    match result {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("rafiki-predictor crashed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    run_to_exit("rafiki-predictor", rafiki_predictor::serve(config))
 }

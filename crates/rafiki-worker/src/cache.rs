@@ -8,11 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rafiki_service::client::{AdminClient, ClientError};
 use rafiki_types::internal::BlobRef;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
-
-use crate::client::{AdminClient, ClientError};
 
 /// Files downloaded from the admin, kept across runs.
 #[derive(Debug, Clone)]

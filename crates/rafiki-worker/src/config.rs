@@ -1,11 +1,12 @@
-//! The worker's settings, read from the environment the backend sets (`docs/internal-api.md`)
-//! plus a few worker-only variables (`docs/worker.md`).
+//! The worker's settings: those every service reads ([`rafiki_service::config`]) plus the
+//! worker-only variables (`docs/worker.md`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use rafiki_service::config::{ConfigError, RetryPolicy, Vars};
 use rafiki_types::internal::env;
 use rafiki_types::model::DependencyPins;
 
@@ -69,43 +70,6 @@ impl Mode {
                 env::SERVICE_TYPE
             ))),
         }
-    }
-}
-
-/// A setting is missing or malformed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(pub String);
-
-/// How the admin client retries transient failures (connect errors, timeouts, 5xx).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub attempts: u32,
-    /// Wait before the second attempt; doubled after each failure.
-    pub initial_backoff: Duration,
-    /// The longest wait between two attempts.
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// About a minute of retries: 0.25 s, 0.5 s, 1 s, ... capped at 10 s, 10 attempts.
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 10,
-            initial_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(10),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait after failed attempt number `attempt` (1-based).
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
-        self.initial_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff)
     }
 }
 
@@ -197,21 +161,14 @@ impl WorkerConfig {
     /// Reads settings through `lookup` (variable name to value), so tests need not touch the
     /// process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let required =
-            |name: &str| get(name).ok_or_else(|| ConfigError(format!("{name} is not set")));
-        let admin_url = required(env::ADMIN_URL)?.trim_end_matches('/').to_owned();
-        if !(admin_url.starts_with("http://") || admin_url.starts_with("https://")) {
-            return Err(ConfigError(format!(
-                "{} must be an http(s) URL, got `{admin_url}`",
-                env::ADMIN_URL
-            )));
-        }
-        let work_dir = PathBuf::from(required(env::WORK_DIR)?);
-        let venv_dir = get(VENV_DIR)
+        let vars = Vars::new(&lookup);
+        let admin_url = vars.admin_url()?;
+        let work_dir = PathBuf::from(vars.required(env::WORK_DIR)?);
+        let venv_dir = vars
+            .get(VENV_DIR)
             .map(PathBuf::from)
             .unwrap_or_else(|| default_venv_dir(&work_dir));
-        let env_cache_max_bytes = match get(ENV_CACHE_MAX_GB) {
+        let env_cache_max_bytes = match vars.get(ENV_CACHE_MAX_GB) {
             None => bound_of_gigabytes(DEFAULT_ENV_CACHE_MAX_GB),
             Some(text) => match text.trim().parse::<f64>() {
                 Ok(gb) if gb.is_finite() && gb >= 0.0 => bound_of_gigabytes(gb),
@@ -222,7 +179,7 @@ impl WorkerConfig {
                 }
             },
         };
-        let dependency_pins = match get(DEPENDENCY_PINS) {
+        let dependency_pins = match vars.get(DEPENDENCY_PINS) {
             None => DependencyPins::default(),
             Some(text) => text.trim().parse().map_err(|_| {
                 ConfigError(format!(
@@ -230,7 +187,7 @@ impl WorkerConfig {
                 ))
             })?,
         };
-        let max_consecutive_failures = match get(MAX_CONSECUTIVE_FAILURES) {
+        let max_consecutive_failures = match vars.get(MAX_CONSECUTIVE_FAILURES) {
             None => 3,
             Some(text) => match text.trim().parse::<u32>() {
                 Ok(n) if n >= 1 => n,
@@ -241,14 +198,9 @@ impl WorkerConfig {
                 }
             },
         };
-        let port = match get(env::PORT) {
-            None => None,
-            Some(text) => Some(text.trim().parse::<u16>().map_err(|_| {
-                ConfigError(format!("{} must be a port number, got `{text}`", env::PORT))
-            })?),
-        };
+        let port = vars.port()?;
         let mut batching = BatchSettings::default();
-        if let Some(text) = get(MAX_BATCH_SIZE) {
+        if let Some(text) = vars.get(MAX_BATCH_SIZE) {
             batching.max_batch_size = match text.trim().parse::<usize>() {
                 Ok(n) if n >= 1 => n,
                 _ => {
@@ -258,7 +210,7 @@ impl WorkerConfig {
                 }
             };
         }
-        if let Some(text) = get(MAX_BATCH_WAIT_MS) {
+        if let Some(text) = vars.get(MAX_BATCH_WAIT_MS) {
             batching.max_wait = match text.trim().parse::<f64>() {
                 Ok(ms) if ms.is_finite() && (0.0..=60_000.0).contains(&ms) => {
                     Duration::from_secs_f64(ms / 1000.0)
@@ -272,19 +224,23 @@ impl WorkerConfig {
         }
         Ok(WorkerConfig {
             admin_url,
-            service_id: get(env::SERVICE_ID),
-            service_token: required(env::SERVICE_TOKEN)?,
+            service_id: vars.service_id(),
+            service_token: vars.service_token()?,
             work_dir,
-            python: PathBuf::from(get(env::PYTHON).unwrap_or_else(|| "python3".to_owned())),
+            python: PathBuf::from(
+                vars.get(env::PYTHON)
+                    .unwrap_or_else(|| "python3".to_owned()),
+            ),
             venv_dir,
             env_cache_max_bytes,
-            pip_args: get(PIP_ARGS)
+            pip_args: vars
+                .get(PIP_ARGS)
                 .map(|v| v.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default(),
             dependency_pins,
             max_consecutive_failures,
             retry: RetryPolicy::default(),
-            bind_host: get(env::BIND_HOST).unwrap_or_else(|| "127.0.0.1".to_owned()),
+            bind_host: vars.bind_host(),
             port,
             batching,
             sandbox: Sandbox::from_lookup(&lookup)?,
@@ -448,13 +404,5 @@ mod tests {
             let err = WorkerConfig::from_lookup(lookup(&vars)).unwrap_err();
             assert!(err.0.contains(name), "{err}");
         }
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let retry = RetryPolicy::default();
-        assert_eq!(retry.backoff(1), Duration::from_millis(250));
-        assert_eq!(retry.backoff(2), Duration::from_millis(500));
-        assert_eq!(retry.backoff(30), Duration::from_secs(10));
     }
 }

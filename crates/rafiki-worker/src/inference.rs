@@ -3,8 +3,8 @@
 //! job -> downloads (model file, the trial's parameters; cached) -> dependencies -> Python
 //! runtime -> load the class -> `load_parameters` with the trial's knobs -> listen ->
 //! `POST /internal/inference/ready` -> serve `GET /health` and `POST /predict` until stopped.
-//! Both answer only requests that carry the job's predict secret ([`crate::predict_secret`]):
-//! 401 without it, 403 with another.
+//! Both answer only requests that carry the job's predict secret
+//! ([`rafiki_service::predict_secret`]): 401 without it, 403 with another.
 //! Whatever keeps the model from being served (dependencies that do not install, a class that
 //! does not load, parameters that `load_parameters` refuses, an interpreter that cannot run the
 //! runtime at all) is reported with `POST /internal/inference/fail`, after which the worker
@@ -15,7 +15,7 @@
 //! that dies is started again, with the class and parameters loaded again.
 
 use std::future::IntoFuture;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,6 +29,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
+use rafiki_service::client::{AdminClient, ClientError};
+use rafiki_service::predict_secret::{PredictSecret, Presented};
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::internal::{self, WorkerPredictRequest, WorkerPredictResponse};
 use serde_json::{json, Value};
@@ -37,16 +39,15 @@ use uuid::Uuid;
 
 use crate::batcher::{self, BatchError, BatchQueue, Batcher};
 use crate::cache::{BlobCache, CacheError};
-use crate::client::{AdminClient, ClientError};
 use crate::config::WorkerConfig;
-use crate::predict_secret::{PredictSecret, Presented};
-use crate::runtime::{EventSource, Runtime, RuntimeConfig, RuntimeError, RuntimeEvent};
-use crate::train::{model_runtime, report_environment, ModelRuntimeError, TrainError};
+use crate::host::{
+    fetch_model, model_runtime, report_environment, report_failure, ModelHost, ModelRuntimeError,
+    ModelSpec, TrialParameters,
+};
+use crate::train::{io_error, TrainError};
 
 /// The largest `POST /predict` body accepted.
 pub const MAX_BODY_BYTES: usize = 64 << 20;
-/// How long the runtime may take to shut down politely after a failure.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How an inference worker ended on purpose (exit code 0). Serving itself only ends with a
 /// signal.
@@ -103,11 +104,6 @@ pub async fn run_on(
     }
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError {
-    let path = path.to_owned();
-    move |source| TrainError::Io { path, source }
-}
-
 async fn serve_model(
     config: &WorkerConfig,
     secret: &PredictSecret,
@@ -126,15 +122,7 @@ async fn serve_model(
     );
 
     let cache = BlobCache::new(work_dir.join("cache"));
-    let model_path = cache
-        .fetch(
-            client,
-            "models",
-            &job.model.file,
-            ".py",
-            &format!("/internal/models/{}/file", job.model.id),
-        )
-        .await?;
+    let model_path = fetch_model(&cache, client, &job.model).await?;
     let params_path = cache
         .fetch(
             client,
@@ -156,20 +144,18 @@ async fn serve_model(
     report_environment(client, &environment.report).await?;
     // Held while the worker serves: an environment in use is never evicted.
     let _lease = environment.lease;
-    let spec = HostSpec {
+    let spec = ModelSpec {
         config: environment.runtime,
         model_path,
         model_class: job.model.model_class.clone(),
-        params_path,
-        knobs: serde_json::to_value(&job.knobs).expect("knobs serialise"),
+        parameters: Some(TrialParameters {
+            path: params_path,
+            knobs: serde_json::to_value(&job.knobs).expect("knobs serialise"),
+        }),
     };
-    let mut host = match Host::start(spec).await {
+    let mut host = match ModelHost::start(spec).await {
         Ok(host) => host,
-        Err(HostError::Load(error)) => return give_up(client, None, error).await,
-        Err(HostError::Start(e @ RuntimeError::Unusable { .. })) => {
-            return give_up(client, None, e.to_string()).await;
-        }
-        Err(HostError::Start(e)) => return Err(e.into()),
+        Err(e) => return give_up(client, None, e.into_failure()?).await,
     };
 
     let (batcher, queue) = batcher::channel(config.batching);
@@ -195,26 +181,18 @@ async fn serve_model(
 /// Reports the model as unservable and ends.
 async fn give_up(
     client: &AdminClient,
-    host: Option<Host>,
+    host: Option<ModelHost>,
     error: String,
 ) -> Result<InferenceExit, TrainError> {
     tracing::error!("cannot serve the model: {error}");
-    match client.inference_fail(&error).await {
-        Ok(()) => {}
-        // The admin may have ended the job already; a restart would end the same way.
-        Err(e @ ClientError::Rejected { .. }) => tracing::warn!("reporting the failure: {e}"),
-        Err(e) => return Err(e.into()),
-    }
-    if let Some(host) = host {
-        host.runtime.shutdown(SHUTDOWN_GRACE).await;
-    }
+    report_failure(client.inference_fail(&error), host).await?;
     Ok(InferenceExit::Failed { error })
 }
 
 /// Says ready, then predicts batches one at a time for as long as the server runs.
 async fn serve_batches(
     client: &AdminClient,
-    host: &mut Host,
+    host: &mut ModelHost,
     mut queue: BatchQueue,
 ) -> Result<InferenceExit, TrainError> {
     client.inference_ready().await?;
@@ -231,16 +209,8 @@ async fn serve_batches(
                 tracing::warn!(size, requests, "predict failed: {}", e.report());
                 batch.answer(Err(Arc::from(e.to_string())));
                 if e.needs_restart() {
-                    match host.restart().await {
-                        Ok(()) => {}
-                        Err(HostError::Load(error)) => {
-                            let error = format!("after the model's runtime died: {error}");
-                            return give_up(client, None, error).await;
-                        }
-                        Err(HostError::Start(e @ RuntimeError::Unusable { .. })) => {
-                            return give_up(client, None, e.to_string()).await;
-                        }
-                        Err(HostError::Start(e)) => return Err(e.into()),
+                    if let Err(e) = host.restart().await {
+                        return give_up(client, None, e.into_failure()?).await;
                     }
                 }
             }
@@ -248,115 +218,6 @@ async fn serve_batches(
     }
     // The server holds a batcher for as long as it runs, so this is not reached while serving.
     Ok(InferenceExit::Stopped)
-}
-
-/// What the model prints or logs while it loads or predicts goes to the worker's log.
-fn log_model_event(event: RuntimeEvent) {
-    if event.source == EventSource::Stderr {
-        return; // the runtime module logs every stderr line already
-    }
-    match event.message() {
-        Some(message) => tracing::info!(target: "rafiki_worker::model", "{message}"),
-        None => {
-            tracing::info!(target: "rafiki_worker::model", body = %event.entry.body, "model log")
-        }
-    }
-}
-
-/// What it takes to (re)start the runtime with the trained model in it.
-struct HostSpec {
-    config: RuntimeConfig,
-    model_path: PathBuf,
-    model_class: String,
-    params_path: PathBuf,
-    knobs: Value,
-}
-
-/// The runtime holding the model instance with the trial's parameters.
-struct Host {
-    spec: HostSpec,
-    runtime: Runtime,
-}
-
-enum HostError {
-    /// The runtime did not start: the worker's environment is at fault.
-    Start(RuntimeError),
-    /// The class or the parameters did not load: the model is at fault. The text is for the
-    /// user.
-    Load(String),
-}
-
-impl Host {
-    async fn start(spec: HostSpec) -> Result<Host, HostError> {
-        let runtime = Self::load(&spec).await?;
-        Ok(Host { spec, runtime })
-    }
-
-    async fn load(spec: &HostSpec) -> Result<Runtime, HostError> {
-        let mut runtime = Runtime::start(&spec.config)
-            .await
-            .map_err(HostError::Start)?;
-        if let Err(e) = runtime
-            .load_model_class(&spec.model_path, &spec.model_class, &mut log_model_event)
-            .await
-        {
-            let error = format!(
-                "cannot load model class `{}`: {}",
-                spec.model_class,
-                e.report()
-            );
-            runtime.shutdown(SHUTDOWN_GRACE).await;
-            return Err(HostError::Load(error));
-        }
-        let args = json!({"path": spec.params_path, "knobs": spec.knobs});
-        if let Err(e) = runtime
-            .request("load_parameters", args, &mut log_model_event)
-            .await
-        {
-            let error = format!(
-                "cannot load the trial's parameters into `{}`: {}",
-                spec.model_class,
-                e.report()
-            );
-            runtime.shutdown(SHUTDOWN_GRACE).await;
-            return Err(HostError::Load(error));
-        }
-        tracing::info!(
-            model_class = %spec.model_class,
-            pid = runtime.pid(),
-            "model loaded with the trial's parameters"
-        );
-        Ok(runtime)
-    }
-
-    /// A fresh child with the model loaded again, after the old one died.
-    async fn restart(&mut self) -> Result<(), HostError> {
-        tracing::warn!("restarting the model runtime");
-        self.runtime.kill().await;
-        self.runtime = Self::load(&self.spec).await?;
-        Ok(())
-    }
-
-    /// `predict`: one prediction per query, in order.
-    async fn predict(&mut self, queries: Vec<Value>) -> Result<Vec<Value>, RuntimeError> {
-        let mut args = serde_json::Map::with_capacity(1);
-        args.insert("queries".to_owned(), Value::Array(queries));
-        let result = self
-            .runtime
-            .request("predict", Value::Object(args), &mut log_model_event)
-            .await?;
-        match result {
-            Value::Object(mut result) => match result.remove("predictions") {
-                Some(Value::Array(predictions)) => Ok(predictions),
-                _ => Err(RuntimeError::Protocol(
-                    "`predict` answered without a `predictions` list".to_owned(),
-                )),
-            },
-            other => Err(RuntimeError::Protocol(format!(
-                "`predict` answered {other} instead of an object"
-            ))),
-        }
-    }
 }
 
 #[derive(Clone)]

@@ -1,21 +1,23 @@
 //! `rafiki-worker`: the service that runs a user's model for the admin.
 //!
 //! In train mode ([`train`]) it tunes one model of a train job: it asks the admin for trials
-//! over the internal API (`docs/internal-api.md`, [`client`]), runs each in a long-lived Python
-//! child (`docs/runtime-protocol.md`, [`runtime`]) and reports scores, parameters and logs back.
+//! over the internal API (`docs/internal-api.md`, [`rafiki_service::client`]), runs each in a
+//! long-lived Python child (`docs/runtime-protocol.md`, [`runtime`]) and reports scores,
+//! parameters and logs back.
 //! In inference mode ([`inference`]) it loads one trained trial's model and serves predictions
 //! over HTTP to the inference job's predictor, batching concurrent requests ([`batcher`]).
+//! Both modes host the model the same way (module `host`: its dependency environment, the
+//! runtime with the model loaded, restarts, and whose fault a failure is).
 //! `docs/worker.md` describes the whole service. The binary's `main` only reads the settings
 //! and calls [`serve`].
 
 pub mod batcher;
 pub mod cache;
-pub mod client;
 pub mod config;
 pub mod deps;
 pub mod envs;
+mod host;
 pub mod inference;
-pub mod predict_secret;
 pub mod runtime;
 pub mod sandbox;
 pub mod train;
@@ -65,21 +67,5 @@ async fn run(mode: Mode, config: &WorkerConfig) -> Result<Finished, TrainError> 
     match mode {
         Mode::Train => train::run(config).await.map(Finished::Train),
         Mode::Inference => inference::run(config).await.map(Finished::Inference),
-    }
-}
-
-/// Structured logs to stderr; `RUST_LOG` filters (default `info`), `RAFIKI_LOG_FORMAT=json`
-/// switches to one JSON object per line.
-pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if std::env::var("RAFIKI_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder.json().init();
-    } else {
-        builder.init();
     }
 }

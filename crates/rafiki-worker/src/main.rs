@@ -2,14 +2,14 @@
 //! (0 done or stopped on purpose, 1 crash, 2 bad configuration).
 
 use std::process::ExitCode;
-use std::time::Duration;
 
+use rafiki_service::exit::{run_to_exit, BAD_CONFIGURATION};
+use rafiki_service::predict_secret::PredictSecret;
 use rafiki_types::internal::env;
-use rafiki_worker::predict_secret::PredictSecret;
 use rafiki_worker::{Mode, WorkerConfig};
 
 fn main() -> ExitCode {
-    rafiki_worker::init_tracing();
+    rafiki_service::logging::init_tracing();
     // The model runs as this worker's user (in containers, the same uid). Not dumpable, the
     // worker's /proc entries (its environment with the service token, its memory) belong to
     // root and it cannot be traced, so the model cannot take its token. The Python child is
@@ -38,27 +38,8 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => {
             tracing::error!("{e}");
-            return ExitCode::from(2);
+            return ExitCode::from(BAD_CONFIGURATION);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(rafiki_worker::serve(mode, config));
-    // Do not wait on stray background work (a log post, a file read) after a stop.
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    match result {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("rafiki-worker crashed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    run_to_exit("rafiki-worker", rafiki_worker::serve(mode, config))
 }

@@ -22,11 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 
+use rafiki_service::config::ConfigError;
 use rafiki_types::internal::env;
 use tokio::process::Command;
 use tokio::sync::OnceCell;
-
-use crate::config::ConfigError;
 
 /// `bwrap` or `off` (default `off`; the admin sets it for every worker it launches).
 pub const SANDBOX: &str = "RAFIKI_SANDBOX";

@@ -10,27 +10,26 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rafiki_types::internal::{
-    EnvironmentReport, LogEntry, LogKind, NextTrial, TrialAssignment, TrialOutcome, WorkerModel,
-};
+use rafiki_service::client::{AdminClient, ClientError};
+use rafiki_types::internal::{LogEntry, LogKind, NextTrial, TrialAssignment, TrialOutcome};
 use rafiki_types::proposal::ParamsType;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::cache::{BlobCache, CacheError};
-use crate::client::{AdminClient, ClientError};
 use crate::config::WorkerConfig;
-use crate::deps::{DepsError, Installer};
-use crate::envs::{EnvStore, Lease};
-use crate::runtime::{EventSource, Runtime, RuntimeConfig, RuntimeError, RuntimeEvent};
+use crate::deps::DepsError;
+use crate::host::{
+    fetch_model, log_model_event, model_runtime, report_environment, report_failure, ModelHost,
+    ModelRuntimeError, ModelSpec, SHUTDOWN_GRACE,
+};
+use crate::runtime::{EventSource, Runtime, RuntimeError, RuntimeEvent};
 
 /// Most entries in one `POST /internal/trials/{id}/logs`.
 const MAX_BATCH: usize = 500;
 /// How long the forwarder waits for more entries before it posts a batch.
 const BATCH_WINDOW: Duration = Duration::from_millis(250);
-/// How long the runtime may take to shut down politely at the end.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// How a train worker ended on purpose (exit code 0).
 #[derive(Debug, Clone, PartialEq)]
@@ -85,7 +84,8 @@ impl TrainError {
     }
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError {
+/// Maps an I/O error on `path` to [`TrainError::Io`].
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError {
     let path = path.to_owned();
     move |source| TrainError::Io { path, source }
 }
@@ -115,15 +115,7 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
     );
 
     let cache = BlobCache::new(work_dir.join("cache"));
-    let model_path = cache
-        .fetch(
-            client,
-            "models",
-            &job.model.file,
-            ".py",
-            &format!("/internal/models/{}/file", job.model.id),
-        )
-        .await?;
+    let model_path = fetch_model(&cache, client, &job.model).await?;
     let mut datasets = Vec::new();
     for blob in [&job.train_dataset, &job.val_dataset] {
         let url = format!("/internal/datasets/{}", blob.id);
@@ -145,24 +137,18 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
     let env_warnings = environment.report.warnings;
     let runtime_config = environment.runtime;
     let scratch = runtime_config.cwd.clone();
-    let host = ModelHost::start(runtime_config, model_path, job.model.model_class.clone()).await;
-    let mut host = match host {
+    let spec = ModelSpec {
+        config: runtime_config,
+        model_path,
+        model_class: job.model.model_class.clone(),
+        parameters: None,
+    };
+    let mut host = match ModelHost::start(spec).await {
         Ok(host) => host,
-        Err(HostError::Load(e)) => {
-            let error = format!(
-                "cannot load model class `{}`: {}",
-                job.model.model_class,
-                e.report()
-            );
-            return give_up(client, None, error).await;
-        }
-        Err(HostError::Start(e @ RuntimeError::Unusable { .. })) => {
-            return give_up(client, None, e.to_string()).await;
-        }
-        Err(HostError::Start(e)) => return Err(e.into()),
+        Err(e) => return give_up(client, None, e.into_failure()?).await,
     };
 
-    let knob_config = match host.runtime.get_knob_config(&mut log_outside_trials).await {
+    let knob_config = match host.runtime.get_knob_config(&mut log_model_event).await {
         Ok(config) => config,
         Err(e) => {
             let error = format!("get_knob_config() failed: {}", e.report());
@@ -219,20 +205,8 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
             }
         }
         if restart {
-            match host.restart().await {
-                Ok(()) => {}
-                Err(HostError::Load(e)) => {
-                    let error = format!(
-                        "cannot load model class `{}` again after the runtime died: {}",
-                        job.model.model_class,
-                        e.report()
-                    );
-                    return give_up(client, Some(host), error).await;
-                }
-                Err(HostError::Start(e @ RuntimeError::Unusable { .. })) => {
-                    return give_up(client, Some(host), e.to_string()).await;
-                }
-                Err(HostError::Start(e)) => return Err(e.into()),
+            if let Err(e) = host.restart().await {
+                return give_up(client, Some(host), e.into_failure()?).await;
             }
         }
     }
@@ -245,173 +219,8 @@ async fn give_up(
     error: String,
 ) -> Result<TrainExit, TrainError> {
     tracing::error!("giving the model up: {error}");
-    match client.fail(&error).await {
-        Ok(()) => {}
-        // The admin may have ended the sub-job already (e.g. on an invalid knob config); a
-        // restart would end the same way, so this still ends on purpose.
-        Err(e @ ClientError::Rejected { .. }) => tracing::warn!("reporting the failure: {e}"),
-        Err(e) => return Err(e.into()),
-    }
-    if let Some(host) = host {
-        host.runtime.shutdown(SHUTDOWN_GRACE).await;
-    }
+    report_failure(client.fail(&error), host).await?;
     Ok(TrainExit::Failed { error })
-}
-
-/// Sends the environment report; a refusal is only logged (the report is for the user).
-pub(crate) async fn report_environment(
-    client: &AdminClient,
-    report: &EnvironmentReport,
-) -> Result<(), ClientError> {
-    for warning in &report.warnings {
-        tracing::warn!("dependencies: {warning}");
-    }
-    match client.report_environment(report).await {
-        Err(e @ ClientError::Rejected { .. }) => {
-            tracing::warn!("reporting the dependency environment: {e}");
-            Ok(())
-        }
-        other => other,
-    }
-}
-
-/// Why [`model_runtime`] failed.
-pub(crate) enum ModelRuntimeError {
-    /// The model's dependencies cannot be installed: the model's fault.
-    Install(String),
-    /// The worker's own environment failed.
-    Worker(TrainError),
-}
-
-/// The model's runtime and the dependency environment it runs with.
-pub(crate) struct ModelEnvironment {
-    /// How to start the runtime.
-    pub runtime: RuntimeConfig,
-    /// The environment in use, to hold while the worker lives.
-    pub lease: Option<Lease>,
-    /// How the dependencies were provided.
-    pub report: EnvironmentReport,
-}
-
-/// How to start the model's runtime (train and inference mode alike): an interpreter with the
-/// model's dependencies, run in the sandbox in `<work dir>/scratch`, the one folder it may
-/// write, reading the downloads in `<work dir>/cache` and its dependency environment.
-pub(crate) async fn model_runtime(
-    config: &WorkerConfig,
-    work_dir: &Path,
-    model: &WorkerModel,
-) -> Result<ModelEnvironment, ModelRuntimeError> {
-    let base_python = absolute_program(&config.python);
-    let store = EnvStore::new(&config.venv_dir);
-    let installer = Installer {
-        sandbox: &config.sandbox,
-        base: &base_python,
-        store: &store,
-        pip_args: &config.pip_args,
-        max_bytes: config.env_cache_max_bytes,
-        // The model's own choice wins over the deployment's.
-        pins: model.dependency_pins.unwrap_or(config.dependency_pins),
-    };
-    let prepared = installer
-        .prepare(&model.dependencies)
-        .await
-        .map_err(|e| match e {
-            DepsError::Install(reason) => ModelRuntimeError::Install(reason),
-            e => ModelRuntimeError::Worker(TrainError::Deps(e)),
-        })?;
-    let scratch = work_dir.join("scratch");
-    tokio::fs::create_dir_all(&scratch)
-        .await
-        .map_err(|e| ModelRuntimeError::Worker(io_error(&scratch)(e)))?;
-    let mut read_only = vec![work_dir.join("cache")];
-    read_only.extend(prepared.lease.as_ref().map(|lease| lease.dir().to_owned()));
-    Ok(ModelEnvironment {
-        runtime: RuntimeConfig {
-            base_python,
-            read_only,
-            sandbox: config.sandbox.clone(),
-            ..RuntimeConfig::new(prepared.python, scratch)
-        },
-        lease: prepared.lease,
-        report: prepared.report,
-    })
-}
-
-/// A program given as a relative path with a folder (`.venv/bin/python`) is resolved against
-/// the worker's folder, not the child's.
-fn absolute_program(program: &Path) -> PathBuf {
-    if program.is_relative() && program.components().count() > 1 {
-        std::path::absolute(program).unwrap_or_else(|_| program.to_owned())
-    } else {
-        program.to_owned()
-    }
-}
-
-/// Events of requests outside a trial (loading the class, the knob config) go to the worker's
-/// own log.
-fn log_outside_trials(event: RuntimeEvent) {
-    if event.source == EventSource::Stderr {
-        return; // the runtime module logs every stderr line already
-    }
-    match event.message() {
-        Some(message) => tracing::info!(target: "rafiki_worker::model", "{message}"),
-        None => {
-            tracing::info!(target: "rafiki_worker::model", body = %event.entry.body, "model log")
-        }
-    }
-}
-
-/// The runtime with the model class loaded, and what it takes to start it again.
-struct ModelHost {
-    config: RuntimeConfig,
-    model_path: PathBuf,
-    model_class: String,
-    runtime: Runtime,
-}
-
-enum HostError {
-    /// The runtime did not start: the worker's environment is at fault.
-    Start(RuntimeError),
-    /// The class did not load: the model is at fault.
-    Load(RuntimeError),
-}
-
-impl ModelHost {
-    async fn start(
-        config: RuntimeConfig,
-        model_path: PathBuf,
-        model_class: String,
-    ) -> Result<ModelHost, HostError> {
-        let runtime = Self::load(&config, &model_path, &model_class).await?;
-        Ok(ModelHost {
-            config,
-            model_path,
-            model_class,
-            runtime,
-        })
-    }
-
-    async fn load(
-        config: &RuntimeConfig,
-        model_path: &Path,
-        model_class: &str,
-    ) -> Result<Runtime, HostError> {
-        let mut runtime = Runtime::start(config).await.map_err(HostError::Start)?;
-        runtime
-            .load_model_class(model_path, model_class, &mut log_outside_trials)
-            .await
-            .map_err(HostError::Load)?;
-        tracing::info!(model_class, pid = runtime.pid(), "model class loaded");
-        Ok(runtime)
-    }
-
-    /// A fresh child with the class loaded again, after the old one died.
-    async fn restart(&mut self) -> Result<(), HostError> {
-        tracing::warn!("restarting the model runtime");
-        self.runtime.kill().await;
-        self.runtime = Self::load(&self.config, &self.model_path, &self.model_class).await?;
-        Ok(())
-    }
 }
 
 /// What a trial needs besides the runtime.

@@ -19,11 +19,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use rafiki_service::predict_secret::PredictSecret;
 use rafiki_types::internal::{
     BlobRef, EnvironmentReport, InferenceWorkerJob, PredictorJob, PredictorWorker, WorkerFailure,
     WorkerModel,
 };
-use rafiki_worker::predict_secret::PredictSecret;
 use rafiki_worker::{inference, InferenceExit, TrainError, WorkerConfig};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

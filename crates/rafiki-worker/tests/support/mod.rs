@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use rafiki_service::config::RetryPolicy;
 use rafiki_types::proposal::Proposal;
-use rafiki_worker::config::RetryPolicy;
 use rafiki_worker::WorkerConfig;
 use serde_json::{json, Value};
 

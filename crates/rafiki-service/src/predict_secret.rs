@@ -2,7 +2,7 @@
 //! random secret to a job's predictor and inference workers; the predictor sends it as
 //! `Authorization: Bearer <secret>` and workers answer nobody else, so a service that can reach
 //! a worker's port (another job's worker on a shared network, a model on the same host) cannot
-//! query it. The predictor uses this type too, for the header it sends.
+//! query it. Workers check requests with this type; the predictor builds its header with it.
 
 use std::fmt;
 

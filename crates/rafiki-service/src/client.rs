@@ -1,4 +1,4 @@
-//! The worker's side of the internal API (`docs/internal-api.md`): one method per call, each
+//! A service's side of the internal API (`docs/internal-api.md`): one method per call, each
 //! retried on transient failures with a bounded backoff.
 //!
 //! Transient means the admin may answer differently later: a connection that could not be made
