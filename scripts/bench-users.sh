@@ -15,6 +15,8 @@ export ADMIN_PORT=${ADMIN_PORT:-3900}
 export APP_SECRET=bench-secret-bench-secret-bench-secret-42
 export SUPERADMIN_PASSWORD=bench-password
 export RAFIKI_DATA_DIR=$(mktemp -d)
+# The admin checks its workers' interpreter at start-up, though this benchmark runs no model.
+export RAFIKI_PYTHON=${RAFIKI_PYTHON:-$PWD/.venv/bin/python}
 cargo build --release -q -p rafiki-admin
 RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/rafiki-admin" &
 admin=$!
