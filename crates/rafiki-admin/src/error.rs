@@ -5,8 +5,8 @@
 //! Database outages are told apart here, in one place: a server fault whose cause is the
 //! database being unreachable ([`rafiki_store::is_unavailable`]: no connection within the acquire
 //! timeout, connection refused or cut) answers 503 `ServiceUnavailableError` with a
-//! `Retry-After` header instead of 500, whichever handler met it (`?` on a `StoreError`, or
-//! `map_err(ApiError::internal)` on a `sqlx::Error` from `pool.begin()` and the like). When the
+//! `Retry-After` header instead of 500, whichever handler met it (`?` on a `StoreError`, a
+//! `sqlx::Error` or an `OrchestratorError`). When the
 //! cause is a connection that broke while in use, the response also carries [`ConnectionBroke`],
 //! and the router tries a read once more (`routes::run_to_completion`).
 
@@ -17,6 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rafiki_store::StoreError;
 use rafiki_types::error::{ErrorBody, ErrorName};
+
+use crate::orchestrator::error::OrchestratorError;
 
 /// A failed request.
 #[derive(Debug)]
@@ -192,6 +194,48 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// The orchestrator's refusals, each answered with its contract name; its faults are server
+/// faults (503 when the database is unreachable).
+impl From<OrchestratorError> for ApiError {
+    fn from(err: OrchestratorError) -> Self {
+        use OrchestratorError::*;
+        let message = err.to_string();
+        match err {
+            TrainJobRefused(_) => ApiError::new(ErrorName::InvalidTrainJobError, message),
+            GpuCountTooLarge | OutOfOrder(_) => ApiError::invalid_request(message),
+            GpusShort { .. } | Backend(_) => {
+                ApiError::new(ErrorName::ServiceDeploymentError, message)
+            }
+            ModelRefused(_) => ApiError::new(ErrorName::InvalidModelError, message),
+            AlreadyDeployed => ApiError::new(ErrorName::RunningInferenceJobExistsError, message),
+            RefusedMove(source) | Store(source) => ApiError::internal(source),
+            Internal(source) => ApiError::internal(source),
+        }
+    }
+}
+
+/// The data directory's I/O errors (and those of files being uploaded) are server faults.
+impl From<std::io::Error> for ApiError {
+    fn from(err: std::io::Error) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+/// The admin's own faults (hashing, signing, re-reading the users table): server faults, or
+/// 503 when their cause is the database being unreachable.
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+/// A blocking task that panicked or was cancelled is a server fault.
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(err: tokio::task::JoinError) -> Self {
+        ApiError::internal(err)
+    }
+}
+
 /// Body rejections become `InvalidRequestError` naming what is wrong (serde's message names
 /// the field), or `PayloadTooLargeError` when the body is over the limit.
 impl From<JsonRejection> for ApiError {
@@ -262,6 +306,81 @@ mod tests {
         assert_eq!(
             ApiError::internal(disk).name(),
             ErrorName::InternalServerError
+        );
+    }
+
+    #[test]
+    fn each_orchestrator_refusal_answers_its_contract_name() {
+        use crate::gpus::GpuShortage;
+        let shortage = GpuShortage {
+            asked: 2,
+            free: vec![1],
+        };
+        for (err, name, status) in [
+            (
+                OrchestratorError::TrainJobRefused("quota".into()),
+                ErrorName::InvalidTrainJobError,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                OrchestratorError::GpuCountTooLarge,
+                ErrorName::InvalidRequestError,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                OrchestratorError::GpusShort {
+                    what: "job",
+                    shortage,
+                },
+                ErrorName::ServiceDeploymentError,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                OrchestratorError::ModelRefused("gone".into()),
+                ErrorName::InvalidModelError,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                OrchestratorError::AlreadyDeployed,
+                ErrorName::RunningInferenceJobExistsError,
+                StatusCode::CONFLICT,
+            ),
+            (
+                OrchestratorError::Backend("no engine".into()),
+                ErrorName::ServiceDeploymentError,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                OrchestratorError::OutOfOrder("config first".into()),
+                ErrorName::InvalidRequestError,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                OrchestratorError::from(sqlx::Error::RowNotFound),
+                ErrorName::InternalServerError,
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                OrchestratorError::from(sqlx::Error::PoolTimedOut),
+                ErrorName::ServiceUnavailableError,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+        ] {
+            let text = err.to_string();
+            let api = ApiError::from(err);
+            assert_eq!(api.name(), name, "{text}");
+            assert_eq!(api.into_response().status(), status, "{text}");
+        }
+        let short = OrchestratorError::GpusShort {
+            what: "deployment",
+            shortage: GpuShortage {
+                asked: 2,
+                free: vec![],
+            },
+        };
+        assert_eq!(
+            ApiError::from(short).message,
+            "Not enough GPUs for this deployment: 2 GPU(s) asked for, 0 free."
         );
     }
 }

@@ -10,7 +10,7 @@
 
 use rafiki_types::error::ErrorName;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 
 /// The per-user quotas; 0 means no limit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,22 +29,22 @@ pub struct Quotas {
 const ASK: &str = "or ask the operator to raise the limit";
 
 impl Quotas {
-    /// Refuses a train job of `models` models with `time_hours` per model past its quotas
-    /// (`InvalidTrainJobError`).
-    pub fn check_train_job(&self, models: usize, time_hours: f64) -> ApiResult<()> {
+    /// Refuses a train job of `models` models with `time_hours` per model past its quotas,
+    /// saying which quota (the orchestrator answers it as `InvalidTrainJobError`).
+    pub fn check_train_job(&self, models: usize, time_hours: f64) -> Result<(), String> {
         let max_models = self.models_per_train_job as usize;
         if max_models > 0 && models > max_models {
-            return Err(invalid_train_job(format!(
+            return Err(format!(
                 "The train job has {models} models; a train job may have at most {max_models} \
                  (RAFIKI_MAX_MODELS_PER_TRAIN_JOB). Split it into several jobs, {ASK}."
-            )));
+            ));
         }
         if self.time_hours > 0.0 && time_hours > self.time_hours {
-            return Err(invalid_train_job(format!(
+            return Err(format!(
                 "The budget's TIME_HOURS is {time_hours}; it may be at most {} \
                  (RAFIKI_MAX_TIME_HOURS). Ask for less time, {ASK}.",
                 self.time_hours
-            )));
+            ));
         }
         Ok(())
     }
@@ -54,14 +54,14 @@ impl Quotas {
         self.live_train_jobs > 0
     }
 
-    /// Refuses one more live train job to a user who has `live` (`InvalidTrainJobError`).
-    pub fn check_live_train_jobs(&self, live: i64) -> ApiResult<()> {
+    /// Refuses one more live train job to a user who has `live`, saying why.
+    pub fn check_live_train_jobs(&self, live: i64) -> Result<(), String> {
         let max = i64::from(self.live_train_jobs);
         if max > 0 && live >= max {
-            return Err(invalid_train_job(format!(
+            return Err(format!(
                 "You have {live} train job(s) STARTED or RUNNING; a user may have at most {max} \
                  at once (RAFIKI_MAX_LIVE_TRAIN_JOBS). Stop one first, {ASK}."
-            )));
+            ));
         }
         Ok(())
     }
@@ -101,10 +101,6 @@ impl Quotas {
     }
 }
 
-fn invalid_train_job(message: String) -> ApiError {
-    ApiError::new(ErrorName::InvalidTrainJobError, message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,11 +131,18 @@ mod tests {
         };
         assert!(quotas.check_train_job(3, 1.5).is_ok());
         let err = quotas.check_train_job(4, 1.0).unwrap_err();
-        assert_eq!(err.name(), ErrorName::InvalidTrainJobError);
+        assert!(
+            err.contains("at most 3 (RAFIKI_MAX_MODELS_PER_TRAIN_JOB)"),
+            "{err}"
+        );
         let err = quotas.check_train_job(1, 2.0).unwrap_err();
-        assert_eq!(err.name(), ErrorName::InvalidTrainJobError);
+        assert!(err.contains("at most 1.5 (RAFIKI_MAX_TIME_HOURS)"), "{err}");
         assert!(quotas.check_live_train_jobs(1).is_ok());
-        assert!(quotas.check_live_train_jobs(2).is_err());
+        let err = quotas.check_live_train_jobs(2).unwrap_err();
+        assert!(
+            err.contains("at most 2 at once (RAFIKI_MAX_LIVE_TRAIN_JOBS)"),
+            "{err}"
+        );
         assert_eq!(quotas.dataset_allowance(30), Some(70));
         assert_eq!(quotas.dataset_allowance(130), Some(0));
         let text = quotas.dataset_allowance_text(30);

@@ -211,11 +211,7 @@ async fn read_multipart(
             if form.file.is_some() {
                 return Err(repeated(&name));
             }
-            let mut upload = state
-                .storage
-                .create(spec.kind, limit.max_bytes())
-                .await
-                .map_err(ApiError::internal)?;
+            let mut upload = state.storage.create(spec.kind, limit.max_bytes()).await?;
             let mut copy = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                 upload.write(&chunk).await.map_err(|err| match err {

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use rafiki_types::dataset::{Dataset, DatasetDetail};
-use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgExecutor};
+use sqlx::{AssertSqlSafe, FromRow, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::{StoreError, StoreResult};
@@ -183,19 +183,22 @@ pub async fn bytes_of_owner(db: impl PgExecutor<'_>, owner: Uuid) -> StoreResult
 
 /// Inserts a dataset unless its owner's datasets would then hold more than `max_owner_bytes`;
 /// in that case nothing is written and the answer is `Err(bytes the owner stores)`. The owner's
-/// row stays locked until the caller's transaction ends, so concurrent inserts of one owner are
-/// checked one after the other and cannot together pass the quota.
+/// row is locked in the insert's transaction, so concurrent inserts of one owner are checked one
+/// after the other and cannot together pass the quota.
 pub async fn insert_within_quota(
-    conn: &mut PgConnection,
+    pool: &PgPool,
     new: &NewDataset<'_>,
     max_owner_bytes: u64,
 ) -> StoreResult<Result<DatasetRecord, u64>> {
-    crate::users::lock(&mut *conn, new.owner_id).await?;
-    let used = bytes_of_owner(&mut *conn, new.owner_id).await?;
+    let mut tx = pool.begin().await?;
+    crate::users::lock(&mut *tx, new.owner_id).await?;
+    let used = bytes_of_owner(&mut *tx, new.owner_id).await?;
     if used.saturating_add(new.size_bytes) > max_owner_bytes {
         return Ok(Err(used));
     }
-    Ok(Ok(insert(&mut *conn, new).await?))
+    let record = insert(&mut *tx, new).await?;
+    tx.commit().await?;
+    Ok(Ok(record))
 }
 
 /// One dataset.

@@ -7,7 +7,7 @@ use rafiki_types::proposal::Proposal;
 use rafiki_types::status::TrialStatus;
 use rafiki_types::train::Trial;
 use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgExecutor};
+use sqlx::{AssertSqlSafe, FromRow, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::status_sets::UNFINISHED_TRIAL;
@@ -374,11 +374,10 @@ pub async fn counts(
 
 /// Appends log entries to a trial, keeping their order, while it holds fewer than
 /// `max_entries`. The entries past that are dropped, and the first time any is, `marker` is
-/// stored in their place, once. Returns how many were dropped. The trial's row is locked until
-/// the caller's transaction ends, so concurrent batches of one trial are counted one after the
-/// other.
+/// stored in their place, once. Returns how many were dropped. The trial's row is locked in the
+/// append's transaction, so concurrent batches of one trial are counted one after the other.
 pub async fn append_logs(
-    conn: &mut PgConnection,
+    pool: &PgPool,
     trial_id: Uuid,
     entries: &[LogEntry],
     max_entries: u32,
@@ -387,6 +386,8 @@ pub async fn append_logs(
     if entries.is_empty() {
         return Ok(0);
     }
+    let mut tx = pool.begin().await?;
+    let conn = &mut *tx;
     sqlx::query("select 1 from trials where id = $1 for no key update")
         .bind(trial_id)
         .execute(&mut *conn)
@@ -423,6 +424,7 @@ pub async fn append_logs(
     .bind(bodies)
     .execute(&mut *conn)
     .await?;
+    tx.commit().await?;
     Ok(dropped)
 }
 

@@ -68,7 +68,7 @@ impl UserDirectory {
     }
 
     /// A page of the users, oldest first, as the JSON body of `GET /users`.
-    pub fn users_json(&self, page: Page) -> serde_json::Result<Bytes> {
+    pub fn users_json(&self, page: Page) -> anyhow::Result<Bytes> {
         let snapshot = self.current();
         let users = page.slice(&snapshot.users);
         if users.len() == snapshot.users.len() {

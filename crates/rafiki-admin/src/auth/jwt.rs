@@ -46,17 +46,17 @@ impl TokenKeys {
     }
 
     /// A token for this user, valid for [`TOKEN_LIFETIME`].
-    pub fn issue(
-        &self,
-        user_id: Uuid,
-        user_type: UserType,
-    ) -> jsonwebtoken::errors::Result<String> {
+    pub fn issue(&self, user_id: Uuid, user_type: UserType) -> anyhow::Result<String> {
         let claims = Claims {
             user_id,
             user_type,
             exp: (Utc::now() + TOKEN_LIFETIME).timestamp(),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
     }
 
     /// The claims of a valid, unexpired token signed with our secret.

@@ -7,20 +7,19 @@ use rafiki_store::inference_jobs::{self, Role};
 use rafiki_store::services::{self, ServiceRecord};
 use rafiki_store::trials::TrialRecord;
 use rafiki_store::{train_jobs, StoreResult};
-use rafiki_types::error::ErrorName;
 use rafiki_types::inference::InferenceBudget;
 use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
 use rafiki_types::train::split_gpus;
 use uuid::Uuid;
 
+use super::error::{OrchestratorError, OrchestratorResult};
 use super::{ModelLaunch, Orchestrator, Planned};
 use crate::backend::Owners;
-use crate::error::{ApiError, ApiResult};
 
 /// A port that is free now on `host` (the service binds it a moment later).
-fn free_port(host: &str) -> ApiResult<u16> {
-    let listener = std::net::TcpListener::bind((host, 0)).map_err(ApiError::internal)?;
-    Ok(listener.local_addr().map_err(ApiError::internal)?.port())
+fn free_port(host: &str) -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind((host, 0))?;
+    Ok(listener.local_addr()?.port())
 }
 
 /// A new inference job's launch result.
@@ -40,24 +39,22 @@ impl Orchestrator {
         train_job_id: Uuid,
         trials: &[TrialRecord],
         budget: InferenceBudget,
-    ) -> ApiResult<LaunchedInferenceJob> {
-        let total = u32::try_from(budget.gpu_count)
-            .map_err(|_| ApiError::invalid_request("budget GPU_COUNT is too large"))?;
+    ) -> OrchestratorResult<LaunchedInferenceJob> {
+        let total =
+            u32::try_from(budget.gpu_count).map_err(|_| OrchestratorError::GpuCountTooLarge)?;
         let mut models = Vec::with_capacity(trials.len());
         for trial in trials {
             let sub = train_jobs::get_sub(&self.pool, trial.sub_train_job_id)
                 .await?
-                .ok_or_else(|| {
-                    ApiError::internal(anyhow::anyhow!("a trial without its sub-job"))
-                })?;
+                .ok_or_else(|| anyhow::anyhow!("a trial without its sub-job"))?;
             models.push(self.model_launch(sub.model_id).await?);
         }
         let _guard = self.lock.lock().await;
         let allocated = self.gpus.allocate(total as usize).map_err(|shortage| {
-            ApiError::new(
-                ErrorName::ServiceDeploymentError,
-                format!("Not enough GPUs for this deployment: {shortage}."),
-            )
+            OrchestratorError::GpusShort {
+                what: "deployment",
+                shortage,
+            }
         })?;
         let written = self
             .write_inference_job(user_id, train_job_id, trials, &models, &allocated, budget)
@@ -81,7 +78,7 @@ impl Orchestrator {
                     let reason = format!("Cannot launch a service of the deployment: {err}");
                     self.end_inference_job(id, JobStatus::Errored, Some(&reason))
                         .await?;
-                    return Err(ApiError::new(ErrorName::ServiceDeploymentError, reason));
+                    return Err(OrchestratorError::Backend(reason));
                 }
             }
         }
@@ -102,19 +99,16 @@ impl Orchestrator {
         models: &[ModelLaunch],
         allocated: &[i32],
         budget: InferenceBudget,
-    ) -> ApiResult<(Uuid, Vec<Planned>)> {
-        let total = u32::try_from(allocated.len()).map_err(ApiError::internal)?;
+    ) -> OrchestratorResult<(Uuid, Vec<Planned>)> {
+        let total = u32::try_from(allocated.len()).map_err(anyhow::Error::from)?;
         let shares = split_gpus(total, trials.len());
         let predict_secret = super::random_secret();
-        let mut tx = self.pool.begin().await.map_err(ApiError::internal)?;
+        let mut tx = self.pool.begin().await?;
         let id = inference_jobs::insert(&mut *tx, user_id, train_job_id, budget, &predict_secret)
             .await
             .map_err(|err| {
                 if err.is_constraint(inference_jobs::ONE_LIVE_PER_TRAIN_JOB) {
-                    ApiError::new(
-                        ErrorName::RunningInferenceJobExistsError,
-                        "This train job is already deployed.",
-                    )
+                    OrchestratorError::AlreadyDeployed
                 } else {
                     err.into()
                 }
@@ -156,15 +150,19 @@ impl Orchestrator {
             inference_jobs::insert_worker(&mut *tx, worker.id, id, trial.trial.id).await?;
             launches.push(worker);
         }
-        tx.commit().await.map_err(ApiError::internal)?;
+        tx.commit().await?;
         Ok((id, launches))
     }
 
     /// Gives a planned service that listens its port — one free now on this host (where the
     /// backend runs services here; a container's port is its own anyway) — and its address.
-    async fn give_port(&self, tx: &mut sqlx::PgConnection, planned: &mut Planned) -> ApiResult<()> {
+    async fn give_port(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        planned: &mut Planned,
+    ) -> OrchestratorResult<()> {
         let address = self.backend.address(planned.id, planned.service_type);
-        let port = free_port(&address.bind_host)?;
+        let port = free_port(&address.bind_host).map_err(anyhow::Error::from)?;
         services::set_address(&mut *tx, planned.id, &address.reach_host, port).await?;
         planned.port = Some(port);
         Ok(())
@@ -172,7 +170,7 @@ impl Orchestrator {
 
     /// Stops an inference job synchronously: when this returns its services are gone and it
     /// reads STOPPED.
-    pub async fn stop_inference_job(&self, id: Uuid) -> ApiResult<()> {
+    pub async fn stop_inference_job(&self, id: Uuid) -> OrchestratorResult<()> {
         let _guard = self.lock.lock().await;
         self.end_inference_job(id, JobStatus::Stopped, None).await?;
         Ok(())

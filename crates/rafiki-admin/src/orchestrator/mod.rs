@@ -6,8 +6,10 @@
 //! Launches, stops and supervision steps are serialised by one lock, so a stop never races a
 //! restart of the same service. This assumes one admin instance orchestrates at a time.
 
+pub mod error;
 pub mod inference;
 pub mod supervise;
+pub mod workers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -15,18 +17,17 @@ use std::sync::Arc;
 use rafiki_store::services::{NewService, ServiceRecord};
 use rafiki_store::train_jobs::{self, NewTrainJob, TrainJobRecord};
 use rafiki_store::{inference_jobs, models, services, trials, users, StoreResult};
-use rafiki_types::error::ErrorName;
 use rafiki_types::internal::env;
 use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
 use rafiki_types::train::split_gpus;
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use self::error::{OrchestratorError, OrchestratorResult};
 use crate::archive::ZipLimits;
+use crate::auth::service::token_hash;
 use crate::backend::{Backend, BackendError, Launched, Owners, ServiceSpec};
-use crate::error::{ApiError, ApiResult};
 use crate::gpus::GpuPool;
 use crate::images::{self, AllowedImages};
 use crate::quotas::Quotas;
@@ -103,11 +104,6 @@ fn new_token() -> (String, String) {
     (token, hash)
 }
 
-/// The stored form of a service token.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 impl Orchestrator {
     /// An orchestrator over `backend` with this GPU inventory.
     pub fn new(
@@ -155,23 +151,17 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// The image a model's workers run in, and its owner: a 400 when the allow-list no longer
-    /// admits the image (the model was uploaded before the list changed).
-    async fn model_launch(&self, model_id: Uuid) -> ApiResult<ModelLaunch> {
-        let model = models::get(&self.pool, model_id).await?.ok_or_else(|| {
-            ApiError::new(
-                ErrorName::InvalidModelError,
-                format!("Model {model_id} is gone."),
-            )
-        })?;
+    /// The image a model's workers run in, and its owner: refused when the allow-list no
+    /// longer admits the image (the model was uploaded before the list changed).
+    async fn model_launch(&self, model_id: Uuid) -> OrchestratorResult<ModelLaunch> {
+        let model = models::get(&self.pool, model_id)
+            .await?
+            .ok_or_else(|| OrchestratorError::ModelRefused(format!("Model {model_id} is gone.")))?;
         let image = model
             .docker_image
             .unwrap_or_else(|| self.config.worker_image.clone());
         self.check_image(&image).map_err(|refusal| {
-            ApiError::new(
-                ErrorName::InvalidModelError,
-                format!("Model {model_id} cannot run here: {refusal}"),
-            )
+            OrchestratorError::ModelRefused(format!("Model {model_id} cannot run here: {refusal}"))
         })?;
         Ok(ModelLaunch {
             image,
@@ -330,12 +320,13 @@ impl Orchestrator {
         &self,
         new: &NewTrainJob<'_>,
         model_ids: &[Uuid],
-    ) -> ApiResult<TrainJobRecord> {
+    ) -> OrchestratorResult<TrainJobRecord> {
         self.config
             .quotas
-            .check_train_job(model_ids.len(), new.budget.time_hours)?;
-        let total = u32::try_from(new.budget.gpu_count)
-            .map_err(|_| ApiError::invalid_request("budget GPU_COUNT is too large"))?;
+            .check_train_job(model_ids.len(), new.budget.time_hours)
+            .map_err(OrchestratorError::TrainJobRefused)?;
+        let total =
+            u32::try_from(new.budget.gpu_count).map_err(|_| OrchestratorError::GpuCountTooLarge)?;
         let shares = split_gpus(total, model_ids.len());
         let mut launches = Vec::with_capacity(model_ids.len());
         for model_id in model_ids {
@@ -343,10 +334,10 @@ impl Orchestrator {
         }
         let _guard = self.lock.lock().await;
         let allocated = self.gpus.allocate(total as usize).map_err(|shortage| {
-            ApiError::new(
-                ErrorName::ServiceDeploymentError,
-                format!("Not enough GPUs for this job: {shortage}."),
-            )
+            OrchestratorError::GpusShort {
+                what: "job",
+                shortage,
+            }
         })?;
         let written = self
             .write_train_job(new, model_ids, &launches, &shares, &allocated)
@@ -391,7 +382,7 @@ impl Orchestrator {
                     train_jobs::finish(&self.pool, job.job.id, JobStatus::Errored, Some(&reason))
                         .await?;
                     self.gpus.release(&allocated);
-                    return Err(ApiError::new(ErrorName::ServiceDeploymentError, reason));
+                    return Err(OrchestratorError::Backend(reason));
                 }
             }
         }
@@ -406,24 +397,26 @@ impl Orchestrator {
         launches: &[ModelLaunch],
         shares: &[u32],
         allocated: &[i32],
-    ) -> ApiResult<(TrainJobRecord, Vec<Planned>)> {
-        let mut tx = self.pool.begin().await.map_err(ApiError::internal)?;
+    ) -> OrchestratorResult<(TrainJobRecord, Vec<Planned>)> {
+        let mut tx = self.pool.begin().await?;
         let quotas = &self.config.quotas;
         if quotas.limits_live_train_jobs() {
             // Held until the job is written: another admin instance creating a job for the
             // same user waits here, then counts this one.
             users::lock(&mut *tx, new.user_id).await?;
             let live = train_jobs::count_live_of_user(&mut *tx, new.user_id).await?;
-            quotas.check_live_train_jobs(live)?;
+            quotas
+                .check_live_train_jobs(live)
+                .map_err(OrchestratorError::TrainJobRefused)?;
         }
         let job = train_jobs::insert(&mut *tx, new).await.map_err(|err| {
             if err.is_constraint(train_jobs::ONE_LIVE_PER_APP)
                 || err.is_constraint(train_jobs::APP_VERSION_UNIQUE)
             {
-                ApiError::new(
-                    ErrorName::InvalidTrainJobError,
-                    format!("A train job of app `{}` is already running.", new.app),
-                )
+                OrchestratorError::TrainJobRefused(format!(
+                    "A train job of app `{}` is already running.",
+                    new.app
+                ))
             } else {
                 err.into()
             }
@@ -435,7 +428,7 @@ impl Orchestrator {
                 job: new.user_id,
                 model: launch.owner,
             };
-            let gpu_count = i32::try_from(*share).map_err(ApiError::internal)?;
+            let gpu_count = i32::try_from(*share).map_err(anyhow::Error::from)?;
             let sub_id = train_jobs::insert_sub(&mut *tx, job.job.id, *model_id, gpu_count).await?;
             let worker_gpus: Vec<Vec<i32>> = if *share == 0 {
                 vec![Vec::new()]
@@ -460,13 +453,13 @@ impl Orchestrator {
                 workers.push(planned);
             }
         }
-        tx.commit().await.map_err(ApiError::internal)?;
+        tx.commit().await?;
         Ok((job, workers))
     }
 
     /// Stops a train job synchronously: when this returns its workers are gone, its in-flight
     /// trials are ERRORED, and it reads STOPPED (unless it had already ended).
-    pub async fn stop_train_job(&self, train_job_id: Uuid) -> ApiResult<()> {
+    pub async fn stop_train_job(&self, train_job_id: Uuid) -> OrchestratorResult<()> {
         let _guard = self.lock.lock().await;
         for (_, service) in services::list_train_workers(&self.pool, train_job_id).await? {
             self.stop_service(service.id, service.backend_id.as_deref(), &service.gpus)
@@ -487,14 +480,11 @@ impl Orchestrator {
         id: Uuid,
         backend_id: Option<&str>,
         gpus: &[i32],
-    ) -> ApiResult<()> {
+    ) -> OrchestratorResult<()> {
         let was_live = services::finish(&self.pool, id, ServiceStatus::Stopped, None).await?;
         if let Some(backend_id) = backend_id {
             self.backend.stop(id, backend_id).await.map_err(|err| {
-                ApiError::new(
-                    ErrorName::ServiceDeploymentError,
-                    format!("Cannot stop service {id}: {err}"),
-                )
+                OrchestratorError::Backend(format!("Cannot stop service {id}: {err}"))
             })?;
         }
         if was_live {

@@ -96,8 +96,7 @@ pub async fn create_dataset(
             let mut upload = state
                 .storage
                 .create(ObjectKind::Dataset, limit.max_bytes())
-                .await
-                .map_err(ApiError::internal)?;
+                .await?;
             state
                 .dataset_urls
                 .download(&url, &mut upload, &limit)
@@ -108,10 +107,9 @@ pub async fn create_dataset(
     if upload.size() == 0 {
         return Err(invalid_dataset("The dataset is empty (0 bytes)."));
     }
-    let stored = upload.finish().await.map_err(ApiError::internal)?;
+    let stored = upload.finish().await?;
     check_zip_file(stored.path().to_path_buf(), state.settings.zip_limits)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map_err(invalid_dataset)?;
     let new = NewDataset {
         owner_id: caller.id,
@@ -127,12 +125,9 @@ pub async fn create_dataset(
         datasets::insert(&state.pool, &new).await?
     } else {
         // Another upload of the same user may have used the room since this one began.
-        let mut tx = state.pool.begin().await.map_err(ApiError::internal)?;
-        let inserted =
-            datasets::insert_within_quota(&mut tx, &new, quotas.user_dataset_bytes).await?;
-        let record = inserted.map_err(|used| quotas.dataset_error(used, new.size_bytes))?;
-        tx.commit().await.map_err(ApiError::internal)?;
-        record
+        datasets::insert_within_quota(&state.pool, &new, quotas.user_dataset_bytes)
+            .await?
+            .map_err(|used| quotas.dataset_error(used, new.size_bytes))?
     };
     // Dropping `stored` on an error above removed the file; now the row refers to it.
     stored.keep();

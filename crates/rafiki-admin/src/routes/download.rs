@@ -6,15 +6,12 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::storage::{ObjectKind, Storage};
 
 /// The object's bytes with an exact `Content-Length`.
 pub async fn stored_object(storage: &Storage, kind: ObjectKind, key: Uuid) -> ApiResult<Response> {
-    let (file, size) = storage
-        .open_object(kind, key)
-        .await
-        .map_err(ApiError::internal)?;
+    let (file, size) = storage.open_object(kind, key).await?;
     Ok((
         [
             (CONTENT_TYPE, "application/octet-stream".to_owned()),

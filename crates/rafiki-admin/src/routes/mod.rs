@@ -5,7 +5,6 @@ pub mod download;
 pub mod health;
 pub mod inference_jobs;
 pub mod internal;
-pub mod internal_inference;
 pub mod models;
 pub mod tokens;
 pub mod train_jobs;
@@ -15,7 +14,7 @@ pub mod users;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::Router;
 use rafiki_types::error::ErrorName;
 use tower_http::trace::TraceLayer;
@@ -100,7 +99,7 @@ pub fn router(state: AppState) -> Router {
             post(inference_jobs::stop_inference_job),
         )
         .route("/actions/stop_all_jobs", post(train_jobs::stop_all_jobs))
-        .merge(internal_routes())
+        .merge(internal::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api_doc(&state.settings)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -157,42 +156,6 @@ fn copy_of_read(req: &Request) -> Request {
     *copy.headers_mut() = req.headers().clone();
     *copy.extensions_mut() = req.extensions().clone();
     copy
-}
-
-/// The internal API for services (`docs/internal-api.md`).
-fn internal_routes() -> Router<AppState> {
-    Router::new()
-        .route("/internal/train/job", get(internal::train_job))
-        .route("/internal/train/knob_config", put(internal::knob_config))
-        .route("/internal/train/trials", post(internal::next_trial))
-        .route("/internal/train/fail", post(internal::train_failed))
-        .route("/internal/models/{id}/file", get(internal::model_file))
-        .route("/internal/datasets/{id}", get(internal::dataset_file))
-        .route("/internal/trials/{id}/logs", post(internal::trial_logs))
-        .route(
-            "/internal/trials/{id}/parameters",
-            // Parameters stream to disk under RAFIKI_MAX_PARAMS_BYTES.
-            put(internal::trial_parameters.layer(DefaultBodyLimit::disable()))
-                .get(internal_inference::trial_parameters),
-        )
-        .route("/internal/trials/{id}/finish", post(internal::finish_trial))
-        .route("/internal/environment", post(internal::environment_report))
-        .route(
-            "/internal/inference/job",
-            get(internal_inference::inference_job),
-        )
-        .route(
-            "/internal/inference/ready",
-            post(internal_inference::worker_ready),
-        )
-        .route(
-            "/internal/inference/fail",
-            post(internal_inference::worker_failed),
-        )
-        .route(
-            "/internal/predictor/job",
-            get(internal_inference::predictor_job),
-        )
 }
 
 async fn not_found() -> ApiError {

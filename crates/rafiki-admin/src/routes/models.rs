@@ -131,10 +131,9 @@ pub async fn create_model(
         model_class.clone(),
         state.models_python(),
     )
-    .await
-    .map_err(ApiError::internal)?
+    .await?
     .map_err(|err: SourceError| invalid_model(format!("{}.", capitalised(&err.to_string()))))?;
-    let stored = file.upload.finish().await.map_err(ApiError::internal)?;
+    let stored = file.upload.finish().await?;
     let record = models::insert(
         &state.pool,
         &NewModel {
@@ -218,8 +217,7 @@ pub async fn download_model_file(
     let (file, size) = state
         .storage
         .open_object(ObjectKind::ModelFile, record.storage_key)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok((
         [
             (CONTENT_TYPE, "application/octet-stream".to_owned()),

@@ -46,8 +46,7 @@ async fn authenticate(state: &AppState, req: LoginRequest) -> ApiResult<LoginRes
             req.password.into(),
             record.as_ref().map(|r| r.password_hash.as_str()),
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let Some(record) = record else {
         return Err(
             ApiError::new(ErrorName::InvalidUserError, "No user has this email.")
@@ -64,10 +63,7 @@ async fn authenticate(state: &AppState, req: LoginRequest) -> ApiResult<LoginRes
     if user.banned_date.is_some() {
         return Err(ApiError::forbidden("This user is banned."));
     }
-    let token = state
-        .tokens
-        .issue(user.id, user.user_type)
-        .map_err(ApiError::internal)?;
+    let token = state.tokens.issue(user.id, user.user_type)?;
     Ok(LoginResponse {
         user_id: user.id,
         user_type: user.user_type,

@@ -64,11 +64,7 @@ pub async fn create_user(
              {MAX_PASSWORD_CHARS} characters long."
         )));
     }
-    let hash = state
-        .passwords
-        .hash(req.password.into())
-        .await
-        .map_err(ApiError::internal)?;
+    let hash = state.passwords.hash(req.password.into()).await?;
     let user = rafiki_store::users::insert(&state.pool, &req.email, &hash, user_type)
         .await
         .map_err(|err| {
@@ -81,11 +77,7 @@ pub async fn create_user(
                 err.into()
             }
         })?;
-    state
-        .users
-        .run_once(&state.pool)
-        .await
-        .map_err(ApiError::internal)?;
+    state.users.run_once(&state.pool).await?;
     Ok(Json(CreatedUser {
         id: user.id,
         email: user.email,
@@ -106,7 +98,7 @@ pub async fn list_users(
     // Served from the in-memory directory.
     Ok((
         [(CONTENT_TYPE, "application/json")],
-        state.users.users_json(page).map_err(ApiError::internal)?,
+        state.users.users_json(page)?,
     ))
 }
 
@@ -150,11 +142,7 @@ pub async fn ban_user(
                 format!("User `{}` is already banned.", target.email),
             )
         })?;
-    state
-        .users
-        .run_once(&state.pool)
-        .await
-        .map_err(ApiError::internal)?;
+    state.users.run_once(&state.pool).await?;
     stop_live_jobs(&state, target.id).await?;
     Ok(Json(banned))
 }

@@ -1042,7 +1042,7 @@ async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) -
             id: worker,
             service_type: rafiki_types::status::ServiceType::Train,
             backend: "docker",
-            token_hash: &rafiki_admin::orchestrator::token_hash(token),
+            token_hash: &rafiki_admin::auth::service::token_hash(token),
             gpus: &[],
             image: "none",
             job_id,
@@ -1054,6 +1054,168 @@ async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) -
         .await
         .unwrap();
     worker
+}
+
+/// Makes a predictor by hand for the job that `hand_driven_worker` joined, calling as `token`.
+async fn hand_made_predictor(app: &TestApp, token: &str) {
+    let (train_job_id, user_id): (uuid::Uuid, uuid::Uuid) =
+        sqlx::query_as("select id, user_id from train_jobs limit 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let job_id = rafiki_store::inference_jobs::insert(
+        &app.pool,
+        user_id,
+        train_job_id,
+        rafiki_types::inference::InferenceBudget::default(),
+        "a-secret",
+    )
+    .await
+    .unwrap();
+    let predictor = uuid::Uuid::new_v4();
+    rafiki_store::services::insert(
+        &app.pool,
+        &rafiki_store::services::NewService {
+            id: predictor,
+            service_type: rafiki_types::status::ServiceType::Predict,
+            backend: "docker",
+            token_hash: &rafiki_admin::auth::service::token_hash(token),
+            gpus: &[],
+            image: "none",
+            job_id,
+        },
+    )
+    .await
+    .unwrap();
+    rafiki_store::inference_jobs::insert_predictor(&app.pool, job_id, predictor)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn each_internal_route_refuses_services_of_another_kind() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (worker, predictor) = ("a-train-worker-token", "a-predictor-token");
+    hand_driven_job(&app, worker).await;
+    hand_made_predictor(&app, predictor).await;
+    let some_id = uuid::Uuid::new_v4();
+    let refused = |token: &'static str, method: Method, path: String, body: Value| {
+        let app = &app;
+        async move {
+            let res = app.send(method, &path, Some(token), body).await;
+            let message = assert_error(res, StatusCode::FORBIDDEN, "UnauthorizedError").await;
+            (path, message)
+        }
+    };
+    // A train worker is neither an inference worker nor a predictor.
+    for (method, path, body) in [
+        (
+            Method::GET,
+            "/internal/inference/job".to_owned(),
+            Value::Null,
+        ),
+        (
+            Method::POST,
+            "/internal/inference/ready".to_owned(),
+            Value::Null,
+        ),
+        (
+            Method::POST,
+            "/internal/inference/fail".to_owned(),
+            json!({"error": "no"}),
+        ),
+        (
+            Method::GET,
+            format!("/internal/trials/{some_id}/parameters"),
+            Value::Null,
+        ),
+        (
+            Method::GET,
+            "/internal/predictor/job".to_owned(),
+            Value::Null,
+        ),
+    ] {
+        let (path, message) = refused(worker, method, path, body).await;
+        assert!(message.starts_with("Only "), "{path}: {message}");
+    }
+    // A predictor runs no model and no trial.
+    for (method, path, body) in [
+        (Method::GET, "/internal/train/job".to_owned(), Value::Null),
+        (
+            Method::PUT,
+            "/internal/train/knob_config".to_owned(),
+            json!({}),
+        ),
+        (
+            Method::POST,
+            "/internal/train/trials".to_owned(),
+            Value::Null,
+        ),
+        (
+            Method::POST,
+            "/internal/train/fail".to_owned(),
+            json!({"error": "no"}),
+        ),
+        (
+            Method::POST,
+            format!("/internal/trials/{some_id}/logs"),
+            json!({"entries": []}),
+        ),
+        (
+            Method::POST,
+            format!("/internal/trials/{some_id}/finish"),
+            json!({"status": "ERRORED"}),
+        ),
+        (
+            Method::GET,
+            format!("/internal/models/{some_id}/file"),
+            Value::Null,
+        ),
+        (
+            Method::GET,
+            format!("/internal/datasets/{some_id}"),
+            Value::Null,
+        ),
+        (
+            Method::POST,
+            "/internal/environment".to_owned(),
+            json!({"reused": true, "seconds": 0.0, "size_bytes": 0, "warnings": []}),
+        ),
+    ] {
+        let (path, message) = refused(predictor, method, path, body).await;
+        assert!(message.starts_with("Only "), "{path}: {message}");
+    }
+    // The predictor's own route answers it, and no one else's token works.
+    let res = app
+        .send(
+            Method::GET,
+            "/internal/predictor/job",
+            Some(predictor),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .send(
+            Method::GET,
+            "/internal/train/job",
+            Some("no-such-token"),
+            Value::Null,
+        )
+        .await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "UnauthorizedError").await;
+    let res = app
+        .send(Method::GET, "/internal/train/job", None, Value::Null)
+        .await;
+    assert_error(
+        res,
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthorizationHeaderError",
+    )
+    .await;
 }
 
 #[tokio::test]

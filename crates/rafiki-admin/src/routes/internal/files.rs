@@ -1,0 +1,115 @@
+//! The file transfers of the internal API: a worker downloads its model's file, a train worker
+//! its job's datasets and uploads its trials' parameters, an inference worker downloads the
+//! parameters of the trial it serves. Each refuses what is not the caller's own.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::Response;
+use axum::Json;
+use futures_util::StreamExt;
+use rafiki_store::{datasets, models, trials};
+use rafiki_types::error::ErrorName;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::service::{InferenceWorker, ModelWorker, TrainWorker};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiPath;
+use crate::routes::download::stored_object;
+use crate::state::AppState;
+use crate::storage::{ObjectKind, WriteError};
+
+/// `GET /internal/models/{id}/file`: the file of this worker's model (train or inference).
+pub async fn model_file(
+    State(state): State<AppState>,
+    worker: ModelWorker,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Response> {
+    if worker.model_id() != id {
+        return Err(ApiError::new(
+            ErrorName::InvalidModelError,
+            "Not this worker's model.",
+        ));
+    }
+    let model = models::get(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorName::InvalidModelError, "No such model."))?;
+    stored_object(&state.storage, ObjectKind::ModelFile, model.storage_key).await
+}
+
+/// `GET /internal/datasets/{id}`: a dataset of this train worker's job.
+pub async fn dataset_file(
+    State(state): State<AppState>,
+    worker: TrainWorker,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Response> {
+    let job = &worker.job.job;
+    if id != job.train_dataset_id && id != job.val_dataset_id {
+        return Err(ApiError::new(
+            ErrorName::InvalidDatasetError,
+            "Not a dataset of this job.",
+        ));
+    }
+    let dataset = datasets::get(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorName::InvalidDatasetError, "No such dataset."))?;
+    stored_object(&state.storage, ObjectKind::Dataset, dataset.storage_key).await
+}
+
+/// `PUT /internal/trials/{id}/parameters`: stores the parameters of a trial of this train
+/// worker's (streamed to disk).
+pub async fn put_trial_parameters(
+    State(state): State<AppState>,
+    worker: TrainWorker,
+    ApiPath(id): ApiPath<Uuid>,
+    body: Body,
+) -> ApiResult<Json<serde_json::Value>> {
+    worker.own_trial(&state, id).await?;
+    let max_bytes = state.settings.max_params_bytes;
+    let mut upload = state.storage.create(ObjectKind::Params, max_bytes).await?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::invalid_request(format!("Upload broken: {e}")))?;
+        upload.write(&chunk).await.map_err(|err| match err {
+            WriteError::TooLarge { max_bytes } => ApiError::new(
+                ErrorName::PayloadTooLargeError,
+                format!("Parameters over {max_bytes} bytes (RAFIKI_MAX_PARAMS_BYTES)."),
+            ),
+            WriteError::Io(e) => ApiError::internal(e),
+        })?;
+    }
+    let stored = upload.finish().await?;
+    // Unless kept, `stored` is removed when dropped.
+    let service_id = worker.service.id;
+    match trials::set_params(&state.pool, id, service_id, stored.key(), stored.sha256()).await? {
+        trials::ParamsStored::Stored => stored.keep(),
+        trials::ParamsStored::AlreadyStored => {}
+        trials::ParamsStored::Refused => {
+            return Err(ApiError::new(
+                ErrorName::InvalidTrialError,
+                "The trial is not running, or already has other parameters.",
+            ))
+        }
+    }
+    Ok(Json(json!({})))
+}
+
+/// `GET /internal/trials/{id}/parameters`: the parameters of the trial this inference worker
+/// serves.
+pub async fn get_trial_parameters(
+    State(state): State<AppState>,
+    worker: InferenceWorker,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Response> {
+    match worker
+        .trial
+        .params_key
+        .filter(|_| worker.trial.trial.id == id)
+    {
+        Some(key) => stored_object(&state.storage, ObjectKind::Params, key).await,
+        None => Err(ApiError::new(
+            ErrorName::InvalidTrialError,
+            "Not the trial this worker serves.",
+        )),
+    }
+}
