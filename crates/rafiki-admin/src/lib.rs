@@ -1,6 +1,16 @@
 //! rafiki-admin: Rafiki's REST API server (`../shared/CONTRACT.md`). It is the only process
-//! that touches Postgres; it authenticates users, enforces the role rules, and (as the issues
-//! land) orchestrates train and inference jobs through a backend.
+//! that touches Postgres; it authenticates users and services, enforces the role rules, and
+//! orchestrates train and inference jobs through a backend.
+//!
+//! Its seams, each crossed in one hop and only downward:
+//! - [`routes`] parse and authorize: who may call is in each handler's signature (the user
+//!   extractors of [`auth::extract`], the service extractors of [`auth::service`]); they read
+//!   through `rafiki_store` and hold no transactions.
+//! - [`orchestrator`] decides: jobs and their services written in one transaction and launched
+//!   through a [`backend::Backend`], stops, supervision, and its answers to workers
+//!   ([`orchestrator::workers`]). It fails with [`orchestrator::error::OrchestratorError`],
+//!   which [`error::ApiError`] turns into the contract's error names with `From`.
+//! - `rafiki_store` persists: every line of SQL is there.
 //!
 //! `main.rs` is thin; everything is here so tests start the real server.
 

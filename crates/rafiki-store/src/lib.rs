@@ -1,7 +1,9 @@
 //! Postgres access for rafiki-admin, the only process that holds database credentials.
 //!
-//! SQL lives here, one module per table, as plain functions that take an executor so the caller
-//! owns the transaction. Rows come back as domain types from `rafiki-types`; statuses are stored
+//! All of the project's SQL lives here, one module per table, as plain functions that take an
+//! executor so that the orchestrator can put several in one transaction; a write that needs a
+//! transaction of its own (a quota-checked insert, a capped log append) takes the pool and holds
+//! it itself, so that no route handler holds one. Rows come back as domain types from `rafiki-types`; statuses are stored
 //! as checked text and parsed at this edge. Migrations (`migrations/` at the repository root)
 //! are embedded in the binary.
 //!
