@@ -2,25 +2,6 @@
 //! every status update in SQL with the `from` status, and checks the move against these tables
 //! first, so no code path can move a status backwards.
 
-use serde::{Deserialize, Serialize};
-
-/// Declares a wire enum written in SCREAMING_SNAKE_CASE on the wire, in the database and in
-/// `Display`/`FromStr`.
-macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize,
-            strum::Display, strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
-        )]
-        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-        #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-        #[cfg_attr(feature = "openapi", schema(rename_all = "SCREAMING_SNAKE_CASE"))]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-    };
-}
-
 wire_enum!(
     /// Status of a train job, a sub-job (one model of a train job) or an inference job.
     JobStatus {
