@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use rafiki_types::internal::EnvironmentReport;
-use rafiki_types::status::{ServiceStatus, ServiceType};
+use rafiki_types::status::{BackendKind, ServiceStatus, ServiceType};
 use rafiki_types::train::ServiceEnvironment;
 use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
@@ -21,8 +21,8 @@ pub struct ServiceRecord {
     pub service_type: ServiceType,
     /// Its status.
     pub status: ServiceStatus,
-    /// `process`, `docker` or `swarm`.
-    pub backend: String,
+    /// The backend that runs it.
+    pub backend: BackendKind,
     /// The backend's handle (pid, container id), once launched.
     pub backend_id: Option<String>,
     /// GPUs allocated to it.
@@ -66,7 +66,7 @@ impl Row {
             id: self.id,
             service_type: parse_text("services.service_type", &self.service_type)?,
             status: parse_text("services.status", &self.status)?,
-            backend: self.backend,
+            backend: parse_text("services.backend", &self.backend)?,
             backend_id: self.backend_id,
             gpus: self.gpus,
             host: self.host,
@@ -95,7 +95,7 @@ pub struct NewService<'a> {
     /// What it does.
     pub service_type: ServiceType,
     /// The backend that runs it.
-    pub backend: &'a str,
+    pub backend: BackendKind,
     /// The sha256 of its token.
     pub token_hash: &'a str,
     /// GPUs allocated to it.
@@ -114,7 +114,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewService<'_>) -> StoreResul
     )
     .bind(new.id)
     .bind(<&str>::from(new.service_type))
-    .bind(new.backend)
+    .bind(<&str>::from(new.backend))
     .bind(new.token_hash)
     .bind(new.gpus)
     .bind(new.image)

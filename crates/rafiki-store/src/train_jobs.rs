@@ -2,6 +2,7 @@
 //! its advisor, knob config, GPU share and status.
 
 use chrono::{DateTime, Utc};
+use rafiki_types::knob::AdvisorType;
 use rafiki_types::status::JobStatus;
 use rafiki_types::train::{TrainBudget, TrainJob};
 use sqlx::types::Json;
@@ -251,7 +252,7 @@ pub struct SubTrainJob {
     /// GPUs given to it.
     pub gpu_count: i32,
     /// The advisor tuning it, once its knob config is known.
-    pub advisor_type: Option<String>,
+    pub advisor_type: Option<AdvisorType>,
     /// The model's knob config (JSON of `docs/knobs.md`), once a worker reported it.
     pub knob_config: Option<serde_json::Value>,
     /// Its status.
@@ -300,7 +301,10 @@ impl SubRow {
             model_id: self.model_id,
             model_name: self.model_name,
             gpu_count: self.gpu_count,
-            advisor_type: self.advisor_type,
+            advisor_type: self
+                .advisor_type
+                .map(|name| parse_text("sub_train_jobs.advisor_type", &name))
+                .transpose()?,
             knob_config: self.knob_config.map(|j| j.0),
             status: parse_text("sub_train_jobs.status", &self.status)?,
             error: self.error,
@@ -365,7 +369,7 @@ pub async fn list_subs(
 pub async fn set_knob_config(
     db: impl PgExecutor<'_>,
     id: Uuid,
-    advisor_type: &str,
+    advisor_type: AdvisorType,
     knob_config: &serde_json::Value,
 ) -> StoreResult<()> {
     sqlx::query(
@@ -373,7 +377,7 @@ pub async fn set_knob_config(
          budget_started_at = coalesce(budget_started_at, now()) where id = $1",
     )
     .bind(id)
-    .bind(advisor_type)
+    .bind(<&str>::from(advisor_type))
     .bind(JsonText(knob_config))
     .execute(db)
     .await?;

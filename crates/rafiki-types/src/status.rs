@@ -1,6 +1,7 @@
-//! Status enums of jobs, trials and services, each with its transition table. The store guards
-//! every status update in SQL with the `from` status, and checks the move against these tables
-//! first, so no code path can move a status backwards.
+//! Status enums of jobs, trials and services, each with its transition table, and the kinds of
+//! services (what they do, which backend runs them). The store guards every status update in
+//! SQL with the `from` status, and checks the move against these tables first, so no code path
+//! can move a status backwards.
 
 wire_enum!(
     /// Status of a train job, a sub-job (one model of a train job) or an inference job.
@@ -57,6 +58,18 @@ wire_enum!(
         Predict,
         /// An inference worker.
         Inference,
+    }
+);
+
+wire_enum!(
+    /// Where services (workers, predictors) run; stored in `services.backend`, and read from
+    /// the admin's `RAFIKI_BACKEND` (lowercase, like the stored names).
+    case = "lowercase",
+    BackendKind {
+        /// Child processes of the admin on this host: the embedded default.
+        Process,
+        /// Docker containers through the engine's API.
+        Docker,
     }
 );
 
@@ -161,6 +174,11 @@ mod tests {
         assert_eq!(
             "COMPLETED".parse::<TrialStatus>().unwrap(),
             TrialStatus::Completed
+        );
+        assert_eq!(BackendKind::Process.to_string(), "process");
+        assert_eq!(
+            serde_json::from_value::<BackendKind>("docker".into()).unwrap(),
+            BackendKind::Docker
         );
     }
 }

@@ -216,12 +216,10 @@ pub async fn knob_config(
         }
     };
     let advisor = rafiki_advisor::advisor_type(&config);
-    let name = serde_json::to_value(advisor)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    train_jobs::set_knob_config(&state.pool, ctx.sub.id, &name, &raw).await?;
-    Ok(Json(KnobConfigAccepted { advisor_type: name }))
+    train_jobs::set_knob_config(&state.pool, ctx.sub.id, advisor, &raw).await?;
+    Ok(Json(KnobConfigAccepted {
+        advisor_type: advisor,
+    }))
 }
 
 /// `POST /internal/train/trials`: the next trial, recorded RUNNING in the same transaction as

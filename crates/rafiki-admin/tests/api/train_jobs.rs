@@ -1041,7 +1041,7 @@ async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) -
         &rafiki_store::services::NewService {
             id: worker,
             service_type: rafiki_types::status::ServiceType::Train,
-            backend: "docker",
+            backend: rafiki_types::status::BackendKind::Docker,
             token_hash: &rafiki_admin::orchestrator::token_hash(token),
             gpus: &[],
             image: "none",
