@@ -46,6 +46,19 @@ pub enum StoreError {
     /// A stored value does not parse into its domain type (a bug or a hand-edited row).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A status move the transition table does not allow was asked for (a bug of the caller):
+    /// from `from`, or with `None` from whatever status the row has (e.g. finishing to a
+    /// status that is not final). Nothing was written.
+    #[error(
+        "status move {} -> {to} refused by the transition table",
+        .from.unwrap_or("any")
+    )]
+    RefusedMove {
+        /// The status moved from, when the caller named one.
+        from: Option<&'static str>,
+        /// The status asked for.
+        to: &'static str,
+    },
     /// Anything else from the database.
     #[error(transparent)]
     Database(sqlx::Error),

@@ -9,8 +9,8 @@ use rafiki_types::train::ServiceEnvironment;
 use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
 
-use crate::status_sets::LIVE_SERVICE;
-use crate::{parse_text, StoreError, StoreResult};
+use crate::status_sets::{StatusSet, LIVE_SERVICE};
+use crate::{parse_text, StoreResult};
 
 /// A service row.
 #[derive(Debug, Clone, PartialEq)]
@@ -262,16 +262,13 @@ pub async fn set_status(
     to: ServiceStatus,
     error: Option<&str>,
 ) -> StoreResult<bool> {
-    if !from.can_become(to) {
-        return Err(StoreError::Corrupt(format!("no transition {from} -> {to}")));
-    }
-    let done = sqlx::query(
-        "update services set status = $3, error = coalesce(error, $4), \
-         datetime_stopped = case when $5 then now() else datetime_stopped end \
-         where id = $1 and status = $2",
-    )
+    let from = StatusSet::only(from, to)?;
+    let done = sqlx::query(AssertSqlSafe(format!(
+        "update services set status = $2, error = coalesce(error, $3), \
+         datetime_stopped = case when $4 then now() else datetime_stopped end \
+         where id = $1 and status in {from}"
+    )))
     .bind(id)
-    .bind(<&str>::from(from))
     .bind(<&str>::from(to))
     .bind(error)
     .bind(!to.is_live())
@@ -288,12 +285,10 @@ pub async fn finish(
     to: ServiceStatus,
     error: Option<&str>,
 ) -> StoreResult<bool> {
-    if to.is_live() {
-        return Err(StoreError::Corrupt(format!("{to} is not a final status")));
-    }
+    let from = StatusSet::sources_of_final(to)?;
     let done = sqlx::query(AssertSqlSafe(format!(
         "update services set status = $2, error = coalesce(error, $3), datetime_stopped = now() \
-         where id = $1 and status in {LIVE_SERVICE}"
+         where id = $1 and status in {from}"
     )))
     .bind(id)
     .bind(<&str>::from(to))

@@ -10,7 +10,7 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::status_sets::UNFINISHED_TRIAL;
+use crate::status_sets::{StatusSet, UNFINISHED_TRIAL};
 use crate::{parse_text, JsonText, StoreResult};
 
 /// A trial row.
@@ -132,7 +132,7 @@ pub async fn insert_running(
         .map_err(|_| crate::StoreError::Corrupt("trial number overflow".into()))?;
     Ok(sqlx::query_scalar(
         "insert into trials (id, train_job_id, sub_train_job_id, no, worker_id, proposal, status) \
-         values ($1, $2, $3, $4, $5, $6, 'RUNNING') returning id",
+         values ($1, $2, $3, $4, $5, $6, $7) returning id",
     )
     .bind(Uuid::new_v4())
     .bind(train_job_id)
@@ -140,6 +140,7 @@ pub async fn insert_running(
     .bind(no)
     .bind(worker_id)
     .bind(JsonText(proposal))
+    .bind(<&str>::from(TrialStatus::Running))
     .fetch_one(db)
     .await?)
 }
@@ -232,14 +233,16 @@ pub async fn finish(
         TrialOutcome::Completed { score } => (TrialStatus::Completed, *score, None),
         TrialOutcome::Errored { error } => (TrialStatus::Errored, None, Some(error.as_str())),
     };
-    Ok(sqlx::query_scalar(
+    // Only the trial the worker runs: a PENDING one it was never given does not end this way.
+    let from = StatusSet::only(TrialStatus::Running, status)?;
+    Ok(sqlx::query_scalar(AssertSqlSafe(format!(
         "with done as (update trials set status = $3, score = $4, error = $5, \
                 datetime_stopped = now() \
-             where id = $1 and worker_id = $2 and status = 'RUNNING' returning id) \
+             where id = $1 and worker_id = $2 and status in {from} returning id) \
          select exists (select 1 from done) or exists (select 1 from trials \
              where id = $1 and worker_id = $2 and status = $3 \
-             and score is not distinct from $4 and error is not distinct from $5)",
-    )
+             and score is not distinct from $4 and error is not distinct from $5)"
+    )))
     .bind(id)
     .bind(worker_id)
     .bind(<&str>::from(status))
@@ -271,7 +274,7 @@ pub async fn set_params(
 ) -> StoreResult<ParamsStored> {
     let (stored, already): (bool, bool) = sqlx::query_as(
         "with done as (update trials set params_key = $3, params_sha256 = $4 \
-             where id = $1 and worker_id = $2 and status = 'RUNNING' and params_key is null \
+             where id = $1 and worker_id = $2 and status = $5 and params_key is null \
              returning id) \
          select exists (select 1 from done), exists (select 1 from trials \
              where id = $1 and worker_id = $2 and params_sha256 = $4)",
@@ -280,6 +283,7 @@ pub async fn set_params(
     .bind(worker_id)
     .bind(key.to_string())
     .bind(sha256)
+    .bind(<&str>::from(TrialStatus::Running))
     .fetch_one(db)
     .await?;
     Ok(match (stored, already) {
@@ -295,15 +299,7 @@ pub async fn error_in_flight_of_worker(
     worker_id: Uuid,
     reason: &str,
 ) -> StoreResult<u64> {
-    Ok(sqlx::query(AssertSqlSafe(format!(
-        "update trials set status = 'ERRORED', error = $2, datetime_stopped = now() \
-         where worker_id = $1 and status in {UNFINISHED_TRIAL}"
-    )))
-    .bind(worker_id)
-    .bind(reason)
-    .execute(db)
-    .await?
-    .rows_affected())
+    error_in_flight(db, "worker_id", worker_id, reason).await
 }
 
 /// Prepares the unfinished trial of a crashed worker that is about to be relaunched: the
@@ -345,12 +341,27 @@ pub async fn error_in_flight_of_job(
     train_job_id: Uuid,
     reason: &str,
 ) -> StoreResult<u64> {
+    error_in_flight(db, "train_job_id", train_job_id, reason).await
+}
+
+/// Marks ERRORED the trials whose `owner` column (`worker_id` or `train_job_id`, a constant of
+/// this module) is `id` and that can still error: the unfinished ones, which the worker-id
+/// partial index covers.
+async fn error_in_flight(
+    db: impl PgExecutor<'_>,
+    owner: &'static str,
+    id: Uuid,
+    reason: &str,
+) -> StoreResult<u64> {
+    let to = TrialStatus::Errored;
+    let from = StatusSet::sources_of_final(to)?;
     Ok(sqlx::query(AssertSqlSafe(format!(
-        "update trials set status = 'ERRORED', error = $2, datetime_stopped = now() \
-         where train_job_id = $1 and status in {UNFINISHED_TRIAL}"
+        "update trials set status = $3, error = $2, datetime_stopped = now() \
+         where {owner} = $1 and status in {from}"
     )))
-    .bind(train_job_id)
+    .bind(id)
     .bind(reason)
+    .bind(<&str>::from(to))
     .execute(db)
     .await?
     .rows_affected())

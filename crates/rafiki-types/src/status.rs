@@ -1,7 +1,7 @@
 //! Status enums of jobs, trials and services, each with its transition table, and the kinds of
-//! services (what they do, which backend runs them). The store guards every status update in
-//! SQL with the `from` status, and checks the move against these tables first, so no code path
-//! can move a status backwards.
+//! services (what they do, which backend runs them). The store derives the SQL guard of every
+//! status move (the statuses it may come from) from these tables and refuses a move they do not
+//! allow, so no code path can move a status backwards.
 
 wire_enum!(
     /// Status of a train job, a sub-job (one model of a train job) or an inference job.
