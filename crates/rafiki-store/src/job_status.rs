@@ -69,3 +69,31 @@ pub(crate) async fn finish(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Declares the status moves of a job table's module, under the names given: `$mark_running`
+/// (STARTED -> RUNNING) and `$finish` (a live row to STOPPED or ERRORED), the functions above
+/// bound to `$table`, so the three tables' public moves are one definition.
+macro_rules! job_moves {
+    ($table:expr, $what:literal, $mark_running:ident, $finish:ident) => {
+        #[doc = concat!("STARTED -> RUNNING of a ", $what, ". Returns whether it moved.")]
+        pub async fn $mark_running(
+            db: impl sqlx::PgExecutor<'_>,
+            id: uuid::Uuid,
+        ) -> $crate::StoreResult<bool> {
+            $crate::job_status::mark_running($table, db, id).await
+        }
+
+        #[doc = concat!("Moves a live ", $what, " to a final status (STOPPED or ERRORED), ")]
+        /// keeping the first error. Returns whether it was live; a status that is not final is
+        /// a [`StoreError::RefusedMove`](crate::StoreError::RefusedMove).
+        pub async fn $finish(
+            db: impl sqlx::PgExecutor<'_>,
+            id: uuid::Uuid,
+            to: rafiki_types::status::JobStatus,
+            error: Option<&str>,
+        ) -> $crate::StoreResult<bool> {
+            $crate::job_status::finish($table, db, id, to, error).await
+        }
+    };
+}
+pub(crate) use job_moves;

@@ -23,6 +23,7 @@ pub mod inference_jobs;
 mod job_status;
 mod json_text;
 pub mod models;
+mod rows;
 pub mod services;
 mod status_sets;
 pub mod train_jobs;

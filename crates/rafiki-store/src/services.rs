@@ -9,6 +9,7 @@ use rafiki_types::train::ServiceEnvironment;
 use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
 
+use crate::rows::{self, IntoRecord, Table};
 use crate::status_sets::{StatusSet, LIVE_SERVICE};
 use crate::{parse_text, StoreResult};
 
@@ -60,7 +61,9 @@ struct Row {
     datetime_started: DateTime<Utc>,
 }
 
-impl Row {
+impl IntoRecord for Row {
+    type Record = ServiceRecord;
+
     fn into_record(self) -> StoreResult<ServiceRecord> {
         Ok(ServiceRecord {
             id: self.id,
@@ -83,9 +86,10 @@ impl Row {
 const COLUMNS: &str = "id, service_type, status, backend, backend_id, gpus, host, port, \
     restarts, image, job_id, error, datetime_started";
 
-fn records(rows: Vec<Row>) -> StoreResult<Vec<ServiceRecord>> {
-    rows.into_iter().map(Row::into_record).collect()
-}
+const TABLE: Table = Table {
+    name: "services",
+    columns: COLUMNS,
+};
 
 /// A service to write.
 #[derive(Debug, Clone, Copy)]
@@ -155,18 +159,12 @@ pub async fn find_live_by_token_hash(
 
 /// A service by id.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<ServiceRecord>> {
-    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
-        "select {COLUMNS} from services where id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    row.map(Row::into_record).transpose()
+    rows::by_id::<Row>(db, TABLE.select_by_id(), id).await
 }
 
 /// Every live service (for supervision and reconciliation).
 pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<ServiceRecord>> {
-    records(
+    rows::records::<Row>(
         sqlx::query_as(AssertSqlSafe(format!(
             "select {COLUMNS} from services where status in {LIVE_SERVICE} \
              order by datetime_started"

@@ -10,6 +10,7 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use crate::rows::{self, IntoRecord};
 use crate::status_sets::{StatusSet, UNFINISHED_TRIAL};
 use crate::{parse_text, JsonText, StoreResult};
 
@@ -46,7 +47,9 @@ struct Row {
     sub_train_job_id: Uuid,
 }
 
-impl Row {
+impl IntoRecord for Row {
+    type Record = TrialRecord;
+
     fn into_record(self) -> StoreResult<TrialRecord> {
         let params_key = self
             .params_key
@@ -82,10 +85,6 @@ const SELECT: &str = "select t.id, t.no, t.worker_id, t.proposal, t.datetime_sta
     t.train_job_id, t.sub_train_job_id \
     from trials t join sub_train_jobs s on s.id = t.sub_train_job_id \
     join models m on m.id = s.model_id";
-
-fn records(rows: Vec<Row>) -> StoreResult<Vec<TrialRecord>> {
-    rows.into_iter().map(Row::into_record).collect()
-}
 
 /// What an advisor needs of a past trial.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,11 +146,7 @@ pub async fn insert_running(
 
 /// A trial by id.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<TrialRecord>> {
-    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!("{SELECT} where t.id = $1")))
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
-    row.map(Row::into_record).transpose()
+    rows::by_id::<Row>(db, format!("{SELECT} where t.id = $1"), id).await
 }
 
 /// The trial a worker was given and has not finished, if any, and whether the worker has
@@ -188,7 +183,7 @@ pub async fn list_for_job(
     limit: i64,
     offset: i64,
 ) -> StoreResult<Vec<TrialRecord>> {
-    records(
+    rows::records::<Row>(
         sqlx::query_as(AssertSqlSafe(format!(
             "{SELECT} where t.train_job_id = $1 \
              order by t.datetime_started desc, t.no desc, t.id limit $2 offset $3"
@@ -207,7 +202,7 @@ pub async fn best_for_job(
     train_job_id: Uuid,
     max_count: i64,
 ) -> StoreResult<Vec<TrialRecord>> {
-    records(
+    rows::records::<Row>(
         sqlx::query_as(AssertSqlSafe(format!(
             "{SELECT} where t.train_job_id = $1 and t.status = 'COMPLETED' \
              and t.params_key is not null and t.score is not null \
@@ -478,7 +473,7 @@ pub async fn best_per_model(
     db: impl PgExecutor<'_>,
     train_job_id: Uuid,
 ) -> StoreResult<Vec<TrialRecord>> {
-    records(
+    rows::records::<Row>(
         sqlx::query_as(AssertSqlSafe(format!(
             "select * from ({SELECT} where t.train_job_id = $1 and t.status = 'COMPLETED' \
              and t.params_key is not null and t.score is not null) best \
