@@ -146,6 +146,12 @@ pub async fn connect(
         .await?)
 }
 
+/// Checks that the database answers a trivial statement (the admin's `/health`).
+pub async fn ping(db: impl sqlx::PgExecutor<'_>) -> StoreResult<()> {
+    sqlx::query("select 1").execute(db).await?;
+    Ok(())
+}
+
 /// Applies every pending migration.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
