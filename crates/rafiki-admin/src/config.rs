@@ -132,15 +132,9 @@ const DEV_BIND_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// The address bound outside `--dev` when `RAFIKI_BIND_HOST` is unset.
 const DEFAULT_BIND_HOST: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
-/// Where services (workers, predictors) run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    /// Child processes of the admin on this host: the embedded default.
-    Process,
-    /// Docker containers through the engine's API.
-    Docker,
-}
+// Where services run: a wire enum, since the store keeps it in `services.backend` too; its
+// lowercase names are `RAFIKI_BACKEND`'s values.
+pub use rafiki_types::status::BackendKind;
 
 /// What the configuration sources hold, before secrets are resolved.
 #[derive(Debug, Deserialize)]

@@ -361,6 +361,14 @@ mod tests {
                 StatusCode::INTERNAL_SERVER_ERROR,
             ),
             (
+                OrchestratorError::from(StoreError::RefusedMove {
+                    from: Some("STOPPED"),
+                    to: "RUNNING",
+                }),
+                ErrorName::InternalServerError,
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
                 OrchestratorError::from(sqlx::Error::PoolTimedOut),
                 ErrorName::ServiceUnavailableError,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -371,6 +379,11 @@ mod tests {
             assert_eq!(api.name(), name, "{text}");
             assert_eq!(api.into_response().status(), status, "{text}");
         }
+        let refused = OrchestratorError::from(StoreError::RefusedMove {
+            from: None,
+            to: "RUNNING",
+        });
+        assert!(matches!(refused, OrchestratorError::RefusedMove(_)));
         let short = OrchestratorError::GpusShort {
             what: "deployment",
             shortage: GpuShortage {

@@ -24,27 +24,15 @@ use chrono::{DateTime, Utc};
 use rafiki_types::knob::{validate_knob_config, Knob, KnobConfig, KnobError, Knobs, Policy};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 pub use budget::{Budget, DEFAULT_TIME_HOURS};
+// The advisors' names live in rafiki-types, where the store and the worker read them too.
 pub use proposal::{ParamsType, PastTrial, Proposal, ProposalType, TrialState};
+pub use rafiki_types::knob::AdvisorType;
 
 /// Rafiki's Bayesian-optimisation advisor retrains the best searched knobs, with early
 /// stopping off, once this many hours or fewer of the time budget are left.
 pub const FINAL_TRAIN_HOURS: f64 = 1.0;
-
-/// Which tuner serves a knob config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum AdvisorType {
-    /// Only fixed and policy knobs: nothing to tune, one trial.
-    Fixed,
-    /// Float, integer and categorical knobs (with fixed and policy ones): Gaussian-process
-    /// Bayesian optimisation.
-    BayesOpt,
-    /// Anything else (architecture knobs): uniform random search.
-    Random,
-}
 
 /// Chooses the advisor the way Rafiki does, in its order of preference: FIXED when every knob
 /// is fixed or a policy (an empty config included); BAYES_OPT when every knob is fixed,

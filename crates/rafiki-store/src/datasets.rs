@@ -6,6 +6,7 @@ use rafiki_types::dataset::{Dataset, DatasetDetail};
 use sqlx::{AssertSqlSafe, FromRow, PgExecutor, PgPool};
 use uuid::Uuid;
 
+use crate::rows::{self, IntoRecord, Table};
 use crate::{StoreError, StoreResult};
 
 /// The foreign keys that refuse deleting a dataset a train job trains on...
@@ -95,7 +96,9 @@ struct Row {
     datetime_created: DateTime<Utc>,
 }
 
-impl Row {
+impl IntoRecord for Row {
+    type Record = DatasetRecord;
+
     fn into_record(self) -> StoreResult<DatasetRecord> {
         Ok(DatasetRecord {
             id: self.id,
@@ -126,6 +129,11 @@ pub(crate) fn size_column(column: &str, size: u64) -> StoreResult<i64> {
 
 const COLUMNS: &str =
     "id, owner_id, name, task, size_bytes, sha256, storage_key, source_url, datetime_created";
+
+const TABLE: Table = Table {
+    name: "datasets",
+    columns: COLUMNS,
+};
 
 /// Inserts a dataset with a fresh id.
 pub async fn insert(db: impl PgExecutor<'_>, new: &NewDataset<'_>) -> StoreResult<DatasetRecord> {
@@ -166,7 +174,7 @@ pub async fn list(
     .bind(offset)
     .fetch_all(db)
     .await?;
-    rows.into_iter().map(Row::into_record).collect()
+    rows::records(rows)
 }
 
 /// The bytes of every dataset `owner` stores.
@@ -203,23 +211,11 @@ pub async fn insert_within_quota(
 
 /// One dataset.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<DatasetRecord>> {
-    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
-        "select {COLUMNS} from datasets where id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    row.map(Row::into_record).transpose()
+    rows::by_id::<Row>(db, TABLE.select_by_id(), id).await
 }
 
 /// Deletes a dataset's row and returns it (`None` if it was gone). A train job using it makes
 /// this fail with [`USED_AS_TRAIN_DATASET`] or [`USED_AS_VAL_DATASET`].
 pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<DatasetRecord>> {
-    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
-        "delete from datasets where id = $1 returning {COLUMNS}"
-    )))
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    row.map(Row::into_record).transpose()
+    rows::by_id::<Row>(db, TABLE.delete_by_id(), id).await
 }

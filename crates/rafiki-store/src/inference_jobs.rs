@@ -3,12 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use rafiki_types::inference::{InferenceBudget, InferenceJob};
-use rafiki_types::status::JobStatus;
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
 
-use crate::job_status::{self, JobTable};
+use crate::job_status::{job_moves, JobTable};
+use crate::rows::{self, IntoRecord};
 use crate::status_sets::LIVE_JOB;
 use crate::{parse_text, StoreResult};
 
@@ -40,7 +40,9 @@ struct Row {
     datetime_stopped: Option<DateTime<Utc>>,
 }
 
-impl Row {
+impl IntoRecord for Row {
+    type Record = InferenceJobRecord;
+
     fn into_record(self) -> StoreResult<InferenceJobRecord> {
         Ok(InferenceJobRecord {
             user_id: self.user_id,
@@ -62,10 +64,6 @@ impl Row {
 const SELECT: &str = "select i.id, i.user_id, i.train_job_id, t.app, t.app_version, i.budget, \
     i.status, i.error, i.datetime_started, i.datetime_stopped \
     from inference_jobs i join train_jobs t on t.id = i.train_job_id";
-
-fn records(rows: Vec<Row>) -> StoreResult<Vec<InferenceJobRecord>> {
-    rows.into_iter().map(Row::into_record).collect()
-}
 
 /// Inserts a STARTED inference job with the secret its predictor and workers share; fails on
 /// [`ONE_LIVE_PER_TRAIN_JOB`] when one is live.
@@ -101,11 +99,7 @@ pub async fn predict_secret(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Op
 
 /// A job by id.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<InferenceJobRecord>> {
-    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!("{SELECT} where i.id = $1")))
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
-    row.map(Row::into_record).transpose()
+    rows::by_id::<Row>(db, format!("{SELECT} where i.id = $1"), id).await
 }
 
 /// The live (STARTED or RUNNING) inference job of a train job.
@@ -129,7 +123,7 @@ pub async fn list_by_user(
     limit: i64,
     offset: i64,
 ) -> StoreResult<Vec<InferenceJobRecord>> {
-    records(
+    rows::records::<Row>(
         sqlx::query_as(AssertSqlSafe(format!(
             "{SELECT} where i.user_id = $1 order by i.datetime_started desc, i.id \
              limit $2 offset $3"
@@ -150,7 +144,7 @@ pub async fn list_by_app(
     limit: i64,
     offset: i64,
 ) -> StoreResult<Vec<InferenceJobRecord>> {
-    records(
+    rows::records::<Row>(
         sqlx::query_as(AssertSqlSafe(format!(
             "{SELECT} where i.user_id = $1 and t.app = $2 order by i.datetime_started desc, i.id \
              limit $3 offset $4"
@@ -166,7 +160,7 @@ pub async fn list_by_app(
 
 /// Every live inference job.
 pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<InferenceJobRecord>> {
-    records(
+    rows::records::<Row>(
         sqlx::query_as(AssertSqlSafe(format!(
             "{SELECT} where i.status in {LIVE_JOB} order by i.datetime_started"
         )))
@@ -175,20 +169,7 @@ pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<InferenceJobR
     )
 }
 
-/// STARTED -> RUNNING. Returns whether it moved.
-pub async fn mark_running(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<bool> {
-    job_status::mark_running(JobTable::Inference, db, id).await
-}
-
-/// Moves a live job to a final status; keeps the first error. Returns whether it was live.
-pub async fn finish(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    to: JobStatus,
-    error: Option<&str>,
-) -> StoreResult<bool> {
-    job_status::finish(JobTable::Inference, db, id, to, error).await
-}
+job_moves!(JobTable::Inference, "inference job", mark_running, finish);
 
 /// Links an inference worker to its job and trial.
 pub async fn insert_worker(

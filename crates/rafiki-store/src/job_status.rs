@@ -1,13 +1,14 @@
 //! Status moves shared by the three job tables (`train_jobs`, `sub_train_jobs`,
 //! `inference_jobs`), which have the same statuses: STARTED -> RUNNING -> STOPPED | ERRORED.
-//! Every move is guarded in SQL by the statuses it may come from.
+//! Every move is guarded in SQL by the statuses it may come from, as [`JobStatus::can_become`]
+//! says (`status_sets`).
 
 use rafiki_types::status::JobStatus;
 use sqlx::{AssertSqlSafe, PgExecutor};
 use uuid::Uuid;
 
-use crate::status_sets::LIVE_JOB;
-use crate::{StoreError, StoreResult};
+use crate::status_sets::StatusSet;
+use crate::StoreResult;
 
 /// A table whose rows carry a [`JobStatus`].
 #[derive(Debug, Clone, Copy)]
@@ -33,11 +34,14 @@ pub(crate) async fn mark_running(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> StoreResult<bool> {
+    let to = JobStatus::Running;
+    let from = StatusSet::sources_of(to)?;
     let done = sqlx::query(AssertSqlSafe(format!(
-        "update {} set status = 'RUNNING' where id = $1 and status = 'STARTED'",
+        "update {} set status = $2 where id = $1 and status in {from}",
         table.name()
     )))
     .bind(id)
+    .bind(<&str>::from(to))
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -52,12 +56,10 @@ pub(crate) async fn finish(
     to: JobStatus,
     error: Option<&str>,
 ) -> StoreResult<bool> {
-    if to.is_live() {
-        return Err(StoreError::Corrupt(format!("{to} is not a final status")));
-    }
+    let from = StatusSet::sources_of_final(to)?;
     let done = sqlx::query(AssertSqlSafe(format!(
         "update {} set status = $2, error = coalesce(error, $3), datetime_stopped = now() \
-         where id = $1 and status in {LIVE_JOB}",
+         where id = $1 and status in {from}",
         table.name()
     )))
     .bind(id)
@@ -67,3 +69,31 @@ pub(crate) async fn finish(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Declares the status moves of a job table's module, under the names given: `$mark_running`
+/// (STARTED -> RUNNING) and `$finish` (a live row to STOPPED or ERRORED), the functions above
+/// bound to `$table`, so the three tables' public moves are one definition.
+macro_rules! job_moves {
+    ($table:expr, $what:literal, $mark_running:ident, $finish:ident) => {
+        #[doc = concat!("STARTED -> RUNNING of a ", $what, ". Returns whether it moved.")]
+        pub async fn $mark_running(
+            db: impl sqlx::PgExecutor<'_>,
+            id: uuid::Uuid,
+        ) -> $crate::StoreResult<bool> {
+            $crate::job_status::mark_running($table, db, id).await
+        }
+
+        #[doc = concat!("Moves a live ", $what, " to a final status (STOPPED or ERRORED), ")]
+        /// keeping the first error. Returns whether it was live; a status that is not final is
+        /// a [`StoreError::RefusedMove`](crate::StoreError::RefusedMove).
+        pub async fn $finish(
+            db: impl sqlx::PgExecutor<'_>,
+            id: uuid::Uuid,
+            to: rafiki_types::status::JobStatus,
+            error: Option<&str>,
+        ) -> $crate::StoreResult<bool> {
+            $crate::job_status::finish($table, db, id, to, error).await
+        }
+    };
+}
+pub(crate) use job_moves;

@@ -25,6 +25,7 @@ pub mod inference_jobs;
 mod job_status;
 mod json_text;
 pub mod models;
+mod rows;
 pub mod services;
 mod status_sets;
 pub mod train_jobs;
@@ -48,6 +49,19 @@ pub enum StoreError {
     /// A stored value does not parse into its domain type (a bug or a hand-edited row).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A status move the transition table does not allow was asked for (a bug of the caller):
+    /// from `from`, or with `None` from whatever status the row has (e.g. finishing to a
+    /// status that is not final). Nothing was written.
+    #[error(
+        "status move {} -> {to} refused by the transition table",
+        .from.unwrap_or("any")
+    )]
+    RefusedMove {
+        /// The status moved from, when the caller named one.
+        from: Option<&'static str>,
+        /// The status asked for.
+        to: &'static str,
+    },
     /// Anything else from the database.
     #[error(transparent)]
     Database(sqlx::Error),
@@ -132,6 +146,12 @@ pub async fn connect(
         .test_before_acquire(true)
         .connect_with(options)
         .await?)
+}
+
+/// Checks that the database answers a trivial statement (the admin's `/health`).
+pub async fn ping(db: impl sqlx::PgExecutor<'_>) -> StoreResult<()> {
+    sqlx::query("select 1").execute(db).await?;
+    Ok(())
 }
 
 /// Applies every pending migration.

@@ -10,6 +10,7 @@ use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
 
 use crate::datasets::{parse_key, size_column};
+use crate::rows::{self, IntoRecord, Table};
 use crate::{parse_text, StoreError, StoreResult};
 
 /// The unique constraint on `(user_id, name)`: `DuplicateModelNameError`.
@@ -138,7 +139,9 @@ struct Row {
     datetime_created: DateTime<Utc>,
 }
 
-impl Row {
+impl IntoRecord for Row {
+    type Record = ModelRecord;
+
     fn into_record(self) -> StoreResult<ModelRecord> {
         Ok(ModelRecord {
             id: self.id,
@@ -168,6 +171,11 @@ impl Row {
 const COLUMNS: &str = "id, user_id, name, task, model_class, docker_image, dependencies, \
                        access_right, dependency_pins, size_bytes, sha256, storage_key, \
                        datetime_created";
+
+const TABLE: Table = Table {
+    name: "models",
+    columns: COLUMNS,
+};
 
 /// Inserts a model with a fresh id; fails with [`USER_NAME_UNIQUE`] when the owner already has
 /// a model of that name.
@@ -214,28 +222,16 @@ pub async fn list_available(
     .bind(offset)
     .fetch_all(db)
     .await?;
-    rows.into_iter().map(Row::into_record).collect()
+    rows::records(rows)
 }
 
 /// One model.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<ModelRecord>> {
-    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
-        "select {COLUMNS} from models where id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    row.map(Row::into_record).transpose()
+    rows::by_id::<Row>(db, TABLE.select_by_id(), id).await
 }
 
 /// Deletes a model's row and returns it (`None` if it was gone). A train job using it makes
 /// this fail with [`USED_BY_SUB_TRAIN_JOB`].
 pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<ModelRecord>> {
-    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
-        "delete from models where id = $1 returning {COLUMNS}"
-    )))
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    row.map(Row::into_record).transpose()
+    rows::by_id::<Row>(db, TABLE.delete_by_id(), id).await
 }

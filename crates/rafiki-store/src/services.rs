@@ -4,13 +4,14 @@
 
 use chrono::{DateTime, Utc};
 use rafiki_types::internal::EnvironmentReport;
-use rafiki_types::status::{ServiceStatus, ServiceType};
+use rafiki_types::status::{BackendKind, ServiceStatus, ServiceType};
 use rafiki_types::train::ServiceEnvironment;
 use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
 
-use crate::status_sets::LIVE_SERVICE;
-use crate::{parse_text, StoreError, StoreResult};
+use crate::rows::{self, IntoRecord, Table};
+use crate::status_sets::{StatusSet, LIVE_SERVICE};
+use crate::{parse_text, StoreResult};
 
 /// A service row.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,8 +22,8 @@ pub struct ServiceRecord {
     pub service_type: ServiceType,
     /// Its status.
     pub status: ServiceStatus,
-    /// `process`, `docker` or `swarm`.
-    pub backend: String,
+    /// The backend that runs it.
+    pub backend: BackendKind,
     /// The backend's handle (pid, container id), once launched.
     pub backend_id: Option<String>,
     /// GPUs allocated to it.
@@ -60,13 +61,15 @@ struct Row {
     datetime_started: DateTime<Utc>,
 }
 
-impl Row {
+impl IntoRecord for Row {
+    type Record = ServiceRecord;
+
     fn into_record(self) -> StoreResult<ServiceRecord> {
         Ok(ServiceRecord {
             id: self.id,
             service_type: parse_text("services.service_type", &self.service_type)?,
             status: parse_text("services.status", &self.status)?,
-            backend: self.backend,
+            backend: parse_text("services.backend", &self.backend)?,
             backend_id: self.backend_id,
             gpus: self.gpus,
             host: self.host,
@@ -83,9 +86,10 @@ impl Row {
 const COLUMNS: &str = "id, service_type, status, backend, backend_id, gpus, host, port, \
     restarts, image, job_id, error, datetime_started";
 
-fn records(rows: Vec<Row>) -> StoreResult<Vec<ServiceRecord>> {
-    rows.into_iter().map(Row::into_record).collect()
-}
+const TABLE: Table = Table {
+    name: "services",
+    columns: COLUMNS,
+};
 
 /// A service to write.
 #[derive(Debug, Clone, Copy)]
@@ -95,7 +99,7 @@ pub struct NewService<'a> {
     /// What it does.
     pub service_type: ServiceType,
     /// The backend that runs it.
-    pub backend: &'a str,
+    pub backend: BackendKind,
     /// The sha256 of its token.
     pub token_hash: &'a str,
     /// GPUs allocated to it.
@@ -114,7 +118,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewService<'_>) -> StoreResul
     )
     .bind(new.id)
     .bind(<&str>::from(new.service_type))
-    .bind(new.backend)
+    .bind(<&str>::from(new.backend))
     .bind(new.token_hash)
     .bind(new.gpus)
     .bind(new.image)
@@ -155,18 +159,12 @@ pub async fn find_live_by_token_hash(
 
 /// A service by id.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<ServiceRecord>> {
-    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
-        "select {COLUMNS} from services where id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    row.map(Row::into_record).transpose()
+    rows::by_id::<Row>(db, TABLE.select_by_id(), id).await
 }
 
 /// Every live service (for supervision and reconciliation).
 pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<ServiceRecord>> {
-    records(
+    rows::records::<Row>(
         sqlx::query_as(AssertSqlSafe(format!(
             "select {COLUMNS} from services where status in {LIVE_SERVICE} \
              order by datetime_started"
@@ -262,16 +260,13 @@ pub async fn set_status(
     to: ServiceStatus,
     error: Option<&str>,
 ) -> StoreResult<bool> {
-    if !from.can_become(to) {
-        return Err(StoreError::Corrupt(format!("no transition {from} -> {to}")));
-    }
-    let done = sqlx::query(
-        "update services set status = $3, error = coalesce(error, $4), \
-         datetime_stopped = case when $5 then now() else datetime_stopped end \
-         where id = $1 and status = $2",
-    )
+    let from = StatusSet::only(from, to)?;
+    let done = sqlx::query(AssertSqlSafe(format!(
+        "update services set status = $2, error = coalesce(error, $3), \
+         datetime_stopped = case when $4 then now() else datetime_stopped end \
+         where id = $1 and status in {from}"
+    )))
     .bind(id)
-    .bind(<&str>::from(from))
     .bind(<&str>::from(to))
     .bind(error)
     .bind(!to.is_live())
@@ -288,12 +283,10 @@ pub async fn finish(
     to: ServiceStatus,
     error: Option<&str>,
 ) -> StoreResult<bool> {
-    if to.is_live() {
-        return Err(StoreError::Corrupt(format!("{to} is not a final status")));
-    }
+    let from = StatusSet::sources_of_final(to)?;
     let done = sqlx::query(AssertSqlSafe(format!(
         "update services set status = $2, error = coalesce(error, $3), datetime_stopped = now() \
-         where id = $1 and status in {LIVE_SERVICE}"
+         where id = $1 and status in {from}"
     )))
     .bind(id)
     .bind(<&str>::from(to))

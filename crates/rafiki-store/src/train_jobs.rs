@@ -2,13 +2,15 @@
 //! its advisor, knob config, GPU share and status.
 
 use chrono::{DateTime, Utc};
+use rafiki_types::knob::AdvisorType;
 use rafiki_types::status::JobStatus;
 use rafiki_types::train::{TrainBudget, TrainJob};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
 use uuid::Uuid;
 
-use crate::job_status::{self, JobTable};
+use crate::job_status::{job_moves, JobTable};
+use crate::rows::{self, IntoRecord, Table};
 use crate::status_sets::LIVE_JOB;
 use crate::{parse_text, JsonText, StoreResult};
 
@@ -43,7 +45,9 @@ struct JobRow {
     datetime_stopped: Option<DateTime<Utc>>,
 }
 
-impl JobRow {
+impl IntoRecord for JobRow {
+    type Record = TrainJobRecord;
+
     fn into_record(self) -> StoreResult<TrainJobRecord> {
         Ok(TrainJobRecord {
             user_id: self.user_id,
@@ -68,9 +72,10 @@ impl JobRow {
 const JOB_COLUMNS: &str = "id, user_id, app, app_version, task, budget, train_dataset_id, \
     val_dataset_id, train_args, status, error, datetime_started, datetime_stopped";
 
-fn records(rows: Vec<JobRow>) -> StoreResult<Vec<TrainJobRecord>> {
-    rows.into_iter().map(JobRow::into_record).collect()
-}
+const TABLE: Table = Table {
+    name: "train_jobs",
+    columns: JOB_COLUMNS,
+};
 
 /// What a new train job is made of.
 pub struct NewTrainJob<'a> {
@@ -115,13 +120,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewTrainJob<'_>) -> StoreResu
 
 /// A job by id.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<TrainJobRecord>> {
-    let row: Option<JobRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "select {JOB_COLUMNS} from train_jobs where id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    row.map(JobRow::into_record).transpose()
+    rows::by_id::<JobRow>(db, TABLE.select_by_id(), id).await
 }
 
 /// The user's job of `app` at `app_version`, or their latest one when `app_version` is -1.
@@ -150,7 +149,7 @@ pub async fn list_by_user(
     limit: i64,
     offset: i64,
 ) -> StoreResult<Vec<TrainJobRecord>> {
-    records(
+    rows::records::<JobRow>(
         sqlx::query_as(AssertSqlSafe(format!(
             "select {JOB_COLUMNS} from train_jobs where user_id = $1 \
              order by datetime_started desc, app_version desc, id limit $2 offset $3"
@@ -171,7 +170,7 @@ pub async fn list_by_app(
     limit: i64,
     offset: i64,
 ) -> StoreResult<Vec<TrainJobRecord>> {
-    records(
+    rows::records::<JobRow>(
         sqlx::query_as(AssertSqlSafe(format!(
             "select {JOB_COLUMNS} from train_jobs where user_id = $1 and app = $2 \
              order by app_version desc limit $3 offset $4"
@@ -209,7 +208,7 @@ pub async fn count_live_of_user(db: impl PgExecutor<'_>, user_id: Uuid) -> Store
 
 /// Every STARTED or RUNNING job.
 pub async fn list_live(db: impl PgExecutor<'_>) -> StoreResult<Vec<TrainJobRecord>> {
-    records(
+    rows::records::<JobRow>(
         sqlx::query_as(AssertSqlSafe(format!(
             "select {JOB_COLUMNS} from train_jobs where status in {LIVE_JOB} \
              order by datetime_started"
@@ -232,10 +231,9 @@ pub async fn mark_budget_spent(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult
     Ok(())
 }
 
-/// STARTED -> RUNNING (its first trial started). Returns whether it moved.
-pub async fn mark_running(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<bool> {
-    job_status::mark_running(JobTable::Train, db, id).await
-}
+// A train job and a sub-job run once their first trial starts.
+job_moves!(JobTable::Train, "train job", mark_running, finish);
+job_moves!(JobTable::SubTrain, "sub-job", mark_sub_running, finish_sub);
 
 /// A sub-job: one model of a train job.
 #[derive(Debug, Clone, PartialEq)]
@@ -251,7 +249,7 @@ pub struct SubTrainJob {
     /// GPUs given to it.
     pub gpu_count: i32,
     /// The advisor tuning it, once its knob config is known.
-    pub advisor_type: Option<String>,
+    pub advisor_type: Option<AdvisorType>,
     /// The model's knob config (JSON of `docs/knobs.md`), once a worker reported it.
     pub knob_config: Option<serde_json::Value>,
     /// Its status.
@@ -300,7 +298,10 @@ impl SubRow {
             model_id: self.model_id,
             model_name: self.model_name,
             gpu_count: self.gpu_count,
-            advisor_type: self.advisor_type,
+            advisor_type: self
+                .advisor_type
+                .map(|name| parse_text("sub_train_jobs.advisor_type", &name))
+                .transpose()?,
             knob_config: self.knob_config.map(|j| j.0),
             status: parse_text("sub_train_jobs.status", &self.status)?,
             error: self.error,
@@ -365,7 +366,7 @@ pub async fn list_subs(
 pub async fn set_knob_config(
     db: impl PgExecutor<'_>,
     id: Uuid,
-    advisor_type: &str,
+    advisor_type: AdvisorType,
     knob_config: &serde_json::Value,
 ) -> StoreResult<()> {
     sqlx::query(
@@ -373,37 +374,11 @@ pub async fn set_knob_config(
          budget_started_at = coalesce(budget_started_at, now()) where id = $1",
     )
     .bind(id)
-    .bind(advisor_type)
+    .bind(<&str>::from(advisor_type))
     .bind(JsonText(knob_config))
     .execute(db)
     .await?;
     Ok(())
-}
-
-/// STARTED -> RUNNING (its first trial started). Returns whether it moved.
-pub async fn mark_sub_running(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<bool> {
-    job_status::mark_running(JobTable::SubTrain, db, id).await
-}
-
-/// Moves a live job to a final status (STOPPED or ERRORED); keeps the first error. Returns
-/// whether it was live.
-pub async fn finish(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    to: JobStatus,
-    error: Option<&str>,
-) -> StoreResult<bool> {
-    job_status::finish(JobTable::Train, db, id, to, error).await
-}
-
-/// Moves a live sub-job to a final status; keeps the first error. Returns whether it was live.
-pub async fn finish_sub(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    to: JobStatus,
-    error: Option<&str>,
-) -> StoreResult<bool> {
-    job_status::finish(JobTable::SubTrain, db, id, to, error).await
 }
 
 /// A sub-job by id.

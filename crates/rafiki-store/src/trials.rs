@@ -10,7 +10,8 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow, PgExecutor, PgPool};
 use uuid::Uuid;
 
-use crate::status_sets::UNFINISHED_TRIAL;
+use crate::rows::{self, IntoRecord};
+use crate::status_sets::{StatusSet, UNFINISHED_TRIAL};
 use crate::{parse_text, JsonText, StoreResult};
 
 /// A trial row.
@@ -46,7 +47,9 @@ struct Row {
     sub_train_job_id: Uuid,
 }
 
-impl Row {
+impl IntoRecord for Row {
+    type Record = TrialRecord;
+
     fn into_record(self) -> StoreResult<TrialRecord> {
         let params_key = self
             .params_key
@@ -82,10 +85,6 @@ const SELECT: &str = "select t.id, t.no, t.worker_id, t.proposal, t.datetime_sta
     t.train_job_id, t.sub_train_job_id \
     from trials t join sub_train_jobs s on s.id = t.sub_train_job_id \
     join models m on m.id = s.model_id";
-
-fn records(rows: Vec<Row>) -> StoreResult<Vec<TrialRecord>> {
-    rows.into_iter().map(Row::into_record).collect()
-}
 
 /// What an advisor needs of a past trial.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,7 +131,7 @@ pub async fn insert_running(
         .map_err(|_| crate::StoreError::Corrupt("trial number overflow".into()))?;
     Ok(sqlx::query_scalar(
         "insert into trials (id, train_job_id, sub_train_job_id, no, worker_id, proposal, status) \
-         values ($1, $2, $3, $4, $5, $6, 'RUNNING') returning id",
+         values ($1, $2, $3, $4, $5, $6, $7) returning id",
     )
     .bind(Uuid::new_v4())
     .bind(train_job_id)
@@ -140,17 +139,14 @@ pub async fn insert_running(
     .bind(no)
     .bind(worker_id)
     .bind(JsonText(proposal))
+    .bind(<&str>::from(TrialStatus::Running))
     .fetch_one(db)
     .await?)
 }
 
 /// A trial by id.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult<Option<TrialRecord>> {
-    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!("{SELECT} where t.id = $1")))
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
-    row.map(Row::into_record).transpose()
+    rows::by_id::<Row>(db, format!("{SELECT} where t.id = $1"), id).await
 }
 
 /// The trial a worker was given and has not finished, if any, and whether the worker has
@@ -187,7 +183,7 @@ pub async fn list_for_job(
     limit: i64,
     offset: i64,
 ) -> StoreResult<Vec<TrialRecord>> {
-    records(
+    rows::records::<Row>(
         sqlx::query_as(AssertSqlSafe(format!(
             "{SELECT} where t.train_job_id = $1 \
              order by t.datetime_started desc, t.no desc, t.id limit $2 offset $3"
@@ -206,7 +202,7 @@ pub async fn best_for_job(
     train_job_id: Uuid,
     max_count: i64,
 ) -> StoreResult<Vec<TrialRecord>> {
-    records(
+    rows::records::<Row>(
         sqlx::query_as(AssertSqlSafe(format!(
             "{SELECT} where t.train_job_id = $1 and t.status = 'COMPLETED' \
              and t.params_key is not null and t.score is not null \
@@ -232,14 +228,16 @@ pub async fn finish(
         TrialOutcome::Completed { score } => (TrialStatus::Completed, *score, None),
         TrialOutcome::Errored { error } => (TrialStatus::Errored, None, Some(error.as_str())),
     };
-    Ok(sqlx::query_scalar(
+    // Only the trial the worker runs: a PENDING one it was never given does not end this way.
+    let from = StatusSet::only(TrialStatus::Running, status)?;
+    Ok(sqlx::query_scalar(AssertSqlSafe(format!(
         "with done as (update trials set status = $3, score = $4, error = $5, \
                 datetime_stopped = now() \
-             where id = $1 and worker_id = $2 and status = 'RUNNING' returning id) \
+             where id = $1 and worker_id = $2 and status in {from} returning id) \
          select exists (select 1 from done) or exists (select 1 from trials \
              where id = $1 and worker_id = $2 and status = $3 \
-             and score is not distinct from $4 and error is not distinct from $5)",
-    )
+             and score is not distinct from $4 and error is not distinct from $5)"
+    )))
     .bind(id)
     .bind(worker_id)
     .bind(<&str>::from(status))
@@ -271,7 +269,7 @@ pub async fn set_params(
 ) -> StoreResult<ParamsStored> {
     let (stored, already): (bool, bool) = sqlx::query_as(
         "with done as (update trials set params_key = $3, params_sha256 = $4 \
-             where id = $1 and worker_id = $2 and status = 'RUNNING' and params_key is null \
+             where id = $1 and worker_id = $2 and status = $5 and params_key is null \
              returning id) \
          select exists (select 1 from done), exists (select 1 from trials \
              where id = $1 and worker_id = $2 and params_sha256 = $4)",
@@ -280,6 +278,7 @@ pub async fn set_params(
     .bind(worker_id)
     .bind(key.to_string())
     .bind(sha256)
+    .bind(<&str>::from(TrialStatus::Running))
     .fetch_one(db)
     .await?;
     Ok(match (stored, already) {
@@ -295,15 +294,7 @@ pub async fn error_in_flight_of_worker(
     worker_id: Uuid,
     reason: &str,
 ) -> StoreResult<u64> {
-    Ok(sqlx::query(AssertSqlSafe(format!(
-        "update trials set status = 'ERRORED', error = $2, datetime_stopped = now() \
-         where worker_id = $1 and status in {UNFINISHED_TRIAL}"
-    )))
-    .bind(worker_id)
-    .bind(reason)
-    .execute(db)
-    .await?
-    .rows_affected())
+    error_in_flight(db, "worker_id", worker_id, reason).await
 }
 
 /// Prepares the unfinished trial of a crashed worker that is about to be relaunched: the
@@ -345,12 +336,27 @@ pub async fn error_in_flight_of_job(
     train_job_id: Uuid,
     reason: &str,
 ) -> StoreResult<u64> {
+    error_in_flight(db, "train_job_id", train_job_id, reason).await
+}
+
+/// Marks ERRORED the trials whose `owner` column (`worker_id` or `train_job_id`, a constant of
+/// this module) is `id` and that can still error: the unfinished ones, which the worker-id
+/// partial index covers.
+async fn error_in_flight(
+    db: impl PgExecutor<'_>,
+    owner: &'static str,
+    id: Uuid,
+    reason: &str,
+) -> StoreResult<u64> {
+    let to = TrialStatus::Errored;
+    let from = StatusSet::sources_of_final(to)?;
     Ok(sqlx::query(AssertSqlSafe(format!(
-        "update trials set status = 'ERRORED', error = $2, datetime_stopped = now() \
-         where train_job_id = $1 and status in {UNFINISHED_TRIAL}"
+        "update trials set status = $3, error = $2, datetime_stopped = now() \
+         where {owner} = $1 and status in {from}"
     )))
-    .bind(train_job_id)
+    .bind(id)
     .bind(reason)
+    .bind(<&str>::from(to))
     .execute(db)
     .await?
     .rows_affected())
@@ -469,7 +475,7 @@ pub async fn best_per_model(
     db: impl PgExecutor<'_>,
     train_job_id: Uuid,
 ) -> StoreResult<Vec<TrialRecord>> {
-    records(
+    rows::records::<Row>(
         sqlx::query_as(AssertSqlSafe(format!(
             "select * from ({SELECT} where t.train_job_id = $1 and t.status = 'COMPLETED' \
              and t.params_key is not null and t.score is not null) best \

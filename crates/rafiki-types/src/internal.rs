@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::knob::AdvisorType;
 use crate::proposal::Proposal;
 
 /// Environment variables the backend sets for every service.
@@ -102,7 +103,7 @@ pub struct TrainWorkerJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KnobConfigAccepted {
     /// `FIXED`, `BAYES_OPT` or `RANDOM`.
-    pub advisor_type: String,
+    pub advisor_type: AdvisorType,
 }
 
 /// A trial the worker must run.

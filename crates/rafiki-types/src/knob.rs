@@ -7,6 +7,9 @@
 //!
 //! Both maps keep their keys in the order the model declared them (the order of the dict
 //! `get_knob_config()` returned): a model sees its knobs in that order in `Model(**knobs)`.
+//!
+//! [`AdvisorType`], the tuner a config gets, is here too: the admin stores it and tells the
+//! worker, which have no use for the advisors themselves.
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -96,6 +99,20 @@ pub type KnobConfig = IndexMap<String, Knob>;
 /// Concrete knob values for one trial, as passed to the model's `__init__(**knobs)`, in the
 /// order of the model's knob config. Equality ignores the order.
 pub type Knobs = IndexMap<String, serde_json::Value>;
+
+wire_enum!(
+    /// Which tuner serves a knob config (`rafiki_advisor::advisor_type` chooses it); stored in
+    /// `sub_train_jobs.advisor_type` and told to the worker when it reports its knob config.
+    AdvisorType {
+        /// Only fixed and policy knobs: nothing to tune, one trial.
+        Fixed,
+        /// Float, integer and categorical knobs (with fixed and policy ones): Gaussian-process
+        /// Bayesian optimisation.
+        BayesOpt,
+        /// Anything else (architecture knobs): uniform random search.
+        Random,
+    }
+);
 
 /// Why a knob config is not a valid search space.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

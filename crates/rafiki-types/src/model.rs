@@ -10,68 +10,37 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Who may use a model: its owner only, or everyone.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(rename_all = "SCREAMING_SNAKE_CASE"))]
-pub enum ModelAccessRight {
-    /// Every user may list it and train with it.
-    Public,
-    /// Only its owner (and admins) see it: the default.
-    #[default]
-    Private,
-}
+wire_enum!(
+    /// Who may use a model: its owner only, or everyone.
+    #[derive(Default)]
+    ModelAccessRight {
+        /// Every user may list it and train with it.
+        Public,
+        /// Only its owner (and admins) see it: the default.
+        #[default]
+        Private,
+    }
+);
 
 /// A model's Python dependencies: `{package: version}`, e.g. `{"scikit-learn": "1.5.2"}`.
 pub type Dependencies = BTreeMap<String, String>;
 
-/// What a worker does with a pinned dependency (`pkg==1.2`) that has no distribution this
-/// Python can install (e.g. `torch==0.4.1` on CPython 3.11): set per deployment
-/// (`RAFIKI_DEPENDENCY_PINS`) and per model (`dependency_pins`, which wins).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(rename_all = "lowercase"))]
-pub enum DependencyPins {
-    /// The model fails; the error names the package, the pin and the nearest installable
-    /// versions below and above it.
-    #[default]
-    Strict,
-    /// The nearest installable release is installed instead (the lowest above the pin, else
-    /// the highest below), with a warning in the trials' logs and the job's `environments`.
-    Nearest,
-}
+wire_enum!(
+    /// What a worker does with a pinned dependency (`pkg==1.2`) that has no distribution this
+    /// Python can install (e.g. `torch==0.4.1` on CPython 3.11): set per deployment
+    /// (`RAFIKI_DEPENDENCY_PINS`) and per model (`dependency_pins`, which wins).
+    #[derive(Default)]
+    case = "lowercase",
+    DependencyPins {
+        /// The model fails; the error names the package, the pin and the nearest installable
+        /// versions below and above it.
+        #[default]
+        Strict,
+        /// The nearest installable release is installed instead (the lowest above the pin, else
+        /// the highest below), with a warning in the trials' logs and the job's `environments`.
+        Nearest,
+    }
+);
 
 /// `POST /models` and `DELETE /models/{id}` response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,25 +1,7 @@
-//! Status enums of jobs, trials and services, each with its transition table. The store guards
-//! every status update in SQL with the `from` status, and checks the move against these tables
-//! first, so no code path can move a status backwards.
-
-use serde::{Deserialize, Serialize};
-
-/// Declares a wire enum written in SCREAMING_SNAKE_CASE on the wire, in the database and in
-/// `Display`/`FromStr`.
-macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize,
-            strum::Display, strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
-        )]
-        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-        #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-        #[cfg_attr(feature = "openapi", schema(rename_all = "SCREAMING_SNAKE_CASE"))]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-    };
-}
+//! Status enums of jobs, trials and services, each with its transition table, and the kinds of
+//! services (what they do, which backend runs them). The store derives the SQL guard of every
+//! status move (the statuses it may come from) from these tables and refuses a move they do not
+//! allow, so no code path can move a status backwards.
 
 wire_enum!(
     /// Status of a train job, a sub-job (one model of a train job) or an inference job.
@@ -76,6 +58,18 @@ wire_enum!(
         Predict,
         /// An inference worker.
         Inference,
+    }
+);
+
+wire_enum!(
+    /// Where services (workers, predictors) run; stored in `services.backend`, and read from
+    /// the admin's `RAFIKI_BACKEND` (lowercase, like the stored names).
+    case = "lowercase",
+    BackendKind {
+        /// Child processes of the admin on this host: the embedded default.
+        Process,
+        /// Docker containers through the engine's API.
+        Docker,
     }
 );
 
@@ -180,6 +174,11 @@ mod tests {
         assert_eq!(
             "COMPLETED".parse::<TrialStatus>().unwrap(),
             TrialStatus::Completed
+        );
+        assert_eq!(BackendKind::Process.to_string(), "process");
+        assert_eq!(
+            serde_json::from_value::<BackendKind>("docker".into()).unwrap(),
+            BackendKind::Docker
         );
     }
 }

@@ -4,35 +4,19 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// A user's role. SUPERADMIN passes every role check.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(rename_all = "SCREAMING_SNAKE_CASE"))]
-pub enum UserType {
-    /// Seeded at start-up; manages admins.
-    Superadmin,
-    /// Manages users, sees everything.
-    Admin,
-    /// Uploads models and runs jobs.
-    ModelDeveloper,
-    /// Uploads datasets, runs jobs with available models, predicts.
-    AppDeveloper,
-}
+wire_enum!(
+    /// A user's role. SUPERADMIN passes every role check.
+    UserType {
+        /// Seeded at start-up; manages admins.
+        Superadmin,
+        /// Manages users, sees everything.
+        Admin,
+        /// Uploads models and runs jobs.
+        ModelDeveloper,
+        /// Uploads datasets, runs jobs with available models, predicts.
+        AppDeveloper,
+    }
+);
 
 impl UserType {
     /// Whether a user of this type may create or ban a user of type `other`: only SUPERADMIN

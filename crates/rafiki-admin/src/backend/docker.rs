@@ -615,8 +615,8 @@ pub async fn remove_unused_env_volumes(
 
 #[async_trait::async_trait]
 impl Backend for DockerBackend {
-    fn name(&self) -> &'static str {
-        "docker"
+    fn name(&self) -> rafiki_types::status::BackendKind {
+        rafiki_types::status::BackendKind::Docker
     }
 
     fn isolation(&self) -> crate::sandbox::Isolation {

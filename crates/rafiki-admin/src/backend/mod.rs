@@ -102,8 +102,8 @@ pub struct BackendError(pub String);
 /// Where services run.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync {
-    /// The backend's name as stored in `services.backend`.
-    fn name(&self) -> &'static str;
+    /// The backend's kind, as stored in `services.backend`.
+    fn name(&self) -> rafiki_types::status::BackendKind;
 
     /// How the services it runs isolate model code.
     fn isolation(&self) -> crate::sandbox::Isolation;

@@ -148,8 +148,8 @@ fn signal_group(pid: u32, signal: Signal) {
 
 #[async_trait::async_trait]
 impl Backend for ProcessBackend {
-    fn name(&self) -> &'static str {
-        "process"
+    fn name(&self) -> rafiki_types::status::BackendKind {
+        rafiki_types::status::BackendKind::Process
     }
 
     fn isolation(&self) -> Isolation {

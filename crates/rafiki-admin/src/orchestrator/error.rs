@@ -53,7 +53,10 @@ pub enum OrchestratorError {
 
 impl From<StoreError> for OrchestratorError {
     fn from(err: StoreError) -> Self {
-        OrchestratorError::Store(err)
+        match err {
+            StoreError::RefusedMove { .. } => OrchestratorError::RefusedMove(err),
+            err => OrchestratorError::Store(err),
+        }
     }
 }
 

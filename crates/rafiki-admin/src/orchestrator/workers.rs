@@ -79,12 +79,10 @@ impl Orchestrator {
             }
         };
         let advisor = rafiki_advisor::advisor_type(&config);
-        let name = serde_json::to_value(advisor)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        train_jobs::set_knob_config(&self.pool, worker.sub.id, &name, raw).await?;
-        Ok(KnobConfigAccepted { advisor_type: name })
+        train_jobs::set_knob_config(&self.pool, worker.sub.id, advisor, raw).await?;
+        Ok(KnobConfigAccepted {
+            advisor_type: advisor,
+        })
     }
 
     /// The worker's next trial, recorded RUNNING in the same transaction as the advisor's

@@ -47,7 +47,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     let python = state.workers_python.as_deref().cloned();
     let deadline =
         Duration::from_millis(state.settings.database_acquire_timeout_ms).min(HEALTH_PROBE_MAX);
-    let probe = tokio::time::timeout(deadline, sqlx::query("select 1").execute(&state.pool)).await;
+    let probe = tokio::time::timeout(deadline, rafiki_store::ping(&state.pool)).await;
     match probe {
         Ok(Ok(_)) => (
             StatusCode::OK,

@@ -1041,7 +1041,7 @@ async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) -
         &rafiki_store::services::NewService {
             id: worker,
             service_type: rafiki_types::status::ServiceType::Train,
-            backend: "docker",
+            backend: rafiki_types::status::BackendKind::Docker,
             token_hash: &rafiki_admin::auth::service::token_hash(token),
             gpus: &[],
             image: "none",
@@ -1078,7 +1078,7 @@ async fn hand_made_predictor(app: &TestApp, token: &str) {
         &rafiki_store::services::NewService {
             id: predictor,
             service_type: rafiki_types::status::ServiceType::Predict,
-            backend: "docker",
+            backend: rafiki_types::status::BackendKind::Docker,
             token_hash: &rafiki_admin::auth::service::token_hash(token),
             gpus: &[],
             image: "none",
