@@ -2,6 +2,7 @@
 //! per deployed trial) and `inference_job_predictors` (one predictor per job).
 
 use chrono::{DateTime, Utc};
+use rafiki_types::ids::{InferenceJobId, ServiceId, TrainJobId, TrialId, UserId};
 use rafiki_types::inference::{InferenceBudget, InferenceJob};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow, PgExecutor};
@@ -69,8 +70,8 @@ const SELECT: &str = "select i.id, i.user_id, i.train_job_id, t.app, t.app_versi
 /// [`ONE_LIVE_PER_TRAIN_JOB`] when one is live.
 pub async fn insert(
     db: impl PgExecutor<'_>,
-    user_id: Uuid,
-    train_job_id: Uuid,
+    user_id: UserId,
+    train_job_id: TrainJobId,
     budget: InferenceBudget,
     predict_secret: &str,
 ) -> StoreResult<Uuid> {
@@ -79,8 +80,8 @@ pub async fn insert(
          values ($1, $2, $3, $4, $5) returning id",
     )
     .bind(Uuid::new_v4())
-    .bind(user_id)
-    .bind(train_job_id)
+    .bind(user_id.0)
+    .bind(train_job_id.0)
     .bind(Json(budget))
     .bind(predict_secret)
     .fetch_one(db)
@@ -116,38 +117,19 @@ pub async fn get_live_of_train_job(
     row.map(Row::into_record).transpose()
 }
 
-/// A user's inference jobs, newest first: `limit` of them after the first `offset`.
-pub async fn list_by_user(
+/// A user's inference jobs (of one app, when `app` is given), newest first: `limit` of them
+/// after the first `offset`.
+pub async fn list(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
+    app: Option<&str>,
     limit: i64,
     offset: i64,
 ) -> StoreResult<Vec<InferenceJobRecord>> {
     rows::records::<Row>(
         sqlx::query_as(AssertSqlSafe(format!(
-            "{SELECT} where i.user_id = $1 order by i.datetime_started desc, i.id \
-             limit $2 offset $3"
-        )))
-        .bind(user_id)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(db)
-        .await?,
-    )
-}
-
-/// A user's inference jobs of an app, newest first: `limit` of them after the first `offset`.
-pub async fn list_by_app(
-    db: impl PgExecutor<'_>,
-    user_id: Uuid,
-    app: &str,
-    limit: i64,
-    offset: i64,
-) -> StoreResult<Vec<InferenceJobRecord>> {
-    rows::records::<Row>(
-        sqlx::query_as(AssertSqlSafe(format!(
-            "{SELECT} where i.user_id = $1 and t.app = $2 order by i.datetime_started desc, i.id \
-             limit $3 offset $4"
+            "{SELECT} where i.user_id = $1 and ($2::text is null or t.app = $2) \
+             order by i.datetime_started desc, i.id limit $3 offset $4"
         )))
         .bind(user_id)
         .bind(app)
@@ -174,17 +156,17 @@ job_moves!(JobTable::Inference, "inference job", mark_running, finish);
 /// Links an inference worker to its job and trial.
 pub async fn insert_worker(
     db: impl PgExecutor<'_>,
-    service_id: Uuid,
-    inference_job_id: Uuid,
-    trial_id: Uuid,
+    service_id: ServiceId,
+    inference_job_id: InferenceJobId,
+    trial_id: TrialId,
 ) -> StoreResult<()> {
     sqlx::query(
         "insert into inference_job_workers (service_id, inference_job_id, trial_id) \
          values ($1, $2, $3)",
     )
-    .bind(service_id)
-    .bind(inference_job_id)
-    .bind(trial_id)
+    .bind(service_id.0)
+    .bind(inference_job_id.0)
+    .bind(trial_id.0)
     .execute(db)
     .await?;
     Ok(())
@@ -193,14 +175,14 @@ pub async fn insert_worker(
 /// Links a job's predictor.
 pub async fn insert_predictor(
     db: impl PgExecutor<'_>,
-    inference_job_id: Uuid,
-    service_id: Uuid,
+    inference_job_id: InferenceJobId,
+    service_id: ServiceId,
 ) -> StoreResult<()> {
     sqlx::query(
         "insert into inference_job_predictors (inference_job_id, service_id) values ($1, $2)",
     )
-    .bind(inference_job_id)
-    .bind(service_id)
+    .bind(inference_job_id.0)
+    .bind(service_id.0)
     .execute(db)
     .await?;
     Ok(())

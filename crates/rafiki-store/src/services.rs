@@ -3,6 +3,7 @@
 //! sub-job.
 
 use chrono::{DateTime, Utc};
+use rafiki_types::ids::{ServiceId, SubTrainJobId};
 use rafiki_types::internal::EnvironmentReport;
 use rafiki_types::status::{BackendKind, ServiceStatus, ServiceType};
 use rafiki_types::train::ServiceEnvironment;
@@ -131,12 +132,12 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewService<'_>) -> StoreResul
 /// Links a train worker to its sub-job.
 pub async fn insert_train_worker(
     db: impl PgExecutor<'_>,
-    service_id: Uuid,
-    sub_train_job_id: Uuid,
+    service_id: ServiceId,
+    sub_train_job_id: SubTrainJobId,
 ) -> StoreResult<()> {
     sqlx::query("insert into train_job_workers (service_id, sub_train_job_id) values ($1, $2)")
-        .bind(service_id)
-        .bind(sub_train_job_id)
+        .bind(service_id.0)
+        .bind(sub_train_job_id.0)
         .execute(db)
         .await?;
     Ok(())

@@ -2,6 +2,7 @@
 //! its advisor, knob config, GPU share and status.
 
 use chrono::{DateTime, Utc};
+use rafiki_types::ids::{ModelId, TrainJobId};
 use rafiki_types::knob::AdvisorType;
 use rafiki_types::status::JobStatus;
 use rafiki_types::train::{TrainBudget, TrainJob};
@@ -142,38 +143,21 @@ pub async fn get_by_app(
     row.map(JobRow::into_record).transpose()
 }
 
-/// The user's jobs, newest first: `limit` of them after the first `offset`.
-pub async fn list_by_user(
+/// The user's jobs (of one app, when `app` is given), newest first: `limit` of them after the
+/// first `offset`. A user's versions of an app are created one after the other (one live job
+/// per app), so newest first is highest version first.
+pub async fn list(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
+    app: Option<&str>,
     limit: i64,
     offset: i64,
 ) -> StoreResult<Vec<TrainJobRecord>> {
     rows::records::<JobRow>(
         sqlx::query_as(AssertSqlSafe(format!(
             "select {JOB_COLUMNS} from train_jobs where user_id = $1 \
-             order by datetime_started desc, app_version desc, id limit $2 offset $3"
-        )))
-        .bind(user_id)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(db)
-        .await?,
-    )
-}
-
-/// The user's jobs of an app, highest version first: `limit` of them after the first `offset`.
-pub async fn list_by_app(
-    db: impl PgExecutor<'_>,
-    user_id: Uuid,
-    app: &str,
-    limit: i64,
-    offset: i64,
-) -> StoreResult<Vec<TrainJobRecord>> {
-    rows::records::<JobRow>(
-        sqlx::query_as(AssertSqlSafe(format!(
-            "select {JOB_COLUMNS} from train_jobs where user_id = $1 and app = $2 \
-             order by app_version desc limit $3 offset $4"
+             and ($2::text is null or app = $2) \
+             order by datetime_started desc, app_version desc, id limit $3 offset $4"
         )))
         .bind(user_id)
         .bind(app)
@@ -319,8 +303,8 @@ const SUB_SELECT: &str = "select s.id, s.train_job_id, s.model_id, m.name as mod
 /// Inserts a STARTED sub-job.
 pub async fn insert_sub(
     db: impl PgExecutor<'_>,
-    train_job_id: Uuid,
-    model_id: Uuid,
+    train_job_id: TrainJobId,
+    model_id: ModelId,
     gpu_count: i32,
 ) -> StoreResult<Uuid> {
     Ok(sqlx::query_scalar(
@@ -328,8 +312,8 @@ pub async fn insert_sub(
          values ($1, $2, $3, $4) returning id",
     )
     .bind(Uuid::new_v4())
-    .bind(train_job_id)
-    .bind(model_id)
+    .bind(train_job_id.0)
+    .bind(model_id.0)
     .bind(gpu_count)
     .fetch_one(db)
     .await?)

@@ -2,6 +2,7 @@
 //! status, score, stored parameters and what the model logged.
 
 use chrono::{DateTime, Utc};
+use rafiki_types::ids::{ServiceId, SubTrainJobId, TrainJobId, TrialId};
 use rafiki_types::internal::{LogEntry, LogKind, TrialOutcome};
 use rafiki_types::proposal::Proposal;
 use rafiki_types::status::TrialStatus;
@@ -122,9 +123,9 @@ pub async fn history(
 /// Inserts a RUNNING trial run by `worker_id`. Call with the sub-job locked.
 pub async fn insert_running(
     db: impl PgExecutor<'_>,
-    train_job_id: Uuid,
-    sub_train_job_id: Uuid,
-    worker_id: Uuid,
+    train_job_id: TrainJobId,
+    sub_train_job_id: SubTrainJobId,
+    worker_id: ServiceId,
     proposal: &Proposal,
 ) -> StoreResult<Uuid> {
     let no = i32::try_from(proposal.trial_no)
@@ -134,10 +135,10 @@ pub async fn insert_running(
          values ($1, $2, $3, $4, $5, $6, $7) returning id",
     )
     .bind(Uuid::new_v4())
-    .bind(train_job_id)
-    .bind(sub_train_job_id)
+    .bind(train_job_id.0)
+    .bind(sub_train_job_id.0)
     .bind(no)
-    .bind(worker_id)
+    .bind(worker_id.0)
     .bind(JsonText(proposal))
     .bind(<&str>::from(TrialStatus::Running))
     .fetch_one(db)
@@ -220,8 +221,8 @@ pub async fn best_for_job(
 /// as when the admin died between its commit and its answer).
 pub async fn finish(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    worker_id: Uuid,
+    id: TrialId,
+    worker_id: ServiceId,
     outcome: &TrialOutcome,
 ) -> StoreResult<bool> {
     let (status, score, error) = match outcome {
@@ -238,8 +239,8 @@ pub async fn finish(
              where id = $1 and worker_id = $2 and status = $3 \
              and score is not distinct from $4 and error is not distinct from $5)"
     )))
-    .bind(id)
-    .bind(worker_id)
+    .bind(id.0)
+    .bind(worker_id.0)
     .bind(<&str>::from(status))
     .bind(score)
     .bind(error)
@@ -262,8 +263,8 @@ pub enum ParamsStored {
 /// Records a RUNNING trial's stored parameters.
 pub async fn set_params(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    worker_id: Uuid,
+    id: TrialId,
+    worker_id: ServiceId,
     key: Uuid,
     sha256: &str,
 ) -> StoreResult<ParamsStored> {
@@ -274,8 +275,8 @@ pub async fn set_params(
          select exists (select 1 from done), exists (select 1 from trials \
              where id = $1 and worker_id = $2 and params_sha256 = $4)",
     )
-    .bind(id)
-    .bind(worker_id)
+    .bind(id.0)
+    .bind(worker_id.0)
     .bind(key.to_string())
     .bind(sha256)
     .bind(<&str>::from(TrialStatus::Running))

@@ -31,6 +31,7 @@ macro_rules! wire_enum {
 
 pub mod dataset;
 pub mod error;
+pub mod ids;
 pub mod inference;
 pub mod integer;
 pub mod internal;

@@ -7,6 +7,7 @@ use rafiki_store::inference_jobs::{self, Role};
 use rafiki_store::services::{self, ServiceRecord};
 use rafiki_store::trials::TrialRecord;
 use rafiki_store::{train_jobs, StoreResult};
+use rafiki_types::ids::{InferenceJobId, ServiceId, TrainJobId, TrialId, UserId};
 use rafiki_types::inference::InferenceBudget;
 use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
 use rafiki_types::train::split_gpus;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 
 use super::error::{OrchestratorError, OrchestratorResult};
 use super::{ModelLaunch, Orchestrator, Planned};
+use crate::auth::service::InferenceWorker;
 use crate::backend::Owners;
 
 /// A port that is free now on `host` (the service binds it a moment later).
@@ -35,8 +37,8 @@ impl Orchestrator {
     /// launches them. GPUs of the budget are split over the workers.
     pub async fn create_inference_job(
         &self,
-        user_id: Uuid,
-        train_job_id: Uuid,
+        user_id: UserId,
+        train_job_id: TrainJobId,
         trials: &[TrialRecord],
         budget: InferenceBudget,
     ) -> OrchestratorResult<LaunchedInferenceJob> {
@@ -93,8 +95,8 @@ impl Orchestrator {
     /// workers, which answer nobody else.
     async fn write_inference_job(
         &self,
-        user_id: Uuid,
-        train_job_id: Uuid,
+        user_id: UserId,
+        train_job_id: TrainJobId,
         trials: &[TrialRecord],
         models: &[ModelLaunch],
         allocated: &[i32],
@@ -126,13 +128,14 @@ impl Orchestrator {
             .await?;
         predictor.predict_secret = Some(predict_secret.clone());
         self.give_port(&mut tx, &mut predictor).await?;
-        inference_jobs::insert_predictor(&mut *tx, id, predictor.id).await?;
+        inference_jobs::insert_predictor(&mut *tx, InferenceJobId(id), ServiceId(predictor.id))
+            .await?;
         launches.push(predictor);
         let mut free = allocated.iter().copied();
         for ((trial, share), model) in trials.iter().zip(&shares).zip(models) {
             let gpus: Vec<i32> = (0..*share).filter_map(|_| free.next()).collect();
             let owners = Owners {
-                job: user_id,
+                job: user_id.0,
                 model: model.owner,
             };
             let mut worker = self
@@ -147,7 +150,13 @@ impl Orchestrator {
                 .await?;
             worker.predict_secret = Some(predict_secret.clone());
             self.give_port(&mut tx, &mut worker).await?;
-            inference_jobs::insert_worker(&mut *tx, worker.id, id, trial.trial.id).await?;
+            inference_jobs::insert_worker(
+                &mut *tx,
+                ServiceId(worker.id),
+                InferenceJobId(id),
+                TrialId(trial.trial.id),
+            )
+            .await?;
             launches.push(worker);
         }
         tx.commit().await?;
@@ -243,16 +252,16 @@ impl Orchestrator {
     /// services stopped (the caller exits by itself).
     pub async fn inference_worker_failed(
         &self,
-        service_id: Uuid,
-        job_id: Uuid,
+        worker: &InferenceWorker,
         error: &str,
     ) -> StoreResult<()> {
         let _guard = self.lock.lock().await;
-        if let Some(service) = services::get(&self.pool, service_id).await? {
+        // Read again under the lock: supervision may have moved it since the call came in.
+        if let Some(service) = services::get(&self.pool, worker.service.id).await? {
             self.finish_service(&service, ServiceStatus::Errored, Some(error))
                 .await?;
         }
-        self.end_inference_job(job_id, JobStatus::Errored, Some(error))
+        self.end_inference_job(worker.job.job.id, JobStatus::Errored, Some(error))
             .await
     }
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use rafiki_store::services::{NewService, ServiceRecord};
 use rafiki_store::train_jobs::{self, NewTrainJob, TrainJobRecord};
 use rafiki_store::{inference_jobs, models, services, trials, users, StoreResult};
+use rafiki_types::ids::{ModelId, ServiceId, SubTrainJobId, TrainJobId};
 use rafiki_types::internal::env;
 use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
 use rafiki_types::train::split_gpus;
@@ -429,7 +430,13 @@ impl Orchestrator {
                 model: launch.owner,
             };
             let gpu_count = i32::try_from(*share).map_err(anyhow::Error::from)?;
-            let sub_id = train_jobs::insert_sub(&mut *tx, job.job.id, *model_id, gpu_count).await?;
+            let sub_id = train_jobs::insert_sub(
+                &mut *tx,
+                TrainJobId(job.job.id),
+                ModelId(*model_id),
+                gpu_count,
+            )
+            .await?;
             let worker_gpus: Vec<Vec<i32>> = if *share == 0 {
                 vec![Vec::new()]
             } else {
@@ -449,7 +456,12 @@ impl Orchestrator {
                         Some(owners),
                     )
                     .await?;
-                services::insert_train_worker(&mut *tx, planned.id, sub_id).await?;
+                services::insert_train_worker(
+                    &mut *tx,
+                    ServiceId(planned.id),
+                    SubTrainJobId(sub_id),
+                )
+                .await?;
                 workers.push(planned);
             }
         }

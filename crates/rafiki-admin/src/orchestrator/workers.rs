@@ -7,6 +7,7 @@
 use chrono::Utc;
 use rafiki_store::services::{self, ServiceRecord};
 use rafiki_store::{models, train_jobs, trials};
+use rafiki_types::ids::{ServiceId, SubTrainJobId, TrainJobId};
 use rafiki_types::internal::{
     BlobRef, KnobConfigAccepted, NextTrial, TrialAssignment, WorkerModel,
 };
@@ -152,8 +153,14 @@ impl Orchestrator {
             }
             rafiki_advisor::Decision::Propose(proposal) => proposal,
         };
-        let id = trials::insert_running(&mut *tx, job.job.id, sub.id, worker.service.id, &proposal)
-            .await?;
+        let id = trials::insert_running(
+            &mut *tx,
+            TrainJobId(job.job.id),
+            SubTrainJobId(sub.id),
+            ServiceId(worker.service.id),
+            &proposal,
+        )
+        .await?;
         // The first trial moves the model and the job to RUNNING (guarded: once).
         train_jobs::mark_sub_running(&mut *tx, sub.id).await?;
         train_jobs::mark_running(&mut *tx, job.job.id).await?;

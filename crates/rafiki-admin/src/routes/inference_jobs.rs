@@ -6,6 +6,7 @@ use axum::Json;
 use rafiki_store::inference_jobs::{self, InferenceJobRecord};
 use rafiki_store::{services, trials};
 use rafiki_types::error::{ErrorBody, ErrorName};
+use rafiki_types::ids::{TrainJobId, UserId};
 use rafiki_types::inference::{
     CreateInferenceJobRequest, CreatedInferenceJob, InferenceBudget, InferenceJob, InferenceJobRef,
     RunningInferenceJob,
@@ -62,7 +63,7 @@ pub async fn create_inference_job(
         .map_err(|e| ApiError::invalid_request(e.to_string()))?;
     let launched = state
         .orchestrator
-        .create_inference_job(caller.id, train.job.id, &best, budget)
+        .create_inference_job(UserId(caller.id), TrainJobId(train.job.id), &best, budget)
         .await?;
     Ok(Json(CreatedInferenceJob {
         id: launched.id,
@@ -85,7 +86,7 @@ pub async fn list_inference_jobs(
     Listing { filters, page }: Listing<ByUser>,
 ) -> ApiResult<Json<Vec<InferenceJob>>> {
     let user_id = filters.user_to_list(caller)?;
-    let jobs = inference_jobs::list_by_user(&state.pool, user_id, page.limit, page.offset).await?;
+    let jobs = inference_jobs::list(&state.pool, user_id, None, page.limit, page.offset).await?;
     Ok(Json(jobs.into_iter().map(|r| r.job).collect()))
 }
 
@@ -101,7 +102,7 @@ pub async fn list_inference_jobs_of_app(
     Listing { page, .. }: Listing,
 ) -> ApiResult<Json<Vec<InferenceJob>>> {
     let jobs =
-        inference_jobs::list_by_app(&state.pool, caller.id, &app, page.limit, page.offset).await?;
+        inference_jobs::list(&state.pool, caller.id, Some(&app), page.limit, page.offset).await?;
     Ok(Json(jobs.into_iter().map(|r| r.job).collect()))
 }
 

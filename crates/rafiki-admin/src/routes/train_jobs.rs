@@ -189,7 +189,7 @@ pub async fn list_train_jobs(
     Listing { filters, page }: Listing<ByUser>,
 ) -> ApiResult<Json<Vec<TrainJob>>> {
     let user_id = filters.user_to_list(caller)?;
-    let jobs = train_jobs::list_by_user(&state.pool, user_id, page.limit, page.offset).await?;
+    let jobs = train_jobs::list(&state.pool, user_id, None, page.limit, page.offset).await?;
     Ok(Json(jobs.into_iter().map(|r| r.job).collect()))
 }
 
@@ -204,7 +204,7 @@ pub async fn list_train_jobs_of_app(
     Listing { page, .. }: Listing,
 ) -> ApiResult<Json<Vec<TrainJob>>> {
     let jobs =
-        train_jobs::list_by_app(&state.pool, caller.id, &app, page.limit, page.offset).await?;
+        train_jobs::list(&state.pool, caller.id, Some(&app), page.limit, page.offset).await?;
     Ok(Json(jobs.into_iter().map(|r| r.job).collect()))
 }
 

@@ -1050,9 +1050,13 @@ async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) -
     )
     .await
     .unwrap();
-    rafiki_store::services::insert_train_worker(&app.pool, worker, sub_id)
-        .await
-        .unwrap();
+    rafiki_store::services::insert_train_worker(
+        &app.pool,
+        rafiki_types::ids::ServiceId(worker),
+        rafiki_types::ids::SubTrainJobId(sub_id),
+    )
+    .await
+    .unwrap();
     worker
 }
 
@@ -1065,8 +1069,8 @@ async fn hand_made_predictor(app: &TestApp, token: &str) {
             .unwrap();
     let job_id = rafiki_store::inference_jobs::insert(
         &app.pool,
-        user_id,
-        train_job_id,
+        rafiki_types::ids::UserId(user_id),
+        rafiki_types::ids::TrainJobId(train_job_id),
         rafiki_types::inference::InferenceBudget::default(),
         "a-secret",
     )
@@ -1087,9 +1091,13 @@ async fn hand_made_predictor(app: &TestApp, token: &str) {
     )
     .await
     .unwrap();
-    rafiki_store::inference_jobs::insert_predictor(&app.pool, job_id, predictor)
-        .await
-        .unwrap();
+    rafiki_store::inference_jobs::insert_predictor(
+        &app.pool,
+        rafiki_types::ids::InferenceJobId(job_id),
+        rafiki_types::ids::ServiceId(predictor),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]

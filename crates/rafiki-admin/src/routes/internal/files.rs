@@ -9,6 +9,7 @@ use axum::Json;
 use futures_util::StreamExt;
 use rafiki_store::{datasets, models, trials};
 use rafiki_types::error::ErrorName;
+use rafiki_types::ids::{ServiceId, TrialId};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -80,8 +81,8 @@ pub async fn put_trial_parameters(
     }
     let stored = upload.finish().await?;
     // Unless kept, `stored` is removed when dropped.
-    let service_id = worker.service.id;
-    match trials::set_params(&state.pool, id, service_id, stored.key(), stored.sha256()).await? {
+    let (trial, worker) = (TrialId(id), ServiceId(worker.service.id));
+    match trials::set_params(&state.pool, trial, worker, stored.key(), stored.sha256()).await? {
         trials::ParamsStored::Stored => stored.keep(),
         trials::ParamsStored::AlreadyStored => {}
         trials::ParamsStored::Refused => {

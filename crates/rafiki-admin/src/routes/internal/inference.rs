@@ -78,7 +78,7 @@ pub async fn worker_failed(
     // why handlers run to completion in tasks of their own (routes::run_to_completion).
     state
         .orchestrator
-        .inference_worker_failed(worker.service.id, worker.job.job.id, &error)
+        .inference_worker_failed(&worker, &error)
         .await?;
     Ok(Json(json!({})))
 }

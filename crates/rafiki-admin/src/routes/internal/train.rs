@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::Json;
 use rafiki_store::{datasets, models, trials};
 use rafiki_types::error::ErrorName;
+use rafiki_types::ids::{ServiceId, TrialId};
 use rafiki_types::internal::{
     KnobConfigAccepted, NextTrial, TrainWorkerJob, TrialOutcome, WorkerFailure,
 };
@@ -87,7 +88,8 @@ pub async fn finish_trial(
             ));
         }
     }
-    if !trials::finish(&state.pool, id, worker.service.id, &outcome).await? {
+    let (trial, worker) = (TrialId(id), ServiceId(worker.service.id));
+    if !trials::finish(&state.pool, trial, worker, &outcome).await? {
         return Err(ApiError::new(
             ErrorName::InvalidTrialError,
             "Not a running trial of this worker.",
