@@ -73,7 +73,7 @@ pub async fn run(config: &WorkerConfig) -> Result<InferenceExit, TrainError> {
         path: internal::env::PREDICT_SECRET.into(),
         source: std::io::Error::other(e.0),
     })?;
-    let address = format!("{}:{port}", config.bind_host);
+    let address = format!("{}:{port}", config.service.bind_host);
     // Bound before the model is loaded: a port that cannot be had fails fast. Connections that
     // come early wait in the backlog until the model serves.
     let listener = TcpListener::bind(&address)
@@ -93,7 +93,7 @@ pub async fn run_on(
     secret: &PredictSecret,
     listener: TcpListener,
 ) -> Result<InferenceExit, TrainError> {
-    let client = AdminClient::new(&config.admin_url, &config.service_token, config.retry)?;
+    let client = config.service.admin_client()?;
     match serve_model(config, secret, &client, listener).await {
         Err(TrainError::Client(ClientError::Stopped))
         | Err(TrainError::Cache(CacheError::Client(ClientError::Stopped))) => {

@@ -92,7 +92,7 @@ pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError
 
 /// Runs train mode to its end.
 pub async fn run(config: &WorkerConfig) -> Result<TrainExit, TrainError> {
-    let client = AdminClient::new(&config.admin_url, &config.service_token, config.retry)?;
+    let client = config.service.admin_client()?;
     match run_with(config, &client).await {
         Err(e) if e.is_stopped() => {
             tracing::info!("the admin stopped this service; exiting");
