@@ -1,10 +1,9 @@
 //! The predictor's settings: those every service reads ([`rafiki_service::config`]) plus the
 //! predictor-only variables (`docs/predictor.md`).
 
-use std::fmt;
 use std::time::Duration;
 
-use rafiki_service::config::{ConfigError, RetryPolicy, Vars};
+use rafiki_service::config::{ConfigError, ServiceSettings, Vars};
 use rafiki_service::predict_secret::PredictSecret;
 use rafiki_types::internal::env;
 
@@ -13,43 +12,22 @@ pub const WORKER_TIMEOUT_MS: &str = "RAFIKI_PREDICT_TIMEOUT_MS";
 /// How often the predictor asks the admin for the job's workers, in milliseconds (default 1000).
 pub const POLL_INTERVAL_MS: &str = "RAFIKI_PREDICTOR_POLL_MS";
 
-/// Everything the predictor needs to run.
-#[derive(Clone)]
+/// Everything the predictor needs to run. Its `Debug` shows neither the token nor the secret
+/// (their types hide them), so it may be logged.
+#[derive(Clone, Debug)]
 pub struct PredictorConfig {
-    /// Base URL of the admin, without a trailing slash.
-    pub admin_url: String,
-    /// This service's id, for the logs.
-    pub service_id: Option<String>,
-    /// Bearer token of the internal API.
-    pub service_token: String,
+    /// How to reach the admin and where to listen, as every service is told. Its retries are
+    /// those of the first call to the admin (later polls are not retried: the next poll comes
+    /// soon anyway).
+    pub service: ServiceSettings,
     /// The inference job's secret, sent to its workers (`RAFIKI_PREDICT_SECRET`).
     pub predict_secret: PredictSecret,
-    /// The address to listen on (`RAFIKI_BIND_HOST`, default `127.0.0.1`).
-    pub bind_host: String,
     /// The port to listen on (`RAFIKI_PORT`).
     pub port: u16,
     /// How long one worker may take to answer one request.
     pub worker_timeout: Duration,
     /// How often the job's workers are asked for.
     pub poll_interval: Duration,
-    /// Retries of the first call to the admin (later polls are not retried: the next poll
-    /// comes soon anyway).
-    pub retry: RetryPolicy,
-}
-
-impl fmt::Debug for PredictorConfig {
-    // The token stays out of logs.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PredictorConfig")
-            .field("admin_url", &self.admin_url)
-            .field("service_id", &self.service_id)
-            .field("bind_host", &self.bind_host)
-            .field("port", &self.port)
-            .field("worker_timeout", &self.worker_timeout)
-            .field("poll_interval", &self.poll_interval)
-            .field("retry", &self.retry)
-            .finish_non_exhaustive()
-    }
 }
 
 impl PredictorConfig {
@@ -61,7 +39,7 @@ impl PredictorConfig {
     /// Reads settings through `lookup` (variable name to value).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars::new(&lookup);
-        let admin_url = vars.admin_url()?;
+        let service = ServiceSettings::from_vars(&vars)?;
         let port = vars
             .port()?
             .ok_or_else(|| ConfigError(format!("{} is not set", env::PORT)))?;
@@ -77,15 +55,11 @@ impl PredictorConfig {
             }
         };
         Ok(PredictorConfig {
-            admin_url,
-            service_id: vars.service_id(),
-            service_token: vars.service_token()?,
+            service,
             predict_secret: PredictSecret::new(vars.required(env::PREDICT_SECRET)?)?,
-            bind_host: vars.bind_host(),
             port,
             worker_timeout: millis(WORKER_TIMEOUT_MS, 10_000)?,
             poll_interval: millis(POLL_INTERVAL_MS, 1_000)?,
-            retry: RetryPolicy::default(),
         })
     }
 }
@@ -105,7 +79,7 @@ mod tests {
 
     const BASE: [(&str, &str); 4] = [
         ("RAFIKI_ADMIN_URL", "http://127.0.0.1:3000/"),
-        ("RAFIKI_SERVICE_TOKEN", "secret"),
+        ("RAFIKI_SERVICE_TOKEN", "token-token"),
         ("RAFIKI_PORT", "40001"),
         (
             "RAFIKI_PREDICT_SECRET",
@@ -116,12 +90,14 @@ mod tests {
     #[test]
     fn defaults_fill_in_everything_optional() {
         let config = PredictorConfig::from_lookup(lookup(&BASE)).unwrap();
-        assert_eq!(config.admin_url, "http://127.0.0.1:3000");
-        assert_eq!(config.bind_host, "127.0.0.1");
+        assert_eq!(config.service.admin_url, "http://127.0.0.1:3000");
+        assert_eq!(config.service.bind_host, "127.0.0.1");
         assert_eq!(config.port, 40001);
         assert_eq!(config.worker_timeout, Duration::from_secs(10));
         assert_eq!(config.poll_interval, Duration::from_secs(1));
-        assert!(!format!("{config:?}").contains("secret"));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("token-token"), "{shown}");
+        assert!(!shown.contains("predict-secret"), "{shown}");
         assert_eq!(
             config.predict_secret.header_value(),
             "Bearer predict-secret-predict-secret-predict-secret"
@@ -137,7 +113,7 @@ mod tests {
             ("RAFIKI_PREDICTOR_POLL_MS", "100"),
         ]);
         let config = PredictorConfig::from_lookup(lookup(&vars)).unwrap();
-        assert_eq!(config.bind_host, "0.0.0.0");
+        assert_eq!(config.service.bind_host, "0.0.0.0");
         assert_eq!(config.worker_timeout, Duration::from_millis(250));
         assert_eq!(config.poll_interval, Duration::from_millis(100));
     }

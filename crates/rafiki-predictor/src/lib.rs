@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use axum::serve::ListenerExt;
 use rafiki_service::client::{AdminClient, ClientError};
-use rafiki_service::config::RetryPolicy;
+use rafiki_service::config::{RetryPolicy, ServiceSettings};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -71,7 +71,7 @@ pub async fn serve(config: PredictorConfig) -> Result<Finished, PredictorError> 
 
 /// Listens on `RAFIKI_BIND_HOST:RAFIKI_PORT`, then runs as [`run_on`] does.
 pub async fn run(config: &PredictorConfig) -> Result<Finished, PredictorError> {
-    let address = format!("{}:{}", config.bind_host, config.port);
+    let address = format!("{}:{}", config.service.bind_host, config.port);
     let listener = TcpListener::bind(&address)
         .await
         .map_err(|source| PredictorError::Io {
@@ -95,15 +95,15 @@ pub async fn run_on(
             }
         })?,
     );
-    let admin = AdminClient::new(&config.admin_url, &config.service_token, config.retry)?;
-    let poller = AdminClient::new(
-        &config.admin_url,
-        &config.service_token,
-        RetryPolicy {
+    let admin = config.service.admin_client()?;
+    let poller = ServiceSettings {
+        retry: RetryPolicy {
             attempts: 1,
-            ..config.retry
+            ..config.service.retry
         },
-    )?;
+        ..config.service.clone()
+    }
+    .admin_client()?;
     let address = listener.local_addr().map_err(|source| PredictorError::Io {
         what: "the listening socket".to_owned(),
         source,

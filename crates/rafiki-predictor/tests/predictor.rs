@@ -135,7 +135,7 @@ fn predictor_config(admin_url: &str, timeout_ms: u64) -> PredictorConfig {
         _ => None,
     })
     .unwrap();
-    config.retry = RetryPolicy {
+    config.service.retry = RetryPolicy {
         attempts: 3,
         initial_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(50),

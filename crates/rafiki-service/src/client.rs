@@ -173,17 +173,15 @@ impl AdminClient {
         })
         .expect("log entries serialise");
         let path = format!("/internal/trials/{trial}/logs");
-        self.call_json::<serde_json::Value>(Method::POST, &path, Payload::Json(&body))
+        self.call_acknowledged(Method::POST, &path, Payload::Json(&body))
             .await
-            .map(drop)
     }
 
     /// `PUT /internal/trials/{id}/parameters` with the bytes of a parameters file.
     pub async fn put_parameters(&self, trial: Uuid, bytes: &[u8]) -> Result<(), ClientError> {
         let path = format!("/internal/trials/{trial}/parameters");
-        self.call_json::<serde_json::Value>(Method::PUT, &path, Payload::Octets(bytes))
+        self.call_acknowledged(Method::PUT, &path, Payload::Octets(bytes))
             .await
-            .map(drop)
     }
 
     /// `POST /internal/trials/{id}/finish`.
@@ -194,37 +192,21 @@ impl AdminClient {
     ) -> Result<(), ClientError> {
         let body = serde_json::to_value(outcome).expect("outcomes serialise");
         let path = format!("/internal/trials/{trial}/finish");
-        self.call_json::<serde_json::Value>(Method::POST, &path, Payload::Json(&body))
+        self.call_acknowledged(Method::POST, &path, Payload::Json(&body))
             .await
-            .map(drop)
     }
 
     /// `POST /internal/train/fail`: this model cannot be tuned.
     pub async fn fail(&self, error: &str) -> Result<(), ClientError> {
-        let body = serde_json::to_value(WorkerFailure {
-            error: error.to_owned(),
-        })
-        .expect("failures serialise");
-        self.call_json::<serde_json::Value>(
-            Method::POST,
-            "/internal/train/fail",
-            Payload::Json(&body),
-        )
-        .await
-        .map(drop)
+        self.report_failure("/internal/train/fail", error).await
     }
 
     /// `POST /internal/environment`: how this service's dependencies were provided (train and
     /// inference workers alike).
     pub async fn report_environment(&self, report: &EnvironmentReport) -> Result<(), ClientError> {
         let body = serde_json::to_value(report).expect("reports serialise");
-        self.call_json::<serde_json::Value>(
-            Method::POST,
-            "/internal/environment",
-            Payload::Json(&body),
-        )
-        .await
-        .map(drop)
+        self.call_acknowledged(Method::POST, "/internal/environment", Payload::Json(&body))
+            .await
     }
 
     /// `GET /internal/inference/job`: the trial an inference worker serves.
@@ -235,28 +217,23 @@ impl AdminClient {
 
     /// `POST /internal/inference/ready`: the model is loaded and the port serves.
     pub async fn inference_ready(&self) -> Result<(), ClientError> {
-        self.call_json::<serde_json::Value>(
-            Method::POST,
-            "/internal/inference/ready",
-            Payload::Empty,
-        )
-        .await
-        .map(drop)
+        self.call_acknowledged(Method::POST, "/internal/inference/ready", Payload::Empty)
+            .await
     }
 
     /// `POST /internal/inference/fail`: the model cannot be served.
     pub async fn inference_fail(&self, error: &str) -> Result<(), ClientError> {
+        self.report_failure("/internal/inference/fail", error).await
+    }
+
+    /// A worker's failure, `error`, to the fail call of its kind (`path`).
+    async fn report_failure(&self, path: &str, error: &str) -> Result<(), ClientError> {
         let body = serde_json::to_value(WorkerFailure {
             error: error.to_owned(),
         })
         .expect("failures serialise");
-        self.call_json::<serde_json::Value>(
-            Method::POST,
-            "/internal/inference/fail",
-            Payload::Json(&body),
-        )
-        .await
-        .map(drop)
+        self.call_acknowledged(Method::POST, path, Payload::Json(&body))
+            .await
     }
 
     /// `GET /internal/predictor/job`: a predictor's job and its serving workers (the admin
@@ -338,6 +315,18 @@ impl AdminClient {
         self.http
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.token)
+    }
+
+    /// A call whose answer only acknowledges it: done once the admin accepted it.
+    async fn call_acknowledged(
+        &self,
+        method: Method,
+        path: &str,
+        payload: Payload<'_>,
+    ) -> Result<(), ClientError> {
+        self.call_json::<serde_json::Value>(method, path, payload)
+            .await
+            .map(drop)
     }
 
     async fn call_json<T: DeserializeOwned>(

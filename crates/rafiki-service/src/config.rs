@@ -1,11 +1,14 @@
 //! The settings every service reads alike from the environment the backend sets
 //! (`docs/internal-api.md`): where the admin is, the service's token and id, where it listens,
-//! and how its admin client retries. Each service adds its own variables on top
-//! (`docs/worker.md`, `docs/predictor.md`).
+//! and how its admin client retries ([`ServiceSettings`]). Each service adds its own variables
+//! on top (`docs/worker.md`, `docs/predictor.md`).
 
+use std::fmt;
 use std::time::Duration;
 
 use rafiki_types::internal::env;
+
+use crate::client::{AdminClient, ClientError};
 
 /// A setting is missing or malformed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -41,6 +44,63 @@ impl RetryPolicy {
         self.initial_backoff
             .saturating_mul(factor)
             .min(self.max_backoff)
+    }
+}
+
+/// What every service is told alike: how to reach the admin, and where to listen. Its `Debug`
+/// does not show the token ([`ServiceToken`] hides it), so it may be logged.
+#[derive(Clone, Debug)]
+pub struct ServiceSettings {
+    /// Base URL of the admin, without a trailing slash (`RAFIKI_ADMIN_URL`).
+    pub admin_url: String,
+    /// This service's id, for the logs (`RAFIKI_SERVICE_ID`).
+    pub service_id: Option<String>,
+    /// Bearer token of the internal API (`RAFIKI_SERVICE_TOKEN`).
+    pub service_token: ServiceToken,
+    /// The address to listen on (`RAFIKI_BIND_HOST`, default `127.0.0.1`).
+    pub bind_host: String,
+    /// Retries of the admin client.
+    pub retry: RetryPolicy,
+}
+
+/// A service's bearer token of the internal API; never shown by `Debug`.
+#[derive(Clone)]
+pub struct ServiceToken(String);
+
+impl ServiceToken {
+    /// The token itself, for the `Authorization` header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for ServiceToken {
+    fn from(token: String) -> Self {
+        ServiceToken(token)
+    }
+}
+
+impl fmt::Debug for ServiceToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServiceToken(..)")
+    }
+}
+
+impl ServiceSettings {
+    /// Reads the settings through `vars`; the default retry policy.
+    pub fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        Ok(ServiceSettings {
+            admin_url: vars.admin_url()?,
+            service_id: vars.service_id(),
+            service_token: vars.service_token()?.into(),
+            bind_host: vars.bind_host(),
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// A client of the admin's internal API as this service, retrying as [`Self::retry`] says.
+    pub fn admin_client(&self) -> Result<AdminClient, ClientError> {
+        AdminClient::new(&self.admin_url, self.service_token.expose(), self.retry)
     }
 }
 

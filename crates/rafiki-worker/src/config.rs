@@ -1,12 +1,11 @@
 //! The worker's settings: those every service reads ([`rafiki_service::config`]) plus the
 //! worker-only variables (`docs/worker.md`).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use rafiki_service::config::{ConfigError, RetryPolicy, Vars};
+use rafiki_service::config::{ConfigError, ServiceSettings, Vars};
 use rafiki_types::internal::env;
 use rafiki_types::model::DependencyPins;
 
@@ -73,15 +72,12 @@ impl Mode {
     }
 }
 
-/// Everything the worker needs to run.
-#[derive(Clone)]
+/// Everything the worker needs to run. Its `Debug` does not show the token (its type,
+/// [`ServiceToken`](rafiki_service::config::ServiceToken), hides it), so it may be logged.
+#[derive(Clone, Debug)]
 pub struct WorkerConfig {
-    /// Base URL of the admin, without a trailing slash.
-    pub admin_url: String,
-    /// This service's id, for the logs.
-    pub service_id: Option<String>,
-    /// Bearer token of the internal API.
-    pub service_token: String,
+    /// How to reach the admin, and where to listen in inference mode, as every service is told.
+    pub service: ServiceSettings,
     /// Caches and scratch files.
     pub work_dir: PathBuf,
     /// The interpreter that has the `rafiki` package.
@@ -96,10 +92,6 @@ pub struct WorkerConfig {
     pub dependency_pins: DependencyPins,
     /// Failed trials in a row before `POST /internal/train/fail`.
     pub max_consecutive_failures: u32,
-    /// Retries of the admin client.
-    pub retry: RetryPolicy,
-    /// Inference mode: the address to listen on (`RAFIKI_BIND_HOST`, default `127.0.0.1`).
-    pub bind_host: String,
     /// Inference mode: the port to listen on (`RAFIKI_PORT`); [`WorkerConfig::check_for`]
     /// requires it in that mode.
     pub port: Option<u16>,
@@ -130,28 +122,6 @@ impl Default for BatchSettings {
     }
 }
 
-impl fmt::Debug for WorkerConfig {
-    // The token stays out of logs.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WorkerConfig")
-            .field("admin_url", &self.admin_url)
-            .field("service_id", &self.service_id)
-            .field("work_dir", &self.work_dir)
-            .field("python", &self.python)
-            .field("venv_dir", &self.venv_dir)
-            .field("env_cache_max_bytes", &self.env_cache_max_bytes)
-            .field("pip_args", &self.pip_args)
-            .field("dependency_pins", &self.dependency_pins)
-            .field("max_consecutive_failures", &self.max_consecutive_failures)
-            .field("retry", &self.retry)
-            .field("bind_host", &self.bind_host)
-            .field("port", &self.port)
-            .field("batching", &self.batching)
-            .field("sandbox", &self.sandbox)
-            .finish_non_exhaustive()
-    }
-}
-
 impl WorkerConfig {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -162,7 +132,7 @@ impl WorkerConfig {
     /// process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars::new(&lookup);
-        let admin_url = vars.admin_url()?;
+        let service = ServiceSettings::from_vars(&vars)?;
         let work_dir = PathBuf::from(vars.required(env::WORK_DIR)?);
         let venv_dir = vars
             .get(VENV_DIR)
@@ -223,9 +193,7 @@ impl WorkerConfig {
             };
         }
         Ok(WorkerConfig {
-            admin_url,
-            service_id: vars.service_id(),
-            service_token: vars.service_token()?,
+            service,
             work_dir,
             python: PathBuf::from(
                 vars.get(env::PYTHON)
@@ -239,8 +207,6 @@ impl WorkerConfig {
                 .unwrap_or_default(),
             dependency_pins,
             max_consecutive_failures,
-            retry: RetryPolicy::default(),
-            bind_host: vars.bind_host(),
             port,
             batching,
             sandbox: Sandbox::from_lookup(&lookup)?,
@@ -290,7 +256,7 @@ mod tests {
     #[test]
     fn defaults_fill_in_everything_optional() {
         let config = WorkerConfig::from_lookup(lookup(&BASE)).unwrap();
-        assert_eq!(config.admin_url, "http://127.0.0.1:3000");
+        assert_eq!(config.service.admin_url, "http://127.0.0.1:3000");
         assert_eq!(config.python, PathBuf::from("python3"));
         assert_eq!(config.venv_dir, PathBuf::from("/srv/rafiki/work/venvs"));
         assert_eq!(config.max_consecutive_failures, 3);
@@ -369,7 +335,7 @@ mod tests {
     #[test]
     fn inference_settings_are_read_and_checked() {
         let config = WorkerConfig::from_lookup(lookup(&BASE)).unwrap();
-        assert_eq!(config.bind_host, "127.0.0.1");
+        assert_eq!(config.service.bind_host, "127.0.0.1");
         assert_eq!(config.port, None);
         assert_eq!(config.batching, BatchSettings::default());
         assert!(config.check_for(Mode::Train).is_ok());
@@ -384,7 +350,7 @@ mod tests {
             ("RAFIKI_MAX_BATCH_WAIT_MS", "0.5"),
         ]);
         let config = WorkerConfig::from_lookup(lookup(&vars)).unwrap();
-        assert_eq!(config.bind_host, "0.0.0.0");
+        assert_eq!(config.service.bind_host, "0.0.0.0");
         assert_eq!(config.port, Some(41234));
         assert!(config.check_for(Mode::Inference).is_ok());
         assert_eq!(

@@ -2,6 +2,7 @@
 //! ([`fetch_model`]), its dependency environment and the Python runtime started in it
 //! ([`model_runtime`]), then the runtime with the model loaded ([`ModelHost`]: the class, and
 //! in inference mode the trial's parameters), started again the same way when its child dies.
+//! [`start_model`] is that start, from the environment to the loaded model, for either mode.
 //!
 //! What goes wrong is sorted once for both modes ([`HostError`]): the model's fault, which the
 //! worker reports to the admin before it ends ([`report_failure`]), or the worker's, which is
@@ -56,7 +57,7 @@ pub(crate) async fn report_failure(
 }
 
 /// Sends the environment report; a refusal is only logged (the report is for the user).
-pub(crate) async fn report_environment(
+async fn report_environment(
     client: &AdminClient,
     report: &EnvironmentReport,
 ) -> Result<(), ClientError> {
@@ -73,7 +74,7 @@ pub(crate) async fn report_environment(
 }
 
 /// Why [`model_runtime`] failed.
-pub(crate) enum ModelRuntimeError {
+enum ModelRuntimeError {
     /// The model's dependencies cannot be installed: the model's fault.
     Install(String),
     /// The worker's own environment failed.
@@ -81,7 +82,7 @@ pub(crate) enum ModelRuntimeError {
 }
 
 /// The model's runtime and the dependency environment it runs with.
-pub(crate) struct ModelEnvironment {
+struct ModelEnvironment {
     /// How to start the runtime.
     pub runtime: RuntimeConfig,
     /// The environment in use, to hold while the worker lives.
@@ -93,7 +94,7 @@ pub(crate) struct ModelEnvironment {
 /// How to start the model's runtime: an interpreter with the model's dependencies, run in the
 /// sandbox in `<work dir>/scratch`, the one folder it may write, reading the downloads in
 /// `<work dir>/cache` and its dependency environment.
-pub(crate) async fn model_runtime(
+async fn model_runtime(
     config: &WorkerConfig,
     work_dir: &Path,
     model: &WorkerModel,
@@ -131,6 +132,58 @@ pub(crate) async fn model_runtime(
         },
         lease: prepared.lease,
         report: prepared.report,
+    })
+}
+
+/// A model host started for a mode, and what it runs with.
+pub(crate) struct HostedModel {
+    /// The runtime with the model loaded.
+    pub host: ModelHost,
+    /// The dependency environment in use, to hold while the worker lives: an environment in
+    /// use is never evicted.
+    pub lease: Option<Lease>,
+    /// What providing the dependencies warned about.
+    pub env_warnings: Vec<String>,
+    /// The one folder the model may write.
+    pub scratch: PathBuf,
+}
+
+/// Starts the model as both modes do: its dependency environment (reported to the admin),
+/// then its runtime with the class in `model_path` loaded, and `parameters` in inference mode.
+/// `Ok(Err(reason))` when that is the model's fault: the mode gives it up with `reason`.
+pub(crate) async fn start_model(
+    config: &WorkerConfig,
+    client: &AdminClient,
+    work_dir: &Path,
+    model: &WorkerModel,
+    model_path: PathBuf,
+    parameters: Option<TrialParameters>,
+) -> Result<Result<HostedModel, String>, TrainError> {
+    let environment = match model_runtime(config, work_dir, model).await {
+        Ok(environment) => environment,
+        Err(ModelRuntimeError::Install(reason)) => {
+            return Ok(Err(format!(
+                "cannot install the model's dependencies: {reason}"
+            )))
+        }
+        Err(ModelRuntimeError::Worker(e)) => return Err(e),
+    };
+    report_environment(client, &environment.report).await?;
+    let scratch = environment.runtime.cwd.clone();
+    let spec = ModelSpec {
+        config: environment.runtime,
+        model_path,
+        model_class: model.model_class.clone(),
+        parameters,
+    };
+    Ok(match ModelHost::start(spec).await {
+        Ok(host) => Ok(HostedModel {
+            host,
+            lease: environment.lease,
+            env_warnings: environment.report.warnings,
+            scratch,
+        }),
+        Err(e) => Err(e.into_failure()?),
     })
 }
 

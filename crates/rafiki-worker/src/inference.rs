@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
-use rafiki_service::client::{AdminClient, ClientError};
+use rafiki_service::client::AdminClient;
 use rafiki_service::predict_secret::{PredictSecret, Presented};
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::internal::{self, WorkerPredictRequest, WorkerPredictResponse};
@@ -38,11 +38,10 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use crate::batcher::{self, BatchError, BatchQueue, Batcher};
-use crate::cache::{BlobCache, CacheError};
+use crate::cache::BlobCache;
 use crate::config::WorkerConfig;
 use crate::host::{
-    fetch_model, model_runtime, report_environment, report_failure, ModelHost, ModelRuntimeError,
-    ModelSpec, TrialParameters,
+    fetch_model, report_failure, start_model, HostedModel, ModelHost, TrialParameters,
 };
 use crate::train::{io_error, TrainError};
 
@@ -73,7 +72,7 @@ pub async fn run(config: &WorkerConfig) -> Result<InferenceExit, TrainError> {
         path: internal::env::PREDICT_SECRET.into(),
         source: std::io::Error::other(e.0),
     })?;
-    let address = format!("{}:{port}", config.bind_host);
+    let address = format!("{}:{port}", config.service.bind_host);
     // Bound before the model is loaded: a port that cannot be had fails fast. Connections that
     // come early wait in the backlog until the model serves.
     let listener = TcpListener::bind(&address)
@@ -93,10 +92,9 @@ pub async fn run_on(
     secret: &PredictSecret,
     listener: TcpListener,
 ) -> Result<InferenceExit, TrainError> {
-    let client = AdminClient::new(&config.admin_url, &config.service_token, config.retry)?;
+    let client = config.service.admin_client()?;
     match serve_model(config, secret, &client, listener).await {
-        Err(TrainError::Client(ClientError::Stopped))
-        | Err(TrainError::Cache(CacheError::Client(ClientError::Stopped))) => {
+        Err(e) if e.is_stopped() => {
             tracing::info!("the admin stopped this service; exiting");
             Ok(InferenceExit::Stopped)
         }
@@ -133,29 +131,27 @@ async fn serve_model(
         )
         .await?;
 
-    let environment = match model_runtime(config, &work_dir, &job.model).await {
-        Ok(environment) => environment,
-        Err(ModelRuntimeError::Install(reason)) => {
-            let error = format!("cannot install the model's dependencies: {reason}");
-            return give_up(client, None, error).await;
-        }
-        Err(ModelRuntimeError::Worker(e)) => return Err(e),
+    let parameters = TrialParameters {
+        path: params_path,
+        knobs: serde_json::to_value(&job.knobs).expect("knobs serialise"),
     };
-    report_environment(client, &environment.report).await?;
-    // Held while the worker serves: an environment in use is never evicted.
-    let _lease = environment.lease;
-    let spec = ModelSpec {
-        config: environment.runtime,
+    let started = start_model(
+        config,
+        client,
+        &work_dir,
+        &job.model,
         model_path,
-        model_class: job.model.model_class.clone(),
-        parameters: Some(TrialParameters {
-            path: params_path,
-            knobs: serde_json::to_value(&job.knobs).expect("knobs serialise"),
-        }),
-    };
-    let mut host = match ModelHost::start(spec).await {
-        Ok(host) => host,
-        Err(e) => return give_up(client, None, e.into_failure()?).await,
+        Some(parameters),
+    )
+    .await?;
+    // The lease is held while the worker serves.
+    let HostedModel {
+        mut host,
+        lease: _lease,
+        ..
+    } = match started {
+        Ok(hosted) => hosted,
+        Err(reason) => return give_up(client, None, reason).await,
     };
 
     let (batcher, queue) = batcher::channel(config.batching);

@@ -21,8 +21,8 @@ use crate::cache::{BlobCache, CacheError};
 use crate::config::WorkerConfig;
 use crate::deps::DepsError;
 use crate::host::{
-    fetch_model, log_model_event, model_runtime, report_environment, report_failure, ModelHost,
-    ModelRuntimeError, ModelSpec, SHUTDOWN_GRACE,
+    fetch_model, log_model_event, report_failure, start_model, HostedModel, ModelHost,
+    SHUTDOWN_GRACE,
 };
 use crate::runtime::{EventSource, Runtime, RuntimeError, RuntimeEvent};
 
@@ -75,7 +75,7 @@ pub enum TrainError {
 
 impl TrainError {
     /// Whether this is the admin saying the service was stopped.
-    fn is_stopped(&self) -> bool {
+    pub(crate) fn is_stopped(&self) -> bool {
         matches!(
             self,
             TrainError::Client(ClientError::Stopped)
@@ -92,7 +92,7 @@ pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError
 
 /// Runs train mode to its end.
 pub async fn run(config: &WorkerConfig) -> Result<TrainExit, TrainError> {
-    let client = AdminClient::new(&config.admin_url, &config.service_token, config.retry)?;
+    let client = config.service.admin_client()?;
     match run_with(config, &client).await {
         Err(e) if e.is_stopped() => {
             tracing::info!("the admin stopped this service; exiting");
@@ -123,29 +123,16 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
     }
     let [train_path, val_path]: [PathBuf; 2] = datasets.try_into().expect("two datasets");
 
-    let environment = match model_runtime(config, &work_dir, &job.model).await {
-        Ok(environment) => environment,
-        Err(ModelRuntimeError::Install(reason)) => {
-            let error = format!("cannot install the model's dependencies: {reason}");
-            return give_up(client, None, error).await;
-        }
-        Err(ModelRuntimeError::Worker(e)) => return Err(e),
-    };
-    report_environment(client, &environment.report).await?;
-    // Held until the worker ends: an environment in use is never evicted.
-    let _lease = environment.lease;
-    let env_warnings = environment.report.warnings;
-    let runtime_config = environment.runtime;
-    let scratch = runtime_config.cwd.clone();
-    let spec = ModelSpec {
-        config: runtime_config,
-        model_path,
-        model_class: job.model.model_class.clone(),
-        parameters: None,
-    };
-    let mut host = match ModelHost::start(spec).await {
-        Ok(host) => host,
-        Err(e) => return give_up(client, None, e.into_failure()?).await,
+    let started = start_model(config, client, &work_dir, &job.model, model_path, None).await?;
+    // The lease is held until the worker ends.
+    let HostedModel {
+        mut host,
+        lease: _lease,
+        env_warnings,
+        scratch,
+    } = match started {
+        Ok(hosted) => hosted,
+        Err(reason) => return give_up(client, None, reason).await,
     };
 
     let knob_config = match host.runtime.get_knob_config(&mut log_model_event).await {

@@ -108,7 +108,7 @@ async fn an_inference_worker_reuses_the_train_workers_environment_and_holds_it_w
     });
     serving.set_dependencies(&token, &[("rafiki-testdep", "1.2.3")]);
     let mut config = worker_config(&serving.url, &dir.path().join("serve"), &python);
-    config.service_token = token.clone();
+    config.service.service_token = token.clone().into();
     config.venv_dir = venvs.clone();
     // The same arguments (they are part of the key), with the wheels gone: a second pip run
     // could install nothing.

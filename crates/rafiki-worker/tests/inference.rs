@@ -48,7 +48,7 @@ fn start_worker(
     batching: BatchSettings,
 ) -> (String, RunningWorker) {
     let mut config = support::worker_config(&admin.url, dir, python);
-    config.service_token = token.to_owned();
+    config.service.service_token = token.to_owned().into();
     config.batching = batching;
     let worker = RunningWorker::start(config);
     admin.set_url(token, &worker.url);

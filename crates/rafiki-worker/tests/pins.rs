@@ -117,7 +117,7 @@ async fn nearest_installs_the_next_release_up_and_says_so_in_every_trial_and_the
     // same one, and its warning still reaches the report.
     let again = admin_pinning_1_5(None).await;
     let mut config = config;
-    config.admin_url = again.url.clone();
+    config.service.admin_url = again.url.clone();
     config.dependency_pins = DependencyPins::Nearest;
     assert_eq!(
         train::run(&config).await.unwrap(),

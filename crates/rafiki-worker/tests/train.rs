@@ -501,7 +501,7 @@ async fn missing_dependencies_are_installed_into_a_cached_virtual_environment() 
 
     // The same dependencies again: the environment is reused, not rebuilt.
     let admin = TestAdmin::start(job()).await;
-    config.admin_url = admin.url.clone();
+    config.service.admin_url = admin.url.clone();
     // The same pip arguments (they are part of the environment's key), with the wheels gone:
     // pip could not install anything now.
     std::fs::remove_dir_all(&wheels).unwrap();

@@ -197,7 +197,46 @@ class CategoricalKnob(BaseKnob):
         return rng.choice(self._values)
 
 
-class IntegerKnob(BaseKnob):
+class _RangeKnob(BaseKnob):
+    """What `IntegerKnob` and `FloatKnob` share: a range [`value_min`, `value_max`], searched on
+    a log scale if `is_exp`, and the rules on it once each bound has the knob's type."""
+
+    def __init__(self, name: str, value_min, value_max, is_exp: bool):
+        is_exp = _check_bool(is_exp, "is_exp")
+        if value_min > value_max:
+            raise InvalidKnobError(
+                f"{name} `value_min` ({value_min}) must not exceed `value_max` ({value_max})"
+            )
+        if is_exp and value_min <= 0:
+            raise InvalidKnobError(
+                f"{name} with `is_exp=True` needs `value_min` > 0, got {value_min}"
+            )
+        self._value_min = value_min
+        self._value_max = value_max
+        self._is_exp = is_exp
+
+    @property
+    def value_min(self):
+        return self._value_min
+
+    @property
+    def value_max(self):
+        return self._value_max
+
+    @property
+    def is_exp(self) -> bool:
+        return self._is_exp
+
+    def to_json(self):
+        return {
+            "type": self.KIND,
+            "value_min": self._value_min,
+            "value_max": self._value_max,
+            "is_exp": self._is_exp,
+        }
+
+
+class IntegerKnob(_RangeKnob):
     """An int in [`value_min`, `value_max`], searched on a log scale if `is_exp`."""
 
     KIND = "INTEGER"
@@ -210,42 +249,11 @@ class IntegerKnob(BaseKnob):
                 )
             if not _I64_MIN <= v <= _I64_MAX:
                 raise InvalidKnobError(f"IntegerKnob `{name}` does not fit in 64 bits: {v}")
-        is_exp = _check_bool(is_exp, "is_exp")
-        if value_min > value_max:
-            raise InvalidKnobError(
-                f"IntegerKnob `value_min` ({value_min}) must not exceed `value_max` ({value_max})"
-            )
-        if is_exp and value_min <= 0:
-            raise InvalidKnobError(
-                f"IntegerKnob with `is_exp=True` needs `value_min` > 0, got {value_min}"
-            )
-        self._value_min = value_min
-        self._value_max = value_max
-        self._is_exp = is_exp
-
-    @property
-    def value_min(self) -> int:
-        return self._value_min
-
-    @property
-    def value_max(self) -> int:
-        return self._value_max
-
-    @property
-    def is_exp(self) -> bool:
-        return self._is_exp
+        super().__init__("IntegerKnob", value_min, value_max, is_exp)
 
     @property
     def value_type(self) -> type:
         return int
-
-    def to_json(self):
-        return {
-            "type": self.KIND,
-            "value_min": self._value_min,
-            "value_max": self._value_max,
-            "is_exp": self._is_exp,
-        }
 
     def sample(self, rng):
         if self._is_exp:
@@ -255,7 +263,7 @@ class IntegerKnob(BaseKnob):
         return rng.randint(self._value_min, self._value_max)
 
 
-class FloatKnob(BaseKnob):
+class FloatKnob(_RangeKnob):
     """A float in [`value_min`, `value_max`], searched on a log scale if `is_exp`."""
 
     KIND = "FLOAT"
@@ -271,41 +279,12 @@ class FloatKnob(BaseKnob):
             if not math.isfinite(v):
                 raise InvalidKnobError(f"FloatKnob `{name}` must be finite, got {v}")
             bounds.append(v)
-        is_exp = _check_bool(is_exp, "is_exp")
         (low, high) = bounds
-        if low > high:
-            raise InvalidKnobError(
-                f"FloatKnob `value_min` ({low}) must not exceed `value_max` ({high})"
-            )
-        if is_exp and low <= 0:
-            raise InvalidKnobError(f"FloatKnob with `is_exp=True` needs `value_min` > 0, got {low}")
-        self._value_min = low
-        self._value_max = high
-        self._is_exp = is_exp
-
-    @property
-    def value_min(self) -> float:
-        return self._value_min
-
-    @property
-    def value_max(self) -> float:
-        return self._value_max
-
-    @property
-    def is_exp(self) -> bool:
-        return self._is_exp
+        super().__init__("FloatKnob", low, high, is_exp)
 
     @property
     def value_type(self) -> type:
         return float
-
-    def to_json(self):
-        return {
-            "type": self.KIND,
-            "value_min": self._value_min,
-            "value_max": self._value_max,
-            "is_exp": self._is_exp,
-        }
 
     def sample(self, rng):
         if self._is_exp:

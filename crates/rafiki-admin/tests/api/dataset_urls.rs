@@ -11,9 +11,10 @@ use axum::Router;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::datasets::{allow_mirror, rafiki_url_request, MIRROR_IP};
+use crate::helpers::forms::{bytes_of_len, rafiki_url_request};
+use crate::helpers::requests::json_ok;
+use crate::helpers::servers::{allow_mirror, serve, MIRROR_IP};
 use crate::helpers::{assert_error, fresh_database, spawn_app, spawn_app_on, TestApp};
-use crate::uploads::{bytes_of_len, json_ok, serve};
 
 /// The one message of every refused address.
 const REFUSED: &str = "`dataset_url` and its redirects must resolve to public addresses; \

@@ -14,8 +14,11 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
+use crate::helpers::forms::{bytes_of_len, rafiki_url_request, RafikiForm};
+use crate::helpers::poll;
+use crate::helpers::requests::{json_ok, keys};
+use crate::helpers::servers::{allow_mirror, serve, MIRROR_IP};
 use crate::helpers::{assert_error, fresh_database, spawn_app, spawn_app_on, test_settings};
-use crate::uploads::{bytes_of_len, json_ok, keys, serve, RafikiForm};
 
 /// `client.create_dataset(name, task, dataset_path=...)` of Rafiki's client.
 fn rafiki_upload(name: &str, task: &str, bytes: &[u8]) -> RafikiForm {
@@ -23,31 +26,6 @@ fn rafiki_upload(name: &str, task: &str, bytes: &[u8]) -> RafikiForm {
         .text("name", name)
         .text("task", task)
         .file("dataset", bytes)
-}
-
-/// Where test dataset servers listen: a loopback address of their own, which
-/// [`allow_mirror`] admits while the admin's own address, 127.0.0.1, stays refused.
-pub const MIRROR_IP: &str = "127.0.0.2";
-
-/// The setting that admits the test dataset servers, as an operator admits an internal mirror.
-pub fn allow_mirror() -> (&'static str, Value) {
-    ("dataset_url_allow", json!(format!("{MIRROR_IP}/32")))
-}
-
-/// `client.create_dataset(name, task, dataset_url=...)` of Rafiki's client: with no file,
-/// requests sends the fields url-encoded.
-pub async fn rafiki_url_request(
-    app: &crate::helpers::TestApp,
-    token: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    app.client
-        .post(format!("{}/datasets", app.address))
-        .bearer_auth(token)
-        .form(fields)
-        .send()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -436,6 +414,8 @@ async fn dataset_server() -> String {
         .route(
             "/slow",
             get(|| async {
+                // Not a wait for something: this server never answers in a test's time, so
+                // that the admin's download timeout has to cut it off.
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 "never"
             }),
@@ -595,18 +575,23 @@ async fn an_interrupted_upload_streams_to_a_temporary_that_is_then_removed() {
             .collect()
     };
     // The bytes reach the disk while the upload is still going: it streams.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let on_disk: u64 = temporaries()
-            .iter()
-            .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
-            .sum();
-        if on_disk >= 1 << 20 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no temporary grew");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll::until(
+        "a temporary of 1 MiB",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        async || {
+            let on_disk: u64 = temporaries()
+                .iter()
+                .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+                .sum();
+            if on_disk >= 1 << 20 {
+                Ok(())
+            } else {
+                Err(format!("{on_disk} bytes in temporaries"))
+            }
+        },
+    )
+    .await;
     assert_eq!(
         app.count_rows("datasets").await,
         0,
@@ -614,11 +599,16 @@ async fn an_interrupted_upload_streams_to_a_temporary_that_is_then_removed() {
     );
     // The client goes away: the temporary is removed.
     drop(stream);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !app.stored_files().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the temporary stays");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll::until(
+        "the temporary removed",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        async || match app.stored_files() {
+            files if files.is_empty() => Ok(()),
+            files => Err(format!("{files:?}")),
+        },
+    )
+    .await;
     app.assert_nothing_stored().await;
 }
 

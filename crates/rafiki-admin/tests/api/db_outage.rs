@@ -9,9 +9,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::helpers::forms::RafikiForm;
 use crate::helpers::proxy::through_proxy;
+use crate::helpers::requests::json_ok;
 use crate::helpers::{assert_error, fresh_database, spawn_app_on};
-use crate::uploads::{json_ok, RafikiForm};
 
 #[tokio::test]
 async fn an_unreachable_database_answers_503_at_once_and_requests_work_again_when_it_is_back() {

@@ -23,12 +23,16 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::helpers::forms::RafikiForm;
+use crate::helpers::jobs::{
+    dataset, model, one_trial_job, start_job, wait_for_job, wait_until_ended,
+};
+use crate::helpers::models::{SLOW_MODEL, UNLOADABLE_MODEL};
+use crate::helpers::poll;
+use crate::helpers::requests::json_ok;
 use crate::helpers::{
     assert_error, fresh_database, spawn_app_on, TestApp, SUPERADMIN_PASSWORD, TEST_SECRET,
 };
-use crate::inference_jobs::{one_trial_job, UNLOADABLE_MODEL};
-use crate::train_jobs::{start_job, wait_for_job, wait_until_ended, SLOW_MODEL};
-use crate::uploads::json_ok;
 
 const WORKER_IMAGE: &str = "rafiki-rs/worker:latest";
 const PREDICTOR_IMAGE: &str = "rafiki-rs/predictor:latest";
@@ -346,7 +350,7 @@ async fn a_failed_launch_is_a_deployment_error_that_leaves_nothing_and_returns_t
     let app = spawn_app_on(&fresh_database().await, &settings).await;
     // A model whose image does not exist: the engine refuses to create its container.
     let dev = app.user("dev@example.com", "MODEL_DEVELOPER").await;
-    let form = crate::uploads::RafikiForm::new()
+    let form = RafikiForm::new()
         .text("name", "ghost")
         .text("task", "ANY")
         .text("model_class", "Slow")
@@ -355,7 +359,7 @@ async fn a_failed_launch_is_a_deployment_error_that_leaves_nothing_and_returns_t
         .text("access_right", "PRIVATE")
         .file("model_file_bytes", SLOW_MODEL.as_bytes());
     let model = json_ok(app.post_form("/models", &dev, form).await).await;
-    let data = crate::train_jobs::dataset(&app, &dev, "ANY", b"x").await;
+    let data = dataset(&app, &dev, "ANY", b"x").await;
     let body = |gpus: i64| {
         json!({"app": "ghost", "task": "ANY", "train_dataset_id": data,
                "val_dataset_id": data, "budget": {"GPU_COUNT": gpus, "MODEL_TRIAL_COUNT": 1},
@@ -423,8 +427,7 @@ async fn a_failed_launch_is_a_deployment_error_that_leaves_nothing_and_returns_t
 
 /// Starts a one-GPU train job of a model in the worker image: the job path, or the error.
 async fn start_gpu_job(app: &TestApp, dev: &str, data: &str) -> Result<String, String> {
-    let model =
-        crate::train_jobs::model(app, dev, "gpu", "ANY", "Slow", SLOW_MODEL, "PRIVATE").await;
+    let model = model(app, dev, "gpu", "ANY", "Slow", SLOW_MODEL, "PRIVATE").await;
     let res = app
         .send(
             Method::POST,
@@ -551,7 +554,9 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
     let app = spawn_app_on(&database, &settings).await;
     assert_eq!(containers_of(&backend, &project).await.len(), 2);
     assert_eq!(networks_of(&backend, &project).await, job_networks);
-    // Several supervision steps of the new admin, which must find them running.
+    // Several supervision steps of the new admin, which must find them running. A sleep, not
+    // a poll: what is checked is that nothing happens to them (they stay RUNNING and serving)
+    // while time passes.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let running = app.get_json("/inference_jobs/myapp/1", &dev).await;
     assert_eq!(running["status"], "RUNNING", "{running}");
@@ -752,7 +757,7 @@ async fn a_docker_image_outside_the_allow_list_is_refused_at_upload_and_at_launc
     let app = spawn_app_on(&database, &wide).await;
     let dev = app.user("dev@example.com", "MODEL_DEVELOPER").await;
     let form = |name: &str, image: &str| {
-        crate::uploads::RafikiForm::new()
+        RafikiForm::new()
             .text("name", name)
             .text("task", "ANY")
             .text("model_class", "Slow")
@@ -796,7 +801,7 @@ async fn a_docker_image_outside_the_allow_list_is_refused_at_upload_and_at_launc
             .await,
     )
     .await;
-    let data = crate::train_jobs::dataset(&app, &dev, "ANY", b"x").await;
+    let data = dataset(&app, &dev, "ANY", b"x").await;
     app.shutdown().await;
 
     // The operator narrows the list to its default (the worker image's repository): the model
@@ -1039,8 +1044,8 @@ async fn hostile_models_in_containers_reach_nothing_beyond_their_own_service() {
 
     // The attacker: another developer's model, trained in a job of its own.
     let mallory = app.user("mallory@example.com", "MODEL_DEVELOPER").await;
-    let data = crate::train_jobs::dataset(&app, &mallory, "ANY", b"x").await;
-    let model = crate::train_jobs::model(
+    let data = dataset(&app, &mallory, "ANY", b"x").await;
+    let model = model(
         &app,
         &mallory,
         "hostile",
@@ -1220,18 +1225,16 @@ async fn an_inference_worker_that_reports_its_model_failed_leaves_no_container()
         jobs[0]["status"] == "ERRORED"
     })
     .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = containers_of(&backend, &project).await;
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "containers left after the deployment ended: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    poll::until(
+        "no container left after the deployment ended",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        async || match containers_of(&backend, &project).await {
+            left if left.is_empty() => Ok(()),
+            left => Err(format!("{left:?}")),
+        },
+    )
+    .await;
 }
 
 /// Waits until the project's containers satisfy `expected`, or fails naming what is there after
@@ -1243,18 +1246,16 @@ async fn wait_for_containers(
     what: &str,
     mut expected: impl FnMut(&[String]) -> bool,
 ) -> Vec<String> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
-    loop {
-        let now = containers_of(backend, project).await;
-        if expected(&now) {
-            return now;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what}: the containers are {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    poll::until(
+        what,
+        Duration::from_secs(seconds),
+        Duration::from_millis(300),
+        async || match containers_of(backend, project).await {
+            now if expected(&now) => Ok(now),
+            now => Err(format!("{now:?}")),
+        },
+    )
+    .await
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
@@ -15,10 +15,13 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+use crate::helpers::forms::RafikiForm;
+use crate::helpers::jobs::{dataset, wait_for_job, wait_until_ended};
+use crate::helpers::poll;
+use crate::helpers::prerequisites::{predictor_built, python_ready, repo_root};
+use crate::helpers::requests::json_ok;
+use crate::helpers::servers::serve;
 use crate::helpers::{fresh_database, spawn_app_on, TestApp};
-use crate::inference_jobs::predictor_built;
-use crate::train_jobs::{dataset, python_ready, repo_root, wait_for_job, wait_until_ended};
-use crate::uploads::{json_ok, serve, RafikiForm};
 
 /// A model that needs `rafiki-testdep` (not installed in the worker's interpreter).
 const NEEDS_TESTDEP: &str = include_str!("../../../../tests/models/NeedsTestdep.py");
@@ -127,11 +130,18 @@ async fn jobs_and_deployments_with_the_same_dependencies_reuse_one_environment_i
                "budget": {"TIME_HOURS": 0.002, "MODEL_TRIAL_COUNT": 1}})
     };
     let first = start_train_job(&app, &dev, job_of("first")).await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while index.asked.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "pip never asked for the wheel");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll::until(
+        "pip asking for the wheel",
+        Duration::from_secs(120),
+        Duration::from_millis(100),
+        async || match index.asked.load(Ordering::SeqCst) {
+            0 => Err("no request for it"),
+            _ => Ok(()),
+        },
+    )
+    .await;
+    // Not a wait for something: the install must be held back for longer than the job's whole
+    // budget, so time has to pass.
     tokio::time::sleep(Duration::from_secs(10)).await;
     index.release.send(true).unwrap();
 

@@ -23,12 +23,13 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::helpers::admin_process::{self, free_port};
+use crate::helpers::jobs::{
+    assert_trials_completed_once, live_worker_pids, start_job, wait_until_ended,
+};
+use crate::helpers::models::SLOW_MODEL;
+use crate::helpers::prerequisites::python_ready;
 use crate::helpers::proxy::through_proxy;
 use crate::helpers::{fresh_database, spawn_app, spawn_app_on, TestApp};
-use crate::train_jobs::{
-    assert_trials_completed_once, live_worker_pids, python_ready, start_job, wait_until_ended,
-    SLOW_MODEL,
-};
 
 /// Trials of each job.
 const TRIALS: i64 = 40;
@@ -116,6 +117,8 @@ impl Watcher {
                         retry_after,
                     });
                 }
+                // The watcher's pace, not a wait for something: it asks every POLL for as long
+                // as the job runs, as a user watching it would.
                 tokio::time::sleep(POLL).await;
             }
             seen
@@ -250,7 +253,8 @@ async fn a_killed_admin_loses_no_trial_and_answers_no_500() {
     watcher.wait_completed(10).await;
     let began = Instant::now();
     first.kill().await;
-    // Away for a moment, as a supervisor restarting it would be; its worker goes on.
+    // Away for a moment, as a supervisor restarting it would be; its worker goes on. A sleep,
+    // not a poll: the fault is the time the admin is away.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let ended = Instant::now();
     let second = admin_process::spawn(&database, &extra).await;
@@ -293,6 +297,7 @@ async fn postgres_outage(fault: &str, outage: Duration) {
     watcher.wait_completed(10).await;
     let began = Instant::now();
     proxy.cut();
+    // A sleep, not a poll: the fault is the time the database is away.
     tokio::time::sleep(outage).await;
     proxy.restore();
     let ended = Instant::now();

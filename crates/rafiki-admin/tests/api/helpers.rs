@@ -3,6 +3,10 @@
 //! Each test gets its own database, created by [`fresh_database`] and migrated by the admin, on
 //! the server of `RAFIKI_TEST_DATABASE_URL` or else in the tests' Postgres container (the
 //! `rafiki_testing` crate tells how the server is chosen).
+//!
+//! Whatever tests of more than one feature use is here, by topic in the submodules (requests
+//! and uploads, jobs and the models they run, what the machine must have, waiting), so that a
+//! feature's test file imports from this module only and owns nothing another file needs.
 
 use figment::providers::Serialized;
 use rafiki_admin::config::Settings;
@@ -43,7 +47,15 @@ enum Server {
 }
 
 pub mod admin_process;
+pub mod forms;
+pub mod jobs;
+pub mod models;
+pub mod poll;
+pub mod prerequisites;
 pub mod proxy;
+pub mod requests;
+pub mod servers;
+pub mod storage;
 
 pub use rafiki_testing::fresh_database;
 

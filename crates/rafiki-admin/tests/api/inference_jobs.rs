@@ -1,30 +1,19 @@
 //! Inference jobs (routes 21–25): the contract's checks, and a whole deployment served by real
 //! `rafiki-predictor` and `rafiki-worker` processes.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, TestApp};
-use crate::train_jobs::{
-    build_example_datasets, python_ready, repo_root, start_job, wait_until_ended, SLOW_MODEL,
+use crate::helpers::jobs::{one_trial_job, start_job, wait_until_ended};
+use crate::helpers::models::{SLOW_MODEL, UNLOADABLE_MODEL};
+use crate::helpers::poll;
+use crate::helpers::prerequisites::{
+    build_example_datasets, predictor_built, python_ready, repo_root,
 };
-use crate::uploads::json_ok;
-
-/// A job of one model on the `ANY` task with a one-trial budget, trained until it is STOPPED
-/// (any backend the app has): `(developer's token, the job's path)`.
-pub async fn one_trial_job(
-    app: &TestApp,
-    model: (&str, &str, &str),
-    train_args: Value,
-) -> (String, String) {
-    let budget = json!({"MODEL_TRIAL_COUNT": 1});
-    let (dev, path) = start_job(app, "ANY", (b"a", b"b"), &[model], budget, train_args).await;
-    let job = wait_until_ended(app, &dev, &path, 120).await;
-    assert_eq!(job["status"], "STOPPED", "{job}");
-    (dev, path)
-}
+use crate::helpers::requests::json_ok;
+use crate::helpers::{assert_error, spawn_app, TestApp};
 
 #[tokio::test]
 async fn deployments_need_a_stopped_train_job_with_a_saved_trial() {
@@ -122,21 +111,6 @@ async fn a_running_train_job_cannot_be_deployed() {
     assert!(message.contains("no completed trial"), "{message}");
 }
 
-/// Whether the predictor binary has been built next to the test binary.
-pub fn predictor_built() -> bool {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let built = dir.join("rafiki-predictor").exists();
-    if !built {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "rafiki-predictor must be built next to the tests in CI"
-        );
-        eprintln!("skipped: rafiki-predictor is not built (scripts/test.sh builds it)");
-    }
-    built
-}
-
 #[tokio::test]
 async fn a_deployed_tabular_classifier_serves_ensembled_predictions() {
     if !python_ready() || !predictor_built() {
@@ -180,17 +154,21 @@ async fn a_deployed_tabular_classifier_serves_ensembled_predictions() {
         .await;
     assert_error(res, StatusCode::CONFLICT, "RunningInferenceJobExistsError").await;
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let running = app.get_json("/inference_jobs/myapp/1", &dev).await;
-        assert_eq!(running["predictor_host"], host.as_str());
-        if running["status"] == "RUNNING" {
-            break;
-        }
-        assert_eq!(running["status"], "STARTED", "{running}");
-        assert!(Instant::now() < deadline, "the deployment never ran");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    poll::until(
+        "the deployment RUNNING",
+        Duration::from_secs(120),
+        Duration::from_millis(200),
+        async || {
+            let running = app.get_json("/inference_jobs/myapp/1", &dev).await;
+            assert_eq!(running["predictor_host"], host.as_str());
+            if running["status"] == "RUNNING" {
+                return Ok(());
+            }
+            assert_eq!(running["status"], "STARTED", "{running}");
+            Err(running)
+        },
+    )
+    .await;
 
     let mut lines = val_text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -345,31 +323,6 @@ async fn a_deployed_tabular_classifier_serves_ensembled_predictions() {
     );
 }
 
-/// A model whose trained parameters cannot be loaded back.
-pub const UNLOADABLE_MODEL: &str = r#"
-from rafiki.model import BaseModel, FloatKnob
-
-class Unloadable(BaseModel):
-    @staticmethod
-    def get_knob_config():
-        return {"x": FloatKnob(0.0, 1.0)}
-
-    def train(self, dataset_path, shared_params=None, **train_args):
-        pass
-
-    def evaluate(self, dataset_path):
-        return 0.5
-
-    def predict(self, queries):
-        return [0 for _ in queries]
-
-    def dump_parameters(self):
-        return {"w": 1}
-
-    def load_parameters(self, params):
-        raise ValueError("these parameters are from another world")
-"#;
-
 #[tokio::test]
 async fn a_model_that_fails_in_load_parameters_makes_the_deployment_errored() {
     if !python_ready() || !predictor_built() {
@@ -388,19 +341,23 @@ async fn a_model_that_fails_in_load_parameters_makes_the_deployment_errored() {
             .await,
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let listed = loop {
-        let listed = app.get_json("/inference_jobs/myapp", &dev).await;
-        if listed[0]["status"] == "ERRORED" {
-            break listed;
-        }
-        assert_ne!(
-            listed[0]["status"], "RUNNING",
-            "a deployment that cannot load never runs"
-        );
-        assert!(Instant::now() < deadline, "never errored: {listed}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let listed = poll::until(
+        "the deployment ERRORED",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || {
+            let listed = app.get_json("/inference_jobs/myapp", &dev).await;
+            if listed[0]["status"] == "ERRORED" {
+                return Ok(listed);
+            }
+            assert_ne!(
+                listed[0]["status"], "RUNNING",
+                "a deployment that cannot load never runs"
+            );
+            Err(listed)
+        },
+    )
+    .await;
     let error = listed[0]["error"].as_str().unwrap();
     assert!(
         error.contains("another world"),
@@ -420,44 +377,49 @@ async fn a_model_that_fails_in_load_parameters_makes_the_deployment_errored() {
         "InvalidRunningInferenceJobError",
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let live: i64 = sqlx::query_scalar(
-            "select count(*) from services where status in ('STARTED', 'DEPLOYING', 'RUNNING')",
-        )
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-        if live == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "services of the errored deployment keep running"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    poll::until(
+        "no live service of the errored deployment",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        async || {
+            let live: i64 = sqlx::query_scalar(
+                "select count(*) from services where status in ('STARTED', 'DEPLOYING', 'RUNNING')",
+            )
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+            match live {
+                0 => Ok(()),
+                _ => Err(format!("{live} live services")),
+            }
+        },
+    )
+    .await;
 }
 
 /// Deploys the caller's stopped train job of `myapp` and waits until it is RUNNING; returns
 /// its `predictor_host`.
-async fn deploy_and_wait_until_running(app: &crate::helpers::TestApp, dev: &str) -> String {
+async fn deploy_and_wait_until_running(app: &TestApp, dev: &str) -> String {
     let deploy = json!({"app": "myapp", "app_version": -1, "budget": {}});
     let created = json_ok(
         app.send(Method::POST, "/inference_jobs", Some(dev), deploy)
             .await,
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let running = app.get_json("/inference_jobs/myapp/1", dev).await;
-        if running["status"] == "RUNNING" {
-            break;
-        }
-        assert_eq!(running["status"], "STARTED", "{running}");
-        assert!(Instant::now() < deadline, "the deployment never ran");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    poll::until(
+        "the deployment RUNNING",
+        Duration::from_secs(120),
+        Duration::from_millis(200),
+        async || {
+            let running = app.get_json("/inference_jobs/myapp/1", dev).await;
+            if running["status"] == "RUNNING" {
+                return Ok(());
+            }
+            assert_eq!(running["status"], "STARTED", "{running}");
+            Err(running)
+        },
+    )
+    .await;
     created["predictor_host"].as_str().unwrap().to_owned()
 }
 

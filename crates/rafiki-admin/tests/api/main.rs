@@ -16,5 +16,4 @@ mod security;
 mod server;
 mod slow_clients;
 mod train_jobs;
-mod uploads;
 mod users;

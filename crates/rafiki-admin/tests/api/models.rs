@@ -4,8 +4,9 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::helpers::forms::RafikiForm;
+use crate::helpers::requests::{json_ok, keys};
 use crate::helpers::{assert_error, fresh_database, spawn_app, spawn_app_on, TestApp};
-use crate::uploads::{json_ok, keys, RafikiForm};
 
 const MODEL_SOURCE: &str = "\
 from rafiki.model import BaseModel, FixedKnob

@@ -8,9 +8,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::helpers::forms::RafikiForm;
+use crate::helpers::jobs::{dataset, start_job, wait_until_ended};
+use crate::helpers::prerequisites::python_ready;
 use crate::helpers::{assert_error, spawn_app};
-use crate::train_jobs::{dataset, python_ready, start_job, wait_until_ended};
-use crate::uploads::RafikiForm;
 
 const MODEL: &[u8] = b"class M:\n    pass\n";
 

@@ -7,9 +7,11 @@ use std::io::Write;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
+use crate::helpers::forms::{bytes_of_len, RafikiForm};
+use crate::helpers::jobs::{dataset, model};
+use crate::helpers::models::TRIVIAL_MODEL;
+use crate::helpers::requests::json_ok;
 use crate::helpers::{assert_error, fresh_database, spawn_app_on, TestApp};
-use crate::train_jobs::{dataset, model, TRIVIAL_MODEL};
-use crate::uploads::{bytes_of_len, json_ok, RafikiForm};
 
 /// Settings of an admin on which no worker runs (the process backend launches a program that
 /// exits at once) and supervision steps in only at start-up: jobs stay as a test leaves them,

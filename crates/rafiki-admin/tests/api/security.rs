@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::helpers::jobs::{dataset, start_job, wait_until_ended};
+use crate::helpers::prerequisites::python_ready;
 use crate::helpers::{fresh_database, spawn_app_on};
-use crate::train_jobs::{dataset, python_ready, start_job, wait_until_ended};
 
 #[path = "../../../../tests/security/probes.rs"]
 mod probes;

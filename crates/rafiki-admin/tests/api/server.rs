@@ -1,10 +1,15 @@
 //! The server's own surface: greeting, health, OpenAPI, docs, unknown routes, seeding.
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::helpers::admin_process::free_port;
+use crate::helpers::poll;
+use crate::helpers::prerequisites::python_ready;
+use crate::helpers::requests::send_and_wait_for_close;
 use crate::helpers::{assert_error, spawn_app, spawn_app_on};
-use crate::slow_clients::send_and_wait_for_close;
 
 #[tokio::test]
 async fn root_greets_in_plain_text() {
@@ -122,16 +127,12 @@ async fn the_binary_refuses_to_start_when_its_workers_python_cannot_run_models()
 
 #[tokio::test]
 async fn the_binary_reports_its_workers_python_in_health() {
-    if !crate::train_jobs::python_ready() {
+    if !python_ready() {
         return;
     }
     let python = std::env::var("RAFIKI_PYTHON").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut admin = admin_binary(&dir.path().join("data"))
         .env("RAFIKI_PYTHON", &python)
         .env("DATABASE_URL", crate::helpers::fresh_database().await)
@@ -139,20 +140,21 @@ async fn the_binary_reports_its_workers_python_in_health() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let health: Value = loop {
-        if let Some(status) = admin.try_wait().unwrap() {
-            panic!("the admin exited with {status}");
-        }
-        if let Ok(res) = reqwest::get(format!("http://127.0.0.1:{port}/health")).await {
-            break res.json().await.unwrap();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the admin never answered"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let health: Value = poll::until(
+        "the admin answering GET /health",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        async || {
+            if let Some(status) = admin.try_wait().unwrap() {
+                panic!("the admin exited with {status}");
+            }
+            match reqwest::get(format!("http://127.0.0.1:{port}/health")).await {
+                Ok(res) => Ok(res.json().await.unwrap()),
+                Err(error) => Err(error),
+            }
+        },
+    )
+    .await;
     let found = &health["python"];
     assert_eq!(found["interpreter"], json!(python), "{health}");
     assert!(

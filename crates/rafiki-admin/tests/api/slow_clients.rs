@@ -1,12 +1,9 @@
 //! Slow clients: one that sends half its headers and waits, and one whose body stalls, are cut
 //! off after the configured timeouts instead of holding a connection forever.
 
-use std::time::Duration;
-
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
+use crate::helpers::requests::send_and_wait_for_close;
 use crate::helpers::{fresh_database, spawn_app_on, TestApp};
 
 /// A server whose slow-client timeouts are one second.
@@ -19,20 +16,6 @@ async fn impatient_app() -> TestApp {
         ],
     )
     .await
-}
-
-/// Sends `bytes` on a new connection, then waits for the server to close it; returns what it
-/// answered. Fails if the connection is still open after 30 s (the server did not cut it off).
-pub async fn send_and_wait_for_close(app: &TestApp, bytes: &[u8]) -> String {
-    let address = app.address.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(address).await.unwrap();
-    stream.write_all(bytes).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
-        .await
-        .expect("the server closes the connection")
-        .expect("the connection ends cleanly");
-    String::from_utf8_lossy(&answer).into_owned()
 }
 
 #[tokio::test]

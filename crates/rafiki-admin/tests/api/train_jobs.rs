@@ -1,49 +1,20 @@
 //! Train jobs (routes 12–20): the contract's checks in order, listings, and whole jobs run by
 //! real `rafiki-worker` processes hosting real Python models.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::helpers::admin_process::free_port;
+use crate::helpers::jobs::{
+    assert_trials_completed_once, dataset, live_worker_pids, model, start_job, start_slow_job,
+    wait_for_job, wait_until_ended,
+};
+use crate::helpers::models::{SLOW_MODEL, TRIVIAL_MODEL};
+use crate::helpers::prerequisites::{build_example_datasets, python_ready, repo_root};
+use crate::helpers::requests::json_ok;
 use crate::helpers::{assert_error, fresh_database, spawn_app, spawn_app_on, TestApp};
-use crate::uploads::{json_ok, RafikiForm};
-
-/// Uploads a dataset of `task` with these bytes; returns its id.
-pub async fn dataset(app: &TestApp, token: &str, task: &str, bytes: &[u8]) -> String {
-    let form = RafikiForm::new()
-        .text("name", "data")
-        .text("task", task)
-        .file("dataset", bytes);
-    let body = json_ok(app.post_form("/datasets", token, form).await).await;
-    body["id"].as_str().unwrap().to_owned()
-}
-
-/// Uploads a model; returns its id.
-pub async fn model(
-    app: &TestApp,
-    token: &str,
-    name: &str,
-    task: &str,
-    class: &str,
-    source: &str,
-    access_right: &str,
-) -> String {
-    let form = RafikiForm::new()
-        .text("name", name)
-        .text("task", task)
-        .text("model_class", class)
-        .text("dependencies", "{}")
-        .text("access_right", access_right)
-        .file("model_file_bytes", source.as_bytes());
-    let body = json_ok(app.post_form("/models", token, form).await).await;
-    body["id"].as_str().unwrap().to_owned()
-}
-
-/// A model class that loads but cannot train.
-pub const TRIVIAL_MODEL: &str =
-    "from rafiki.model import BaseModel\n\nclass Trivial(BaseModel):\n    pass\n";
 
 #[tokio::test]
 async fn train_job_checks_follow_the_contract_order() {
@@ -240,104 +211,6 @@ async fn train_job_listings_are_the_callers_unless_admin() {
     );
 }
 
-/// The repository root (for examples/ and the Python environment).
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Whether `RAFIKI_PYTHON` can run models; the end-to-end tests need it and the worker binary.
-/// They skip without it on a developer's machine, but never in CI (`CI` set), where a skip
-/// would hide that they did not run.
-pub fn python_ready() -> bool {
-    let ready = std::env::var("RAFIKI_PYTHON").is_ok_and(|python| {
-        std::process::Command::new(python)
-            .args(["-c", "import rafiki.model, sklearn"])
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    if !ready {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "RAFIKI_PYTHON must name an interpreter with the rafiki package in CI"
-        );
-        eprintln!(
-            "skipped: RAFIKI_PYTHON is not an interpreter with rafiki (scripts/test.sh sets it)"
-        );
-    }
-    ready
-}
-
-/// Polls a train job until `done(job)` or the deadline.
-pub async fn wait_for_job(
-    app: &TestApp,
-    token: &str,
-    path: &str,
-    secs: u64,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let job = app.get_json(path, token).await;
-        if done(&job) {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job never got there: {job}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Polls a train job until it has ended (STOPPED or ERRORED) or the deadline.
-pub async fn wait_until_ended(app: &TestApp, token: &str, path: &str, secs: u64) -> Value {
-    wait_for_job(app, token, path, secs, |j| {
-        j["status"] == "STOPPED" || j["status"] == "ERRORED"
-    })
-    .await
-}
-
-/// Builds the example datasets into a temp dir; returns it.
-pub fn build_example_datasets() -> PathBuf {
-    let out = std::env::temp_dir().join(format!("rafiki-examples-{}", uuid::Uuid::new_v4()));
-    let status = std::process::Command::new(std::env::var("RAFIKI_PYTHON").unwrap())
-        .arg(repo_root().join("examples/datasets/build_datasets.py"))
-        .arg("--out")
-        .arg(&out)
-        .status()
-        .expect("the dataset builder runs");
-    assert!(status.success());
-    out
-}
-
-/// A model that sleeps in `train` so a test can act while a trial runs.
-pub const SLOW_MODEL: &str = r#"
-import time
-from rafiki.model import BaseModel, FloatKnob, logger
-
-class Slow(BaseModel):
-    @staticmethod
-    def get_knob_config():
-        return {"x": FloatKnob(0.0, 1.0)}
-
-    def __init__(self, **knobs):
-        super().__init__(**knobs)
-        self.x = knobs["x"]
-
-    def train(self, dataset_path, shared_params=None, **train_args):
-        logger.log("training", x=self.x)
-        time.sleep(float(train_args.get("seconds", 1.0)))
-
-    def evaluate(self, dataset_path):
-        return self.x
-
-    def predict(self, queries):
-        return [self.x for _ in queries]
-
-    def dump_parameters(self):
-        return {"x": self.x}
-
-    def load_parameters(self, params):
-        self.x = params["x"]
-"#;
-
 /// A model whose `train` always raises.
 const RAISING_MODEL: &str = r#"
 from rafiki.model import BaseModel, IntegerKnob
@@ -362,89 +235,6 @@ class Raises(BaseModel):
     def load_parameters(self, params):
         pass
 "#;
-
-/// A user with two datasets of `task` and a train job of `models` with this budget and
-/// train_args; returns (token, job path).
-pub async fn start_job(
-    app: &TestApp,
-    task: &str,
-    (train, val): (&[u8], &[u8]),
-    models: &[(&str, &str, &str)],
-    budget: Value,
-    train_args: Value,
-) -> (String, String) {
-    let dev = app.user("dev@example.com", "MODEL_DEVELOPER").await;
-    let train_id = dataset(app, &dev, task, train).await;
-    let val_id = dataset(app, &dev, task, val).await;
-    let mut ids = Vec::new();
-    for (name, class, source) in models {
-        ids.push(model(app, &dev, name, task, class, source, "PRIVATE").await);
-    }
-    let res = app
-        .send(
-            Method::POST,
-            "/train_jobs",
-            Some(&dev),
-            json!({"app": "myapp", "task": task, "train_dataset_id": train_id,
-                   "val_dataset_id": val_id, "budget": budget, "model_ids": ids,
-                   "train_args": train_args}),
-        )
-        .await;
-    let created = json_ok(res).await;
-    assert_eq!(created["app"], "myapp");
-    let path = format!("/train_jobs/myapp/{}", created["app_version"]);
-    (dev, path)
-}
-
-/// A job of one model whose trials take 30 s, started and RUNNING: a live worker to stop,
-/// ban or kill.
-pub async fn start_slow_job(app: &TestApp) -> (String, String) {
-    let (dev, path) = start_job(
-        app,
-        "ANY",
-        (b"a", b"b"),
-        &[("slow", "Slow", SLOW_MODEL)],
-        json!({"TIME_HOURS": 1}),
-        json!({"seconds": 30}),
-    )
-    .await;
-    wait_for_job(app, &dev, &path, 60, |j| j["status"] == "RUNNING").await;
-    (dev, path)
-}
-
-/// Asserts that the job has exactly `count` trials, numbered 1..=count, each COMPLETED once.
-pub async fn assert_trials_completed_once(app: &TestApp, token: &str, path: &str, count: i64) {
-    let trials = app.get_json(&format!("{path}/trials"), token).await;
-    let trials = trials.as_array().unwrap();
-    let mut numbers: Vec<i64> = trials.iter().map(|t| t["no"].as_i64().unwrap()).collect();
-    numbers.sort_unstable();
-    assert_eq!(numbers, (1..=count).collect::<Vec<_>>(), "{trials:?}");
-    assert!(
-        trials.iter().all(|t| t["status"] == "COMPLETED"),
-        "{trials:?}"
-    );
-}
-
-/// Pids of the job's worker processes that are still alive.
-pub async fn live_worker_pids(app: &TestApp) -> Vec<i32> {
-    let ids: Vec<Option<String>> = sqlx::query_scalar("select backend_id from services")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
-    ids.into_iter()
-        .flatten()
-        .filter_map(|id| id.parse().ok())
-        .filter(|pid: &i32| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| {
-                    !s.rsplit_once(')')
-                        .map(|(_, r)| r.trim_start().starts_with('Z'))
-                        .unwrap_or(true)
-                })
-                .unwrap_or(false)
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn an_example_model_trains_to_stopped_with_trials_logs_and_parameters() {
@@ -778,10 +568,7 @@ async fn an_admin_restart_mid_job_loses_no_trial_and_no_job() {
     if !python_ready() {
         return;
     }
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let database = fresh_database().await;
     let data_dir = std::env::temp_dir().join(format!("rafiki-restart-{}", uuid::Uuid::new_v4()));
     let extra = [("admin_port", json!(port)), ("data_dir", json!(data_dir))];
@@ -797,7 +584,8 @@ async fn an_admin_restart_mid_job_loses_no_trial_and_no_job() {
     .await;
     wait_for_job(&first, &dev, &path, 60, |j| j["status"] == "RUNNING").await;
     first.shutdown().await;
-    // The admin is away for a moment while its worker goes on.
+    // The admin is away for a moment while its worker goes on. A sleep, not a poll: the time
+    // away is what the test is about (trials go on without an admin).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let second = spawn_app_on(&database, &extra).await;
     let job = wait_until_ended(&second, &dev, &path, 120).await;

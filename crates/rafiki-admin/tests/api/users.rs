@@ -3,8 +3,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::helpers::jobs::{live_worker_pids, start_slow_job};
+use crate::helpers::prerequisites::python_ready;
 use crate::helpers::{assert_error, spawn_app, TestApp};
-use crate::train_jobs::{live_worker_pids, python_ready, start_slow_job};
 
 const TYPES: [&str; 4] = ["SUPERADMIN", "ADMIN", "MODEL_DEVELOPER", "APP_DEVELOPER"];
 

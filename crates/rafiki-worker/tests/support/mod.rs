@@ -281,7 +281,7 @@ pub fn worker_config(admin_url: &str, work_dir: &Path, python: &Path) -> WorkerC
         _ => None,
     })
     .expect("valid settings");
-    config.retry = RetryPolicy {
+    config.service.retry = RetryPolicy {
         attempts: 4,
         initial_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(100),

@@ -13,9 +13,8 @@ use nix::unistd::Pid;
 use rafiki_admin::config::ENV_KEYS;
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
-use tokio::time::Instant;
 
-use super::{base_settings, Server, TestApp};
+use super::{base_settings, poll, Server, TestApp};
 
 /// A free port of 127.0.0.1, for an admin that a later one replaces on the same port.
 pub fn free_port() -> u16 {
@@ -72,19 +71,23 @@ pub async fn spawn(database_url: &str, extra: &[(&str, Value)]) -> TestApp {
         .expect("rafiki-admin starts");
     let address = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let log = std::fs::read_to_string(data_dir.join("admin.log")).unwrap_or_default();
-            panic!("rafiki-admin exited at start ({status}):\n{log}");
-        }
-        let health = client.get(format!("{address}/health")).send().await;
-        if health.is_ok_and(|res| res.status().is_success()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "rafiki-admin never answered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll::until(
+        "rafiki-admin answering GET /health",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        async || {
+            if let Some(status) = child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(data_dir.join("admin.log")).unwrap_or_default();
+                panic!("rafiki-admin exited at start ({status}):\n{log}");
+            }
+            match client.get(format!("{address}/health")).send().await {
+                Ok(res) if res.status().is_success() => Ok(()),
+                Ok(res) => Err(res.status().to_string()),
+                Err(error) => Err(error.to_string()),
+            }
+        },
+    )
+    .await;
     let pool = PgPoolOptions::new()
         .max_connections(2)
         .connect(database_url)

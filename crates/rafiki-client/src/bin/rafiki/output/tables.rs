@@ -85,25 +85,38 @@ pub fn model(m: &Model) -> Table {
     ])
 }
 
+/// The headers of a job listing (`train list`, `inference list`): those of every job, with
+/// `extra` (a train job's task) after the status.
+fn job_headers<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut headers = vec!["app", "version", "status"];
+    headers.extend(extra);
+    headers.extend(["started", "stopped", "id"]);
+    headers
+}
+
+/// A row of a job listing, under [`job_headers`]: the cells of job `$job`, with those of
+/// `$extra` after the status. A macro rather than a function because train and inference
+/// jobs share these fields by name, not through a type.
+macro_rules! job_row {
+    ($job:expr, [$($extra:expr),*]) => {{
+        let job = $job;
+        vec![
+            job.app.clone(),
+            job.app_version.to_string(),
+            job.status.to_string(),
+            $($extra,)*
+            when(&job.datetime_started),
+            when_opt(&job.datetime_stopped),
+            job.id.to_string(),
+        ]
+    }};
+}
+
 /// `rafiki train list`
 pub fn train_jobs(jobs: &[TrainJob]) -> Table {
-    listing(
-        &[
-            "app", "version", "status", "task", "started", "stopped", "id",
-        ],
-        jobs,
-        |j| {
-            vec![
-                j.app.clone(),
-                j.app_version.to_string(),
-                j.status.to_string(),
-                j.task.clone(),
-                when(&j.datetime_started),
-                when_opt(&j.datetime_stopped),
-                j.id.to_string(),
-            ]
-        },
-    )
+    listing(&job_headers(&["task"]), jobs, |j| {
+        job_row!(j, [j.task.clone()])
+    })
 }
 
 /// `rafiki train show`
@@ -177,20 +190,7 @@ pub fn trial(t: &Trial) -> Table {
 
 /// `rafiki inference list`
 pub fn inference_jobs(jobs: &[InferenceJob]) -> Table {
-    listing(
-        &["app", "version", "status", "started", "stopped", "id"],
-        jobs,
-        |j| {
-            vec![
-                j.app.clone(),
-                j.app_version.to_string(),
-                j.status.to_string(),
-                when(&j.datetime_started),
-                when_opt(&j.datetime_stopped),
-                j.id.to_string(),
-            ]
-        },
-    )
+    listing(&job_headers(&[]), jobs, |j| job_row!(j, []))
 }
 
 /// `rafiki inference status`

@@ -1,0 +1,174 @@
+//! Train jobs as tests of several features set them up and watch them: the uploads a job
+//! needs, jobs started and waited on, and checks of their trials and workers.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::forms::RafikiForm;
+use super::models::SLOW_MODEL;
+use super::poll;
+use super::requests::json_ok;
+use super::TestApp;
+
+/// Uploads a dataset of `task` with these bytes; returns its id.
+pub async fn dataset(app: &TestApp, token: &str, task: &str, bytes: &[u8]) -> String {
+    let form = RafikiForm::new()
+        .text("name", "data")
+        .text("task", task)
+        .file("dataset", bytes);
+    let body = json_ok(app.post_form("/datasets", token, form).await).await;
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// Uploads a model; returns its id.
+pub async fn model(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    task: &str,
+    class: &str,
+    source: &str,
+    access_right: &str,
+) -> String {
+    let form = RafikiForm::new()
+        .text("name", name)
+        .text("task", task)
+        .text("model_class", class)
+        .text("dependencies", "{}")
+        .text("access_right", access_right)
+        .file("model_file_bytes", source.as_bytes());
+    let body = json_ok(app.post_form("/models", token, form).await).await;
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// Polls a train job until `done(job)` or the deadline.
+pub async fn wait_for_job(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    secs: u64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let what = format!("the job at {path} to get where awaited");
+    poll::until(
+        &what,
+        Duration::from_secs(secs),
+        Duration::from_millis(200),
+        async || {
+            let job = app.get_json(path, token).await;
+            if done(&job) {
+                Ok(job)
+            } else {
+                Err(job)
+            }
+        },
+    )
+    .await
+}
+
+/// Polls a train job until it has ended (STOPPED or ERRORED) or the deadline.
+pub async fn wait_until_ended(app: &TestApp, token: &str, path: &str, secs: u64) -> Value {
+    wait_for_job(app, token, path, secs, |j| {
+        j["status"] == "STOPPED" || j["status"] == "ERRORED"
+    })
+    .await
+}
+
+/// A user with two datasets of `task` and a train job of `models` with this budget and
+/// train_args; returns (token, job path).
+pub async fn start_job(
+    app: &TestApp,
+    task: &str,
+    (train, val): (&[u8], &[u8]),
+    models: &[(&str, &str, &str)],
+    budget: Value,
+    train_args: Value,
+) -> (String, String) {
+    let dev = app.user("dev@example.com", "MODEL_DEVELOPER").await;
+    let train_id = dataset(app, &dev, task, train).await;
+    let val_id = dataset(app, &dev, task, val).await;
+    let mut ids = Vec::new();
+    for (name, class, source) in models {
+        ids.push(model(app, &dev, name, task, class, source, "PRIVATE").await);
+    }
+    let res = app
+        .send(
+            Method::POST,
+            "/train_jobs",
+            Some(&dev),
+            json!({"app": "myapp", "task": task, "train_dataset_id": train_id,
+                   "val_dataset_id": val_id, "budget": budget, "model_ids": ids,
+                   "train_args": train_args}),
+        )
+        .await;
+    let created = json_ok(res).await;
+    assert_eq!(created["app"], "myapp");
+    let path = format!("/train_jobs/myapp/{}", created["app_version"]);
+    (dev, path)
+}
+
+/// A job of one model whose trials take 30 s, started and RUNNING: a live worker to stop,
+/// ban or kill.
+pub async fn start_slow_job(app: &TestApp) -> (String, String) {
+    let (dev, path) = start_job(
+        app,
+        "ANY",
+        (b"a", b"b"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"TIME_HOURS": 1}),
+        json!({"seconds": 30}),
+    )
+    .await;
+    wait_for_job(app, &dev, &path, 60, |j| j["status"] == "RUNNING").await;
+    (dev, path)
+}
+
+/// A job of one model on the `ANY` task with a one-trial budget, trained until it is STOPPED
+/// (any backend the app has): `(developer's token, the job's path)`.
+pub async fn one_trial_job(
+    app: &TestApp,
+    model: (&str, &str, &str),
+    train_args: Value,
+) -> (String, String) {
+    let budget = json!({"MODEL_TRIAL_COUNT": 1});
+    let (dev, path) = start_job(app, "ANY", (b"a", b"b"), &[model], budget, train_args).await;
+    let job = wait_until_ended(app, &dev, &path, 120).await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    (dev, path)
+}
+
+/// Asserts that the job has exactly `count` trials, numbered 1..=count, each COMPLETED once.
+pub async fn assert_trials_completed_once(app: &TestApp, token: &str, path: &str, count: i64) {
+    let trials = app.get_json(&format!("{path}/trials"), token).await;
+    let trials = trials.as_array().unwrap();
+    let mut numbers: Vec<i64> = trials.iter().map(|t| t["no"].as_i64().unwrap()).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=count).collect::<Vec<_>>(), "{trials:?}");
+    assert!(
+        trials.iter().all(|t| t["status"] == "COMPLETED"),
+        "{trials:?}"
+    );
+}
+
+/// Pids of the job's worker processes that are still alive.
+pub async fn live_worker_pids(app: &TestApp) -> Vec<i32> {
+    let ids: Vec<Option<String>> = sqlx::query_scalar("select backend_id from services")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    ids.into_iter()
+        .flatten()
+        .filter_map(|id| id.parse().ok())
+        .filter(|pid: &i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| {
+                    !s.rsplit_once(')')
+                        .map(|(_, r)| r.trim_start().starts_with('Z'))
+                        .unwrap_or(true)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
