@@ -176,7 +176,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         let running = client
             .get_running_inference_job(&app, job.app_version)
             .await?;
-        if running.status == JobStatus::Running {
+        if running.job.status == JobStatus::Running {
             break running;
         }
         if started.elapsed() > Duration::from_secs(300) {

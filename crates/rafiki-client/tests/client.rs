@@ -764,10 +764,10 @@ async fn deploy_and_predict(dev: &Client, x: f64) {
     );
     let running = wait_for("the deployment to run", 120, || async {
         let job = dev.get_running_inference_job("tiny", LATEST).await.unwrap();
-        (job.status == JobStatus::Running).then_some(job)
+        (job.job.status == JobStatus::Running).then_some(job)
     })
     .await;
-    assert_eq!(running.id, created.id);
+    assert_eq!(running.job.id, created.id);
     assert_eq!(running.predictor_host, created.predictor_host);
 
     // The predictor learns of its workers by polling the admin (every second), so for up to

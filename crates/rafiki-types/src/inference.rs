@@ -108,28 +108,13 @@ pub struct InferenceJob {
 }
 
 /// `GET /inference_jobs/{app}/{v}` answer: the running (STARTED or RUNNING) job of that train
-/// job, shape I + `predictor_host`.
+/// job, shape I + `predictor_host` (and `error`, `null` while it runs, as in listings).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunningInferenceJob {
-    /// The inference job's id.
-    pub id: Uuid,
-    /// Its status (STARTED or RUNNING).
-    pub status: JobStatus,
-    /// The train job whose best trials it deploys.
-    pub train_job_id: Uuid,
-    /// The train job's app.
-    pub app: String,
-    /// The train job's version.
-    pub app_version: i32,
-    /// When it was created.
-    #[serde(with = "crate::time::rfc3339")]
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
-    pub datetime_started: DateTime<Utc>,
-    /// When it stopped or errored (`null` while it runs).
-    #[serde(with = "crate::time::rfc3339_option")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
-    pub datetime_stopped: Option<DateTime<Utc>>,
+    /// The job as listed.
+    #[serde(flatten)]
+    pub job: InferenceJob,
     /// `host:port` of the job's predictor, reachable from the user's network.
     pub predictor_host: String,
 }
@@ -236,7 +221,7 @@ mod tests {
             "datetime_stopped": null, "predictor_host": "127.0.0.1:40001",
         }))
         .unwrap();
-        assert_eq!(job.status, JobStatus::Running);
+        assert_eq!(job.job.status, JobStatus::Running);
         assert_eq!(job.predictor_host, "127.0.0.1:40001");
         let listed: InferenceJob = serde_json::from_value(json!({
             "id": Uuid::nil(), "status": "STOPPED", "train_job_id": Uuid::nil(),

@@ -146,15 +146,8 @@ pub async fn get_running_inference_job(
                 .and_then(|s| s.port);
         }
     }
-    let job = record.job;
     Ok(Json(RunningInferenceJob {
-        id: job.id,
-        status: job.status,
-        train_job_id: job.train_job_id,
-        app: job.app,
-        app_version: job.app_version,
-        datetime_started: job.datetime_started,
-        datetime_stopped: job.datetime_stopped,
+        job: record.job,
         predictor_host: format!("{}:{}", state.settings.addr, port.unwrap_or_default()),
     }))
 }

@@ -194,12 +194,13 @@ pub fn inference_jobs(jobs: &[InferenceJob]) -> Table {
 }
 
 /// `rafiki inference status`
-pub fn inference_job(j: &RunningInferenceJob) -> Table {
+pub fn inference_job(running: &RunningInferenceJob) -> Table {
+    let j = &running.job;
     record(vec![
         ("app", j.app.clone()),
         ("version", j.app_version.to_string()),
         ("status", j.status.to_string()),
-        ("predictor", j.predictor_host.clone()),
+        ("predictor", running.predictor_host.clone()),
         ("id", j.id.to_string()),
         ("train job", j.train_job_id.to_string()),
         ("started", when(&j.datetime_started)),
