@@ -6,7 +6,7 @@
 //! database being unreachable ([`rafiki_store::is_unavailable`]: no connection within the acquire
 //! timeout, connection refused or cut) answers 503 `ServiceUnavailableError` with a
 //! `Retry-After` header instead of 500, whichever handler met it (`?` on a `StoreError`, a
-//! `sqlx::Error` or an `OrchestratorError`). When the
+//! `sqlx::Error`, or an `OrchestratorError`, converted in `crate::routes::orchestrator_errors`). When the
 //! cause is a connection that broke while in use, the response also carries [`ConnectionBroke`],
 //! and the router tries a read once more (`routes::run_to_completion`).
 
@@ -17,8 +17,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rafiki_store::StoreError;
 use rafiki_types::error::{ErrorBody, ErrorName};
-
-use crate::orchestrator::error::OrchestratorError;
 
 /// A failed request.
 #[derive(Debug)]
@@ -83,6 +81,11 @@ impl ApiError {
     /// The error's name.
     pub fn name(&self) -> ErrorName {
         self.name
+    }
+
+    /// The message the client gets.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
@@ -194,26 +197,6 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-/// The orchestrator's refusals, each answered with its contract name; its faults are server
-/// faults (503 when the database is unreachable).
-impl From<OrchestratorError> for ApiError {
-    fn from(err: OrchestratorError) -> Self {
-        use OrchestratorError::*;
-        let message = err.to_string();
-        match err {
-            TrainJobRefused(_) => ApiError::new(ErrorName::InvalidTrainJobError, message),
-            GpuCountTooLarge | OutOfOrder(_) => ApiError::invalid_request(message),
-            GpusShort { .. } | Backend(_) => {
-                ApiError::new(ErrorName::ServiceDeploymentError, message)
-            }
-            ModelRefused(_) => ApiError::new(ErrorName::InvalidModelError, message),
-            AlreadyDeployed => ApiError::new(ErrorName::RunningInferenceJobExistsError, message),
-            RefusedMove(source) | Store(source) => ApiError::internal(source),
-            Internal(source) => ApiError::internal(source),
-        }
-    }
-}
-
 /// The data directory's I/O errors (and those of files being uploaded) are server faults.
 impl From<std::io::Error> for ApiError {
     fn from(err: std::io::Error) -> Self {
@@ -306,94 +289,6 @@ mod tests {
         assert_eq!(
             ApiError::internal(disk).name(),
             ErrorName::InternalServerError
-        );
-    }
-
-    #[test]
-    fn each_orchestrator_refusal_answers_its_contract_name() {
-        use crate::gpus::GpuShortage;
-        let shortage = GpuShortage {
-            asked: 2,
-            free: vec![1],
-        };
-        for (err, name, status) in [
-            (
-                OrchestratorError::TrainJobRefused("quota".into()),
-                ErrorName::InvalidTrainJobError,
-                StatusCode::BAD_REQUEST,
-            ),
-            (
-                OrchestratorError::GpuCountTooLarge,
-                ErrorName::InvalidRequestError,
-                StatusCode::BAD_REQUEST,
-            ),
-            (
-                OrchestratorError::GpusShort {
-                    what: "job",
-                    shortage,
-                },
-                ErrorName::ServiceDeploymentError,
-                StatusCode::SERVICE_UNAVAILABLE,
-            ),
-            (
-                OrchestratorError::ModelRefused("gone".into()),
-                ErrorName::InvalidModelError,
-                StatusCode::BAD_REQUEST,
-            ),
-            (
-                OrchestratorError::AlreadyDeployed,
-                ErrorName::RunningInferenceJobExistsError,
-                StatusCode::CONFLICT,
-            ),
-            (
-                OrchestratorError::Backend("no engine".into()),
-                ErrorName::ServiceDeploymentError,
-                StatusCode::SERVICE_UNAVAILABLE,
-            ),
-            (
-                OrchestratorError::OutOfOrder("config first".into()),
-                ErrorName::InvalidRequestError,
-                StatusCode::BAD_REQUEST,
-            ),
-            (
-                OrchestratorError::from(sqlx::Error::RowNotFound),
-                ErrorName::InternalServerError,
-                StatusCode::INTERNAL_SERVER_ERROR,
-            ),
-            (
-                OrchestratorError::from(StoreError::RefusedMove {
-                    from: Some("STOPPED"),
-                    to: "RUNNING",
-                }),
-                ErrorName::InternalServerError,
-                StatusCode::INTERNAL_SERVER_ERROR,
-            ),
-            (
-                OrchestratorError::from(sqlx::Error::PoolTimedOut),
-                ErrorName::ServiceUnavailableError,
-                StatusCode::SERVICE_UNAVAILABLE,
-            ),
-        ] {
-            let text = err.to_string();
-            let api = ApiError::from(err);
-            assert_eq!(api.name(), name, "{text}");
-            assert_eq!(api.into_response().status(), status, "{text}");
-        }
-        let refused = OrchestratorError::from(StoreError::RefusedMove {
-            from: None,
-            to: "RUNNING",
-        });
-        assert!(matches!(refused, OrchestratorError::RefusedMove(_)));
-        let short = OrchestratorError::GpusShort {
-            what: "deployment",
-            shortage: GpuShortage {
-                asked: 2,
-                free: vec![],
-            },
-        };
-        assert_eq!(
-            ApiError::from(short).message,
-            "Not enough GPUs for this deployment: 2 GPU(s) asked for, 0 free."
         );
     }
 }

@@ -177,7 +177,14 @@ impl Application {
             body_idle: Duration::from_secs(state.settings.body_idle_timeout_secs),
         };
         // Services keep running when the admin stops: a restarted admin adopts them.
-        serve(self.listener, routes::router(state), timeouts, shutdown).await;
+        let doc = crate::openapi::api_doc(&state.settings);
+        serve(
+            self.listener,
+            routes::router(state, doc),
+            timeouts,
+            shutdown,
+        )
+        .await;
         refresher.abort();
         supervisor.abort();
         forgetter.abort();

@@ -3,88 +3,24 @@
 //! trial and sub-job, or a predictor with its job — so a handler's signature says which
 //! services may call it, as `Authorized<R>` does for users.
 //!
-//! Tokens are stored only as their sha256 ([`token_hash`]); a stopped or errored service's
-//! token stops working at once, since only live services are looked up.
+//! The callers' types are the orchestrator's (`crate::orchestrator::callers`), which decides
+//! what their calls change; this module only resolves and checks them. Tokens are stored only as
+//! their sha256 (`crate::orchestrator::token_hash`); a stopped or errored service's token stops
+//! working at once, since only live services are looked up.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use rafiki_store::inference_jobs::{self, InferenceJobRecord, Role};
+use rafiki_store::inference_jobs::{self, Role};
 use rafiki_store::services::{self, ServiceRecord};
-use rafiki_store::train_jobs::{self, SubTrainJob, TrainJobRecord};
+use rafiki_store::train_jobs;
 use rafiki_store::trials::{self, TrialRecord};
 use rafiki_types::error::ErrorName;
-use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ApiResult};
+use crate::orchestrator::callers::{InferenceWorker, ModelWorker, Predictor, TrainWorker};
+use crate::orchestrator::token_hash;
 use crate::state::AppState;
-
-/// The stored form of a service token.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// A train worker: its service, the sub-job (model) it tunes and that sub-job's train job.
-#[derive(Debug, Clone)]
-pub struct TrainWorker {
-    /// The calling service.
-    pub service: ServiceRecord,
-    /// The sub-job whose model it tunes.
-    pub sub: SubTrainJob,
-    /// The sub-job's train job.
-    pub job: TrainJobRecord,
-}
-
-/// An inference worker: its service, its inference job, the trial it serves and that trial's
-/// sub-job (its model).
-#[derive(Debug, Clone)]
-pub struct InferenceWorker {
-    /// The calling service.
-    pub service: ServiceRecord,
-    /// The inference job.
-    pub job: InferenceJobRecord,
-    /// The trial it serves.
-    pub trial: TrialRecord,
-    /// The trial's sub-job.
-    pub sub: SubTrainJob,
-}
-
-/// A predictor: its service and its inference job.
-#[derive(Debug, Clone)]
-pub struct Predictor {
-    /// The calling service.
-    pub service: ServiceRecord,
-    /// The inference job it fronts.
-    pub job: InferenceJobRecord,
-}
-
-/// A worker that runs a model: the routes both kinds call (model files, environment reports).
-/// Boxed: the records are large and of different sizes.
-#[derive(Debug, Clone)]
-pub enum ModelWorker {
-    /// A train worker.
-    Train(Box<TrainWorker>),
-    /// An inference worker.
-    Inference(Box<InferenceWorker>),
-}
-
-impl ModelWorker {
-    /// The calling service.
-    pub fn service(&self) -> &ServiceRecord {
-        match self {
-            ModelWorker::Train(w) => &w.service,
-            ModelWorker::Inference(w) => &w.service,
-        }
-    }
-
-    /// The model it runs.
-    pub fn model_id(&self) -> uuid::Uuid {
-        match self {
-            ModelWorker::Train(w) => w.sub.model_id,
-            ModelWorker::Inference(w) => w.sub.model_id,
-        }
-    }
-}
 
 /// Any live service, resolved into its role.
 #[derive(Debug, Clone)]

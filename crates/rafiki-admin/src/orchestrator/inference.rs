@@ -13,9 +13,9 @@ use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
 use rafiki_types::train::split_gpus;
 use uuid::Uuid;
 
+use super::callers::InferenceWorker;
 use super::error::{OrchestratorError, OrchestratorResult};
 use super::{ModelLaunch, Orchestrator, Planned};
-use crate::auth::service::InferenceWorker;
 use crate::backend::Owners;
 
 /// A port that is free now on `host` (the service binds it a moment later).

@@ -6,6 +6,7 @@
 //! Launches, stops and supervision steps are serialised by one lock, so a stop never races a
 //! restart of the same service. This assumes one admin instance orchestrates at a time.
 
+pub mod callers;
 pub mod error;
 pub mod inference;
 pub mod supervise;
@@ -21,13 +22,13 @@ use rafiki_types::ids::{ModelId, ServiceId, SubTrainJobId, TrainJobId};
 use rafiki_types::internal::env;
 use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
 use rafiki_types::train::split_gpus;
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use self::error::{OrchestratorError, OrchestratorResult};
 use crate::archive::ZipLimits;
-use crate::auth::service::token_hash;
 use crate::backend::{Backend, BackendError, Launched, Owners, ServiceSpec};
 use crate::gpus::GpuPool;
 use crate::images::{self, AllowedImages};
@@ -96,6 +97,11 @@ fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+/// The stored form of a service token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// A fresh service token and its sha256 (the only form stored).

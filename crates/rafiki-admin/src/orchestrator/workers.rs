@@ -15,9 +15,9 @@ use rafiki_types::knob::{validate_knob_config, KnobConfig};
 use rafiki_types::status::{JobStatus, ServiceStatus, TrialStatus};
 use uuid::Uuid;
 
+use super::callers::{Predictor, TrainWorker};
 use super::error::{OrchestratorError, OrchestratorResult};
 use super::Orchestrator;
-use crate::auth::service::{Predictor, TrainWorker};
 
 /// A model as its workers get it (train and inference alike).
 pub fn worker_model(model: &models::ModelRecord) -> WorkerModel {

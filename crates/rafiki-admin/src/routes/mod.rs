@@ -6,6 +6,7 @@ pub mod health;
 pub mod inference_jobs;
 pub mod internal;
 pub mod models;
+mod orchestrator_errors;
 pub mod tokens;
 pub mod train_jobs;
 pub mod trials;
@@ -25,11 +26,12 @@ use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use axum::http::Method;
 
 use crate::error::{ApiError, ConnectionBroke};
-use crate::openapi::api_doc;
 use crate::state::AppState;
 
-/// The admin's router with its middleware.
-pub fn router(state: AppState) -> Router {
+/// The admin's router with its middleware, serving `doc` (`crate::openapi::api_doc`, which
+/// reads the handlers here: passed in so that this module does not depend on it) at
+/// `/openapi.json` and `/docs`.
+pub fn router(state: AppState, doc: utoipa::openapi::OpenApi) -> Router {
     let max_json_bytes = state.settings.max_json_bytes;
     Router::new()
         .route("/", get(health::root))
@@ -100,7 +102,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/actions/stop_all_jobs", post(train_jobs::stop_all_jobs))
         .merge(internal::router())
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", api_doc(&state.settings)))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_json_bytes))

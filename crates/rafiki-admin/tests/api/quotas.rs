@@ -431,7 +431,7 @@ async fn a_trials_log_entries_past_the_cap_are_dropped_behind_one_marker_and_the
     // The test plays the job's worker: the service the admin planned, with a token it knows.
     let token = "a-hand-made-service-token";
     sqlx::query("update services set token_hash = $1")
-        .bind(rafiki_admin::auth::service::token_hash(token))
+        .bind(rafiki_admin::orchestrator::token_hash(token))
         .execute(&app.pool)
         .await
         .unwrap();
@@ -496,7 +496,7 @@ async fn a_log_entry_over_the_size_cap_is_cut_or_replaced() {
     json_ok(dev.create_job(&app, "logs", 1, json!({})).await).await;
     let token = "a-hand-made-service-token";
     sqlx::query("update services set token_hash = $1")
-        .bind(rafiki_admin::auth::service::token_hash(token))
+        .bind(rafiki_admin::orchestrator::token_hash(token))
         .execute(&app.pool)
         .await
         .unwrap();

@@ -13,9 +13,9 @@ use rafiki_types::ids::{ServiceId, TrialId};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::auth::service::{InferenceWorker, ModelWorker, TrainWorker};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
+use crate::orchestrator::callers::{InferenceWorker, ModelWorker, TrainWorker};
 use crate::routes::download::stored_object;
 use crate::state::AppState;
 use crate::storage::{ObjectKind, WriteError};

@@ -11,9 +11,9 @@ use rafiki_types::status::ServiceStatus;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::auth::service::{InferenceWorker, Predictor};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::orchestrator::callers::{InferenceWorker, Predictor};
 use crate::orchestrator::workers::{blob, worker_model};
 use crate::state::AppState;
 use crate::storage::ObjectKind;

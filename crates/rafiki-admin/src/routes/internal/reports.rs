@@ -10,9 +10,9 @@ use rafiki_types::internal::{EnvironmentReport, LogBatch, LogEntry, LogKind};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::auth::service::{ModelWorker, TrainWorker};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::orchestrator::callers::{ModelWorker, TrainWorker};
 use crate::state::AppState;
 
 /// `POST /internal/trials/{id}/logs`: appends log entries, in order, up to

@@ -13,9 +13,9 @@ use rafiki_types::internal::{
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::auth::service::TrainWorker;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::orchestrator::callers::TrainWorker;
 use crate::orchestrator::workers::{blob, worker_model};
 use crate::state::AppState;
 
