@@ -126,18 +126,18 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> StoreResult<Vec<InferenceJobRecord>> {
-    rows::records::<Row>(
-        sqlx::query_as(AssertSqlSafe(format!(
+    rows::page_of_user::<Row>(
+        db,
+        format!(
             "{SELECT} where i.user_id = $1 and ($2::text is null or t.app = $2) \
              order by i.datetime_started desc, i.id limit $3 offset $4"
-        )))
-        .bind(user_id)
-        .bind(app)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(db)
-        .await?,
+        ),
+        user_id,
+        app,
+        limit,
+        offset,
     )
+    .await
 }
 
 /// Every live inference job.

@@ -59,3 +59,24 @@ pub(crate) async fn by_id<R: IntoRecord>(
 pub(crate) fn records<R: IntoRecord>(rows: Vec<R>) -> StoreResult<Vec<R::Record>> {
     rows.into_iter().map(R::into_record).collect()
 }
+
+/// Runs `sql`, a listing of a user's rows filtered by `$1` (the user) and `$2` (an app, or
+/// null for all) and paged by `$3` (limit) and `$4` (offset), and parses them. `sql` is made of
+/// the caller's constant fragments only (see the crate's doc).
+pub(crate) async fn page_of_user<R: IntoRecord>(
+    db: impl PgExecutor<'_>,
+    sql: String,
+    user_id: Uuid,
+    app: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> StoreResult<Vec<R::Record>> {
+    let rows: Vec<R> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(user_id)
+        .bind(app)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db)
+        .await?;
+    records(rows)
+}

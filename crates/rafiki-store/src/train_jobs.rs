@@ -153,19 +153,19 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> StoreResult<Vec<TrainJobRecord>> {
-    rows::records::<JobRow>(
-        sqlx::query_as(AssertSqlSafe(format!(
+    rows::page_of_user::<JobRow>(
+        db,
+        format!(
             "select {JOB_COLUMNS} from train_jobs where user_id = $1 \
              and ($2::text is null or app = $2) \
              order by datetime_started desc, app_version desc, id limit $3 offset $4"
-        )))
-        .bind(user_id)
-        .bind(app)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(db)
-        .await?,
+        ),
+        user_id,
+        app,
+        limit,
+        offset,
     )
+    .await
 }
 
 /// Whether the user has a STARTED or RUNNING job of `app`.

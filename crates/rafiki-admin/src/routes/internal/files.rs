@@ -26,16 +26,15 @@ pub async fn model_file(
     worker: ModelWorker,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
-    if worker.model_id() != id {
-        return Err(ApiError::new(
-            ErrorName::InvalidModelError,
-            "Not this worker's model.",
-        ));
-    }
-    let model = models::get(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorName::InvalidModelError, "No such model."))?;
-    stored_object(&state.storage, ObjectKind::ModelFile, model.storage_key).await
+    let model = if worker.model_id() == id {
+        models::get(&state.pool, id).await?
+    } else {
+        None
+    };
+    let key = model
+        .map(|m| m.storage_key)
+        .ok_or_else(|| ApiError::new(ErrorName::InvalidModelError, "Not this worker's model."))?;
+    stored_object(&state.storage, ObjectKind::ModelFile, key).await
 }
 
 /// `GET /internal/datasets/{id}`: a dataset of this train worker's job.
@@ -45,16 +44,15 @@ pub async fn dataset_file(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
     let job = &worker.job.job;
-    if id != job.train_dataset_id && id != job.val_dataset_id {
-        return Err(ApiError::new(
-            ErrorName::InvalidDatasetError,
-            "Not a dataset of this job.",
-        ));
-    }
-    let dataset = datasets::get(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorName::InvalidDatasetError, "No such dataset."))?;
-    stored_object(&state.storage, ObjectKind::Dataset, dataset.storage_key).await
+    let dataset = if id == job.train_dataset_id || id == job.val_dataset_id {
+        datasets::get(&state.pool, id).await?
+    } else {
+        None
+    };
+    let key = dataset.map(|d| d.storage_key).ok_or_else(|| {
+        ApiError::new(ErrorName::InvalidDatasetError, "Not a dataset of this job.")
+    })?;
+    stored_object(&state.storage, ObjectKind::Dataset, key).await
 }
 
 /// `PUT /internal/trials/{id}/parameters`: stores the parameters of a trial of this train
