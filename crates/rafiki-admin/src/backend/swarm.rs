@@ -735,7 +735,19 @@ impl Backend for SwarmBackend {
         match self.newest_task(backend_id).await {
             // Created, its task not yet made.
             Ok(None) => ServiceState::Running,
-            Ok(Some(task)) => task_state(&task).unwrap_or_else(|| self.pending(&task)),
+            Ok(Some(task)) => match task_state(&task) {
+                Some(state) => {
+                    // No longer waiting (or never was): forget when it started to.
+                    if let Some(id) = &task.id {
+                        self.pending_since
+                            .lock()
+                            .expect("pending_since is never poisoned")
+                            .remove(id);
+                    }
+                    state
+                }
+                None => self.pending(&task),
+            },
             Err(err) => {
                 tracing::warn!(service = %service_id, error = %reason(&err), "cannot list tasks");
                 ServiceState::Running
