@@ -1031,4 +1031,31 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type.
+    fn the_swarm_backends_settings_are_read_and_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("RAFIKI_BACKEND", "swarm");
+            jail.set_env("RAFIKI_SWARM_NETWORK", "rafiki-net");
+            jail.set_env("RAFIKI_SWARM_PENDING_TIMEOUT_SECS", "30");
+            let s = Settings::from_figment(Settings::figment(), true).unwrap();
+            assert_eq!(s.backend, BackendKind::Swarm);
+            assert_eq!(s.swarm_network, "rafiki-net");
+            assert_eq!(s.swarm_pending_timeout_secs, 30);
+            Ok(())
+        });
+        let defaults = Settings::from_figment(with(&[]), true).unwrap();
+        assert_eq!(defaults.swarm_network, "rafiki-overlay");
+        assert_eq!(defaults.swarm_pending_timeout_secs, 120);
+        let no_wait = with(&[]).merge(Serialized::default("swarm_pending_timeout_secs", 0));
+        let err = Settings::from_figment(no_wait, true).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("RAFIKI_SWARM_PENDING_TIMEOUT_SECS"),
+            "{err}"
+        );
+        let err = Settings::from_figment(with(&[("swarm_network", " ")]), true).unwrap_err();
+        assert!(err.to_string().contains("RAFIKI_SWARM_NETWORK"), "{err}");
+    }
 }
