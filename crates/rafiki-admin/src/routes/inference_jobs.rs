@@ -148,12 +148,14 @@ pub async fn get_running_inference_job(
     let mut host = state.settings.addr.clone();
     for (service_id, role) in inference_jobs::services_of_job(&state.pool, record.job.id).await? {
         if role == inference_jobs::Role::Predictor {
-            let predictor = services::get(&state.pool, service_id).await?;
-            port = predictor.as_ref().and_then(|s| s.port);
+            let Some(predictor) = services::get(&state.pool, service_id).await? else {
+                continue;
+            };
+            port = predictor.port;
             // The swarm backend publishes a predictor on its node, whose address it stores;
             // the others on this machine.
-            if state.settings.backend == BackendKind::Swarm {
-                if let Some(node) = predictor.and_then(|s| s.host) {
+            if predictor.backend == BackendKind::Swarm {
+                if let Some(node) = predictor.host {
                     host = node;
                 }
             }

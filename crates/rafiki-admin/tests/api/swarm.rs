@@ -427,9 +427,15 @@ async fn a_predictor_is_published_in_host_mode_on_its_nodes_address() {
         return;
     };
     // An "admin" that accepts connections and never answers keeps the predictor waiting, and
-    // so running.
+    // so running (with the settings a predictor needs: without them it exits at once).
     let silent = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let mut predictor = service_spec(ServiceType::Predict, vec![], Some(3001));
+    for secret in ["RAFIKI_SERVICE_TOKEN", "RAFIKI_PREDICT_SECRET"] {
+        predictor.env.insert(
+            secret.to_owned(),
+            format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()),
+        );
+    }
     predictor.env.insert(
         "RAFIKI_ADMIN_URL".to_owned(),
         format!(
