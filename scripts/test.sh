@@ -65,8 +65,38 @@ if $docker_serves; then
   fi
 fi
 
+# The Docker tests (the swarm ones among them, which make a swarm when the engine is in none)
+# must leave the engine as they found it.
+if $docker_serves; then
+  swarm_before=$(docker info --format '{{.Swarm.LocalNodeState}}')
+fi
+
 echo "== cargo test"
 cargo test --workspace --locked
+
+if $docker_serves; then
+  echo "== docker: the tests left no swarm, service, container or network behind"
+  swarm_after=$(docker info --format '{{.Swarm.LocalNodeState}}')
+  if [ "$swarm_before" != "$swarm_after" ]; then
+    echo "the engine's swarm state was $swarm_before before the tests, $swarm_after after" >&2
+    exit 1
+  fi
+  # The tests' projects are named rafiki-test-*, and so are their objects; a deployment's own
+  # are left alone.
+  left=$(
+    { docker ps -a --filter label=rafiki-rs.project --format 'container {{.Names}}'
+      docker network ls --filter label=rafiki-rs.project --format 'network {{.Name}}'
+      if [ "$swarm_after" = active ]; then
+        docker service ls --filter label=rafiki-rs.project --format 'service {{.Name}}'
+      fi
+    } | awk '$2 ~ /^rafiki-test-/'
+  )
+  if [ -n "$left" ]; then
+    echo "the tests left these behind:" >&2
+    echo "$left" >&2
+    exit 1
+  fi
+fi
 
 if $docker_serves; then
   echo "== docker: the whole deployment in containers (scripts/e2e-compose.sh)"

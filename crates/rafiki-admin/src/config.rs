@@ -106,6 +106,11 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ),
     ("RAFIKI_BODY_IDLE_TIMEOUT_SECS", "body_idle_timeout_secs"),
     ("RAFIKI_DOCKER_PIDS_LIMIT", "docker_pids_limit"),
+    ("RAFIKI_SWARM_NETWORK", "swarm_network"),
+    (
+        "RAFIKI_SWARM_PENDING_TIMEOUT_SECS",
+        "swarm_pending_timeout_secs",
+    ),
     ("RAFIKI_ALLOWED_IMAGES", "allowed_images"),
     ("RAFIKI_ENV_CACHE_MAX_GB", "env_cache_max_gb"),
     ("RAFIKI_PIP_ARGS", "pip_args"),
@@ -170,6 +175,8 @@ struct RawSettings {
     docker_memory_mb: u64,
     dataset_url_allow: String,
     docker_pids_limit: u64,
+    swarm_network: String,
+    swarm_pending_timeout_secs: u64,
     allowed_images: String,
     superadmin_password: Option<SecretString>,
     app_secret: Option<SecretString>,
@@ -261,6 +268,11 @@ pub struct Settings {
     pub dataset_url_allow: DatasetUrlAllow,
     /// Processes (threads included) per container, 0 for no limit (docker backend).
     pub docker_pids_limit: u64,
+    /// The attachable overlay network the admin and its services share (swarm backend).
+    pub swarm_network: String,
+    /// How long a service's task may wait for a node before it counts as failed, in seconds
+    /// (swarm backend).
+    pub swarm_pending_timeout_secs: u64,
     /// The images models may name as `docker_image`.
     pub allowed_images: AllowedImages,
     /// Password of `superadmin@rafiki`, seeded at start-up.
@@ -438,6 +450,11 @@ impl Settings {
                 "RAFIKI_MAX_DATASET_BYTES and RAFIKI_MAX_MODEL_BYTES must be at least 1".into(),
             ));
         }
+        if raw.swarm_pending_timeout_secs == 0 {
+            return Err(ConfigError::Rule(
+                "RAFIKI_SWARM_PENDING_TIMEOUT_SECS must be at least 1".into(),
+            ));
+        }
         if raw.dataset_url_timeout_secs == 0 {
             return Err(ConfigError::Rule(
                 "RAFIKI_DATASET_URL_TIMEOUT_SECS must be at least 1".into(),
@@ -457,6 +474,7 @@ impl Settings {
         let names = [
             ("RAFIKI_PREDICTOR_IMAGE", &raw.predictor_image),
             ("RAFIKI_DOCKER_PROJECT", &raw.docker_project),
+            ("RAFIKI_SWARM_NETWORK", &raw.swarm_network),
         ];
         if let Some((key, _)) = names.iter().find(|(_, v)| v.trim().is_empty()) {
             return Err(ConfigError::Rule(format!("{key} must not be empty")));
@@ -552,6 +570,8 @@ impl Settings {
             docker_memory_mb: raw.docker_memory_mb,
             dataset_url_allow,
             docker_pids_limit: raw.docker_pids_limit,
+            swarm_network: raw.swarm_network,
+            swarm_pending_timeout_secs: raw.swarm_pending_timeout_secs,
             allowed_images,
             superadmin_password,
             app_secret,
@@ -1010,5 +1030,32 @@ mod tests {
             assert_eq!(s.data_dir, PathBuf::from("/srv/rafiki"));
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type.
+    fn the_swarm_backends_settings_are_read_and_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("RAFIKI_BACKEND", "swarm");
+            jail.set_env("RAFIKI_SWARM_NETWORK", "rafiki-net");
+            jail.set_env("RAFIKI_SWARM_PENDING_TIMEOUT_SECS", "30");
+            let s = Settings::from_figment(Settings::figment(), true).unwrap();
+            assert_eq!(s.backend, BackendKind::Swarm);
+            assert_eq!(s.swarm_network, "rafiki-net");
+            assert_eq!(s.swarm_pending_timeout_secs, 30);
+            Ok(())
+        });
+        let defaults = Settings::from_figment(with(&[]), true).unwrap();
+        assert_eq!(defaults.swarm_network, "rafiki-overlay");
+        assert_eq!(defaults.swarm_pending_timeout_secs, 120);
+        let no_wait = with(&[]).merge(Serialized::default("swarm_pending_timeout_secs", 0));
+        let err = Settings::from_figment(no_wait, true).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("RAFIKI_SWARM_PENDING_TIMEOUT_SECS"),
+            "{err}"
+        );
+        let err = Settings::from_figment(with(&[("swarm_network", " ")]), true).unwrap_err();
+        assert!(err.to_string().contains("RAFIKI_SWARM_NETWORK"), "{err}");
     }
 }

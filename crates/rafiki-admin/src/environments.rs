@@ -1,6 +1,6 @@
 //! Cleaning up workers' dependency environments (`docs/worker.md`, "Dependency
 //! environments"): the process backend's shared store in `<data_dir>/envs`
-//! ([`rafiki_worker::envs`]), the docker backend's per-owner volumes, and the per-service
+//! ([`rafiki_worker::envs`]), the docker and swarm backends' per-owner volumes, and the per-service
 //! `venvs` folders that versions before the shared store left in `<data_dir>/services/<id>/`.
 //! Called at admin start-up and by `rafiki-admin gc`; workers evict over the bound themselves
 //! after each build.
@@ -38,7 +38,8 @@ pub async fn collect(settings: &GcSettings) -> anyhow::Result<Collected> {
         store: tokio::task::spawn_blocking(move || EnvStore::new(store).gc(bound)).await??,
         ..Collected::default()
     };
-    if settings.backend == BackendKind::Docker {
+    // A swarm's volumes are on its nodes: those of the admin's engine are collected here.
+    if matches!(settings.backend, BackendKind::Docker | BackendKind::Swarm) {
         let engine = docker::connect_engine().await?;
         collected.volumes =
             docker::remove_unused_env_volumes(&engine, &settings.docker_project).await?;

@@ -33,6 +33,7 @@ use crate::auth::limits::LoginLimits;
 use crate::auth::password::Passwords;
 use crate::backend::docker::{DockerBackend, DockerSettings};
 use crate::backend::process::{ProcessBackend, ProcessSandbox};
+use crate::backend::swarm::{SwarmBackend, SwarmSettings};
 use crate::backend::Backend;
 use crate::config::BackendKind;
 use crate::config::Settings;
@@ -254,7 +255,7 @@ async fn serve(
 /// With the process backend, checks that the workers' interpreter (`RAFIKI_PYTHON`) can run
 /// models, and refuses with how to fix it when it cannot ([`crate::workers_python`]). The
 /// binary checks before [`Application::build`]; tests that run no model build without it.
-/// `None` with the docker backend, whose workers' interpreter is the worker image's.
+/// `None` with the container backends, whose workers' interpreter is the worker image's.
 pub async fn check_workers_python(settings: &Settings) -> anyhow::Result<Option<WorkersPython>> {
     if settings.backend != BackendKind::Process {
         return Ok(None);
@@ -273,8 +274,8 @@ pub async fn check_workers_python(settings: &Settings) -> anyhow::Result<Option<
 }
 
 /// The orchestrator over the configured backend. Unless configured, services reach the admin
-/// on loopback (the process backend runs them on this host) or, in containers, through the
-/// engine's host.
+/// on loopback (the process backend runs them on this host) or, in containers (docker and
+/// swarm), through their engine's host.
 async fn build_orchestrator(
     settings: &Settings,
     pool: &sqlx::PgPool,
@@ -312,6 +313,25 @@ async fn build_orchestrator(
                 .await
                 .context("RAFIKI_BACKEND=docker")?,
             ),
+            format!("http://host.docker.internal:{port}"),
+        ),
+        BackendKind::Swarm => (
+            Arc::new(
+                SwarmBackend::connect(SwarmSettings {
+                    project: settings.docker_project.clone(),
+                    predictor_image: settings.predictor_image.clone(),
+                    cpus: settings.docker_cpus,
+                    memory_mb: settings.docker_memory_mb,
+                    pids_limit: settings.docker_pids_limit,
+                    logs_dir: settings.data_dir.join("services"),
+                    network: settings.swarm_network.clone(),
+                    pending_timeout: Duration::from_secs(settings.swarm_pending_timeout_secs),
+                })
+                .await
+                .context("RAFIKI_BACKEND=swarm")?,
+            ),
+            // The admin on the host of the services' node; an admin on the overlay network
+            // (several nodes) is named by RAFIKI_SERVICE_ADMIN_URL.
             format!("http://host.docker.internal:{port}"),
         ),
     };

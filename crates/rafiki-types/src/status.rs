@@ -70,6 +70,8 @@ wire_enum!(
         Process,
         /// Docker containers through the engine's API.
         Docker,
+        /// Docker Swarm services through a manager's engine API.
+        Swarm,
     }
 );
 
@@ -180,5 +182,6 @@ mod tests {
             serde_json::from_value::<BackendKind>("docker".into()).unwrap(),
             BackendKind::Docker
         );
+        assert_eq!(BackendKind::Swarm.to_string(), "swarm");
     }
 }

@@ -663,6 +663,7 @@ impl Backend for DockerBackend {
         Ok(Launched {
             backend_id: id,
             published_port,
+            published_host: None,
         })
     }
 

@@ -1,10 +1,11 @@
 //! Backends run services (train workers, inference workers, predictors) somewhere: `process`
-//! (child processes on this host, the embedded default) and `docker` (containers through the
-//! engine's API). The orchestrator decides what should run; a backend only starts, inspects,
+//! (child processes on this host, the embedded default), `docker` (containers through the
+//! engine's API) and `swarm` (Docker Swarm services through a manager's API). The orchestrator decides what should run; a backend only starts, inspects,
 //! stops, and at start-up reconciles what it finds with the live services.
 
 pub mod docker;
 pub mod process;
+pub mod swarm;
 
 use std::collections::BTreeMap;
 
@@ -51,6 +52,9 @@ pub struct Launched {
     /// The port on the backend's host where the service's port is reachable from outside, when
     /// the backend maps it (a container's published port); `None` when it is the service's own.
     pub published_port: Option<u16>,
+    /// The host `published_port` is on, when it is not this machine (`addr`): a swarm node's
+    /// address.
+    pub published_host: Option<String>,
 }
 
 /// How a listening service binds and how its peers (the predictor) reach it.
@@ -84,7 +88,7 @@ pub fn passed_through_env() -> impl Iterator<Item = (String, String)> {
 }
 
 /// What a backend sees of a launched service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceState {
     /// Still running.
     Running,
@@ -92,6 +96,9 @@ pub enum ServiceState {
     Exited(Option<i32>),
     /// Gone without a known exit status (e.g. launched before an admin restart).
     Missing,
+    /// The backend could not run it, for this reason (a swarm task no node took in time, or
+    /// that Swarm rejected).
+    Failed(String),
 }
 
 /// A launch or stop that failed, with the backend's reason.

@@ -242,6 +242,7 @@ impl Backend for ProcessBackend {
         Ok(Launched {
             backend_id: pid.to_string(),
             published_port: None,
+            published_host: None,
         })
     }
 

@@ -30,6 +30,9 @@ pub struct LaunchedInferenceJob {
     pub id: Uuid,
     /// The predictor's port.
     pub predictor_port: u16,
+    /// The host the predictor's port is on when the backend published it on a host of its own
+    /// (a swarm node); `None`: this machine.
+    pub predictor_host: Option<String>,
 }
 
 impl Orchestrator {
@@ -69,11 +72,13 @@ impl Orchestrator {
             }
         };
         let mut predictor_port = None;
+        let mut predictor_host = None;
         for planned in &launches {
             match self.launch(planned).await? {
                 Ok(launched) => {
                     if planned.service_type == ServiceType::Predict {
                         predictor_port = launched.published_port.or(planned.port);
+                        predictor_host = launched.published_host;
                     }
                 }
                 Err(err) => {
@@ -87,6 +92,7 @@ impl Orchestrator {
         Ok(LaunchedInferenceJob {
             id,
             predictor_port: predictor_port.unwrap_or_default(),
+            predictor_host,
         })
     }
 

@@ -284,8 +284,17 @@ impl Orchestrator {
         };
         services::set_backend_id(&self.pool, planned.id, &launched.backend_id).await?;
         if let Some(port) = launched.published_port {
-            let address = self.backend.address(planned.id, planned.service_type);
-            services::set_address(&self.pool, planned.id, &address.reach_host, port).await?;
+            // A predictor published on a host of the backend's (a swarm node) is reached there;
+            // routes give clients `addr` otherwise.
+            let host = match &launched.published_host {
+                Some(host) => host.clone(),
+                None => {
+                    self.backend
+                        .address(planned.id, planned.service_type)
+                        .reach_host
+                }
+            };
+            services::set_address(&self.pool, planned.id, &host, port).await?;
         }
         Ok(Ok(launched))
     }

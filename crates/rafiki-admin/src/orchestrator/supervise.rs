@@ -63,6 +63,9 @@ impl Orchestrator {
                         crate::backend::ServiceState::Exited(None) => {
                             "the worker was killed by a signal".to_owned()
                         }
+                        crate::backend::ServiceState::Failed(why) => {
+                            format!("the backend could not run it ({why})")
+                        }
                         _ => "the worker is gone".to_owned(),
                     };
                     let reason = format!("The trial was interrupted: {why}.");

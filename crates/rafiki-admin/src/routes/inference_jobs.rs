@@ -11,7 +11,7 @@ use rafiki_types::inference::{
     CreateInferenceJobRequest, CreatedInferenceJob, InferenceBudget, InferenceJob, InferenceJobRef,
     RunningInferenceJob,
 };
-use rafiki_types::status::JobStatus;
+use rafiki_types::status::{BackendKind, JobStatus};
 
 use crate::auth::extract::AuthUser;
 use crate::error::{ApiError, ApiResult};
@@ -70,7 +70,13 @@ pub async fn create_inference_job(
         train_job_id: train.job.id,
         app: train.job.app,
         app_version: train.job.app_version,
-        predictor_host: format!("{}:{}", state.settings.addr, launched.predictor_port),
+        predictor_host: format!(
+            "{}:{}",
+            launched
+                .predictor_host
+                .unwrap_or_else(|| state.settings.addr.clone()),
+            launched.predictor_port
+        ),
     }))
 }
 
@@ -139,16 +145,25 @@ pub async fn get_running_inference_job(
 ) -> ApiResult<Json<RunningInferenceJob>> {
     let record = running_job(&state, caller, &app, app_version).await?;
     let mut port = None;
+    let mut host = state.settings.addr.clone();
     for (service_id, role) in inference_jobs::services_of_job(&state.pool, record.job.id).await? {
         if role == inference_jobs::Role::Predictor {
-            port = services::get(&state.pool, service_id)
-                .await?
-                .and_then(|s| s.port);
+            let Some(predictor) = services::get(&state.pool, service_id).await? else {
+                continue;
+            };
+            port = predictor.port;
+            // The swarm backend publishes a predictor on its node, whose address it stores;
+            // the others on this machine.
+            if predictor.backend == BackendKind::Swarm {
+                if let Some(node) = predictor.host {
+                    host = node;
+                }
+            }
         }
     }
     Ok(Json(RunningInferenceJob {
         job: record.job,
-        predictor_host: format!("{}:{}", state.settings.addr, port.unwrap_or_default()),
+        predictor_host: format!("{host}:{}", port.unwrap_or_default()),
     }))
 }
 

@@ -15,5 +15,6 @@ mod quotas;
 mod security;
 mod server;
 mod slow_clients;
+mod swarm;
 mod train_jobs;
 mod users;
