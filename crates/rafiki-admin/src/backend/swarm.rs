@@ -99,9 +99,10 @@ pub struct SwarmSettings {
 pub struct SwarmBackend {
     docker: Docker,
     settings: SwarmSettings,
-    /// When this admin first saw each pending task (by task id): Swarm's task timestamps
-    /// change with every status message, so the wait is measured here.
-    pending_since: Mutex<HashMap<String, Instant>>,
+    /// By Swarm service: its pending task and when this admin first saw it pending (Swarm's
+    /// task timestamps change with every status message, so the wait is measured here).
+    /// Dropped when the task runs or ends, and when the service is removed.
+    pending_since: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 fn swarm_error(what: &str, err: DockerError) -> BackendError {
@@ -497,7 +498,16 @@ impl SwarmBackend {
 
     /// Keeps a service's output, removes it and waits until its containers are gone; one
     /// already gone is fine.
+    /// Forgets a service's pending task, if it had one.
+    fn forget_pending(&self, swarm_service: &str) {
+        self.pending_since
+            .lock()
+            .expect("pending_since is never poisoned")
+            .remove(swarm_service);
+    }
+
     async fn remove(&self, swarm_service: &str, service_id: Uuid) -> Result<(), BackendError> {
+        self.forget_pending(swarm_service);
         self.keep_logs(swarm_service, service_id).await;
         match self.docker.delete_service(swarm_service).await {
             Ok(()) => {}
@@ -565,14 +575,22 @@ impl SwarmBackend {
 
     /// What a task waiting for a node means: still waiting, or, past the timeout, failed with
     /// Swarm's reason.
-    fn pending(&self, task: &Task) -> ServiceState {
+    fn pending(&self, swarm_service: &str, task: &Task) -> ServiceState {
         let id = task.id.clone().unwrap_or_default();
-        let since = *self
-            .pending_since
-            .lock()
-            .expect("pending_since is never poisoned")
-            .entry(id)
-            .or_insert_with(Instant::now);
+        let since = {
+            let mut pending = self
+                .pending_since
+                .lock()
+                .expect("pending_since is never poisoned");
+            let entry = pending
+                .entry(swarm_service.to_owned())
+                .or_insert_with(|| (id.clone(), Instant::now()));
+            // Another task of the service waits now: its wait starts now.
+            if entry.0 != id {
+                *entry = (id, Instant::now());
+            }
+            entry.1
+        };
         if since.elapsed() < self.settings.pending_timeout {
             return ServiceState::Running;
         }
@@ -738,15 +756,10 @@ impl Backend for SwarmBackend {
             Ok(Some(task)) => match task_state(&task) {
                 Some(state) => {
                     // No longer waiting (or never was): forget when it started to.
-                    if let Some(id) = &task.id {
-                        self.pending_since
-                            .lock()
-                            .expect("pending_since is never poisoned")
-                            .remove(id);
-                    }
+                    self.forget_pending(backend_id);
                     state
                 }
-                None => self.pending(&task),
+                None => self.pending(backend_id, &task),
             },
             Err(err) => {
                 tracing::warn!(service = %service_id, error = %reason(&err), "cannot list tasks");
