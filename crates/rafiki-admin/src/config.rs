@@ -39,6 +39,10 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "RAFIKI_DATABASE_ACQUIRE_TIMEOUT_MS",
         "database_acquire_timeout_ms",
     ),
+    (
+        "RAFIKI_DATABASE_STARTUP_WAIT_SECS",
+        "database_startup_wait_secs",
+    ),
     ("RAFIKI_MAX_JSON_BYTES", "max_json_bytes"),
     ("RAFIKI_BAN_REFRESH_MS", "ban_refresh_ms"),
     ("RAFIKI_MAX_DATASET_BYTES", "max_dataset_bytes"),
@@ -148,6 +152,7 @@ struct RawSettings {
     database_url: Option<SecretString>,
     db_max_connections: u32,
     database_acquire_timeout_ms: u64,
+    database_startup_wait_secs: u64,
     bind_host: Option<IpAddr>,
     admin_port: u16,
     addr: String,
@@ -218,6 +223,10 @@ pub struct Settings {
     /// Longest a request waits for a database connection, in milliseconds; past it the request
     /// answers 503 `ServiceUnavailableError` (the database is unreachable or saturated).
     pub database_acquire_timeout_ms: u64,
+    /// How long start-up keeps trying to reach an unreachable database, in seconds (0: one
+    /// try), for deployments that start the admin and Postgres together (a swarm stack, where
+    /// nothing orders them).
+    pub database_startup_wait_secs: u64,
     /// Address the HTTP server binds to.
     pub bind_host: IpAddr,
     /// Port of the HTTP server (0 picks a free one, for tests).
@@ -545,6 +554,7 @@ impl Settings {
             database_url,
             db_max_connections: raw.db_max_connections,
             database_acquire_timeout_ms: raw.database_acquire_timeout_ms,
+            database_startup_wait_secs: raw.database_startup_wait_secs,
             bind_host,
             admin_port: raw.admin_port,
             addr: raw.addr,

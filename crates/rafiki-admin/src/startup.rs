@@ -13,7 +13,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::Router;
@@ -51,6 +51,41 @@ use crate::workers_python::{self, WorkersPython};
 /// The seeded superadmin's email.
 pub const SUPERADMIN_EMAIL: &str = "superadmin@rafiki";
 
+/// Connects to the database, trying again while it is unreachable or starting up, for up to
+/// `database_startup_wait_secs`: where the admin and Postgres start together (a swarm stack),
+/// nothing orders them. A refusal (a wrong password, no such database) fails at once.
+async fn connect_patiently(settings: &Settings) -> rafiki_store::StoreResult<sqlx::PgPool> {
+    let deadline = Instant::now() + Duration::from_secs(settings.database_startup_wait_secs);
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let attempt = rafiki_store::connect(
+            settings.database_url.expose_secret(),
+            settings.db_max_connections,
+            Duration::from_millis(settings.database_acquire_timeout_ms),
+        )
+        .await;
+        match attempt {
+            Err(err) if database_not_ready(&err) && Instant::now() + pause < deadline => {
+                tracing::warn!(error = %err, "the database is not reachable yet; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Whether a failed connection may work later: the database unreachable, or Postgres still
+/// starting (SQLSTATE 57P03, `cannot_connect_now`).
+fn database_not_ready(err: &rafiki_store::StoreError) -> bool {
+    match err {
+        rafiki_store::StoreError::Database(sqlx::Error::Database(db)) => {
+            db.code().as_deref() == Some("57P03")
+        }
+        err => err.is_unavailable(),
+    }
+}
+
 /// A built admin, bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
@@ -60,13 +95,9 @@ pub struct Application {
 impl Application {
     /// Connects to the database, applies migrations, seeds the superadmin and binds the port.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let pool = rafiki_store::connect(
-            settings.database_url.expose_secret(),
-            settings.db_max_connections,
-            Duration::from_millis(settings.database_acquire_timeout_ms),
-        )
-        .await
-        .context("cannot connect to the database (DATABASE_URL)")?;
+        let pool = connect_patiently(&settings)
+            .await
+            .context("cannot connect to the database (DATABASE_URL)")?;
         rafiki_store::migrate(&pool)
             .await
             .context("cannot apply the database migrations")?;

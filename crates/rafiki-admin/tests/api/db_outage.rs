@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::helpers::forms::RafikiForm;
 use crate::helpers::proxy::through_proxy;
 use crate::helpers::requests::json_ok;
-use crate::helpers::{assert_error, fresh_database, spawn_app_on};
+use crate::helpers::{admin_process, assert_error, fresh_database, spawn_app_on};
 
 #[tokio::test]
 async fn an_unreachable_database_answers_503_at_once_and_requests_work_again_when_it_is_back() {
@@ -116,4 +116,28 @@ async fn a_read_whose_connection_breaks_mid_statement_is_tried_once_more_and_suc
     )
     .await;
     app.shutdown().await;
+}
+
+/// Where the admin and Postgres start together with nothing ordering them (a swarm stack), the
+/// admin keeps trying an unreachable database at start-up instead of exiting.
+#[tokio::test]
+async fn the_admin_waits_at_start_up_for_a_database_that_is_not_up_yet() {
+    let (database_url, proxy) = through_proxy(&fresh_database().await).await;
+    proxy.cut();
+    let extra = [
+        ("admin_port", json!(admin_process::free_port())),
+        ("database_startup_wait_secs", json!(60)),
+    ];
+    let starting = admin_process::spawn(&database_url, &extra);
+    tokio::pin!(starting);
+    // Time must pass with the database away: the admin has to keep trying, not give up (an
+    // admin that exits makes `spawn` fail with its log).
+    let early = tokio::time::timeout(std::time::Duration::from_secs(3), &mut starting).await;
+    assert!(early.is_err(), "the admin came up without its database");
+    proxy.restore();
+    let app = starting.await;
+    let log = std::fs::read_to_string(app.data_dir.join("admin.log")).unwrap();
+    assert!(log.contains("the database is not reachable yet"), "{log}");
+    // It serves: the superadmin it seeded logs in.
+    app.user("late@example.com", "APP_DEVELOPER").await;
 }
