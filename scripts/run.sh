@@ -10,13 +10,18 @@
 # `scripts/run.sh --docker` runs the container deployment instead: it builds the images
 # (scripts/build-images.sh), writes `.env` with random secrets when there is none, and starts
 # docker-compose.yml (Postgres and the admin with the docker backend) in the background.
+# `scripts/run.sh --swarm` deploys docker-stack.yml (Postgres and the admin with the swarm
+# backend) as the stack `rafiki`, on a one-node swarm it makes when the engine is in none, with
+# Docker secrets it writes to ./secrets once (docs/swarm.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# 24 random bytes in hex: generated secrets.
+secret() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 if [ "${1:-}" = "--docker" ]; then
   scripts/build-images.sh
   if [ ! -f .env ]; then
-    secret() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
     password=$(secret)
     { cat .env.example
       echo "APP_SECRET=$(secret)"
@@ -35,6 +40,36 @@ if [ "${1:-}" = "--docker" ]; then
     sleep 1
   done
   echo "the admin did not become healthy; see docker-compose logs admin" >&2
+  exit 1
+fi
+
+if [ "${1:-}" = "--swarm" ]; then
+  scripts/build-images.sh
+  if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
+    docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+    echo "== made a one-node swarm (to leave it: docker stack rm rafiki; docker swarm leave --force)"
+  fi
+  # The stack's secrets (docker-stack.yml), made once, readable only by this user.
+  if [ ! -f secrets/database_url ]; then
+    mkdir -p secrets && chmod 700 secrets
+    password=$(secret)
+    postgres_password=$(secret)
+    (umask 077
+      printf '%s' "$postgres_password" >secrets/postgres_password
+      printf 'postgres://postgres:%s@postgres:5432/rafiki' "$postgres_password" >secrets/database_url
+      secret >secrets/app_secret
+      printf '%s' "$password" >secrets/superadmin_password)
+    echo "== wrote secrets/: log in as superadmin@rafiki with password $password"
+  fi
+  docker stack deploy -c docker-stack.yml rafiki
+  for _ in $(seq 180); do
+    if curl -fsS -o /dev/null http://127.0.0.1:3000/health 2>/dev/null; then
+      echo "== Rafiki is up on http://127.0.0.1:3000 (password in secrets/superadmin_password; stop: docker stack rm rafiki)"
+      exit 0
+    fi
+    sleep 1
+  done
+  echo "the admin did not become healthy; see docker service logs rafiki_admin" >&2
   exit 1
 fi
 

@@ -9,7 +9,8 @@
 #   - else Debian's Postgres, started by scripts/postgres.sh.
 # Where Docker serves, the images are built first (scripts/build-images.sh, debug profile, from
 # the debug binaries built here), RAFIKI_TEST_DOCKER=1 tells the tests that need Docker to
-# run, and scripts/e2e-compose.sh runs the compose deployment end to end. The Python package
+# run, scripts/e2e-compose.sh runs the compose deployment end to end, and scripts/e2e-stack.sh
+# the swarm one (`docker stack deploy`, on a swarm of its own). The Python package
 # goes into .venv, whose interpreter the end-to-end tests give to the workers (RAFIKI_PYTHON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -101,6 +102,8 @@ fi
 if $docker_serves; then
   echo "== docker: the whole deployment in containers (scripts/e2e-compose.sh)"
   scripts/e2e-compose.sh
+  echo "== docker: the whole deployment on a swarm, with docker stack deploy (scripts/e2e-stack.sh)"
+  scripts/e2e-stack.sh
 fi
 
 echo "== python: ruff"

@@ -10,6 +10,7 @@
 #   POSTGRES_PASSWORD  password of POSTGRES_USER. Set: connections over TCP need it
 #                      (scram-sha-256). Unset or empty: every connection is trusted, for
 #                      throwaway test databases only.
+#   POSTGRES_PASSWORD_FILE  a file holding that password instead (Docker secrets); not both
 #   POSTGRES_USER      the superuser (default postgres)
 #   POSTGRES_DB        a database to create besides `postgres` (default: none)
 #   POSTGRES_INITDB_ARGS  extra arguments for initdb
@@ -40,6 +41,13 @@ fi
 init_cluster() {
     local user=${POSTGRES_USER:-postgres}
     local password=${POSTGRES_PASSWORD:-}
+    if [[ -n ${POSTGRES_PASSWORD_FILE:-} ]]; then
+        if [[ -n $password ]]; then
+            log "set POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE, not both"
+            exit 1
+        fi
+        password=$(< "$POSTGRES_PASSWORD_FILE")
+    fi
     local pwfile='' initdb_args=()
     if [[ -n $password ]]; then
         pwfile=$(mktemp)
