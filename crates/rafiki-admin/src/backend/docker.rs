@@ -35,12 +35,13 @@ use bollard::query_parameters::{
     StopContainerOptionsBuilder,
 };
 use bollard::Docker;
-use futures_util::StreamExt;
-use rafiki_types::internal::env;
 use rafiki_types::status::ServiceType;
-use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
+use super::engine::{
+    self, engine_error, is_not_found, reason, CONTAINER_DATA_DIR, CONTAINER_VENV_DIR,
+    CONTAINER_WORK_DIR, KEPT_LOG_LINES, SERVICE_USER,
+};
 use super::{Backend, BackendError, Launched, Owners, ServiceAddress, ServiceSpec, ServiceState};
 
 /// Labels every container of the backend carries (networks carry the project and job ones).
@@ -59,27 +60,11 @@ pub mod labels {
     pub const ENV_MODEL_OWNER: &str = "rafiki-rs.env-model-owner";
 }
 
-/// The user services run as: the unprivileged user of the worker and predictor images, forced
-/// here too so that an allowed image that ends as root still runs unprivileged.
-const SERVICE_USER: &str = "10001:10001";
-/// The one writable directory of a container besides its environments, an anonymous volume
-/// removed with it: the work directory, the user's home and `TMPDIR` are below it.
-/// The engine fills a new volume with what the image has there (its directories, owned by the
-/// service user), so images must derive from `rafiki-rs/worker` or make the same directories.
-const CONTAINER_DATA_DIR: &str = "/var/lib/rafiki";
-/// Where a service's working files live inside its container.
-const CONTAINER_WORK_DIR: &str = "/var/lib/rafiki/work";
-/// Where a worker's dependency environments live inside its container: its owners' volume,
-/// mounted over the image's (empty, service-user-owned) directory, whose owner and mode a new
-/// volume copies.
-const CONTAINER_VENV_DIR: &str = "/var/lib/rafiki/venvs";
 /// A small scratch `/tmp` in memory, for programs that ignore `TMPDIR`; it counts towards the
 /// container's memory limit.
 const TMP_OPTIONS: &str = "rw,nosuid,nodev,noexec,size=256m,mode=1777";
 /// Seconds a stopped container gets after SIGTERM before SIGKILL.
 const STOP_GRACE_SECS: i32 = 5;
-/// How many of its last output lines a removed container leaves in its service's log.
-const KEPT_LOG_LINES: &str = "10000";
 
 /// How the backend runs containers.
 #[derive(Debug, Clone)]
@@ -102,28 +87,6 @@ pub struct DockerSettings {
 pub struct DockerBackend {
     docker: Docker,
     settings: DockerSettings,
-}
-
-fn docker_error(what: &str, err: DockerError) -> BackendError {
-    BackendError(format!("{what}: {}", reason(&err)))
-}
-
-/// Docker's own message where it sent one.
-fn reason(err: &DockerError) -> String {
-    match err {
-        DockerError::DockerResponseServerError { message, .. } => message.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn is_not_found(err: &DockerError) -> bool {
-    matches!(
-        err,
-        DockerError::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
 }
 
 fn is_conflict(err: &DockerError) -> bool {
@@ -182,7 +145,7 @@ impl DockerBackend {
         self.docker
             .create_volume(request)
             .await
-            .map_err(|e| docker_error(&format!("cannot create volume {name}"), e))?;
+            .map_err(|e| engine_error(&format!("cannot create volume {name}"), e))?;
         Ok(())
     }
 
@@ -204,7 +167,7 @@ impl DockerBackend {
             self.docker
                 .create_network(request)
                 .await
-                .map_err(|e| docker_error(&format!("cannot create network {name}"), e))?;
+                .map_err(|e| engine_error(&format!("cannot create network {name}"), e))?;
         }
         let mut ids = self.networks_named(&name).await?;
         ids.sort();
@@ -236,7 +199,7 @@ impl DockerBackend {
         match self.docker.remove_network(network).await {
             Ok(()) => Ok(()),
             Err(err) if is_not_found(&err) => Ok(()),
-            Err(err) => Err(docker_error(
+            Err(err) => Err(engine_error(
                 &format!("cannot remove network {network}"),
                 err,
             )),
@@ -256,7 +219,7 @@ impl DockerBackend {
         self.docker
             .list_networks(Some(options))
             .await
-            .map_err(|e| docker_error("cannot list networks", e))
+            .map_err(|e| engine_error("cannot list networks", e))
     }
 
     /// The ids of the networks called exactly `name` (the engine's filter matches parts).
@@ -287,30 +250,14 @@ impl DockerBackend {
     /// The container's definition: image, command, environment, labels, user, limits,
     /// hardening, file systems, network, GPUs, port.
     fn definition(&self, spec: &ServiceSpec, network: &str) -> ContainerCreateBody {
-        let (image, cmd) = match spec.service_type {
-            ServiceType::Predict => (
-                self.settings.predictor_image.clone(),
-                vec!["rafiki-predictor"],
-            ),
-            ServiceType::Inference => (spec.image.clone(), vec!["rafiki-worker", "inference"]),
-            ServiceType::Train | ServiceType::Advisor => {
-                (spec.image.clone(), vec!["rafiki-worker", "train"])
-            }
-        };
-        let mut vars: Vec<String> = spec
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .chain(super::passed_through_env().map(|(k, v)| format!("{k}={v}")))
-            .collect();
-        vars.push(format!("{}={CONTAINER_WORK_DIR}", env::WORK_DIR));
+        let (image, cmd) = engine::image_and_command(spec, &self.settings.predictor_image);
+        let mut vars = engine::container_env(spec);
         let mut mounts = vec![Mount {
             target: Some(CONTAINER_DATA_DIR.into()),
             typ: Some(MountType::VOLUME),
             ..Default::default()
         }];
         if let Some(owners) = spec.owners {
-            vars.push(format!("{}={CONTAINER_VENV_DIR}", env::VENV_DIR));
             mounts.push(Mount {
                 target: Some(CONTAINER_VENV_DIR.into()),
                 source: Some(self.env_volume_name(owners)),
@@ -412,7 +359,7 @@ impl DockerBackend {
             Ok(created) => Ok(created.id),
             Err(err) => {
                 self.release_job_network(spec.job_id).await;
-                Err(docker_error(
+                Err(engine_error(
                     &format!("cannot create container {name}"),
                     err,
                 ))
@@ -422,10 +369,7 @@ impl DockerBackend {
 
     /// The log a service's removed containers leave behind.
     pub fn log_path(&self, service_id: Uuid) -> PathBuf {
-        self.settings
-            .logs_dir
-            .join(service_id.to_string())
-            .join("service.log")
+        engine::log_path(&self.settings.logs_dir, service_id)
     }
 
     /// Appends the end of a container's output to its service's log; a container that does not
@@ -436,37 +380,8 @@ impl DockerBackend {
             .stderr(true)
             .tail(KEPT_LOG_LINES)
             .build();
-        let mut output = Vec::new();
-        let mut stream = self.docker.logs(container, Some(options));
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(chunk) => output.extend_from_slice(&chunk.into_bytes()),
-                Err(err) if is_not_found(&err) => return,
-                Err(err) => {
-                    tracing::warn!(container, error = %reason(&err), "cannot read its output");
-                    break;
-                }
-            }
-        }
-        if output.is_empty() {
-            return;
-        }
-        let path = self.log_path(service_id);
-        let written = async {
-            if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir).await?;
-            }
-            let mut file = tokio::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .await?;
-            file.write_all(&output).await?;
-            file.flush().await
-        };
-        if let Err(err) = written.await {
-            tracing::warn!(path = %path.display(), error = %err, "cannot keep a container's output");
-        }
+        let output = self.docker.logs(container, Some(options));
+        engine::keep_output(output, container, &self.log_path(service_id)).await;
     }
 
     /// Removes a container, running or not, with its anonymous volume (the work directory);
@@ -481,7 +396,7 @@ impl DockerBackend {
             Err(err) if is_not_found(&err) => Ok(()),
             // A removal already in progress finishes on its own.
             Err(err) if is_conflict(&err) => Ok(()),
-            Err(err) => Err(docker_error(
+            Err(err) => Err(engine_error(
                 &format!("cannot remove container {container}"),
                 err,
             )),
@@ -494,7 +409,7 @@ impl DockerBackend {
             .docker
             .inspect_container(id, None)
             .await
-            .map_err(|e| docker_error("cannot inspect the predictor's container", e))?;
+            .map_err(|e| engine_error("cannot inspect the predictor's container", e))?;
         inspected
             .network_settings
             .and_then(|n| n.ports)
@@ -526,7 +441,7 @@ impl DockerBackend {
             .docker
             .list_containers(Some(options))
             .await
-            .map_err(|e| docker_error("cannot list containers", e))?;
+            .map_err(|e| engine_error("cannot list containers", e))?;
         Ok(containers
             .into_iter()
             .filter_map(|c| {
@@ -557,7 +472,7 @@ impl DockerBackend {
                 )))
             }
             Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(docker_error(&format!("cannot inspect {container}"), err)),
+            Err(err) => Err(engine_error(&format!("cannot inspect {container}"), err)),
         }
     }
 }
@@ -565,10 +480,10 @@ impl DockerBackend {
 /// Connects to the engine (`DOCKER_HOST` or the local socket) and agrees on an API version.
 pub async fn connect_engine() -> Result<Docker, BackendError> {
     Docker::connect_with_defaults()
-        .map_err(|e| docker_error("cannot reach the Docker engine", e))?
+        .map_err(|e| engine_error("cannot reach the Docker engine", e))?
         .negotiate_version()
         .await
-        .map_err(|e| docker_error("cannot reach the Docker engine", e))
+        .map_err(|e| engine_error("cannot reach the Docker engine", e))
 }
 
 /// Removes `project`'s dependency-environment volumes that no container uses (the engine
@@ -590,7 +505,7 @@ pub async fn remove_unused_env_volumes(
     let listed = docker
         .list_volumes(Some(options))
         .await
-        .map_err(|e| docker_error("cannot list volumes", e))?;
+        .map_err(|e| engine_error("cannot list volumes", e))?;
     let mut removed = Vec::new();
     for volume in listed.volumes.unwrap_or_default() {
         match docker
@@ -603,7 +518,7 @@ pub async fn remove_unused_env_volumes(
             Ok(()) => removed.push(volume.name),
             Err(err) if is_conflict(&err) || is_not_found(&err) => {}
             Err(err) => {
-                return Err(docker_error(
+                return Err(engine_error(
                     &format!("cannot remove volume {}", volume.name),
                     err,
                 ))
@@ -634,7 +549,7 @@ impl Backend for DockerBackend {
     async fn start(&self, spec: &ServiceSpec) -> Result<Launched, BackendError> {
         let id = self.create(spec).await?;
         if let Err(err) = self.docker.start_container(&id, None).await {
-            let failure = docker_error(
+            let failure = engine_error(
                 &format!("cannot start container {}", self.container_name(spec.id)),
                 err,
             );

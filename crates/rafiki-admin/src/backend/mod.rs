@@ -4,6 +4,7 @@
 //! stops, and at start-up reconciles what it finds with the live services.
 
 pub mod docker;
+mod engine;
 pub mod process;
 pub mod swarm;
 

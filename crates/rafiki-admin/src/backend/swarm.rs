@@ -42,33 +42,24 @@ use bollard::query_parameters::{
     ListTasksOptionsBuilder, LogsOptionsBuilder,
 };
 use bollard::Docker;
-use futures_util::StreamExt;
-use rafiki_types::internal::env;
 use rafiki_types::status::ServiceType;
-use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use super::docker::{connect_engine, labels};
+use super::engine::{
+    self, engine_error, is_not_found, reason, CONTAINER_DATA_DIR, CONTAINER_VENV_DIR,
+    CONTAINER_WORK_DIR, KEPT_LOG_LINES, SERVICE_USER,
+};
 use super::{Backend, BackendError, Launched, Owners, ServiceAddress, ServiceSpec, ServiceState};
 
 /// The label of a service naming the node it is pinned to (the node choice counts them).
 pub const NODE_LABEL: &str = "rafiki-rs.node";
 
-/// The user services run as (the docker backend's reasons).
-const SERVICE_USER: &str = "10001:10001";
-/// The container's one writable directory besides its environments (docker backend).
-const CONTAINER_DATA_DIR: &str = "/var/lib/rafiki";
-/// Where a service's working files live inside its container.
-const CONTAINER_WORK_DIR: &str = "/var/lib/rafiki/work";
-/// Where a worker's dependency environments live inside its container.
-const CONTAINER_VENV_DIR: &str = "/var/lib/rafiki/venvs";
 /// The size of the scratch `/tmp`, in bytes. Swarm's API before 1.46 takes no tmpfs flags, so
 /// unlike the docker backend's it cannot be `noexec`.
 const TMP_BYTES: i64 = 256 * 1024 * 1024;
 /// Seconds a removed service's container gets after SIGTERM before SIGKILL, in nanoseconds.
 const STOP_GRACE_NANOS: i64 = 5_000_000_000;
-/// How many of its last output lines a removed service leaves in its log.
-const KEPT_LOG_LINES: &str = "10000";
 /// How long a removed service's containers may take to go (6 to 16 s measured on one node).
 const REMOVAL_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often removal and a predictor's start are checked on.
@@ -103,28 +94,6 @@ pub struct SwarmBackend {
     /// task timestamps change with every status message, so the wait is measured here).
     /// Dropped when the task runs or ends, and when the service is removed.
     pending_since: Mutex<HashMap<String, (String, Instant)>>,
-}
-
-fn swarm_error(what: &str, err: DockerError) -> BackendError {
-    BackendError(format!("{what}: {}", reason(&err)))
-}
-
-/// Docker's own message where it sent one.
-fn reason(err: &DockerError) -> String {
-    match err {
-        DockerError::DockerResponseServerError { message, .. } => message.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn is_not_found(err: &DockerError) -> bool {
-    matches!(
-        err,
-        DockerError::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
 }
 
 /// A node a service may be pinned to.
@@ -176,7 +145,7 @@ impl SwarmBackend {
         let info = docker
             .info()
             .await
-            .map_err(|e| swarm_error("cannot read the engine's information", e))?;
+            .map_err(|e| engine_error("cannot read the engine's information", e))?;
         let manager = info
             .swarm
             .and_then(|s| s.control_available)
@@ -227,7 +196,7 @@ impl SwarmBackend {
             .docker
             .list_networks(Some(options))
             .await
-            .map_err(|e| swarm_error("cannot list networks", e))?
+            .map_err(|e| engine_error("cannot list networks", e))?
             .into_iter()
             .find(|n| n.name.as_deref() == Some(name));
         if let Some(network) = existing {
@@ -251,7 +220,7 @@ impl SwarmBackend {
         self.docker
             .create_network(request)
             .await
-            .map_err(|e| swarm_error(&format!("cannot create network {name}"), e))?;
+            .map_err(|e| engine_error(&format!("cannot create network {name}"), e))?;
         Ok(())
     }
 
@@ -261,7 +230,7 @@ impl SwarmBackend {
             .docker
             .list_nodes(None)
             .await
-            .map_err(|e| swarm_error("cannot list the swarm's nodes", e))?;
+            .map_err(|e| engine_error("cannot list the swarm's nodes", e))?;
         Ok(nodes
             .into_iter()
             .filter(|n| {
@@ -294,23 +263,8 @@ impl SwarmBackend {
     /// The service's spec: image, command, environment, labels, user, limits, hardening, file
     /// systems, network, endpoint, node, restart policy.
     pub fn definition(&self, spec: &ServiceSpec, node: &Node) -> SwarmServiceSpec {
-        let (image, cmd) = match spec.service_type {
-            ServiceType::Predict => (
-                self.settings.predictor_image.clone(),
-                vec!["rafiki-predictor"],
-            ),
-            ServiceType::Inference => (spec.image.clone(), vec!["rafiki-worker", "inference"]),
-            ServiceType::Train | ServiceType::Advisor => {
-                (spec.image.clone(), vec!["rafiki-worker", "train"])
-            }
-        };
-        let mut vars: Vec<String> = spec
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .chain(super::passed_through_env().map(|(k, v)| format!("{k}={v}")))
-            .collect();
-        vars.push(format!("{}={CONTAINER_WORK_DIR}", env::WORK_DIR));
+        let (image, cmd) = engine::image_and_command(spec, &self.settings.predictor_image);
+        let mut vars = engine::container_env(spec);
         let mut mounts = vec![
             Mount {
                 target: Some(CONTAINER_DATA_DIR.into()),
@@ -329,7 +283,6 @@ impl SwarmBackend {
             },
         ];
         if let Some(owners) = spec.owners {
-            vars.push(format!("{}={CONTAINER_VENV_DIR}", env::VENV_DIR));
             mounts.push(Mount {
                 target: Some(CONTAINER_VENV_DIR.into()),
                 source: Some(self.env_volume_name(owners)),
@@ -449,10 +402,7 @@ impl SwarmBackend {
 
     /// The log a service's removed containers leave behind.
     pub fn log_path(&self, service_id: Uuid) -> PathBuf {
-        self.settings
-            .logs_dir
-            .join(service_id.to_string())
-            .join("service.log")
+        engine::log_path(&self.settings.logs_dir, service_id)
     }
 
     /// Appends the end of a service's output to its log; a service that does not exist has
@@ -463,37 +413,8 @@ impl SwarmBackend {
             .stderr(true)
             .tail(KEPT_LOG_LINES)
             .build();
-        let mut output = Vec::new();
-        let mut stream = self.docker.service_logs(swarm_service, Some(options));
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(chunk) => output.extend_from_slice(&chunk.into_bytes()),
-                Err(err) if is_not_found(&err) => return,
-                Err(err) => {
-                    tracing::warn!(swarm_service, error = %reason(&err), "cannot read its output");
-                    break;
-                }
-            }
-        }
-        if output.is_empty() {
-            return;
-        }
-        let path = self.log_path(service_id);
-        let written = async {
-            if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir).await?;
-            }
-            let mut file = tokio::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .await?;
-            file.write_all(&output).await?;
-            file.flush().await
-        };
-        if let Err(err) = written.await {
-            tracing::warn!(path = %path.display(), error = %err, "cannot keep a service's output");
-        }
+        let output = self.docker.service_logs(swarm_service, Some(options));
+        engine::keep_output(output, swarm_service, &self.log_path(service_id)).await;
     }
 
     /// Keeps a service's output, removes it and waits until its containers are gone; one
@@ -513,7 +434,7 @@ impl SwarmBackend {
             Ok(()) => {}
             Err(err) if is_not_found(&err) => {}
             Err(err) => {
-                return Err(swarm_error(
+                return Err(engine_error(
                     &format!("cannot remove service {swarm_service}"),
                     err,
                 ))
@@ -543,7 +464,7 @@ impl SwarmBackend {
                 .docker
                 .list_containers(Some(options))
                 .await
-                .map_err(|e| swarm_error("cannot list containers", e))?;
+                .map_err(|e| engine_error("cannot list containers", e))?;
             if left.is_empty() {
                 return Ok(());
             }
@@ -609,7 +530,7 @@ impl SwarmBackend {
             let task = self
                 .newest_task(swarm_service)
                 .await
-                .map_err(|e| swarm_error("cannot list the predictor's tasks", e))?;
+                .map_err(|e| engine_error("cannot list the predictor's tasks", e))?;
             let status = task.as_ref().and_then(|t| t.status.clone());
             let state = status.as_ref().and_then(|s| s.state);
             if state == Some(TaskState::RUNNING) {
@@ -657,7 +578,7 @@ impl SwarmBackend {
             .docker
             .list_services(Some(options))
             .await
-            .map_err(|e| swarm_error("cannot list services", e))?;
+            .map_err(|e| engine_error("cannot list services", e))?;
         Ok(services
             .into_iter()
             .filter_map(|s| {
@@ -712,7 +633,7 @@ impl Backend for SwarmBackend {
             .docker
             .create_service(self.definition(spec, &node), None)
             .await
-            .map_err(|e| swarm_error(&format!("cannot create service {name}"), e))?;
+            .map_err(|e| engine_error(&format!("cannot create service {name}"), e))?;
         let Some(id) = created.id else {
             // Nothing to remove by id: remove by name.
             self.remove(&name, spec.id).await?;
@@ -787,7 +708,7 @@ impl Backend for SwarmBackend {
                 None => match self.docker.delete_service(&service.id).await {
                     Ok(()) => {}
                     Err(err) if is_not_found(&err) => {}
-                    Err(err) => return Err(swarm_error("cannot remove a service", err)),
+                    Err(err) => return Err(engine_error("cannot remove a service", err)),
                 },
             }
             removed += 1;
