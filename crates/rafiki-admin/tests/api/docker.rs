@@ -25,7 +25,8 @@ use uuid::Uuid;
 
 use crate::helpers::forms::RafikiForm;
 use crate::helpers::jobs::{
-    dataset, model, one_trial_job, start_job, wait_for_job, wait_until_ended,
+    assert_train_workers_output_kept, dataset, deploy_latest, model, one_trial_job, start_job,
+    wait_for_job, wait_until_ended,
 };
 use crate::helpers::models::{SLOW_MODEL, UNLOADABLE_MODEL};
 use crate::helpers::poll;
@@ -497,30 +498,9 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
         containers_of(&backend, &project).await.is_empty(),
         "finished workers are removed"
     );
-    let workers: Vec<Uuid> =
-        sqlx::query_scalar("select id from services where service_type = 'TRAIN'")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
-    for worker in workers {
-        let log = app.data_dir.join(format!("services/{worker}/service.log"));
-        let kept = std::fs::read_to_string(&log).unwrap_or_default();
-        assert!(
-            !kept.is_empty(),
-            "the removed worker's output is kept in {log:?}"
-        );
-    }
+    assert_train_workers_output_kept(&app).await;
 
-    let created = json_ok(
-        app.send(
-            Method::POST,
-            "/inference_jobs",
-            Some(&dev),
-            json!({"app": "myapp", "app_version": -1, "budget": {"GPU_COUNT": 0}}),
-        )
-        .await,
-    )
-    .await;
+    let created = deploy_latest(&app, &dev, "myapp").await;
     let host = created["predictor_host"].as_str().unwrap().to_owned();
     wait_for_job(&app, &dev, "/inference_jobs/myapp/1", 120, |j| {
         assert_ne!(j["status"], "ERRORED", "{j}");
@@ -974,16 +954,7 @@ async fn hostile_models_in_containers_reach_nothing_beyond_their_own_service() {
     .await;
     let job = wait_until_ended(&app, &dev, &path, 240).await;
     assert_eq!(job["status"], "STOPPED", "{job}");
-    let created = json_ok(
-        app.send(
-            Method::POST,
-            "/inference_jobs",
-            Some(&dev),
-            json!({"app": "myapp", "app_version": -1, "budget": {"GPU_COUNT": 0}}),
-        )
-        .await,
-    )
-    .await;
+    let created = deploy_latest(&app, &dev, "myapp").await;
     wait_for_job(&app, &dev, "/inference_jobs/myapp/1", 120, |j| {
         assert_ne!(j["status"], "ERRORED", "{j}");
         j["status"] == "RUNNING"

@@ -26,10 +26,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::jobs::{start_job, wait_for_job, wait_until_ended};
+use crate::helpers::jobs::{
+    assert_train_workers_output_kept, deploy_latest, start_job, wait_for_job, wait_until_ended,
+};
 use crate::helpers::models::SLOW_MODEL;
 use crate::helpers::poll;
-use crate::helpers::requests::json_ok;
 use crate::helpers::{fresh_database, spawn_app_on, TestApp};
 
 const WORKER_IMAGE: &str = "rafiki-rs/worker:latest";
@@ -512,30 +513,9 @@ async fn a_job_trains_deploys_and_serves_on_swarm_services_and_a_restart_adopts_
         s.is_empty()
     })
     .await;
-    let workers: Vec<Uuid> =
-        sqlx::query_scalar("select id from services where service_type = 'TRAIN'")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
-    for worker in workers {
-        let log = app.data_dir.join(format!("services/{worker}/service.log"));
-        let kept = std::fs::read_to_string(&log).unwrap_or_default();
-        assert!(
-            !kept.is_empty(),
-            "the removed worker's output is kept in {log:?}"
-        );
-    }
+    assert_train_workers_output_kept(&app).await;
 
-    let created = json_ok(
-        app.send(
-            Method::POST,
-            "/inference_jobs",
-            Some(&dev),
-            json!({"app": "myapp", "app_version": -1, "budget": {"GPU_COUNT": 0}}),
-        )
-        .await,
-    )
-    .await;
+    let created = deploy_latest(&app, &dev, "myapp").await;
     let host = created["predictor_host"].as_str().unwrap().to_owned();
     let addr = docker(&["info", "--format", "{{.Swarm.NodeAddr}}"]);
     assert!(

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use rafiki_types::status::ServiceType;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -823,12 +824,31 @@ async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) -
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    let worker = uuid::Uuid::new_v4();
+    let worker = hand_made_service(app, ServiceType::Train, job_id, token).await;
+    rafiki_store::services::insert_train_worker(
+        &app.pool,
+        rafiki_types::ids::ServiceId(worker),
+        rafiki_types::ids::SubTrainJobId(sub_id),
+    )
+    .await
+    .unwrap();
+    worker
+}
+
+/// A live service of `service_type` for job `job_id` that calls as `token`, written by hand.
+/// Its backend is not the admin's, so supervision leaves it alone. Returns its id.
+async fn hand_made_service(
+    app: &TestApp,
+    service_type: ServiceType,
+    job_id: uuid::Uuid,
+    token: &str,
+) -> uuid::Uuid {
+    let id = uuid::Uuid::new_v4();
     rafiki_store::services::insert(
         &app.pool,
         &rafiki_store::services::NewService {
-            id: worker,
-            service_type: rafiki_types::status::ServiceType::Train,
+            id,
+            service_type,
             backend: rafiki_types::status::BackendKind::Docker,
             token_hash: &rafiki_admin::orchestrator::token_hash(token),
             gpus: &[],
@@ -838,14 +858,7 @@ async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) -
     )
     .await
     .unwrap();
-    rafiki_store::services::insert_train_worker(
-        &app.pool,
-        rafiki_types::ids::ServiceId(worker),
-        rafiki_types::ids::SubTrainJobId(sub_id),
-    )
-    .await
-    .unwrap();
-    worker
+    id
 }
 
 /// Makes a predictor by hand for the job that `hand_driven_worker` joined, calling as `token`.
@@ -864,21 +877,7 @@ async fn hand_made_predictor(app: &TestApp, token: &str) {
     )
     .await
     .unwrap();
-    let predictor = uuid::Uuid::new_v4();
-    rafiki_store::services::insert(
-        &app.pool,
-        &rafiki_store::services::NewService {
-            id: predictor,
-            service_type: rafiki_types::status::ServiceType::Predict,
-            backend: rafiki_types::status::BackendKind::Docker,
-            token_hash: &rafiki_admin::orchestrator::token_hash(token),
-            gpus: &[],
-            image: "none",
-            job_id,
-        },
-    )
-    .await
-    .unwrap();
+    let predictor = hand_made_service(app, ServiceType::Predict, job_id, token).await;
     rafiki_store::inference_jobs::insert_predictor(
         &app.pool,
         rafiki_types::ids::InferenceJobId(job_id),

@@ -172,3 +172,36 @@ pub async fn live_worker_pids(app: &TestApp) -> Vec<i32> {
         })
         .collect()
 }
+
+/// Asserts that every train worker of the job left its output in its service log, as a
+/// container backend keeps it when it removes the worker.
+pub async fn assert_train_workers_output_kept(app: &TestApp) {
+    let workers: Vec<uuid::Uuid> =
+        sqlx::query_scalar("select id from services where service_type = 'TRAIN'")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    for worker in workers {
+        let log = app.data_dir.join(format!("services/{worker}/service.log"));
+        let kept = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            !kept.is_empty(),
+            "the removed worker's output is kept in {log:?}"
+        );
+    }
+}
+
+/// Deploys the latest version of `app_name` without GPUs; returns the answer of
+/// `POST /inference_jobs`.
+pub async fn deploy_latest(app: &TestApp, token: &str, app_name: &str) -> Value {
+    json_ok(
+        app.send(
+            Method::POST,
+            "/inference_jobs",
+            Some(token),
+            json!({"app": app_name, "app_version": -1, "budget": {"GPU_COUNT": 0}}),
+        )
+        .await,
+    )
+    .await
+}
