@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::helpers::forms::RafikiForm;
 use crate::helpers::jobs::{
     assert_train_workers_output_kept, dataset, deploy_latest, model, one_trial_job, start_job,
-    wait_for_job, wait_until_ended,
+    two_slow_trials, wait_for_job, wait_until_ended,
 };
 use crate::helpers::models::{SLOW_MODEL, UNLOADABLE_MODEL};
 use crate::helpers::poll;
@@ -476,24 +476,7 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
         "and its job's network"
     );
 
-    let (dev, path) = start_job(
-        &app,
-        "ANY",
-        (b"train", b"val"),
-        &[("slow", "Slow", SLOW_MODEL)],
-        json!({"MODEL_TRIAL_COUNT": 2}),
-        json!({"seconds": 0.2}),
-    )
-    .await;
-    let job = wait_until_ended(&app, &dev, &path, 240).await;
-    assert_eq!(job["status"], "STOPPED", "{job}");
-    let trials = app.get_json(&format!("{path}/trials"), &dev).await;
-    let trials = trials.as_array().unwrap();
-    assert_eq!(trials.len(), 2, "{trials:?}");
-    assert!(
-        trials.iter().all(|t| t["status"] == "COMPLETED"),
-        "{trials:?}"
-    );
+    let (dev, _) = two_slow_trials(&app, 240).await;
     assert!(
         containers_of(&backend, &project).await.is_empty(),
         "finished workers are removed"

@@ -27,7 +27,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::jobs::{
-    assert_train_workers_output_kept, deploy_latest, start_job, wait_for_job, wait_until_ended,
+    assert_train_workers_output_kept, deploy_latest, start_job, two_slow_trials, wait_for_job,
+    wait_until_ended,
 };
 use crate::helpers::models::SLOW_MODEL;
 use crate::helpers::poll;
@@ -491,24 +492,7 @@ async fn a_job_trains_deploys_and_serves_on_swarm_services_and_a_restart_adopts_
         "reconciliation removed the stray service"
     );
 
-    let (dev, path) = start_job(
-        &app,
-        "ANY",
-        (b"train", b"val"),
-        &[("slow", "Slow", SLOW_MODEL)],
-        json!({"MODEL_TRIAL_COUNT": 2}),
-        json!({"seconds": 0.2}),
-    )
-    .await;
-    let job = wait_until_ended(&app, &dev, &path, 300).await;
-    assert_eq!(job["status"], "STOPPED", "{job}");
-    let trials = app.get_json(&format!("{path}/trials"), &dev).await;
-    let trials = trials.as_array().unwrap();
-    assert_eq!(trials.len(), 2, "{trials:?}");
-    assert!(
-        trials.iter().all(|t| t["status"] == "COMPLETED"),
-        "{trials:?}"
-    );
+    let (dev, _) = two_slow_trials(&app, 300).await;
     wait_for_services(&backend, &project, 60, "finished workers removed", |s| {
         s.is_empty()
     })

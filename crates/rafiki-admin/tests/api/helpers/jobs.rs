@@ -205,3 +205,27 @@ pub async fn deploy_latest(app: &TestApp, token: &str, app_name: &str) -> Value 
     )
     .await
 }
+
+/// Trains the slow model (0.2 s a trial) for two trials and waits, up to `secs`, for the job
+/// to end STOPPED with both trials COMPLETED; returns the user's token and the job's path.
+pub async fn two_slow_trials(app: &TestApp, secs: u64) -> (String, String) {
+    let (dev, path) = start_job(
+        app,
+        "ANY",
+        (b"train", b"val"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 2}),
+        json!({"seconds": 0.2}),
+    )
+    .await;
+    let job = wait_until_ended(app, &dev, &path, secs).await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    let trials = app.get_json(&format!("{path}/trials"), &dev).await;
+    let trials = trials.as_array().unwrap();
+    assert_eq!(trials.len(), 2, "{trials:?}");
+    assert!(
+        trials.iter().all(|t| t["status"] == "COMPLETED"),
+        "{trials:?}"
+    );
+    (dev, path)
+}
