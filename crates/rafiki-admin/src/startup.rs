@@ -304,6 +304,18 @@ pub async fn check_workers_python(settings: &Settings) -> anyhow::Result<Option<
     Ok(Some(python))
 }
 
+/// What the container backends (docker and swarm) give every container, from the settings.
+fn container_settings(settings: &Settings) -> DockerSettings {
+    DockerSettings {
+        project: settings.docker_project.clone(),
+        predictor_image: settings.predictor_image.clone(),
+        cpus: settings.docker_cpus,
+        memory_mb: settings.docker_memory_mb,
+        pids_limit: settings.docker_pids_limit,
+        logs_dir: settings.data_dir.join("services"),
+    }
+}
+
 /// The orchestrator over the configured backend. Unless configured, services reach the admin
 /// on loopback (the process backend runs them on this host) or, in containers (docker and
 /// swarm), through their engine's host.
@@ -333,28 +345,16 @@ async fn build_orchestrator(
         ),
         BackendKind::Docker => (
             Arc::new(
-                DockerBackend::connect(DockerSettings {
-                    project: settings.docker_project.clone(),
-                    predictor_image: settings.predictor_image.clone(),
-                    cpus: settings.docker_cpus,
-                    memory_mb: settings.docker_memory_mb,
-                    pids_limit: settings.docker_pids_limit,
-                    logs_dir: settings.data_dir.join("services"),
-                })
-                .await
-                .context("RAFIKI_BACKEND=docker")?,
+                DockerBackend::connect(container_settings(settings))
+                    .await
+                    .context("RAFIKI_BACKEND=docker")?,
             ),
             format!("http://host.docker.internal:{port}"),
         ),
         BackendKind::Swarm => (
             Arc::new(
                 SwarmBackend::connect(SwarmSettings {
-                    project: settings.docker_project.clone(),
-                    predictor_image: settings.predictor_image.clone(),
-                    cpus: settings.docker_cpus,
-                    memory_mb: settings.docker_memory_mb,
-                    pids_limit: settings.docker_pids_limit,
-                    logs_dir: settings.data_dir.join("services"),
+                    container: container_settings(settings),
                     network: settings.swarm_network.clone(),
                     pending_timeout: Duration::from_secs(settings.swarm_pending_timeout_secs),
                 })

@@ -45,7 +45,7 @@ use bollard::Docker;
 use rafiki_types::status::ServiceType;
 use uuid::Uuid;
 
-use super::docker::{connect_engine, labels};
+use super::docker::{connect_engine, labels, DockerSettings};
 use super::engine::{
     self, engine_error, is_not_found, reason, CONTAINER_DATA_DIR, CONTAINER_VENV_DIR,
     CONTAINER_WORK_DIR, KEPT_LOG_LINES, SERVICE_USER,
@@ -68,18 +68,9 @@ const POLL: Duration = Duration::from_millis(250);
 /// How the backend runs services.
 #[derive(Debug, Clone)]
 pub struct SwarmSettings {
-    /// This deployment's name, on every service's labels and in its name.
-    pub project: String,
-    /// The predictor's image.
-    pub predictor_image: String,
-    /// CPUs per service (0: no limit).
-    pub cpus: f64,
-    /// Memory per service in MiB (0: no limit).
-    pub memory_mb: u64,
-    /// Processes (threads included) per service (0: no limit).
-    pub pids_limit: u64,
-    /// Where removed services' output is kept, one directory per service.
-    pub logs_dir: PathBuf,
+    /// What every container of the project gets, as with the docker backend: the project's
+    /// name, the predictor's image, the limits, where removed services' output is kept.
+    pub container: DockerSettings,
     /// The attachable overlay network of the admin and its services.
     pub network: String,
     /// How long a task may stay `pending` (no node can take it) before it counts as failed.
@@ -173,14 +164,14 @@ impl SwarmBackend {
 
     /// The Swarm service name of a Rafiki service (also its DNS name on the network).
     pub fn service_name(&self, service_id: Uuid) -> String {
-        format!("{}-{service_id}", self.settings.project)
+        format!("{}-{service_id}", self.settings.container.project)
     }
 
     /// The volume of the dependency environments of `owners`' workers (on each node).
     fn env_volume_name(&self, owners: Owners) -> String {
         format!(
             "{}-envs-{}-{}",
-            self.settings.project, owners.job, owners.model
+            self.settings.container.project, owners.job, owners.model
         )
     }
 
@@ -213,7 +204,7 @@ impl SwarmBackend {
             attachable: Some(true),
             labels: Some(HashMap::from([(
                 labels::PROJECT.to_owned(),
-                self.settings.project.clone(),
+                self.settings.container.project.clone(),
             )])),
             ..Default::default()
         };
@@ -263,7 +254,8 @@ impl SwarmBackend {
     /// The service's spec: image, command, environment, labels, user, limits, hardening, file
     /// systems, network, endpoint, node, restart policy.
     pub fn definition(&self, spec: &ServiceSpec, node: &Node) -> SwarmServiceSpec {
-        let (image, cmd) = engine::image_and_command(spec, &self.settings.predictor_image);
+        let (image, cmd) =
+            engine::image_and_command(spec, &self.settings.container.predictor_image);
         let mut vars = engine::container_env(spec);
         let mut mounts = vec![
             Mount {
@@ -290,7 +282,10 @@ impl SwarmBackend {
                 // Swarm creates the volume on the node; the labels let gc find it.
                 volume_options: Some(MountVolumeOptions {
                     labels: Some(HashMap::from([
-                        (labels::PROJECT.to_owned(), self.settings.project.clone()),
+                        (
+                            labels::PROJECT.to_owned(),
+                            self.settings.container.project.clone(),
+                        ),
                         (labels::ENV_JOB_OWNER.to_owned(), owners.job.to_string()),
                         (labels::ENV_MODEL_OWNER.to_owned(), owners.model.to_string()),
                     ])),
@@ -326,7 +321,10 @@ impl SwarmBackend {
                 }]
             });
         let service_labels = HashMap::from([
-            (labels::PROJECT.to_owned(), self.settings.project.clone()),
+            (
+                labels::PROJECT.to_owned(),
+                self.settings.container.project.clone(),
+            ),
             (labels::SERVICE_ID.to_owned(), spec.id.to_string()),
             (
                 labels::SERVICE_TYPE.to_owned(),
@@ -336,9 +334,9 @@ impl SwarmBackend {
         ]);
         let mut labelled = service_labels.clone();
         labelled.insert(NODE_LABEL.to_owned(), node.id.clone());
-        let cpus = self.settings.cpus;
-        let memory = self.settings.memory_mb;
-        let pids = self.settings.pids_limit;
+        let cpus = self.settings.container.cpus;
+        let memory = self.settings.container.memory_mb;
+        let pids = self.settings.container.pids_limit;
         SwarmServiceSpec {
             name: Some(self.service_name(spec.id)),
             labels: Some(labelled),
@@ -402,7 +400,7 @@ impl SwarmBackend {
 
     /// The log a service's removed containers leave behind.
     pub fn log_path(&self, service_id: Uuid) -> PathBuf {
-        engine::log_path(&self.settings.logs_dir, service_id)
+        engine::log_path(&self.settings.container.logs_dir, service_id)
     }
 
     /// Appends the end of a service's output to its log; a service that does not exist has
@@ -451,7 +449,7 @@ impl SwarmBackend {
         let filters = HashMap::from([(
             "label".to_owned(),
             vec![
-                format!("{}={}", labels::PROJECT, self.settings.project),
+                format!("{}={}", labels::PROJECT, self.settings.container.project),
                 format!("{}={service_id}", labels::SERVICE_ID),
             ],
         )]);
@@ -569,7 +567,11 @@ impl SwarmBackend {
     async fn project_services(&self) -> Result<Vec<ProjectService>, BackendError> {
         let filters = HashMap::from([(
             "label".to_owned(),
-            vec![format!("{}={}", labels::PROJECT, self.settings.project)],
+            vec![format!(
+                "{}={}",
+                labels::PROJECT,
+                self.settings.container.project
+            )],
         )]);
         let options = ListServicesOptionsBuilder::default()
             .filters(&filters)

@@ -19,6 +19,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListServicesOptionsBuilder};
 use rafiki_admin::backend::docker::labels;
+use rafiki_admin::backend::docker::DockerSettings;
 use rafiki_admin::backend::swarm::{Node, SwarmBackend, SwarmSettings, NODE_LABEL};
 use rafiki_admin::backend::{Backend, Owners, ServiceSpec, ServiceState};
 use rafiki_types::status::ServiceType;
@@ -168,12 +169,14 @@ impl Drop for Project {
 
 fn swarm_settings(project: &Project, pending_timeout: Duration) -> SwarmSettings {
     SwarmSettings {
-        project: project.name.clone(),
-        predictor_image: PREDICTOR_IMAGE.into(),
-        cpus: 1.5,
-        memory_mb: 1024,
-        pids_limit: PIDS_LIMIT,
-        logs_dir: std::env::temp_dir().join(&project.name),
+        container: DockerSettings {
+            project: project.name.clone(),
+            predictor_image: PREDICTOR_IMAGE.into(),
+            cpus: 1.5,
+            memory_mb: 1024,
+            pids_limit: PIDS_LIMIT,
+            logs_dir: std::env::temp_dir().join(&project.name),
+        },
         network: project.network(),
         pending_timeout,
     }

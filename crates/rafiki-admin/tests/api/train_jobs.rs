@@ -758,18 +758,7 @@ async fn a_retried_request_for_a_trial_gets_the_same_trial_and_an_abandoned_one_
     let app = spawn_app().await;
     let token = "a-hand-made-service-token";
     let (dev, path, _) = hand_driven_job(&app, token).await;
-    let next = || async {
-        json_ok(
-            app.send(
-                Method::POST,
-                "/internal/train/trials",
-                Some(token),
-                Value::Null,
-            )
-            .await,
-        )
-        .await
-    };
+    let next = || ask_for_trial(&app, token);
 
     // The answer was lost and the worker asks again: the same trial, not a second one.
     let first = next().await;
@@ -833,6 +822,20 @@ async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) -
     .await
     .unwrap();
     worker
+}
+
+/// `POST /internal/train/trials` as the hand-made worker calling as `token`: its answer.
+async fn ask_for_trial(app: &TestApp, token: &str) -> Value {
+    json_ok(
+        app.send(
+            Method::POST,
+            "/internal/train/trials",
+            Some(token),
+            Value::Null,
+        )
+        .await,
+    )
+    .await
 }
 
 /// A live service of `service_type` for job `job_id` that calls as `token`, written by hand.
@@ -1021,16 +1024,7 @@ async fn a_retried_finish_or_parameters_upload_whose_answer_was_lost_is_answered
     let app = spawn_app().await;
     let token = "a-hand-made-service-token";
     let (dev, path, _) = hand_driven_job(&app, token).await;
-    let trial = json_ok(
-        app.send(
-            Method::POST,
-            "/internal/train/trials",
-            Some(token),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let trial = ask_for_trial(&app, token).await;
     let trial_id = trial["trial"]["id"].as_str().unwrap().to_owned();
     let put_params = |bytes: &'static [u8]| {
         app.client
@@ -1081,19 +1075,7 @@ async fn a_trial_whose_worker_died_after_storing_its_parameters_is_run_again_in_
     let app = spawn_app().await;
     let token = "a-hand-made-service-token";
     let (dev, path, worker) = hand_driven_job(&app, token).await;
-    let next_trial = || async {
-        json_ok(
-            app.send(
-                Method::POST,
-                "/internal/train/trials",
-                Some(token),
-                Value::Null,
-            )
-            .await,
-        )
-        .await["trial"]
-            .clone()
-    };
+    let next_trial = || async { ask_for_trial(&app, token).await["trial"].clone() };
     let put_params = |trial_id: String, bytes: &'static [u8]| {
         app.client
             .put(format!(
