@@ -623,17 +623,6 @@ impl Settings {
             .expect("the defaults are valid in dev mode")
     }
 
-    /// The GPU inventory alone (`rafiki-admin gpus`): no secret is read or checked.
-    pub fn load_gpus() -> Result<Vec<i32>, ConfigError> {
-        #[derive(Deserialize)]
-        struct GpusOnly {
-            #[serde(deserialize_with = "text_or_number")]
-            gpus: String,
-        }
-        let only: GpusOnly = Self::figment().extract().map_err(Box::new)?;
-        gpu_inventory(&only.gpus)
-    }
-
     /// What `rafiki-admin gc` needs: no secret is read or checked.
     pub fn load_gc() -> Result<GcSettings, ConfigError> {
         #[derive(Deserialize)]

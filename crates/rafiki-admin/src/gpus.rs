@@ -1,85 +1,6 @@
-//! The GPU inventory of the host services run on (`RAFIKI_GPUS`, e.g. `0,1`, or `auto` to ask
-//! `nvidia-smi`): which device ids are free, which are held by services. Allocation happens
-//! before a job's rows are written, release when a service stops, errors or is found gone; at
-//! start-up the pool is rebuilt from the live services in the database.
-
-use std::collections::BTreeSet;
-use std::sync::Mutex;
-
-/// Not enough free GPUs.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{asked} GPU(s) asked for, {} free{}", free.len(), describe(free))]
-pub struct GpuShortage {
-    /// How many were asked for.
-    pub asked: usize,
-    /// The free device ids.
-    pub free: Vec<i32>,
-}
-
-fn describe(free: &[i32]) -> String {
-    if free.is_empty() {
-        String::new()
-    } else {
-        let ids: Vec<String> = free.iter().map(i32::to_string).collect();
-        format!(" ({})", ids.join(", "))
-    }
-}
-
-/// The inventory.
-pub struct GpuPool {
-    free: Mutex<BTreeSet<i32>>,
-    all: BTreeSet<i32>,
-}
-
-impl GpuPool {
-    /// A pool of these device ids, all free.
-    pub fn new(devices: impl IntoIterator<Item = i32>) -> Self {
-        let all: BTreeSet<i32> = devices.into_iter().collect();
-        GpuPool {
-            free: Mutex::new(all.clone()),
-            all,
-        }
-    }
-
-    fn free_set(&self) -> std::sync::MutexGuard<'_, BTreeSet<i32>> {
-        self.free.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Takes `count` free devices, lowest ids first, or none at all.
-    pub fn allocate(&self, count: usize) -> Result<Vec<i32>, GpuShortage> {
-        let mut free = self.free_set();
-        if free.len() < count {
-            return Err(GpuShortage {
-                asked: count,
-                free: free.iter().copied().collect(),
-            });
-        }
-        let taken: Vec<i32> = free.iter().copied().take(count).collect();
-        for id in &taken {
-            free.remove(id);
-        }
-        Ok(taken)
-    }
-
-    /// Returns devices to the pool (ids it does not know are ignored).
-    pub fn release(&self, devices: &[i32]) {
-        let mut free = self.free_set();
-        free.extend(devices.iter().filter(|id| self.all.contains(id)));
-    }
-
-    /// Marks devices held by services that survived an admin restart.
-    pub fn mark_used(&self, devices: &[i32]) {
-        let mut free = self.free_set();
-        for id in devices {
-            free.remove(id);
-        }
-    }
-
-    /// The free device ids.
-    pub fn free(&self) -> Vec<i32> {
-        self.free_set().iter().copied().collect()
-    }
-}
+//! The GPUs of the admin's own host (`RAFIKI_GPUS`, e.g. `0,1`, or `auto` to ask
+//! `nvidia-smi`): the inventory of the one node of the process and docker backends
+//! (`cluster::LocalInventory`). Swarm nodes declare theirs in a node label.
 
 /// The GPUs `nvidia-smi` lists on this host; none where it is missing or fails.
 pub fn discover() -> Vec<i32> {
@@ -119,27 +40,6 @@ pub fn parse_gpu_list(text: &str) -> Result<Vec<i32>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn allocates_all_or_nothing_and_releases() {
-        let pool = GpuPool::new([0, 1, 2]);
-        assert_eq!(pool.allocate(2).unwrap(), vec![0, 1]);
-        let err = pool.allocate(2).unwrap_err();
-        assert_eq!(
-            err,
-            GpuShortage {
-                asked: 2,
-                free: vec![2]
-            }
-        );
-        assert_eq!(err.to_string(), "2 GPU(s) asked for, 1 free (2)");
-        assert_eq!(pool.free(), vec![2], "a refused allocation takes nothing");
-        pool.release(&[1, 7]);
-        assert_eq!(pool.free(), vec![1, 2], "unknown ids are not added");
-        pool.mark_used(&[2]);
-        assert_eq!(pool.allocate(1).unwrap(), vec![1]);
-        assert_eq!(pool.allocate(0).unwrap(), Vec::<i32>::new());
-    }
 
     #[test]
     fn parses_device_lists() {

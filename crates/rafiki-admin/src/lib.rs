@@ -17,6 +17,7 @@
 pub mod archive;
 pub mod auth;
 pub mod backend;
+pub mod cluster;
 pub mod config;
 pub mod dataset_url;
 pub mod environments;

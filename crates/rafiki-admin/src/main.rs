@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use rafiki_admin::config::Settings;
-use rafiki_admin::startup::{check_workers_python, shutdown_signal, Application};
+use rafiki_admin::startup::{check_workers_python, gpu_report, shutdown_signal, Application};
 use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
@@ -24,8 +24,9 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
-    /// Print the GPU device ids services would be given (`RAFIKI_GPUS`, or with `auto` those
-    /// `nvidia-smi` lists), one per line, and exit.
+    /// Print the cluster's GPU inventory by node — each node's devices (`RAFIKI_GPUS` for the
+    /// process and docker backends, the `rafiki.gpus` node labels for swarm), which are free,
+    /// and which service holds each — and exit. Reads the settings and database as `serve`.
     Gpus,
     /// Remove dependency environments no live service uses that are half-built, stale or over
     /// `RAFIKI_ENV_CACHE_MAX_GB` (least recently used first), and with the docker backend the
@@ -44,13 +45,6 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let cli = Cli::parse();
-    if matches!(cli.command, Some(Command::Gpus)) {
-        // Secrets play no part in the inventory: do not ask for them.
-        for id in Settings::load_gpus()? {
-            println!("{id}");
-        }
-        return Ok(());
-    }
     if matches!(cli.command, Some(Command::Gc)) {
         // Nothing here needs the database or a secret.
         let collected = rafiki_admin::environments::collect(&Settings::load_gc()?).await?;
@@ -97,6 +91,10 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Gpus | Command::Gc => unreachable!("handled before the settings are loaded"),
+        Command::Gpus => {
+            print!("{}", gpu_report(&settings).await?);
+            Ok(())
+        }
+        Command::Gc => unreachable!("handled before the settings are loaded"),
     }
 }

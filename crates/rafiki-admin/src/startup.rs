@@ -35,11 +35,11 @@ use crate::backend::docker::{DockerBackend, DockerSettings};
 use crate::backend::process::{ProcessBackend, ProcessSandbox};
 use crate::backend::swarm::{SwarmBackend, SwarmSettings};
 use crate::backend::Backend;
+use crate::cluster::{Inventory, LocalInventory};
 use crate::config::BackendKind;
 use crate::config::Settings;
 use crate::dataset_url::DatasetUrlFetcher;
 use crate::environments;
-use crate::gpus::GpuPool;
 use crate::orchestrator::{Orchestrator, OrchestratorConfig};
 use crate::routes;
 use crate::sandbox;
@@ -324,52 +324,63 @@ async fn build_orchestrator(
     pool: &sqlx::PgPool,
     port: u16,
 ) -> anyhow::Result<Orchestrator> {
-    let (backend, default_admin_url): (Arc<dyn Backend>, String) = match settings.backend {
-        BackendKind::Process => (
-            Arc::new(ProcessBackend::new(
-                settings.worker_bin.clone(),
-                settings.predictor_bin.clone(),
-                settings.python.clone(),
-                settings.data_dir.join("services"),
-                environments::store_dir(&settings.data_dir),
-                ProcessSandbox {
-                    isolation: sandbox::resolve(settings.sandbox, settings.dev, &settings.bwrap)
+    let local = || -> Arc<dyn Inventory> { Arc::new(LocalInventory::new(settings.gpus.clone())) };
+    let (backend, inventory, default_admin_url): (Arc<dyn Backend>, Arc<dyn Inventory>, String) =
+        match settings.backend {
+            BackendKind::Process => (
+                Arc::new(ProcessBackend::new(
+                    settings.worker_bin.clone(),
+                    settings.predictor_bin.clone(),
+                    settings.python.clone(),
+                    settings.data_dir.join("services"),
+                    environments::store_dir(&settings.data_dir),
+                    ProcessSandbox {
+                        isolation: sandbox::resolve(
+                            settings.sandbox,
+                            settings.dev,
+                            &settings.bwrap,
+                        )
                         .map_err(anyhow::Error::msg)?,
-                    network: settings.sandbox_network,
-                    bwrap: settings.bwrap.clone(),
-                    max_procs: settings.sandbox_max_procs,
-                    max_file_mb: settings.sandbox_max_file_mb,
-                },
-            )?),
-            format!("http://127.0.0.1:{port}"),
-        ),
-        BackendKind::Docker => (
-            Arc::new(
-                DockerBackend::connect(container_settings(settings))
-                    .await
-                    .context("RAFIKI_BACKEND=docker")?,
+                        network: settings.sandbox_network,
+                        bwrap: settings.bwrap.clone(),
+                        max_procs: settings.sandbox_max_procs,
+                        max_file_mb: settings.sandbox_max_file_mb,
+                    },
+                )?),
+                local(),
+                format!("http://127.0.0.1:{port}"),
             ),
-            format!("http://host.docker.internal:{port}"),
-        ),
-        BackendKind::Swarm => (
-            Arc::new(
-                SwarmBackend::connect(SwarmSettings {
+            BackendKind::Docker => (
+                Arc::new(
+                    DockerBackend::connect(container_settings(settings))
+                        .await
+                        .context("RAFIKI_BACKEND=docker")?,
+                ),
+                local(),
+                format!("http://host.docker.internal:{port}"),
+            ),
+            BackendKind::Swarm => {
+                let swarm = SwarmBackend::connect(SwarmSettings {
                     container: container_settings(settings),
                     network: settings.swarm_network.clone(),
                     pending_timeout: Duration::from_secs(settings.swarm_pending_timeout_secs),
                 })
                 .await
-                .context("RAFIKI_BACKEND=swarm")?,
-            ),
-            // The admin on the host of the services' node; an admin on the overlay network
-            // (several nodes) is named by RAFIKI_SERVICE_ADMIN_URL.
-            format!("http://host.docker.internal:{port}"),
-        ),
-    };
+                .context("RAFIKI_BACKEND=swarm")?;
+                let nodes = swarm.nodes();
+                (
+                    Arc::new(swarm),
+                    Arc::new(nodes),
+                    // The admin on the host of the services' node; an admin on the overlay network
+                    // (several nodes) is named by RAFIKI_SERVICE_ADMIN_URL.
+                    format!("http://host.docker.internal:{port}"),
+                )
+            }
+        };
     Ok(Orchestrator::new(
         pool.clone(),
         backend,
-        GpuPool::new(settings.gpus.iter().copied()),
+        inventory,
         OrchestratorConfig {
             admin_url: settings
                 .service_admin_url
@@ -385,6 +396,30 @@ async fn build_orchestrator(
             dependency_pins: settings.dependency_pins,
         },
     ))
+}
+
+/// `rafiki-admin gpus`: the cluster's nodes, their GPUs, and which services hold them, from
+/// the backend's inventory and the database's allocations.
+pub async fn gpu_report(settings: &Settings) -> anyhow::Result<String> {
+    let inventory: Box<dyn Inventory> = match settings.backend {
+        BackendKind::Swarm => Box::new(
+            crate::backend::swarm::SwarmNodes::connect()
+                .await
+                .context("RAFIKI_BACKEND=swarm")?,
+        ),
+        BackendKind::Process | BackendKind::Docker => {
+            Box::new(LocalInventory::new(settings.gpus.clone()))
+        }
+    };
+    let pool = connect_patiently(settings)
+        .await
+        .context("cannot connect to the database (DATABASE_URL)")?;
+    let cluster = crate::cluster::Cluster::new(
+        inventory.nodes().await?,
+        rafiki_store::gpu_allocations::list(&pool).await?,
+        &rafiki_store::services::list_live(&pool).await?,
+    );
+    Ok(cluster.describe())
 }
 
 /// Creates `superadmin@rafiki` unless it exists (an existing account keeps its password).

@@ -21,6 +21,7 @@
 //! every query against a real, migrated Postgres (a fresh database per test).
 
 pub mod datasets;
+pub mod gpu_allocations;
 pub mod inference_jobs;
 mod job_status;
 mod json_text;

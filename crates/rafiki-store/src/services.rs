@@ -27,8 +27,10 @@ pub struct ServiceRecord {
     pub backend: BackendKind,
     /// The backend's handle (pid, container id), once launched.
     pub backend_id: Option<String>,
-    /// GPUs allocated to it.
+    /// GPUs allocated to it (device ids on its node).
     pub gpus: Vec<i32>,
+    /// The node it runs on (the backend's node id; `local` for one-host backends).
+    pub node: Option<String>,
     /// Where it listens, if it does.
     pub host: Option<String>,
     /// Its port, if it listens.
@@ -53,6 +55,7 @@ struct Row {
     backend: String,
     backend_id: Option<String>,
     gpus: Vec<i32>,
+    node: Option<String>,
     host: Option<String>,
     port: Option<i32>,
     restarts: i32,
@@ -73,6 +76,7 @@ impl IntoRecord for Row {
             backend: parse_text("services.backend", &self.backend)?,
             backend_id: self.backend_id,
             gpus: self.gpus,
+            node: self.node,
             host: self.host,
             port: self.port,
             restarts: self.restarts,
@@ -84,7 +88,7 @@ impl IntoRecord for Row {
     }
 }
 
-const COLUMNS: &str = "id, service_type, status, backend, backend_id, gpus, host, port, \
+const COLUMNS: &str = "id, service_type, status, backend, backend_id, gpus, node, host, port, \
     restarts, image, job_id, error, datetime_started";
 
 const TABLE: Table = Table {
@@ -103,7 +107,9 @@ pub struct NewService<'a> {
     pub backend: BackendKind,
     /// The sha256 of its token.
     pub token_hash: &'a str,
-    /// GPUs allocated to it.
+    /// The node it is placed on.
+    pub node: &'a str,
+    /// GPUs allocated to it on that node (their `gpu_allocations` rows are written with it).
     pub gpus: &'a [i32],
     /// The image it runs in.
     pub image: &'a str,
@@ -111,19 +117,47 @@ pub struct NewService<'a> {
     pub job_id: Uuid,
 }
 
-/// Inserts a STARTED service.
+/// Inserts a STARTED service placed on `new.node`, and allocates its GPUs there (one
+/// statement: a device already held fails it on `gpu_allocations_pkey`).
 pub async fn insert(db: impl PgExecutor<'_>, new: &NewService<'_>) -> StoreResult<()> {
     sqlx::query(
-        "insert into services (id, service_type, backend, token_hash, gpus, image, job_id) \
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "with service as ( \
+             insert into services (id, service_type, backend, token_hash, node, gpus, image, \
+                 job_id) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8) returning id) \
+         insert into gpu_allocations (node, device, service_id) \
+             select $5, device, service.id from service, unnest($6::integer[]) as device",
     )
     .bind(new.id)
     .bind(<&str>::from(new.service_type))
     .bind(<&str>::from(new.backend))
     .bind(new.token_hash)
+    .bind(new.node)
     .bind(new.gpus)
     .bind(new.image)
     .bind(new.job_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Moves a live service's placement to `node` and `gpus` (before a relaunch elsewhere): its
+/// old devices are freed and the new ones allocated in one statement.
+pub async fn move_to_node(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    node: &str,
+    gpus: &[i32],
+) -> StoreResult<()> {
+    sqlx::query(
+        "with freed as (delete from gpu_allocations where service_id = $1), \
+         moved as (update services set node = $2, gpus = $3 where id = $1 returning id) \
+         insert into gpu_allocations (node, device, service_id) \
+             select $2, device, moved.id from moved, unnest($3::integer[]) as device",
+    )
+    .bind(id)
+    .bind(node)
+    .bind(gpus)
     .execute(db)
     .await?;
     Ok(())
@@ -276,8 +310,8 @@ pub async fn set_status(
     Ok(done.rows_affected() == 1)
 }
 
-/// Moves a live service to a final status (STOPPED or ERRORED), whatever live status it had.
-/// Returns whether it was live.
+/// Moves a live service to a final status (STOPPED or ERRORED), whatever live status it had,
+/// and frees its GPUs in the same statement. Returns whether it was live.
 pub async fn finish(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -285,16 +319,20 @@ pub async fn finish(
     error: Option<&str>,
 ) -> StoreResult<bool> {
     let from = StatusSet::sources_of_final(to)?;
-    let done = sqlx::query(AssertSqlSafe(format!(
-        "update services set status = $2, error = coalesce(error, $3), datetime_stopped = now() \
-         where id = $1 and status in {from}"
+    let moved: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "with moved as ( \
+             update services set status = $2, error = coalesce(error, $3), \
+                 datetime_stopped = now() \
+             where id = $1 and status in {from} returning id), \
+         freed as (delete from gpu_allocations where service_id in (select id from moved)) \
+         select count(*) from moved"
     )))
     .bind(id)
     .bind(<&str>::from(to))
     .bind(error)
-    .execute(db)
+    .fetch_one(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(moved == 1)
 }
 
 /// Records where a service listens.

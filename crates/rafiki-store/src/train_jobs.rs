@@ -44,6 +44,7 @@ struct JobRow {
     error: Option<String>,
     datetime_started: DateTime<Utc>,
     datetime_stopped: Option<DateTime<Utc>>,
+    waiting_reason: Option<String>,
 }
 
 impl IntoRecord for JobRow {
@@ -65,13 +66,14 @@ impl IntoRecord for JobRow {
                 datetime_started: self.datetime_started,
                 datetime_stopped: self.datetime_stopped,
                 error: self.error,
+                waiting_reason: self.waiting_reason,
             },
         })
     }
 }
 
 const JOB_COLUMNS: &str = "id, user_id, app, app_version, task, budget, train_dataset_id, \
-    val_dataset_id, train_args, status, error, datetime_started, datetime_stopped";
+    val_dataset_id, train_args, status, error, datetime_started, datetime_stopped, waiting_reason";
 
 const TABLE: Table = Table {
     name: "train_jobs",
@@ -213,6 +215,36 @@ pub async fn mark_budget_spent(db: impl PgExecutor<'_>, id: Uuid) -> StoreResult
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Says why a live job waits for GPUs, or (`None`) that it no longer waits. Returns whether the
+/// job was live.
+pub async fn set_waiting(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    reason: Option<&str>,
+) -> StoreResult<bool> {
+    let done = sqlx::query(AssertSqlSafe(format!(
+        "update train_jobs set waiting_reason = $2 where id = $1 and status in {LIVE_JOB}"
+    )))
+    .bind(id)
+    .bind(reason)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The live jobs waiting for GPUs, in the order they were submitted.
+pub async fn list_waiting(db: impl PgExecutor<'_>) -> StoreResult<Vec<TrainJobRecord>> {
+    rows::records::<JobRow>(
+        sqlx::query_as(AssertSqlSafe(format!(
+            "select {JOB_COLUMNS} from train_jobs \
+             where waiting_reason is not null and status in {LIVE_JOB} \
+             order by datetime_started, id"
+        )))
+        .fetch_all(db)
+        .await?,
+    )
 }
 
 // A train job and a sub-job run once their first trial starts.

@@ -165,6 +165,10 @@ pub struct TrainJob {
     pub datetime_stopped: Option<DateTime<Utc>>,
     /// Why it errored, if it did.
     pub error: Option<String>,
+    /// While the job waits for GPUs (it reads STARTED meanwhile), why: e.g. `waiting for 2
+    /// GPUs; 1 free`. Absent when it is not waiting (an addition to Rafiki's fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_reason: Option<String>,
 }
 
 /// `GET /train_jobs/{app}/{app_version}`: shape T with what its workers reported about their

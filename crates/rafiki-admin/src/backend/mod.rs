@@ -22,7 +22,9 @@ pub struct ServiceSpec {
     pub service_type: ServiceType,
     /// The train or inference job it serves.
     pub job_id: Uuid,
-    /// GPUs allocated to it (host device ids).
+    /// The node it was placed on (`cluster`: `local` for one-host backends, a swarm node id).
+    pub node: String,
+    /// GPUs allocated to it (device ids on its node).
     pub gpus: Vec<i32>,
     /// The image it runs in (workers: the model's `docker_image`); container backends only.
     pub image: String,

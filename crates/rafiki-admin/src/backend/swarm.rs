@@ -1,7 +1,9 @@
 //! The `swarm` backend: each Rafiki service is a replicated Docker Swarm service of one replica,
 //! created through a manager's engine API (the one `DOCKER_HOST` names, or the local socket).
-//! It owns the services' specs, the choice of their node, the overlay network they share with
-//! the admin, their state as Swarm reports it, their removal, and reconciliation at start-up.
+//! It owns the services' specs, the overlay network they share with the admin, their state as
+//! Swarm reports it, their removal, reconciliation at start-up, and the swarm's nodes as the
+//! cluster's inventory ([`Inventory`]): each node's GPUs are the device ids of its
+//! `rafiki.gpus` label ([`GPUS_LABEL`]), set by the operator.
 //!
 //! Services are labelled (service and containers) like the docker backend's containers, named
 //! `<project>-<service id>`, and hardened as far as Swarm's service API allows: the images'
@@ -13,8 +15,7 @@
 //!
 //! Swarm's own restarts are off (restart policy `none`): the orchestrator relaunches crashed
 //! services with its backoff and limit, as a new service of the same name. Each service is
-//! pinned to one node (`node.id == ...`), chosen among the ready, active nodes as the one
-//! running the fewest of this project's services. The kernels this was built on have no IPVS,
+//! pinned to the node the orchestrator placed it on (`node.id == ...`). The kernels this was built on have no IPVS,
 //! so service VIPs and the ingress mesh do not work: services use DNS round-robin endpoints
 //! (their name resolves to their task's address on the overlay network) and predictors publish
 //! their port in host mode on their node, whose address clients are given.
@@ -32,9 +33,9 @@ use bollard::errors::Error as DockerError;
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, EndpointSpecModeEnum,
     Limit, Mount, MountTmpfsOptions, MountType, MountVolumeOptions, NetworkAttachmentConfig,
-    NetworkCreateRequest, NodeSpecAvailabilityEnum, NodeState, ServiceSpec as SwarmServiceSpec,
-    ServiceSpecMode, ServiceSpecModeReplicated, Task, TaskSpec, TaskSpecContainerSpec,
-    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
+    NetworkCreateRequest, Node as SwarmNode, NodeSpecAvailabilityEnum, NodeState,
+    ServiceSpec as SwarmServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, Task, TaskSpec,
+    TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
     TaskSpecRestartPolicyConditionEnum, TaskState,
 };
 use bollard::query_parameters::{
@@ -51,9 +52,14 @@ use super::engine::{
     CONTAINER_WORK_DIR, KEPT_LOG_LINES, SERVICE_USER,
 };
 use super::{Backend, BackendError, Launched, Owners, ServiceAddress, ServiceSpec, ServiceState};
+use crate::cluster::{Inventory, Node};
 
-/// The label of a service naming the node it is pinned to (the node choice counts them).
+/// The label of a service naming the node it is pinned to.
 pub const NODE_LABEL: &str = "rafiki-rs.node";
+
+/// The node label declaring a node's GPU device ids, e.g. `0,1` (`docker node update
+/// --label-add rafiki.gpus=0,1 NODE`); a node without it has none.
+pub const GPUS_LABEL: &str = "rafiki.gpus";
 
 /// The size of the scratch `/tmp`, in bytes. Swarm's API before 1.46 takes no tmpfs flags, so
 /// unlike the docker backend's it cannot be `noexec`.
@@ -87,22 +93,46 @@ pub struct SwarmBackend {
     pending_since: Mutex<HashMap<String, (String, Instant)>>,
 }
 
-/// A node a service may be pinned to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    /// Swarm's node id.
-    pub id: String,
-    /// The address the node is reached at (where predictors publish their port).
-    pub addr: String,
-}
-
-/// Of `nodes` (ready and active), the one running the fewest of `running` (the project's
-/// services' node ids); ties go to the lowest id, so the choice is stable.
-pub fn least_loaded(nodes: &[Node], running: &[String]) -> Option<Node> {
-    nodes
-        .iter()
-        .min_by_key(|n| (running.iter().filter(|r| **r == n.id).count(), n.id.clone()))
-        .cloned()
+/// A swarm node as the cluster's inventory sees it: usable when ready and active; its GPUs from
+/// its [`GPUS_LABEL`].
+pub fn inventory_node(node: SwarmNode) -> Option<Node> {
+    let id = node.id?;
+    let status = node.status.unwrap_or_default();
+    let spec = node.spec.unwrap_or_default();
+    let state = status.state.unwrap_or(NodeState::UNKNOWN);
+    let availability = spec
+        .availability
+        .unwrap_or(NodeSpecAvailabilityEnum::ACTIVE);
+    let unusable = if state != NodeState::READY {
+        Some(state.to_string())
+    } else {
+        match availability {
+            NodeSpecAvailabilityEnum::DRAIN => Some("drained".to_owned()),
+            NodeSpecAvailabilityEnum::PAUSE => Some("paused".to_owned()),
+            _ => None,
+        }
+    };
+    let (gpus, gpus_error) = match spec.labels.unwrap_or_default().get(GPUS_LABEL) {
+        None => (Vec::new(), None),
+        Some(text) => match crate::gpus::parse_gpu_list(text) {
+            Ok(gpus) => (gpus, None),
+            Err(err) => (
+                Vec::new(),
+                Some(format!("label {GPUS_LABEL}={text:?}: {err}")),
+            ),
+        },
+    };
+    Some(Node {
+        name: node
+            .description
+            .and_then(|d| d.hostname)
+            .unwrap_or_else(|| id.clone()),
+        addr: status.addr.unwrap_or_default(),
+        id,
+        unusable,
+        gpus,
+        gpus_error,
+    })
 }
 
 /// A task's state as the orchestrator sees it, or `None` while it waits for a node.
@@ -155,6 +185,11 @@ impl SwarmBackend {
         };
         backend.ensure_network().await?;
         Ok(backend)
+    }
+
+    /// The swarm's nodes, as the cluster's inventory.
+    pub fn nodes(&self) -> SwarmNodes {
+        SwarmNodes(self.docker.clone())
     }
 
     /// The engine client (tests inspect services with it).
@@ -215,45 +250,9 @@ impl SwarmBackend {
         Ok(())
     }
 
-    /// The ready, active nodes.
-    async fn usable_nodes(&self) -> Result<Vec<Node>, BackendError> {
-        let nodes = self
-            .docker
-            .list_nodes(None)
-            .await
-            .map_err(|e| engine_error("cannot list the swarm's nodes", e))?;
-        Ok(nodes
-            .into_iter()
-            .filter(|n| {
-                n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY)
-                    && n.spec.as_ref().and_then(|s| s.availability)
-                        == Some(NodeSpecAvailabilityEnum::ACTIVE)
-            })
-            .filter_map(|n| {
-                Some(Node {
-                    id: n.id?,
-                    addr: n.status?.addr?,
-                })
-            })
-            .collect())
-    }
-
-    /// The node for a new service: the usable one running the fewest of this project's.
-    async fn choose_node(&self) -> Result<Node, BackendError> {
-        let nodes = self.usable_nodes().await?;
-        let running: Vec<String> = self
-            .project_services()
-            .await?
-            .into_iter()
-            .filter_map(|s| s.node)
-            .collect();
-        least_loaded(&nodes, &running)
-            .ok_or_else(|| BackendError("no node of the swarm is ready and active".into()))
-    }
-
     /// The service's spec: image, command, environment, labels, user, limits, hardening, file
     /// systems, network, endpoint, node, restart policy.
-    pub fn definition(&self, spec: &ServiceSpec, node: &Node) -> SwarmServiceSpec {
+    pub fn definition(&self, spec: &ServiceSpec) -> SwarmServiceSpec {
         let (image, cmd) =
             engine::image_and_command(spec, &self.settings.container.predictor_image);
         let mut vars = engine::container_env(spec);
@@ -333,7 +332,7 @@ impl SwarmBackend {
             (labels::JOB_ID.to_owned(), spec.job_id.to_string()),
         ]);
         let mut labelled = service_labels.clone();
-        labelled.insert(NODE_LABEL.to_owned(), node.id.clone());
+        labelled.insert(NODE_LABEL.to_owned(), spec.node.clone());
         let cpus = self.settings.container.cpus;
         let memory = self.settings.container.memory_mb;
         let pids = self.settings.container.pids_limit;
@@ -380,7 +379,7 @@ impl SwarmBackend {
                     ..Default::default()
                 }),
                 placement: Some(TaskSpecPlacement {
-                    constraints: Some(vec![format!("node.id == {}", node.id)]),
+                    constraints: Some(vec![format!("node.id == {}", spec.node)]),
                     ..Default::default()
                 }),
                 networks: Some(vec![NetworkAttachmentConfig {
@@ -521,6 +520,26 @@ impl SwarmBackend {
         ))
     }
 
+    /// Waits until a predictor's task runs on `node` and returns where it is published: the
+    /// node's address and the host port.
+    async fn published_at(
+        &self,
+        swarm_service: &str,
+        port: u16,
+        node: &str,
+    ) -> Result<(String, u16), BackendError> {
+        let published = self.published_port(swarm_service, port).await?;
+        let addr = self
+            .docker
+            .inspect_node(node)
+            .await
+            .map_err(|e| engine_error(&format!("cannot inspect node {node}"), e))?
+            .status
+            .and_then(|s| s.addr)
+            .ok_or_else(|| BackendError(format!("node {node} has no address")))?;
+        Ok((addr, published))
+    }
+
     /// Waits until a predictor's task runs and returns the host port it is published on.
     async fn published_port(&self, swarm_service: &str, port: u16) -> Result<u16, BackendError> {
         let deadline = Instant::now() + self.settings.pending_timeout;
@@ -590,7 +609,6 @@ impl SwarmBackend {
                     service: labels_of
                         .get(labels::SERVICE_ID)
                         .and_then(|id| id.parse().ok()),
-                    node: labels_of.get(NODE_LABEL).cloned(),
                 })
             })
             .collect())
@@ -603,8 +621,28 @@ struct ProjectService {
     id: String,
     /// The Rafiki service it runs (its label).
     service: Option<Uuid>,
-    /// The node it is pinned to (its label).
-    node: Option<String>,
+}
+
+/// The swarm's nodes as the cluster's inventory, read from a manager.
+pub struct SwarmNodes(Docker);
+
+impl SwarmNodes {
+    /// The nodes of the swarm whose manager the engine (`DOCKER_HOST` or the local socket) is.
+    pub async fn connect() -> Result<Self, BackendError> {
+        Ok(SwarmNodes(connect_engine().await?))
+    }
+}
+
+#[async_trait::async_trait]
+impl Inventory for SwarmNodes {
+    async fn nodes(&self) -> Result<Vec<Node>, BackendError> {
+        let nodes = self
+            .0
+            .list_nodes(None)
+            .await
+            .map_err(|e| engine_error("cannot list the swarm's nodes", e))?;
+        Ok(nodes.into_iter().filter_map(inventory_node).collect())
+    }
 }
 
 #[async_trait::async_trait]
@@ -630,10 +668,9 @@ impl Backend for SwarmBackend {
         let name = self.service_name(spec.id);
         // A relaunch after a crash: the crashed service goes first (its name is taken).
         self.remove(&name, spec.id).await?;
-        let node = self.choose_node().await?;
         let created = self
             .docker
-            .create_service(self.definition(spec, &node), None)
+            .create_service(self.definition(spec), None)
             .await
             .map_err(|e| engine_error(&format!("cannot create service {name}"), e))?;
         let Some(id) = created.id else {
@@ -641,12 +678,12 @@ impl Backend for SwarmBackend {
             self.remove(&name, spec.id).await?;
             return Err(BackendError(format!("Swarm gave service {name} no id")));
         };
-        let published_port = match spec
+        let published = match spec
             .port
             .filter(|_| spec.service_type == ServiceType::Predict)
         {
-            Some(port) => match self.published_port(&id, port).await {
-                Ok(host_port) => Some(host_port),
+            Some(port) => match self.published_at(&id, port, &spec.node).await {
+                Ok(at) => Some(at),
                 Err(err) => {
                     if let Err(e) = self.remove(&id, spec.id).await {
                         tracing::error!(service = %name, error = %e, "cannot remove a service");
@@ -658,8 +695,8 @@ impl Backend for SwarmBackend {
         };
         Ok(Launched {
             backend_id: id,
-            published_host: published_port.map(|_| node.addr),
-            published_port,
+            published_port: published.as_ref().map(|(_, port)| *port),
+            published_host: published.map(|(host, _)| host),
         })
     }
 
@@ -723,28 +760,86 @@ impl Backend for SwarmBackend {
 mod tests {
     use super::*;
 
-    fn node(id: &str) -> Node {
-        Node {
-            id: id.into(),
-            addr: format!("10.0.0.{}", id.len()),
+    fn swarm_node(
+        state: NodeState,
+        availability: NodeSpecAvailabilityEnum,
+        gpus: Option<&str>,
+    ) -> SwarmNode {
+        SwarmNode {
+            id: Some("n1".into()),
+            description: Some(bollard::models::NodeDescription {
+                hostname: Some("gpu-box".into()),
+                ..Default::default()
+            }),
+            status: Some(bollard::models::NodeStatus {
+                state: Some(state),
+                addr: Some("10.0.0.7".into()),
+                ..Default::default()
+            }),
+            spec: Some(bollard::models::NodeSpec {
+                availability: Some(availability),
+                labels: gpus.map(|g| HashMap::from([(GPUS_LABEL.to_owned(), g.to_owned())])),
+                ..Default::default()
+            }),
+            ..Default::default()
         }
     }
 
     #[test]
-    fn the_least_loaded_node_is_chosen_and_ties_go_to_the_lowest_id() {
-        let nodes = [node("b"), node("a"), node("c")];
-        assert_eq!(least_loaded(&nodes, &[]), Some(node("a")));
-        let running = ["a".to_owned(), "b".to_owned(), "a".to_owned()];
-        assert_eq!(least_loaded(&nodes, &running), Some(node("c")));
-        // Services on nodes no longer usable count for nothing.
-        let running = [
-            "a".to_owned(),
-            "b".to_owned(),
-            "c".to_owned(),
-            "x".to_owned(),
-        ];
-        assert_eq!(least_loaded(&nodes, &running), Some(node("a")));
-        assert_eq!(least_loaded(&[], &running), None);
+    fn nodes_declare_gpus_in_a_label_and_are_usable_when_ready_and_active() {
+        let ready = inventory_node(swarm_node(
+            NodeState::READY,
+            NodeSpecAvailabilityEnum::ACTIVE,
+            Some("0, 2"),
+        ))
+        .unwrap();
+        assert_eq!(
+            ready,
+            Node {
+                id: "n1".into(),
+                name: "gpu-box".into(),
+                addr: "10.0.0.7".into(),
+                unusable: None,
+                gpus: vec![0, 2],
+                gpus_error: None,
+            }
+        );
+        let cpu_only = inventory_node(swarm_node(
+            NodeState::READY,
+            NodeSpecAvailabilityEnum::ACTIVE,
+            None,
+        ))
+        .unwrap();
+        assert_eq!((cpu_only.gpus, cpu_only.gpus_error), (vec![], None));
+        let down = inventory_node(swarm_node(
+            NodeState::DOWN,
+            NodeSpecAvailabilityEnum::ACTIVE,
+            None,
+        ))
+        .unwrap();
+        assert_eq!(down.unusable.as_deref(), Some("down"));
+        let drained = inventory_node(swarm_node(
+            NodeState::READY,
+            NodeSpecAvailabilityEnum::DRAIN,
+            None,
+        ))
+        .unwrap();
+        assert_eq!(drained.unusable.as_deref(), Some("drained"));
+        let paused = inventory_node(swarm_node(
+            NodeState::READY,
+            NodeSpecAvailabilityEnum::PAUSE,
+            None,
+        ))
+        .unwrap();
+        assert_eq!(paused.unusable.as_deref(), Some("paused"));
+        let bad = inventory_node(swarm_node(
+            NodeState::READY,
+            NodeSpecAvailabilityEnum::ACTIVE,
+            Some("0,x"),
+        ))
+        .unwrap();
+        assert!(bad.gpus.is_empty());
+        assert!(bad.gpus_error.unwrap().contains("`x` is not a device id"));
     }
 
     #[test]

@@ -4,8 +4,6 @@
 
 use rafiki_store::StoreError;
 
-use crate::gpus::GpuShortage;
-
 /// Result of an orchestrator decision.
 pub type OrchestratorResult<T> = Result<T, OrchestratorError>;
 
@@ -18,13 +16,14 @@ pub enum OrchestratorError {
     /// The budget asks for more GPUs than can be counted.
     #[error("budget GPU_COUNT is too large")]
     GpuCountTooLarge,
-    /// Not enough free GPUs now; `what` is the job's kind ("job", "deployment").
-    #[error("Not enough GPUs for this {what}: {shortage}.")]
+    /// The GPUs cannot be had: a train job that could never fit the cluster, or a deployment
+    /// whose GPUs are not free now; `what` is the job's kind ("job", "deployment").
+    #[error("Not enough GPUs for this {what}: {why}.")]
     GpusShort {
         /// The kind of job asked for.
         what: &'static str,
-        /// What was asked and what is free.
-        shortage: GpuShortage,
+        /// What was asked and what there is.
+        why: String,
     },
     /// A model cannot be run: it is gone, its image is no longer allowed, or its knob config is
     /// invalid.

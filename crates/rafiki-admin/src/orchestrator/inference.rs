@@ -17,6 +17,7 @@ use super::callers::InferenceWorker;
 use super::error::{OrchestratorError, OrchestratorResult};
 use super::{ModelLaunch, Orchestrator, Planned};
 use crate::backend::Owners;
+use crate::cluster::placement::{self, Placement};
 
 /// A port that is free now on `host` (the service binds it a moment later).
 fn free_port(host: &str) -> std::io::Result<u16> {
@@ -37,7 +38,8 @@ pub struct LaunchedInferenceJob {
 
 impl Orchestrator {
     /// Writes an inference job serving `trials` (one per model), its predictor and workers, and
-    /// launches them. GPUs of the budget are split over the workers.
+    /// launches them. GPUs of the budget are split over the workers, each worker's on one node;
+    /// a deployment whose GPUs are not free now is refused (it does not wait).
     pub async fn create_inference_job(
         &self,
         user_id: UserId,
@@ -54,23 +56,20 @@ impl Orchestrator {
                 .ok_or_else(|| anyhow::anyhow!("a trial without its sub-job"))?;
             models.push(self.model_launch(sub.model_id).await?);
         }
+        // The predictor, then one worker per trial.
+        let mut requests = vec![0];
+        requests.extend(split_gpus(total, trials.len()).iter().map(|n| *n as usize));
         let _guard = self.lock.lock().await;
-        let allocated = self.gpus.allocate(total as usize).map_err(|shortage| {
-            OrchestratorError::GpusShort {
-                what: "deployment",
-                shortage,
-            }
-        })?;
-        let written = self
-            .write_inference_job(user_id, train_job_id, trials, &models, &allocated, budget)
-            .await;
-        let (id, launches) = match written {
-            Ok(done) => done,
-            Err(err) => {
-                self.gpus.release(&allocated);
-                return Err(err);
-            }
-        };
+        let placements =
+            placement::place(&self.cluster().await?.loads(), &requests).map_err(|shortage| {
+                OrchestratorError::GpusShort {
+                    what: "deployment",
+                    why: format!("it needs {}", shortage.needs()),
+                }
+            })?;
+        let (id, launches) = self
+            .write_inference_job(user_id, train_job_id, trials, &models, placements, budget)
+            .await?;
         let mut predictor_port = None;
         let mut predictor_host = None;
         for planned in &launches {
@@ -105,11 +104,15 @@ impl Orchestrator {
         train_job_id: TrainJobId,
         trials: &[TrialRecord],
         models: &[ModelLaunch],
-        allocated: &[i32],
+        placements: Vec<Placement>,
         budget: InferenceBudget,
     ) -> OrchestratorResult<(Uuid, Vec<Planned>)> {
-        let total = u32::try_from(allocated.len()).map_err(anyhow::Error::from)?;
-        let shares = split_gpus(total, trials.len());
+        let mut placements = placements.into_iter();
+        let mut next_placement = move || {
+            placements
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("a service without its placement"))
+        };
         let predict_secret = super::random_secret();
         let mut tx = self.pool.begin().await?;
         let id = inference_jobs::insert(&mut *tx, user_id, train_job_id, budget, &predict_secret)
@@ -127,7 +130,7 @@ impl Orchestrator {
                 &mut tx,
                 ServiceType::Predict,
                 id,
-                Vec::new(),
+                next_placement()?,
                 String::new(),
                 None,
             )
@@ -137,9 +140,7 @@ impl Orchestrator {
         inference_jobs::insert_predictor(&mut *tx, InferenceJobId(id), ServiceId(predictor.id))
             .await?;
         launches.push(predictor);
-        let mut free = allocated.iter().copied();
-        for ((trial, share), model) in trials.iter().zip(&shares).zip(models) {
-            let gpus: Vec<i32> = (0..*share).filter_map(|_| free.next()).collect();
+        for (trial, model) in trials.iter().zip(models) {
             let owners = Owners {
                 job: user_id.0,
                 model: model.owner,
@@ -149,7 +150,7 @@ impl Orchestrator {
                     &mut tx,
                     ServiceType::Inference,
                     id,
-                    gpus,
+                    next_placement()?,
                     model.image.clone(),
                     Some(owners),
                 )
@@ -202,7 +203,7 @@ impl Orchestrator {
         for (service_id, _) in inference_jobs::services_of_job(&self.pool, id).await? {
             if let Some(service) = services::get(&self.pool, service_id).await? {
                 if let Err(err) = self
-                    .stop_service(service.id, service.backend_id.as_deref(), &service.gpus)
+                    .stop_service(service.id, service.backend_id.as_deref())
                     .await
                 {
                     tracing::error!(service = %service.id, error = ?err, "cannot stop a service");

@@ -1,7 +1,8 @@
-//! The orchestrator turns jobs into services: it allocates GPUs, writes a job's rows and
-//! services in one transaction, launches them through the backend, stops them synchronously,
-//! and (in [`supervise`]) watches them: restarts crashed workers with backoff, and derives job
-//! status from services and trials in one place.
+//! The orchestrator turns jobs into services: it places them on the cluster's nodes (their
+//! GPUs allocated in the same transaction as the job's rows), queues train jobs whose GPUs are
+//! not free ([`queue`]), launches services through the backend, stops them synchronously, and
+//! (in [`supervise`]) watches them: restarts crashed workers with backoff (elsewhere when their
+//! node is gone), and derives job status from services and trials in one place.
 //!
 //! Launches, stops and supervision steps are serialised by one lock, so a stop never races a
 //! restart of the same service. This assumes one admin instance orchestrates at a time.
@@ -9,6 +10,7 @@
 pub mod callers;
 pub mod error;
 pub mod inference;
+pub mod queue;
 pub mod supervise;
 pub mod workers;
 
@@ -30,7 +32,8 @@ use uuid::Uuid;
 use self::error::{OrchestratorError, OrchestratorResult};
 use crate::archive::ZipLimits;
 use crate::backend::{Backend, BackendError, Launched, Owners, ServiceSpec};
-use crate::gpus::GpuPool;
+use crate::cluster::placement::{self, Placement};
+use crate::cluster::{Cluster, Inventory};
 use crate::images::{self, AllowedImages};
 use crate::quotas::Quotas;
 
@@ -61,7 +64,7 @@ pub struct OrchestratorConfig {
 pub struct Orchestrator {
     pool: PgPool,
     backend: Arc<dyn Backend>,
-    gpus: GpuPool,
+    inventory: Arc<dyn Inventory>,
     config: OrchestratorConfig,
     /// Serialises launches, stops and supervision; holds when each crashed service may next be
     /// restarted.
@@ -73,7 +76,7 @@ struct Planned {
     id: Uuid,
     service_type: ServiceType,
     job_id: Uuid,
-    gpus: Vec<i32>,
+    placement: Placement,
     image: String,
     port: Option<u16>,
     token: String,
@@ -112,25 +115,31 @@ fn new_token() -> (String, String) {
 }
 
 impl Orchestrator {
-    /// An orchestrator over `backend` with this GPU inventory.
+    /// An orchestrator launching services through `backend` on the nodes of `inventory`.
     pub fn new(
         pool: PgPool,
         backend: Arc<dyn Backend>,
-        gpus: GpuPool,
+        inventory: Arc<dyn Inventory>,
         config: OrchestratorConfig,
     ) -> Self {
         Orchestrator {
             pool,
             backend,
-            gpus,
+            inventory,
             config,
             lock: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The GPU inventory.
-    pub fn gpus(&self) -> &GpuPool {
-        &self.gpus
+    /// The cluster now: its nodes, the devices held on each, the services each runs.
+    pub async fn cluster(&self) -> OrchestratorResult<Cluster> {
+        let nodes =
+            self.inventory.nodes().await.map_err(|err| {
+                OrchestratorError::Backend(format!("Cannot list the nodes: {err}"))
+            })?;
+        let allocations = rafiki_store::gpu_allocations::list(&self.pool).await?;
+        let live = services::list_live(&self.pool).await?;
+        Ok(Cluster::new(nodes, allocations, &live))
     }
 
     /// How the backend isolates model code.
@@ -139,8 +148,9 @@ impl Orchestrator {
     }
 
     /// At start-up: the backend matches what it runs with the live services (adopting those,
-    /// removing the rest), and GPUs held by live services count as used. Services that died
-    /// while the admin was away are found by the next supervision step.
+    /// removing the rest). GPUs held by live services stay held (they are in the database);
+    /// services that died while the admin was away are found by the next supervision step,
+    /// and waiting jobs are admitted by it.
     pub async fn reconcile(&self) -> anyhow::Result<()> {
         let live = services::list_live(&self.pool).await?;
         let mine: Vec<(Uuid, String)> = live
@@ -151,9 +161,6 @@ impl Orchestrator {
         let removed = self.backend.reconcile(&mine).await?;
         if removed > 0 {
             tracing::info!(removed, "removed services left over from an earlier run");
-        }
-        for service in &live {
-            self.gpus.mark_used(&service.gpus);
         }
         Ok(())
     }
@@ -185,13 +192,14 @@ impl Orchestrator {
         }
     }
 
-    /// Writes a service's row (in the job's transaction) and returns it planned for launch.
+    /// Writes a service's row and its GPU allocation (in the job's transaction) and returns it
+    /// planned for launch.
     async fn plan(
         &self,
         tx: &mut sqlx::PgConnection,
         service_type: ServiceType,
         job_id: Uuid,
-        gpus: Vec<i32>,
+        placement: Placement,
         image: String,
         owners: Option<Owners>,
     ) -> StoreResult<Planned> {
@@ -204,7 +212,8 @@ impl Orchestrator {
                 service_type,
                 backend: self.backend.name(),
                 token_hash: &hash,
-                gpus: &gpus,
+                node: &placement.node,
+                gpus: &placement.gpus,
                 image: &image,
                 job_id,
             },
@@ -214,7 +223,7 @@ impl Orchestrator {
             id,
             service_type,
             job_id,
-            gpus,
+            placement,
             image,
             port: None,
             token,
@@ -267,7 +276,8 @@ impl Orchestrator {
             id: planned.id,
             service_type: planned.service_type,
             job_id: planned.job_id,
-            gpus: planned.gpus.clone(),
+            node: planned.placement.node.clone(),
+            gpus: planned.placement.gpus.clone(),
             image: planned.image.clone(),
             port: planned.port,
             env,
@@ -316,7 +326,13 @@ impl Orchestrator {
             id: service.id,
             service_type: service.service_type,
             job_id,
-            gpus: service.gpus.clone(),
+            placement: Placement {
+                node: service
+                    .node
+                    .clone()
+                    .unwrap_or_else(|| crate::cluster::LOCAL_NODE.to_owned()),
+                gpus: service.gpus.clone(),
+            },
             image: service
                 .image
                 .clone()
@@ -329,9 +345,11 @@ impl Orchestrator {
     }
 
     /// Writes a train job, one sub-job per model and its workers (one per GPU, or one CPU
-    /// worker), then launches them. Answers once launched, without waiting for training.
-    /// Nothing is written when the job does not fit the owner's quotas or GPUs are short;
-    /// nothing is left running when a launch fails.
+    /// worker), placed on the cluster, then launches them. Answers once launched, without
+    /// waiting for training. A job whose GPUs are not free now (or that earlier waiting jobs
+    /// come before) is written waiting, with the reason, and started by [`queue`] later.
+    /// Nothing is written when the job does not fit the owner's quotas or could never fit the
+    /// cluster; nothing is left running when a launch fails.
     pub async fn create_train_job(
         &self,
         new: &NewTrainJob<'_>,
@@ -344,75 +362,39 @@ impl Orchestrator {
         let total =
             u32::try_from(new.budget.gpu_count).map_err(|_| OrchestratorError::GpuCountTooLarge)?;
         let shares = split_gpus(total, model_ids.len());
+        let requests = queue::worker_requests(&shares);
         let mut launches = Vec::with_capacity(model_ids.len());
         for model_id in model_ids {
             launches.push(self.model_launch(*model_id).await?);
         }
         let _guard = self.lock.lock().await;
-        let allocated = self.gpus.allocate(total as usize).map_err(|shortage| {
-            OrchestratorError::GpusShort {
-                what: "job",
-                shortage,
-            }
-        })?;
-        let written = self
-            .write_train_job(new, model_ids, &launches, &shares, &allocated)
-            .await;
-        let (job, workers) = match written {
-            Ok(done) => done,
-            Err(err) => {
-                self.gpus.release(&allocated);
-                return Err(err);
-            }
+        let cluster = self.cluster().await?;
+        cluster
+            .could_ever_place(&requests)
+            .map_err(|why| OrchestratorError::GpusShort { what: "job", why })?;
+        let waiting = train_jobs::list_waiting(&self.pool).await?;
+        let placed = if total > 0 && !waiting.is_empty() {
+            // Submission order: jobs that wait for GPUs get them first.
+            Err(queue::behind(&requests, waiting.len()))
+        } else {
+            placement::place(&cluster.loads(), &requests).map_err(|s| s.to_string())
         };
-        let mut launched: Vec<(Uuid, String)> = Vec::new();
-        for planned in &workers {
-            match self.launch(planned).await? {
-                Ok(done) => launched.push((planned.id, done.backend_id)),
-                Err(err) => {
-                    let reason = format!("Cannot launch a train worker: {err}");
-                    tracing::error!(job = %job.job.id, "{reason}");
-                    for (id, backend_id) in &launched {
-                        if let Err(e) = self.backend.stop(*id, backend_id).await {
-                            tracing::error!(service = %id, error = %e, "cannot stop a worker");
-                        }
-                    }
-                    for planned in &workers {
-                        services::finish(
-                            &self.pool,
-                            planned.id,
-                            ServiceStatus::Errored,
-                            Some(&reason),
-                        )
-                        .await?;
-                    }
-                    for sub in train_jobs::list_subs(&self.pool, job.job.id).await? {
-                        train_jobs::finish_sub(
-                            &self.pool,
-                            sub.id,
-                            JobStatus::Errored,
-                            Some(&reason),
-                        )
-                        .await?;
-                    }
-                    train_jobs::finish(&self.pool, job.job.id, JobStatus::Errored, Some(&reason))
-                        .await?;
-                    self.gpus.release(&allocated);
-                    return Err(OrchestratorError::Backend(reason));
-                }
-            }
-        }
+        let (job, workers) = self
+            .write_train_job(new, model_ids, &launches, &shares, placed)
+            .await?;
+        self.launch_train_workers(job.job.id, &workers).await?;
         Ok(job)
     }
 
-    /// The job's rows, in one transaction. Returns the workers to launch.
+    /// The job's rows, in one transaction: with its workers when they are placed, else waiting
+    /// with the reason. Returns the workers to launch.
     async fn write_train_job(
         &self,
         new: &NewTrainJob<'_>,
         model_ids: &[Uuid],
         launches: &[ModelLaunch],
         shares: &[u32],
-        allocated: &[i32],
+        placed: Result<Vec<Placement>, String>,
     ) -> OrchestratorResult<(TrainJobRecord, Vec<Planned>)> {
         let mut tx = self.pool.begin().await?;
         let quotas = &self.config.quotas;
@@ -425,7 +407,7 @@ impl Orchestrator {
                 .check_live_train_jobs(live)
                 .map_err(OrchestratorError::TrainJobRefused)?;
         }
-        let job = train_jobs::insert(&mut *tx, new).await.map_err(|err| {
+        let mut job = train_jobs::insert(&mut *tx, new).await.map_err(|err| {
             if err.is_constraint(train_jobs::ONE_LIVE_PER_APP)
                 || err.is_constraint(train_jobs::APP_VERSION_UNIQUE)
             {
@@ -437,13 +419,8 @@ impl Orchestrator {
                 err.into()
             }
         })?;
-        let mut free = allocated.iter().copied();
-        let mut workers = Vec::new();
-        for ((model_id, share), launch) in model_ids.iter().zip(shares).zip(launches) {
-            let owners = Owners {
-                job: new.user_id,
-                model: launch.owner,
-            };
+        let mut subs = Vec::with_capacity(model_ids.len());
+        for (model_id, share) in model_ids.iter().zip(shares) {
             let gpu_count = i32::try_from(*share).map_err(anyhow::Error::from)?;
             let sub_id = train_jobs::insert_sub(
                 &mut *tx,
@@ -452,21 +429,55 @@ impl Orchestrator {
                 gpu_count,
             )
             .await?;
-            let worker_gpus: Vec<Vec<i32>> = if *share == 0 {
-                vec![Vec::new()]
-            } else {
-                (0..*share)
-                    .filter_map(|_| free.next())
-                    .map(|g| vec![g])
-                    .collect()
+            subs.push(sub_id);
+        }
+        let workers = match placed {
+            Ok(placements) => {
+                let models: Vec<(Uuid, &ModelLaunch, u32)> = subs
+                    .iter()
+                    .zip(launches)
+                    .zip(shares)
+                    .map(|((sub, launch), share)| (*sub, launch, *share))
+                    .collect();
+                self.plan_train_workers(&mut tx, &job, &models, placements)
+                    .await?
+            }
+            Err(reason) => {
+                train_jobs::set_waiting(&mut *tx, job.job.id, Some(&reason)).await?;
+                job.job.waiting_reason = Some(reason);
+                Vec::new()
+            }
+        };
+        tx.commit().await?;
+        Ok((job, workers))
+    }
+
+    /// Writes the workers of a job's sub-jobs — (sub-job, model, GPU share) — at their
+    /// placements, in the order [`queue::worker_requests`] gives.
+    async fn plan_train_workers(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        job: &TrainJobRecord,
+        subs: &[(Uuid, &ModelLaunch, u32)],
+        placements: Vec<Placement>,
+    ) -> OrchestratorResult<Vec<Planned>> {
+        let mut placements = placements.into_iter();
+        let mut workers = Vec::new();
+        for (sub_id, launch, share) in subs {
+            let owners = Owners {
+                job: job.user_id,
+                model: launch.owner,
             };
-            for gpus in worker_gpus {
+            for _ in 0..(*share).max(1) {
+                let placement = placements
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("a worker without its placement"))?;
                 let planned = self
                     .plan(
-                        &mut tx,
+                        &mut *tx,
                         ServiceType::Train,
                         job.job.id,
-                        gpus,
+                        placement,
                         launch.image.clone(),
                         Some(owners),
                     )
@@ -474,48 +485,94 @@ impl Orchestrator {
                 services::insert_train_worker(
                     &mut *tx,
                     ServiceId(planned.id),
-                    SubTrainJobId(sub_id),
+                    SubTrainJobId(*sub_id),
                 )
                 .await?;
                 workers.push(planned);
             }
         }
-        tx.commit().await?;
-        Ok((job, workers))
+        Ok(workers)
     }
 
-    /// Stops a train job synchronously: when this returns its workers are gone, its in-flight
-    /// trials are ERRORED, and it reads STOPPED (unless it had already ended).
+    /// Launches a train job's written workers. When one cannot be launched, those launched are
+    /// stopped and the job, its sub-jobs and workers are ERRORED with the reason.
+    async fn launch_train_workers(
+        &self,
+        job_id: Uuid,
+        workers: &[Planned],
+    ) -> OrchestratorResult<()> {
+        let mut launched: Vec<(Uuid, String)> = Vec::new();
+        for planned in workers {
+            let err = match self.launch(planned).await? {
+                Ok(done) => {
+                    launched.push((planned.id, done.backend_id));
+                    continue;
+                }
+                Err(err) => err,
+            };
+            let reason = format!("Cannot launch a train worker: {err}");
+            tracing::error!(job = %job_id, "{reason}");
+            for (id, backend_id) in &launched {
+                if let Err(e) = self.backend.stop(*id, backend_id).await {
+                    tracing::error!(service = %id, error = %e, "cannot stop a worker");
+                }
+            }
+            for planned in workers {
+                services::finish(
+                    &self.pool,
+                    planned.id,
+                    ServiceStatus::Errored,
+                    Some(&reason),
+                )
+                .await?;
+            }
+            self.end_train_job(job_id, JobStatus::Errored, Some(&reason))
+                .await?;
+            return Err(OrchestratorError::Backend(reason));
+        }
+        Ok(())
+    }
+
+    /// Ends a train job and its sub-jobs that are still live (a job that waited no longer
+    /// does).
+    async fn end_train_job(
+        &self,
+        job_id: Uuid,
+        to: JobStatus,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        train_jobs::set_waiting(&self.pool, job_id, None).await?;
+        for sub in train_jobs::list_subs(&self.pool, job_id).await? {
+            train_jobs::finish_sub(&self.pool, sub.id, to, error).await?;
+        }
+        train_jobs::finish(&self.pool, job_id, to, error).await?;
+        Ok(())
+    }
+
+    /// Stops a train job synchronously: when this returns its workers are gone (a waiting job
+    /// has none), its in-flight trials are ERRORED, and it reads STOPPED (unless it had
+    /// already ended). Jobs waiting for the GPUs it held are started.
     pub async fn stop_train_job(&self, train_job_id: Uuid) -> OrchestratorResult<()> {
         let _guard = self.lock.lock().await;
         for (_, service) in services::list_train_workers(&self.pool, train_job_id).await? {
-            self.stop_service(service.id, service.backend_id.as_deref(), &service.gpus)
+            self.stop_service(service.id, service.backend_id.as_deref())
                 .await?;
         }
         trials::error_in_flight_of_job(&self.pool, train_job_id, "The train job was stopped.")
             .await?;
-        for sub in train_jobs::list_subs(&self.pool, train_job_id).await? {
-            train_jobs::finish_sub(&self.pool, sub.id, JobStatus::Stopped, None).await?;
-        }
-        train_jobs::finish(&self.pool, train_job_id, JobStatus::Stopped, None).await?;
-        Ok(())
+        self.end_train_job(train_job_id, JobStatus::Stopped, None)
+            .await?;
+        self.admit_waiting().await
     }
 
-    /// Marks a service STOPPED (so its token stops working), then stops it and frees its GPUs.
-    async fn stop_service(
-        &self,
-        id: Uuid,
-        backend_id: Option<&str>,
-        gpus: &[i32],
-    ) -> OrchestratorResult<()> {
-        let was_live = services::finish(&self.pool, id, ServiceStatus::Stopped, None).await?;
+    /// Marks a service STOPPED (so its token stops working, and its GPUs are free), then stops
+    /// it.
+    async fn stop_service(&self, id: Uuid, backend_id: Option<&str>) -> OrchestratorResult<()> {
+        services::finish(&self.pool, id, ServiceStatus::Stopped, None).await?;
         if let Some(backend_id) = backend_id {
             self.backend.stop(id, backend_id).await.map_err(|err| {
                 OrchestratorError::Backend(format!("Cannot stop service {id}: {err}"))
             })?;
-        }
-        if was_live {
-            self.gpus.release(gpus);
         }
         Ok(())
     }

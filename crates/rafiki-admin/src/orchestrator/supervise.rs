@@ -1,9 +1,11 @@
 //! Supervision: one [`Orchestrator::run_once`] step looks at every live service of this
 //! backend, records exits (a worker gone with no work left, whose exit status cannot be read,
 //! counts as a normal exit), restarts crashed workers with exponential backoff (handing each
-//! its interrupted trial again; ERRORED only once the restarts are used up), and then derives
-//! the status of every live train job from its services and trials. The admin runs it every
-//! `supervise_ms`; tests call it directly.
+//! its interrupted trial again; ERRORED only once the restarts are used up), relaunches the
+//! services of a node that is down, drained or gone on another node (ERRORED with the reason
+//! when none has room; this does not count as a restart), derives the status of every live
+//! train job from its services and trials, and starts waiting jobs that fit. The admin runs it
+//! every `supervise_ms`; tests call it directly.
 
 use std::time::Duration;
 
@@ -14,6 +16,9 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::{new_token, Orchestrator};
+use crate::backend::ServiceState;
+use crate::cluster::placement;
+use crate::cluster::Cluster;
 
 /// Longest wait before a crashed service is restarted.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -22,28 +27,41 @@ impl Orchestrator {
     /// One supervision step.
     pub async fn run_once(&self) -> StoreResult<()> {
         let mut next_attempt = self.lock.lock().await;
+        // Without the nodes (a manager that does not answer), no service is taken for lost.
+        let cluster = match self.cluster().await {
+            Ok(cluster) => Some(cluster),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot see the cluster's nodes");
+                None
+            }
+        };
         for service in services::list_live(&self.pool).await? {
             if service.backend != self.backend.name() {
                 continue;
             }
-            let state = match &service.backend_id {
-                Some(backend_id) => self.backend.state(service.id, backend_id).await,
+            let node_lost = cluster
+                .as_ref()
+                .zip(service.node.as_deref())
+                .and_then(|(cluster, node)| cluster.why_unusable(node));
+            let state = match (&node_lost, &service.backend_id) {
+                (Some(why), _) => ServiceState::Failed(why.clone()),
+                (None, Some(backend_id)) => self.backend.state(service.id, backend_id).await,
                 // Written but never launched: the admin stopped in between.
-                None => crate::backend::ServiceState::Missing,
+                (None, None) => ServiceState::Missing,
             };
             let state = match state {
                 // Gone without an exit status to read (a worker adopted after an admin restart
                 // is not this admin's child): one with no work left ended as it should.
-                crate::backend::ServiceState::Missing
+                ServiceState::Missing
                     if service.backend_id.is_some() && self.has_no_work_left(&service).await? =>
                 {
-                    crate::backend::ServiceState::Exited(Some(0))
+                    ServiceState::Exited(Some(0))
                 }
                 other => other,
             };
             match state {
-                crate::backend::ServiceState::Running => {}
-                crate::backend::ServiceState::Exited(Some(0)) => {
+                ServiceState::Running => {}
+                ServiceState::Exited(Some(0)) => {
                     trials::error_in_flight_of_worker(
                         &self.pool,
                         service.id,
@@ -57,20 +75,22 @@ impl Orchestrator {
                 }
                 crashed => {
                     let why = match crashed {
-                        crate::backend::ServiceState::Exited(Some(code)) => {
+                        ServiceState::Exited(Some(code)) => {
                             format!("the worker exited with code {code}")
                         }
-                        crate::backend::ServiceState::Exited(None) => {
+                        ServiceState::Exited(None) => {
                             "the worker was killed by a signal".to_owned()
                         }
-                        crate::backend::ServiceState::Failed(why) => {
+                        ServiceState::Failed(why) => {
                             format!("the backend could not run it ({why})")
                         }
                         _ => "the worker is gone".to_owned(),
                     };
                     let reason = format!("The trial was interrupted: {why}.");
-                    let never_launched = service.backend_id.is_none();
-                    if !never_launched && service.restarts >= self.config.max_restarts {
+                    // Neither a service never launched nor one whose node went away crashed
+                    // by its own doing: relaunching it costs no restart.
+                    let not_its_fault = service.backend_id.is_none() || node_lost.is_some();
+                    if !not_its_fault && service.restarts >= self.config.max_restarts {
                         trials::error_in_flight_of_worker(&self.pool, service.id, &reason).await?;
                         let error = format!(
                             "The worker crashed {} times; last: {why}. See its log.",
@@ -88,7 +108,7 @@ impl Orchestrator {
                     trials::requeue_in_flight_of_worker(&mut conn, service.id).await?;
                     drop(conn);
                     let due = *next_attempt.entry(service.id).or_insert_with(|| {
-                        let backoff = if never_launched {
+                        let backoff = if not_its_fault {
                             Duration::ZERO
                         } else {
                             Duration::from_secs(1 << service.restarts.clamp(0, 5)).min(MAX_BACKOFF)
@@ -98,7 +118,8 @@ impl Orchestrator {
                     });
                     if Instant::now() >= due {
                         next_attempt.remove(&service.id);
-                        self.relaunch(&service, !never_launched).await?;
+                        self.relaunch(&service, !not_its_fault, node_lost, cluster.as_ref())
+                            .await?;
                     }
                 }
             }
@@ -108,6 +129,10 @@ impl Orchestrator {
             self.derive_train_job_status(job.job.id).await?;
         }
         self.supervise_inference_jobs().await?;
+        let _guard = self.lock.lock().await;
+        if let Err(err) = self.admit_waiting().await {
+            tracing::warn!(error = %err, "cannot start waiting jobs");
+        }
         Ok(())
     }
 
@@ -136,17 +161,15 @@ impl Orchestrator {
             .is_none())
     }
 
-    /// Ends a live service (STOPPED or ERRORED) and returns its GPUs to the pool; one already
-    /// ended is left as it is.
+    /// Ends a live service (STOPPED or ERRORED), which frees its GPUs; one already ended is
+    /// left as it is.
     pub(super) async fn finish_service(
         &self,
         service: &ServiceRecord,
         to: ServiceStatus,
         error: Option<&str>,
     ) -> StoreResult<()> {
-        if services::finish(&self.pool, service.id, to, error).await? {
-            self.gpus.release(&service.gpus);
-        }
+        services::finish(&self.pool, service.id, to, error).await?;
         Ok(())
     }
 
@@ -159,8 +182,40 @@ impl Orchestrator {
         }
     }
 
-    /// Launches a service again with a new token, unless its image is no longer allowed.
-    async fn relaunch(&self, service: &ServiceRecord, restarted: bool) -> StoreResult<()> {
+    /// Launches a service again with a new token, unless its image is no longer allowed;
+    /// when its node is lost (`node_lost` says why), on another node with room for its GPUs,
+    /// or ERRORED with the reason when there is none.
+    async fn relaunch(
+        &self,
+        service: &ServiceRecord,
+        restarted: bool,
+        node_lost: Option<String>,
+        cluster: Option<&Cluster>,
+    ) -> StoreResult<()> {
+        if let (Some(lost), Some(cluster)) = (node_lost, cluster) {
+            match placement::place(&cluster.loads(), &[service.gpus.len()]) {
+                Ok(mut placed) => {
+                    let to = placed.remove(0);
+                    tracing::warn!(service = %service.id, node = %to.node, "{lost}; moving");
+                    services::move_to_node(&self.pool, service.id, &to.node, &to.gpus).await?;
+                }
+                Err(shortage) => {
+                    let error = format!(
+                        "Cannot relaunch the service: {lost}, and no other node has room \
+                         (it needs {}).",
+                        shortage.needs()
+                    );
+                    trials::error_in_flight_of_worker(&self.pool, service.id, &error).await?;
+                    self.finish_service(service, ServiceStatus::Errored, Some(&error))
+                        .await?;
+                    self.clean_up(service).await;
+                    return Ok(());
+                }
+            }
+        }
+        let service = &services::get(&self.pool, service.id)
+            .await?
+            .unwrap_or_else(|| service.clone());
         let (token, hash) = new_token();
         services::renew_token(&self.pool, service.id, &hash, restarted).await?;
         let planned = self.replan(service, token).await?;

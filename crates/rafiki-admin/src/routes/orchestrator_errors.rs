@@ -37,11 +37,6 @@ mod tests {
 
     #[test]
     fn each_orchestrator_refusal_answers_its_contract_name() {
-        use crate::gpus::GpuShortage;
-        let shortage = GpuShortage {
-            asked: 2,
-            free: vec![1],
-        };
         for (err, name, status) in [
             (
                 OrchestratorError::TrainJobRefused("quota".into()),
@@ -56,7 +51,7 @@ mod tests {
             (
                 OrchestratorError::GpusShort {
                     what: "job",
-                    shortage,
+                    why: "3 GPU(s) asked for; the cluster has 2 in all".into(),
                 },
                 ErrorName::ServiceDeploymentError,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -112,14 +107,11 @@ mod tests {
         assert!(matches!(refused, OrchestratorError::RefusedMove(_)));
         let short = OrchestratorError::GpusShort {
             what: "deployment",
-            shortage: GpuShortage {
-                asked: 2,
-                free: vec![],
-            },
+            why: "waiting for 2 GPUs; 0 free".into(),
         };
         assert_eq!(
             ApiError::from(short).message(),
-            "Not enough GPUs for this deployment: 2 GPU(s) asked for, 0 free."
+            "Not enough GPUs for this deployment: waiting for 2 GPUs; 0 free."
         );
     }
 }

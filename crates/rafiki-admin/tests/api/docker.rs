@@ -203,6 +203,7 @@ fn service_spec(service_type: ServiceType, gpus: Vec<i32>, port: Option<u16>) ->
         id,
         service_type,
         job_id: Uuid::new_v4(),
+        node: "local".into(),
         gpus,
         image: WORKER_IMAGE.into(),
         port,
@@ -377,9 +378,9 @@ async fn a_failed_launch_is_a_deployment_error_that_leaves_nothing_and_returns_t
         )
         .await;
         // Docker's own reason; and asking for both GPUs after a failure with one shows the
-        // first was returned to the pool (a shortage would say "GPU(s) asked for").
+        // first was freed (else the job would be written waiting, and no launch would fail).
         assert!(message.contains("no-such-image"), "{message}");
-        assert!(!message.contains("asked for"), "{message}");
+        assert_eq!(app.count_rows("gpu_allocations").await, 0);
         assert!(containers_of(&backend, &project).await.is_empty());
         assert!(networks_of(&backend, &project).await.is_empty());
     }
@@ -787,7 +788,12 @@ async fn a_docker_image_outside_the_allow_list_is_refused_at_upload_and_at_launc
     );
     assert_eq!(count(&app, "train_jobs").await, 0);
     assert_eq!(count(&app, "services").await, 0);
-    // The refused job never took the GPU: asking for two with an admitted model finds it free.
+    assert_eq!(
+        count(&app, "gpu_allocations").await,
+        0,
+        "the GPU was not taken"
+    );
+    // More GPUs than the host has: refused at once, never queued.
     let res = app
         .send(Method::POST, "/train_jobs", Some(&dev), job(&admitted, 2))
         .await;
@@ -797,7 +803,8 @@ async fn a_docker_image_outside_the_allow_list_is_refused_at_upload_and_at_launc
         "ServiceDeploymentError",
     )
     .await;
-    assert!(message.contains("1 free (0)"), "{message}");
+    assert!(message.contains("the cluster has 1 in all"), "{message}");
+    assert_eq!(count(&app, "train_jobs").await, 0);
     app.shutdown().await;
 }
 

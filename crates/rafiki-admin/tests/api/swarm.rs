@@ -20,7 +20,7 @@ use bollard::models::{
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListServicesOptionsBuilder};
 use rafiki_admin::backend::docker::labels;
 use rafiki_admin::backend::docker::DockerSettings;
-use rafiki_admin::backend::swarm::{Node, SwarmBackend, SwarmSettings, NODE_LABEL};
+use rafiki_admin::backend::swarm::{SwarmBackend, SwarmSettings, NODE_LABEL};
 use rafiki_admin::backend::{Backend, Owners, ServiceSpec, ServiceState};
 use rafiki_types::status::ServiceType;
 use reqwest::{Method, StatusCode};
@@ -252,6 +252,14 @@ async fn wait_for_services(
     .await
 }
 
+/// The engine's own node id in its swarm (the only node).
+fn this_node() -> String {
+    docker(&["info", "--format", "{{.Swarm.NodeID}}"])
+        .trim()
+        .to_owned()
+}
+
+/// A service placed on this node.
 fn service_spec(service_type: ServiceType, gpus: Vec<i32>, port: Option<u16>) -> ServiceSpec {
     let id = Uuid::new_v4();
     let mut env = BTreeMap::from([
@@ -270,6 +278,7 @@ fn service_spec(service_type: ServiceType, gpus: Vec<i32>, port: Option<u16>) ->
         id,
         service_type,
         job_id: Uuid::new_v4(),
+        node: this_node(),
         gpus,
         image: WORKER_IMAGE.into(),
         port,
@@ -304,8 +313,7 @@ async fn swarm_services_carry_labels_limits_a_node_constraint_and_dnsrr_endpoint
     assert_eq!(labels_of[labels::SERVICE_ID], spec.id.to_string());
     assert_eq!(labels_of[labels::JOB_ID], spec.job_id.to_string());
     assert_eq!(labels_of[labels::SERVICE_TYPE], "TRAIN");
-    let node = docker(&["info", "--format", "{{.Swarm.NodeID}}"]);
-    assert_eq!(labels_of[NODE_LABEL], node.trim());
+    assert_eq!(labels_of[NODE_LABEL], this_node());
     assert_eq!(
         service.mode.unwrap().replicated.unwrap().replicas,
         Some(1),
@@ -359,7 +367,7 @@ async fn swarm_services_carry_labels_limits_a_node_constraint_and_dnsrr_endpoint
     );
     assert_eq!(
         task.placement.unwrap().constraints.unwrap(),
-        vec![format!("node.id == {}", node.trim())]
+        vec![format!("node.id == {}", this_node())]
     );
     let networks = task.networks.unwrap();
     assert_eq!(networks.len(), 1);
@@ -401,14 +409,11 @@ async fn swarm_services_carry_labels_limits_a_node_constraint_and_dnsrr_endpoint
         .expect("stopping what is gone is fine");
 
     // A task that no node can take waits, then fails with Swarm's reason.
-    let stranded = service_spec(ServiceType::Inference, vec![], Some(8080));
-    let nowhere = Node {
-        id: "no-such-node".into(),
-        addr: "127.0.0.1".into(),
-    };
+    let mut stranded = service_spec(ServiceType::Inference, vec![], Some(8080));
+    stranded.node = "no-such-node".into();
     let created = backend
         .client()
-        .create_service(backend.definition(&stranded, &nowhere), None)
+        .create_service(backend.definition(&stranded), None)
         .await
         .unwrap();
     let id = created.id.unwrap();

@@ -127,7 +127,10 @@ async fn train_job_checks_follow_the_contract_order() {
             .await;
         let message = assert_error(res, status, name).await;
         if name == "ServiceDeploymentError" {
-            assert!(message.contains("1 GPU(s) asked for, 0 free"), "{message}");
+            assert!(
+                message.contains("1 GPU(s) asked for; the cluster has 0 in all"),
+                "{message}"
+            );
         }
     }
     let res = app
@@ -854,6 +857,7 @@ async fn hand_made_service(
             service_type,
             backend: rafiki_types::status::BackendKind::Docker,
             token_hash: &rafiki_admin::orchestrator::token_hash(token),
+            node: "local",
             gpus: &[],
             image: "none",
             job_id,

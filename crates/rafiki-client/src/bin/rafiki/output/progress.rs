@@ -39,6 +39,8 @@ pub fn spinner(live: bool) -> ProgressBar {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Progress {
     status: JobStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting_reason: Option<String>,
     trials_done: usize,
     trials_errored: usize,
     trials_running: usize,
@@ -51,6 +53,7 @@ impl Progress {
         let count = |s: TrialStatus| trials.iter().filter(|t| t.status == s).count();
         Progress {
             status: job.status,
+            waiting_reason: job.waiting_reason.clone(),
             trials_done: count(TrialStatus::Completed),
             trials_errored: count(TrialStatus::Errored),
             trials_running: count(TrialStatus::Running) + count(TrialStatus::Pending),
@@ -64,9 +67,12 @@ impl Progress {
 
     /// The status line.
     pub fn line(&self, app: &str, version: i32) -> String {
+        let status = match &self.waiting_reason {
+            Some(why) => format!("{}, {why}", self.status),
+            None => self.status.to_string(),
+        };
         format!(
-            "{app} v{version}: {} | trials done {} (errored {}, running {}) | best score {}",
-            self.status,
+            "{app} v{version}: {status} | trials done {} (errored {}, running {}) | best score {}",
             self.trials_done,
             self.trials_errored,
             self.trials_running,

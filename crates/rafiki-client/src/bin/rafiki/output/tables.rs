@@ -125,6 +125,7 @@ pub fn train_job(j: &TrainJob) -> Table {
         ("app", j.app.clone()),
         ("version", j.app_version.to_string()),
         ("status", j.status.to_string()),
+        ("waiting", j.waiting_reason.clone().unwrap_or("-".into())),
         ("task", j.task.clone()),
         ("id", j.id.to_string()),
         ("train dataset", j.train_dataset_id.to_string()),
