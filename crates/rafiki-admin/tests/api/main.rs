@@ -7,6 +7,7 @@ mod db_outage;
 mod docker;
 mod environments;
 mod faults;
+mod gpu_queue;
 mod helpers;
 mod inference_jobs;
 mod models;

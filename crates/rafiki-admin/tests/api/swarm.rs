@@ -20,7 +20,7 @@ use bollard::models::{
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListServicesOptionsBuilder};
 use rafiki_admin::backend::docker::labels;
 use rafiki_admin::backend::docker::DockerSettings;
-use rafiki_admin::backend::swarm::{SwarmBackend, SwarmSettings, NODE_LABEL};
+use rafiki_admin::backend::swarm::{SwarmBackend, SwarmSettings, GPUS_LABEL, NODE_LABEL};
 use rafiki_admin::backend::{Backend, Owners, ServiceSpec, ServiceState};
 use rafiki_types::status::ServiceType;
 use reqwest::{Method, StatusCode};
@@ -29,11 +29,11 @@ use uuid::Uuid;
 
 use crate::helpers::jobs::{
     assert_train_workers_output_kept, deploy_latest, start_job, two_slow_trials, wait_for_job,
-    wait_until_ended,
+    wait_until_ended, Submitter,
 };
 use crate::helpers::models::SLOW_MODEL;
 use crate::helpers::poll;
-use crate::helpers::{fresh_database, spawn_app_on, TestApp};
+use crate::helpers::{assert_error, fresh_database, spawn_app_on, TestApp};
 
 const WORKER_IMAGE: &str = "rafiki-rs/worker:latest";
 const PREDICTOR_IMAGE: &str = "rafiki-rs/predictor:latest";
@@ -597,6 +597,140 @@ async fn a_killed_tasks_service_is_relaunched_by_the_orchestrator() {
     stop(&app, &dev, &format!("{path}/stop")).await;
     let job = wait_until_ended(&app, &dev, &path, 60).await;
     assert_eq!(job["status"], "STOPPED", "{job}");
+    assert!(services_of(&backend, &project).await.is_empty());
+    app.shutdown().await;
+}
+
+/// The `rafiki.gpus` label of this engine's node, set for a test and put back as it was.
+struct GpuLabel {
+    node: String,
+    before: Option<String>,
+}
+
+impl GpuLabel {
+    fn set(devices: &str) -> Self {
+        let node = this_node();
+        let before = docker(&[
+            "node",
+            "inspect",
+            &node,
+            "--format",
+            &format!("{{{{index .Spec.Labels \"{GPUS_LABEL}\"}}}}"),
+        ]);
+        let before = Some(before.trim().to_owned()).filter(|b| !b.is_empty() && b != "<no value>");
+        let label = GpuLabel { node, before };
+        label.put(Some(devices));
+        label
+    }
+
+    /// Sets the label to `devices`, or removes it.
+    fn put(&self, devices: Option<&str>) {
+        let added;
+        let change = match devices {
+            Some(devices) => {
+                added = format!("{GPUS_LABEL}={devices}");
+                ["--label-add", added.as_str()]
+            }
+            None => ["--label-rm", GPUS_LABEL],
+        };
+        docker(&["node", "update", change[0], change[1], &self.node]);
+    }
+}
+
+impl Drop for GpuLabel {
+    fn drop(&mut self) {
+        let before = self.before.clone();
+        // Not `put`: a panic while unwinding would abort the test run.
+        let args: Vec<String> = match before {
+            Some(before) => vec!["--label-add".into(), format!("{GPUS_LABEL}={before}")],
+            None => vec!["--label-rm".into(), GPUS_LABEL.into()],
+        };
+        let _ = Command::new("docker")
+            .args(["node", "update"])
+            .args(&args)
+            .arg(&self.node)
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn gpus_declared_by_a_node_label_are_placed_queued_and_given_back() {
+    let Some((project, backend)) = swarm_backend(Duration::from_secs(60)).await else {
+        return;
+    };
+    let label = GpuLabel::set("0");
+    let app = spawn_app_on(&fresh_database().await, &admin_settings(&project)).await;
+    let s = Submitter::new(&app).await;
+    let first = s.submit(&app, "first", 1).await;
+    s.running(&app, &first).await;
+    let node = this_node();
+    let held: Vec<(String, i32)> = sqlx::query_as("select node, device from gpu_allocations")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(held, vec![(node.clone(), 0)]);
+    // The worker's service is pinned to the node and given the labelled device.
+    let services = services_of(&backend, &project).await;
+    assert_eq!(services.len(), 1, "{services:?}");
+    let spec = backend
+        .client()
+        .inspect_service(&services[0].0, None)
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(spec.labels.unwrap()[NODE_LABEL], node);
+    let env = spec
+        .task_template
+        .unwrap()
+        .container_spec
+        .unwrap()
+        .env
+        .unwrap();
+    for var in ["NVIDIA_VISIBLE_DEVICES=0", "CUDA_VISIBLE_DEVICES=0"] {
+        assert!(env.contains(&var.to_owned()), "{var} in {env:?}");
+    }
+
+    let second = s.submit(&app, "second", 1).await;
+    let reason = "waiting for 1 GPU; 0 free";
+    assert_eq!(s.get(&app, &second).await["waiting_reason"], reason);
+    // The operator takes the label away while the job waits: it goes on waiting, and the
+    // device the first job holds is given back when it stops, to nobody.
+    label.put(None);
+    s.stop(&app, &first).await;
+    // A few supervision steps, which must not start it (a sleep: nothing is to happen).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let job = s.get(&app, &second).await;
+    assert_eq!(
+        (&job["status"], &job["waiting_reason"]),
+        (&json!("STARTED"), &json!(reason))
+    );
+    assert_eq!(app.count_rows("gpu_allocations").await, 0);
+    // With no GPU left in the cluster, a new GPU job is refused rather than queued.
+    let res = app
+        .send(
+            Method::POST,
+            "/train_jobs",
+            Some(&s.dev),
+            s.body("third", 1),
+        )
+        .await;
+    let message = assert_error(
+        res,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceDeploymentError",
+    )
+    .await;
+    assert!(message.contains("the cluster has 0 in all"), "{message}");
+    // The label comes back: the waiting job starts on the device.
+    label.put(Some("0"));
+    s.running(&app, &second).await;
+    let held: Vec<(String, i32)> = sqlx::query_as("select node, device from gpu_allocations")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(held, vec![(node, 0)]);
+    s.stop(&app, &second).await;
     assert!(services_of(&backend, &project).await.is_empty());
     app.shutdown().await;
 }

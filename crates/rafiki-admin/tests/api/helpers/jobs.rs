@@ -229,3 +229,71 @@ pub async fn two_slow_trials(app: &TestApp, secs: u64) -> (String, String) {
     );
     (dev, path)
 }
+
+/// A developer's dataset and slow model, to submit jobs of 30 s trials with (as many GPUs as
+/// asked for).
+pub struct Submitter {
+    /// The developer's token.
+    pub dev: String,
+    data: String,
+    model: String,
+}
+
+impl Submitter {
+    /// The developer, their dataset and model.
+    pub async fn new(app: &TestApp) -> Self {
+        let dev = app.user("dev@example.com", "MODEL_DEVELOPER").await;
+        let data = dataset(app, &dev, "ANY", b"x").await;
+        let model = model(app, &dev, "slow", "ANY", "Slow", SLOW_MODEL, "PRIVATE").await;
+        Submitter { dev, data, model }
+    }
+
+    /// The body of a job of app `app_name` asking for `gpus`.
+    pub fn body(&self, app_name: &str, gpus: i64) -> Value {
+        json!({"app": app_name, "task": "ANY", "train_dataset_id": self.data,
+               "val_dataset_id": self.data, "model_ids": [self.model],
+               "budget": {"GPU_COUNT": gpus, "TIME_HOURS": 1},
+               "train_args": {"seconds": 30}})
+    }
+
+    /// Submits a job of app `app_name` asking for `gpus`; returns its path.
+    pub async fn submit(&self, app: &TestApp, app_name: &str, gpus: i64) -> String {
+        let res = app
+            .send(
+                Method::POST,
+                "/train_jobs",
+                Some(&self.dev),
+                self.body(app_name, gpus),
+            )
+            .await;
+        let created = json_ok(res).await;
+        format!("/train_jobs/{app_name}/{}", created["app_version"])
+    }
+
+    /// The job at `path`.
+    pub async fn get(&self, app: &TestApp, path: &str) -> Value {
+        app.get_json(path, &self.dev).await
+    }
+
+    /// Stops the job at `path`.
+    pub async fn stop(&self, app: &TestApp, path: &str) {
+        json_ok(
+            app.send(
+                Method::POST,
+                &format!("{path}/stop"),
+                Some(&self.dev),
+                json!({}),
+            )
+            .await,
+        )
+        .await;
+    }
+
+    /// Waits until the job at `path` runs (and no longer waits).
+    pub async fn running(&self, app: &TestApp, path: &str) -> Value {
+        wait_for_job(app, &self.dev, path, 90, |j| {
+            j["status"] == "RUNNING" && j.get("waiting_reason").is_none()
+        })
+        .await
+    }
+}
