@@ -811,27 +811,14 @@ mod tests {
         ))
         .unwrap();
         assert_eq!((cpu_only.gpus, cpu_only.gpus_error), (vec![], None));
-        let down = inventory_node(swarm_node(
-            NodeState::DOWN,
-            NodeSpecAvailabilityEnum::ACTIVE,
-            None,
-        ))
-        .unwrap();
-        assert_eq!(down.unusable.as_deref(), Some("down"));
-        let drained = inventory_node(swarm_node(
-            NodeState::READY,
-            NodeSpecAvailabilityEnum::DRAIN,
-            None,
-        ))
-        .unwrap();
-        assert_eq!(drained.unusable.as_deref(), Some("drained"));
-        let paused = inventory_node(swarm_node(
-            NodeState::READY,
-            NodeSpecAvailabilityEnum::PAUSE,
-            None,
-        ))
-        .unwrap();
-        assert_eq!(paused.unusable.as_deref(), Some("paused"));
+        for (state, availability, why) in [
+            (NodeState::DOWN, NodeSpecAvailabilityEnum::ACTIVE, "down"),
+            (NodeState::READY, NodeSpecAvailabilityEnum::DRAIN, "drained"),
+            (NodeState::READY, NodeSpecAvailabilityEnum::PAUSE, "paused"),
+        ] {
+            let node = inventory_node(swarm_node(state, availability, None)).unwrap();
+            assert_eq!(node.unusable.as_deref(), Some(why));
+        }
         let bad = inventory_node(swarm_node(
             NodeState::READY,
             NodeSpecAvailabilityEnum::ACTIVE,

@@ -4,13 +4,12 @@
 //! jobs do not; a waiting job stops at once; a job larger than the cluster is refused; freed
 //! devices start the first waiting job; the queue survives an admin restart.
 
-use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::admin_process::free_port;
 use crate::helpers::jobs::Submitter;
 use crate::helpers::prerequisites::python_ready;
-use crate::helpers::{assert_error, fresh_database, spawn_app_on, TestApp};
+use crate::helpers::{fresh_database, spawn_app_on, TestApp};
 
 /// The devices held, as (node, device, app of the job of the holding service).
 pub async fn allocations(app: &TestApp) -> Vec<(String, i32, String)> {
@@ -84,15 +83,7 @@ async fn jobs_wait_for_busy_gpus_in_submission_order_and_start_when_they_free_up
     s.stop(&app, &cpu).await;
 
     // More than the cluster has: refused at once, nothing written.
-    let res = app
-        .send(Method::POST, "/train_jobs", Some(&s.dev), s.body("huge", 3))
-        .await;
-    let message = assert_error(
-        res,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "ServiceDeploymentError",
-    )
-    .await;
+    let message = s.refused(&app, "huge", 3).await;
     assert!(
         message.contains("3 GPU(s) asked for; the cluster has 2 in all"),
         "{message}"

@@ -33,7 +33,7 @@ use crate::helpers::jobs::{
 };
 use crate::helpers::models::SLOW_MODEL;
 use crate::helpers::poll;
-use crate::helpers::{assert_error, fresh_database, spawn_app_on, TestApp};
+use crate::helpers::{fresh_database, spawn_app_on, TestApp};
 
 const WORKER_IMAGE: &str = "rafiki-rs/worker:latest";
 const PREDICTOR_IMAGE: &str = "rafiki-rs/predictor:latest";
@@ -707,20 +707,7 @@ async fn gpus_declared_by_a_node_label_are_placed_queued_and_given_back() {
     );
     assert_eq!(app.count_rows("gpu_allocations").await, 0);
     // With no GPU left in the cluster, a new GPU job is refused rather than queued.
-    let res = app
-        .send(
-            Method::POST,
-            "/train_jobs",
-            Some(&s.dev),
-            s.body("third", 1),
-        )
-        .await;
-    let message = assert_error(
-        res,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "ServiceDeploymentError",
-    )
-    .await;
+    let message = s.refused(&app, "third", 1).await;
     assert!(message.contains("the cluster has 0 in all"), "{message}");
     // The label comes back: the waiting job starts on the device.
     label.put(Some("0"));

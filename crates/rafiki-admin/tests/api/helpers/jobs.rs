@@ -270,6 +270,25 @@ impl Submitter {
         format!("/train_jobs/{app_name}/{}", created["app_version"])
     }
 
+    /// Submits a job that must be refused for its GPUs (503 `ServiceDeploymentError`);
+    /// returns the refusal's message.
+    pub async fn refused(&self, app: &TestApp, app_name: &str, gpus: i64) -> String {
+        let res = app
+            .send(
+                Method::POST,
+                "/train_jobs",
+                Some(&self.dev),
+                self.body(app_name, gpus),
+            )
+            .await;
+        super::assert_error(
+            res,
+            reqwest::StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceDeploymentError",
+        )
+        .await
+    }
+
     /// The job at `path`.
     pub async fn get(&self, app: &TestApp, path: &str) -> Value {
         app.get_json(path, &self.dev).await
