@@ -372,10 +372,14 @@ impl Orchestrator {
         cluster
             .could_ever_place(&requests)
             .map_err(|why| OrchestratorError::GpusShort { what: "job", why })?;
-        let waiting = train_jobs::list_waiting(&self.pool).await?;
-        let placed = if total > 0 && !waiting.is_empty() {
-            // Submission order: jobs that wait for GPUs get them first.
-            Err(queue::behind(&requests, waiting.len()))
+        let ahead = train_jobs::list_waiting(&self.pool)
+            .await?
+            .iter()
+            .filter(|j| j.job.budget.gpu_count > 0)
+            .count();
+        let placed = if total > 0 && ahead > 0 {
+            // Submission order: GPU jobs that wait get the devices first.
+            Err(queue::behind(&requests, ahead))
         } else {
             placement::place(&cluster.loads(), &requests).map_err(|s| s.to_string())
         };

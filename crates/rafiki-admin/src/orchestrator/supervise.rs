@@ -18,7 +18,6 @@ use uuid::Uuid;
 use super::{new_token, Orchestrator};
 use crate::backend::ServiceState;
 use crate::cluster::placement;
-use crate::cluster::Cluster;
 
 /// Longest wait before a crashed service is restarted.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -118,8 +117,7 @@ impl Orchestrator {
                     });
                     if Instant::now() >= due {
                         next_attempt.remove(&service.id);
-                        self.relaunch(&service, !not_its_fault, node_lost, cluster.as_ref())
-                            .await?;
+                        self.relaunch(&service, !not_its_fault, node_lost).await?;
                     }
                 }
             }
@@ -190,10 +188,17 @@ impl Orchestrator {
         service: &ServiceRecord,
         restarted: bool,
         node_lost: Option<String>,
-        cluster: Option<&Cluster>,
     ) -> StoreResult<()> {
-        if let (Some(lost), Some(cluster)) = (node_lost, cluster) {
-            match placement::place(&cluster.loads(), &[service.gpus.len()]) {
+        if let Some(lost) = node_lost {
+            // The cluster as it is now: an earlier relaunch of this step may have taken room.
+            let loads = match self.cluster().await {
+                Ok(cluster) => cluster.loads(),
+                Err(err) => {
+                    tracing::warn!(service = %service.id, error = %err, "cannot relaunch yet");
+                    return Ok(());
+                }
+            };
+            match placement::place(&loads, &[service.gpus.len()]) {
                 Ok(mut placed) => {
                     let to = placed.remove(0);
                     tracing::warn!(service = %service.id, node = %to.node, "{lost}; moving");
