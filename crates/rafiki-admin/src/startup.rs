@@ -360,6 +360,12 @@ async fn build_orchestrator(
                 format!("http://host.docker.internal:{port}"),
             ),
             BackendKind::Swarm => {
+                if !settings.gpus.is_empty() {
+                    tracing::warn!(
+                        "RAFIKI_GPUS is ignored by the swarm backend: each node declares its \
+                         GPUs in its rafiki.gpus label (docs/swarm.md)"
+                    );
+                }
                 let swarm = SwarmBackend::connect(SwarmSettings {
                     container: container_settings(settings),
                     network: settings.swarm_network.clone(),
