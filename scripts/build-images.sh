@@ -7,14 +7,16 @@
 #   <prefix>/worker:<tag>      rafiki-worker + Python 3 with numpy, scikit-learn, Pillow + `rafiki`
 #   <prefix>/predictor:<tag>   rafiki-predictor
 #   <prefix>/admin:<tag>       rafiki-admin + the `rafiki` CLI
+#   <prefix>/swarm-node:latest a Docker engine in a container, a node of the multi-node test
+#                              swarm (scripts/swarm-nodes.sh); only when named
 #
 # The Rust binaries are built on this host with cargo (Debian bookworm, like the images) and
 # copied, stripped of debug information, into target/docker-context/<profile>/. Running it again with
 # nothing changed reuses everything (cargo and docker caches) and takes seconds.
 #
 # Usage: scripts/build-images.sh [--rebuild-base] [--no-cargo] [IMAGE...]
-#   IMAGE           worker, predictor, admin, postgres (default: all); the base is always made
-#                   when missing
+#   IMAGE           worker, predictor, admin, postgres (default: these four, `all`), swarm-node
+#                   (only when named); the base is always made when missing
 #   --rebuild-base  make the base image again (pull or debootstrap) even when it exists
 #   --no-cargo      do not run cargo: use the binaries already in the target directory
 #
@@ -51,7 +53,7 @@ while [[ $# -gt 0 ]]; do
         --rebuild-base) rebuild_base=1 ;;
         --no-cargo) run_cargo=0 ;;
         -h | --help) usage; exit 0 ;;
-        worker | predictor | admin | postgres) selected+=("$1") ;;
+        worker | predictor | admin | postgres | swarm-node) selected+=("$1") ;;
         all) selected+=(worker predictor admin postgres) ;;
         *) echo "build-images: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -245,6 +247,14 @@ if wants postgres; then
     chmod 755 "$context/postgres/entrypoint.sh.new"
     replace_if_changed "$context/postgres/entrypoint.sh.new" "$context/postgres/entrypoint.sh"
     build_image postgres "$prefix/postgres:15"
+fi
+
+if wants swarm-node; then
+    mkdir -p "$context/swarm-node"
+    cp docker/swarm-node/entrypoint.sh "$context/swarm-node/entrypoint.sh.new"
+    chmod 755 "$context/swarm-node/entrypoint.sh.new"
+    replace_if_changed "$context/swarm-node/entrypoint.sh.new" "$context/swarm-node/entrypoint.sh"
+    build_image swarm-node "$prefix/swarm-node:latest"
 fi
 
 if wants worker || wants predictor || wants admin; then
