@@ -8,8 +8,10 @@
 #     and whose URL `scripts/postgres.sh --docker` gives the Python tests;
 #   - else Debian's Postgres, started by scripts/postgres.sh.
 # Where Docker serves, the images are built first (scripts/build-images.sh, debug profile, from
-# the debug binaries built here), RAFIKI_TEST_DOCKER=1 tells the tests that need Docker to
-# run, scripts/e2e-compose.sh runs the compose deployment end to end, and scripts/e2e-stack.sh
+# the debug binaries built here, and the swarm-node image of the multi-node tests' swarm),
+# RAFIKI_TEST_DOCKER=1 tells the tests that need Docker to run (the multi-node ones bring up
+# and take down their swarm of engines in containers, scripts/swarm-nodes.sh),
+# scripts/e2e-compose.sh runs the compose deployment end to end, and scripts/e2e-stack.sh
 # the swarm one (`docker stack deploy`, on a swarm of its own). The Python package
 # goes into .venv, whose interpreter the end-to-end tests give to the workers (RAFIKI_PYTHON).
 set -euo pipefail
@@ -52,7 +54,8 @@ cargo build --workspace --bins --locked
 python_database_url=${RAFIKI_TEST_DATABASE_URL:-}
 if $docker_serves; then
   echo "== docker: images from the debug binaries (scripts/build-images.sh)"
-  RAFIKI_IMAGE_PROFILE=debug scripts/build-images.sh --no-cargo
+  # swarm-node: the engines of the multi-node tests' swarm (scripts/swarm-nodes.sh).
+  RAFIKI_IMAGE_PROFILE=debug scripts/build-images.sh --no-cargo all swarm-node
   export RAFIKI_TEST_DOCKER=1
   if [ -z "$python_database_url" ]; then
     python_database_url=$(scripts/postgres.sh --docker)
@@ -76,7 +79,7 @@ echo "== cargo test"
 cargo test --workspace --locked
 
 if $docker_serves; then
-  echo "== docker: the tests left no swarm, service, container or network behind"
+  echo "== docker: the tests left no swarm, service, container or network behind, nor swarm nodes"
   swarm_after=$(docker info --format '{{.Swarm.LocalNodeState}}')
   if [ "$swarm_before" != "$swarm_after" ]; then
     echo "the engine's swarm state was $swarm_before before the tests, $swarm_after after" >&2
@@ -91,6 +94,10 @@ if $docker_serves; then
         docker service ls --filter label=rafiki-rs.project --format 'service {{.Name}}'
       fi
     } | awk '$2 ~ /^rafiki-test-/'
+    # The multi-node tests' swarm (scripts/swarm-nodes.sh), taken down by the last of them.
+    docker ps -a --filter name=rafiki-swarm-node --format 'container {{.Names}}'
+    docker network ls --filter name=rafiki-swarm-nodes --format 'network {{.Name}}'
+    docker volume ls --filter label=rafiki-rs.swarm-nodes --format 'volume {{.Name}}'
   )
   if [ -n "$left" ]; then
     echo "the tests left these behind:" >&2

@@ -56,6 +56,7 @@ pub mod proxy;
 pub mod requests;
 pub mod servers;
 pub mod storage;
+pub mod swarm_nodes;
 
 pub use rafiki_testing::fresh_database;
 

@@ -11,6 +11,7 @@ mod gpu_queue;
 mod helpers;
 mod inference_jobs;
 mod models;
+mod multinode;
 mod nul_text;
 mod quotas;
 mod security;

@@ -1,0 +1,260 @@
+//! The swarm backend on a real multi-node swarm: three Docker engines in containers on this
+//! machine (`helpers::swarm_nodes`, `scripts/swarm-nodes.sh`), the admin a separate process
+//! on the host talking to the manager's engine. A job's services spread over the nodes, train
+//! workers reach the admin from other nodes, a predictor published on its node's address
+//! reaches inference workers on other nodes over the overlay network, and the service of a
+//! node that is stopped is relaunched on another one.
+//!
+//! They run with `RAFIKI_TEST_DOCKER=1` only. The cluster is brought up once for the test
+//! process and taken down by the last test to finish; the test that stops a node holds the
+//! nodes alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use bollard::models::{NodeState, TaskState};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::jobs::{deploy_latest, start_job, wait_for_job, wait_until_ended};
+use crate::helpers::models::SLOW_MODEL;
+use crate::helpers::poll;
+use crate::helpers::swarm_nodes::{node_addr, ServiceTask, SwarmNodes, SwarmProject, NODE_COUNT};
+use crate::helpers::{fresh_database, TestApp};
+
+/// Two models of the slow one, so that a job has two train workers (one each).
+const TWO_MODELS: [(&str, &str, &str); 2] = [
+    ("slow-a", "Slow", SLOW_MODEL),
+    ("slow-b", "Slow", SLOW_MODEL),
+];
+
+/// Stops a job through the API.
+async fn stop(app: &TestApp, token: &str, path: &str) {
+    let res = app.send(Method::POST, path, Some(token), Value::Null).await;
+    assert_eq!(res.status(), StatusCode::OK, "{path}");
+}
+
+/// Waits until the project has no Swarm service left.
+async fn wait_until_no_service(cluster: &SwarmNodes, project: &SwarmProject) {
+    poll::until(
+        "no service of the project left",
+        Duration::from_secs(60),
+        Duration::from_millis(300),
+        async || match cluster.tasks(project).await {
+            left if left.is_empty() => Ok(()),
+            left => Err(format!("{left:?}")),
+        },
+    )
+    .await;
+}
+
+/// Adds the nodes of the project's `service_type` tasks to `placed` (by Rafiki service); `Ok`
+/// once they are on at least two nodes.
+fn on_two_nodes(
+    placed: &mut BTreeMap<String, String>,
+    tasks: &[ServiceTask],
+    service_type: &str,
+) -> Result<BTreeSet<String>, String> {
+    for task in tasks.iter().filter(|t| t.service_type == service_type) {
+        if let Some(node) = &task.node_id {
+            placed.insert(task.service_id.clone(), node.clone());
+        }
+    }
+    let nodes: BTreeSet<String> = placed.values().cloned().collect();
+    if nodes.len() >= 2 {
+        Ok(nodes)
+    } else {
+        Err(format!("{service_type} placed {placed:?}; tasks {tasks:?}"))
+    }
+}
+
+#[tokio::test]
+async fn a_job_spreads_over_nodes_and_its_predictor_answers_on_a_node_address() {
+    let Some(cluster) = SwarmNodes::shared().await else {
+        return;
+    };
+    let project = cluster.project();
+    let app = cluster
+        .spawn_admin(&fresh_database().await, &project, &[])
+        .await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"train", b"val"),
+        &TWO_MODELS,
+        json!({"MODEL_TRIAL_COUNT": 2}),
+        json!({"seconds": 1}),
+    )
+    .await;
+
+    // The two train workers go to two nodes (the least loaded ones), where they train and
+    // report to the admin on the host.
+    let mut placed = BTreeMap::new();
+    let train_nodes = poll::until(
+        "the train workers placed on two nodes",
+        Duration::from_secs(120),
+        Duration::from_millis(250),
+        async || on_two_nodes(&mut placed, &cluster.tasks(&project).await, "TRAIN"),
+    )
+    .await;
+    let job = wait_until_ended(&app, &dev, &path, 300).await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    let trials = app.get_json(&format!("{path}/trials"), &dev).await;
+    let trials = trials.as_array().unwrap();
+    assert_eq!(trials.len(), 4, "two trials of each model: {trials:?}");
+    assert!(
+        trials.iter().all(|t| t["status"] == "COMPLETED"),
+        "workers on every node reached the admin: {trials:?}"
+    );
+    let manager = cluster.node(1).await.id;
+    assert!(
+        train_nodes.iter().any(|n| *n != manager),
+        "a worker ran on a node other than the manager: {train_nodes:?}"
+    );
+    wait_until_no_service(&cluster, &project).await;
+
+    // The predictor and the two inference workers spread over the nodes too; the predictor
+    // is published on its node's address and reaches workers on other nodes by their names.
+    deploy_latest(&app, &dev, "myapp").await;
+    let job = wait_for_job(&app, &dev, "/inference_jobs/myapp/1", 180, |j| {
+        assert_ne!(j["status"], "ERRORED", "{j}");
+        j["status"] == "RUNNING"
+    })
+    .await;
+    let host = job["predictor_host"].as_str().unwrap().to_owned();
+    let (ip, _) = host.split_once(':').expect("host:port");
+    let addrs: Vec<String> = (1..=NODE_COUNT).map(node_addr).collect();
+    assert!(
+        addrs.iter().any(|a| a == ip),
+        "the predictor is published on a node's address: {host}"
+    );
+    let tasks = cluster.tasks(&project).await;
+    assert_eq!(tasks.len(), 3, "a predictor and two workers: {tasks:?}");
+    assert!(
+        tasks.iter().all(|t| t.state == Some(TaskState::RUNNING)),
+        "{tasks:?}"
+    );
+    let predictor = tasks.iter().find(|t| t.service_type == "PREDICT").unwrap();
+    let predictor_node = cluster
+        .index_of(predictor.node_id.as_deref().unwrap())
+        .await;
+    assert_eq!(ip, node_addr(predictor_node), "its own node's address");
+    assert_eq!(
+        ip,
+        cluster.node(predictor_node).await.addr,
+        "as Swarm has it"
+    );
+    assert!(
+        tasks
+            .iter()
+            .filter(|t| t.service_type == "INFERENCE")
+            .any(|t| t.node_id != predictor.node_id),
+        "an inference worker on another node than the predictor: {tasks:?}"
+    );
+    let res = reqwest::Client::new()
+        .post(format!("http://{host}/predict"))
+        .json(&json!({"query": [1, 2]}))
+        .send()
+        .await
+        .expect("the predictor answers");
+    assert_eq!(res.status(), StatusCode::OK);
+    let answer: Value = res.json().await.unwrap();
+    assert!(answer["prediction"].is_number(), "{answer}");
+
+    stop(&app, &dev, "/inference_jobs/myapp/1/stop").await;
+    wait_until_no_service(&cluster, &project).await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stopped_node_s_service_is_relaunched_on_another_node() {
+    let Some(cluster) = SwarmNodes::exclusive().await else {
+        return;
+    };
+    let project = cluster.project();
+    let app = cluster
+        .spawn_admin(&fresh_database().await, &project, &[])
+        .await;
+    // Two workers, so that one runs on a node other than the manager (the node choice spreads
+    // them); trials of 2 s, enough of them to outlast the node's loss and the relaunch.
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"train", b"val"),
+        &TWO_MODELS,
+        json!({"MODEL_TRIAL_COUNT": 12}),
+        json!({"seconds": 2}),
+    )
+    .await;
+    let manager = cluster.node(1).await.id;
+    let victim = poll::until(
+        "a train worker running on a node other than the manager",
+        Duration::from_secs(120),
+        Duration::from_millis(250),
+        async || {
+            let tasks = cluster.tasks(&project).await;
+            tasks
+                .iter()
+                .find(|t| {
+                    t.state == Some(TaskState::RUNNING)
+                        && t.node_id.as_ref().is_some_and(|n| *n != manager)
+                })
+                .cloned()
+                .ok_or_else(|| format!("{tasks:?}"))
+        },
+    )
+    .await;
+    let lost = cluster.index_of(victim.node_id.as_deref().unwrap()).await;
+    let lost_id = victim.node_id.clone().unwrap();
+    // A label, as an operator declares a node's GPUs: a node that comes back keeps it.
+    cluster.label_node(lost, "rafiki-test.mark", "lost").await;
+    // A trial of it under way: the worker is at work when its node goes.
+    wait_for_job(&app, &dev, &path, 120, |j| j["status"] == "RUNNING").await;
+    cluster.stop_node(lost).await;
+
+    // The same Rafiki service, relaunched as a new Swarm service on a node that is up.
+    let relaunched = poll::until(
+        "the lost worker's service relaunched on another node",
+        Duration::from_secs(120),
+        Duration::from_millis(300),
+        async || {
+            let tasks = cluster.tasks(&project).await;
+            tasks
+                .iter()
+                .find(|t| {
+                    t.service_id == victim.service_id
+                        && t.service != victim.service
+                        && t.state == Some(TaskState::RUNNING)
+                })
+                .cloned()
+                .ok_or_else(|| format!("node {lost_id} lost; tasks {tasks:?}"))
+        },
+    )
+    .await;
+    assert_ne!(relaunched.node_id.as_deref(), Some(lost_id.as_str()));
+
+    // The job carries on without the lost node and ends normally: every trial of the budget
+    // completed but, at most, the one under way on the lost node.
+    let job = wait_until_ended(&app, &dev, &path, 300).await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    let trials = app.get_json(&format!("{path}/trials"), &dev).await;
+    let completed = trials
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "COMPLETED")
+        .count();
+    assert!(
+        completed >= 2 * 12 - 1,
+        "the budget's trials completed: {trials}"
+    );
+    wait_until_no_service(&cluster, &project).await;
+
+    // The node comes back and is Ready for what comes next.
+    cluster.start_node(lost).await;
+    let back = cluster.node(lost).await;
+    assert_eq!(back.state, Some(NodeState::READY));
+    assert_eq!(back.id, lost_id, "the same node, not a new one");
+    assert_eq!(back.labels["rafiki-test.mark"], "lost", "its labels kept");
+    app.shutdown().await;
+}
