@@ -137,28 +137,31 @@ up() {
 
 load() {
     [[ $# -gt 0 ]] || die "load: name the images"
-    local tmp n image_ref id
+    local tmp n image_ref id lacking missing=() wanting=() pids=() pid
+    for image_ref in "$@"; do
+        id=$(docker image inspect -f '{{.Id}}' "$image_ref") || die "no image $image_ref here"
+        lacking=0
+        for n in $(seq 1 "$count"); do
+            if [[ $(in_node "$n" image inspect -f '{{.Id}}' "$image_ref" 2> /dev/null) != "$id" ]]
+            then
+                lacking=1
+                [[ " ${wanting[*]} " == *" $n "* ]] || wanting+=("$n")
+            fi
+        done
+        ((lacking == 0)) || missing+=("$image_ref")
+    done
+    [[ ${#missing[@]} -gt 0 ]] || return 0
+    say "loading ${missing[*]} into ${#wanting[@]} node(s)"
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/rafiki-swarm-images.XXXXXX")
     # shellcheck disable=SC2064
     trap "rm -rf '$tmp'" EXIT
-    for image_ref in "$@"; do
-        id=$(docker image inspect -f '{{.Id}}' "$image_ref") || die "no image $image_ref here"
-        local wanting=()
-        for n in $(seq 1 "$count"); do
-            [[ $(in_node "$n" image inspect -f '{{.Id}}' "$image_ref" 2> /dev/null) == "$id" ]] ||
-                wanting+=("$n")
-        done
-        [[ ${#wanting[@]} -gt 0 ]] || continue
-        say "loading $image_ref into ${#wanting[@]} node(s)"
-        docker save -o "$tmp/image.tar" "$image_ref"
-        local pids=()
-        for n in "${wanting[@]}"; do
-            docker exec -i "$(node_name "$n")" docker load -q < "$tmp/image.tar" > /dev/null &
-            pids+=($!)
-        done
-        for pid in "${pids[@]}"; do wait "$pid" || die "docker load of $image_ref failed"; done
-        rm -f "$tmp/image.tar"
+    # One archive: layers the images share are saved and loaded once.
+    docker save -o "$tmp/images.tar" "${missing[@]}"
+    for n in "${wanting[@]}"; do
+        docker exec -i "$(node_name "$n")" docker load -q < "$tmp/images.tar" > /dev/null &
+        pids+=($!)
     done
+    for pid in "${pids[@]}"; do wait "$pid" || die "docker load of ${missing[*]} failed"; done
 }
 
 status() {
@@ -170,19 +173,18 @@ status() {
 }
 
 down() {
-    local kind ids
-    for kind in container volume network; do
-        if [[ $kind == container ]]; then
-            mapfile -t ids < <(docker ps -aq --filter "label=$label")
-        else
-            mapfile -t ids < <(docker "$kind" ls -q --filter "label=$label")
-        fi
-        [[ ${#ids[@]} -eq 0 ]] && continue
-        case $kind in
-            container) docker rm -f -v "${ids[@]}" > /dev/null ;;
-            *) docker "$kind" rm "${ids[@]}" > /dev/null ;;
-        esac
+    local ids id pids=()
+    mapfile -t ids < <(docker ps -aq --filter "label=$label")
+    [[ ${#ids[@]} -eq 0 ]] || docker rm -f -v "${ids[@]}" > /dev/null
+    # Each volume holds a node's images (several seconds to delete): all at once.
+    mapfile -t ids < <(docker volume ls -q --filter "label=$label")
+    for id in "${ids[@]}"; do
+        docker volume rm "$id" > /dev/null &
+        pids+=($!)
     done
+    for id in "${pids[@]}"; do wait "$id" || die "a volume was not removed"; done
+    mapfile -t ids < <(docker network ls -q --filter "label=$label")
+    [[ ${#ids[@]} -eq 0 ]] || docker network rm "${ids[@]}" > /dev/null
 }
 
 case ${1:-} in
