@@ -7,21 +7,9 @@
 use serde_json::{json, Value};
 
 use crate::helpers::admin_process::free_port;
-use crate::helpers::jobs::Submitter;
+use crate::helpers::jobs::{allocations, Submitter};
 use crate::helpers::prerequisites::python_ready;
 use crate::helpers::{fresh_database, spawn_app_on, TestApp};
-
-/// The devices held, as (node, device, app of the job of the holding service).
-pub async fn allocations(app: &TestApp) -> Vec<(String, i32, String)> {
-    sqlx::query_as(
-        "select a.node, a.device, j.app from gpu_allocations a \
-         join services s on s.id = a.service_id join train_jobs j on j.id = s.job_id \
-         order by a.device",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap()
-}
 
 /// Live services of the job at `path`'s app.
 async fn live_services_of(app: &TestApp, app_name: &str) -> i64 {

@@ -2,8 +2,9 @@
 //! machine (`helpers::swarm_nodes`, `scripts/swarm-nodes.sh`), the admin a separate process
 //! on the host talking to the manager's engine. A job's services spread over the nodes, train
 //! workers reach the admin from other nodes, a predictor published on its node's address
-//! reaches inference workers on other nodes over the overlay network, and the service of a
-//! node that is stopped is relaunched on another one.
+//! reaches inference workers on other nodes over the overlay network, the service of a node
+//! that is stopped is relaunched on another one, and GPUs declared by node labels are placed
+//! across nodes, moved off a lost node and queued for.
 //!
 //! They run with `RAFIKI_TEST_DOCKER=1` only. The cluster is brought up once for the test
 //! process and taken down by the last test to finish; the test that stops a node holds the
@@ -16,7 +17,11 @@ use bollard::models::{NodeState, TaskState};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::jobs::{deploy_latest, start_job, wait_for_job, wait_until_ended};
+use rafiki_admin::backend::swarm::GPUS_LABEL;
+
+use crate::helpers::jobs::{
+    allocations, deploy_latest, start_job, wait_for_job, wait_until_ended, Submitter,
+};
 use crate::helpers::models::SLOW_MODEL;
 use crate::helpers::poll;
 use crate::helpers::swarm_nodes::{node_addr, ServiceTask, SwarmNodes, SwarmProject, NODE_COUNT};
@@ -257,4 +262,113 @@ async fn a_stopped_node_s_service_is_relaunched_on_another_node() {
     assert_eq!(back.id, lost_id, "the same node, not a new one");
     assert_eq!(back.labels["rafiki-test.mark"], "lost", "its labels kept");
     app.shutdown().await;
+}
+
+/// Polls until `check` passes (it says what it saw when not).
+async fn eventually<T>(what: &str, check: impl AsyncFnMut() -> Result<T, String>) -> T {
+    poll::until(
+        what,
+        Duration::from_secs(120),
+        Duration::from_millis(300),
+        check,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn gpus_labelled_on_two_nodes_are_placed_across_them_and_move_when_a_node_is_lost() {
+    let Some(cluster) = SwarmNodes::exclusive().await else {
+        return;
+    };
+    // Node 1 (the manager) has no GPU, node 2 one, node 3 two.
+    cluster.label_node(2, GPUS_LABEL, "0").await;
+    cluster.label_node(3, GPUS_LABEL, "0,1").await;
+    let (node2, node3) = (cluster.node(2).await.id, cluster.node(3).await.id);
+    let project = cluster.project();
+    let app = cluster
+        .spawn_admin(&fresh_database().await, &project, &[])
+        .await;
+    let s = Submitter::new(&app).await;
+    let held = |node: &str, device: i32, job: &str| (node.to_owned(), device, job.to_owned());
+
+    // Two workers of one GPU each: one per GPU node, the least loaded first.
+    let first = s.submit(&app, "first", 2).await;
+    s.running(&app, &first).await;
+    let mut expected = vec![held(&node2, 0, "first"), held(&node3, 0, "first")];
+    expected.sort();
+    assert_eq!(allocations(&app).await, expected);
+    let tasks = cluster.tasks(&project).await;
+    let nodes: BTreeSet<Option<String>> = tasks.iter().map(|t| t.node_id.clone()).collect();
+    assert_eq!(
+        nodes,
+        BTreeSet::from([Some(node2.clone()), Some(node3.clone())]),
+        "{tasks:?}"
+    );
+
+    // The cluster's third device is not enough for a job of two: it waits.
+    let second = s.submit(&app, "second", 2).await;
+    assert_eq!(
+        s.get(&app, &second).await["waiting_reason"],
+        "waiting for 2 GPUs; 1 free"
+    );
+
+    // Node 2 is lost: its worker moves to node 3's free device, node 2's device is given
+    // back (with node 2 gone, the waiting job now sees none free).
+    cluster.stop_node(2).await;
+    let both_on_3 = vec![held(&node3, 0, "first"), held(&node3, 1, "first")];
+    eventually(
+        "the lost worker's device moved to node 3",
+        async || match allocations(&app).await {
+            now if now == both_on_3 => Ok(()),
+            now => Err(format!("{now:?}")),
+        },
+    )
+    .await;
+    eventually("both workers running on node 3", async || {
+        let tasks = cluster.tasks(&project).await;
+        let on_3 = tasks
+            .iter()
+            .filter(|t| t.node_id.as_deref() == Some(node3.as_str()))
+            .filter(|t| t.state == Some(TaskState::RUNNING))
+            .count();
+        if on_3 == 2 {
+            Ok(())
+        } else {
+            Err(format!("{tasks:?}"))
+        }
+    })
+    .await;
+    let waiting = |reason: &'static str| {
+        let (app, s, second) = (&app, &s, &second);
+        async move || {
+            let job = s.get(app, second).await;
+            if job["waiting_reason"] == reason {
+                Ok(())
+            } else {
+                Err(job.to_string())
+            }
+        }
+    };
+    eventually("no device free", waiting("waiting for 2 GPUs; 0 free")).await;
+
+    // Node 2 back: its device is free again, still one short.
+    cluster.start_node(2).await;
+    eventually(
+        "node 2's device free",
+        waiting("waiting for 2 GPUs; 1 free"),
+    )
+    .await;
+
+    // The first job stops: the waiting one gets two devices.
+    s.stop(&app, &first).await;
+    s.running(&app, &second).await;
+    let now = allocations(&app).await;
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert!(now.iter().all(|(_, _, job)| job == "second"), "{now:?}");
+    s.stop(&app, &second).await;
+    assert_eq!(allocations(&app).await, vec![], "every device given back");
+    wait_until_no_service(&cluster, &project).await;
+    app.shutdown().await;
+    cluster.unlabel_node(2, GPUS_LABEL).await;
+    cluster.unlabel_node(3, GPUS_LABEL).await;
 }

@@ -26,6 +26,16 @@ pub fn free_port() -> u16 {
 /// name a non-zero `admin_port`), and waits until it answers `GET /health`. Its log goes to
 /// `admin.log` in its data directory, appended to by every admin started on that directory.
 pub async fn spawn(database_url: &str, extra: &[(&str, Value)]) -> TestApp {
+    spawn_with_env(database_url, extra, &[]).await
+}
+
+/// [`spawn`], with environment variables of the admin's own that are not settings (e.g.
+/// `DOCKER_HOST`: the test process itself must not have them).
+pub async fn spawn_with_env(
+    database_url: &str,
+    extra: &[(&str, Value)],
+    env: &[(&str, &str)],
+) -> TestApp {
     let mut settings = base_settings(database_url);
     settings.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
     // Later pairs override earlier ones, as in `test_settings`.
@@ -62,6 +72,7 @@ pub async fn spawn(database_url: &str, extra: &[(&str, Value)]) -> TestApp {
         command.env(variable, text);
     }
     let mut child = command
+        .envs(env.iter().copied())
         .arg("serve")
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())

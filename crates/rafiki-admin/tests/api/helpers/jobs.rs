@@ -316,3 +316,15 @@ impl Submitter {
         .await
     }
 }
+
+/// The devices held, as (node, device, app of the job of the holding service).
+pub async fn allocations(app: &TestApp) -> Vec<(String, i32, String)> {
+    sqlx::query_as(
+        "select a.node, a.device, j.app from gpu_allocations a \
+         join services s on s.id = a.service_id join train_jobs j on j.id = s.job_id \
+         order by a.node, a.device",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}

@@ -12,7 +12,6 @@
 //! other tests of the process use the host's engine.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -21,15 +20,13 @@ use bollard::models::{NodeState, TaskState};
 use bollard::query_parameters::{ListServicesOptionsBuilder, ListTasksOptionsBuilder};
 use bollard::Docker;
 use rafiki_admin::backend::docker::labels;
-use rafiki_admin::config::ENV_KEYS;
 use serde_json::{json, Value};
-use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
-use super::admin_process::free_port;
+use super::admin_process::{free_port, spawn_with_env};
 use super::prerequisites::repo_root;
-use super::{base_settings, poll, Server, TestApp};
+use super::{poll, TestApp};
 
 /// The manager's engine API, on its address on the nodes' private network.
 pub const MANAGER_URL: &str = "tcp://172.31.250.11:2375";
@@ -339,6 +336,12 @@ impl SwarmNodes {
             .unwrap_or_else(|| panic!("{} labelled {label}", node_name(i)));
     }
 
+    /// Removes a label of node `i` (`docker node update --label-rm`).
+    pub async fn unlabel_node(&self, i: usize, key: &str) {
+        on_manager(&["node", "update", "--label-rm", key, &node_name(i)])
+            .unwrap_or_else(|| panic!("{} unlabelled {key}", node_name(i)));
+    }
+
     /// A project of the test's own on the swarm (its services, network and volumes are
     /// removed when it drops).
     pub fn project(&self) -> SwarmProject {
@@ -405,8 +408,7 @@ impl SwarmNodes {
         extra: &[(&str, Value)],
     ) -> TestApp {
         let port = free_port();
-        let mut settings = base_settings(database_url);
-        settings.extend([
+        let mut settings = vec![
             ("admin_port", json!(port)),
             ("backend", json!("swarm")),
             ("bind_host", json!("0.0.0.0")),
@@ -421,84 +423,10 @@ impl SwarmNodes {
             ("docker_memory_mb", json!(1024)),
             ("docker_pids_limit", json!(PIDS_LIMIT)),
             ("supervise_ms", json!(200)),
-        ]);
+        ];
         settings.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
-        // Later pairs override earlier ones.
-        let mut seen = Vec::new();
-        settings.reverse();
-        settings.retain(|(key, _)| {
-            let first = !seen.contains(key);
-            seen.push(*key);
-            first
-        });
-        let data_dir = PathBuf::from(
-            settings
-                .iter()
-                .find(|(k, _)| *k == "data_dir")
-                .and_then(|(_, v)| v.as_str())
-                .expect("a data directory"),
-        );
-        std::fs::create_dir_all(&data_dir).unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data_dir.join("admin.log"))
-            .unwrap();
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rafiki-admin"));
-        for (key, value) in &settings {
-            let (variable, _) = ENV_KEYS
-                .iter()
-                .find(|(_, k)| k == key)
-                .unwrap_or_else(|| panic!("setting `{key}` has no environment variable"));
-            let text = match value {
-                Value::String(text) => text.clone(),
-                other => other.to_string(),
-            };
-            command.env(variable, text);
-        }
-        let mut child = command
-            // The manager's engine, for this admin only.
-            .env("DOCKER_HOST", MANAGER_URL)
-            .arg("serve")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("rafiki-admin starts");
-        let address = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        poll::until(
-            "rafiki-admin (swarm backend on the nodes) answering GET /health",
-            Duration::from_secs(60),
-            Duration::from_millis(100),
-            async || {
-                if let Some(status) = child.try_wait().unwrap() {
-                    let log =
-                        std::fs::read_to_string(data_dir.join("admin.log")).unwrap_or_default();
-                    panic!("rafiki-admin exited at start ({status}):\n{log}");
-                }
-                match client.get(format!("{address}/health")).send().await {
-                    Ok(res) if res.status().is_success() => Ok(()),
-                    Ok(res) => Err(res.status().to_string()),
-                    Err(error) => Err(error.to_string()),
-                }
-            },
-        )
-        .await;
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
-            .connect(database_url)
-            .await
-            .expect("the test reaches the admin's database");
-        TestApp {
-            address,
-            client,
-            pool,
-            database_url: database_url.to_owned(),
-            data_dir,
-            server: Server::Process(child),
-        }
+        // The manager's engine, for this admin only.
+        spawn_with_env(database_url, &settings, &[("DOCKER_HOST", MANAGER_URL)]).await
     }
 }
 
