@@ -34,6 +34,9 @@ impl Orchestrator {
                 None
             }
         };
+        // Ended services whose remains (a container, a Swarm service) are removed once job
+        // statuses are derived: removal can take seconds, which a job's end need not wait for.
+        let mut ended = Vec::new();
         for service in services::list_live(&self.pool).await? {
             if service.backend != self.backend.name() {
                 continue;
@@ -69,8 +72,8 @@ impl Orchestrator {
                     .await?;
                     self.finish_service(&service, ServiceStatus::Stopped, None)
                         .await?;
-                    self.clean_up(&service).await;
                     next_attempt.remove(&service.id);
+                    ended.push(service);
                 }
                 crashed => {
                     let why = match crashed {
@@ -97,8 +100,8 @@ impl Orchestrator {
                         );
                         self.finish_service(&service, ServiceStatus::Errored, Some(&error))
                             .await?;
-                        self.clean_up(&service).await;
                         next_attempt.remove(&service.id);
+                        ended.push(service);
                         continue;
                     }
                     // The worker will be relaunched: it gets its interrupted trial again, so
@@ -127,6 +130,10 @@ impl Orchestrator {
             self.derive_train_job_status(job.job.id).await?;
         }
         self.supervise_inference_jobs().await?;
+        // Ended services are never relaunched, so no launch or stop races their removal.
+        for service in &ended {
+            self.clean_up(service).await;
+        }
         let _guard = self.lock.lock().await;
         if let Err(err) = self.admit_waiting().await {
             tracing::warn!(error = %err, "cannot start waiting jobs");

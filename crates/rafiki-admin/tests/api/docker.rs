@@ -478,10 +478,17 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
     );
 
     let (dev, _) = two_slow_trials(&app, 240).await;
-    assert!(
-        containers_of(&backend, &project).await.is_empty(),
-        "finished workers are removed"
-    );
+    // Removed by the supervision step that ended the job, just after it reads STOPPED.
+    poll::until(
+        "finished workers removed",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        async || match containers_of(&backend, &project).await {
+            left if left.is_empty() => Ok(()),
+            left => Err(format!("{left:?}")),
+        },
+    )
+    .await;
     assert_train_workers_output_kept(&app).await;
 
     let created = deploy_latest(&app, &dev, "myapp").await;
