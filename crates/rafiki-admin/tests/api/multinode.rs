@@ -4,7 +4,8 @@
 //! workers reach the admin from other nodes, a predictor published on its node's address
 //! reaches inference workers on other nodes over the overlay network, the service of a node
 //! that is stopped is relaunched on another one, and GPUs declared by node labels are placed
-//! across nodes, moved off a lost node and queued for.
+//! across nodes, moved off a lost node and queued for; and Rafiki's own Python client does its
+//! quickstart (train, deploy, predict, stop) on the three nodes.
 //!
 //! They run with `RAFIKI_TEST_DOCKER=1` only. The cluster is brought up once for the test
 //! process and taken down by the last test to finish; the test that stops a node holds the
@@ -24,8 +25,9 @@ use crate::helpers::jobs::{
 };
 use crate::helpers::models::SLOW_MODEL;
 use crate::helpers::poll;
+use crate::helpers::prerequisites::{build_example_datasets, repo_root};
 use crate::helpers::swarm_nodes::{node_addr, ServiceTask, SwarmNodes, SwarmProject, NODE_COUNT};
-use crate::helpers::{fresh_database, TestApp};
+use crate::helpers::{fresh_database, TestApp, SUPERADMIN_PASSWORD};
 
 /// Two models of the slow one, so that a job has two train workers (one each).
 const TWO_MODELS: [(&str, &str, &str); 2] = [
@@ -371,4 +373,39 @@ async fn gpus_labelled_on_two_nodes_are_placed_across_them_and_move_when_a_node_
     app.shutdown().await;
     cluster.unlabel_node(2, GPUS_LABEL).await;
     cluster.unlabel_node(3, GPUS_LABEL).await;
+}
+
+#[tokio::test]
+async fn rafiki_s_own_client_trains_deploys_predicts_and_stops_on_three_nodes() {
+    let Some(cluster) = SwarmNodes::shared().await else {
+        return;
+    };
+    let project = cluster.project();
+    let app = cluster
+        .spawn_admin(&fresh_database().await, &project, &[])
+        .await;
+    let port = app.address.rsplit(':').next().unwrap().to_owned();
+    let data = build_example_datasets();
+    // The end-to-end script of the compose and stack deployments, through Rafiki's Python
+    // client: an example model trained (2 trials), deployed, queried on the predictor's node
+    // address, stopped.
+    let script = repo_root().join("scripts/e2e_compose.py");
+    let out = tokio::process::Command::new(std::env::var("RAFIKI_PYTHON").unwrap())
+        .arg(&script)
+        .arg(&data)
+        .env("E2E_ADMIN_PORT", &port)
+        .env("E2E_BACKEND", "swarm")
+        .env("SUPERADMIN_PASSWORD", SUPERADMIN_PASSWORD)
+        .output()
+        .await
+        .expect("the script runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("== predicted through 172.31.250.1"), "{said}");
+    wait_until_no_service(&cluster, &project).await;
+    app.shutdown().await;
 }
