@@ -25,32 +25,21 @@ use uuid::Uuid;
 
 use crate::helpers::forms::RafikiForm;
 use crate::helpers::jobs::{
-    assert_train_workers_output_kept, dataset, deploy_latest, model, one_trial_job, start_job,
-    two_slow_trials, wait_for_job, wait_until_ended,
+    assert_train_workers_output_kept, dataset, deploy_latest, model, one_trial_job, predict,
+    start_job, two_slow_trials, wait_for_job, wait_until_ended,
 };
 use crate::helpers::models::{SLOW_MODEL, UNLOADABLE_MODEL};
-use crate::helpers::poll;
 use crate::helpers::requests::json_ok;
 use crate::helpers::{
     assert_error, fresh_database, spawn_app_on, TestApp, SUPERADMIN_PASSWORD, TEST_SECRET,
 };
+use crate::helpers::{docker_cli, poll};
 
 const WORKER_IMAGE: &str = "rafiki-rs/worker:latest";
 const PREDICTOR_IMAGE: &str = "rafiki-rs/predictor:latest";
 /// The pids limit of the tests' containers: above what a worker and its model use (the model's
 /// numeric libraries start a thread per core), far below a fork bomb's appetite.
 const PIDS_LIMIT: u64 = 200;
-
-/// Whether the docker tests run: only with `RAFIKI_TEST_DOCKER=1`.
-fn docker_wanted() -> bool {
-    let wanted = std::env::var("RAFIKI_TEST_DOCKER").is_ok_and(|v| v == "1");
-    if !wanted {
-        eprintln!(
-            "skipped: RAFIKI_TEST_DOCKER is not 1 (scripts/test.sh sets it where Docker serves)"
-        );
-    }
-    wanted
-}
 
 /// A project name of one test; its containers, networks and volumes are removed when the guard
 /// drops, so a failing test leaves none behind.
@@ -113,7 +102,7 @@ fn docker_settings(project: &str) -> DockerSettings {
 /// A backend on the engine for a project of the test's own (removed with the guard); `None`
 /// when the docker tests do not run.
 async fn docker_backend() -> Option<(Project, DockerBackend)> {
-    if !docker_wanted() {
+    if !docker_cli::wanted() {
         return None;
     }
     let project = Project::new();
@@ -506,18 +495,7 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
     let job_networks = networks_of(&backend, &project).await;
     assert_eq!(job_networks.len(), 1, "one network, the inference job's");
     assert_eq!(job_networks[0].1, job_id);
-    let predict = |host: String| async move {
-        let res = reqwest::Client::new()
-            .post(format!("http://{host}/predict"))
-            .json(&json!({"query": [1, 2]}))
-            .send()
-            .await
-            .expect("the predictor answers");
-        assert_eq!(res.status(), StatusCode::OK);
-        res.json::<Value>().await.unwrap()
-    };
-    let answer = predict(host.clone()).await;
-    assert!(answer["prediction"].is_number(), "{answer}");
+    let answer = predict(&host).await;
 
     // A restarted admin adopts the running containers and their network: still serving, then
     // stopped by it.
@@ -531,7 +509,7 @@ async fn a_job_trains_deploys_and_serves_in_containers_and_a_restart_adopts_them
     tokio::time::sleep(Duration::from_secs(2)).await;
     let running = app.get_json("/inference_jobs/myapp/1", &dev).await;
     assert_eq!(running["status"], "RUNNING", "{running}");
-    assert_eq!(predict(host).await, answer);
+    assert_eq!(predict(&host).await, answer);
     let res = app
         .send(
             Method::POST,

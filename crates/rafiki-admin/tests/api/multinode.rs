@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use rafiki_admin::backend::swarm::GPUS_LABEL;
 
 use crate::helpers::jobs::{
-    allocations, deploy_latest, start_job, wait_for_job, wait_until_ended, Submitter,
+    allocations, deploy_latest, predict, start_job, wait_for_job, wait_until_ended, Submitter,
 };
 use crate::helpers::models::SLOW_MODEL;
 use crate::helpers::poll;
@@ -34,6 +34,28 @@ const TWO_MODELS: [(&str, &str, &str); 2] = [
     ("slow-a", "Slow", SLOW_MODEL),
     ("slow-b", "Slow", SLOW_MODEL),
 ];
+
+/// The test's project on the swarm and an admin for it, on a fresh database.
+async fn admin_on(cluster: &SwarmNodes) -> (SwarmProject, TestApp) {
+    let project = cluster.project();
+    let app = cluster
+        .spawn_admin(&fresh_database().await, &project, &[])
+        .await;
+    (project, app)
+}
+
+/// A job of the two slow models with `trials` trials of `seconds` each; (token, path).
+async fn two_model_job(app: &TestApp, trials: u32, seconds: u32) -> (String, String) {
+    start_job(
+        app,
+        "ANY",
+        (b"train", b"val"),
+        &TWO_MODELS,
+        json!({"MODEL_TRIAL_COUNT": trials}),
+        json!({"seconds": seconds}),
+    )
+    .await
+}
 
 /// Stops a job through the API.
 async fn stop(app: &TestApp, token: &str, path: &str) {
@@ -80,19 +102,8 @@ async fn a_job_spreads_over_nodes_and_its_predictor_answers_on_a_node_address() 
     let Some(cluster) = SwarmNodes::shared().await else {
         return;
     };
-    let project = cluster.project();
-    let app = cluster
-        .spawn_admin(&fresh_database().await, &project, &[])
-        .await;
-    let (dev, path) = start_job(
-        &app,
-        "ANY",
-        (b"train", b"val"),
-        &TWO_MODELS,
-        json!({"MODEL_TRIAL_COUNT": 2}),
-        json!({"seconds": 1}),
-    )
-    .await;
+    let (project, app) = admin_on(&cluster).await;
+    let (dev, path) = two_model_job(&app, 2, 1).await;
 
     // The two train workers go to two nodes (the least loaded ones), where they train and
     // report to the admin on the host.
@@ -158,15 +169,7 @@ async fn a_job_spreads_over_nodes_and_its_predictor_answers_on_a_node_address() 
             .any(|t| t.node_id != predictor.node_id),
         "an inference worker on another node than the predictor: {tasks:?}"
     );
-    let res = reqwest::Client::new()
-        .post(format!("http://{host}/predict"))
-        .json(&json!({"query": [1, 2]}))
-        .send()
-        .await
-        .expect("the predictor answers");
-    assert_eq!(res.status(), StatusCode::OK);
-    let answer: Value = res.json().await.unwrap();
-    assert!(answer["prediction"].is_number(), "{answer}");
+    predict(&host).await;
 
     stop(&app, &dev, "/inference_jobs/myapp/1/stop").await;
     wait_until_no_service(&cluster, &project).await;
@@ -178,21 +181,10 @@ async fn a_stopped_node_s_service_is_relaunched_on_another_node() {
     let Some(cluster) = SwarmNodes::exclusive().await else {
         return;
     };
-    let project = cluster.project();
-    let app = cluster
-        .spawn_admin(&fresh_database().await, &project, &[])
-        .await;
+    let (project, app) = admin_on(&cluster).await;
     // Two workers, so that one runs on a node other than the manager (the node choice spreads
     // them); trials of 2 s, enough of them to outlast the node's loss and the relaunch.
-    let (dev, path) = start_job(
-        &app,
-        "ANY",
-        (b"train", b"val"),
-        &TWO_MODELS,
-        json!({"MODEL_TRIAL_COUNT": 12}),
-        json!({"seconds": 2}),
-    )
-    .await;
+    let (dev, path) = two_model_job(&app, 12, 2).await;
     let manager = cluster.node(1).await.id;
     let victim = poll::until(
         "a train worker running on a node other than the manager",
@@ -286,10 +278,7 @@ async fn gpus_labelled_on_two_nodes_are_placed_across_them_and_move_when_a_node_
     cluster.label_node(2, GPUS_LABEL, "0").await;
     cluster.label_node(3, GPUS_LABEL, "0,1").await;
     let (node2, node3) = (cluster.node(2).await.id, cluster.node(3).await.id);
-    let project = cluster.project();
-    let app = cluster
-        .spawn_admin(&fresh_database().await, &project, &[])
-        .await;
+    let (project, app) = admin_on(&cluster).await;
     let s = Submitter::new(&app).await;
     let held = |node: &str, device: i32, job: &str| (node.to_owned(), device, job.to_owned());
 
@@ -380,10 +369,7 @@ async fn rafiki_s_own_client_trains_deploys_predicts_and_stops_on_three_nodes() 
     let Some(cluster) = SwarmNodes::shared().await else {
         return;
     };
-    let project = cluster.project();
-    let app = cluster
-        .spawn_admin(&fresh_database().await, &project, &[])
-        .await;
+    let (project, app) = admin_on(&cluster).await;
     let port = app.address.rsplit(':').next().unwrap().to_owned();
     let data = build_example_datasets();
     // The end-to-end script of the compose and stack deployments, through Rafiki's Python

@@ -17,7 +17,7 @@ use std::time::Duration;
 use bollard::models::{
     EndpointPortConfigPublishModeEnum, EndpointSpecModeEnum, TaskSpecRestartPolicyConditionEnum,
 };
-use bollard::query_parameters::{ListContainersOptionsBuilder, ListServicesOptionsBuilder};
+use bollard::query_parameters::ListContainersOptionsBuilder;
 use rafiki_admin::backend::docker::labels;
 use rafiki_admin::backend::docker::DockerSettings;
 use rafiki_admin::backend::swarm::{SwarmBackend, SwarmSettings, GPUS_LABEL, NODE_LABEL};
@@ -28,42 +28,17 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::jobs::{
-    assert_train_workers_output_kept, deploy_latest, start_job, two_slow_trials, wait_for_job,
-    wait_until_ended, Submitter,
+    assert_train_workers_output_kept, deploy_latest, predict, start_job, two_slow_trials,
+    wait_for_job, wait_until_ended, Submitter,
 };
 use crate::helpers::models::SLOW_MODEL;
-use crate::helpers::poll;
+use crate::helpers::{docker_cli, poll};
 use crate::helpers::{fresh_database, spawn_app_on, TestApp};
 
 const WORKER_IMAGE: &str = "rafiki-rs/worker:latest";
 const PREDICTOR_IMAGE: &str = "rafiki-rs/predictor:latest";
 /// The docker tests' pids limit, for the same reasons.
 const PIDS_LIMIT: u64 = 200;
-
-/// Whether the swarm tests run: only with `RAFIKI_TEST_DOCKER=1`.
-fn docker_wanted() -> bool {
-    let wanted = std::env::var("RAFIKI_TEST_DOCKER").is_ok_and(|v| v == "1");
-    if !wanted {
-        eprintln!(
-            "skipped: RAFIKI_TEST_DOCKER is not 1 (scripts/test.sh sets it where Docker serves)"
-        );
-    }
-    wanted
-}
-
-/// Runs `docker` with these arguments; its standard output, or a panic with its error.
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The tests holding the swarm, and whether they made it (then the last one leaves it).
 static SWARM: Mutex<(usize, bool)> = Mutex::new((0, false));
@@ -75,9 +50,9 @@ impl SwarmLease {
     fn take() -> Self {
         let mut held = SWARM.lock().unwrap_or_else(|e| e.into_inner());
         if held.0 == 0 {
-            let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+            let state = docker_cli::run(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
             if state.trim() == "inactive" {
-                docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+                docker_cli::run(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
                 held.1 = true;
             } else {
                 assert_eq!(state.trim(), "active", "the engine's swarm is usable");
@@ -121,24 +96,9 @@ impl Project {
         format!("{}-net", self.name)
     }
 
-    /// The ids of the project's objects of one kind (`service`, `network`, `volume`,
-    /// `container`), as `docker <kind> ls` lists them by label.
+    /// The ids of the project's objects of one kind on the engine.
     fn listed(&self, kind: &str) -> Vec<String> {
-        let filter = format!("label={}={}", labels::PROJECT, self.name);
-        let mut args = vec![kind, "ls", "-q", "--filter", filter.as_str()];
-        if kind == "container" {
-            args.push("--all");
-        }
-        Command::new("docker")
-            .args(&args)
-            .output()
-            .map(|out| {
-                String::from_utf8_lossy(&out.stdout)
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
+        docker_cli::listed(None, kind, &self.name)
     }
 }
 
@@ -184,7 +144,7 @@ fn swarm_settings(project: &Project, pending_timeout: Duration) -> SwarmSettings
 
 /// A backend for a project of the test's own; `None` when the swarm tests do not run.
 async fn swarm_backend(pending_timeout: Duration) -> Option<(Project, SwarmBackend)> {
-    if !docker_wanted() {
+    if !docker_cli::wanted() {
         return None;
     }
     let project = Project::new();
@@ -210,24 +170,15 @@ fn admin_settings(project: &Project) -> Vec<(&'static str, Value)> {
 
 /// The project's Swarm services, as (Swarm id, Rafiki service id label).
 async fn services_of(backend: &SwarmBackend, project: &Project) -> Vec<(String, String)> {
-    let filters = HashMap::from([(
-        "label".to_owned(),
-        vec![format!("{}={}", labels::PROJECT, project.name)],
-    )]);
-    let options = ListServicesOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    let mut services: Vec<(String, String)> = backend
-        .client()
-        .list_services(Some(options))
-        .await
-        .expect("services listed")
-        .into_iter()
-        .map(|s| {
-            let labels_of = s.spec.and_then(|s| s.labels).unwrap_or_default();
-            (s.id.unwrap(), labels_of[labels::SERVICE_ID].clone())
-        })
-        .collect();
+    let mut services: Vec<(String, String)> =
+        docker_cli::swarm_services(backend.client(), &project.name)
+            .await
+            .into_iter()
+            .map(|s| {
+                let labels_of = s.spec.and_then(|s| s.labels).unwrap_or_default();
+                (s.id.unwrap(), labels_of[labels::SERVICE_ID].clone())
+            })
+            .collect();
     services.sort();
     services
 }
@@ -254,7 +205,7 @@ async fn wait_for_services(
 
 /// The engine's own node id in its swarm (the only node).
 fn this_node() -> String {
-    docker(&["info", "--format", "{{.Swarm.NodeID}}"])
+    docker_cli::run(&["info", "--format", "{{.Swarm.NodeID}}"])
         .trim()
         .to_owned()
 }
@@ -371,7 +322,7 @@ async fn swarm_services_carry_labels_limits_a_node_constraint_and_dnsrr_endpoint
     );
     let networks = task.networks.unwrap();
     assert_eq!(networks.len(), 1);
-    let network = docker(&[
+    let network = docker_cli::run(&[
         "network",
         "inspect",
         "--format",
@@ -455,7 +406,7 @@ async fn a_predictor_is_published_in_host_mode_on_its_nodes_address() {
     );
     let launched = backend.start(&predictor).await.expect("started");
     let port = launched.published_port.expect("a published port");
-    let addr = docker(&["info", "--format", "{{.Swarm.NodeAddr}}"]);
+    let addr = docker_cli::run(&["info", "--format", "{{.Swarm.NodeAddr}}"]);
     assert_eq!(launched.published_host.as_deref(), Some(addr.trim()));
     let endpoint = backend
         .client()
@@ -509,7 +460,7 @@ async fn a_job_trains_deploys_and_serves_on_swarm_services_and_a_restart_adopts_
 
     let created = deploy_latest(&app, &dev, "myapp").await;
     let host = created["predictor_host"].as_str().unwrap().to_owned();
-    let addr = docker(&["info", "--format", "{{.Swarm.NodeAddr}}"]);
+    let addr = docker_cli::run(&["info", "--format", "{{.Swarm.NodeAddr}}"]);
     assert!(
         host.starts_with(&format!("{}:", addr.trim())),
         "published on the node's address: {host}"
@@ -521,18 +472,7 @@ async fn a_job_trains_deploys_and_serves_on_swarm_services_and_a_restart_adopts_
     .await;
     let running = services_of(&backend, &project).await;
     assert_eq!(running.len(), 2, "a predictor and a worker: {running:?}");
-    let predict = |host: String| async move {
-        let res = reqwest::Client::new()
-            .post(format!("http://{host}/predict"))
-            .json(&json!({"query": [1, 2]}))
-            .send()
-            .await
-            .expect("the predictor answers");
-        assert_eq!(res.status(), StatusCode::OK);
-        res.json::<Value>().await.unwrap()
-    };
-    let answer = predict(host.clone()).await;
-    assert!(answer["prediction"].is_number(), "{answer}");
+    let answer = predict(&host).await;
 
     // A restarted admin adopts the running services: still serving, then stopped by it.
     app.shutdown().await;
@@ -544,7 +484,7 @@ async fn a_job_trains_deploys_and_serves_on_swarm_services_and_a_restart_adopts_
     let job = app.get_json("/inference_jobs/myapp/1", &dev).await;
     assert_eq!(job["status"], "RUNNING", "{job}");
     assert_eq!(job["predictor_host"], host.as_str());
-    assert_eq!(predict(host).await, answer);
+    assert_eq!(predict(&host).await, answer);
     stop(&app, &dev, "/inference_jobs/myapp/1/stop").await;
     assert!(services_of(&backend, &project).await.is_empty());
     app.shutdown().await;
@@ -574,14 +514,14 @@ async fn a_killed_tasks_service_is_relaunched_by_the_orchestrator() {
     .await;
     wait_for_job(&app, &dev, &path, 300, |j| j["status"] == "RUNNING").await;
     let first = wait_for_services(&backend, &project, 60, "one worker", |s| s.len() == 1).await;
-    let container = docker(&[
+    let container = docker_cli::run(&[
         "ps",
         "-q",
         "--filter",
         &format!("label={}={}", labels::SERVICE_ID, first[0].1),
     ]);
     assert!(!container.trim().is_empty(), "the worker's container runs");
-    docker(&["kill", container.trim()]);
+    docker_cli::run(&["kill", container.trim()]);
 
     // The same Rafiki service, relaunched as a new Swarm service.
     wait_for_services(&backend, &project, 120, "the relaunch", |s| {
@@ -610,7 +550,7 @@ struct GpuLabel {
 impl GpuLabel {
     fn set(devices: &str) -> Self {
         let node = this_node();
-        let before = docker(&[
+        let before = docker_cli::run(&[
             "node",
             "inspect",
             &node,
@@ -633,7 +573,7 @@ impl GpuLabel {
             }
             None => ["--label-rm", GPUS_LABEL],
         };
-        docker(&["node", "update", change[0], change[1], &self.node]);
+        docker_cli::run(&["node", "update", change[0], change[1], &self.node]);
     }
 }
 

@@ -256,33 +256,28 @@ impl Submitter {
                "train_args": {"seconds": 30}})
     }
 
+    /// `POST /train_jobs` of a job of app `app_name` asking for `gpus`.
+    async fn post(&self, app: &TestApp, app_name: &str, gpus: i64) -> reqwest::Response {
+        app.send(
+            Method::POST,
+            "/train_jobs",
+            Some(&self.dev),
+            self.body(app_name, gpus),
+        )
+        .await
+    }
+
     /// Submits a job of app `app_name` asking for `gpus`; returns its path.
     pub async fn submit(&self, app: &TestApp, app_name: &str, gpus: i64) -> String {
-        let res = app
-            .send(
-                Method::POST,
-                "/train_jobs",
-                Some(&self.dev),
-                self.body(app_name, gpus),
-            )
-            .await;
-        let created = json_ok(res).await;
+        let created = json_ok(self.post(app, app_name, gpus).await).await;
         format!("/train_jobs/{app_name}/{}", created["app_version"])
     }
 
     /// Submits a job that must be refused for its GPUs (503 `ServiceDeploymentError`);
     /// returns the refusal's message.
     pub async fn refused(&self, app: &TestApp, app_name: &str, gpus: i64) -> String {
-        let res = app
-            .send(
-                Method::POST,
-                "/train_jobs",
-                Some(&self.dev),
-                self.body(app_name, gpus),
-            )
-            .await;
         super::assert_error(
-            res,
+            self.post(app, app_name, gpus).await,
             reqwest::StatusCode::SERVICE_UNAVAILABLE,
             "ServiceDeploymentError",
         )
@@ -327,4 +322,19 @@ pub async fn allocations(app: &TestApp) -> Vec<(String, i32, String)> {
     .fetch_all(&app.pool)
     .await
     .unwrap()
+}
+
+/// Queries the predictor at `host` (`host:port`) with `[1, 2]`, as Rafiki's clients do;
+/// returns its answer after checking it is a 200 with a numeric prediction (the slow model's).
+pub async fn predict(host: &str) -> Value {
+    let res = reqwest::Client::new()
+        .post(format!("http://{host}/predict"))
+        .json(&json!({"query": [1, 2]}))
+        .send()
+        .await
+        .expect("the predictor answers");
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    let answer: Value = res.json().await.unwrap();
+    assert!(answer["prediction"].is_number(), "{answer}");
+    answer
 }

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bollard::models::{NodeState, TaskState};
-use bollard::query_parameters::{ListServicesOptionsBuilder, ListTasksOptionsBuilder};
+use bollard::query_parameters::ListTasksOptionsBuilder;
 use bollard::Docker;
 use rafiki_admin::backend::docker::labels;
 use serde_json::{json, Value};
@@ -51,17 +51,6 @@ pub fn node_addr(i: usize) -> String {
     format!("172.31.250.1{i}")
 }
 
-/// Whether the multi-node tests run: only with `RAFIKI_TEST_DOCKER=1`.
-fn docker_wanted() -> bool {
-    let wanted = std::env::var("RAFIKI_TEST_DOCKER").is_ok_and(|v| v == "1");
-    if !wanted {
-        eprintln!(
-            "skipped: RAFIKI_TEST_DOCKER is not 1 (scripts/test.sh sets it where Docker serves)"
-        );
-    }
-    wanted
-}
-
 /// Runs `scripts/swarm-nodes.sh` with these arguments; its standard output, or what it said
 /// when it failed.
 fn swarm_nodes_script(args: &[&str]) -> Result<String, String> {
@@ -78,20 +67,6 @@ fn swarm_nodes_script(args: &[&str]) -> Result<String, String> {
             String::from_utf8_lossy(&out.stderr)
         ))
     }
-}
-
-/// Runs the host's `docker` with these arguments; its standard output, or a panic.
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs `docker` on the manager's engine (inside node 1); its output, `None` on failure.
@@ -218,7 +193,7 @@ impl SwarmNodes {
     /// The cluster, shared with the other tests that do not stop nodes; `None` when the
     /// multi-node tests do not run.
     pub async fn shared() -> Option<Self> {
-        if !docker_wanted() {
+        if !super::docker_cli::wanted() {
             return None;
         }
         let lease = ClusterLease::take();
@@ -229,7 +204,7 @@ impl SwarmNodes {
     /// The cluster, alone on it: for tests that stop nodes. Nodes it leaves stopped are
     /// started again (and awaited Ready) when it drops.
     pub async fn exclusive() -> Option<Self> {
-        if !docker_wanted() {
+        if !super::docker_cli::wanted() {
             return None;
         }
         let lease = ClusterLease::take();
@@ -319,13 +294,13 @@ impl SwarmNodes {
             "stopping nodes is exclusive"
         );
         assert!(i != 1, "node 1 is the manager; stopping it ends the swarm");
-        docker(&["stop", "-t", "2", &node_name(i)]);
+        super::docker_cli::run(&["stop", "-t", "2", &node_name(i)]);
         self.wait_for_node(i, NodeState::DOWN, 60).await;
     }
 
     /// Starts node `i`'s container again and waits until the manager lists it ready.
     pub async fn start_node(&self, i: usize) {
-        docker(&["start", &node_name(i)]);
+        super::docker_cli::run(&["start", &node_name(i)]);
         self.wait_for_node(i, NodeState::READY, 90).await;
     }
 
@@ -352,18 +327,7 @@ impl SwarmNodes {
 
     /// The newest task of each of `project`'s Swarm services.
     pub async fn tasks(&self, project: &SwarmProject) -> Vec<ServiceTask> {
-        let filters = HashMap::from([(
-            "label".to_owned(),
-            vec![format!("{}={}", labels::PROJECT, project.name)],
-        )]);
-        let options = ListServicesOptionsBuilder::default()
-            .filters(&filters)
-            .build();
-        let services = self
-            .docker
-            .list_services(Some(options))
-            .await
-            .expect("the manager lists services");
+        let services = super::docker_cli::swarm_services(&self.docker, &project.name).await;
         let mut tasks = Vec::new();
         for service in services {
             let id = service.id.unwrap_or_default();
@@ -457,23 +421,7 @@ impl SwarmProject {
 
     /// What `docker <kind> ls` on node `i` lists of the project, by label.
     fn listed(&self, i: usize, kind: &str) -> Vec<String> {
-        let filter = format!("label={}={}", labels::PROJECT, self.name);
-        let node = node_name(i);
-        let mut args = vec!["exec", node.as_str(), "docker", kind, "ls", "-q"];
-        args.extend(["--filter", filter.as_str()]);
-        if kind == "container" {
-            args.push("--all");
-        }
-        Command::new("docker")
-            .args(&args)
-            .output()
-            .map(|out| {
-                String::from_utf8_lossy(&out.stdout)
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
+        super::docker_cli::listed(Some(&node_name(i)), kind, &self.name)
     }
 }
 
