@@ -45,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/datasets/{id}/delete", post(datasets::delete))
         .route("/assets/{file}", get(assets::serve))
         .fallback(page::not_found)
+        .method_not_allowed_fallback(page::method_not_allowed)
         .layer(axum::middleware::map_response(page::console_headers))
 }
 

@@ -144,6 +144,15 @@ pub async fn not_found() -> ConsoleError {
     ))
 }
 
+/// The console's 405 page: a page asked for with a method it does not take (a form's address
+/// typed into the address bar).
+pub async fn method_not_allowed() -> ConsoleError {
+    ConsoleError(
+        ApiError::invalid_request("This page does not take that method.")
+            .with_status(axum::http::StatusCode::METHOD_NOT_ALLOWED),
+    )
+}
+
 /// Headers of every console response: pages are never cached (they show one user's data),
 /// nothing but this origin's own stylesheet and script may load, and no other site may frame
 /// them.

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri, Query, State};
 use axum::http::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use maud::{html, Markup};
@@ -96,10 +96,13 @@ impl FromRequestParts<AppState> for ConsoleUser {
             .extensions
             .get::<OriginalUri>()
             .map_or(&parts.uri, |original| &original.0);
-        let next = uri
-            .path_and_query()
-            .map_or(PREFIX, |p| p.as_str())
-            .to_owned();
+        // A form sent with no session cannot be sent again by a redirect: back home then.
+        let next = if parts.method == Method::GET {
+            uri.path_and_query().map_or(PREFIX, |p| p.as_str())
+        } else {
+            PREFIX
+        }
+        .to_owned();
         let Some(session) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(ToLogin {
                 next,

@@ -265,6 +265,10 @@ async fn pages_without_a_valid_session_redirect_to_the_login_form() {
     );
     let form = browser.page(location(&res)).await;
     assert!(!form.contains("expired"), "{form}");
+    // A form sent without a session cannot be replayed by a redirect: the login leads home.
+    let res = browser.post("/console/logout", &[]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/console/login?next=%2Fconsole");
     assert!(
         form.contains("name=\"next\" value=\"/console/datasets?page=2\""),
         "{form}"
@@ -589,6 +593,14 @@ async fn assets_are_embedded_and_cacheable_and_unknown_pages_are_html() {
         .get("/console/assets/console.0000000000000000.css")
         .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // A form's address typed into the address bar.
+    let res = browser.get("/console/logout").await;
+    assert_page(
+        res,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "does not take that method",
+    )
+    .await;
 }
 
 #[tokio::test]
