@@ -297,20 +297,10 @@ async fn pages_without_a_valid_session_redirect_to_the_login_form() {
 #[tokio::test]
 async fn an_expired_session_asks_to_log_in_again() {
     let app = spawn_app().await;
-    let login = app
-        .send(
-            Method::POST,
-            "/tokens",
-            None,
-            json!({"email": "superadmin@rafiki", "password": SUPERADMIN_PASSWORD}),
-        )
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+    let id = app.user_id("superadmin@rafiki").await;
     let expired = forge(
         TEST_SECRET,
-        json!({"user_id": login["user_id"], "user_type": "SUPERADMIN",
+        json!({"user_id": id, "user_type": "SUPERADMIN",
                "exp": chrono::Utc::now().timestamp() - 5}),
     );
     let mut browser = Browser::new(&app);
