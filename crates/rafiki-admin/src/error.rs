@@ -83,6 +83,11 @@ impl ApiError {
         self.name
     }
 
+    /// The HTTP status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// The message the client gets.
     pub fn message(&self) -> &str {
         &self.message

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod backend;
 pub mod cluster;
 pub mod config;
+pub mod console;
 pub mod dataset_url;
 pub mod environments;
 pub mod error;

@@ -41,4 +41,5 @@ pub mod proposal;
 pub mod status;
 pub mod time;
 pub mod train;
+pub mod units;
 pub mod user;

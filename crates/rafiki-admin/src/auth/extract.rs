@@ -67,32 +67,64 @@ impl FromRequestParts<AppState> for AuthUser {
                     "The Authorization header must be `Bearer <token>`.",
                 )
             })?;
-        let claims = state.tokens.verify(token).map_err(|err| {
-            let reason = match err.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => "The token has expired.",
-                _ => "The token is not valid.",
-            };
-            ApiError::new(ErrorName::UnauthorizedError, reason)
+        AuthUser::from_token(state, token)
+            .await
+            .map_err(ApiError::from)
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug)]
+pub enum TokenRefused {
+    /// A valid token past its expiry: the user should log in again.
+    Expired,
+    /// Anything else: forged, malformed, of a user that no longer exists or is banned, or the
+    /// database failed while checking.
+    Invalid(ApiError),
+}
+
+impl From<TokenRefused> for ApiError {
+    fn from(refused: TokenRefused) -> Self {
+        match refused {
+            TokenRefused::Expired => {
+                ApiError::new(ErrorName::UnauthorizedError, "The token has expired.")
+            }
+            TokenRefused::Invalid(err) => err,
+        }
+    }
+}
+
+impl AuthUser {
+    /// The user of a token, checked as every request's is (signature, expiry, the subject's
+    /// existence and ban), however the token came: a bearer header, or the console's cookie.
+    pub async fn from_token(state: &AppState, token: &str) -> Result<AuthUser, TokenRefused> {
+        let claims = state.tokens.verify(token).map_err(|err| match err.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenRefused::Expired,
+            _ => TokenRefused::Invalid(ApiError::new(
+                ErrorName::UnauthorizedError,
+                "The token is not valid.",
+            )),
         })?;
         let account = match state.users.account(claims.user_id) {
             Some(account) => Some(account),
             // Not in the last reading: perhaps created through another admin instance since.
             // Only such tokens cost a query; a known subject never does.
             None => rafiki_store::users::find_by_id(&state.pool, claims.user_id)
-                .await?
+                .await
+                .map_err(|err| TokenRefused::Invalid(err.into()))?
                 .map(|user| Account::from(&user)),
         };
         let account = account.ok_or_else(|| {
-            ApiError::new(
+            TokenRefused::Invalid(ApiError::new(
                 ErrorName::UnauthorizedError,
                 "The token's user does not exist.",
-            )
+            ))
         })?;
         if account.banned {
-            return Err(ApiError::new(
+            return Err(TokenRefused::Invalid(ApiError::new(
                 ErrorName::UnauthorizedError,
                 "This user is banned.",
-            ));
+            )));
         }
         Ok(AuthUser {
             id: claims.user_id,

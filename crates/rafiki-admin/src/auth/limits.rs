@@ -116,16 +116,21 @@ impl TooManyAttempts {
     }
 }
 
+impl TooManyAttempts {
+    /// What the client is told.
+    pub fn message(&self) -> String {
+        format!(
+            "Too many login attempts {}; try again in {} s.",
+            self.scope,
+            self.retry_after_secs()
+        )
+    }
+}
+
 impl IntoResponse for TooManyAttempts {
     fn into_response(self) -> Response {
         let secs = self.retry_after_secs();
-        let error = ApiError::new(
-            ErrorName::TooManyRequestsError,
-            format!(
-                "Too many login attempts {}; try again in {secs} s.",
-                self.scope
-            ),
-        );
+        let error = ApiError::new(ErrorName::TooManyRequestsError, self.message());
         ([(RETRY_AFTER, secs.to_string())], error).into_response()
     }
 }

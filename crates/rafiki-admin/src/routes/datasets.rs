@@ -23,10 +23,10 @@ use crate::auth::extract::AuthUser;
 use crate::dataset_url::DatasetUrl;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
-use crate::paging::{Listing, PageParams};
+use crate::paging::{Listing, Page, PageParams};
 use crate::state::AppState;
 use crate::storage::ObjectKind;
-use crate::upload::{read_form, FileLimit, FormSpec};
+use crate::upload::{read_form, FileLimit, Form, FormSpec};
 
 const FORM: FormSpec = FormSpec {
     file_field: "dataset",
@@ -76,7 +76,25 @@ pub async fn create_dataset(
     req: Request,
 ) -> ApiResult<Json<CreatedDataset>> {
     let limit = upload_limit(&state, caller.id).await?;
-    let mut form = read_form(req, &state, &FORM, &limit).await?;
+    let form = read_form(req, &state, &FORM, &limit).await?;
+    let record = create(&state, caller, form, &limit).await?;
+    Ok(Json(CreatedDataset {
+        id: record.id,
+        name: record.name,
+        task: record.task,
+        size_bytes: record.size_bytes,
+    }))
+}
+
+/// Creates a dataset of `caller` from a read form (`name`, `task`, and the file or a
+/// `dataset_url`) whose file was bounded by `limit` ([`upload_limit`]): what `POST /datasets`
+/// and the console's upload form both do.
+pub async fn create(
+    state: &AppState,
+    caller: AuthUser,
+    mut form: Form,
+    limit: &FileLimit,
+) -> ApiResult<DatasetRecord> {
     let name = form.require_short("name")?;
     let task = form.require_short("task")?;
     let (upload, url) = match (form.file.take(), form.take("dataset_url")) {
@@ -99,7 +117,7 @@ pub async fn create_dataset(
                 .await?;
             state
                 .dataset_urls
-                .download(&url, &mut upload, &limit)
+                .download(&url, &mut upload, limit)
                 .await?;
             (upload, Some(url))
         }
@@ -131,12 +149,7 @@ pub async fn create_dataset(
     };
     // Dropping `stored` on an error above removed the file; now the row refers to it.
     stored.keep();
-    Ok(Json(CreatedDataset {
-        id: record.id,
-        name: record.name,
-        task: record.task,
-        size_bytes: record.size_bytes,
-    }))
+    Ok(record)
 }
 
 /// Lists the caller's datasets (every user's for admins), newest first, a page at a time.
@@ -148,16 +161,20 @@ pub async fn list_datasets(
     caller: AuthUser,
     Listing { filters, page }: Listing<DatasetQuery>,
 ) -> ApiResult<Json<Vec<Dataset>>> {
-    let owner = (!caller.is_admin()).then_some(caller.id);
-    let records = datasets::list(
-        &state.pool,
-        owner,
-        filters.task.as_deref(),
-        page.limit,
-        page.offset,
-    )
-    .await?;
+    let records = visible_datasets(&state, caller, filters.task.as_deref(), page).await?;
     Ok(Json(records.iter().map(DatasetRecord::summary).collect()))
+}
+
+/// A page of the datasets `caller` may see (theirs; every user's for admins), newest first,
+/// optionally of one task.
+pub async fn visible_datasets(
+    state: &AppState,
+    caller: AuthUser,
+    task: Option<&str>,
+    page: Page,
+) -> ApiResult<Vec<DatasetRecord>> {
+    let owner = (!caller.is_admin()).then_some(caller.id);
+    Ok(datasets::list(&state.pool, owner, task, page.limit, page.offset).await?)
 }
 
 /// One dataset of the caller's (any, for admins).
@@ -187,7 +204,13 @@ pub async fn delete_dataset(
     caller: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Dataset>> {
-    visible_dataset(&state, caller, id).await?;
+    Ok(Json(delete(&state, caller, id).await?.summary()))
+}
+
+/// Deletes a dataset `caller` may see that no train job uses, then its file: what
+/// `DELETE /datasets/{id}` and the console's delete button both do.
+pub async fn delete(state: &AppState, caller: AuthUser, id: Uuid) -> ApiResult<DatasetRecord> {
+    visible_dataset(state, caller, id).await?;
     let record = datasets::delete(&state.pool, id)
         .await
         .map_err(|err| {
@@ -211,7 +234,7 @@ pub async fn delete_dataset(
         // The row is gone, so nothing refers to the file any more; it only wastes space.
         tracing::warn!(dataset = %id, error = %err, "cannot remove a deleted dataset's file");
     }
-    Ok(Json(record.summary()))
+    Ok(record)
 }
 
 /// The dataset if the caller may see it: theirs, or any for admins. Others' are reported as
@@ -225,7 +248,7 @@ async fn visible_dataset(state: &AppState, caller: AuthUser, id: Uuid) -> ApiRes
 
 /// The bound on a new dataset of `owner`: the size limit of one dataset, or what is left of the
 /// owner's dataset quota when that is less.
-async fn upload_limit(state: &AppState, owner: Uuid) -> ApiResult<FileLimit> {
+pub async fn upload_limit(state: &AppState, owner: Uuid) -> ApiResult<FileLimit> {
     let max_bytes = state.settings.max_dataset_bytes;
     let quotas = state.settings.quotas;
     if quotas.limits_dataset_bytes() {

@@ -1,4 +1,4 @@
-//! Liveness: `GET /` (Rafiki's greeting) and `GET /health` (checks the database).
+//! Liveness: `GET /` (Rafiki's greeting, or browsers sent to the console) and `GET /health` (checks the database).
 //!
 //! The database probe has its own deadline, the pool's acquire timeout capped at
 //! [`HEALTH_PROBE_MAX`], so that with the database down (or a connection hanging on a dead
@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde::Serialize;
 
@@ -33,10 +34,17 @@ pub struct Health {
     pub python: Option<WorkersPython>,
 }
 
-/// Rafiki's greeting, as its clients expect.
-#[utoipa::path(get, path = "/", responses((status = 200, body = String, content_type = "text/plain")))]
-pub async fn root() -> &'static str {
-    "Rafiki Admin is up."
+/// Rafiki's greeting, as its clients expect; browsers (whose `Accept` prefers HTML) are sent
+/// to the web console instead.
+#[utoipa::path(get, path = "/", responses(
+    (status = 200, body = String, content_type = "text/plain"),
+    (status = 303, description = "A request whose Accept header prefers text/html: to the web \
+        console, /console")))]
+pub async fn root(headers: HeaderMap) -> Response {
+    if crate::console::prefers_html(&headers) {
+        return Redirect::to(crate::console::PREFIX).into_response();
+    }
+    "Rafiki Admin is up.".into_response()
 }
 
 /// Whether the server and its database work.

@@ -102,6 +102,7 @@ pub fn router(state: AppState, doc: utoipa::openapi::OpenApi) -> Router {
         )
         .route("/actions/stop_all_jobs", post(train_jobs::stop_all_jobs))
         .merge(internal::router())
+        .nest(crate::console::PREFIX, crate::console::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,7 +1,7 @@
 //! `POST /tokens`: log in with email and password, get a one-hour JWT. Attempts are
 //! rate-limited per client address and per account (`crate::auth::limits`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
@@ -9,6 +9,7 @@ use axum::Json;
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::user::{LoginRequest, LoginResponse};
 
+use crate::auth::limits::TooManyAttempts;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -25,16 +26,41 @@ pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<LoginRequest>,
-) -> Result<Json<LoginResponse>, Response> {
+) -> Result<Json<LoginResponse>, LoginError> {
+    log_in(&state, peer.ip(), req).await.map(Json)
+}
+
+/// Why a login failed: a rate limit is spent, or the credentials or the user were refused.
+#[derive(Debug)]
+pub enum LoginError {
+    /// 429 with `Retry-After`.
+    Limited(TooManyAttempts),
+    /// The contract's error for the credentials or the user.
+    Refused(ApiError),
+}
+
+impl IntoResponse for LoginError {
+    fn into_response(self) -> Response {
+        match self {
+            LoginError::Limited(limited) => limited.into_response(),
+            LoginError::Refused(err) => err.into_response(),
+        }
+    }
+}
+
+/// A login attempt from `client`, counted against the rate limits, then checked: what
+/// `POST /tokens` and the console's login form both do.
+pub async fn log_in(
+    state: &AppState,
+    client: IpAddr,
+    req: LoginRequest,
+) -> Result<LoginResponse, LoginError> {
     // Counted before the password is checked, so concurrent guesses cannot outrun the count.
     state
         .logins
-        .check(peer.ip(), &req.email)
-        .map_err(IntoResponse::into_response)?;
-    authenticate(&state, req)
-        .await
-        .map(Json)
-        .map_err(IntoResponse::into_response)
+        .check(client, &req.email)
+        .map_err(LoginError::Limited)?;
+    authenticate(state, req).await.map_err(LoginError::Refused)
 }
 
 /// Checks the credentials and issues a token.

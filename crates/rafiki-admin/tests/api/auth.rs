@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::poll;
 use crate::helpers::{
-    assert_error, fresh_database, spawn_app, spawn_app_on, spawn_app_with, TestApp, BAN_REFRESH_MS,
-    SUPERADMIN_PASSWORD, TEST_SECRET,
+    assert_error, forge, fresh_database, spawn_app, spawn_app_on, spawn_app_with, TestApp,
+    BAN_REFRESH_MS, SUPERADMIN_PASSWORD, TEST_SECRET,
 };
 
 #[tokio::test]
@@ -74,15 +74,6 @@ async fn wrong_password_and_unknown_user_are_refused_by_name() {
         )
         .await;
     assert_error(res, StatusCode::BAD_REQUEST, "InvalidUserError").await;
-}
-
-fn forge(secret: &str, claims: Value) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
-    )
-    .unwrap()
 }
 
 async fn superadmin_id(app: &TestApp) -> String {

@@ -210,6 +210,16 @@ impl TestApp {
     }
 }
 
+/// A HS256 token of these claims signed with `secret` ([`TEST_SECRET`] for a genuine one).
+pub fn forge(secret: &str, claims: Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
 /// Asserts the contract's error envelope, name and status; returns the message.
 pub async fn assert_error(res: Response, status: StatusCode, name: &str) -> String {
     assert_eq!(res.status(), status, "status of a {name}");

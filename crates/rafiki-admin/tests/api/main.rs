@@ -1,6 +1,7 @@
 //! Integration tests of the admin through HTTP, each against a fresh database.
 
 mod auth;
+mod console;
 mod dataset_urls;
 mod datasets;
 mod db_outage;

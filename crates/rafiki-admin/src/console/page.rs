@@ -1,0 +1,176 @@
+//! What every console page shares: the layout (a skip link, the navigation, the user and a
+//! logout button), error pages, and the headers every console response gets.
+
+use axum::body::Body;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
+use maud::{html, Markup, DOCTYPE};
+use rafiki_types::error::ErrorName;
+
+use super::session::{csrf_field, ConsoleUser};
+use super::{assets, PREFIX};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Who a page is for: their email, and their session's CSRF token for the page's forms.
+pub struct Viewer<'a> {
+    /// The user.
+    pub user: &'a ConsoleUser,
+    /// Their email, as shown in the header.
+    pub email: String,
+    /// The CSRF token of their forms.
+    pub csrf: String,
+}
+
+impl<'a> Viewer<'a> {
+    /// The viewer of `user`'s pages (their email is read from the store).
+    pub async fn of(state: &AppState, user: &'a ConsoleUser) -> Result<Viewer<'a>, ConsoleError> {
+        let email = rafiki_store::users::find_by_id(&state.pool, user.user.id)
+            .await
+            .map_err(ApiError::from)?
+            .map(|u| u.email)
+            .unwrap_or_default();
+        Ok(Viewer {
+            user,
+            email,
+            csrf: user.csrf_token(state),
+        })
+    }
+}
+
+/// A page of a signed-in user: navigation, who they are, logout.
+pub fn layout(viewer: &Viewer<'_>, title: &str, content: Markup) -> Html<String> {
+    document(
+        title,
+        html! {
+            header.top {
+                nav aria-label="Console" {
+                    a href=(PREFIX) { "Rafiki" }
+                    a href={ (PREFIX) "/datasets" } { "Datasets" }
+                }
+                div.who {
+                    span { (viewer.email) " (" (viewer.user.user.user_type) ")" }
+                    form method="post" action={ (PREFIX) "/logout" } {
+                        (csrf_field(&viewer.csrf))
+                        button.link type="submit" { "Log out" }
+                    }
+                }
+            }
+            main #main { (content) }
+        },
+    )
+}
+
+/// A page without the signed-in chrome: login, errors.
+pub fn bare(title: &str, content: Markup) -> Html<String> {
+    document(title, html! { main #main.narrow { (content) } })
+}
+
+fn document(title: &str, body: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · Rafiki" }
+                    link rel="stylesheet" href=(assets::stylesheet_url());
+                    script src=(assets::script_url()) defer {}
+                }
+                body {
+                    a.skip href="#main" { "Skip to content" }
+                    (body)
+                }
+            }
+        }
+        .into_string(),
+    )
+}
+
+/// A request the console refuses or fails: an HTML page with the API's status and message
+/// (server faults logged, and 503 with `Retry-After`, exactly as the API's `ApiError`).
+#[derive(Debug)]
+pub struct ConsoleError(ApiError);
+
+impl ConsoleError {
+    /// 403: a form without its CSRF token, or from another origin.
+    pub fn forged() -> Self {
+        ConsoleError(ApiError::forbidden(
+            "This form was not sent from a page of this console (or its page is too old); \
+             go back, reload the page and send it again.",
+        ))
+    }
+}
+
+impl From<ApiError> for ConsoleError {
+    fn from(err: ApiError) -> Self {
+        ConsoleError(err)
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let message = self.0.message().to_owned();
+        let status = self.0.status();
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let body = html! {
+            h1 { (reason) }
+            p role="alert" { (message) }
+            p { a href=(PREFIX) { "Back to the console" } }
+        };
+        with_html_body(self.0.into_response(), bare(reason, body))
+    }
+}
+
+/// `response` (its status and headers) with an HTML body instead of its own. How an API error
+/// becomes a page that keeps everything else it would have told a client.
+pub fn with_html_body(response: Response, page: Html<String>) -> Response {
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    Response::from_parts(parts, Body::from(page.0))
+}
+
+/// The console's 404 page.
+pub async fn not_found() -> ConsoleError {
+    ConsoleError(ApiError::new(
+        ErrorName::NotFoundError,
+        "The console has no such page.",
+    ))
+}
+
+/// The console's 405 page: a page asked for with a method it does not take (a form's address
+/// typed into the address bar).
+pub async fn method_not_allowed() -> ConsoleError {
+    ConsoleError(
+        ApiError::invalid_request("This page does not take that method.")
+            .with_status(axum::http::StatusCode::METHOD_NOT_ALLOWED),
+    )
+}
+
+/// Headers of every console response: pages are never cached (they show one user's data),
+/// nothing but this origin's own stylesheet and script may load, and no other site may frame
+/// them.
+pub async fn console_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let fixed: [(HeaderName, &str); 3] = [
+        (
+            HeaderName::from_static("content-security-policy"),
+            "default-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (HeaderName::from_static("x-content-type-options"), "nosniff"),
+        (HeaderName::from_static("referrer-policy"), "same-origin"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
