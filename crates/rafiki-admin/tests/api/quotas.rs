@@ -8,7 +8,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::forms::{bytes_of_len, RafikiForm};
-use crate::helpers::jobs::{dataset, model};
+use crate::helpers::jobs::{ask_for_trial, dataset, model};
 use crate::helpers::models::TRIVIAL_MODEL;
 use crate::helpers::requests::json_ok;
 use crate::helpers::{assert_error, fresh_database, spawn_app_on, TestApp};
@@ -510,16 +510,7 @@ async fn a_log_entry_over_the_size_cap_is_cut_or_replaced() {
         )
         .await;
     json_ok(res).await;
-    let next = json_ok(
-        app.send(
-            Method::POST,
-            "/internal/train/trials",
-            Some(token),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let next = ask_for_trial(&app, token).await;
     let trial = next["trial"]["id"].as_str().unwrap();
     let metrics: serde_json::Map<String, Value> = (0..200)
         .map(|i| (format!("metric_{i}"), json!(i)))

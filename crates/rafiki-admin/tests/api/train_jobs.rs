@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::admin_process::free_port;
 use crate::helpers::jobs::{
-    assert_trials_completed_once, dataset, live_worker_pids, model, start_job, start_slow_job,
-    wait_for_job, wait_until_ended,
+    ask_for_trial, assert_trials_completed_once, dataset, live_worker_pids, model, start_job,
+    start_slow_job, wait_for_job, wait_until_ended,
 };
 use crate::helpers::models::{SLOW_MODEL, TRIVIAL_MODEL};
 use crate::helpers::prerequisites::{build_example_datasets, python_ready, repo_root};
@@ -825,20 +825,6 @@ async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) -
     .await
     .unwrap();
     worker
-}
-
-/// `POST /internal/train/trials` as the hand-made worker calling as `token`: its answer.
-async fn ask_for_trial(app: &TestApp, token: &str) -> Value {
-    json_ok(
-        app.send(
-            Method::POST,
-            "/internal/train/trials",
-            Some(token),
-            Value::Null,
-        )
-        .await,
-    )
-    .await
 }
 
 /// A live service of `service_type` for job `job_id` that calls as `token`, written by hand.

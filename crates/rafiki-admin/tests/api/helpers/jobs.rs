@@ -338,3 +338,17 @@ pub async fn predict(host: &str) -> Value {
     assert!(answer["prediction"].is_number(), "{answer}");
     answer
 }
+
+/// `POST /internal/train/trials` as a worker calling as `token`: its answer.
+pub async fn ask_for_trial(app: &TestApp, token: &str) -> Value {
+    json_ok(
+        app.send(
+            Method::POST,
+            "/internal/train/trials",
+            Some(token),
+            Value::Null,
+        )
+        .await,
+    )
+    .await
+}
