@@ -19,6 +19,20 @@ cd "$(dirname "$0")/.."
 # 24 random bytes in hex: generated secrets.
 secret() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
+# Waits up to $1 seconds for the admin on port 3000 to answer GET /health; then says $2 and
+# exits 0, or says $3 and exits 1.
+wait_until_up() {
+  for _ in $(seq "$1"); do
+    if curl -fsS -o /dev/null http://127.0.0.1:3000/health 2>/dev/null; then
+      echo "== Rafiki is up on http://127.0.0.1:3000 ($2)"
+      exit 0
+    fi
+    sleep 1
+  done
+  echo "the admin did not become healthy; see $3" >&2
+  exit 1
+}
+
 if [ "${1:-}" = "--docker" ]; then
   scripts/build-images.sh
   if [ ! -f .env ]; then
@@ -32,15 +46,7 @@ if [ "${1:-}" = "--docker" ]; then
     echo "== wrote .env: log in as superadmin@rafiki with password $password"
   fi
   if command -v docker-compose >/dev/null; then docker-compose up -d; else docker compose up -d; fi
-  for _ in $(seq 120); do
-    if curl -fsS -o /dev/null http://127.0.0.1:3000/health 2>/dev/null; then
-      echo "== Rafiki is up on http://127.0.0.1:3000 (passwords in .env; stop: docker-compose down)"
-      exit 0
-    fi
-    sleep 1
-  done
-  echo "the admin did not become healthy; see docker-compose logs admin" >&2
-  exit 1
+  wait_until_up 120 "passwords in .env; stop: docker-compose down" "docker-compose logs admin"
 fi
 
 if [ "${1:-}" = "--swarm" ]; then
@@ -62,15 +68,8 @@ if [ "${1:-}" = "--swarm" ]; then
     echo "== wrote secrets/: log in as superadmin@rafiki with password $password"
   fi
   docker stack deploy -c docker-stack.yml rafiki
-  for _ in $(seq 180); do
-    if curl -fsS -o /dev/null http://127.0.0.1:3000/health 2>/dev/null; then
-      echo "== Rafiki is up on http://127.0.0.1:3000 (password in secrets/superadmin_password; stop: docker stack rm rafiki)"
-      exit 0
-    fi
-    sleep 1
-  done
-  echo "the admin did not become healthy; see docker service logs rafiki_admin" >&2
-  exit 1
+  wait_until_up 180 "password in secrets/superadmin_password; stop: docker stack rm rafiki" \
+    "docker service logs rafiki_admin"
 fi
 
 if [ -z "${DATABASE_URL:-}" ] && [ -z "${DATABASE_URL_FILE:-}" ]; then
