@@ -1,13 +1,11 @@
 //! The web console through HTTP, as a browser uses it: the session cookie, redirects to the
 //! login form, CSRF tokens, the datasets screen, `/` for browsers, logout.
 
-use std::collections::HashMap;
-
-use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
-use reqwest::redirect::Policy;
-use reqwest::{Method, Response, StatusCode};
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::helpers::console_browser::{assert_page, csrf_of, location, set_cookie, Browser};
 use crate::helpers::forms::RafikiForm;
 use crate::helpers::jobs::dataset;
 use crate::helpers::{
@@ -15,139 +13,6 @@ use crate::helpers::{
 };
 
 const USER_PASSWORD: &str = "pw-of-a-user";
-const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-
-/// A browser without JavaScript: follows nothing by itself, keeps the cookies it is given.
-struct Browser<'a> {
-    app: &'a TestApp,
-    client: reqwest::Client,
-    cookies: HashMap<String, String>,
-}
-
-impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Browser {
-            app,
-            client: reqwest::Client::builder()
-                .redirect(Policy::none())
-                .build()
-                .unwrap(),
-            cookies: HashMap::new(),
-        }
-    }
-
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let cookies: Vec<String> = self
-            .cookies
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect();
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.app.address))
-            .header("accept", BROWSER_ACCEPT);
-        if !cookies.is_empty() {
-            req = req.header("cookie", cookies.join("; "));
-        }
-        req
-    }
-
-    /// Sends, and keeps (or drops) the cookies the answer sets.
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> Response {
-        let res = req.send().await.expect("request sent");
-        for set in res.headers().get_all(SET_COOKIE) {
-            let set = set.to_str().unwrap();
-            let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
-            if set.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        res
-    }
-
-    async fn get(&mut self, path: &str) -> Response {
-        let req = self.request(Method::GET, path);
-        self.send(req).await
-    }
-
-    /// The page's HTML; panics unless it is a 200 page.
-    async fn page(&mut self, path: &str) -> String {
-        let res = self.get(path).await;
-        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
-        res.text().await.unwrap()
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
-        let req = self.request(Method::POST, path).form(fields);
-        self.send(req).await
-    }
-
-    async fn post_multipart(&mut self, path: &str, form: RafikiForm) -> Response {
-        let (content_type, body) = form.finish();
-        let req = self
-            .request(Method::POST, path)
-            .header(CONTENT_TYPE, content_type)
-            .body(body);
-        self.send(req).await
-    }
-
-    /// Logs in through the form; returns the answer (a 303 when it worked).
-    async fn log_in(&mut self, email: &str, password: &str, next: Option<&str>) -> Response {
-        let form = self.page("/console/login").await;
-        let token = csrf_of(&form);
-        let mut fields = vec![("email", email), ("password", password), ("csrf", &token)];
-        if let Some(next) = next {
-            fields.push(("next", next));
-        }
-        self.post("/console/login", &fields).await
-    }
-
-    /// A logged-in browser of this user.
-    async fn logged_in(app: &'a TestApp, email: &str, password: &str) -> Browser<'a> {
-        let mut browser = Browser::new(app);
-        let res = browser.log_in(email, password, None).await;
-        assert_eq!(res.status(), StatusCode::SEE_OTHER, "login of {email}");
-        assert!(browser.cookies.contains_key("rafiki_session"));
-        browser
-    }
-}
-
-/// The CSRF token a page's forms carry.
-fn csrf_of(html: &str) -> String {
-    let start = html
-        .find("name=\"csrf\" value=\"")
-        .expect("the page has a CSRF field")
-        + "name=\"csrf\" value=\"".len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-fn location(res: &Response) -> &str {
-    res.headers()[LOCATION].to_str().unwrap()
-}
-
-/// Asserts an HTML page of this status that says `text`.
-async fn assert_page(res: Response, status: StatusCode, text: &str) {
-    assert_eq!(res.status(), status);
-    assert!(res.headers()[CONTENT_TYPE]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
-    let html = res.text().await.unwrap();
-    assert!(html.contains(text), "{text:?} in {html}");
-}
-
-/// The `Set-Cookie` of `name`.
-fn set_cookie(res: &Response, name: &str) -> String {
-    res.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("no Set-Cookie of {name}"))
-}
-
 /// The datasets the API shows this token.
 async fn api_datasets(app: &TestApp, token: &str) -> Vec<Value> {
     let res = app

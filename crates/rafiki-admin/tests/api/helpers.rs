@@ -47,6 +47,7 @@ enum Server {
 }
 
 pub mod admin_process;
+pub mod console_browser;
 pub mod docker_cli;
 pub mod forms;
 pub mod jobs;
