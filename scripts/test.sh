@@ -38,6 +38,15 @@ if ! command -v bwrap > /dev/null; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap > /dev/null; }
 fi
 
+# The console's browser tests drive Debian's headless Chromium through its WebDriver.
+if ! command -v chromium > /dev/null || ! command -v chromedriver > /dev/null; then
+  echo "== installing chromium and chromium-driver (Debian's) for the console's browser tests"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver > /dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver > /dev/null; }
+fi
+# They must run here, not skip.
+export RAFIKI_TEST_BROWSER=1
+
 echo "== python: install into .venv"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e './python[test,examples]'
