@@ -299,3 +299,44 @@ pub fn upload_progress(form_id: &str) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_ask_for_one_row_more_and_link_their_neighbours() {
+        assert_eq!(Paged::of(Some("3"), 25).number, 3);
+        for bad in [
+            None,
+            Some("0"),
+            Some("-1"),
+            Some("x"),
+            Some("9223372036854775807"),
+        ] {
+            assert_eq!(Paged::of(bad, 25).number, 1, "{bad:?}");
+        }
+        let page = Paged::of(Some("2"), 3);
+        assert_eq!(
+            page.rows(),
+            crate::paging::Page {
+                limit: 4,
+                offset: 3
+            }
+        );
+        let mut rows = vec![1, 2, 3, 4];
+        assert!(page.cut(&mut rows));
+        assert_eq!(rows, [1, 2, 3]);
+        assert!(!page.cut(&mut rows));
+        let nav = page.nav("/console/models", true).into_string();
+        assert!(
+            nav.contains("href=\"/console/models?page=1\" rel=\"prev\""),
+            "{nav}"
+        );
+        assert!(
+            nav.contains("href=\"/console/models?page=3\" rel=\"next\""),
+            "{nav}"
+        );
+        assert!(Paged::first(3).nav("/x", false).into_string().is_empty());
+    }
+}
