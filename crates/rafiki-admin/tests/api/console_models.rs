@@ -496,6 +496,7 @@ async fn users_pages_are_refused_to_non_admins_with_the_apis_403() {
         .all(|(_, _, banned)| !banned));
 }
 
+/// Also: a model a live job uses cannot be deleted (the API's 409).
 #[tokio::test]
 async fn the_superadmin_stops_every_job_and_nobody_else_may() {
     let app = spawn_app().await;
@@ -529,6 +530,26 @@ async fn the_superadmin_stops_every_job_and_nobody_else_may() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     if let Some((dev, path)) = &job {
         assert_eq!(app.get_json(path, dev).await["status"], "RUNNING");
+    }
+
+    if let Some((dev, _)) = &job {
+        // The job's model is in use: the API's 409, and it stays.
+        let id = available(&app, dev).await[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut owner = Browser::logged_in(&app, "dev@example.com", USER_PASSWORD).await;
+        let csrf = csrf_of(&owner.page(&format!("/console/models/{id}")).await);
+        let res = owner
+            .post(&format!("/console/models/{id}/delete"), &[("csrf", &csrf)])
+            .await;
+        assert_page(
+            res,
+            StatusCode::CONFLICT,
+            "is used by a train job and cannot be deleted.",
+        )
+        .await;
+        assert_eq!(app.count_rows("models").await, 1);
     }
 
     let res = sa.post("/console/stop_all", &[("csrf", &csrf)]).await;
