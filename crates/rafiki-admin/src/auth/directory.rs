@@ -77,6 +77,11 @@ impl UserDirectory {
         Ok(Bytes::from(serde_json::to_vec(users)?))
     }
 
+    /// A page of the users, oldest first.
+    pub fn users(&self, page: Page) -> Vec<User> {
+        page.slice(&self.current().users).to_vec()
+    }
+
     /// Re-reads the users table: one step of the refresh loop, and the last step of every
     /// write to users through this admin.
     pub async fn run_once(&self, pool: &PgPool) -> anyhow::Result<()> {

@@ -170,6 +170,14 @@ impl<R: Role> FromRequestParts<AppState> for Authorized<R> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let user = AuthUser::from_request_parts(parts, state).await?;
+        Authorized::check(user)
+    }
+}
+
+impl<R: Role> Authorized<R> {
+    /// `user`, if their type is allowed by `R`; else `UnauthorizedError` (403). The role check
+    /// of the extractor, for callers that have the user already (the console's pages).
+    pub fn check(user: AuthUser) -> Result<Self, ApiError> {
         if !user.user_type.is_one_of(R::ALLOWED) {
             return Err(ApiError::forbidden(format!(
                 "Only {} may do this; you are {}.",

@@ -1,7 +1,8 @@
 //! The datasets screen: the datasets the user may see (theirs; everyone's for admins), a page
-//! at a time, an upload form and a delete button per dataset. Each action runs the API's own
-//! code (`crate::routes::datasets`), so limits, quotas and ownership are the API's; the API's
-//! error messages are shown on the page, with the API's status.
+//! at a time, two upload forms (a file, with a progress bar when scripts run; or a URL the
+//! admin downloads from) and a delete button per dataset. Each action runs the API's own code
+//! (`crate::routes::datasets`), so limits, quotas, ownership and the defences of `dataset_url`
+//! are the API's; the API's error messages are shown on the page, with the API's status.
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::HeaderMap;
@@ -13,11 +14,12 @@ use rafiki_types::units::readable_size;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::page::{layout, with_html_body, ConsoleError, Viewer};
+use super::page::{
+    layout, refused, task_suggestions, upload_progress, ConsoleError, Notice, Paged, Viewer,
+};
 use super::session::{csrf_field, redirect, ConsoleUser, CsrfForm};
 use super::{csrf, PREFIX};
 use crate::error::ApiError;
-use crate::paging::Page;
 use crate::routes::datasets;
 use crate::state::AppState;
 use crate::storage::ObjectKind;
@@ -26,10 +28,10 @@ use crate::upload::{read_form, FormSpec};
 /// Datasets per page.
 const PAGE_SIZE: i64 = 25;
 
-/// The upload form: `POST /datasets`' fields (but no `dataset_url`) and the CSRF token.
+/// The upload forms: `POST /datasets`' fields (a file or a `dataset_url`) and the CSRF token.
 const UPLOAD_FORM: FormSpec = FormSpec {
     file_field: "dataset",
-    text_fields: &[csrf::FIELD, "name", "task"],
+    text_fields: &[csrf::FIELD, "name", "task", "dataset_url"],
     kind: ObjectKind::Dataset,
     keep_copy: false,
 };
@@ -49,23 +51,19 @@ pub async fn list(
     user: ConsoleUser,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ConsoleError> {
-    let page = query
-        .page
-        .and_then(|p| p.parse::<i64>().ok())
-        .filter(|p| (1..=i64::MAX / PAGE_SIZE).contains(p))
-        .unwrap_or(1);
+    let page = Paged::of(query.page.as_deref(), PAGE_SIZE);
     let notice = match query.done.as_deref() {
         Some("uploaded") => Some("The dataset was uploaded."),
         Some("deleted") => Some("The dataset was deleted."),
         _ => None,
     };
-    Ok(render(&state, &user, page, notice.map(Notice::Done))
-        .await?
-        .into_response())
+    let notice = notice.map(|text| Notice::Done(text.to_owned()));
+    Ok(render(&state, &user, page, notice).await?.into_response())
 }
 
-/// `POST /console/datasets`: the upload form, read by the API's form reader and stored by the
-/// API's dataset code. The CSRF token is checked before anything is stored (a refused upload's
+/// `POST /console/datasets`: either upload form (a file or a `dataset_url`), read by the API's
+/// form reader and stored by the API's dataset code, which downloads a URL as
+/// `POST /datasets` does. The CSRF token is checked before anything is stored (a refused upload's
 /// temporary file is removed).
 pub async fn upload(
     State(state): State<AppState>,
@@ -112,12 +110,6 @@ pub async fn delete(
     }
 }
 
-/// What the page says above the list.
-enum Notice {
-    Done(&'static str),
-    Failed(String),
-}
-
 /// The first page again, showing why an action failed, with the API's status; server faults
 /// get the error page.
 async fn failed(
@@ -125,54 +117,45 @@ async fn failed(
     user: &ConsoleUser,
     err: ApiError,
 ) -> Result<Response, ConsoleError> {
-    if err.status().is_server_error() {
-        return Err(err.into());
-    }
-    let notice = Notice::Failed(err.message().to_owned());
-    let page = render(state, user, 1, Some(notice)).await?;
-    Ok(with_html_body(err.into_response(), page))
+    refused(err, |notice| {
+        render(state, user, Paged::first(PAGE_SIZE), Some(notice))
+    })
+    .await
 }
 
 /// Page `page` (from 1) of the datasets, the upload form, and a notice.
 async fn render(
     state: &AppState,
     user: &ConsoleUser,
-    page: i64,
+    page: Paged,
     notice: Option<Notice>,
 ) -> Result<Html<String>, ConsoleError> {
     let viewer = Viewer::of(state, user).await?;
-    // One row more than a page, to know whether there is a next page.
-    let rows = Page {
-        limit: PAGE_SIZE + 1,
-        offset: (page - 1) * PAGE_SIZE,
-    };
-    let mut records = datasets::visible_datasets(state, user.user, None, rows).await?;
-    let more = records.len() > usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX);
-    records.truncate(usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX));
+    let mut records = datasets::visible_datasets(state, user.user, None, page.rows()).await?;
+    let more = page.cut(&mut records);
     let content = html! {
         h1 { "Datasets" }
-        @match &notice {
-            Some(Notice::Done(text)) => p.notice role="status" { (text) },
-            Some(Notice::Failed(text)) => p.alert role="alert" { (text) },
-            None => {},
-        }
+        @if let Some(notice) = &notice { (notice) }
         (upload_form(&viewer.csrf))
+        (url_form(&viewer.csrf))
+        (task_suggestions())
         h2 #list { @if user.user.is_admin() { "Every user's datasets" } @else { "Your datasets" } }
         @if records.is_empty() {
-            p.empty { @if page == 1 { "No datasets yet. Upload one with the form above." } @else { "No datasets on this page." } }
+            p.empty { @if page.number == 1 { "No datasets yet. Upload one with the form above." } @else { "No datasets on this page." } }
         } @else {
             (table(&records, &viewer.csrf))
         }
-        (pager(page, more))
+        (page.nav(&format!("{PREFIX}/datasets"), more))
     };
     Ok(layout(&viewer, "Datasets", content))
 }
 
-/// The upload form. Its fields are `POST /datasets`' own.
+/// The upload form of a file. Its fields are `POST /datasets`' own.
 fn upload_form(csrf_token: &str) -> Markup {
     html! {
         h2 { "Upload a dataset" }
-        form.stacked method="post" action={ (PREFIX) "/datasets" } enctype="multipart/form-data" {
+        form.stacked #dataset-upload method="post" action={ (PREFIX) "/datasets" }
+            enctype="multipart/form-data" data-progress {
             // First, so the token is read before the file.
             (csrf_field(csrf_token))
             label for="name" { "Name" }
@@ -180,24 +163,33 @@ fn upload_form(csrf_token: &str) -> Markup {
             label for="task" { "Task" }
             input #task type="text" name="task" required maxlength="255"
                 list="tasks" placeholder="e.g. TABULAR_CLASSIFICATION";
-            datalist #tasks {
-                @for task in TASKS { option value=(task) {} }
-            }
             label for="dataset" { "File (CSV or zip)" }
             input #dataset type="file" name="dataset" required;
             button type="submit" { "Upload" }
+            (upload_progress("dataset-upload"))
         }
     }
 }
 
-/// Rafiki's tasks, offered as suggestions (any task name is accepted, as by the API).
-const TASKS: &[&str] = &[
-    "IMAGE_CLASSIFICATION",
-    "TABULAR_CLASSIFICATION",
-    "TABULAR_REGRESSION",
-    "POS_TAGGING",
-    "SPEECH_RECOGNITION",
-];
+/// The form of a dataset the admin downloads: `POST /datasets`' `dataset_url`, checked and
+/// fetched by the API's code (public addresses only, unless the operator allows a host).
+fn url_form(csrf_token: &str) -> Markup {
+    html! {
+        h2 { "Or download a dataset from a URL" }
+        form.stacked #dataset-url-upload method="post" action={ (PREFIX) "/datasets" } {
+            (csrf_field(csrf_token))
+            label for="url-name" { "Name" }
+            input #url-name type="text" name="name" required maxlength="255";
+            label for="url-task" { "Task" }
+            input #url-task type="text" name="task" required maxlength="255"
+                list="tasks" placeholder="e.g. TABULAR_CLASSIFICATION";
+            label for="dataset_url" { "URL (http or https, a public address)" }
+            input #dataset_url type="url" name="dataset_url" required
+                placeholder="https://example.com/data.csv";
+            button type="submit" { "Download" }
+        }
+    }
+}
 
 fn table(records: &[DatasetRecord], csrf_token: &str) -> Markup {
     html! {
@@ -224,22 +216,6 @@ fn table(records: &[DatasetRecord], csrf_token: &str) -> Markup {
                             }
                         }
                     }
-                }
-            }
-        }
-    }
-}
-
-fn pager(page: i64, more: bool) -> Markup {
-    html! {
-        @if page > 1 || more {
-            nav.pager aria-label="Pages" {
-                @if page > 1 {
-                    a href={ (PREFIX) "/datasets?page=" (page - 1) } rel="prev" { "Previous page" }
-                }
-                span { "Page " (page) }
-                @if more {
-                    a href={ (PREFIX) "/datasets?page=" (page + 1) } rel="next" { "Next page" }
                 }
             }
         }

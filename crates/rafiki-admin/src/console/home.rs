@@ -22,7 +22,12 @@ pub async fn home(
             p { "As an admin you see every user's resources." }
         }
         ul {
-            li { a href={ (PREFIX) "/datasets" } { "Datasets" } ": upload, list and delete." }
+            li { a href={ (PREFIX) "/datasets" } { "Datasets" } ": upload (a file or a URL), list and delete." }
+            li { a href={ (PREFIX) "/models" } { "Models" } ": list, upload, details, download and delete." }
+            @if user.user.is_admin() {
+                li { a href={ (PREFIX) "/users" } { "Users" } ": create and ban users"
+                    @if user.user.user_type == rafiki_types::user::UserType::Superadmin { "; stop every job" } "." }
+            }
         }
         p { "The API's interactive documentation is at " a href="/docs" { "/docs" } "." }
     };

@@ -9,15 +9,18 @@
 //!
 //! Modules: [`session`] (the login cookie, the extractor of a page's user, log in and out),
 //! [`csrf`] (the tokens every form carries, and the `Origin` check), [`page`] (the layout,
-//! error pages and the headers every console response gets), [`home`] and [`datasets`] (the
-//! screens), [`assets`] (the stylesheet and the script).
+//! error pages and the headers every console response gets), [`home`], [`datasets`],
+//! [`models`] and [`users`] (the screens; the superadmin's stop-everything is on the users
+//! page), [`assets`] (the stylesheet and the script).
 
 mod assets;
 mod csrf;
 mod datasets;
 mod home;
+mod models;
 mod page;
 mod session;
+mod users;
 
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -43,6 +46,17 @@ pub fn router() -> Router<AppState> {
             get(datasets::list).post(datasets::upload.layer(DefaultBodyLimit::disable())),
         )
         .route("/datasets/{id}/delete", post(datasets::delete))
+        .route(
+            "/models",
+            // The upload streams to disk under the model limit (`crate::upload`).
+            get(models::list).post(models::upload.layer(DefaultBodyLimit::disable())),
+        )
+        .route("/models/{id}", get(models::detail))
+        .route("/models/{id}/file", get(models::download))
+        .route("/models/{id}/delete", post(models::delete))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/ban", post(users::ban))
+        .route("/stop_all", post(users::stop_all))
         .route("/assets/{file}", get(assets::serve))
         .fallback(page::not_found)
         .method_not_allowed_fallback(page::method_not_allowed)

@@ -48,6 +48,10 @@ pub fn layout(viewer: &Viewer<'_>, title: &str, content: Markup) -> Html<String>
                 nav aria-label="Console" {
                     a href=(PREFIX) { "Rafiki" }
                     a href={ (PREFIX) "/datasets" } { "Datasets" }
+                    a href={ (PREFIX) "/models" } { "Models" }
+                    @if viewer.user.user.is_admin() {
+                        a href={ (PREFIX) "/users" } { "Users" }
+                    }
                 }
                 div.who {
                     span { (viewer.email) " (" (viewer.user.user.user_type) ")" }
@@ -173,4 +177,166 @@ pub async fn console_headers(mut response: Response) -> Response {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// What a page says above its content: what was just done, or why an action failed.
+pub enum Notice {
+    /// A notice (`role="status"`).
+    Done(String),
+    /// An alert (`role="alert"`): the API's message.
+    Failed(String),
+}
+
+impl maud::Render for Notice {
+    fn render(&self) -> Markup {
+        match self {
+            Notice::Done(text) => html! { p.notice role="status" { (text) } },
+            Notice::Failed(text) => html! { p.alert role="alert" { (text) } },
+        }
+    }
+}
+
+/// An action's refusal as a page: `render(notice)` of the API's message, with the API's
+/// status and headers; server faults get the error page instead.
+pub async fn refused<F, Fut>(err: ApiError, render: F) -> Result<Response, ConsoleError>
+where
+    F: FnOnce(Notice) -> Fut,
+    Fut: std::future::Future<Output = Result<Html<String>, ConsoleError>>,
+{
+    if err.status().is_server_error() {
+        return Err(err.into());
+    }
+    let page = render(Notice::Failed(err.message().to_owned())).await?;
+    Ok(with_html_body(err.into_response(), page))
+}
+
+/// One page of a paginated table: which page (from 1) of `size` rows.
+#[derive(Clone, Copy)]
+pub struct Paged {
+    /// The page, from 1.
+    pub number: i64,
+    size: i64,
+}
+
+impl Paged {
+    /// Page `query` (the `page` parameter; anything but a page number is the first) of `size`
+    /// rows.
+    pub fn of(query: Option<&str>, size: i64) -> Paged {
+        let number = query
+            .and_then(|p| p.parse::<i64>().ok())
+            .filter(|p| (1..=i64::MAX / size).contains(p))
+            .unwrap_or(1);
+        Paged { number, size }
+    }
+
+    /// The first page.
+    pub fn first(size: i64) -> Paged {
+        Paged { number: 1, size }
+    }
+
+    /// The rows to ask for: this page and one more row, to know whether a next page exists.
+    pub fn rows(self) -> crate::paging::Page {
+        crate::paging::Page {
+            limit: self.size + 1,
+            offset: (self.number - 1) * self.size,
+        }
+    }
+
+    /// Drops the extra row of [`Paged::rows`]; whether there was one (a next page).
+    pub fn cut<T>(self, rows: &mut Vec<T>) -> bool {
+        let size = usize::try_from(self.size).unwrap_or(usize::MAX);
+        let more = rows.len() > size;
+        rows.truncate(size);
+        more
+    }
+
+    /// Previous and next links to the pages of `path` (a console page without a query).
+    pub fn nav(self, path: &str, more: bool) -> Markup {
+        let page = self.number;
+        html! {
+            @if page > 1 || more {
+                nav.pager aria-label="Pages" {
+                    @if page > 1 {
+                        a href={ (path) "?page=" (page - 1) } rel="prev" { "Previous page" }
+                    }
+                    span { "Page " (page) }
+                    @if more {
+                        a href={ (path) "?page=" (page + 1) } rel="next" { "Next page" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rafiki's tasks, offered as suggestions by task inputs (`list="tasks"`; any task name is
+/// accepted, as by the API).
+pub fn task_suggestions() -> Markup {
+    const TASKS: &[&str] = &[
+        "IMAGE_CLASSIFICATION",
+        "TABULAR_CLASSIFICATION",
+        "TABULAR_REGRESSION",
+        "POS_TAGGING",
+        "SPEECH_RECOGNITION",
+    ];
+    html! {
+        datalist #tasks {
+            @for task in TASKS { option value=(task) {} }
+        }
+    }
+}
+
+/// The progress bar of the upload form `form_id` (which has `data-progress`): hidden until
+/// the script sends the form and reports its bytes here; without the script it stays hidden
+/// and the form posts as usual.
+pub fn upload_progress(form_id: &str) -> Markup {
+    let id = format!("{form_id}-progress");
+    html! {
+        div.progress hidden {
+            label for=(id) { "Upload progress" }
+            progress.upload-progress #(id) max="100" value="0" { "0%" }
+            span.progress-text role="status" aria-live="polite" {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_ask_for_one_row_more_and_link_their_neighbours() {
+        assert_eq!(Paged::of(Some("3"), 25).number, 3);
+        for bad in [
+            None,
+            Some("0"),
+            Some("-1"),
+            Some("x"),
+            Some("9223372036854775807"),
+        ] {
+            assert_eq!(Paged::of(bad, 25).number, 1, "{bad:?}");
+        }
+        let page = Paged::of(Some("2"), 3);
+        assert_eq!(
+            page.rows(),
+            crate::paging::Page {
+                limit: 4,
+                offset: 3
+            }
+        );
+        let mut rows = vec![1, 2, 3, 4];
+        assert!(page.cut(&mut rows));
+        assert_eq!(rows, [1, 2, 3]);
+        assert!(!page.cut(&mut rows));
+        let nav = page.nav("/console/models", true).into_string();
+        assert!(
+            nav.contains("href=\"/console/models?page=1\" rel=\"prev\""),
+            "{nav}"
+        );
+        assert!(
+            nav.contains("href=\"/console/models?page=3\" rel=\"next\""),
+            "{nav}"
+        );
+        assert!(Paged::first(3).nav("/x", false).into_string().is_empty());
+    }
 }

@@ -27,14 +27,17 @@ use crate::auth::extract::{AuthUser, Authorized, ModelDevelopers};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
 use crate::images;
-use crate::paging::{Listing, PageParams};
+use crate::paging::{Listing, Page, PageParams};
 use crate::python_check::{check_model_source_off_thread, SourceError};
 use crate::state::AppState;
 use crate::storage::ObjectKind;
-use crate::upload::{read_form, FileLimit, FormSpec, MAX_NAME_CHARS};
+use crate::upload::{read_form, FileLimit, Form, FormSpec, MAX_NAME_CHARS};
+
+/// The file field of the upload form (Rafiki's client's name for it).
+pub const FILE_FIELD: &str = "model_file_bytes";
 
 const FORM: FormSpec = FormSpec {
-    file_field: "model_file_bytes",
+    file_field: FILE_FIELD,
     text_fields: &[
         "name",
         "task",
@@ -96,11 +99,27 @@ pub struct ModelQuery {
     (status = 413, description = "PayloadTooLargeError", body = ErrorBody)))]
 pub async fn create_model(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<ModelDevelopers>,
+    caller: Authorized<ModelDevelopers>,
     req: Request,
 ) -> ApiResult<Json<ModelRef>> {
-    let limit = FileLimit::setting(state.settings.max_model_bytes, "RAFIKI_MAX_MODEL_BYTES");
-    let mut form = read_form(req, &state, &FORM, &limit).await?;
+    let form = read_form(req, &state, &FORM, &upload_limit(&state)).await?;
+    Ok(Json(create(&state, caller, form).await?.reference()))
+}
+
+/// The bound on a model file (`RAFIKI_MAX_MODEL_BYTES`).
+pub fn upload_limit(state: &AppState) -> FileLimit {
+    FileLimit::setting(state.settings.max_model_bytes, "RAFIKI_MAX_MODEL_BYTES")
+}
+
+/// Creates a model of `caller` from a read form (`POST /models`' fields, its file bounded by
+/// [`upload_limit`]): checks every field and the source, then stores the file and its row. What
+/// `POST /models` and the console's upload form both do.
+pub async fn create(
+    state: &AppState,
+    caller: Authorized<ModelDevelopers>,
+    mut form: Form,
+) -> ApiResult<ModelRecord> {
+    let Authorized(caller, _) = caller;
     let name = form.require_short("name")?;
     let task = form.require_short("task")?;
     let model_class = form.require_short("model_class")?;
@@ -119,8 +138,7 @@ pub async fn create_model(
     }
     let file = form.file.take().ok_or_else(|| {
         ApiError::invalid_request(format!(
-            "The form has no file field `{}`: upload the model's Python file in it.",
-            FORM.file_field
+            "The form has no file field `{FILE_FIELD}`: upload the model's Python file in it."
         ))
     })?;
     if file.upload.size() == 0 {
@@ -163,7 +181,7 @@ pub async fn create_model(
     })?;
     // Dropping `stored` on an error above removed the file; now the row refers to it.
     stored.keep();
-    Ok(Json(record.reference()))
+    Ok(record)
 }
 
 /// Lists the models the caller may use: their own and every PUBLIC one, newest first, a page
@@ -176,15 +194,20 @@ pub async fn list_available_models(
     caller: AuthUser,
     Listing { filters, page }: Listing<ModelQuery>,
 ) -> ApiResult<Json<Vec<AvailableModel>>> {
-    let records = models::list_available(
-        &state.pool,
-        caller.id,
-        filters.task.as_deref(),
-        page.limit,
-        page.offset,
-    )
-    .await?;
+    let records = available_models(&state, caller, filters.task.as_deref(), page).await?;
     Ok(Json(records.iter().map(ModelRecord::available).collect()))
+}
+
+/// A page of the models `caller` may use (their own and every PUBLIC one, admins included),
+/// newest first, optionally of one task: what `GET /models/available` and the console's models
+/// page list.
+pub async fn available_models(
+    state: &AppState,
+    caller: AuthUser,
+    task: Option<&str>,
+    page: Page,
+) -> ApiResult<Vec<ModelRecord>> {
+    Ok(models::list_available(&state.pool, caller.id, task, page.limit, page.offset).await?)
 }
 
 /// One model the caller may see (own, PUBLIC, or any for admins).
@@ -210,22 +233,33 @@ pub async fn get_model(
     (status = 404, description = "InvalidModelError: no such model visible to you", body = ErrorBody)))]
 pub async fn download_model_file(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<ModelDevelopers>,
+    caller: Authorized<ModelDevelopers>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
-    let record = owned_model(&state, caller, id, "download its file").await?;
+    Ok(model_file(&state, caller, id).await?.1)
+}
+
+/// A model of `caller`'s (any, for admins) and the answer that streams its file: what
+/// `GET /models/{id}/model_file` and the console's download link both send.
+pub async fn model_file(
+    state: &AppState,
+    caller: Authorized<ModelDevelopers>,
+    id: Uuid,
+) -> ApiResult<(ModelRecord, Response)> {
+    let record = owned_model(state, caller.0, id, "download its file").await?;
     let (file, size) = state
         .storage
         .open_object(ObjectKind::ModelFile, record.storage_key)
         .await?;
-    Ok((
+    let response = (
         [
             (CONTENT_TYPE, "application/octet-stream".to_owned()),
             (CONTENT_LENGTH, size.to_string()),
         ],
         Body::from_stream(tokio_util::io::ReaderStream::new(file)),
     )
-        .into_response())
+        .into_response();
+    Ok((record, response))
 }
 
 /// Deletes a model that no train job uses (owner or admins); its file goes after its row.
@@ -238,10 +272,20 @@ pub async fn download_model_file(
     (status = 409, description = "ModelUsedError: a train job uses it", body = ErrorBody)))]
 pub async fn delete_model(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<ModelDevelopers>,
+    caller: Authorized<ModelDevelopers>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<ModelRef>> {
-    owned_model(&state, caller, id, "delete it").await?;
+    Ok(Json(delete(&state, caller, id).await?.reference()))
+}
+
+/// Deletes a model of `caller`'s (any, for admins) that no train job uses, then its file: what
+/// `DELETE /models/{id}` and the console's delete button both do.
+pub async fn delete(
+    state: &AppState,
+    caller: Authorized<ModelDevelopers>,
+    id: Uuid,
+) -> ApiResult<ModelRecord> {
+    owned_model(state, caller.0, id, "delete it").await?;
     let record = models::delete(&state.pool, id)
         .await
         .map_err(|err| {
@@ -263,12 +307,12 @@ pub async fn delete_model(
         // The row is gone, so nothing refers to the file any more; it only wastes space.
         tracing::warn!(model = %id, error = %err, "cannot remove a deleted model's file");
     }
-    Ok(Json(record.reference()))
+    Ok(record)
 }
 
 /// The model if the caller may see it: own, PUBLIC, or any for admins. Others are reported as
 /// missing, so ids reveal nothing.
-async fn visible_model(state: &AppState, caller: AuthUser, id: Uuid) -> ApiResult<ModelRecord> {
+pub async fn visible_model(state: &AppState, caller: AuthUser, id: Uuid) -> ApiResult<ModelRecord> {
     models::get(&state.pool, id)
         .await?
         .filter(|record| caller.may_use_model(record))

@@ -336,8 +336,18 @@ pub struct StoppedJobs {
     (status = 403, description = "UnauthorizedError", body = ErrorBody)))]
 pub async fn stop_all_jobs(
     State(state): State<AppState>,
-    _caller: Authorized<Superadmins>,
+    caller: Authorized<Superadmins>,
 ) -> ApiResult<Json<StoppedJobs>> {
+    Ok(Json(stop_all(&state, caller).await?))
+}
+
+/// Stops every live job of every user, inference jobs first: what `POST /actions/stop_all_jobs`
+/// and the console's stop-everything button both do. Only for the superadmin: the caller's
+/// [`Authorized`] is the proof.
+pub async fn stop_all(
+    state: &AppState,
+    _caller: Authorized<Superadmins>,
+) -> ApiResult<StoppedJobs> {
     let mut inference = Vec::new();
     for job in rafiki_store::inference_jobs::list_live(&state.pool).await? {
         state.orchestrator.stop_inference_job(job.job.id).await?;
@@ -348,8 +358,8 @@ pub async fn stop_all_jobs(
         state.orchestrator.stop_train_job(job.job.id).await?;
         train.push(JobId { id: job.job.id });
     }
-    Ok(Json(StoppedJobs {
+    Ok(StoppedJobs {
         train_jobs: train,
         inference_jobs: inference,
-    }))
+    })
 }

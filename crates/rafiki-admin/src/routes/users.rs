@@ -16,7 +16,7 @@ use strum::VariantArray;
 use crate::auth::extract::{Admins, Authorized};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
-use crate::paging::{Listing, PageParams};
+use crate::paging::{Listing, Page, PageParams};
 use crate::state::AppState;
 
 /// Shortest password accepted for a new user, in characters.
@@ -36,9 +36,20 @@ pub const MAX_EMAIL_CHARS: usize = 254;
     (status = 409, description = "UserExistsError", body = ErrorBody)))]
 pub async fn create_user(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<Admins>,
+    caller: Authorized<Admins>,
     ApiJson(req): ApiJson<CreateUserRequest>,
 ) -> ApiResult<Json<CreatedUser>> {
+    Ok(Json(create(&state, caller, req).await?))
+}
+
+/// Creates a user as `caller` may (only the superadmin creates admins): what `POST /users` and
+/// the console's users page both do.
+pub async fn create(
+    state: &AppState,
+    caller: Authorized<Admins>,
+    req: CreateUserRequest,
+) -> ApiResult<CreatedUser> {
+    let Authorized(caller, _) = caller;
     let user_type: UserType = req.user_type.parse().map_err(|_| {
         let known: Vec<&str> = UserType::VARIANTS.iter().map(|t| t.into()).collect();
         ApiError::new(
@@ -78,11 +89,11 @@ pub async fn create_user(
             }
         })?;
     state.users.run_once(&state.pool).await?;
-    Ok(Json(CreatedUser {
+    Ok(CreatedUser {
         id: user.id,
         email: user.email,
         user_type: user.user_type,
-    }))
+    })
 }
 
 /// Lists every user, oldest first, a page at a time.
@@ -95,7 +106,7 @@ pub async fn list_users(
     _caller: Authorized<Admins>,
     Listing { page, .. }: Listing,
 ) -> ApiResult<impl IntoResponse> {
-    // Served from the in-memory directory.
+    // Served from the in-memory directory, serialised once per reading.
     Ok((
         [(CONTENT_TYPE, "application/json")],
         state.users.users_json(page)?,
@@ -113,9 +124,21 @@ pub async fn list_users(
         not be stopped", body = ErrorBody)))]
 pub async fn ban_user(
     State(state): State<AppState>,
-    Authorized(caller, _): Authorized<Admins>,
+    caller: Authorized<Admins>,
     ApiJson(req): ApiJson<BanUserRequest>,
 ) -> ApiResult<Json<User>> {
+    Ok(Json(ban(&state, caller, req).await?))
+}
+
+/// Bans the user with `req.email` as `caller` may (not themselves; admins only the users they
+/// manage), then stops their live jobs: what `DELETE /users` and the console's ban button both
+/// do.
+pub async fn ban(
+    state: &AppState,
+    caller: Authorized<Admins>,
+    req: BanUserRequest,
+) -> ApiResult<User> {
+    let Authorized(caller, _) = caller;
     let target = rafiki_store::users::find_by_email(&state.pool, &req.email)
         .await?
         .ok_or_else(|| {
@@ -143,8 +166,14 @@ pub async fn ban_user(
             )
         })?;
     state.users.run_once(&state.pool).await?;
-    stop_live_jobs(&state, target.id).await?;
-    Ok(Json(banned))
+    stop_live_jobs(state, target.id).await?;
+    Ok(banned)
+}
+
+/// A page of every user, oldest first: the rows `GET /users` lists, for the console's users
+/// page. Only for admins: the caller's [`Authorized`] is the proof.
+pub fn users_page(state: &AppState, _caller: &Authorized<Admins>, page: Page) -> Vec<User> {
+    state.users.users(page)
 }
 
 /// Stops the user's live inference jobs, then their live train jobs, as their owner would.
