@@ -69,6 +69,10 @@ impl ConsoleUser {
 pub struct ToLogin {
     next: String,
     expired: bool,
+    /// Whether the request carried a session that can never work again, to be cleared. A
+    /// request without one clears nothing: a cross-site request never carries the
+    /// `SameSite=Strict` cookie, and clearing it in the answer would let any site log users out.
+    forget: bool,
 }
 
 impl IntoResponse for ToLogin {
@@ -79,10 +83,11 @@ impl IntoResponse for ToLogin {
         }
         let query = serde_urlencoded::to_string(query).unwrap_or_default();
         let mut response = redirect(&format!("{PREFIX}/login?{query}"));
-        // Forget a session that will never work again.
-        response
-            .headers_mut()
-            .insert(SET_COOKIE, clear_cookie(SESSION_COOKIE));
+        if self.forget {
+            response
+                .headers_mut()
+                .insert(SET_COOKIE, clear_cookie(SESSION_COOKIE));
+        }
         response
     }
 }
@@ -107,6 +112,7 @@ impl FromRequestParts<AppState> for ConsoleUser {
             return Err(ToLogin {
                 next,
                 expired: false,
+                forget: false,
             }
             .into_response());
         };
@@ -115,6 +121,7 @@ impl FromRequestParts<AppState> for ConsoleUser {
             Err(TokenRefused::Expired) => Err(ToLogin {
                 next,
                 expired: true,
+                forget: true,
             }
             .into_response()),
             Err(TokenRefused::Invalid(err)) if err.status().is_server_error() => {
@@ -123,6 +130,7 @@ impl FromRequestParts<AppState> for ConsoleUser {
             Err(TokenRefused::Invalid(_)) => Err(ToLogin {
                 next,
                 expired: false,
+                forget: true,
             }
             .into_response()),
         }

@@ -134,6 +134,13 @@ async fn pages_without_a_valid_session_redirect_to_the_login_form() {
     let res = browser.post("/console/logout", &[]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/console/login?next=%2Fconsole");
+    // A request without the cookie (as every cross-site one is: SameSite=Strict) clears none:
+    // another site cannot log users out by sending them here.
+    assert!(
+        res.headers().get_all(SET_COOKIE).iter().next().is_none(),
+        "{:?}",
+        res.headers()
+    );
     assert!(
         form.contains("name=\"next\" value=\"/console/datasets?page=2\""),
         "{form}"
@@ -156,6 +163,8 @@ async fn pages_without_a_valid_session_redirect_to_the_login_form() {
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "{session}");
         assert!(location(&res).starts_with("/console/login"));
         assert!(!location(&res).contains("expired"));
+        // A session that can never work is forgotten.
+        assert!(set_cookie(&res, "rafiki_session").contains("Max-Age=0"));
     }
 }
 
