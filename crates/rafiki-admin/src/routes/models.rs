@@ -27,7 +27,7 @@ use crate::auth::extract::{AuthUser, Authorized, ModelDevelopers};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
 use crate::images;
-use crate::paging::{Listing, PageParams};
+use crate::paging::{Listing, Page, PageParams};
 use crate::python_check::{check_model_source_off_thread, SourceError};
 use crate::state::AppState;
 use crate::storage::ObjectKind;
@@ -176,15 +176,19 @@ pub async fn list_available_models(
     caller: AuthUser,
     Listing { filters, page }: Listing<ModelQuery>,
 ) -> ApiResult<Json<Vec<AvailableModel>>> {
-    let records = models::list_available(
-        &state.pool,
-        caller.id,
-        filters.task.as_deref(),
-        page.limit,
-        page.offset,
-    )
-    .await?;
+    let records = available_models(&state, caller, filters.task.as_deref(), page).await?;
     Ok(Json(records.iter().map(ModelRecord::available).collect()))
+}
+
+/// A page of the models `caller` may use (their own and every PUBLIC one), newest first,
+/// optionally of one task: `GET /models/available`' listing, shared with the console.
+pub async fn available_models(
+    state: &AppState,
+    caller: AuthUser,
+    task: Option<&str>,
+    page: Page,
+) -> ApiResult<Vec<ModelRecord>> {
+    Ok(models::list_available(&state.pool, caller.id, task, page.limit, page.offset).await?)
 }
 
 /// One model the caller may see (own, PUBLIC, or any for admins).
