@@ -13,7 +13,7 @@ use rafiki_types::units::readable_size;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::page::{layout, with_html_body, ConsoleError, Viewer};
+use super::page::{layout, page_number, pager, with_html_body, ConsoleError, Notice, Viewer};
 use super::session::{csrf_field, redirect, ConsoleUser, CsrfForm};
 use super::{csrf, PREFIX};
 use crate::error::ApiError;
@@ -49,11 +49,7 @@ pub async fn list(
     user: ConsoleUser,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ConsoleError> {
-    let page = query
-        .page
-        .and_then(|p| p.parse::<i64>().ok())
-        .filter(|p| (1..=i64::MAX / PAGE_SIZE).contains(p))
-        .unwrap_or(1);
+    let page = page_number(query.page.as_deref(), PAGE_SIZE);
     let notice = match query.done.as_deref() {
         Some("uploaded") => Some("The dataset was uploaded."),
         Some("deleted") => Some("The dataset was deleted."),
@@ -112,12 +108,6 @@ pub async fn delete(
     }
 }
 
-/// What the page says above the list.
-enum Notice {
-    Done(&'static str),
-    Failed(String),
-}
-
 /// The first page again, showing why an action failed, with the API's status; server faults
 /// get the error page.
 async fn failed(
@@ -151,11 +141,7 @@ async fn render(
     records.truncate(usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX));
     let content = html! {
         h1 { "Datasets" }
-        @match &notice {
-            Some(Notice::Done(text)) => p.notice role="status" { (text) },
-            Some(Notice::Failed(text)) => p.alert role="alert" { (text) },
-            None => {},
-        }
+        @if let Some(notice) = &notice { (notice.markup()) }
         (upload_form(&viewer.csrf))
         h2 #list { @if user.user.is_admin() { "Every user's datasets" } @else { "Your datasets" } }
         @if records.is_empty() {
@@ -163,7 +149,7 @@ async fn render(
         } @else {
             (table(&records, &viewer.csrf))
         }
-        (pager(page, more))
+        (pager(page, more, |n| format!("{PREFIX}/datasets?page={n}")))
     };
     Ok(layout(&viewer, "Datasets", content))
 }
@@ -191,7 +177,7 @@ fn upload_form(csrf_token: &str) -> Markup {
 }
 
 /// Rafiki's tasks, offered as suggestions (any task name is accepted, as by the API).
-const TASKS: &[&str] = &[
+pub const TASKS: &[&str] = &[
     "IMAGE_CLASSIFICATION",
     "TABULAR_CLASSIFICATION",
     "TABULAR_REGRESSION",
@@ -224,22 +210,6 @@ fn table(records: &[DatasetRecord], csrf_token: &str) -> Markup {
                             }
                         }
                     }
-                }
-            }
-        }
-    }
-}
-
-fn pager(page: i64, more: bool) -> Markup {
-    html! {
-        @if page > 1 || more {
-            nav.pager aria-label="Pages" {
-                @if page > 1 {
-                    a href={ (PREFIX) "/datasets?page=" (page - 1) } rel="prev" { "Previous page" }
-                }
-                span { "Page " (page) }
-                @if more {
-                    a href={ (PREFIX) "/datasets?page=" (page + 1) } rel="next" { "Next page" }
                 }
             }
         }

@@ -23,6 +23,8 @@ pub async fn home(
         }
         ul {
             li { a href={ (PREFIX) "/datasets" } { "Datasets" } ": upload, list and delete." }
+            li { a href={ (PREFIX) "/train_jobs" } { "Train jobs" } ": create, watch live, stop, deploy." }
+            li { a href={ (PREFIX) "/inference_jobs" } { "Inference jobs" } ": predict, stop." }
         }
         p { "The API's interactive documentation is at " a href="/docs" { "/docs" } "." }
     };

@@ -9,15 +9,19 @@
 //!
 //! Modules: [`session`] (the login cookie, the extractor of a page's user, log in and out),
 //! [`csrf`] (the tokens every form carries, and the `Origin` check), [`page`] (the layout,
-//! error pages and the headers every console response gets), [`home`] and [`datasets`] (the
-//! screens), [`assets`] (the stylesheet and the script).
+//! error pages and the headers every console response gets), [`home`], [`datasets`],
+//! [`train_jobs`] and [`inference_jobs`] (the screens), [`predict`] (the predict box's way to a
+//! predictor), [`assets`] (the stylesheet and the script).
 
 mod assets;
 mod csrf;
 mod datasets;
 mod home;
+mod inference_jobs;
 mod page;
+mod predict;
 mod session;
+mod train_jobs;
 
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -43,6 +47,36 @@ pub fn router() -> Router<AppState> {
             get(datasets::list).post(datasets::upload.layer(DefaultBodyLimit::disable())),
         )
         .route("/datasets/{id}/delete", post(datasets::delete))
+        .route(
+            "/train_jobs",
+            get(train_jobs::list).post(train_jobs::create),
+        )
+        .route("/train_jobs/new", get(train_jobs::new_job))
+        .route("/train_jobs/{app}/{app_version}", get(train_jobs::job))
+        .route(
+            "/train_jobs/{app}/{app_version}/live",
+            get(train_jobs::live),
+        )
+        .route(
+            "/train_jobs/{app}/{app_version}/stop",
+            post(train_jobs::stop),
+        )
+        .route(
+            "/inference_jobs",
+            get(inference_jobs::list).post(inference_jobs::deploy),
+        )
+        .route(
+            "/inference_jobs/{app}/{app_version}",
+            get(inference_jobs::job),
+        )
+        .route(
+            "/inference_jobs/{app}/{app_version}/stop",
+            post(inference_jobs::stop),
+        )
+        .route(
+            "/inference_jobs/{app}/{app_version}/predict",
+            post(inference_jobs::predict),
+        )
         .route("/assets/{file}", get(assets::serve))
         .fallback(page::not_found)
         .method_not_allowed_fallback(page::method_not_allowed)

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
 use rafiki_types::error::ErrorName;
 
@@ -48,6 +49,8 @@ pub fn layout(viewer: &Viewer<'_>, title: &str, content: Markup) -> Html<String>
                 nav aria-label="Console" {
                     a href=(PREFIX) { "Rafiki" }
                     a href={ (PREFIX) "/datasets" } { "Datasets" }
+                    a href={ (PREFIX) "/train_jobs" } { "Train jobs" }
+                    a href={ (PREFIX) "/inference_jobs" } { "Inference jobs" }
                 }
                 div.who {
                     span { (viewer.email) " (" (viewer.user.user.user_type) ")" }
@@ -60,6 +63,75 @@ pub fn layout(viewer: &Viewer<'_>, title: &str, content: Markup) -> Html<String>
             main #main { (content) }
         },
     )
+}
+
+/// The page number of a listing's `?page=` (from 1): anything else is the first, and no page
+/// lies so far that its offset (`(page - 1) * page_size`) overflows.
+pub fn page_number(page: Option<&str>, page_size: i64) -> i64 {
+    page.and_then(|p| p.parse::<i64>().ok())
+        .filter(|p| (1..=i64::MAX / page_size).contains(p))
+        .unwrap_or(1)
+}
+
+/// Previous/next links of a listing shown a page at a time; `href(n)` is page `n`'s address.
+/// Nothing when everything fits on the first page.
+pub fn pager(page: i64, more: bool, href: impl Fn(i64) -> String) -> Markup {
+    html! {
+        @if page > 1 || more {
+            nav.pager aria-label="Pages" {
+                @if page > 1 {
+                    a href=(href(page - 1)) rel="prev" { "Previous page" }
+                }
+                span { "Page " (page) }
+                @if more {
+                    a href=(href(page + 1)) rel="next" { "Next page" }
+                }
+            }
+        }
+    }
+}
+
+/// `text` as one segment of a URL path: every byte but the unreserved characters of RFC 3986
+/// percent-encoded, so that any app name (`/`, `?`, `#`, `%`, spaces) makes a path that the
+/// router decodes back to it.
+pub fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// What a page says above its content.
+pub enum Notice {
+    /// An action worked.
+    Done(&'static str),
+    /// An action was refused, with the API's message.
+    Failed(String),
+}
+
+impl Notice {
+    /// The notice: a status, or an alert.
+    pub fn markup(&self) -> Markup {
+        match self {
+            Notice::Done(text) => html! { p.notice role="status" { (text) } },
+            Notice::Failed(text) => html! { p.alert role="alert" { (text) } },
+        }
+    }
+}
+
+/// A time as the console shows them: UTC, to the second.
+pub fn time(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// [`time`], or a dash when there is none (yet).
+pub fn optional_time(at: Option<&DateTime<Utc>>) -> String {
+    at.map_or_else(|| "—".to_owned(), time)
 }
 
 /// A page without the signed-in chrome: login, errors.
@@ -173,4 +245,30 @@ pub async fn console_headers(mut response: Response) -> Response {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_keep_any_app_name_in_one_path_segment() {
+        assert_eq!(segment("wine-v2_a.b~"), "wine-v2_a.b~");
+        assert_eq!(segment("a/b?c#d%e f"), "a%2Fb%3Fc%23d%25e%20f");
+        assert_eq!(segment("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn page_numbers_start_at_one_and_never_overflow() {
+        assert_eq!(page_number(Some("3"), 25), 3);
+        for bad in [
+            None,
+            Some("0"),
+            Some("-1"),
+            Some("x"),
+            Some("9223372036854775807"),
+        ] {
+            assert_eq!(page_number(bad, 25), 1, "{bad:?}");
+        }
+    }
 }
