@@ -635,7 +635,8 @@ async fn job_page(
             dt { "Started (UTC)" } dd { (time(&job.datetime_started)) }
         }
         // The script refreshes this section while the job runs; without it, reloading does.
-        section #live aria-live="polite" data-live=[job.status.is_live().then_some(&live_url)] {
+        // Not `aria-live`: a screen reader would read the whole table out every 2 s.
+        section #live data-live=[job.status.is_live().then_some(&live_url)] {
             (loaded.live(&viewer.csrf, page))
         }
         section #tuning-plots {
