@@ -24,6 +24,8 @@ pub async fn home(
         ul {
             li { a href={ (PREFIX) "/datasets" } { "Datasets" } ": upload (a file or a URL), list and delete." }
             li { a href={ (PREFIX) "/models" } { "Models" } ": list, upload, details, download and delete." }
+            li { a href={ (PREFIX) "/train_jobs" } { "Train jobs" } ": create, watch live, stop, deploy." }
+            li { a href={ (PREFIX) "/inference_jobs" } { "Inference jobs" } ": predict, stop." }
             @if user.user.is_admin() {
                 li { a href={ (PREFIX) "/users" } { "Users" } ": create and ban users"
                     @if user.user.user_type == rafiki_types::user::UserType::Superadmin { "; stop every job" } "." }

@@ -10,16 +10,20 @@
 //! Modules: [`session`] (the login cookie, the extractor of a page's user, log in and out),
 //! [`csrf`] (the tokens every form carries, and the `Origin` check), [`page`] (the layout,
 //! error pages and the headers every console response gets), [`home`], [`datasets`],
-//! [`models`] and [`users`] (the screens; the superadmin's stop-everything is on the users
-//! page), [`assets`] (the stylesheet and the script).
+//! [`models`], [`train_jobs`], [`inference_jobs`] and [`users`] (the screens; the superadmin's
+//! stop-everything is on the users page), [`predict`] (the predict box's way to a predictor),
+//! [`assets`] (the stylesheet and the script).
 
 mod assets;
 mod csrf;
 mod datasets;
 mod home;
+mod inference_jobs;
 mod models;
 mod page;
+mod predict;
 mod session;
+mod train_jobs;
 mod users;
 
 use axum::extract::DefaultBodyLimit;
@@ -57,6 +61,36 @@ pub fn router() -> Router<AppState> {
         .route("/users", get(users::list).post(users::create))
         .route("/users/ban", post(users::ban))
         .route("/stop_all", post(users::stop_all))
+        .route(
+            "/train_jobs",
+            get(train_jobs::list).post(train_jobs::create),
+        )
+        .route("/train_jobs/new", get(train_jobs::new_job))
+        .route("/train_jobs/{app}/{app_version}", get(train_jobs::job))
+        .route(
+            "/train_jobs/{app}/{app_version}/live",
+            get(train_jobs::live),
+        )
+        .route(
+            "/train_jobs/{app}/{app_version}/stop",
+            post(train_jobs::stop),
+        )
+        .route(
+            "/inference_jobs",
+            get(inference_jobs::list).post(inference_jobs::deploy),
+        )
+        .route(
+            "/inference_jobs/{app}/{app_version}",
+            get(inference_jobs::job),
+        )
+        .route(
+            "/inference_jobs/{app}/{app_version}/stop",
+            post(inference_jobs::stop),
+        )
+        .route(
+            "/inference_jobs/{app}/{app_version}/predict",
+            post(inference_jobs::predict),
+        )
         .route("/assets/{file}", get(assets::serve))
         .fallback(page::not_found)
         .method_not_allowed_fallback(page::method_not_allowed)

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
 use rafiki_types::error::ErrorName;
 
@@ -49,6 +50,8 @@ pub fn layout(viewer: &Viewer<'_>, title: &str, content: Markup) -> Html<String>
                     a href=(PREFIX) { "Rafiki" }
                     a href={ (PREFIX) "/datasets" } { "Datasets" }
                     a href={ (PREFIX) "/models" } { "Models" }
+                    a href={ (PREFIX) "/train_jobs" } { "Train jobs" }
+                    a href={ (PREFIX) "/inference_jobs" } { "Inference jobs" }
                     @if viewer.user.user.is_admin() {
                         a href={ (PREFIX) "/users" } { "Users" }
                     }
@@ -64,6 +67,57 @@ pub fn layout(viewer: &Viewer<'_>, title: &str, content: Markup) -> Html<String>
             main #main { (content) }
         },
     )
+}
+
+/// The page number of a listing's `?page=` (from 1): anything else is the first, and no page
+/// lies so far that its offset (`(page - 1) * page_size`) overflows.
+pub fn page_number(page: Option<&str>, page_size: i64) -> i64 {
+    page.and_then(|p| p.parse::<i64>().ok())
+        .filter(|p| (1..=i64::MAX / page_size).contains(p))
+        .unwrap_or(1)
+}
+
+/// Previous/next links of a listing shown a page at a time; `href(n)` is page `n`'s address.
+/// Nothing when everything fits on the first page.
+pub fn pager(page: i64, more: bool, href: impl Fn(i64) -> String) -> Markup {
+    html! {
+        @if page > 1 || more {
+            nav.pager aria-label="Pages" {
+                @if page > 1 {
+                    a href=(href(page - 1)) rel="prev" { "Previous page" }
+                }
+                span { "Page " (page) }
+                @if more {
+                    a href=(href(page + 1)) rel="next" { "Next page" }
+                }
+            }
+        }
+    }
+}
+
+/// `text` as one segment of a URL path: every byte but the unreserved characters of RFC 3986
+/// percent-encoded, so that any app name (`/`, `?`, `#`, `%`, spaces) makes a path that the
+/// router decodes back to it.
+pub fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A time as the console shows them: UTC, to the second.
+pub fn time(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// [`time`], or a dash when there is none (yet).
+pub fn optional_time(at: Option<&DateTime<Utc>>) -> String {
+    at.map_or_else(|| "—".to_owned(), time)
 }
 
 /// A page without the signed-in chrome: login, errors.
@@ -222,11 +276,10 @@ impl Paged {
     /// Page `query` (the `page` parameter; anything but a page number is the first) of `size`
     /// rows.
     pub fn of(query: Option<&str>, size: i64) -> Paged {
-        let number = query
-            .and_then(|p| p.parse::<i64>().ok())
-            .filter(|p| (1..=i64::MAX / size).contains(p))
-            .unwrap_or(1);
-        Paged { number, size }
+        Paged {
+            number: page_number(query, size),
+            size,
+        }
     }
 
     /// The first page.
@@ -252,20 +305,7 @@ impl Paged {
 
     /// Previous and next links to the pages of `path` (a console page without a query).
     pub fn nav(self, path: &str, more: bool) -> Markup {
-        let page = self.number;
-        html! {
-            @if page > 1 || more {
-                nav.pager aria-label="Pages" {
-                    @if page > 1 {
-                        a href={ (path) "?page=" (page - 1) } rel="prev" { "Previous page" }
-                    }
-                    span { "Page " (page) }
-                    @if more {
-                        a href={ (path) "?page=" (page + 1) } rel="next" { "Next page" }
-                    }
-                }
-            }
-        }
+        pager(self.number, more, |n| format!("{path}?page={n}"))
     }
 }
 
@@ -303,6 +343,13 @@ pub fn upload_progress(form_id: &str) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_keep_any_app_name_in_one_path_segment() {
+        assert_eq!(segment("wine-v2_a.b~"), "wine-v2_a.b~");
+        assert_eq!(segment("a/b?c#d%e f"), "a%2Fb%3Fc%23d%25e%20f");
+        assert_eq!(segment("é"), "%C3%A9");
+    }
 
     #[test]
     fn pages_ask_for_one_row_more_and_link_their_neighbours() {

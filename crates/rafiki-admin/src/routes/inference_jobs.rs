@@ -33,7 +33,17 @@ pub async fn create_inference_job(
     caller: AuthUser,
     ApiJson(req): ApiJson<CreateInferenceJobRequest>,
 ) -> ApiResult<Json<CreatedInferenceJob>> {
-    let train = caller_job(&state, caller, &req.app, req.app_version).await?;
+    Ok(Json(create(&state, caller, req).await?))
+}
+
+/// Deploys the best trial of each model of the caller's stopped train job: `POST
+/// /inference_jobs`' logic, shared with the console's deploy button.
+pub async fn create(
+    state: &AppState,
+    caller: AuthUser,
+    req: CreateInferenceJobRequest,
+) -> ApiResult<CreatedInferenceJob> {
+    let train = caller_job(state, caller, &req.app, req.app_version).await?;
     if train.job.status != JobStatus::Stopped {
         return Err(ApiError::new(
             ErrorName::InvalidTrainJobError,
@@ -65,7 +75,7 @@ pub async fn create_inference_job(
         .orchestrator
         .create_inference_job(UserId(caller.id), TrainJobId(train.job.id), &best, budget)
         .await?;
-    Ok(Json(CreatedInferenceJob {
+    Ok(CreatedInferenceJob {
         id: launched.id,
         train_job_id: train.job.id,
         app: train.job.app,
@@ -77,7 +87,7 @@ pub async fn create_inference_job(
                 .unwrap_or_else(|| state.settings.addr.clone()),
             launched.predictor_port
         ),
-    }))
+    })
 }
 
 /// Lists a user's inference jobs, newest first, a page at a time.
@@ -112,8 +122,9 @@ pub async fn list_inference_jobs_of_app(
     Ok(Json(jobs.into_iter().map(|r| r.job).collect()))
 }
 
-/// The running inference job of the caller's train job `app`/`app_version`.
-async fn running_job(
+/// The running inference job of the caller's train job `app`/`app_version`, or
+/// `InvalidRunningInferenceJobError`: who may see, stop or query an inference job.
+pub async fn running_job(
     state: &AppState,
     caller: AuthUser,
     app: &str,
@@ -144,9 +155,19 @@ pub async fn get_running_inference_job(
     ApiPath((app, app_version)): ApiPath<(String, i32)>,
 ) -> ApiResult<Json<RunningInferenceJob>> {
     let record = running_job(&state, caller, &app, app_version).await?;
+    let predictor_host = predictor_host(&state, record.job.id).await?;
+    Ok(Json(RunningInferenceJob {
+        job: record.job,
+        predictor_host,
+    }))
+}
+
+/// `host:port` of an inference job's predictor, as clients reach it.
+pub async fn predictor_host(state: &AppState, inference_job_id: uuid::Uuid) -> ApiResult<String> {
     let mut port = None;
     let mut host = state.settings.addr.clone();
-    for (service_id, role) in inference_jobs::services_of_job(&state.pool, record.job.id).await? {
+    for (service_id, role) in inference_jobs::services_of_job(&state.pool, inference_job_id).await?
+    {
         if role == inference_jobs::Role::Predictor {
             let Some(predictor) = services::get(&state.pool, service_id).await? else {
                 continue;
@@ -161,10 +182,7 @@ pub async fn get_running_inference_job(
             }
         }
     }
-    Ok(Json(RunningInferenceJob {
-        job: record.job,
-        predictor_host: format!("{host}:{}", port.unwrap_or_default()),
-    }))
+    Ok(format!("{host}:{}", port.unwrap_or_default()))
 }
 
 /// Stops the running inference job; returns when its services are gone.
@@ -177,12 +195,25 @@ pub async fn stop_inference_job(
     caller: AuthUser,
     ApiPath((app, app_version)): ApiPath<(String, i32)>,
 ) -> ApiResult<Json<InferenceJobRef>> {
-    let record = running_job(&state, caller, &app, app_version).await?;
-    state.orchestrator.stop_inference_job(record.job.id).await?;
+    let record = stop(&state, caller, &app, app_version).await?;
     Ok(Json(InferenceJobRef {
         id: record.job.id,
         train_job_id: record.job.train_job_id,
         app: record.job.app,
         app_version: record.job.app_version,
     }))
+}
+
+/// Stops the caller's running inference job of `app`/`app_version` (`POST
+/// /inference_jobs/{app}/{v}/stop`'s logic, shared with the console): returns when its
+/// services are gone.
+pub async fn stop(
+    state: &AppState,
+    caller: AuthUser,
+    app: &str,
+    app_version: i32,
+) -> ApiResult<InferenceJobRecord> {
+    let record = running_job(state, caller, app, app_version).await?;
+    state.orchestrator.stop_inference_job(record.job.id).await?;
+    Ok(record)
 }

@@ -43,6 +43,16 @@ pub async fn create_train_job(
     caller: AuthUser,
     ApiJson(req): ApiJson<CreateTrainJobRequest>,
 ) -> ApiResult<Json<TrainJobRef>> {
+    Ok(Json(reference(&create(&state, caller, &req).await?)))
+}
+
+/// Validates a train job in the contract's order and hands it to the orchestrator, which
+/// launches its workers: `POST /train_jobs`' logic, shared with the console's form.
+pub async fn create(
+    state: &AppState,
+    caller: AuthUser,
+    req: &CreateTrainJobRequest,
+) -> ApiResult<TrainJobRecord> {
     let app = req.app.trim();
     if app.is_empty() || app.chars().count() > MAX_APP_CHARS || app.contains('/') {
         return Err(ApiError::invalid_request(format!(
@@ -147,11 +157,10 @@ pub async fn create_train_job(
         val_dataset_id: req.val_dataset_id,
         train_args: req.train_args.as_ref().filter(|a| !a.is_null()),
     };
-    let record = state
+    Ok(state
         .orchestrator
         .create_train_job(&new, &req.model_ids)
-        .await?;
-    Ok(Json(reference(&record)))
+        .await?)
 }
 
 /// `?user_id=` of the listings.
@@ -255,9 +264,22 @@ pub async fn stop_train_job(
     caller: AuthUser,
     ApiPath((app, app_version)): ApiPath<(String, i32)>,
 ) -> ApiResult<Json<TrainJobRef>> {
-    let record = caller_job(&state, caller, &app, app_version).await?;
+    Ok(Json(reference(
+        &stop(&state, caller, &app, app_version).await?,
+    )))
+}
+
+/// Stops the caller's job of `app` at `app_version` (`POST /train_jobs/{app}/{v}/stop`'s
+/// logic, shared with the console): returns when its workers are gone.
+pub async fn stop(
+    state: &AppState,
+    caller: AuthUser,
+    app: &str,
+    app_version: i32,
+) -> ApiResult<TrainJobRecord> {
+    let record = caller_job(state, caller, app, app_version).await?;
     state.orchestrator.stop_train_job(record.job.id).await?;
-    Ok(Json(reference(&record)))
+    Ok(record)
 }
 
 /// Query of the trial listing: `type=best` with `max_count`, or `limit` and `offset`.

@@ -2,6 +2,7 @@
 
 mod auth;
 mod console;
+mod console_jobs;
 mod console_models;
 mod dataset_urls;
 mod datasets;
