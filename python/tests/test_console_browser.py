@@ -23,18 +23,16 @@ import json
 import os
 import shutil
 import threading
-import uuid
 from pathlib import Path
 
 import pytest
-import requests
 from conftest import EXAMPLE_MODELS, REPO_ROOT
 from live_admin import SUPERADMIN, new_user, wait_for
 
 from rafiki.constants import TaskType, UserType
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import NoSuchElementException  # noqa: E402
+from selenium.common.exceptions import NoAlertPresentException, TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -52,7 +50,10 @@ def _chromium():
     driver = shutil.which("chromedriver")
     if browser and driver:
         return browser, driver
-    reason = "Debian's chromium and chromium-driver are needed (apt-get install chromium chromium-driver)"
+    reason = (
+        "Debian's chromium and chromium-driver are needed "
+        "(apt-get install chromium chromium-driver)"
+    )
     if os.environ.get("RAFIKI_TEST_BROWSER") == "1":
         pytest.fail(reason)
     pytest.skip(reason)
@@ -98,7 +99,17 @@ def shot(chrome, name):
 
 
 def wait(chrome, condition, timeout=30, message=""):
-    return WebDriverWait(chrome, timeout, poll_frequency=0.2).until(lambda d: condition(d), message)
+    """Waits for `condition`; on a timeout, the page's screenshot is kept as
+    `failed-<message>.png` and its text goes into the failure."""
+    try:
+        return WebDriverWait(chrome, timeout, poll_frequency=0.2).until(condition, message)
+    except TimeoutException:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = "".join(c if c.isalnum() else "-" for c in message)
+        chrome.save_screenshot(str(SCREENSHOTS / f"failed-{name}.png"))
+        pytest.fail(
+            f"timed out waiting for {message} at {chrome.current_url}:\n{page_text(chrome)}"
+        )
 
 
 def page_text(chrome):
@@ -203,3 +214,198 @@ def test_the_session_cookie_is_http_only_and_strict_and_forged_forms_change_noth
     # The session itself is unharmed: the user is still logged in.
     browser.get(f"{admin_url}/console/datasets")
     assert "kept" in page_text(browser)
+
+
+def confirm(chrome):
+    """Accepts the confirmation question a `data-confirm` form asks."""
+    wait(chrome, lambda d: _alert(d) is not None, message="confirmation asked").accept()
+
+
+def _alert(chrome):
+    try:
+        return chrome.switch_to.alert
+    except NoAlertPresentException:
+        return None
+
+
+def upload(chrome, form_id, fields, files):
+    """Fills and sends an upload form (with its progress bar), and waits for the page it
+    leads to."""
+    form = chrome.find_element(By.ID, form_id)
+    for field_id, value in fields.items():
+        choose(chrome, field_id, value)
+    for field_id, path in files.items():
+        chrome.find_element(By.ID, field_id).send_keys(str(path))
+    # A new page (the same address, maybe) has none of the old one's variables.
+    chrome.execute_script("window.rafikiOldPage = true")
+    submit(form)
+    wait(
+        chrome,
+        lambda d: d.execute_script(
+            "return window.rafikiOldPage === undefined && document.readyState === 'complete'"
+        ),
+        message=f"{form_id} sent",
+    )
+
+
+def test_the_quickstart_from_the_browser_alone(superadmin, admin_url, example_datasets, tmp_path):
+    """Upload, train, watch, deploy, predict, stop: Rafiki's quickstart with nothing but the
+    console, then what another user may see of it."""
+    if not os.environ.get("RAFIKI_PYTHON"):
+        pytest.skip("RAFIKI_PYTHON (the interpreter workers run models with) is not set")
+    (dev, email) = new_user(superadmin, admin_url, UserType.MODEL_DEVELOPER)
+    task = TaskType.TABULAR_CLASSIFICATION
+    paths = example_datasets[task]
+    chrome = _new_driver()
+    try:
+        log_in(chrome, admin_url, email)
+
+        # Datasets: two files, each sent with the progress bar.
+        chrome.get(f"{admin_url}/console/datasets")
+        for name in ("wine-train", "wine-val"):
+            source = paths["train" if name.endswith("train") else "val"]
+            upload(chrome, "dataset-upload", {"name": name, "task": task}, {"dataset": source})
+            assert "The dataset was uploaded." in page_text(chrome)
+        assert sorted(d["name"] for d in dev.get_datasets()) == ["wine-train", "wine-val"]
+        shot(chrome, "03-datasets")
+
+        # A private model.
+        chrome.get(f"{admin_url}/console/models")
+        model_file = EXAMPLE_MODELS / "tabular_classification" / "SkMlpClf.py"
+        upload(
+            chrome,
+            "model-upload",
+            {
+                "model-name": "mlp",
+                "model-task": task,
+                "model-class": "SkMlpClf",
+                "model-access": "PRIVATE",
+            },
+            {"model-file": model_file},
+        )
+        [model] = dev.get_available_models(task)
+        assert model["name"] == "mlp"
+        shot(chrome, "04-models")
+        chrome.find_element(By.LINK_TEXT, "mlp").click()
+        wait(chrome, lambda d: "SkMlpClf" in page_text(d), message="model page")
+        shot(chrome, "05-model")
+
+        # A train job: first its task, then the rest.
+        chrome.get(f"{admin_url}/console/train_jobs/new")
+        fill(chrome, "pick-task", task)
+        submit(chrome.find_element(By.ID, "pick-task").find_element(By.XPATH, "./ancestor::form"))
+        wait(chrome, lambda d: d.find_elements(By.ID, "app"), message="the job form")
+        fill(chrome, "app", "wine")
+        Select(chrome.find_element(By.ID, "train_dataset_id")).select_by_visible_text(
+            next(o.text for o in _options(chrome, "train_dataset_id") if "wine-train" in o.text)
+        )
+        Select(chrome.find_element(By.ID, "val_dataset_id")).select_by_visible_text(
+            next(o.text for o in _options(chrome, "val_dataset_id") if "wine-val" in o.text)
+        )
+        chrome.find_element(By.ID, f"model-{model['id']}").click()
+        fill(chrome, "MODEL_TRIAL_COUNT", "3")
+        fill(chrome, "train_args", json.dumps({"target": "target"}))
+        shot(chrome, "06-train-job-new")
+        submit(chrome.find_element(By.ID, "app").find_element(By.XPATH, "./ancestor::form"))
+        wait(chrome, lambda d: "/console/train_jobs/wine/1" in d.current_url, message="job page")
+        job_url = chrome.current_url.split("?")[0]
+
+        # Its trials appear while the page stays open: the live section refreshes itself.
+        chrome.execute_script("window.rafikiNotReloaded = true")
+        wait(
+            chrome,
+            lambda d: (
+                len(d.find_elements(By.CSS_SELECTOR, "#live a[href*='/console/trials/']")) >= 1
+            ),
+            timeout=TRAINING_TIMEOUT,
+            message="a trial on the job page",
+        )
+        wait(
+            chrome,
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#live [data-running='false']"),
+            timeout=TRAINING_TIMEOUT,
+            message="the job's end on the page",
+        )
+        assert chrome.execute_script("return window.rafikiNotReloaded === true")
+        trials = dev.get_trials_of_train_job("wine")
+        assert len(trials) == 3 and all(t["status"] == "COMPLETED" for t in trials), trials
+        links = chrome.find_elements(By.CSS_SELECTOR, "#live a[href*='/console/trials/']")
+        assert len(links) == 3
+        chrome.get(job_url)
+        shot(chrome, "07-train-job")
+
+        # A trial's page, with its model's loss plot drawn.
+        best = dev.get_best_trials_of_train_job("wine", max_count=1)[0]
+        chrome.get(f"{admin_url}/console/trials/{best['id']}")
+        assert "mlp" in page_text(chrome)
+        charts = chrome.find_elements(By.CSS_SELECTOR, "figure svg")
+        assert charts, "the trial's plot is drawn"
+        shot(chrome, "08-trial")
+
+        # Deploy from the job's page, then predict from the inference job's page.
+        chrome.get(job_url)
+        deploy = chrome.find_element(By.XPATH, "//button[contains(., 'Deploy')]")
+        deploy.click()
+        wait(chrome, lambda d: "/console/inference_jobs/wine/1" in d.current_url, message="deploy")
+        inference_url = chrome.current_url.split("?")[0]
+        wait_for(
+            lambda: dev.get_running_inference_job("wine"),
+            lambda j: j["status"] == "RUNNING",
+            timeout=TRAINING_TIMEOUT,
+        )
+        chrome.get(inference_url)
+        with open(paths["val"]) as f:
+            header = f.readline().strip().split(",")
+            row = f.readline().strip().split(",")
+        query = {k: float(v) for (k, v) in zip(header, row) if k != "target"}
+        fill(chrome, "query", json.dumps(query))
+        submit(chrome.find_element(By.ID, "query").find_element(By.XPATH, "./ancestor::form"))
+        answer = wait(
+            chrome, lambda d: d.find_elements(By.CSS_SELECTOR, "pre.answer"), message="answer"
+        )[0]
+        prediction = json.loads(answer.text)
+        probabilities = prediction["prediction"] if isinstance(prediction, dict) else prediction
+        assert len(probabilities) == 3 and abs(sum(probabilities) - 1) < 1e-6, prediction
+        shot(chrome, "09-inference-job")
+
+        # Stop it, after the confirmation question.
+        submit(chrome.find_element(By.XPATH, "//form[@data-confirm][contains(@action, '/stop')]"))
+        confirm(chrome)
+        wait(chrome, lambda d: "/stop" not in d.current_url, message="stopped")
+        assert [j["status"] for j in dev.get_inference_jobs_of_app("wine")] == ["STOPPED"]
+        chrome.get(f"{admin_url}/console/train_jobs")
+        assert "wine" in page_text(chrome)
+        shot(chrome, "10-train-jobs")
+        chrome.get(f"{admin_url}/console/inference_jobs")
+        shot(chrome, "11-inference-jobs")
+
+        # Another user sees none of it, and is refused it by address.
+        (_, other) = new_user(superadmin, admin_url, UserType.MODEL_DEVELOPER)
+        chrome.delete_all_cookies()
+        log_in(chrome, admin_url, other)
+        for page in ("datasets", "models", "train_jobs", "inference_jobs"):
+            chrome.get(f"{admin_url}/console/{page}")
+            text = page_text(chrome)
+            assert "wine" not in text and "mlp" not in text, (page, text)
+        for path in (
+            "/console/train_jobs/wine/1",
+            f"/console/trials/{best['id']}",
+            f"/console/models/{model['id']}",
+        ):
+            chrome.get(f"{admin_url}{path}")
+            text = page_text(chrome)
+            assert "Not Found" in text or "Forbidden" in text, (path, text)
+            assert "SkMlpClf" not in text and "target" not in text
+
+        # The superadmin's users screen.
+        chrome.delete_all_cookies()
+        log_in(chrome, admin_url, SUPERADMIN[0], SUPERADMIN[1])
+        chrome.get(f"{admin_url}/console/users")
+        assert email in page_text(chrome)
+        shot(chrome, "12-users")
+    finally:
+        chrome.quit()
+
+
+def _options(chrome, select_id):
+    return Select(chrome.find_element(By.ID, select_id)).options
