@@ -22,8 +22,8 @@ use rafiki_types::inference::CreateInferenceJobRequest;
 use serde::Deserialize;
 
 use super::page::{
-    layout, optional_time, page_number, pager, segment, time, with_html_body, ConsoleError, Notice,
-    Viewer,
+    layout, optional_time, page_number, pager, score, segment, time, with_html_body, ConsoleError,
+    Notice, Viewer,
 };
 use super::session::{csrf_field, redirect, ConsoleUser, CsrfForm};
 use super::train_jobs::{self, list_url, owner_to_list, parse_version, user_filter};
@@ -347,7 +347,7 @@ impl Running {
                             tr {
                                 td { (worker.model) }
                                 td { a href={ (PREFIX) "/trials/" (worker.trial_id) } { "No. " (worker.trial_no) } }
-                                td { @if let Some(score) = worker.score { (score) } @else { "—" } }
+                                td { (score(worker.score)) }
                                 td { (worker.status) }
                             }
                         }

@@ -110,6 +110,18 @@ pub fn segment(text: &str) -> String {
     out
 }
 
+/// A trial's score as tables show it: four decimals, the exact value kept in the `data`
+/// element's `value` (and its tooltip); a dash when there is none.
+pub fn score(score: Option<f64>) -> Markup {
+    html! {
+        @if let Some(score) = score {
+            data value=(score) title=(score) { (format!("{score:.4}")) }
+        } @else {
+            "—"
+        }
+    }
+}
+
 /// A time as the console shows them: UTC, to the second.
 pub fn time(at: &DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S").to_string()

@@ -22,8 +22,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::page::{
-    layout, optional_time, page_number, pager, segment, task_suggestions, time, with_html_body,
-    ConsoleError, Notice, Viewer,
+    layout, optional_time, page_number, pager, score, segment, task_suggestions, time,
+    with_html_body, ConsoleError, Notice, Viewer,
 };
 use super::session::{csrf_field, redirect, ConsoleUser, CsrfForm};
 use super::PREFIX;
@@ -664,7 +664,7 @@ fn trial_table(trials: &[TrialRecord]) -> Markup {
                     tr {
                         td { a href={ (PREFIX) "/trials/" (trial.id) } { (trial.no) } }
                         td { (trial.model_name) }
-                        td { @if let Some(score) = trial.score { (score) } @else { "—" } }
+                        td { (score(trial.score)) }
                         td { (trial.status) }
                         td { code { (proposal_summary(&trial.proposal.knobs)) } }
                         td { (time(&trial.datetime_started)) }
