@@ -9,15 +9,18 @@
 //!
 //! Modules: [`session`] (the login cookie, the extractor of a page's user, log in and out),
 //! [`csrf`] (the tokens every form carries, and the `Origin` check), [`page`] (the layout,
-//! error pages and the headers every console response gets), [`home`] and [`datasets`] (the
-//! screens), [`assets`] (the stylesheet and the script).
+//! error pages and the headers every console response gets), [`home`], [`datasets`] and
+//! [`trials`] (the screens), [`plots`] (the charts, drawn as SVG on the server), [`assets`]
+//! (the stylesheet and the script).
 
 mod assets;
 mod csrf;
 mod datasets;
 mod home;
 mod page;
+pub mod plots;
 mod session;
+mod trials;
 
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -43,6 +46,8 @@ pub fn router() -> Router<AppState> {
             get(datasets::list).post(datasets::upload.layer(DefaultBodyLimit::disable())),
         )
         .route("/datasets/{id}/delete", post(datasets::delete))
+        .route("/trials/{id}", get(trials::show))
+        .route("/trials/{id}/parameters", get(trials::parameters))
         .route("/assets/{file}", get(assets::serve))
         .fallback(page::not_found)
         .method_not_allowed_fallback(page::method_not_allowed)

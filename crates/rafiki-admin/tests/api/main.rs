@@ -2,6 +2,7 @@
 
 mod auth;
 mod console;
+mod console_trials;
 mod dataset_urls;
 mod datasets;
 mod db_outage;
