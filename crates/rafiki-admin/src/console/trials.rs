@@ -226,3 +226,33 @@ fn messages(all: &[LogMessage], id: Uuid, page: usize) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    #[test]
+    fn messages_come_a_page_at_a_time_and_escaped() {
+        let all: Vec<LogMessage> = (0..250)
+            .map(|i| LogMessage {
+                time: Utc::now(),
+                message: format!("<b>message {i}</b>"),
+            })
+            .collect();
+        let id = Uuid::nil();
+        let first = messages(&all, id, 1).into_string();
+        assert_eq!(first.matches("<tr>").count(), 1 + PAGE_SIZE);
+        assert!(first.contains("&lt;b&gt;message 0&lt;/b&gt;") && !first.contains("<b>"));
+        assert!(first.contains("rel=\"next\"") && !first.contains("rel=\"prev\""));
+        let last = messages(&all, id, 3).into_string();
+        assert_eq!(last.matches("<tr>").count(), 1 + 50);
+        assert!(last.contains("Page 3 of 3"));
+        assert!(last.contains("rel=\"prev\"") && !last.contains("rel=\"next\""));
+        let beyond = messages(&all, id, 4).into_string();
+        assert!(beyond.contains("No messages on this page."));
+        assert!(messages(&[], id, 1)
+            .into_string()
+            .contains("logged no message"));
+    }
+}
