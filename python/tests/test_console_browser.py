@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,12 @@ from live_admin import SUPERADMIN, new_user, wait_for
 from rafiki.constants import TaskType, UserType
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoAlertPresentException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -113,6 +119,13 @@ def wait(chrome, condition, timeout=30, message=""):
 
 
 def page_text(chrome):
+    """The page's text; a page replaced while it is read (a navigation just starting) is read
+    again."""
+    for _ in range(50):
+        try:
+            return chrome.find_element(By.TAG_NAME, "body").text
+        except (StaleElementReferenceException, NoSuchElementException):
+            time.sleep(0.1)
     return chrome.find_element(By.TAG_NAME, "body").text
 
 
@@ -208,8 +221,14 @@ def test_the_session_cookie_is_http_only_and_strict_and_forged_forms_change_noth
     )
     with _static_site(tmp_path) as site:
         browser.get(f"{site}/attack.html")
-        wait(browser, lambda d: d.current_url.startswith(admin_url), message="form sent")
-    assert "Log in to Rafiki" in page_text(browser) or "not sent from a page" in page_text(browser)
+        wait(
+            browser,
+            lambda d: (
+                d.current_url.startswith(admin_url)
+                and ("Log in to Rafiki" in page_text(d) or "not sent from a page" in page_text(d))
+            ),
+            message="the cross-site form refused",
+        )
     assert [d["id"] for d in dev.get_datasets()] == [kept["id"]]
     # The session itself is unharmed: the user is still logged in.
     browser.get(f"{admin_url}/console/datasets")
@@ -218,7 +237,7 @@ def test_the_session_cookie_is_http_only_and_strict_and_forged_forms_change_noth
 
 def confirm(chrome):
     """Accepts the confirmation question a `data-confirm` form asks."""
-    wait(chrome, lambda d: _alert(d) is not None, message="confirmation asked").accept()
+    wait(chrome, _alert, message="confirmation asked").accept()
 
 
 def _alert(chrome):

@@ -10,9 +10,10 @@
 //! Modules: [`session`] (the login cookie, the extractor of a page's user, log in and out),
 //! [`csrf`] (the tokens every form carries, and the `Origin` check), [`page`] (the layout,
 //! error pages and the headers every console response gets), [`home`], [`datasets`],
-//! [`models`], [`train_jobs`], [`inference_jobs`] and [`users`] (the screens; the superadmin's
-//! stop-everything is on the users page), [`predict`] (the predict box's way to a predictor),
-//! [`assets`] (the stylesheet and the script).
+//! [`models`], [`train_jobs`], [`trials`], [`inference_jobs`] and [`users`] (the screens; the
+//! superadmin's stop-everything is on the users page), [`plots`] (the charts, drawn as SVG on
+//! the server), [`predict`] (the predict box's way to a predictor), [`assets`] (the
+//! stylesheet and the script).
 
 mod assets;
 mod csrf;
@@ -21,9 +22,11 @@ mod home;
 mod inference_jobs;
 mod models;
 mod page;
+pub mod plots;
 mod predict;
 mod session;
 mod train_jobs;
+mod trials;
 mod users;
 
 use axum::extract::DefaultBodyLimit;
@@ -72,6 +75,10 @@ pub fn router() -> Router<AppState> {
             get(train_jobs::live),
         )
         .route(
+            "/train_jobs/{app}/{app_version}/plots",
+            get(train_jobs::plots),
+        )
+        .route(
             "/train_jobs/{app}/{app_version}/stop",
             post(train_jobs::stop),
         )
@@ -91,6 +98,8 @@ pub fn router() -> Router<AppState> {
             "/inference_jobs/{app}/{app_version}/predict",
             post(inference_jobs::predict),
         )
+        .route("/trials/{id}", get(trials::show))
+        .route("/trials/{id}/parameters", get(trials::parameters))
         .route("/assets/{file}", get(assets::serve))
         .fallback(page::not_found)
         .method_not_allowed_fallback(page::method_not_allowed)

@@ -11,6 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
+use chrono::Utc;
 use maud::{html, Markup};
 use rafiki_store::datasets::DatasetRecord;
 use rafiki_store::models::ModelRecord;
@@ -26,7 +27,7 @@ use super::page::{
     with_html_body, ConsoleError, Notice, Viewer,
 };
 use super::session::{csrf_field, redirect, ConsoleUser, CsrfForm};
-use super::PREFIX;
+use super::{plots, PREFIX};
 use crate::error::ApiError;
 use crate::paging::Page;
 use crate::routes::train_jobs::{self as api, ByUser};
@@ -436,6 +437,17 @@ pub async fn live(
     Ok(Html(loaded.live(&csrf_token, page).into_string()))
 }
 
+/// `GET /console/train_jobs/{app}/{app_version}/plots`: the job's tuning plots, which the
+/// page's script refreshes less often than the rest (at 1,000 trials they weigh ~240 KiB).
+pub async fn plots(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path((app, version)): Path<(String, String)>,
+) -> Result<Html<String>, ConsoleError> {
+    let loaded = Loaded::of(&state, &user, &app, &version).await?;
+    Ok(Html(loaded.plots().into_string()))
+}
+
 /// `POST /console/train_jobs/{app}/{app_version}/stop`: the API's stop; returns once the
 /// workers are gone.
 pub async fn stop(
@@ -508,6 +520,16 @@ impl Loaded {
             trials,
             deployed,
         })
+    }
+
+    /// The tuning plots of every trial (`console::plots::tuning`), saying whether the job
+    /// still runs (`data-running`), as the live part does.
+    fn plots(&self) -> Markup {
+        html! {
+            div data-running=(self.record.job.status.is_live()) {
+                (plots::tuning(&self.trials, &self.subs, Utc::now()))
+            }
+        }
     }
 
     /// Whether a deployment would find a trial to serve: a COMPLETED trial with a score and
@@ -617,6 +639,7 @@ async fn job_page(
     let viewer = Viewer::of(state, user).await?;
     let job = &loaded.record.job;
     let live_url = format!("{}/live?page={page}", job_url(&job.app, job.app_version));
+    let plots_url = format!("{}/plots", job_url(&job.app, job.app_version));
     let title = format!("Train job {} v{}", job.app, job.app_version);
     let content = html! {
         h1 { "Train job " (job.app) " " small { "version " (job.app_version) } }
@@ -641,6 +664,9 @@ async fn job_page(
         }
         section #tuning-plots {
             h2 { "Tuning plots" }
+            div data-live=[job.status.is_live().then_some(&plots_url)] data-live-every="10000" {
+                (loaded.plots())
+            }
         }
     };
     Ok(layout(&viewer, &title, content))

@@ -20,8 +20,9 @@ use crate::state::AppState;
 use crate::storage::ObjectKind;
 
 /// The trial if the caller may see it: `InvalidTrialError` when it does not exist,
-/// `UnauthorizedError` when it belongs to someone else's job.
-async fn visible_trial(state: &AppState, caller: AuthUser, id: Uuid) -> ApiResult<TrialRecord> {
+/// `UnauthorizedError` when it belongs to someone else's job. The rule of every trial route,
+/// and of the console's trial page.
+pub async fn visible_trial(state: &AppState, caller: AuthUser, id: Uuid) -> ApiResult<TrialRecord> {
     let record = trials::get(&state.pool, id).await?.ok_or_else(|| {
         ApiError::new(
             ErrorName::InvalidTrialError,
@@ -62,9 +63,15 @@ pub async fn get_trial_logs(
     caller: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<TrialLogs>> {
-    visible_trial(&state, caller, id).await?;
+    let record = visible_trial(&state, caller, id).await?;
+    Ok(Json(logs_of(&state, &record).await?))
+}
+
+/// What a trial's model logged, as `GET /trials/{id}/logs` answers it; `record` comes from
+/// [`visible_trial`].
+pub async fn logs_of(state: &AppState, record: &TrialRecord) -> ApiResult<TrialLogs> {
     let mut logs = TrialLogs::default();
-    for entry in trials::logs(&state.pool, id).await? {
+    for entry in trials::logs(&state.pool, record.trial.id).await? {
         match entry.kind {
             LogKind::Message => logs.messages.push(LogMessage {
                 time: entry.time,
@@ -98,7 +105,7 @@ pub async fn get_trial_logs(
             }),
         }
     }
-    Ok(Json(logs))
+    Ok(logs)
 }
 
 /// The trial's saved parameters, in the codec of `docs/parameters.md`.
@@ -113,6 +120,13 @@ pub async fn get_trial_parameters(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
     let record = visible_trial(&state, caller, id).await?;
+    parameters_of(&state, &record).await
+}
+
+/// A trial's stored parameters as `GET /trials/{id}/parameters` answers them
+/// (`InvalidTrialError` when none were saved); `record` comes from [`visible_trial`].
+pub async fn parameters_of(state: &AppState, record: &TrialRecord) -> ApiResult<Response> {
+    let id = record.trial.id;
     let key = record.params_key.ok_or_else(|| {
         ApiError::new(
             ErrorName::InvalidTrialError,

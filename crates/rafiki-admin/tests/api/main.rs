@@ -4,6 +4,7 @@ mod auth;
 mod console;
 mod console_jobs;
 mod console_models;
+mod console_trials;
 mod dataset_urls;
 mod datasets;
 mod db_outage;

@@ -80,11 +80,13 @@ document.addEventListener("submit", (event) => {
   xhr.send(new FormData(form));
 });
 // Live updates (the train job page): an element with `data-live="<url>"` is refreshed every
-// 2 s with the HTML fragment at that URL, until the fragment says `data-running="false"` (the
-// job ended) or the fragment cannot be had (session expired: the page's own links still work).
+// 2 s (or its `data-live-every` milliseconds) with the HTML fragment at that URL, until the
+// fragment says `data-running="false"` (the job ended) or the fragment cannot be had (session
+// expired: the page's own links still work).
 const LIVE_EVERY_MS = 2000;
 document.querySelectorAll("[data-live]").forEach((section) => {
   const url = section.getAttribute("data-live");
+  const every = Number(section.getAttribute("data-live-every")) || LIVE_EVERY_MS;
   const running = () => !section.querySelector('[data-running="false"]');
   const refresh = async () => {
     try {
@@ -95,7 +97,7 @@ document.querySelectorAll("[data-live]").forEach((section) => {
     } catch (_) {
       // A network hiccup: try again next time.
     }
-    if (running()) setTimeout(refresh, LIVE_EVERY_MS);
+    if (running()) setTimeout(refresh, every);
   };
-  if (running()) setTimeout(refresh, LIVE_EVERY_MS);
+  if (running()) setTimeout(refresh, every);
 });
