@@ -39,7 +39,9 @@ from selenium.common.exceptions import (  # noqa: E402
     StaleElementReferenceException,
     TimeoutException,
 )
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 SCREENSHOTS = Path(
@@ -182,8 +184,18 @@ def test_the_session_cookie_is_http_only_and_strict_and_forged_forms_change_noth
     browser.get(f"{admin_url}/")
     wait(browser, lambda d: "/console/login" in d.current_url, message="redirect to login")
     shot(browser, "01-login")
-    log_in(browser, admin_url, email)
+    # By keyboard alone: the email field has the focus, Tab goes to the password, Enter sends.
+    focused = browser.switch_to.active_element
+    assert focused.get_attribute("id") == "email"
+    focused.send_keys(email, Keys.TAB)
+    browser.switch_to.active_element.send_keys(PASSWORD, Keys.ENTER)
+    wait(browser, lambda d: "/console/login" not in d.current_url, message="login by keyboard")
     assert browser.current_url.rstrip("/").endswith("/console")
+    # The first Tab reaches the skip link, the next ones the navigation.
+    ActionChains(browser).send_keys(Keys.TAB).perform()
+    assert browser.switch_to.active_element.text == "Skip to content"
+    ActionChains(browser).send_keys(Keys.TAB).perform()
+    assert browser.switch_to.active_element.text == "Rafiki"
     shot(browser, "02-home")
 
     cookies = {c["name"]: c for c in browser.get_cookies()}
@@ -283,8 +295,18 @@ def test_the_quickstart_from_the_browser_alone(superadmin, admin_url, example_da
         chrome.get(f"{admin_url}/console/datasets")
         for name in ("wine-train", "wine-val"):
             source = paths["train" if name.endswith("train") else "val"]
+            # What the progress bar showed, kept across the page change the upload ends with.
+            chrome.execute_script(
+                """const bar = document.querySelector('#dataset-upload progress.upload-progress');
+                sessionStorage.removeItem('rafikiProgress');
+                new MutationObserver(() => sessionStorage.setItem(
+                  'rafikiProgress', bar.value + ' ' + !bar.parentElement.hidden
+                )).observe(bar, {attributes: true});"""
+            )
             upload(chrome, "dataset-upload", {"name": name, "task": task}, {"dataset": source})
             assert "The dataset was uploaded." in page_text(chrome)
+            shown = chrome.execute_script("return sessionStorage.getItem('rafikiProgress')")
+            assert shown == "100 true", shown
         assert sorted(d["name"] for d in dev.get_datasets()) == ["wine-train", "wine-val"]
         shot(chrome, "03-datasets")
 

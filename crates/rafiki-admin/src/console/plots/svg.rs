@@ -170,7 +170,29 @@ impl Axis {
                 label,
             };
         }
+        Axis::linear(nice_ticks(min, max, count), (from, to), label)
+    }
+
+    /// A numeric axis of whole numbers (trial numbers): as [`Axis::numeric`] on a linear
+    /// scale, but its ticks never fall between two whole numbers.
+    pub fn whole(
+        (min, max): (f64, f64),
+        (from, to): (f64, f64),
+        label: String,
+        count: usize,
+    ) -> Axis {
         let (values, step) = nice_ticks(min, max, count);
+        let ticks = if step < 1.0 {
+            let (lo, hi) = (values[0].floor(), values[values.len() - 1].ceil());
+            ((lo as i64)..=(hi as i64)).map(|v| v as f64).collect()
+        } else {
+            values
+        };
+        Axis::linear((ticks, step.max(1.0)), (from, to), label)
+    }
+
+    /// A linear axis over the first and last of `values`, ticked at each.
+    fn linear((values, step): (Vec<f64>, f64), (from, to): (f64, f64), label: String) -> Axis {
         let scale = Scale::Linear {
             lo: values[0],
             hi: values[values.len() - 1],
@@ -517,6 +539,17 @@ mod tests {
         assert_eq!(nice_step(0.0), 1.0);
         assert_eq!(nice_step(f64::NAN), 1.0);
         assert_eq!(nice_step(140.0), 200.0);
+    }
+
+    #[test]
+    fn whole_number_axes_tick_no_fractions() {
+        let texts = |axis: Axis| axis.ticks.into_iter().map(|t| t.text).collect::<Vec<_>>();
+        let axis = Axis::whole((1.0, 3.0), (0.0, 100.0), "n".into(), 8);
+        assert_eq!(texts(axis), ["1", "2", "3"]);
+        let axis = Axis::whole((1.0, 1.0), (0.0, 100.0), "n".into(), 8);
+        assert_eq!(texts(axis), ["0", "1", "2"]);
+        let axis = Axis::whole((1.0, 1000.0), (0.0, 100.0), "n".into(), 5);
+        assert_eq!(texts(axis), ["0", "200", "400", "600", "800", "1000"]);
     }
 
     #[test]

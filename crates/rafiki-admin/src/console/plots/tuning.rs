@@ -155,7 +155,7 @@ fn score_axis(scored: &[(&TrialRecord, f64)], frame: &Frame) -> Axis {
 fn score_chart(id: &str, group: &Group<'_>, scored: &[(&TrialRecord, f64)]) -> Markup {
     let frame = Frame::WIDE;
     let nos = extent(group.trials.iter().map(|t| f64::from(t.trial.no))).unwrap_or((1.0, 1.0));
-    let x = Axis::numeric(nos, false, frame.x_range(), "Trial number".to_owned(), 8);
+    let x = Axis::whole(nos, frame.x_range(), "Trial number".to_owned(), 8);
     let y = score_axis(scored, &frame);
     let at = |no: i32, score: f64| (x.scale.map(f64::from(no)), y.scale.map(score));
     let unscored: Vec<&TrialRecord> = group
@@ -562,7 +562,7 @@ fn durations_chart(id: &str, group: &Group<'_>) -> Markup {
     let (unit, unit_name) = time_unit(longest);
     let frame = Frame::WIDE;
     let nos = extent(group.trials.iter().map(|t| f64::from(t.trial.no))).unwrap_or((1.0, 1.0));
-    let x = Axis::numeric(nos, false, frame.x_range(), "Trial number".to_owned(), 8);
+    let x = Axis::whole(nos, frame.x_range(), "Trial number".to_owned(), 8);
     let y = Axis::numeric(
         (0.0, longest / unit),
         false,
@@ -659,15 +659,12 @@ fn occupancy_chart(id: &str, trials: &[TrialRecord], now: DateTime<Utc>) -> Mark
         format!("Time since the first trial started ({unit_name})"),
         8,
     );
-    let mut y = Axis::numeric(
+    let y = Axis::whole(
         (0.0, peak.max(1) as f64),
-        false,
         frame.y_range(),
         "Trials running".to_owned(),
         4,
     );
-    // Counts are whole numbers.
-    y.ticks.retain(|t| !t.text.contains('.'));
     let mut line = PathData::default();
     line.move_to(x.scale.map(0.0), y.scale.map(0.0));
     for (at, count) in &steps {
