@@ -16,6 +16,7 @@ scripts/test.sh, which installs both), where their absence fails.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import http.server
@@ -98,12 +99,16 @@ def browser():
 
 
 def shot(chrome, name):
-    """Saves a screenshot of the whole page as `<name>.png`."""
+    """Saves a screenshot of the whole page, from its top, as `<name>.png` (Chromium's own
+    capture beyond the window, through the DevTools protocol)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    height = chrome.execute_script("return document.documentElement.scrollHeight")
-    chrome.set_window_size(1280, max(900, min(int(height) + 40, 4000)))
-    chrome.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
-    chrome.set_window_size(1280, 1000)
+    size = chrome.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 8000)}
+    png = chrome.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {"format": "png", "captureBeyondViewport": True, "clip": {**clip, "scale": 1}},
+    )
+    (SCREENSHOTS / f"{name}.png").write_bytes(base64.b64decode(png["data"]))
 
 
 def wait(chrome, condition, timeout=30, message=""):
