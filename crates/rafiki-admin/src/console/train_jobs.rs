@@ -504,21 +504,19 @@ impl Loaded {
     ) -> Result<Loaded, ConsoleError> {
         let record = api::caller_job(state, user.user, app, parse_version(version)?).await?;
         let id = record.job.id;
-        let subs = train_jobs::list_subs(&state.pool, id)
-            .await
-            .map_err(ApiError::from)?;
-        let trials = trials::list_for_job(&state.pool, id, i64::MAX, 0)
-            .await
-            .map_err(ApiError::from)?;
-        let deployed = rafiki_store::inference_jobs::get_live_of_train_job(&state.pool, id)
-            .await
-            .map_err(ApiError::from)?
-            .is_some();
+        // Three reads on three of the pool's connections at once: the page waits for the
+        // slowest (the trials, all of them for the plots), not for their sum.
+        let (subs, trials, deployed) = tokio::try_join!(
+            train_jobs::list_subs(&state.pool, id),
+            trials::list_for_job(&state.pool, id, i64::MAX, 0),
+            rafiki_store::inference_jobs::get_live_of_train_job(&state.pool, id),
+        )
+        .map_err(ApiError::from)?;
         Ok(Loaded {
             record,
             subs,
             trials,
-            deployed,
+            deployed: deployed.is_some(),
         })
     }
 
@@ -635,8 +633,10 @@ async fn job_page(
     page: i64,
     notice: Option<Notice>,
 ) -> Result<Html<String>, ConsoleError> {
-    let loaded = Loaded::of(state, user, app, version).await?;
-    let viewer = Viewer::of(state, user).await?;
+    let (loaded, viewer) = tokio::try_join!(
+        Loaded::of(state, user, app, version),
+        Viewer::of(state, user)
+    )?;
     let job = &loaded.record.job;
     let live_url = format!("{}/live?page={page}", job_url(&job.app, job.app_version));
     let plots_url = format!("{}/plots", job_url(&job.app, job.app_version));
