@@ -32,6 +32,9 @@ cleanup() {
     leftovers | xargs -r docker rm -f -v >/dev/null || true
     leftover_networks | xargs -r docker network rm >/dev/null || true
     dc down -v --remove-orphans >/dev/null 2>&1 || true
+    # The workers' dependency environment volumes are the admin's, not compose's.
+    docker volume ls -q --filter "label=rafiki-rs.project=$project" |
+        xargs -r docker volume rm >/dev/null 2>&1 || true
     rm -rf "$work"
     exit "$status"
 }

@@ -4,15 +4,19 @@ Run by scripts/e2e-compose.sh against the admin that `docker-compose up` started
 scripts/e2e-stack.sh, E2E_BACKEND=swarm, against the one `docker stack deploy` started): trains an
 example model (its workers are containers the admin launches), deploys the best trial (a
 predictor and an inference worker, also containers), checks with the docker CLI how the
-deployment's containers are isolated, queries the predictor from the host, and stops
-everything. Prints one line per step; exits non-zero on the first failure.
+deployment's containers are isolated, queries the predictor from the host and through the
+console's predict box (the admin's own way to it), and stops everything. Prints one line per
+step; exits non-zero on the first failure.
 """
 
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 import requests
 from rafiki.client import Client
@@ -126,6 +130,52 @@ def check_isolation(project):
     )
 
 
+def csrf_of(page):
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    if page.status_code != 200 or not found:
+        sys.exit(
+            f"FAILED: no form token on {page.url} ({page.status_code}): {page.text}"
+        )
+    return found.group(1)
+
+
+def predict_in_console(admin, password, app, query):
+    """The console's predict box, used as a browser would (a session, its cookies and form
+    tokens): the admin itself sends the query to the predictor from its container, so this
+    checks the admin's own way to the predictor, which the clients' predictor_host is not.
+    Returns the answer the page shows."""
+    browser = requests.Session()
+    login = browser.get(f"{admin}/console/login", timeout=30)
+    if "rafiki_csrf" not in browser.cookies:
+        sys.exit(f"FAILED: the login page set no rafiki_csrf cookie: {login.headers}")
+    logged_in = browser.post(
+        f"{admin}/console/login",
+        data={
+            "csrf": csrf_of(login),
+            "email": "superadmin@rafiki",
+            "password": password,
+        },
+        timeout=30,
+    )
+    if logged_in.status_code != 200 or "rafiki_session" not in browser.cookies:
+        sys.exit(f"FAILED: console login answered {logged_in.status_code}")
+    job_page = f"{admin}/console/inference_jobs/{quote(app, safe='')}/1"
+    csrf = csrf_of(browser.get(job_page, timeout=30))
+    answered = browser.post(
+        f"{job_page}/predict",
+        data={"csrf": csrf, "query": json.dumps(query), "kind": "query"},
+        timeout=90,
+    )
+    shown = re.search(r'<pre class="answer"[^>]*>(.*?)</pre>', answered.text, re.DOTALL)
+    if answered.status_code != 200 or not shown:
+        failed = re.search(r'role="alert"[^>]*>(.*?)<', answered.text, re.DOTALL)
+        sys.exit(
+            f"FAILED: the console's predict box answered {answered.status_code}: "
+            f"{failed.group(1) if failed else answered.text}"
+        )
+    return json.loads(html.unescape(shown.group(1)))
+
+
 def main():
     port = int(os.environ.get("E2E_ADMIN_PORT", "3000"))
     data = sys.argv[1]
@@ -191,6 +241,14 @@ def main():
     if len(probabilities) != 3 or abs(sum(probabilities) - 1.0) > 1e-6:
         sys.exit(f"FAILED: not a probability vector over 3 classes: {answer.text}")
     print(f"== predicted through {host}: {probabilities}", flush=True)
+    shown = predict_in_console(
+        f"http://127.0.0.1:{port}", os.environ["SUPERADMIN_PASSWORD"], "wine", query
+    )["prediction"]
+    if len(shown) != 3 or any(abs(a - b) > 1e-9 for a, b in zip(shown, probabilities)):
+        sys.exit(
+            f"FAILED: the console's predict box showed {shown}, not {probabilities}"
+        )
+    print(f"== predicted through the console's predict box: {shown}", flush=True)
 
     client.stop_inference_job("wine")
     print(f"== stopped; whole run {time.monotonic() - started:.1f} s", flush=True)

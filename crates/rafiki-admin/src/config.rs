@@ -33,6 +33,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RAFIKI_DATA_DIR", "data_dir"),
     ("RAFIKI_BACKEND", "backend"),
     ("RAFIKI_ADDR", "addr"),
+    ("RAFIKI_PREDICTOR_REACH_HOST", "predictor_reach_host"),
     ("RAFIKI_BIND_HOST", "bind_host"),
     ("RAFIKI_DB_MAX_CONNECTIONS", "db_max_connections"),
     (
@@ -156,6 +157,7 @@ struct RawSettings {
     bind_host: Option<IpAddr>,
     admin_port: u16,
     addr: String,
+    predictor_reach_host: Option<String>,
     data_dir: PathBuf,
     backend: BackendKind,
     max_json_bytes: usize,
@@ -233,6 +235,11 @@ pub struct Settings {
     pub admin_port: u16,
     /// Host name clients use to reach this machine.
     pub addr: String,
+    /// The host the admin itself dials to reach predictors published on this machine
+    /// (`RAFIKI_PREDICTOR_REACH_HOST`; unset: `addr`). An admin in a container is not where
+    /// clients' `addr` leads (their `127.0.0.1` is the container itself there), but the engine's
+    /// host, where predictors publish their ports, has a name of its own for it.
+    pub predictor_reach_host: String,
     /// Where datasets, model files and parameters are stored.
     pub data_dir: PathBuf,
     /// Where services run.
@@ -438,6 +445,10 @@ impl Settings {
         if raw.addr.trim().is_empty() {
             return Err(ConfigError::Rule("RAFIKI_ADDR must not be empty".into()));
         }
+        let predictor_reach_host = match raw.predictor_reach_host {
+            Some(host) if !host.trim().is_empty() => host.trim().to_owned(),
+            _ => raw.addr.clone(),
+        };
         if raw.ban_refresh_ms == 0 || raw.ban_refresh_ms > 5000 {
             return Err(ConfigError::Rule(
                 "RAFIKI_BAN_REFRESH_MS must be between 1 and 5000 (bans take effect within 5 s)"
@@ -558,6 +569,7 @@ impl Settings {
             bind_host,
             admin_port: raw.admin_port,
             addr: raw.addr,
+            predictor_reach_host,
             data_dir: raw.data_dir,
             backend: raw.backend,
             max_json_bytes: raw.max_json_bytes,
@@ -1027,6 +1039,27 @@ mod tests {
             assert_eq!(s.gpus, vec![3]);
             assert_eq!(s.backend, BackendKind::Docker);
             assert_eq!(s.data_dir, PathBuf::from("/srv/rafiki"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type.
+    fn the_predictor_reach_host_defaults_to_the_clients_address() {
+        let defaults = Settings::from_figment(with(&[("addr", "rafiki.example")]), true).unwrap();
+        assert_eq!(defaults.predictor_reach_host, "rafiki.example");
+        let blank = with(&[("addr", "rafiki.example"), ("predictor_reach_host", " ")]);
+        let blank = Settings::from_figment(blank, true).unwrap();
+        assert_eq!(blank.predictor_reach_host, "rafiki.example");
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("RAFIKI_ADDR", "rafiki.example");
+            jail.set_env("RAFIKI_PREDICTOR_REACH_HOST", " host.docker.internal ");
+            let s = Settings::from_figment(Settings::figment(), true).unwrap();
+            assert_eq!(
+                s.addr, "rafiki.example",
+                "what clients are told is unchanged"
+            );
+            assert_eq!(s.predictor_reach_host, "host.docker.internal");
             Ok(())
         });
     }

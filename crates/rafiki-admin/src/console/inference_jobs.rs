@@ -263,7 +263,10 @@ pub async fn predict(
         answer: None,
     };
     let answer = match predict::request(&asked.query, asked.many) {
-        Ok(request) => predict::send(&running.predictor_host, &request).await,
+        Ok(request) => {
+            let address = api::predictor_address_for_admin(&state, running.record.job.id).await?;
+            predict::send(&address, &request).await
+        }
         Err(err) => Err(err),
     };
     match answer {

@@ -1,7 +1,8 @@
 //! The predict box's way to a predictor: the admin sends the query to the inference job's
 //! predictor itself (a browser page cannot call another origin under the console's CSP), at the
-//! `predictor_host` the API reports for the job (`routes::inference_jobs::predictor_host`),
-//! never an address the form names. Queries and answers are bounded, and a predictor that does
+//! address the admin reaches it by (`routes::inference_jobs::predictor_address_for_admin`: the
+//! job's `predictor_host` with `RAFIKI_PREDICTOR_REACH_HOST` for this machine's name), never an
+//! address the form names. Queries and answers are bounded, and a predictor that does
 //! not answer in time, or at all, is a 502 or 504 page that says so.
 
 use std::sync::LazyLock;

@@ -14,6 +14,7 @@ use rafiki_types::inference::{
 use rafiki_types::status::{BackendKind, JobStatus};
 
 use crate::auth::extract::AuthUser;
+use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::paging::{Listing, PageParams};
@@ -164,25 +165,73 @@ pub async fn get_running_inference_job(
 
 /// `host:port` of an inference job's predictor, as clients reach it.
 pub async fn predictor_host(state: &AppState, inference_job_id: uuid::Uuid) -> ApiResult<String> {
-    let mut port = None;
-    let mut host = state.settings.addr.clone();
+    Ok(published_predictor(state, inference_job_id)
+        .await?
+        .for_clients(&state.settings))
+}
+
+/// `host:port` the admin itself dials to reach an inference job's predictor (the console's
+/// predict box): not always `predictor_host`, whose host is the clients' name for this machine.
+pub async fn predictor_address_for_admin(
+    state: &AppState,
+    inference_job_id: uuid::Uuid,
+) -> ApiResult<String> {
+    Ok(published_predictor(state, inference_job_id)
+        .await?
+        .for_admin(&state.settings))
+}
+
+/// Where a predictor's port is published.
+#[derive(Debug, Default)]
+struct PublishedPredictor {
+    /// The address of the node it is published on (swarm); `None`: this machine.
+    node: Option<String>,
+    port: Option<i32>,
+}
+
+impl PublishedPredictor {
+    fn for_clients(&self, settings: &Settings) -> String {
+        let host = self.node.as_deref().unwrap_or(&settings.addr);
+        format!("{host}:{}", self.port.unwrap_or_default())
+    }
+
+    fn for_admin(&self, settings: &Settings) -> String {
+        // A node's address leads to its node from anywhere, the admin's container included,
+        // except a loopback one (a one-node swarm advertised on 127.0.0.1): that is this
+        // machine, which the admin reaches as it reaches predictors published here.
+        let host = match self.node.as_deref() {
+            Some(node) if !is_loopback(node) => node,
+            _ => &settings.predictor_reach_host,
+        };
+        format!("{host}:{}", self.port.unwrap_or_default())
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+async fn published_predictor(
+    state: &AppState,
+    inference_job_id: uuid::Uuid,
+) -> ApiResult<PublishedPredictor> {
+    let mut published = PublishedPredictor::default();
     for (service_id, role) in inference_jobs::services_of_job(&state.pool, inference_job_id).await?
     {
         if role == inference_jobs::Role::Predictor {
             let Some(predictor) = services::get(&state.pool, service_id).await? else {
                 continue;
             };
-            port = predictor.port;
+            published.port = predictor.port;
             // The swarm backend publishes a predictor on its node, whose address it stores;
             // the others on this machine.
             if predictor.backend == BackendKind::Swarm {
-                if let Some(node) = predictor.host {
-                    host = node;
-                }
+                published.node = predictor.host;
             }
         }
     }
-    Ok(format!("{host}:{}", port.unwrap_or_default()))
+    Ok(published)
 }
 
 /// Stops the running inference job; returns when its services are gone.
@@ -216,4 +265,50 @@ pub async fn stop(
     let record = running_job(state, caller, app, app_version).await?;
     state.orchestrator.stop_inference_job(record.job.id).await?;
     Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(reach: &str) -> Settings {
+        let mut settings = Settings::dev_defaults();
+        settings.addr = "rafiki.example".into();
+        settings.predictor_reach_host = reach.into();
+        settings
+    }
+
+    #[test]
+    fn the_admin_dials_predictors_here_at_the_reach_host_and_clients_are_told_the_address() {
+        let here = PublishedPredictor {
+            node: None,
+            port: Some(40001),
+        };
+        // Unset, the reach host is RAFIKI_ADDR: the process backend's choice is unchanged.
+        let unset = settings("rafiki.example");
+        assert_eq!(here.for_clients(&unset), "rafiki.example:40001");
+        assert_eq!(here.for_admin(&unset), "rafiki.example:40001");
+        let in_a_container = settings("host.docker.internal");
+        assert_eq!(here.for_clients(&in_a_container), "rafiki.example:40001");
+        assert_eq!(
+            here.for_admin(&in_a_container),
+            "host.docker.internal:40001"
+        );
+    }
+
+    #[test]
+    fn a_swarm_predictor_is_dialled_on_its_node_unless_the_node_is_a_loopback_address() {
+        let settings = settings("host.docker.internal");
+        let on = |node: &str| PublishedPredictor {
+            node: Some(node.into()),
+            port: Some(30000),
+        };
+        assert_eq!(on("10.0.0.7").for_clients(&settings), "10.0.0.7:30000");
+        assert_eq!(on("10.0.0.7").for_admin(&settings), "10.0.0.7:30000");
+        assert_eq!(on("127.0.0.1").for_clients(&settings), "127.0.0.1:30000");
+        assert_eq!(
+            on("127.0.0.1").for_admin(&settings),
+            "host.docker.internal:30000"
+        );
+    }
 }
