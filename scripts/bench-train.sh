@@ -11,13 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/bench-admin.sh
 trials=${1:-200}
-[ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install -q -e './python[examples]'; }
-bench_admin_env "rafiki_bench_train_$$" 3901
-RAFIKI_DATA_DIR=$(mktemp -d)
-export RAFIKI_DATA_DIR
-export RAFIKI_PYTHON=$PWD/.venv/bin/python
-cargo build --release -q -p rafiki-admin -p rafiki-worker
-bench_admin_start "${CARGO_TARGET_DIR:-target}/release/rafiki-admin"
+bench_admin_training "rafiki_bench_train_$$" 3901
 .venv/bin/python scripts/bench_train.py "$ADMIN_PORT" "$trials"
 # The loop without the job's end (the worker's exit seen, its service removed), from the trials'
 # own times in the database, which the API gives to the second only: first start to last stop,

@@ -35,3 +35,17 @@ bench_admin_start() {
     sleep 0.2
   done
 }
+
+# bench_admin_training DB PORT: an admin that trains with the process backend, started as
+# above on database DB: the repository's .venv (made, with the client and its examples, when
+# missing) as its workers' Python, a temporary data directory, the admin and the worker built
+# for release.
+bench_admin_training() {
+  [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install -q -e './python[examples]'; }
+  bench_admin_env "$1" "$2"
+  RAFIKI_DATA_DIR=$(mktemp -d)
+  export RAFIKI_DATA_DIR
+  export RAFIKI_PYTHON=$PWD/.venv/bin/python
+  cargo build --release -q -p rafiki-admin -p rafiki-worker
+  bench_admin_start "${CARGO_TARGET_DIR:-target}/release/rafiki-admin"
+}
