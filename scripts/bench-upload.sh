@@ -8,16 +8,11 @@
 # Targets: >= 300 MB/s, < 64 MiB peak RSS above idle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/bench-admin.sh
 runs=${1:-3}
 mib=${2:-1024}
 
-server=$(scripts/postgres.sh)
-db="rafiki_bench_upload_$$"
-psql "$server" -qc "create database $db"
-export DATABASE_URL=${server%/*}/$db
-export ADMIN_PORT=${ADMIN_PORT:-3901}
-export APP_SECRET=bench-secret-bench-secret-bench-secret-42
-export SUPERADMIN_PASSWORD=bench-password
+bench_admin_env "rafiki_bench_upload_$$" 3901
 # Under target/, so on the same local disk as the build, not a tmpfs.
 mkdir -p target
 work=$(mktemp -d -p "$PWD/target" bench-upload.XXXXXX)
@@ -28,20 +23,15 @@ if [ -z "$bin" ]; then
   cargo build --release --locked -q -p rafiki-admin
   bin=target/release/rafiki-admin
 fi
-RUST_LOG=warn "$bin" &
-admin=$!
 sampler=
 cleanup() {
   [ -n "$sampler" ] && kill "$sampler" 2>/dev/null || true
-  kill "$admin" 2>/dev/null || true
-  wait "$admin" 2>/dev/null || true
-  psql "$server" -qc "drop database if exists $db" || true
+  bench_admin_stop
   rm -rf "$work"
 }
-trap cleanup EXIT
+bench_admin_start "$bin" cleanup
 
 base="http://127.0.0.1:$ADMIN_PORT"
-for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.2; done
 token=$(curl -sf "$base/tokens" -H 'content-type: application/json' \
   -d "{\"email\":\"superadmin@rafiki\",\"password\":\"$SUPERADMIN_PASSWORD\"}" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')

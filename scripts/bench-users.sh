@@ -4,26 +4,19 @@
 # Usage: scripts/bench-users.sh [seconds, default 20]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/bench-admin.sh
 duration=${1:-20}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-server=$(scripts/postgres.sh)
-db="rafiki_bench_$$"
-psql "$server" -qc "create database $db"
-export DATABASE_URL=${server%/*}/$db
-export ADMIN_PORT=${ADMIN_PORT:-3900}
-export APP_SECRET=bench-secret-bench-secret-bench-secret-42
-export SUPERADMIN_PASSWORD=bench-password
-export RAFIKI_DATA_DIR=$(mktemp -d)
+bench_admin_env "rafiki_bench_$$" 3900
+RAFIKI_DATA_DIR=$(mktemp -d)
+export RAFIKI_DATA_DIR
 # The admin checks its workers' interpreter at start-up, though this benchmark runs no model.
 export RAFIKI_PYTHON=${RAFIKI_PYTHON:-$PWD/.venv/bin/python}
 cargo build --release -q -p rafiki-admin
-RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/rafiki-admin" &
-admin=$!
-trap 'kill $admin 2>/dev/null; wait $admin 2>/dev/null; psql "$server" -qc "drop database if exists $db" || true' EXIT
+bench_admin_start "${CARGO_TARGET_DIR:-target}/release/rafiki-admin"
 
 base="http://127.0.0.1:$ADMIN_PORT"
-for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.2; done
 token=$(curl -sf "$base/tokens" -H 'content-type: application/json' \
   -d "{\"email\":\"superadmin@rafiki\",\"password\":\"$SUPERADMIN_PASSWORD\"}" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')

@@ -15,11 +15,10 @@ import os
 import re
 import statistics
 import sys
-import tempfile
 import time
 
 import requests
-from rafiki.client import Client
+from bench_setup import superadmin_with_datasets
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))
 EPOCHS = int(os.environ.get("BENCH_EPOCHS", "20"))
@@ -99,14 +98,7 @@ def main():
     trials = int(sys.argv[2])
     base = f"http://127.0.0.1:{port}"
     password = os.environ["SUPERADMIN_PASSWORD"]
-    client = Client(admin_host="127.0.0.1", admin_port=port)
-    client.login(email="superadmin@rafiki", password=password)
-    work = tempfile.mkdtemp()
-    data = os.path.join(work, "data.csv")
-    with open(data, "w") as f:
-        f.write("x,y\n1,2\n")
-    train = client.create_dataset("d", "BENCH", data)
-    val = client.create_dataset("v", "BENCH", data)
+    client, work, train, val = superadmin_with_datasets(port, "BENCH")
     path = os.path.join(work, "Tuned.py")
     with open(path, "w") as f:
         f.write(MODEL % {"epochs": EPOCHS})

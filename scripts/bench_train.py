@@ -8,10 +8,9 @@ Run by scripts/bench-train.sh against a running admin; prints one JSON line per 
 import json
 import os
 import sys
-import tempfile
 import time
 
-from rafiki.client import Client
+from bench_setup import superadmin_with_datasets
 
 NOOP = """
 from rafiki.model import BaseModel, {knob_import}
@@ -50,14 +49,7 @@ ADVISORS = {
 def main():
     port = int(sys.argv[1])
     trials = int(sys.argv[2])
-    client = Client(admin_host="127.0.0.1", admin_port=port)
-    client.login(email="superadmin@rafiki", password=os.environ["SUPERADMIN_PASSWORD"])
-    work = tempfile.mkdtemp()
-    data = os.path.join(work, "data.csv")
-    with open(data, "w") as f:
-        f.write("x,y\n1,2\n")
-    train = client.create_dataset("d", "NOOP", data)
-    val = client.create_dataset("v", "NOOP", data)
+    client, work, train, val = superadmin_with_datasets(port, "NOOP")
     for advisor, (knob_import, knob) in ADVISORS.items():
         path = os.path.join(work, f"{advisor}.py")
         with open(path, "w") as f:

@@ -4,29 +4,25 @@
 //! (`crate::routes::datasets`), so limits, quotas, ownership and the defences of `dataset_url`
 //! are the API's; the API's error messages are shown on the page, with the API's status.
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 use axum::Form;
 use maud::{html, Markup};
 use rafiki_store::datasets::DatasetRecord;
 use rafiki_types::units::readable_size;
-use serde::Deserialize;
-use uuid::Uuid;
 
+use super::listing::{back_to_list, failed, list_path, Listing};
 use super::page::{
-    layout, refused, task_suggestions, upload_progress, ConsoleError, Notice, Paged, Viewer,
+    layout, path_id, task_suggestions, upload_progress, ConsoleError, Notice, Paged, Viewer,
 };
-use super::session::{csrf_field, redirect, ConsoleUser, CsrfForm};
+use super::session::{csrf_field, upload_headers, ConsoleUser, CsrfForm};
 use super::{csrf, PREFIX};
 use crate::error::ApiError;
 use crate::routes::datasets;
 use crate::state::AppState;
 use crate::storage::ObjectKind;
 use crate::upload::{read_form, FormSpec};
-
-/// Datasets per page.
-const PAGE_SIZE: i64 = 25;
 
 /// The upload forms: `POST /datasets`' fields (a file or a `dataset_url`) and the CSRF token.
 const UPLOAD_FORM: FormSpec = FormSpec {
@@ -35,31 +31,6 @@ const UPLOAD_FORM: FormSpec = FormSpec {
     kind: ObjectKind::Dataset,
     keep_copy: false,
 };
-
-/// `GET /console/datasets` query.
-#[derive(Deserialize)]
-pub struct ListQuery {
-    /// The page, from 1; anything else is the first.
-    page: Option<String>,
-    /// What was just done, for its notice: `uploaded` or `deleted`.
-    done: Option<String>,
-}
-
-/// The datasets page.
-pub async fn list(
-    State(state): State<AppState>,
-    user: ConsoleUser,
-    Query(query): Query<ListQuery>,
-) -> Result<Response, ConsoleError> {
-    let page = Paged::of(query.page.as_deref(), PAGE_SIZE);
-    let notice = match query.done.as_deref() {
-        Some("uploaded") => Some("The dataset was uploaded."),
-        Some("deleted") => Some("The dataset was deleted."),
-        _ => None,
-    };
-    let notice = notice.map(|text| Notice::Done(text.to_owned()));
-    Ok(render(&state, &user, page, notice).await?.into_response())
-}
 
 /// `POST /console/datasets`: either upload form (a file or a `dataset_url`), read by the API's
 /// form reader and stored by the API's dataset code, which downloads a URL as
@@ -70,11 +41,7 @@ pub async fn upload(
     user: ConsoleUser,
     req: Request,
 ) -> Result<Response, ConsoleError> {
-    let headers = req.headers().clone();
-    // A cross-origin upload is refused before its body is read.
-    if !csrf::same_origin(&headers) {
-        return Err(ConsoleError::forged());
-    }
+    let headers = upload_headers(&req)?;
     let read = async {
         let limit = datasets::upload_limit(&state, user.user.id).await?;
         let mut form = read_form(req, &state, &UPLOAD_FORM, &limit).await?;
@@ -83,13 +50,11 @@ pub async fn upload(
     };
     let (form, token, limit) = match read.await {
         Ok(read) => read,
-        Err(err) => return failed(&state, &user, err).await,
+        Err(err) => return failed::<Datasets>(&state, &user, err).await,
     };
     user.check_form(&state, &headers, token.as_deref())?;
-    match datasets::create(&state, user.user, form, &limit).await {
-        Ok(_) => Ok(redirect(&format!("{PREFIX}/datasets?done=uploaded"))),
-        Err(err) => failed(&state, &user, err).await,
-    }
+    let result = datasets::create(&state, user.user, form, &limit).await;
+    back_to_list::<Datasets>(&state, &user, result, "uploaded").await
 }
 
 /// `POST /console/datasets/{id}/delete`.
@@ -101,53 +66,48 @@ pub async fn delete(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, ConsoleError> {
     user.check_form(&state, &headers, form.csrf.as_deref())?;
-    let Ok(id) = id.parse::<Uuid>() else {
-        return Err(super::page::not_found().await);
-    };
-    match datasets::delete(&state, user.user, id).await {
-        Ok(_) => Ok(redirect(&format!("{PREFIX}/datasets?done=deleted"))),
-        Err(err) => failed(&state, &user, err).await,
+    let id = path_id(&id).await?;
+    let result = datasets::delete(&state, user.user, id).await;
+    back_to_list::<Datasets>(&state, &user, result, "deleted").await
+}
+
+/// The datasets screen: the datasets the user may see, 25 a page, under the upload forms.
+pub struct Datasets;
+
+impl Listing for Datasets {
+    const LIST: &'static str = "datasets";
+    const PAGE_SIZE: i64 = 25;
+    const NOTICES: &'static [(&'static str, &'static str)] = &[
+        ("uploaded", "The dataset was uploaded."),
+        ("deleted", "The dataset was deleted."),
+    ];
+
+    /// Page `page` (from 1) of the datasets, the upload forms, and a notice.
+    async fn render(
+        state: &AppState,
+        user: &ConsoleUser,
+        page: Paged,
+        notice: Option<Notice>,
+    ) -> Result<Html<String>, ConsoleError> {
+        let viewer = Viewer::of(state, user).await?;
+        let mut records = datasets::visible_datasets(state, user.user, None, page.rows()).await?;
+        let more = page.cut(&mut records);
+        let content = html! {
+            h1 { "Datasets" }
+            @if let Some(notice) = &notice { (notice) }
+            (upload_form(&viewer.csrf))
+            (url_form(&viewer.csrf))
+            (task_suggestions())
+            h2 #list { @if user.user.is_admin() { "Every user's datasets" } @else { "Your datasets" } }
+            @if records.is_empty() {
+                p.empty { @if page.number == 1 { "No datasets yet. Upload one with the form above." } @else { "No datasets on this page." } }
+            } @else {
+                (table(&records, &viewer.csrf))
+            }
+            (page.nav(&list_path::<Datasets>(), more))
+        };
+        Ok(layout(&viewer, "Datasets", content))
     }
-}
-
-/// The first page again, showing why an action failed, with the API's status; server faults
-/// get the error page.
-async fn failed(
-    state: &AppState,
-    user: &ConsoleUser,
-    err: ApiError,
-) -> Result<Response, ConsoleError> {
-    refused(err, |notice| {
-        render(state, user, Paged::first(PAGE_SIZE), Some(notice))
-    })
-    .await
-}
-
-/// Page `page` (from 1) of the datasets, the upload form, and a notice.
-async fn render(
-    state: &AppState,
-    user: &ConsoleUser,
-    page: Paged,
-    notice: Option<Notice>,
-) -> Result<Html<String>, ConsoleError> {
-    let viewer = Viewer::of(state, user).await?;
-    let mut records = datasets::visible_datasets(state, user.user, None, page.rows()).await?;
-    let more = page.cut(&mut records);
-    let content = html! {
-        h1 { "Datasets" }
-        @if let Some(notice) = &notice { (notice) }
-        (upload_form(&viewer.csrf))
-        (url_form(&viewer.csrf))
-        (task_suggestions())
-        h2 #list { @if user.user.is_admin() { "Every user's datasets" } @else { "Your datasets" } }
-        @if records.is_empty() {
-            p.empty { @if page.number == 1 { "No datasets yet. Upload one with the form above." } @else { "No datasets on this page." } }
-        } @else {
-            (table(&records, &viewer.csrf))
-        }
-        (page.nav(&format!("{PREFIX}/datasets"), more))
-    };
-    Ok(layout(&viewer, "Datasets", content))
 }
 
 /// The upload form of a file. Its fields are `POST /datasets`' own.

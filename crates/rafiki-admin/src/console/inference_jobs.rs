@@ -21,19 +21,17 @@ use rafiki_store::{services, trials};
 use rafiki_types::inference::CreateInferenceJobRequest;
 use serde::Deserialize;
 
+use super::listing::done_notice;
 use super::page::{
-    layout, optional_time, page_number, pager, score, segment, time, with_html_body, ConsoleError,
-    Notice, Viewer,
+    layout, optional_time, refused, score, segment, time, with_html_body, ConsoleError, Notice,
+    Viewer,
 };
 use super::session::{csrf_field, redirect, ConsoleUser, CsrfForm};
-use super::train_jobs::{self, list_url, owner_to_list, parse_version, user_filter};
+use super::train_jobs::{self, parse_version, JobsPage};
 use super::{predict, PREFIX};
 use crate::error::ApiError;
 use crate::routes::inference_jobs as api;
 use crate::state::AppState;
-
-/// Jobs per page of the list.
-const PAGE_SIZE: i64 = 25;
 
 /// The address of a running job's page.
 pub fn job_url(app: &str, app_version: i32) -> String {
@@ -56,44 +54,43 @@ pub async fn list(
     user: ConsoleUser,
     Query(query): Query<ListQuery>,
 ) -> Result<Html<String>, ConsoleError> {
-    let page = page_number(query.page.as_deref(), PAGE_SIZE);
-    let notice = (query.done.as_deref() == Some("stopped"))
-        .then_some(Notice::Done("The inference job was stopped.".to_owned()));
-    let owner = owner_to_list(user.user, query.user_id.as_deref())?;
-    list_page(&state, &user, page, owner, notice).await
+    let notice = done_notice(
+        query.done.as_deref(),
+        &[("stopped", "The inference job was stopped.")],
+    );
+    let jobs = JobsPage::of(
+        user.user,
+        "inference_jobs",
+        query.page.as_deref(),
+        query.user_id.as_deref(),
+    )?;
+    list_page(&state, &user, &jobs, notice).await
 }
 
+/// Page `jobs` of the list, with `notice`.
 async fn list_page(
     state: &AppState,
     user: &ConsoleUser,
-    page: i64,
-    owner: uuid::Uuid,
+    jobs: &JobsPage,
     notice: Option<Notice>,
 ) -> Result<Html<String>, ConsoleError> {
     let viewer = Viewer::of(state, user).await?;
-    let mut records = inference_jobs::list(
-        &state.pool,
-        owner,
-        None,
-        PAGE_SIZE + 1,
-        (page - 1) * PAGE_SIZE,
-    )
-    .await
-    .map_err(ApiError::from)?;
-    let more = records.len() > PAGE_SIZE as usize;
-    records.truncate(PAGE_SIZE as usize);
-    let own = owner == user.user.id;
+    let rows = jobs.page.rows();
+    let mut records = inference_jobs::list(&state.pool, jobs.owner, None, rows.limit, rows.offset)
+        .await
+        .map_err(ApiError::from)?;
+    let more = jobs.page.cut(&mut records);
     let content = html! {
         h1 { "Inference jobs" }
         @if let Some(notice) = &notice { (notice) }
         p { "Deploy a stopped train job from its page (" a href={ (PREFIX) "/train_jobs" } { "train jobs" } ")." }
-        @if user.user.is_admin() { (user_filter("inference_jobs", (!own).then_some(owner))) }
+        (jobs.filter())
         @if records.is_empty() {
-            p.empty { "No inference jobs" @if page > 1 { " on this page" } "." }
+            (jobs.empty("No inference jobs"))
         } @else {
-            (table(&records, own))
+            (table(&records, jobs.own()))
         }
-        (pager(page, more, |n| list_url("inference_jobs", n, (!own).then_some(owner))))
+        (jobs.nav(more))
     };
     Ok(layout(&viewer, "Inference jobs", content))
 }
@@ -178,11 +175,9 @@ pub async fn deploy(
             "{}?done=deployed",
             job_url(&created.app, created.app_version)
         ))),
-        Err(err) if err.status().is_server_error() => Err(err.into()),
         Err(err) => {
-            let notice = Notice::Failed(err.message().to_owned());
-            let page = list_page(&state, &user, 1, user.user.id, Some(notice)).await?;
-            Ok(with_html_body(err.into_response(), page))
+            let jobs = JobsPage::of(user.user, "inference_jobs", None, None)?;
+            refused(err, |notice| list_page(&state, &user, &jobs, Some(notice))).await
         }
     }
 }
@@ -201,8 +196,10 @@ pub async fn job(
     Path((app, version)): Path<(String, String)>,
     Query(query): Query<JobQuery>,
 ) -> Result<Html<String>, ConsoleError> {
-    let notice = (query.done.as_deref() == Some("deployed"))
-        .then_some(Notice::Done("The train job was deployed.".to_owned()));
+    let notice = done_notice(
+        query.done.as_deref(),
+        &[("deployed", "The train job was deployed.")],
+    );
     let running = Running::of(&state, &user, &app, &version).await?;
     running.page(&state, &user, notice, &Asked::default()).await
 }

@@ -9,7 +9,8 @@
 //!
 //! Modules: [`session`] (the login cookie, the extractor of a page's user, log in and out),
 //! [`csrf`] (the tokens every form carries, and the `Origin` check), [`page`] (the layout,
-//! error pages and the headers every console response gets), [`home`], [`datasets`],
+//! error pages and the headers every console response gets), [`listing`] (what the screens
+//! listing rows above their forms share), [`home`], [`datasets`],
 //! [`models`], [`train_jobs`], [`trials`], [`inference_jobs`] and [`users`] (the screens; the
 //! superadmin's stop-everything is on the users page), [`plots`] (the charts, drawn as SVG on
 //! the server), [`predict`] (the predict box's way to a predictor), [`assets`] (the
@@ -20,6 +21,7 @@ mod csrf;
 mod datasets;
 mod home;
 mod inference_jobs;
+mod listing;
 mod models;
 mod page;
 pub mod plots;
@@ -50,13 +52,15 @@ pub fn router() -> Router<AppState> {
         .route(
             "/datasets",
             // The upload streams to disk under the dataset limits (`crate::upload`).
-            get(datasets::list).post(datasets::upload.layer(DefaultBodyLimit::disable())),
+            get(listing::list::<datasets::Datasets>)
+                .post(datasets::upload.layer(DefaultBodyLimit::disable())),
         )
         .route("/datasets/{id}/delete", post(datasets::delete))
         .route(
             "/models",
             // The upload streams to disk under the model limit (`crate::upload`).
-            get(models::list).post(models::upload.layer(DefaultBodyLimit::disable())),
+            get(listing::list::<models::Models>)
+                .post(models::upload.layer(DefaultBodyLimit::disable())),
         )
         .route("/models/{id}", get(models::detail))
         .route("/models/{id}/file", get(models::download))

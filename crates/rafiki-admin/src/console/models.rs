@@ -5,24 +5,22 @@
 //! (`crate::routes::models`), so the role check, the parsing of `dependencies`, the check of
 //! the source, visibility and ownership are the API's; its messages and statuses are shown.
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::header::CONTENT_DISPOSITION;
 use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 use axum::Form;
 use maud::{html, Markup};
 use rafiki_store::models::ModelRecord;
 use rafiki_types::model::{Dependencies, DependencyPins, ModelAccessRight};
 use rafiki_types::units::readable_size;
-use serde::Deserialize;
 use strum::VariantArray;
-use uuid::Uuid;
 
+use super::listing::{back_to_list, failed, list_path, Listing};
 use super::page::{
-    layout, not_found, refused, task_suggestions, upload_progress, ConsoleError, Notice, Paged,
-    Viewer,
+    layout, path_id, task_suggestions, upload_progress, ConsoleError, Notice, Paged, Viewer,
 };
-use super::session::{csrf_field, redirect, ConsoleUser, CsrfForm};
+use super::session::{csrf_field, upload_headers, ConsoleUser, CsrfForm};
 use super::{csrf, PREFIX};
 use crate::auth::extract::{AuthUser, Authorized, ModelDevelopers};
 use crate::error::ApiError;
@@ -30,9 +28,6 @@ use crate::routes::models;
 use crate::state::AppState;
 use crate::storage::ObjectKind;
 use crate::upload::{read_form, FormSpec};
-
-/// Models per page.
-const PAGE_SIZE: i64 = 25;
 
 /// The upload form: `POST /models`' fields and the CSRF token.
 const UPLOAD_FORM: FormSpec = FormSpec {
@@ -51,31 +46,6 @@ const UPLOAD_FORM: FormSpec = FormSpec {
     keep_copy: true,
 };
 
-/// `GET /console/models` query.
-#[derive(Deserialize)]
-pub struct ListQuery {
-    /// The page, from 1; anything else is the first.
-    page: Option<String>,
-    /// What was just done, for its notice: `uploaded` or `deleted`.
-    done: Option<String>,
-}
-
-/// The models page.
-pub async fn list(
-    State(state): State<AppState>,
-    user: ConsoleUser,
-    Query(query): Query<ListQuery>,
-) -> Result<Response, ConsoleError> {
-    let page = Paged::of(query.page.as_deref(), PAGE_SIZE);
-    let notice = match query.done.as_deref() {
-        Some("uploaded") => Some("The model was uploaded."),
-        Some("deleted") => Some("The model was deleted."),
-        _ => None,
-    };
-    let notice = notice.map(|text| Notice::Done(text.to_owned()));
-    Ok(render(&state, &user, page, notice).await?.into_response())
-}
-
 /// `POST /console/models`: the upload form. The API's role check comes first (before the body
 /// is read), then the form is read by the API's form reader, its CSRF token checked, and the
 /// model checked and stored by the API's code.
@@ -84,25 +54,19 @@ pub async fn upload(
     user: ConsoleUser,
     req: Request,
 ) -> Result<Response, ConsoleError> {
-    let headers = req.headers().clone();
-    // A cross-origin upload is refused before its body is read.
-    if !csrf::same_origin(&headers) {
-        return Err(ConsoleError::forged());
-    }
+    let headers = upload_headers(&req)?;
     let caller = match Authorized::<ModelDevelopers>::check(user.user) {
         Ok(caller) => caller,
-        Err(err) => return failed(&state, &user, err).await,
+        Err(err) => return failed::<Models>(&state, &user, err).await,
     };
     let mut form = match read_form(req, &state, &UPLOAD_FORM, &models::upload_limit(&state)).await {
         Ok(form) => form,
-        Err(err) => return failed(&state, &user, err).await,
+        Err(err) => return failed::<Models>(&state, &user, err).await,
     };
     let token = form.take(csrf::FIELD);
     user.check_form(&state, &headers, token.as_deref())?;
-    match models::create(&state, caller, form).await {
-        Ok(_) => Ok(redirect(&format!("{PREFIX}/models?done=uploaded"))),
-        Err(err) => failed(&state, &user, err).await,
-    }
+    let result = models::create(&state, caller, form).await;
+    back_to_list::<Models>(&state, &user, result, "uploaded").await
 }
 
 /// `GET /console/models/{id}`: one model the user may see, all its fields and its owner.
@@ -111,7 +75,7 @@ pub async fn detail(
     user: ConsoleUser,
     Path(id): Path<String>,
 ) -> Result<Html<String>, ConsoleError> {
-    let id = model_id(&id).await?;
+    let id = path_id(&id).await?;
     let record = models::visible_model(&state, user.user, id).await?;
     let viewer = Viewer::of(&state, &user).await?;
     let owner = if record.user_id == user.user.id {
@@ -164,7 +128,7 @@ pub async fn download(
     user: ConsoleUser,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let id = model_id(&id).await?;
+    let id = path_id(&id).await?;
     let caller = Authorized::<ModelDevelopers>::check(user.user)?;
     let (record, mut response) = models::model_file(&state, caller, id).await?;
     let disposition = format!("attachment; filename=\"{}.py\"", file_stem(&record.name));
@@ -183,23 +147,12 @@ pub async fn delete(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, ConsoleError> {
     user.check_form(&state, &headers, form.csrf.as_deref())?;
-    let id = model_id(&id).await?;
+    let id = path_id(&id).await?;
     let deleted = match Authorized::<ModelDevelopers>::check(user.user) {
         Ok(caller) => models::delete(&state, caller, id).await,
         Err(err) => Err(err),
     };
-    match deleted {
-        Ok(_) => Ok(redirect(&format!("{PREFIX}/models?done=deleted"))),
-        Err(err) => failed(&state, &user, err).await,
-    }
-}
-
-/// A model id of a path, or the console's 404 page.
-async fn model_id(text: &str) -> Result<Uuid, ConsoleError> {
-    match text.parse::<Uuid>() {
-        Ok(id) => Ok(id),
-        Err(_) => Err(not_found().await),
-    }
+    back_to_list::<Models>(&state, &user, deleted, "deleted").await
 }
 
 /// A file name of `name`: letters, digits, `-`, `_` and `.` kept, anything else (quotes, path
@@ -222,46 +175,45 @@ fn file_stem(name: &str) -> String {
     }
 }
 
-/// The first page again, showing why an action failed, with the API's status; server faults
-/// get the error page.
-async fn failed(
-    state: &AppState,
-    user: &ConsoleUser,
-    err: ApiError,
-) -> Result<Response, ConsoleError> {
-    refused(err, |notice| {
-        render(state, user, Paged::first(PAGE_SIZE), Some(notice))
-    })
-    .await
-}
+/// The models screen: the models the user may use, 25 a page, under the upload form.
+pub struct Models;
 
-/// Page `page` of the models, the upload form (for those who may upload), and a notice.
-async fn render(
-    state: &AppState,
-    user: &ConsoleUser,
-    page: Paged,
-    notice: Option<Notice>,
-) -> Result<Html<String>, ConsoleError> {
-    let viewer = Viewer::of(state, user).await?;
-    let mut records = models::available_models(state, user.user, None, page.rows()).await?;
-    let more = page.cut(&mut records);
-    let content = html! {
-        h1 { "Models" }
-        @if let Some(notice) = &notice { (notice) }
-        @if may_upload(user.user) {
-            (upload_form(&viewer.csrf))
-        } @else {
-            p { "Only model developers and admins upload models; you can train with the models listed here." }
-        }
-        h2 #list { "Your models and public models" }
-        @if records.is_empty() {
-            p.empty { @if page.number == 1 { "No models yet." } @else { "No models on this page." } }
-        } @else {
-            (table(&records, user.user))
-        }
-        (page.nav(&format!("{PREFIX}/models"), more))
-    };
-    Ok(layout(&viewer, "Models", content))
+impl Listing for Models {
+    const LIST: &'static str = "models";
+    const PAGE_SIZE: i64 = 25;
+    const NOTICES: &'static [(&'static str, &'static str)] = &[
+        ("uploaded", "The model was uploaded."),
+        ("deleted", "The model was deleted."),
+    ];
+
+    /// Page `page` of the models, the upload form (for those who may upload), and a notice.
+    async fn render(
+        state: &AppState,
+        user: &ConsoleUser,
+        page: Paged,
+        notice: Option<Notice>,
+    ) -> Result<Html<String>, ConsoleError> {
+        let viewer = Viewer::of(state, user).await?;
+        let mut records = models::available_models(state, user.user, None, page.rows()).await?;
+        let more = page.cut(&mut records);
+        let content = html! {
+            h1 { "Models" }
+            @if let Some(notice) = &notice { (notice) }
+            @if may_upload(user.user) {
+                (upload_form(&viewer.csrf))
+            } @else {
+                p { "Only model developers and admins upload models; you can train with the models listed here." }
+            }
+            h2 #list { "Your models and public models" }
+            @if records.is_empty() {
+                p.empty { @if page.number == 1 { "No models yet." } @else { "No models on this page." } }
+            } @else {
+                (table(&records, user.user))
+            }
+            (page.nav(&list_path::<Models>(), more))
+        };
+        Ok(layout(&viewer, "Models", content))
+    }
 }
 
 /// Whether the API lets `user` upload models: its own role check, asked.

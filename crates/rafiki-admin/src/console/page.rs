@@ -8,6 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
 use rafiki_types::error::ErrorName;
+use uuid::Uuid;
 
 use super::session::{csrf_field, ConsoleUser};
 use super::{assets, PREFIX};
@@ -212,6 +213,14 @@ pub async fn not_found() -> ConsoleError {
         ErrorName::NotFoundError,
         "The console has no such page.",
     ))
+}
+
+/// The id that a page's path names, or the console's 404 page when it is not one.
+pub async fn path_id(text: &str) -> Result<Uuid, ConsoleError> {
+    match text.parse::<Uuid>() {
+        Ok(id) => Ok(id),
+        Err(_) => Err(not_found().await),
+    }
 }
 
 /// The console's 405 page: a page asked for with a method it does not take (a form's address

@@ -269,6 +269,16 @@ pub async fn log_in(
     }
 }
 
+/// The headers of an upload form's request, which is refused (403) before its body is read
+/// when it comes from another origin; its CSRF token, in the body, is checked once read.
+pub fn upload_headers(req: &axum::extract::Request) -> Result<HeaderMap, ConsoleError> {
+    let headers = req.headers().clone();
+    if !csrf::same_origin(&headers) {
+        return Err(ConsoleError::forged());
+    }
+    Ok(headers)
+}
+
 /// A form with nothing but its CSRF token: logout, delete buttons.
 #[derive(Deserialize)]
 pub struct CsrfForm {

@@ -22,19 +22,21 @@ use rafiki_types::train::{CreateTrainJobRequest, TrainBudget};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::listing::done_notice;
 use super::page::{
-    layout, optional_time, page_number, pager, score, segment, task_suggestions, time,
-    with_html_body, ConsoleError, Notice, Viewer,
+    layout, optional_time, page_number, pager, refused, score, segment, task_suggestions, time,
+    with_html_body, ConsoleError, Notice, Paged, Viewer,
 };
 use super::session::{csrf_field, redirect, ConsoleUser, CsrfForm};
 use super::{plots, PREFIX};
+use crate::auth::extract::AuthUser;
 use crate::error::ApiError;
 use crate::paging::Page;
 use crate::routes::train_jobs::{self as api, ByUser};
 use crate::routes::{datasets, models};
 use crate::state::AppState;
 
-/// Jobs per page of the list.
+/// Jobs per page of the lists (train and inference jobs).
 const PAGE_SIZE: i64 = 25;
 /// Trials per page of a job's trial table.
 const TRIALS_PAGE_SIZE: i64 = 100;
@@ -63,28 +65,26 @@ pub async fn list(
     user: ConsoleUser,
     Query(query): Query<ListQuery>,
 ) -> Result<Html<String>, ConsoleError> {
-    let page = page_number(query.page.as_deref(), PAGE_SIZE);
-    let owner = owner_to_list(user.user, query.user_id.as_deref())?;
+    let jobs = JobsPage::of(
+        user.user,
+        "train_jobs",
+        query.page.as_deref(),
+        query.user_id.as_deref(),
+    )?;
     let viewer = Viewer::of(&state, &user).await?;
-    let mut records = train_jobs::list(
-        &state.pool,
-        owner,
-        None,
-        PAGE_SIZE + 1,
-        (page - 1) * PAGE_SIZE,
-    )
-    .await
-    .map_err(ApiError::from)?;
-    let more = records.len() > PAGE_SIZE as usize;
-    records.truncate(PAGE_SIZE as usize);
-    let own = owner == user.user.id;
+    let rows = jobs.page.rows();
+    let mut records = train_jobs::list(&state.pool, jobs.owner, None, rows.limit, rows.offset)
+        .await
+        .map_err(ApiError::from)?;
+    let more = jobs.page.cut(&mut records);
+    let (own, owner) = (jobs.own(), jobs.owner);
     let content = html! {
         h1 { "Train jobs" }
         p { a href={ (PREFIX) "/train_jobs/new" } { "Create a train job" } }
-        @if user.user.is_admin() { (user_filter("train_jobs", (!own).then_some(owner))) }
+        (jobs.filter())
         h2 { @if own { "Your train jobs" } @else { "Train jobs of user " code { (owner) } } }
         @if records.is_empty() {
-            p.empty { "No train jobs" @if page > 1 { " on this page" } "." }
+            (jobs.empty("No train jobs"))
         } @else {
             table {
                 caption.skip { "Train jobs, newest first" }
@@ -116,16 +116,75 @@ pub async fn list(
                 }
             }
         }
-        (pager(page, more, |n| list_url("train_jobs", n, (!own).then_some(owner))))
+        (jobs.nav(more))
     };
     Ok(layout(&viewer, "Train jobs", content))
 }
 
+/// A page of a list of one user's jobs (`/console/train_jobs` or `/console/inference_jobs`):
+/// which page, whose jobs, and the parts of the page that say so.
+pub struct JobsPage {
+    /// Which page.
+    pub page: Paged,
+    /// Whose jobs.
+    pub owner: Uuid,
+    /// The caller, who may be an admin looking at another user's jobs.
+    caller: AuthUser,
+    /// The list: `train_jobs` or `inference_jobs`.
+    what: &'static str,
+}
+
+impl JobsPage {
+    /// Page `page` (the `?page=` parameter) of the list `/console/{what}` of the jobs of
+    /// `user_id` as the API's `ByUser` allows it to `caller`, else of the caller's own.
+    pub fn of(
+        caller: AuthUser,
+        what: &'static str,
+        page: Option<&str>,
+        user_id: Option<&str>,
+    ) -> Result<JobsPage, ConsoleError> {
+        Ok(JobsPage {
+            page: Paged::of(page, PAGE_SIZE),
+            owner: owner_to_list(caller, user_id)?,
+            caller,
+            what,
+        })
+    }
+
+    /// Whether the jobs are the caller's own.
+    pub fn own(&self) -> bool {
+        self.owner == self.caller.id
+    }
+
+    /// The owner when it is another user.
+    fn other(&self) -> Option<Uuid> {
+        (!self.own()).then_some(self.owner)
+    }
+
+    /// For admins, the form choosing whose jobs the list shows; nothing for others.
+    pub fn filter(&self) -> Markup {
+        html! {
+            @if self.caller.is_admin() { (user_filter(self.what, self.other())) }
+        }
+    }
+
+    /// What an empty page says: `none` ("No train jobs"), and " on this page" past the first.
+    pub fn empty(&self, none: &str) -> Markup {
+        html! {
+            p.empty { (none) @if self.page.number > 1 { " on this page" } "." }
+        }
+    }
+
+    /// Previous and next links, keeping whose jobs these are.
+    pub fn nav(&self, more: bool) -> Markup {
+        pager(self.page.number, more, |n| {
+            list_url(self.what, n, self.other())
+        })
+    }
+}
+
 /// Whose jobs a list shows: `user_id` as the API's `ByUser` allows it, else the caller's.
-pub fn owner_to_list(
-    caller: crate::auth::extract::AuthUser,
-    user_id: Option<&str>,
-) -> Result<Uuid, ConsoleError> {
+fn owner_to_list(caller: AuthUser, user_id: Option<&str>) -> Result<Uuid, ConsoleError> {
     let user_id = match user_id.map(str::trim).filter(|id| !id.is_empty()) {
         None => return Ok(caller.id),
         Some(text) => text.parse::<Uuid>().map_err(|_| {
@@ -139,7 +198,7 @@ pub fn owner_to_list(
 }
 
 /// Page `page` of the list at `/console/{what}` of `owner`'s jobs (the caller's when `None`).
-pub fn list_url(what: &str, page: i64, owner: Option<Uuid>) -> String {
+fn list_url(what: &str, page: i64, owner: Option<Uuid>) -> String {
     match owner {
         Some(owner) => format!("{PREFIX}/{what}?user_id={owner}&page={page}"),
         None => format!("{PREFIX}/{what}?page={page}"),
@@ -147,7 +206,7 @@ pub fn list_url(what: &str, page: i64, owner: Option<Uuid>) -> String {
 }
 
 /// The admins' form choosing whose jobs `/console/{what}` lists.
-pub fn user_filter(what: &str, current: Option<Uuid>) -> Markup {
+fn user_filter(what: &str, current: Option<Uuid>) -> Markup {
     html! {
         form.inline method="get" action={ (PREFIX) "/" (what) } {
             label for="user_id" { "Another user's jobs (their id)" }
@@ -412,11 +471,11 @@ pub async fn job(
     Path((app, version)): Path<(String, String)>,
     Query(query): Query<JobQuery>,
 ) -> Result<Response, ConsoleError> {
-    let notice = match query.done.as_deref() {
-        Some("created") => Some(Notice::Done("The train job was created.".to_owned())),
-        Some("stopped") => Some(Notice::Done("The train job was stopped.".to_owned())),
-        _ => None,
-    };
+    let notices = [
+        ("created", "The train job was created."),
+        ("stopped", "The train job was stopped."),
+    ];
+    let notice = done_notice(query.done.as_deref(), &notices);
     let page = page_number(query.page.as_deref(), TRIALS_PAGE_SIZE);
     Ok(job_page(&state, &user, &app, &version, page, notice)
         .await?
@@ -464,11 +523,11 @@ pub async fn stop(
             "{}?done=stopped",
             job_url(&record.job.app, record.job.app_version)
         ))),
-        Err(err) if err.status().is_server_error() => Err(err.into()),
         Err(err) => {
-            let notice = Notice::Failed(err.message().to_owned());
-            let page = job_page(&state, &user, &app, &version, 1, Some(notice)).await?;
-            Ok(with_html_body(err.into_response(), page))
+            refused(err, |notice| {
+                job_page(&state, &user, &app, &version, 1, Some(notice))
+            })
+            .await
         }
     }
 }

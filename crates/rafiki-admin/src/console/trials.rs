@@ -16,7 +16,7 @@ use rafiki_types::train::{LogMessage, TrialLogs};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::page::{layout, not_found, ConsoleError, Viewer};
+use super::page::{layout, path_id, ConsoleError, Viewer};
 use super::plots::svg::number;
 use super::plots::trial_charts;
 use super::session::ConsoleUser;
@@ -41,9 +41,7 @@ async fn trial_of(
     user: &ConsoleUser,
     id: &str,
 ) -> Result<TrialRecord, ConsoleError> {
-    let Ok(id) = id.parse::<Uuid>() else {
-        return Err(not_found().await);
-    };
+    let id = path_id(id).await?;
     Ok(visible_trial(state, user.user, id).await?)
 }
 

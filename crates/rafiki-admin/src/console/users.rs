@@ -14,16 +14,13 @@ use rafiki_types::user::{BanUserRequest, CreateUserRequest, User, UserType};
 use serde::Deserialize;
 use strum::VariantArray;
 
-use super::page::{layout, refused, ConsoleError, Notice, Paged, Viewer};
+use super::listing::{back_to_list, done_notice, failed, list_path, Listing};
+use super::page::{layout, ConsoleError, Notice, Paged, Viewer};
 use super::session::{csrf_field, redirect, ConsoleUser, CsrfForm};
 use super::PREFIX;
 use crate::auth::extract::{Admins, Authorized, Superadmins};
-use crate::error::ApiError;
 use crate::routes::{train_jobs, users};
 use crate::state::AppState;
-
-/// Users per page.
-const PAGE_SIZE: i64 = 25;
 
 /// `GET /console/users` query.
 #[derive(Deserialize)]
@@ -44,23 +41,18 @@ pub async fn list(
     user: ConsoleUser,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ConsoleError> {
-    let admin = Authorized::<Admins>::check(user.user)?;
-    let page = Paged::of(query.page.as_deref(), PAGE_SIZE);
+    let page = Paged::of(query.page.as_deref(), Users::PAGE_SIZE);
     let notice = match query.done.as_deref() {
-        Some("created") => Some("The user was created.".to_owned()),
-        Some("banned") => Some("The user was banned, and their live jobs stopped.".to_owned()),
-        Some("stopped") => Some(format!(
+        Some("stopped") => Some(Notice::Done(format!(
             "Every live job was stopped: {} train jobs and {} inference jobs.",
             query.train.unwrap_or(0),
             query.inference.unwrap_or(0)
-        )),
-        _ => None,
+        ))),
+        done => done_notice(done, Users::NOTICES),
     };
-    Ok(
-        render(&state, &user, &admin, page, notice.map(Notice::Done))
-            .await?
-            .into_response(),
-    )
+    Ok(Users::render(&state, &user, page, notice)
+        .await?
+        .into_response())
 }
 
 /// `POST /console/users` form: `POST /users`' fields and the CSRF token. Missing fields are
@@ -91,10 +83,8 @@ pub async fn create(
         password: form.password,
         user_type: form.user_type,
     };
-    match users::create(&state, admin, request).await {
-        Ok(_) => Ok(redirect(&format!("{PREFIX}/users?done=created"))),
-        Err(err) => failed(&state, &user, err).await,
-    }
+    let result = users::create(&state, admin, request).await;
+    back_to_list::<Users>(&state, &user, result, "created").await
 }
 
 /// `POST /console/users/ban` form: `DELETE /users`' body and the CSRF token.
@@ -116,10 +106,8 @@ pub async fn ban(
     user.check_form(&state, &headers, form.csrf.as_deref())?;
     let admin = Authorized::<Admins>::check(user.user)?;
     let request = BanUserRequest { email: form.email };
-    match users::ban(&state, admin, request).await {
-        Ok(_) => Ok(redirect(&format!("{PREFIX}/users?done=banned"))),
-        Err(err) => failed(&state, &user, err).await,
-    }
+    let result = users::ban(&state, admin, request).await;
+    back_to_list::<Users>(&state, &user, result, "banned").await
 }
 
 /// `POST /console/stop_all`: the superadmin's stop-everything, the code of
@@ -134,57 +122,60 @@ pub async fn stop_all(
     let superadmin = Authorized::<Superadmins>::check(user.user)?;
     match train_jobs::stop_all(&state, superadmin).await {
         Ok(stopped) => Ok(redirect(&format!(
-            "{PREFIX}/users?done=stopped&train={}&inference={}",
+            "{}?done=stopped&train={}&inference={}",
+            list_path::<Users>(),
             stopped.train_jobs.len(),
             stopped.inference_jobs.len()
         ))),
-        Err(err) => failed(&state, &user, err).await,
+        Err(err) => failed::<Users>(&state, &user, err).await,
     }
 }
 
-/// The first page again, showing why an action failed, with the API's status; server faults
-/// get the error page.
-async fn failed(
-    state: &AppState,
-    user: &ConsoleUser,
-    err: ApiError,
-) -> Result<Response, ConsoleError> {
-    let admin = Authorized::<Admins>::check(user.user)?;
-    refused(err, |notice| {
-        render(state, user, &admin, Paged::first(PAGE_SIZE), Some(notice))
-    })
-    .await
-}
+/// The users screen: every user, 25 a page, under the create form.
+pub struct Users;
 
-/// Page `page` of the users, the create form, the stop-everything button for the superadmin,
-/// and a notice.
-async fn render(
-    state: &AppState,
-    user: &ConsoleUser,
-    admin: &Authorized<Admins>,
-    page: Paged,
-    notice: Option<Notice>,
-) -> Result<Html<String>, ConsoleError> {
-    let viewer = Viewer::of(state, user).await?;
-    let mut rows = users::users_page(state, admin, page.rows());
-    let more = page.cut(&mut rows);
-    let me = user.user;
-    let content = html! {
-        h1 { "Users" }
-        @if let Some(notice) = &notice { (notice) }
-        (create_form(me.user_type, &viewer.csrf))
-        h2 #list { "Every user" }
-        @if rows.is_empty() {
-            p.empty { "No users on this page." }
-        } @else {
-            (table(&rows, &viewer, &viewer.csrf))
-        }
-        (page.nav(&format!("{PREFIX}/users"), more))
-        @if Authorized::<Superadmins>::check(me).is_ok() {
-            (stop_all_form(&viewer.csrf))
-        }
-    };
-    Ok(layout(&viewer, "Users", content))
+impl Listing for Users {
+    const LIST: &'static str = "users";
+    const PAGE_SIZE: i64 = 25;
+    /// With `stopped` too, whose text ([`list`]) counts the jobs stopped.
+    const NOTICES: &'static [(&'static str, &'static str)] = &[
+        ("created", "The user was created."),
+        (
+            "banned",
+            "The user was banned, and their live jobs stopped.",
+        ),
+    ];
+
+    /// Page `page` of the users, the create form, the stop-everything button for the
+    /// superadmin, and a notice; admins only (the API's check), others get its 403.
+    async fn render(
+        state: &AppState,
+        user: &ConsoleUser,
+        page: Paged,
+        notice: Option<Notice>,
+    ) -> Result<Html<String>, ConsoleError> {
+        let admin = Authorized::<Admins>::check(user.user)?;
+        let viewer = Viewer::of(state, user).await?;
+        let mut rows = users::users_page(state, &admin, page.rows());
+        let more = page.cut(&mut rows);
+        let me = user.user;
+        let content = html! {
+            h1 { "Users" }
+            @if let Some(notice) = &notice { (notice) }
+            (create_form(me.user_type, &viewer.csrf))
+            h2 #list { "Every user" }
+            @if rows.is_empty() {
+                p.empty { "No users on this page." }
+            } @else {
+                (table(&rows, &viewer, &viewer.csrf))
+            }
+            (page.nav(&list_path::<Users>(), more))
+            @if Authorized::<Superadmins>::check(me).is_ok() {
+                (stop_all_form(&viewer.csrf))
+            }
+        };
+        Ok(layout(&viewer, "Users", content))
+    }
 }
 
 /// The create form: `POST /users`' fields, offering the types the viewer may create (the API

@@ -5,14 +5,16 @@ use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::console_browser::{assert_page, csrf_of, location, set_cookie, Browser};
+use crate::helpers::console_browser::{
+    assert_forged, assert_page, csrf_form, csrf_of, location, set_cookie, Browser,
+};
 use crate::helpers::forms::RafikiForm;
 use crate::helpers::jobs::dataset;
 use crate::helpers::{
     forge, fresh_database, spawn_app, spawn_app_on, TestApp, SUPERADMIN_PASSWORD, TEST_SECRET,
+    USER_PASSWORD,
 };
 
-const USER_PASSWORD: &str = "pw-of-a-user";
 /// The datasets the API shows this token.
 async fn api_datasets(app: &TestApp, token: &str) -> Vec<Value> {
     let res = app
@@ -23,12 +25,8 @@ async fn api_datasets(app: &TestApp, token: &str) -> Vec<Value> {
 }
 
 fn upload_form(csrf: Option<&str>, name: &str, bytes: &[u8]) -> RafikiForm {
-    let form = RafikiForm::new();
-    let form = match csrf {
-        Some(token) => form.text("csrf", token),
-        None => form,
-    };
-    form.text("name", name)
+    csrf_form(csrf)
+        .text("name", name)
         .text("task", "TABULAR_CLASSIFICATION")
         .named_file("dataset", "wine.csv", bytes)
 }
@@ -226,12 +224,7 @@ async fn posts_without_the_right_csrf_token_are_refused_and_change_nothing() {
                 upload_form(csrf, "sneaky", b"x,y\n1,2\n"),
             )
             .await;
-        assert_page(
-            res,
-            StatusCode::FORBIDDEN,
-            "not sent from a page of this console",
-        )
-        .await;
+        assert_forged(res).await;
 
         let mut fields = vec![];
         if let Some(csrf) = csrf {

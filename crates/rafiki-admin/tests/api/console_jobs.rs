@@ -9,14 +9,13 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::console_browser::{assert_page, csrf_of, location, Browser};
-use crate::helpers::jobs::{dataset, model};
+use crate::helpers::console_browser::{assert_forged, assert_page, csrf_of, location, Browser};
+use crate::helpers::jobs::{dataset, model, predict};
 use crate::helpers::models::SLOW_MODEL;
 use crate::helpers::poll;
 use crate::helpers::prerequisites::{predictor_built, python_ready};
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app, TestApp, USER_PASSWORD};
 
-const USER_PASSWORD: &str = "pw-of-a-user";
 /// An app name a page must not run: it may hold anything but `/`.
 const HOSTILE_APP: &str = "<img src=x onerror=alert(1)>";
 
@@ -112,12 +111,7 @@ async fn a_job_is_created_watched_stopped_deployed_and_queried_from_the_console(
     let mut forged = job_fields("", HOSTILE_APP, &data, &[&slow]);
     forged.retain(|(name, _)| *name != "csrf");
     let res = browser.post("/console/train_jobs", &pairs(&forged)).await;
-    assert_page(
-        res,
-        StatusCode::FORBIDDEN,
-        "not sent from a page of this console",
-    )
-    .await;
+    assert_forged(res).await;
     assert_eq!(train_job_count(&app).await, 0);
 
     let res = browser
@@ -259,15 +253,7 @@ async fn a_job_is_created_watched_stopped_deployed_and_queried_from_the_console(
     assert!(!list.contains(HOSTILE_APP), "{list}");
 
     // The predict box: the predictor's own answer, shown on the page.
-    let direct: Value = reqwest::Client::new()
-        .post(format!("http://{host}/predict"))
-        .json(&json!({"query": [1, 2]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let direct = predict(&host).await;
     let prediction = direct["prediction"].to_string();
     let predict = format!("{inference_path}/predict");
     let res = browser

@@ -9,24 +9,22 @@ use reqwest::header::CONTENT_DISPOSITION;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::console_browser::{assert_page, csrf_of, location, Browser};
+use crate::helpers::console_browser::{
+    assert_forged, assert_page, csrf_form, csrf_of, location, Browser,
+};
 use crate::helpers::forms::RafikiForm;
 use crate::helpers::jobs::{model, start_slow_job, wait_until_ended};
 use crate::helpers::models::TRIVIAL_MODEL;
 use crate::helpers::prerequisites::python_ready;
 use crate::helpers::servers::{allow_mirror, serve, MIRROR_IP};
-use crate::helpers::{fresh_database, spawn_app, spawn_app_on, TestApp, SUPERADMIN_PASSWORD};
-
-const USER_PASSWORD: &str = "pw-of-a-user";
+use crate::helpers::{
+    fresh_database, spawn_app, spawn_app_on, TestApp, SUPERADMIN_PASSWORD, USER_PASSWORD,
+};
 
 /// The console's model upload form, as a browser sends it (the token first).
 fn model_form(csrf: Option<&str>, name: &str, dependencies: &str) -> RafikiForm {
-    let form = RafikiForm::new();
-    let form = match csrf {
-        Some(token) => form.text("csrf", token),
-        None => form,
-    };
-    form.text("name", name)
+    csrf_form(csrf)
+        .text("name", name)
         .text("task", "TABULAR_CLASSIFICATION")
         .named_file("model_file_bytes", "trivial.py", TRIVIAL_MODEL.as_bytes())
         .text("model_class", "Trivial")
@@ -170,12 +168,7 @@ async fn a_refused_upload_shows_the_apis_message_and_stores_nothing() {
     let res = browser
         .post_multipart("/console/models", model_form(None, "m", "{}"))
         .await;
-    assert_page(
-        res,
-        StatusCode::FORBIDDEN,
-        "not sent from a page of this console",
-    )
-    .await;
+    assert_forged(res).await;
     app.assert_nothing_stored().await;
 }
 

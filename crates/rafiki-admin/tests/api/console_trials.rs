@@ -9,10 +9,7 @@ use serde_json::json;
 use crate::helpers::console_browser::{assert_page, location, Browser};
 use crate::helpers::jobs::one_trial_job;
 use crate::helpers::prerequisites::python_ready;
-use crate::helpers::{spawn_app, SUPERADMIN_PASSWORD};
-
-/// The password `TestApp::user` gives its users.
-const USER_PASSWORD: &str = "pw-of-a-user";
+use crate::helpers::{spawn_app, SUPERADMIN_PASSWORD, USER_PASSWORD};
 
 /// A model that declares two plots and logs metrics and messages, with names that are HTML.
 const PLOTTING_MODEL: &str = r#"

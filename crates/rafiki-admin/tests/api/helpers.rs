@@ -20,6 +20,8 @@ use sqlx::PgPool;
 pub const TEST_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 /// The superadmin's password on test servers.
 pub const SUPERADMIN_PASSWORD: &str = "superadmin-test-password";
+/// The password [`TestApp::user`] gives its users.
+pub const USER_PASSWORD: &str = "pw-of-a-user";
 /// How often test servers re-read the ban list.
 pub const BAN_REFRESH_MS: u64 = 200;
 
@@ -203,11 +205,11 @@ impl TestApp {
                 Method::POST,
                 "/users",
                 Some(&sa),
-                json!({"email": email, "password": "pw-of-a-user", "user_type": user_type}),
+                json!({"email": email, "password": USER_PASSWORD, "user_type": user_type}),
             )
             .await;
         assert_eq!(res.status(), StatusCode::OK, "create {email}");
-        self.login(email, "pw-of-a-user").await
+        self.login(email, USER_PASSWORD).await
     }
 }
 

@@ -14,6 +14,16 @@ use super::TestApp;
 /// What a browser asks for.
 pub const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 
+/// A form of the console as a browser sends it: the CSRF token first (when given), before any
+/// file, so that the console reads it before the body's files.
+pub fn csrf_form(csrf: Option<&str>) -> RafikiForm {
+    let form = RafikiForm::new();
+    match csrf {
+        Some(token) => form.text("csrf", token),
+        None => form,
+    }
+}
+
 /// A browser without JavaScript: follows nothing by itself, keeps the cookies it is given.
 pub struct Browser<'a> {
     pub app: &'a TestApp,
@@ -139,6 +149,17 @@ pub async fn assert_page(res: Response, status: StatusCode, text: &str) {
         .starts_with("text/html"));
     let html = res.text().await.unwrap();
     assert!(html.contains(text), "{text:?} in {html}");
+}
+
+/// Asserts that `res` is the console's 403 page of a form it refused as forged (without its
+/// CSRF token, with a wrong one, or from another origin).
+pub async fn assert_forged(res: Response) {
+    assert_page(
+        res,
+        StatusCode::FORBIDDEN,
+        "not sent from a page of this console",
+    )
+    .await;
 }
 
 /// The `Set-Cookie` of `name`.
