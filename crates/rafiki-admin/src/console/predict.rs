@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use rafiki_service::request_id::{self, RequestId};
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::inference::PredictRequest;
 
@@ -59,10 +60,15 @@ pub fn request(text: &str, many: bool) -> Result<PredictRequest, ApiError> {
     }
 }
 
-/// Sends `request` to the predictor at `host` (`host:port`); its answer, or why there is none:
-/// the predictor's own refusal (its status and message), 502 when it cannot be reached or
-/// answers nonsense, 504 when it is too slow.
-pub async fn send(host: &str, request: &PredictRequest) -> Result<serde_json::Value, ApiError> {
+/// Sends `request` to the predictor at `host` (`host:port`) under the console request's id
+/// (so that the predictor's log lines, and its workers', name it); its answer, or why there is
+/// none: the predictor's own refusal (its status and message), 502 when it cannot be reached
+/// or answers nonsense, 504 when it is too slow.
+pub async fn send(
+    host: &str,
+    request: &PredictRequest,
+    request_id: &RequestId,
+) -> Result<serde_json::Value, ApiError> {
     let unreachable = |why: String| {
         ApiError::new(
             ErrorName::ServiceDeploymentError,
@@ -72,6 +78,7 @@ pub async fn send(host: &str, request: &PredictRequest) -> Result<serde_json::Va
     };
     let mut response = CLIENT
         .post(format!("http://{host}/predict"))
+        .header(&request_id::HEADER, request_id.header_value())
         .json(request)
         .send()
         .await
@@ -182,9 +189,13 @@ mod tests {
             .unwrap()
             .port();
         let host = format!("127.0.0.1:{port}");
-        let err = send(&host, &PredictRequest::Query(json!(1)))
-            .await
-            .unwrap_err();
+        let err = send(
+            &host,
+            &PredictRequest::Query(json!(1)),
+            &RequestId::generate(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_GATEWAY);
         assert!(err.message().contains(&host), "{}", err.message());
     }
