@@ -180,6 +180,31 @@ mod tests {
         );
     }
 
+    /// The box's request reaches the predictor under the console request's id.
+    #[tokio::test]
+    async fn the_request_id_goes_to_the_predictor() {
+        use axum::http::HeaderMap;
+        // A predictor that answers with the id it was sent.
+        let app = axum::Router::new().route(
+            "/predict",
+            axum::routing::post(|headers: HeaderMap| async move {
+                let id = headers
+                    .get(&request_id::HEADER)
+                    .map(|id| id.to_str().unwrap().to_owned());
+                axum::Json(json!({ "prediction": id }))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let id = RequestId::generate();
+        let answer = send(&host, &PredictRequest::Query(json!(1)), &id)
+            .await
+            .unwrap();
+        assert_eq!(answer, json!({ "prediction": id.as_str() }));
+        server.abort();
+    }
+
     #[tokio::test]
     async fn a_predictor_that_is_down_is_a_bad_gateway() {
         // A port nothing listens on: bound, then let go.
