@@ -4,7 +4,6 @@ use clap::{Parser, Subcommand};
 use rafiki_admin::config::Settings;
 use rafiki_admin::startup::{check_workers_python, gpu_report, shutdown_signal, Application};
 use secrecy::ExposeSecret;
-use tracing_subscriber::EnvFilter;
 
 /// Rafiki-rs admin server.
 #[derive(Parser)]
@@ -37,13 +36,12 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        // Colour codes only for a person at a terminal, not in `docker logs` or files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+    // A bad RAFIKI_LOG_FORMAT stops the admin before it starts, with the error on stderr.
+    rafiki_service::logging::init(
+        "info,sqlx=warn",
+        std::io::stdout,
+        std::io::IsTerminal::is_terminal(&std::io::stdout()),
+    )?;
     let cli = Cli::parse();
     if matches!(cli.command, Some(Command::Gc)) {
         // Nothing here needs the database or a secret.

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use futures_util::future::join_all;
 use rafiki_service::predict_secret::PredictSecret;
+use rafiki_service::request_id::{self, RequestId};
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::internal::{
     PredictorJob, PredictorWorker, WorkerPredictRequest, WorkerPredictResponse,
@@ -322,8 +323,13 @@ impl Predictor {
         true
     }
 
-    /// One combined prediction per query, in order.
-    pub async fn predict(&self, queries: Vec<Value>) -> Result<Vec<Value>, PredictError> {
+    /// One combined prediction per query, in order. Each worker is asked under `request_id`,
+    /// so that its log lines name the request that the predictor's do.
+    pub async fn predict(
+        &self,
+        queries: Vec<Value>,
+        request_id: &RequestId,
+    ) -> Result<Vec<Value>, PredictError> {
         let ensemble = self.current();
         let (Some(rule), false) = (ensemble.rule, ensemble.members.is_empty()) else {
             return Err(PredictError::NoWorkers);
@@ -340,7 +346,7 @@ impl Predictor {
             ensemble
                 .members
                 .iter()
-                .map(|member| self.ask(member, body.clone(), count)),
+                .map(|member| self.ask(member, body.clone(), count, request_id)),
         )
         .await;
         let mut answers = Vec::new();
@@ -355,8 +361,14 @@ impl Predictor {
         combine(rule, answers, count).ok_or_else(|| PredictError::from_failures(failures))
     }
 
-    async fn ask(&self, member: &Member, body: Bytes, count: usize) -> Result<Answer, Failure> {
-        match self.try_ask(member, body, count).await {
+    async fn ask(
+        &self,
+        member: &Member,
+        body: Bytes,
+        count: usize,
+        request_id: &RequestId,
+    ) -> Result<Answer, Failure> {
+        match self.try_ask(member, body, count, request_id).await {
             Ok(predictions) => Ok(Answer {
                 score: member.worker.score,
                 predictions,
@@ -373,11 +385,13 @@ impl Predictor {
         member: &Member,
         body: Bytes,
         count: usize,
+        request_id: &RequestId,
     ) -> Result<Vec<Value>, Failure> {
         let response = self
             .http
             .post(member.predict_url.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(&request_id::HEADER, request_id.header_value())
             .body(body)
             .timeout(self.timeout)
             .send()

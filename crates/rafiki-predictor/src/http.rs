@@ -8,9 +8,11 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
+use rafiki_service::request_id::{self, RequestId};
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::inference::{PredictRequest, PredictResponse};
+use tower_http::trace::TraceLayer;
 
 use crate::ensemble::{PredictError, Predictor};
 
@@ -24,6 +26,9 @@ pub fn router(predictor: Arc<Predictor>) -> Router {
         .route("/predict", post(predict))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
+        // Outside the trace layer, so that the span reads the id this sets.
+        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(predictor)
 }
 
@@ -33,6 +38,7 @@ async fn index() -> &'static str {
 
 async fn predict(
     State(predictor): State<Arc<Predictor>>,
+    Extension(request_id): Extension<RequestId>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let body = match body {
@@ -68,7 +74,7 @@ async fn predict(
         PredictRequest::Query(query) => (true, vec![query]),
         PredictRequest::Queries(queries) => (false, queries),
     };
-    match predictor.predict(queries).await {
+    match predictor.predict(queries, &request_id).await {
         Ok(mut predictions) => {
             let response = if single {
                 PredictResponse {

@@ -7,7 +7,11 @@ use rafiki_predictor::PredictorConfig;
 use rafiki_service::exit::{run_to_exit, BAD_CONFIGURATION};
 
 fn main() -> ExitCode {
-    rafiki_service::logging::init_tracing();
+    if let Err(e) = rafiki_service::logging::init_tracing() {
+        // No log yet to write it to.
+        eprintln!("rafiki-predictor: {e}");
+        return ExitCode::from(BAD_CONFIGURATION);
+    }
     if matches!(std::env::args().nth(1).as_deref(), Some("-h" | "--help")) {
         println!("usage: rafiki-predictor (settings from the environment; see docs/predictor.md)");
         return ExitCode::SUCCESS;

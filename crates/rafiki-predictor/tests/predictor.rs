@@ -27,11 +27,12 @@ use tokio::task::JoinHandle;
 type Answerer = dyn Fn(&[Value]) -> (u16, Value) + Send + Sync;
 
 /// An in-test inference worker: answers `POST /predict` with what `answer` says after `delay`,
-/// recording the queries it got. Like a real worker it refuses (403) requests without the job's
+/// recording the queries it got and the request id each came with. Like a real worker it refuses (403) requests without the job's
 /// predict secret, so every test that gets answers shows the predictor sends it.
 struct FakeWorker {
     url: String,
     received: Arc<Mutex<Vec<Vec<Value>>>>,
+    request_ids: Arc<Mutex<Vec<Option<String>>>>,
     server: JoinHandle<()>,
 }
 
@@ -46,6 +47,7 @@ struct FakeState {
     delay: Duration,
     answer: Arc<Answerer>,
     received: Arc<Mutex<Vec<Vec<Value>>>>,
+    request_ids: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 async fn fake_predict(
@@ -59,6 +61,10 @@ async fn fake_predict(
         return (StatusCode::FORBIDDEN, Json(refusal));
     }
     state.received.lock().unwrap().push(request.queries.clone());
+    let request_id = headers
+        .get("x-request-id")
+        .map(|id| id.to_str().unwrap().to_owned());
+    state.request_ids.lock().unwrap().push(request_id);
     tokio::time::sleep(state.delay).await;
     let (status, body) = (state.answer)(&request.queries);
     (StatusCode::from_u16(status).unwrap(), Json(body))
@@ -70,10 +76,12 @@ impl FakeWorker {
         answer: impl Fn(&[Value]) -> (u16, Value) + Send + Sync + 'static,
     ) -> FakeWorker {
         let received = Arc::new(Mutex::new(Vec::new()));
+        let request_ids = Arc::new(Mutex::new(Vec::new()));
         let state = FakeState {
             delay,
             answer: Arc::new(answer),
             received: received.clone(),
+            request_ids: request_ids.clone(),
         };
         let app = Router::new()
             .route("/predict", post(fake_predict))
@@ -86,6 +94,7 @@ impl FakeWorker {
         FakeWorker {
             url,
             received,
+            request_ids,
             server,
         }
     }
@@ -110,6 +119,11 @@ impl FakeWorker {
 
     fn received(&self) -> Vec<Vec<Value>> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// The `x-request-id` of each request received, in order.
+    fn request_ids(&self) -> Vec<Option<String>> {
+        self.request_ids.lock().unwrap().clone()
     }
 }
 
@@ -643,4 +657,70 @@ async fn the_binary_exits_zero_on_sigterm_and_on_a_401_and_two_on_bad_settings()
 
     let status = binary().env_remove("RAFIKI_PORT").status().await.unwrap();
     assert_eq!(status.code(), Some(2));
+    let status = binary()
+        .env("RAFIKI_LOG_FORMAT", "xml")
+        .status()
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        log().contains("RAFIKI_LOG_FORMAT must be `text` or `json`, not `xml`"),
+        "{}",
+        log()
+    );
+}
+
+/// Every answer names its request's id (the client's when sane, else a fresh UUID v4), and
+/// every worker is asked under that id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_echoed_or_made_and_sent_on_to_the_workers() {
+    let admin = InferenceAdmin::start("TABULAR_REGRESSION").await;
+    let one = FakeWorker::constant(json!(1.0)).await;
+    let two = FakeWorker::constant(json!(2.0)).await;
+    admin.add_serving(&one.url, Some(0.3));
+    admin.add_serving(&two.url, Some(0.9));
+    let predictor = start_predictor(&admin, 2000).await;
+    let ask = |id: Option<&str>| {
+        let mut req = http()
+            .post(format!("{}/predict", predictor.url))
+            .header("content-type", "application/json")
+            .body(r#"{"query": 1}"#);
+        if let Some(id) = id {
+            req = req.header("x-request-id", id);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status().as_u16(), 200);
+            res.headers()["x-request-id"].to_str().unwrap().to_owned()
+        }
+    };
+    let is_fresh = |id: &str| uuid::Uuid::parse_str(id).is_ok_and(|u| u.get_version_num() == 4);
+
+    let made = ask(None).await;
+    assert!(is_fresh(&made), "{made}");
+    assert_eq!(ask(Some("console-42")).await, "console-42");
+    let long = "x".repeat(129);
+    for insane in ["two words", long.as_str()] {
+        let replaced = ask(Some(insane)).await;
+        assert!(is_fresh(&replaced), "{insane:?} gave {replaced}");
+    }
+    for worker in [&one, &two] {
+        let ids = worker.request_ids();
+        assert_eq!(ids.len(), 4, "{ids:?}");
+        assert_eq!(ids[0].as_deref(), Some(made.as_str()));
+        assert_eq!(ids[1].as_deref(), Some("console-42"));
+        assert!(ids[2..]
+            .iter()
+            .all(|id| id.as_deref().is_some_and(is_fresh)));
+    }
+
+    // The index and unknown routes name one too.
+    for path in ["/", "/nowhere"] {
+        let res = http()
+            .get(format!("{}{path}", predictor.url))
+            .send()
+            .await
+            .unwrap();
+        assert!(is_fresh(res.headers()["x-request-id"].to_str().unwrap()));
+    }
 }

@@ -7,13 +7,17 @@
 //!   listens) and the client's retry policy; each service adds its own variables.
 //! - [`predict_secret`]: the inference job's secret, which the predictor sends and inference
 //!   workers check.
-//! - [`logging`], [`exit`]: a service's `main`: its log set-up, and how the end of its work
-//!   becomes an exit code.
+//! - [`logging`], [`exit`]: a service's `main`: its log set-up (the admin's too), and how the
+//!   end of its work becomes an exit code.
+//! - [`request_id`]: the `x-request-id` of HTTP requests, for the admin's, the predictor's and
+//!   the inference workers' servers alike.
 //!
-//! It depends only on `rafiki-types`; the services depend on it, never the other way.
+//! It depends only on `rafiki-types` (and `axum` for [`request_id`]'s middleware); the services
+//! and the admin depend on it, never the other way.
 
 pub mod client;
 pub mod config;
 pub mod exit;
 pub mod logging;
 pub mod predict_secret;
+pub mod request_id;

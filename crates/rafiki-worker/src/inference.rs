@@ -31,10 +31,12 @@ use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use rafiki_service::client::AdminClient;
 use rafiki_service::predict_secret::{PredictSecret, Presented};
+use rafiki_service::request_id;
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::internal::{self, WorkerPredictRequest, WorkerPredictResponse};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
 use crate::batcher::{self, BatchError, BatchQueue, Batcher};
@@ -223,7 +225,9 @@ struct Serving {
 }
 
 /// The worker's own HTTP API, for its job's predictor only: every route, unknown ones
-/// included, needs the job's secret.
+/// included, needs the job's secret. Requests keep the predictor's `x-request-id` in their
+/// log spans and answers (`rafiki_service::request_id`); a batch of many requests' queries is
+/// the batcher's, and its log lines name none.
 fn router(batcher: Batcher, trial_id: Uuid, secret: PredictSecret) -> Router {
     Router::new()
         .route("/health", get(health))
@@ -231,6 +235,9 @@ fn router(batcher: Batcher, trial_id: Uuid, secret: PredictSecret) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(secret, require_secret))
+        .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
+        // Outermost, so that the span reads the id and refusals name it too.
+        .layer(middleware::from_fn(request_id::assign))
         .with_state(Serving { batcher, trial_id })
 }
 

@@ -9,7 +9,11 @@ use rafiki_types::internal::env;
 use rafiki_worker::{Mode, WorkerConfig};
 
 fn main() -> ExitCode {
-    rafiki_service::logging::init_tracing();
+    if let Err(e) = rafiki_service::logging::init_tracing() {
+        // No log yet to write it to.
+        eprintln!("rafiki-worker: {e}");
+        return ExitCode::from(BAD_CONFIGURATION);
+    }
     // The model runs as this worker's user (in containers, the same uid). Not dumpable, the
     // worker's /proc entries (its environment with the service token, its memory) belong to
     // root and it cannot be traced, so the model cannot take its token. The Python child is

@@ -224,6 +224,9 @@ async fn requests_without_the_jobs_predict_secret_are_refused() {
                 status,
                 "{path} {authorization:?}"
             );
+            // Refusals name a request id too (a fresh one: none was sent).
+            let id = response.headers()["x-request-id"].to_str().unwrap();
+            assert!(uuid::Uuid::parse_str(id).is_ok(), "{path}: {id}");
             let envelope: Value = response.json().await.unwrap();
             assert_eq!(envelope["error"], name, "{path} {authorization:?}");
         }
@@ -235,6 +238,16 @@ async fn requests_without_the_jobs_predict_secret_are_refused() {
     let (status, _, body) = post_queries(&url, json!([3])).await;
     assert_eq!((status, body), (200, json!({"predictions": [3.0]})));
     assert_eq!(batch_sizes(&calls), [1]);
+    // The predictor's request id is kept.
+    let answer = http()
+        .post(format!("{url}/predict"))
+        .header("x-request-id", "predictor-7")
+        .json(&json!({"queries": [4]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(answer.headers()["x-request-id"], "predictor-7");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

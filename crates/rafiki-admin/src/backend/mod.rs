@@ -70,9 +70,11 @@ pub struct ServiceAddress {
 }
 
 /// The services' own tuning variables (docs/internal-api.md): set on the admin, passed to every
-/// service it launches.
+/// service it launches. `RAFIKI_LOG_FORMAT` among them, so that one setting gives the admin
+/// and its services the same log format.
 pub const PASSED_THROUGH_ENV: &[&str] = &[
     "RUST_LOG",
+    "RAFIKI_LOG_FORMAT",
     "RUST_BACKTRACE",
     "RAFIKI_MAX_BATCH_SIZE",
     "RAFIKI_MAX_BATCH_WAIT_MS",

@@ -14,8 +14,9 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
-use axum::Form;
+use axum::{Extension, Form};
 use maud::{html, Markup};
+use rafiki_service::request_id::RequestId;
 use rafiki_store::inference_jobs::{self, InferenceJobRecord, Role};
 use rafiki_store::{services, trials};
 use rafiki_types::inference::CreateInferenceJobRequest;
@@ -244,6 +245,7 @@ pub async fn predict(
     State(state): State<AppState>,
     user: ConsoleUser,
     headers: HeaderMap,
+    Extension(request_id): Extension<RequestId>,
     Path((app, version)): Path<(String, String)>,
     form: Result<Form<PredictForm>, FormRejection>,
 ) -> Result<Response, ConsoleError> {
@@ -262,7 +264,7 @@ pub async fn predict(
     let answer = match predict::request(&asked.query, asked.many) {
         Ok(request) => {
             let address = api::predictor_address_for_admin(&state, running.record.job.id).await?;
-            predict::send(&address, &request).await
+            predict::send(&address, &request, &request_id).await
         }
         Err(err) => Err(err),
     };

@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use rafiki_service::request_id::{self, RequestId};
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::inference::PredictRequest;
 
@@ -59,10 +60,15 @@ pub fn request(text: &str, many: bool) -> Result<PredictRequest, ApiError> {
     }
 }
 
-/// Sends `request` to the predictor at `host` (`host:port`); its answer, or why there is none:
-/// the predictor's own refusal (its status and message), 502 when it cannot be reached or
-/// answers nonsense, 504 when it is too slow.
-pub async fn send(host: &str, request: &PredictRequest) -> Result<serde_json::Value, ApiError> {
+/// Sends `request` to the predictor at `host` (`host:port`) under the console request's id
+/// (so that the predictor's log lines, and its workers', name it); its answer, or why there is
+/// none: the predictor's own refusal (its status and message), 502 when it cannot be reached
+/// or answers nonsense, 504 when it is too slow.
+pub async fn send(
+    host: &str,
+    request: &PredictRequest,
+    request_id: &RequestId,
+) -> Result<serde_json::Value, ApiError> {
     let unreachable = |why: String| {
         ApiError::new(
             ErrorName::ServiceDeploymentError,
@@ -72,6 +78,7 @@ pub async fn send(host: &str, request: &PredictRequest) -> Result<serde_json::Va
     };
     let mut response = CLIENT
         .post(format!("http://{host}/predict"))
+        .header(&request_id::HEADER, request_id.header_value())
         .json(request)
         .send()
         .await
@@ -173,6 +180,31 @@ mod tests {
         );
     }
 
+    /// The box's request reaches the predictor under the console request's id.
+    #[tokio::test]
+    async fn the_request_id_goes_to_the_predictor() {
+        use axum::http::HeaderMap;
+        // A predictor that answers with the id it was sent.
+        let app = axum::Router::new().route(
+            "/predict",
+            axum::routing::post(|headers: HeaderMap| async move {
+                let id = headers
+                    .get(&request_id::HEADER)
+                    .map(|id| id.to_str().unwrap().to_owned());
+                axum::Json(json!({ "prediction": id }))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let id = RequestId::generate();
+        let answer = send(&host, &PredictRequest::Query(json!(1)), &id)
+            .await
+            .unwrap();
+        assert_eq!(answer, json!({ "prediction": id.as_str() }));
+        server.abort();
+    }
+
     #[tokio::test]
     async fn a_predictor_that_is_down_is_a_bad_gateway() {
         // A port nothing listens on: bound, then let go.
@@ -182,9 +214,13 @@ mod tests {
             .unwrap()
             .port();
         let host = format!("127.0.0.1:{port}");
-        let err = send(&host, &PredictRequest::Query(json!(1)))
-            .await
-            .unwrap_err();
+        let err = send(
+            &host,
+            &PredictRequest::Query(json!(1)),
+            &RequestId::generate(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_GATEWAY);
         assert!(err.message().contains(&host), "{}", err.message());
     }

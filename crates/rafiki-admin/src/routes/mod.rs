@@ -17,8 +17,10 @@ use axum::handler::Handler;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use rafiki_service::request_id;
 use rafiki_types::error::ErrorName;
 use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 use utoipa_swagger_ui::SwaggerUi;
 
 use axum::extract::Request;
@@ -108,7 +110,9 @@ pub fn router(state: AppState, doc: utoipa::openapi::OpenApi) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_json_bytes))
         .layer(axum::middleware::from_fn(run_to_completion))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
+        // Outside the trace layer, so that the span reads the id this sets.
+        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
 }
 
@@ -135,9 +139,13 @@ async fn run_to_completion(req: Request, next: axum::middleware::Next) -> Respon
 }
 
 async fn in_own_task(next: axum::middleware::Next, req: Request) -> Response {
-    tokio::spawn(next.run(req)).await.unwrap_or_else(|err| {
-        ApiError::internal(anyhow::anyhow!("a request handler failed: {err}")).into_response()
-    })
+    // A task does not inherit its spawner's span: the request's span (its id) goes along, so
+    // that the handler's log lines name the request.
+    tokio::spawn(next.run(req).instrument(tracing::Span::current()))
+        .await
+        .unwrap_or_else(|err| {
+            ApiError::internal(anyhow::anyhow!("a request handler failed: {err}")).into_response()
+        })
 }
 
 /// A GET or HEAD whose headers announce no body (the body is not kept for a second run).

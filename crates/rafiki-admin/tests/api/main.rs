@@ -17,6 +17,7 @@ mod inference_jobs;
 mod models;
 mod multinode;
 mod nul_text;
+mod observability;
 mod quotas;
 mod security;
 mod server;
