@@ -36,6 +36,9 @@ pub struct FormSpec {
     pub kind: ObjectKind,
     /// Whether to keep a copy of the file in memory as well (bounded by the limit).
     pub keep_copy: bool,
+    /// Text fields a page adds to an API form's own (the console's CSRF token), so the page
+    /// reads the API's form as it is rather than a copy of its field list.
+    pub added_fields: &'static [&'static str],
 }
 
 /// The bound on a form's file, and what it is, for the 413 that refuses a larger file.
@@ -167,6 +170,19 @@ pub async fn read_form(
 }
 
 impl FormSpec {
+    /// This form with `fields` allowed besides its own.
+    pub const fn adding(self, fields: &'static [&'static str]) -> FormSpec {
+        FormSpec {
+            added_fields: fields,
+            ..self
+        }
+    }
+
+    /// Every text field allowed: the form's own, then the added ones.
+    fn all_text_fields(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.text_fields.iter().chain(self.added_fields).copied()
+    }
+
     fn file_field_description(&self) -> &'static str {
         match self.kind {
             ObjectKind::Dataset => "dataset",
@@ -176,18 +192,14 @@ impl FormSpec {
     }
 
     fn text_field(&self, name: &str) -> Option<&'static str> {
-        self.text_fields
-            .iter()
-            .copied()
-            .find(|known| *known == name)
+        self.all_text_fields().find(|known| *known == name)
     }
 
     fn unknown_field(&self, name: &str) -> ApiError {
         ApiError::invalid_request(format!(
             "Unknown form field `{name}`; expected `{}` and {}.",
             self.file_field,
-            self.text_fields
-                .iter()
+            self.all_text_fields()
                 .map(|f| format!("`{f}`"))
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -249,7 +261,7 @@ async fn read_multipart(
 }
 
 async fn read_urlencoded(req: Request, spec: &FormSpec) -> ApiResult<Form> {
-    let limit = MAX_TEXT_FIELD_BYTES * (spec.text_fields.len() + 1);
+    let limit = MAX_TEXT_FIELD_BYTES * (spec.all_text_fields().count() + 1);
     let body = axum::body::to_bytes(req.into_body(), limit)
         .await
         .map_err(|_| {

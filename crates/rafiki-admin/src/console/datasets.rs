@@ -21,16 +21,10 @@ use super::{csrf, PREFIX};
 use crate::error::ApiError;
 use crate::routes::datasets;
 use crate::state::AppState;
-use crate::storage::ObjectKind;
 use crate::upload::{read_form, FormSpec};
 
 /// The upload forms: `POST /datasets`' fields (a file or a `dataset_url`) and the CSRF token.
-const UPLOAD_FORM: FormSpec = FormSpec {
-    file_field: "dataset",
-    text_fields: &[csrf::FIELD, "name", "task", "dataset_url"],
-    kind: ObjectKind::Dataset,
-    keep_copy: false,
-};
+const UPLOAD_FORM: FormSpec = datasets::FORM.adding(&[csrf::FIELD]);
 
 /// `POST /console/datasets`: either upload form (a file or a `dataset_url`), read by the API's
 /// form reader and stored by the API's dataset code, which downloads a URL as

@@ -26,25 +26,10 @@ use crate::auth::extract::{AuthUser, Authorized, ModelDevelopers};
 use crate::error::ApiError;
 use crate::routes::models;
 use crate::state::AppState;
-use crate::storage::ObjectKind;
 use crate::upload::{read_form, FormSpec};
 
 /// The upload form: `POST /models`' fields and the CSRF token.
-const UPLOAD_FORM: FormSpec = FormSpec {
-    file_field: models::FILE_FIELD,
-    text_fields: &[
-        csrf::FIELD,
-        "name",
-        "task",
-        "model_class",
-        "dependencies",
-        "access_right",
-        "docker_image",
-        "dependency_pins",
-    ],
-    kind: ObjectKind::ModelFile,
-    keep_copy: true,
-};
+const UPLOAD_FORM: FormSpec = models::FORM.adding(&[csrf::FIELD]);
 
 /// `POST /console/models`: the upload form. The API's role check comes first (before the body
 /// is read), then the form is read by the API's form reader, its CSRF token checked, and the

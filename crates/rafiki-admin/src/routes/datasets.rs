@@ -28,11 +28,13 @@ use crate::state::AppState;
 use crate::storage::ObjectKind;
 use crate::upload::{read_form, FileLimit, Form, FormSpec};
 
-const FORM: FormSpec = FormSpec {
+/// The `POST /datasets` form (the console reads it too, with its CSRF token added).
+pub const FORM: FormSpec = FormSpec {
     file_field: "dataset",
     text_fields: &["name", "task", "dataset_url"],
     kind: ObjectKind::Dataset,
     keep_copy: false,
+    added_fields: &[],
 };
 
 /// The `POST /datasets` form, for the OpenAPI document.

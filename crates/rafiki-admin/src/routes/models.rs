@@ -36,7 +36,8 @@ use crate::upload::{read_form, FileLimit, Form, FormSpec, MAX_NAME_CHARS};
 /// The file field of the upload form (Rafiki's client's name for it).
 pub const FILE_FIELD: &str = "model_file_bytes";
 
-const FORM: FormSpec = FormSpec {
+/// The `POST /models` form (the console reads it too, with its CSRF token added).
+pub const FORM: FormSpec = FormSpec {
     file_field: FILE_FIELD,
     text_fields: &[
         "name",
@@ -50,6 +51,7 @@ const FORM: FormSpec = FormSpec {
     kind: ObjectKind::ModelFile,
     // The whole file is parsed, so it is held in memory too (bounded by the model limit).
     keep_copy: true,
+    added_fields: &[],
 };
 
 /// The `POST /models` form, for the OpenAPI document.
