@@ -346,7 +346,10 @@ fn main() {
                     break;
                 };
                 let outcome = run(&functions[f], methods[m], first_seed + s, cap);
-                results.lock().unwrap().push((f, m, first_seed + s, outcome));
+                results
+                    .lock()
+                    .unwrap()
+                    .push((f, m, first_seed + s, outcome));
             });
         }
     });
@@ -419,7 +422,12 @@ fn main() {
                 None => format!("{}:>{cap} (best {:.4})", r.2, r.3.best),
             })
             .collect();
-        println!("{} {:?} per seed: {}", func.name, methods[0], runs.join(", "));
+        println!(
+            "{} {:?} per seed: {}",
+            func.name,
+            methods[0],
+            runs.join(", ")
+        );
     }
     const DRAWS: u64 = 20_000_000;
     for (fi, func) in functions.iter().enumerate() {

@@ -200,6 +200,14 @@ struct Basin {
 }
 
 impl Basin {
+    /// The basin around `centre` under the kernel of `hyper`.
+    fn new(centre: &[f64], hyper: &Hyper) -> Basin {
+        Basin {
+            centre: centre.to_vec(),
+            inv_length: hyper.0[..centre.len()].iter().map(|l| (-l).exp()).collect(),
+        }
+    }
+
     fn contains(&self, p: &[f64]) -> bool {
         let r2: f64 = p
             .iter()
@@ -235,7 +243,10 @@ fn stalls(space: &Space, scored: &[(Vec<f64>, f64)]) -> Option<Vec<usize>> {
         };
         prefix_best.push(best);
         stalled = len >= initial_points(space) + STALL_WINDOW && {
-            let (now, before) = (scored[best].1, scored[prefix_best[len - 1 - STALL_WINDOW]].1);
+            let (now, before) = (
+                scored[best].1,
+                scored[prefix_best[len - 1 - STALL_WINDOW]].1,
+            );
             now - before <= STALL_TOLERANCE * (m2 / len as f64).sqrt()
         };
         if stalled && !basins.contains(&best) {
@@ -255,13 +266,9 @@ fn acquire(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Option<Knob
     // point elsewhere instead of from an optimum it cannot beat nearby. Once an escape beats the
     // incumbent the run is no longer stalled, and the plain search refines the new best.
     if let Some(stalled_at) = stalls(space, &obs.scored) {
-        let inv_length: Vec<f64> = model.hyper.0[..d].iter().map(|l| (-l).exp()).collect();
         let basins: Vec<Basin> = stalled_at
-            .into_iter()
-            .map(|i| Basin {
-                centre: obs.scored[i].0.clone(),
-                inv_length: inv_length.clone(),
-            })
+            .iter()
+            .map(|&i| Basin::new(&obs.scored[i].0, &model.hyper))
             .collect();
         if let Some(knobs) = escape(space, obs, &kept, &basins, rng) {
             return Some(knobs);
@@ -539,6 +546,123 @@ mod tests {
         assert!(subset < 1.5 * full + 1e-3, "subset {subset} vs full {full}");
     }
 
+    fn two_floats() -> Space {
+        let config = serde_json::from_str(
+            r#"{"a": {"type": "FLOAT", "value_min": 0, "value_max": 1},
+                "b": {"type": "FLOAT", "value_min": 0, "value_max": 1}}"#,
+        )
+        .unwrap();
+        Space::new(&config)
+    }
+
+    /// Scored points at `(i / n, 0.5)` with the given scores, in that order.
+    fn line(scores: &[f64]) -> Vec<(Vec<f64>, f64)> {
+        let n = scores.len() as f64;
+        scores
+            .iter()
+            .enumerate()
+            .map(|(i, &y)| (vec![i as f64 / n, 0.5], y))
+            .collect()
+    }
+
+    #[test]
+    fn stalls_replays_the_history_and_names_each_basin_once() {
+        let space = two_floats();
+        assert_eq!(initial_points(&space), 3);
+        // Three initial points, then ten improvements: never stalled.
+        let mut scores: Vec<f64> = (0..13).map(f64::from).collect();
+        assert_eq!(stalls(&space, &line(&scores)), None);
+        // Twenty trials below the best (index 12): stalled there, once the window is full.
+        scores.extend([5.0; STALL_WINDOW - 1]);
+        assert_eq!(stalls(&space, &line(&scores)), None);
+        scores.push(5.0);
+        assert_eq!(stalls(&space, &line(&scores)), Some(vec![12]));
+        // Gains far below the scores' spread (about 4) do not end a stall, and move its basin.
+        scores.push(12.0 + 1e-6);
+        let last = scores.len() - 1;
+        assert_eq!(stalls(&space, &line(&scores)), Some(vec![12, last]));
+        // A real gain ends it; twenty more flat trials start another, with both basins kept.
+        scores.push(20.0);
+        let better = scores.len() - 1;
+        assert_eq!(stalls(&space, &line(&scores)), None);
+        scores.extend([5.0; STALL_WINDOW]);
+        assert_eq!(stalls(&space, &line(&scores)), Some(vec![12, last, better]));
+    }
+
+    /// A history stuck at a local optimum at `(0.8, 0.8)`: a spread design, then trials
+    /// crowding the optimum without beating the best one. With `best_last` the best trial is
+    /// moved to the end, so the same points make a run that has just improved.
+    fn stuck_history(best_last: bool) -> Observations {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let f = |p: &[f64]| {
+            let local = (-((p[0] - 0.8).powi(2) + (p[1] - 0.8).powi(2)) / 0.01).exp();
+            let global = 1.5 * (-((p[0] - 0.2).powi(2) + (p[1] - 0.25).powi(2)) / 0.002).exp();
+            local + global
+        };
+        // A 5 x 5 grid, then the best trial near the optimum, then thirty worse ones around it.
+        let mut points: Vec<Vec<f64>> = (0..25)
+            .map(|i| vec![f64::from(i % 5) / 4.0, f64::from(i / 5) / 4.0])
+            .collect();
+        points.push(vec![0.79, 0.81]);
+        for _ in 0..30 {
+            let angle = std::f64::consts::TAU * rng.gen::<f64>();
+            let radius = 0.02 + 0.03 * rng.gen::<f64>();
+            points.push(vec![0.8 + radius * angle.cos(), 0.8 + radius * angle.sin()]);
+        }
+        if best_last {
+            let best = points.remove(25);
+            points.push(best);
+        }
+        let space = two_floats();
+        let mut obs = Observations::default();
+        for p in points {
+            obs.taken.push(space.decode(&p));
+            let y = f(&p);
+            obs.scored.push((p, y));
+        }
+        obs
+    }
+
+    #[test]
+    fn a_stalled_run_proposes_outside_the_basin_it_stalled_in() {
+        use rand::SeedableRng;
+        let space = two_floats();
+        let propose = |obs: &Observations| {
+            let mut design = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+            // The same generator state `acquire` starts from: its first draws fit this model.
+            let kept = keep_for_model(&obs.scored);
+            let model = fit_model(space.dim(), &kept, &[], &mut rng.clone()).unwrap();
+            let knobs = next_point(&space, obs, &mut design, &mut rng);
+            (space.encode(&knobs).unwrap(), model)
+        };
+
+        let stuck = stuck_history(false);
+        let basins = stalls(&space, &stuck.scored).expect("stalled");
+        assert_eq!(basins, vec![25]);
+        let (p, model) = propose(&stuck);
+        let basin = Basin::new(&stuck.scored[25].0, &model.hyper);
+        assert!(!basin.contains(&p), "{p:?} is in the basin");
+        // Not just the basin's rim: the process fitted to the points outside it sends the
+        // search to the unexplored part of the square.
+        let dist = ((p[0] - 0.8).powi(2) + (p[1] - 0.8).powi(2)).sqrt();
+        assert!(dist > 0.15, "{p:?} is {dist} from the stalled optimum");
+
+        // The same points, the best last: not stalled, and the search stays at the optimum.
+        let improving = stuck_history(true);
+        assert_eq!(stalls(&space, &improving.scored), None);
+        let (q, model) = propose(&improving);
+        let best = &improving.scored.last().unwrap().0;
+        assert!(
+            Basin::new(best, &model.hyper).contains(&q),
+            "{q:?} left the basin"
+        );
+
+        // Deterministic: the same history and seeds give the same point.
+        assert_eq!(propose(&stuck).0, p);
+    }
+
     #[test]
     fn normal_cdf_matches_known_values() {
         assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
@@ -566,4 +690,3 @@ mod tests {
         );
     }
 }
-
