@@ -8,8 +8,12 @@
 //! mostly censored at the cap.
 //!
 //! ```text
-//! cargo run --release -p rafiki-advisor --example bench_bo_vs_random -- [seeds] [cap] [threads]
+//! cargo run --release -p rafiki-advisor --example bench_bo_vs_random -- [seeds] [cap] [threads] [function] [first_seed]
 //! ```
+//!
+//! `function` (`branin` or `hartmann6`, or `both`, the default) runs that function alone; the
+//! seeds are `first_seed` (default 1000) and the ones after it. Each
+//! BAYES_OPT run's trial count and best value are listed per seed after the table.
 //!
 //! With `time` as the first argument it times single BAYES_OPT proposals instead: for 1-D and
 //! 6-D float spaces (and a 1-D space whose scores are all equal, like the no-op model of the
@@ -307,15 +311,25 @@ fn main() {
     let cap: u32 = args.get(2).map_or(200, |s| s.parse().expect("cap"));
     let threads: usize = args.get(3).map_or(2, |s| s.parse().expect("threads"));
 
-    let functions = [
-        TestFunction {
-            name: "Branin (2-D)",
-            bounds: vec![(-5.0, 10.0), (0.0, 15.0)],
-            optimum: 0.397_887_357_729_738,
-            f: branin,
-        },
-        hartmann6_function(),
-    ];
+    let only = args.get(4).map(String::as_str).filter(|o| *o != "both");
+    let first_seed: u64 = args.get(5).map_or(1000, |s| s.parse().expect("first seed"));
+    let functions: Vec<TestFunction> = [
+        (
+            "branin",
+            TestFunction {
+                name: "Branin (2-D)",
+                bounds: vec![(-5.0, 10.0), (0.0, 15.0)],
+                optimum: 0.397_887_357_729_738,
+                f: branin,
+            },
+        ),
+        ("hartmann6", hartmann6_function()),
+    ]
+    .into_iter()
+    .filter(|(key, _)| only.is_none_or(|o| o == *key))
+    .map(|(_, func)| func)
+    .collect();
+    assert!(!functions.is_empty(), "function: branin, hartmann6 or both");
     let methods = [AdvisorType::BayesOpt, AdvisorType::Random];
 
     let jobs: Vec<(usize, usize, u64)> = (0..functions.len())
@@ -331,12 +345,16 @@ fn main() {
                 let Some(&(f, m, s)) = jobs.get(i) else {
                     break;
                 };
-                let outcome = run(&functions[f], methods[m], 1000 + s, cap);
-                results.lock().unwrap().push((f, m, outcome));
+                let outcome = run(&functions[f], methods[m], first_seed + s, cap);
+                results
+                    .lock()
+                    .unwrap()
+                    .push((f, m, first_seed + s, outcome));
             });
         }
     });
-    let results = results.into_inner().unwrap();
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|r| (r.0, r.1, r.2));
     println!(
         "{} seeds, cap {cap} trials, {threads} threads, wall {:.1} s; within 1%: f - f* <= 0.01 |f*|\n",
         seeds,
@@ -351,15 +369,15 @@ fn main() {
             let rows: Vec<_> = results.iter().filter(|r| r.0 == fi && r.1 == mi).collect();
             let counts: Vec<f64> = rows
                 .iter()
-                .map(|r| f64::from(r.2.trials.unwrap_or(cap)))
+                .map(|r| f64::from(r.3.trials.unwrap_or(cap)))
                 .collect();
             let censored: Vec<f64> = rows
                 .iter()
-                .filter(|r| r.2.trials.is_none())
-                .map(|r| r.2.best)
+                .filter(|r| r.3.trials.is_none())
+                .map(|r| r.3.best)
                 .collect();
-            let secs: f64 = rows.iter().map(|r| r.2.secs).sum();
-            let slowest = rows.iter().map(|r| r.2.slowest).fold(0.0, f64::max);
+            let secs: f64 = rows.iter().map(|r| r.3.secs).sum();
+            let slowest = rows.iter().map(|r| r.3.slowest).fold(0.0, f64::max);
             let med = median(counts.clone());
             medians[fi][mi] = med;
             let mean = counts.iter().sum::<f64>() / counts.len() as f64;
@@ -394,6 +412,22 @@ fn main() {
     println!();
     for note in notes {
         println!("{note}");
+    }
+    for (fi, func) in functions.iter().enumerate() {
+        let runs: Vec<String> = results
+            .iter()
+            .filter(|r| r.0 == fi && r.1 == 0)
+            .map(|r| match r.3.trials {
+                Some(n) => format!("{}:{n}", r.2),
+                None => format!("{}:>{cap} (best {:.4})", r.2, r.3.best),
+            })
+            .collect();
+        println!(
+            "{} {:?} per seed: {}",
+            func.name,
+            methods[0],
+            runs.join(", ")
+        );
     }
     const DRAWS: u64 = 20_000_000;
     for (fi, func) in functions.iter().enumerate() {

@@ -5,11 +5,15 @@
 //! Trials still running (and trials that errored) are "constant liars": the process is
 //! conditioned on them as if they had scored as badly as the worst completed trial, so parallel
 //! workers are not sent to the same place and regions that crash are not revisited.
+//!
+//! A run whose best score has stopped improving "escapes": its proposals leave the basins it
+//! stalled in and search the rest of the space from the best point found there, so that one
+//! good local optimum does not hold it for the rest of its budget.
 
 use rafiki_types::knob::Knobs;
 use rand::Rng;
 
-use crate::gp::{fit_hyper, Gp};
+use crate::gp::{fit_hyper, Gp, Hyper};
 use crate::space::Space;
 
 /// At most this many scored trials feed the process; beyond it the best half and the most
@@ -19,6 +23,14 @@ const MAX_OBSERVATIONS: usize = 200;
 const REFINE: usize = 5;
 /// Exploration margin of expected improvement, in units of the scores' standard deviation.
 const XI: f64 = 0.001;
+/// A run has stalled when, over its last [`STALL_WINDOW`] scored trials, its best score rose by
+/// at most this fraction of the scores' standard deviation.
+const STALL_TOLERANCE: f64 = 1e-3;
+/// How many scored trials a stall is judged over. Shorter windows cut Branin runs short of the
+/// 1% band before they had converged (docs/benchmarks.md).
+const STALL_WINDOW: usize = 20;
+/// The radius of a basin that escape proposals leave, in fitted length scales.
+const ESCAPE_RADIUS: f64 = 2.0;
 
 /// What the advisor knows, already in cube coordinates, in trial order.
 #[derive(Debug, Default)]
@@ -142,15 +154,27 @@ fn fit_subset(x: &[f64], y: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
     (xs, picked.iter().map(|&i| y[i]).collect())
 }
 
-fn acquire(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Option<Knobs> {
-    let d = space.dim();
-    let kept = keep_for_model(&obs.scored);
-    let raw: Vec<f64> = kept.iter().map(|(_, y)| *y).collect();
+/// A Gaussian process on normalised scores (higher is better) and the best of them.
+struct Model {
+    gp: Gp,
+    hyper: Hyper,
+    best: f64,
+}
+
+/// Normalises the scores of `scored`, fits the hyperparameters on them (or a subset), then
+/// conditions the process on them and on `pending` points as constant liars.
+fn fit_model(
+    d: usize,
+    scored: &[&(Vec<f64>, f64)],
+    pending: &[&Vec<f64>],
+    rng: &mut impl Rng,
+) -> Option<Model> {
+    let raw: Vec<f64> = scored.iter().map(|(_, y)| *y).collect();
     let mean = raw.iter().sum::<f64>() / raw.len() as f64;
     let var = raw.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / raw.len() as f64;
     let std = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
     let y: Vec<f64> = raw.iter().map(|v| (v - mean) / std).collect();
-    let x: Vec<f64> = kept.iter().flat_map(|(p, _)| p.iter().copied()).collect();
+    let x: Vec<f64> = scored.iter().flat_map(|(p, _)| p.iter().copied()).collect();
 
     // Hyperparameters come from real scores only; the liars join afterwards.
     let (x_fit, y_fit) = fit_subset(&x, &y, d);
@@ -159,11 +183,134 @@ fn acquire(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Option<Knob
     let best = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut x_all = x;
     let mut y_all = y;
-    for p in &obs.pending {
+    for p in pending {
         x_all.extend_from_slice(p);
         y_all.push(worst);
     }
     let gp = Gp::new(&x_all, &y_all, d, &hyper)?;
+    Some(Model { gp, hyper, best })
+}
+
+/// The region around an incumbent that an escape proposal must leave: the points within
+/// [`ESCAPE_RADIUS`] length scales of it, in the metric of the fitted kernel (so a coordinate
+/// the scores hardly depend on stretches the region along it).
+struct Basin {
+    centre: Vec<f64>,
+    inv_length: Vec<f64>,
+}
+
+impl Basin {
+    /// The basin around `centre` under the kernel of `hyper`.
+    fn new(centre: &[f64], hyper: &Hyper) -> Basin {
+        Basin {
+            centre: centre.to_vec(),
+            inv_length: hyper.0[..centre.len()].iter().map(|l| (-l).exp()).collect(),
+        }
+    }
+
+    fn contains(&self, p: &[f64]) -> bool {
+        let r2: f64 = p
+            .iter()
+            .zip(&self.centre)
+            .zip(&self.inv_length)
+            .map(|((a, c), il)| ((a - c) * il).powi(2))
+            .sum();
+        r2 < ESCAPE_RADIUS * ESCAPE_RADIUS
+    }
+}
+
+/// The basins a run has stalled in, or `None` if it is not stalled now. A prefix of the scored
+/// trials (in trial order) is stalled when, over its last [`STALL_WINDOW`] trials, its best
+/// score rose by at most [`STALL_TOLERANCE`] times the standard deviation of its scores; the
+/// basins are the best points of the stalled prefixes (indices into `scored`, each once, in
+/// the order they were found). Replaying every prefix makes them a function of the history
+/// alone, like everything else here.
+fn stalls(space: &Space, scored: &[(Vec<f64>, f64)]) -> Option<Vec<usize>> {
+    // `prefix_best[m]`: the index of the best of the first `m + 1` scores (the earliest on ties).
+    let mut prefix_best: Vec<usize> = Vec::with_capacity(scored.len());
+    let mut basins: Vec<usize> = Vec::new();
+    let mut stalled = false;
+    // Running mean and sum of squared deviations (Welford), for the prefix's standard deviation.
+    let (mut mean, mut m2) = (0.0, 0.0);
+    for (m, (_, y)) in scored.iter().enumerate() {
+        let len = m + 1;
+        let delta = y - mean;
+        mean += delta / len as f64;
+        m2 += delta * (y - mean);
+        let best = match prefix_best.last() {
+            Some(&b) if scored[b].1 >= *y => b,
+            _ => m,
+        };
+        prefix_best.push(best);
+        stalled = len >= initial_points(space) + STALL_WINDOW && {
+            let (now, before) = (
+                scored[best].1,
+                scored[prefix_best[len - 1 - STALL_WINDOW]].1,
+            );
+            now - before <= STALL_TOLERANCE * (m2 / len as f64).sqrt()
+        };
+        if stalled && !basins.contains(&best) {
+            basins.push(best);
+        }
+    }
+    stalled.then_some(basins)
+}
+
+fn acquire(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Option<Knobs> {
+    let d = space.dim();
+    let kept = keep_for_model(&obs.scored);
+    let pending: Vec<&Vec<f64>> = obs.pending.iter().collect();
+    let model = fit_model(d, &kept, &pending, rng)?;
+    // Every trial of a stalled run escapes: the basins it stalled in are cut out, and the
+    // process is refitted on what lies outside them, so expected improvement works from the best
+    // point elsewhere instead of from an optimum it cannot beat nearby. Once an escape beats the
+    // incumbent the run is no longer stalled, and the plain search refines the new best.
+    if let Some(stalled_at) = stalls(space, &obs.scored) {
+        let basins: Vec<Basin> = stalled_at
+            .iter()
+            .map(|&i| Basin::new(&obs.scored[i].0, &model.hyper))
+            .collect();
+        if let Some(knobs) = escape(space, obs, &kept, &basins, rng) {
+            return Some(knobs);
+        }
+    }
+    maximise(space, &model, &kept, &obs.taken, &|_| true, rng)
+}
+
+/// An escape proposal: the point outside every basin that maximises expected improvement over
+/// the best score outside them, under a process fitted to the points outside them. `None` if
+/// too few points lie outside to fit one, or no candidate does.
+fn escape(
+    space: &Space,
+    obs: &Observations,
+    kept: &[&(Vec<f64>, f64)],
+    basins: &[Basin],
+    rng: &mut impl Rng,
+) -> Option<Knobs> {
+    let outside = |p: &[f64]| basins.iter().all(|b| !b.contains(p));
+    let scored: Vec<&(Vec<f64>, f64)> = kept.iter().copied().filter(|(x, _)| outside(x)).collect();
+    if scored.len() < initial_points(space) {
+        return None;
+    }
+    let pending: Vec<&Vec<f64>> = obs.pending.iter().filter(|p| outside(p)).collect();
+    let model = fit_model(space.dim(), &scored, &pending, rng)?;
+    maximise(space, &model, &scored, &obs.taken, &outside, rng)
+}
+
+/// The candidate with the highest expected improvement among those `allowed`, whose knobs no
+/// trial has taken (if every allowed candidate is taken, the best of them); `None` if no
+/// candidate is allowed. `kept` are the scored points the model was fitted to: the best few
+/// seed local candidates.
+fn maximise(
+    space: &Space,
+    model: &Model,
+    kept: &[&(Vec<f64>, f64)],
+    taken: &[Knobs],
+    allowed: &dyn Fn(&[f64]) -> bool,
+    rng: &mut impl Rng,
+) -> Option<Knobs> {
+    let d = space.dim();
+    let (gp, best) = (&model.gp, model.best);
     let mut k = Vec::new();
     // Log-EI at `p`, exact when it can exceed `floor`; otherwise an upper bound at most
     // `floor`, from the posterior mean and a variance bound, without the `O(n^2)` solve (EI
@@ -209,6 +356,10 @@ fn acquire(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Option<Knob
             }
         }
     }
+    candidates.retain(|c| allowed(c));
+    if candidates.is_empty() {
+        return None;
+    }
     // Exact values for the candidates that can be among the best `REFINE`, in decreasing
     // order of their bounds; the others keep their bounds, which are lower (`false`: a bound).
     let mut bounded: Vec<(f64, Vec<f64>)> = candidates
@@ -238,6 +389,10 @@ fn acquire(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Option<Knob
         let mut step = 0.05;
         for _ in 0..40 {
             let q = perturb(&point, step, rng);
+            if !allowed(&q) {
+                step = (step * 0.85).max(1e-4);
+                continue;
+            }
             let v = score(&q, value);
             if v > value {
                 value = v;
@@ -261,7 +416,7 @@ fn acquire(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Option<Knob
             break;
         }
         let knobs = space.decode(p);
-        if obs.taken.contains(&knobs) {
+        if taken.contains(&knobs) {
             continue;
         }
         let v = if *exact {
@@ -389,6 +544,123 @@ mod tests {
         assert!(xs.len() < x.len());
         let subset = rmse(&fit_hyper(&xs, &ys, d, &mut rng));
         assert!(subset < 1.5 * full + 1e-3, "subset {subset} vs full {full}");
+    }
+
+    fn two_floats() -> Space {
+        let config = serde_json::from_str(
+            r#"{"a": {"type": "FLOAT", "value_min": 0, "value_max": 1},
+                "b": {"type": "FLOAT", "value_min": 0, "value_max": 1}}"#,
+        )
+        .unwrap();
+        Space::new(&config)
+    }
+
+    /// Scored points at `(i / n, 0.5)` with the given scores, in that order.
+    fn line(scores: &[f64]) -> Vec<(Vec<f64>, f64)> {
+        let n = scores.len() as f64;
+        scores
+            .iter()
+            .enumerate()
+            .map(|(i, &y)| (vec![i as f64 / n, 0.5], y))
+            .collect()
+    }
+
+    #[test]
+    fn stalls_replays_the_history_and_names_each_basin_once() {
+        let space = two_floats();
+        assert_eq!(initial_points(&space), 3);
+        // Three initial points, then ten improvements: never stalled.
+        let mut scores: Vec<f64> = (0..13).map(f64::from).collect();
+        assert_eq!(stalls(&space, &line(&scores)), None);
+        // Twenty trials below the best (index 12): stalled there, once the window is full.
+        scores.extend([5.0; STALL_WINDOW - 1]);
+        assert_eq!(stalls(&space, &line(&scores)), None);
+        scores.push(5.0);
+        assert_eq!(stalls(&space, &line(&scores)), Some(vec![12]));
+        // Gains far below the scores' spread (about 4) do not end a stall, and move its basin.
+        scores.push(12.0 + 1e-6);
+        let last = scores.len() - 1;
+        assert_eq!(stalls(&space, &line(&scores)), Some(vec![12, last]));
+        // A real gain ends it; twenty more flat trials start another, with both basins kept.
+        scores.push(20.0);
+        let better = scores.len() - 1;
+        assert_eq!(stalls(&space, &line(&scores)), None);
+        scores.extend([5.0; STALL_WINDOW]);
+        assert_eq!(stalls(&space, &line(&scores)), Some(vec![12, last, better]));
+    }
+
+    /// A history stuck at a local optimum at `(0.8, 0.8)`: a spread design, then trials
+    /// crowding the optimum without beating the best one. With `best_last` the best trial is
+    /// moved to the end, so the same points make a run that has just improved.
+    fn stuck_history(best_last: bool) -> Observations {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let f = |p: &[f64]| {
+            let local = (-((p[0] - 0.8).powi(2) + (p[1] - 0.8).powi(2)) / 0.01).exp();
+            let global = 1.5 * (-((p[0] - 0.2).powi(2) + (p[1] - 0.25).powi(2)) / 0.002).exp();
+            local + global
+        };
+        // A 5 x 5 grid, then the best trial near the optimum, then thirty worse ones around it.
+        let mut points: Vec<Vec<f64>> = (0..25)
+            .map(|i| vec![f64::from(i % 5) / 4.0, f64::from(i / 5) / 4.0])
+            .collect();
+        points.push(vec![0.79, 0.81]);
+        for _ in 0..30 {
+            let angle = std::f64::consts::TAU * rng.gen::<f64>();
+            let radius = 0.02 + 0.03 * rng.gen::<f64>();
+            points.push(vec![0.8 + radius * angle.cos(), 0.8 + radius * angle.sin()]);
+        }
+        if best_last {
+            let best = points.remove(25);
+            points.push(best);
+        }
+        let space = two_floats();
+        let mut obs = Observations::default();
+        for p in points {
+            obs.taken.push(space.decode(&p));
+            let y = f(&p);
+            obs.scored.push((p, y));
+        }
+        obs
+    }
+
+    #[test]
+    fn a_stalled_run_proposes_outside_the_basin_it_stalled_in() {
+        use rand::SeedableRng;
+        let space = two_floats();
+        let propose = |obs: &Observations| {
+            let mut design = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+            // The same generator state `acquire` starts from: its first draws fit this model.
+            let kept = keep_for_model(&obs.scored);
+            let model = fit_model(space.dim(), &kept, &[], &mut rng.clone()).unwrap();
+            let knobs = next_point(&space, obs, &mut design, &mut rng);
+            (space.encode(&knobs).unwrap(), model)
+        };
+
+        let stuck = stuck_history(false);
+        let basins = stalls(&space, &stuck.scored).expect("stalled");
+        assert_eq!(basins, vec![25]);
+        let (p, model) = propose(&stuck);
+        let basin = Basin::new(&stuck.scored[25].0, &model.hyper);
+        assert!(!basin.contains(&p), "{p:?} is in the basin");
+        // Not just the basin's rim: the process fitted to the points outside it sends the
+        // search to the unexplored part of the square.
+        let dist = ((p[0] - 0.8).powi(2) + (p[1] - 0.8).powi(2)).sqrt();
+        assert!(dist > 0.15, "{p:?} is {dist} from the stalled optimum");
+
+        // The same points, the best last: not stalled, and the search stays at the optimum.
+        let improving = stuck_history(true);
+        assert_eq!(stalls(&space, &improving.scored), None);
+        let (q, model) = propose(&improving);
+        let best = &improving.scored.last().unwrap().0;
+        assert!(
+            Basin::new(best, &model.hyper).contains(&q),
+            "{q:?} left the basin"
+        );
+
+        // Deterministic: the same history and seeds give the same point.
+        assert_eq!(propose(&stuck).0, p);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! Three advisors, chosen from the knob config as Rafiki does ([`advisor_type`]):
 //! - **Fixed** for configs of only fixed and policy knobs: exactly one trial.
 //! - **Bayesian optimisation** for float, integer and categorical search spaces: a Gaussian
-//!   process with expected improvement.
+//!   process with expected improvement, which leaves a local optimum it has stalled in.
 //! - **Random** for everything else (architecture knobs): uniform sampling.
 
 mod bayes_opt;

@@ -345,6 +345,37 @@ fn the_same_history_gives_the_same_proposal_whatever_its_order() {
 }
 
 #[test]
+fn a_stalled_search_escapes_within_the_knob_rules_and_deterministically() {
+    // Scores are 0.5 over most of the space, with one peak (RBF kernel, `lr` near 1e-3, no
+    // dropout): the run gains too little on its best to count from its 26th scored trial on
+    // (initial design plus the twenty-trial window), so the proposals after that escape, in a
+    // space of every knob type. They must still be valid, distinct and reproducible.
+    let cfg = mixed_config();
+    let history = drive(AdvisorType::BayesOpt, &cfg, 45, 11, |p| {
+        let lr = p.knobs["lr"].as_f64().unwrap().log10() + 3.0;
+        let rbf = f64::from(u8::from(p.knobs["kernel"] == json!("rbf")));
+        (rbf - 4.0 * lr * lr - p.knobs["dropout"].as_f64().unwrap()).max(0.5)
+    });
+    for (i, t) in history.iter().enumerate() {
+        check_mixed_knobs(&t.proposal);
+        assert!(
+            history[..i]
+                .iter()
+                .all(|u| u.proposal.knobs != t.proposal.knobs),
+            "{:?} proposed twice",
+            t.proposal.knobs
+        );
+    }
+    let a = expect_proposal(propose(&request(&cfg, &history, unlimited())));
+    let mut reversed = history.clone();
+    reversed.reverse();
+    assert_eq!(
+        expect_proposal(propose(&request(&cfg, &reversed, unlimited()))),
+        a
+    );
+}
+
+#[test]
 fn running_trials_are_not_proposed_again() {
     // 4 x 2 = 8 points; with every trial still running, the first 8 proposals are all distinct,
     // both during the initial design and once the process is in use.
