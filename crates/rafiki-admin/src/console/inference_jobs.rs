@@ -220,7 +220,8 @@ pub async fn stop(
         &user.origin,
         &app,
         parse_version(&version)?,
-    ).await?;
+    )
+    .await?;
     Ok(redirect(&format!("{PREFIX}/inference_jobs?done=stopped")))
 }
 

@@ -137,7 +137,11 @@ impl Orchestrator {
                     err.into()
                 }
             })?;
-        let created = actor.did(AuditAction::InferenceJobCreate, TargetKind::InferenceJob, id);
+        let created = actor.did(
+            AuditAction::InferenceJobCreate,
+            TargetKind::InferenceJob,
+            id,
+        );
         audit::insert(&mut *tx, &created).await?;
         let mut launches = Vec::new();
         let mut predictor = self

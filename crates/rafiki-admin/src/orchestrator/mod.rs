@@ -428,7 +428,11 @@ impl Orchestrator {
                 err.into()
             }
         })?;
-        let created = actor.did(AuditAction::TrainJobCreate, TargetKind::TrainJob, job.job.id);
+        let created = actor.did(
+            AuditAction::TrainJobCreate,
+            TargetKind::TrainJob,
+            job.job.id,
+        );
         audit::insert(&mut *tx, &created).await?;
         let mut subs = Vec::with_capacity(model_ids.len());
         for (model_id, share) in model_ids.iter().zip(shares) {

@@ -39,9 +39,12 @@ impl AuditQuery {
     /// anything).
     pub fn filter(&self) -> ApiResult<Filter> {
         Ok(Filter {
-            actor: parse(self.actor.as_deref(), "actor", "a user id (a UUID)", |text| {
-                text.parse().ok()
-            })?,
+            actor: parse(
+                self.actor.as_deref(),
+                "actor",
+                "a user id (a UUID)",
+                |text| text.parse().ok(),
+            )?,
             action: parse(
                 self.action.as_deref(),
                 "action",
@@ -128,7 +131,11 @@ mod tests {
         ] {
             let err = q.filter().unwrap_err();
             assert_eq!(err.name(), ErrorName::InvalidRequestError);
-            assert!(err.message().contains(&format!("`{name}`")), "{}", err.message());
+            assert!(
+                err.message().contains(&format!("`{name}`")),
+                "{}",
+                err.message()
+            );
         }
     }
 }

@@ -250,18 +250,18 @@ pub async fn delete(
     )
     .await
     .map_err(|err| {
-            if err.is_constraint(datasets::USED_AS_TRAIN_DATASET)
-                || err.is_constraint(datasets::USED_AS_VAL_DATASET)
-            {
-                invalid_dataset(format!(
-                    "Dataset {id} is used by a train job and cannot be deleted."
-                ))
-                .with_status(StatusCode::CONFLICT)
-            } else {
-                err.into()
-            }
-        })?
-        .ok_or_else(|| not_found(id))?;
+        if err.is_constraint(datasets::USED_AS_TRAIN_DATASET)
+            || err.is_constraint(datasets::USED_AS_VAL_DATASET)
+        {
+            invalid_dataset(format!(
+                "Dataset {id} is used by a train job and cannot be deleted."
+            ))
+            .with_status(StatusCode::CONFLICT)
+        } else {
+            err.into()
+        }
+    })?
+    .ok_or_else(|| not_found(id))?;
     if let Err(err) = state
         .storage
         .remove(ObjectKind::Dataset, record.storage_key)

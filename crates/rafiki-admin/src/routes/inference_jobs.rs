@@ -4,8 +4,8 @@
 use axum::extract::State;
 use axum::Json;
 use rafiki_store::inference_jobs::{self, InferenceJobRecord};
-use rafiki_types::audit::{AuditAction, TargetKind};
 use rafiki_store::{services, trials};
+use rafiki_types::audit::{AuditAction, TargetKind};
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::ids::{TrainJobId, UserId};
 use rafiki_types::inference::{

@@ -109,7 +109,9 @@ pub async fn create_model(
     req: Request,
 ) -> ApiResult<Json<ModelRef>> {
     let form = read_form(req, &state, &FORM, &upload_limit(&state)).await?;
-    Ok(Json(create(&state, caller, &origin, form).await?.reference()))
+    Ok(Json(
+        create(&state, caller, &origin, form).await?.reference(),
+    ))
 }
 
 /// The bound on a model file (`RAFIKI_MAX_MODEL_BYTES`).
@@ -312,16 +314,16 @@ pub async fn delete(
     )
     .await
     .map_err(|err| {
-            if err.is_constraint(models::USED_BY_SUB_TRAIN_JOB) {
-                ApiError::new(
-                    ErrorName::ModelUsedError,
-                    format!("Model {id} is used by a train job and cannot be deleted."),
-                )
-            } else {
-                err.into()
-            }
-        })?
-        .ok_or_else(|| not_found(id))?;
+        if err.is_constraint(models::USED_BY_SUB_TRAIN_JOB) {
+            ApiError::new(
+                ErrorName::ModelUsedError,
+                format!("Model {id} is used by a train job and cannot be deleted."),
+            )
+        } else {
+            err.into()
+        }
+    })?
+    .ok_or_else(|| not_found(id))?;
     if let Err(err) = state
         .storage
         .remove(ObjectKind::ModelFile, record.storage_key)

@@ -4,8 +4,8 @@
 use axum::extract::State;
 use axum::Json;
 use rafiki_store::train_jobs::{self, NewTrainJob, TrainJobRecord};
-use rafiki_types::audit::{AuditAction, TargetKind};
 use rafiki_store::{datasets, models, services, trials};
+use rafiki_types::audit::{AuditAction, TargetKind};
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::train::{
     CreateTrainJobRequest, TrainBudget, TrainJob, TrainJobDetail, TrainJobRef, Trial,
@@ -46,7 +46,9 @@ pub async fn create_train_job(
     origin: Origin,
     ApiJson(req): ApiJson<CreateTrainJobRequest>,
 ) -> ApiResult<Json<TrainJobRef>> {
-    Ok(Json(reference(&create(&state, caller, &origin, &req).await?)))
+    Ok(Json(reference(
+        &create(&state, caller, &origin, &req).await?,
+    )))
 }
 
 /// Validates a train job in the contract's order and hands it to the orchestrator, which
@@ -286,10 +288,11 @@ pub async fn stop(
     app_version: i32,
 ) -> ApiResult<TrainJobRecord> {
     let record = caller_job(state, caller, app, app_version).await?;
-    let event =
-        origin
-            .actor(caller)
-            .did(AuditAction::TrainJobStop, TargetKind::TrainJob, record.job.id);
+    let event = origin.actor(caller).did(
+        AuditAction::TrainJobStop,
+        TargetKind::TrainJob,
+        record.job.id,
+    );
     state
         .orchestrator
         .stop_train_job(record.job.id, &event)
@@ -404,7 +407,10 @@ pub async fn stop_all(
     let mut train = Vec::new();
     for job in train_jobs::list_live(&state.pool).await? {
         let event = actor.did(AuditAction::JobsStopAll, TargetKind::TrainJob, job.job.id);
-        state.orchestrator.stop_train_job(job.job.id, &event).await?;
+        state
+            .orchestrator
+            .stop_train_job(job.job.id, &event)
+            .await?;
         train.push(JobId { id: job.job.id });
     }
     Ok(StoppedJobs {

@@ -90,15 +90,15 @@ pub async fn create(
     )
     .await
     .map_err(|err| {
-            if err.is_constraint(rafiki_store::users::EMAIL_UNIQUE) {
-                ApiError::new(
-                    ErrorName::UserExistsError,
-                    format!("A user with email `{}` already exists.", req.email),
-                )
-            } else {
-                err.into()
-            }
-        })?;
+        if err.is_constraint(rafiki_store::users::EMAIL_UNIQUE) {
+            ApiError::new(
+                ErrorName::UserExistsError,
+                format!("A user with email `{}` already exists.", req.email),
+            )
+        } else {
+            err.into()
+        }
+    })?;
     state.users.run_once(&state.pool).await?;
     Ok(CreatedUser {
         id: user.id,
@@ -183,11 +183,11 @@ pub async fn ban(
     )
     .await?
     .ok_or_else(|| {
-            ApiError::new(
-                ErrorName::UserAlreadyBannedError,
-                format!("User `{}` is already banned.", target.email),
-            )
-        })?;
+        ApiError::new(
+            ErrorName::UserAlreadyBannedError,
+            format!("User `{}` is already banned.", target.email),
+        )
+    })?;
     state.users.run_once(&state.pool).await?;
     stop_live_jobs(state, &actor, target.id).await?;
     Ok(banned)
@@ -219,7 +219,10 @@ async fn stop_live_jobs(state: &AppState, actor: &Actor, user_id: uuid::Uuid) ->
     for job in rafiki_store::train_jobs::list_live(&state.pool).await? {
         if job.user_id == user_id {
             let event = actor.did(AuditAction::TrainJobStop, TargetKind::TrainJob, job.job.id);
-            state.orchestrator.stop_train_job(job.job.id, &event).await?;
+            state
+                .orchestrator
+                .stop_train_job(job.job.id, &event)
+                .await?;
         }
     }
     Ok(())
