@@ -75,8 +75,7 @@ impl Orchestrator {
             .write_inference_job(
                 user_id,
                 train_job_id,
-                trials,
-                &models,
+                &trials.iter().zip(&models).collect::<Vec<_>>(),
                 placements,
                 budget,
                 actor,
@@ -107,15 +106,14 @@ impl Orchestrator {
         })
     }
 
-    /// The job's rows and its audit row in one transaction; returns its id and its services to
-    /// launch, the predictor first. The job's predict secret is made here: its predictor sends it to its
-    /// workers, which answer nobody else.
+    /// The job's rows and its audit row in one transaction, serving each trial with its model;
+    /// returns its id and its services to launch, the predictor first. The job's predict secret
+    /// is made here: its predictor sends it to its workers, which answer nobody else.
     async fn write_inference_job(
         &self,
         user_id: UserId,
         train_job_id: TrainJobId,
-        trials: &[TrialRecord],
-        models: &[ModelLaunch],
+        served: &[(&TrialRecord, &ModelLaunch)],
         placements: Vec<Placement>,
         budget: InferenceBudget,
         actor: &Actor,
@@ -159,7 +157,7 @@ impl Orchestrator {
         inference_jobs::insert_predictor(&mut *tx, InferenceJobId(id), ServiceId(predictor.id))
             .await?;
         launches.push(predictor);
-        for (trial, model) in trials.iter().zip(models) {
+        for (trial, model) in served {
             let owners = Owners {
                 job: user_id.0,
                 model: model.owner,
