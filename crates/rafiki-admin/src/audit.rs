@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::Method;
+use axum::http::{Extensions, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use rafiki_service::request_id::RequestId;
@@ -38,15 +38,14 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// The origin of the request whose parts these are.
-    pub fn of(parts: &Parts) -> Origin {
+    /// The origin of the request with these extensions (its peer's address and id, set by the
+    /// server and `rafiki_service::request_id::assign`).
+    pub fn of(extensions: &Extensions) -> Origin {
         Origin {
-            client: parts
-                .extensions
+            client: extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|ConnectInfo(peer)| peer.ip()),
-            request_id: parts
-                .extensions
+            request_id: extensions
                 .get::<RequestId>()
                 .map(|id| id.as_str().to_owned()),
         }
@@ -76,7 +75,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(Origin::of(parts))
+        Ok(Origin::of(&parts.extensions))
     }
 }
 
@@ -146,10 +145,8 @@ pub async fn record_refusals(
     let Some((action, kind)) = action_of(req.method(), template.as_str()) else {
         return next.run(req).await;
     };
-    let (parts, body) = req.into_parts();
-    let origin = Origin::of(&parts);
-    let target = kind.map(|kind| (kind, path_target(template.as_str(), parts.uri.path())));
-    req = Request::from_parts(parts, body);
+    let origin = Origin::of(req.extensions());
+    let target = kind.map(|kind| (kind, path_target(template.as_str(), req.uri().path())));
     let slot = CallerSlot::default();
     req.extensions_mut().insert(slot.clone());
     let response = next.run(req).await;

@@ -123,7 +123,7 @@ impl FromRequestParts<AppState> for ConsoleUser {
             Ok(user) => Ok(ConsoleUser {
                 user,
                 session,
-                origin: Origin::of(parts),
+                origin: Origin::of(&parts.extensions),
             }),
             Err(TokenRefused::Expired) => Err(ToLogin {
                 next,

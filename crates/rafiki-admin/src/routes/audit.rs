@@ -110,6 +110,25 @@ mod tests {
         }
     }
 
+    /// The fuzz run generates filters from the document: it must name the actions and formats
+    /// the checks accept.
+    #[test]
+    fn the_document_declares_the_filters_formats_and_the_action_names() {
+        let doc = crate::openapi::api_doc(&crate::config::Settings::dev_defaults());
+        let doc = serde_json::to_value(doc).unwrap();
+        let text = doc["paths"]["/audit"]["get"].to_string()
+            + &doc["components"]["schemas"]["AuditAction"].to_string();
+        for expected in [
+            "train_job.stop",
+            "jobs.stop_all",
+            "login",
+            "\"uuid\"",
+            "date-time",
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
+    }
+
     #[test]
     fn filters_parse_or_are_refused_by_name() {
         let filter = query(
