@@ -7,11 +7,10 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rafiki_types::error::{ErrorBody, ErrorName};
-use rafiki_types::user::{LoginRequest, LoginResponse};
-
 use rafiki_store::users::UserRecord;
 use rafiki_types::audit::{AuditAction, TargetKind, OUTCOME_OK};
+use rafiki_types::error::{ErrorBody, ErrorName};
+use rafiki_types::user::{LoginRequest, LoginResponse};
 
 use crate::audit::Origin;
 use crate::auth::extract::AuthUser;

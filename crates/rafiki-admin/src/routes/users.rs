@@ -9,12 +9,11 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::Json;
+use rafiki_store::audit::{self, Actor};
+use rafiki_types::audit::{AuditAction, TargetKind};
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::user::{BanUserRequest, CreateUserRequest, CreatedUser, User, UserType};
 use strum::VariantArray;
-
-use rafiki_store::audit::{self, Actor};
-use rafiki_types::audit::{AuditAction, TargetKind};
 
 use crate::audit::Origin;
 use crate::auth::extract::{Admins, Authorized};

@@ -401,21 +401,26 @@ async fn logins_are_recorded_without_their_password() {
     }
 }
 
+/// Makes every transaction that inserts into `table` fail at commit, after everything else
+/// in it (its audit row included) was written, as a deferred constraint would.
+async fn refuse_at_commit(app: &TestApp, table: &str) {
+    let sql = format!(
+        "create function refuse_{table}() returns trigger language plpgsql as \
+         $$ begin raise exception 'refused at commit'; end $$; \
+         create constraint trigger refuse_{table} after insert on {table} \
+         deferrable initially deferred for each row execute function refuse_{table}();"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_change_that_rolls_back_leaves_no_success_row() {
     let app = spawn_app().await;
     let sa = app.superadmin().await;
-    // A deferred check refuses every new user at commit, after the audit row was written in
-    // the same transaction, as a deferred constraint would.
-    sqlx::raw_sql(
-        "create function refuse_user() returns trigger language plpgsql as \
-         $$ begin raise exception 'no more users'; end $$; \
-         create constraint trigger refuse_user after insert on users \
-         deferrable initially deferred for each row execute function refuse_user();",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    refuse_at_commit(&app, "users").await;
     let body = json!({"email": "x@rafiki", "password": USER_PASSWORD, "user_type": "ADMIN"});
     let res = send(
         &app,
@@ -586,6 +591,25 @@ async fn job_creation_and_stops_are_recorded_by_whoever_did_them() {
         .await;
     assert_eq!(stops.as_array().unwrap().len(), 1, "{stops}");
     assert_eq!(stops[0]["target_id"], three.as_str());
+
+    // A job whose transaction fails at commit, after its audit row: neither is kept.
+    refuse_at_commit(&app, "train_jobs").await;
+    let body = job("four", json!({"TIME_HOURS": 1}), 30.0);
+    let res = send(
+        &app,
+        Method::POST,
+        "/train_jobs",
+        Some(&dev),
+        body,
+        "audit-tj-rollback",
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let row = row_of(&app, "audit-tj-rollback").await;
+    assert_eq!(row["action"], "train_job.create");
+    assert_eq!(row["outcome"], "InternalServerError");
+    let res = app.get("/train_jobs/four", &dev).await;
+    assert_eq!(json_ok(res).await, json!([]));
 }
 
 #[tokio::test]
