@@ -14,7 +14,7 @@ use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, OriginalUri, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Extensions, Method};
 use axum::middleware::Next;
@@ -92,10 +92,14 @@ impl CallerSlot {
     }
 }
 
-/// The action of a mutating API route, by method and route template; `None` for reads, for the
-/// services' internal routes and for `POST /tokens` (logins record themselves).
+/// The action of a mutating route of the API or of the console's forms, by method and route
+/// template; `None` for reads, for the services' internal routes and for the logins (which
+/// record themselves).
 pub fn action_of(method: &Method, template: &str) -> Option<(AuditAction, Option<TargetKind>)> {
     use AuditAction::*;
+    if let Some(form) = template.strip_prefix(crate::console::PREFIX) {
+        return console_action_of(method, form);
+    }
     let action = match (method.as_str(), template) {
         ("POST", "/users") => (UserCreate, None),
         ("DELETE", "/users") => (UserBan, None),
@@ -117,6 +121,31 @@ pub fn action_of(method: &Method, template: &str) -> Option<(AuditAction, Option
     Some(action)
 }
 
+/// The action of a console form, by method and route template under the console's prefix.
+fn console_action_of(method: &Method, template: &str) -> Option<(AuditAction, Option<TargetKind>)> {
+    use AuditAction::*;
+    if method != Method::POST {
+        return None;
+    }
+    let action = match template {
+        "/users" => (UserCreate, None),
+        "/users/ban" => (UserBan, None),
+        "/datasets" => (DatasetCreate, None),
+        "/datasets/{id}/delete" => (DatasetDelete, Some(TargetKind::Dataset)),
+        "/models" => (ModelCreate, None),
+        "/models/{id}/delete" => (ModelDelete, Some(TargetKind::Model)),
+        "/train_jobs" => (TrainJobCreate, None),
+        "/train_jobs/{app}/{app_version}/stop" => (TrainJobStop, Some(TargetKind::TrainJob)),
+        "/inference_jobs" => (InferenceJobCreate, None),
+        "/inference_jobs/{app}/{app_version}/stop" => {
+            (InferenceJobStop, Some(TargetKind::InferenceJob))
+        }
+        "/stop_all" => (JobsStopAll, None),
+        _ => return None,
+    };
+    Some(action)
+}
+
 /// What the path names where `template` has parameters (`{id}`, `{app}/{app_version}`), as
 /// sent (percent-encoded), joined by `/`; cut to the column's bound when recorded.
 fn path_target(template: &str, path: &str) -> String {
@@ -129,11 +158,12 @@ fn path_target(template: &str, path: &str) -> String {
         .join("/")
 }
 
-/// Middleware on the API's routes: records a refusal row (outcome: the contract's error name)
-/// for every error answer of a mutating route ([`action_of`]) to an authenticated caller.
-/// Requests without a valid token are not recorded: anyone can send them, so recording them
-/// would let anyone fill the table, and they change nothing. Successes are not recorded here
-/// but in their change's transaction.
+/// Middleware on the API's routes and the console's: records a refusal row (outcome: the
+/// contract's error name) for every error answer (4xx, 5xx) of a mutating route
+/// ([`action_of`]) to an authenticated caller. Requests without a valid token or session are
+/// not recorded: anyone can send them, so recording them would let anyone fill the table, and
+/// they change nothing. Successes (an API's 200, a console form's redirect) are not recorded
+/// here but in their change's transaction.
 pub async fn record_refusals(
     State(state): State<AppState>,
     mut req: Request,
@@ -146,11 +176,17 @@ pub async fn record_refusals(
         return next.run(req).await;
     };
     let origin = Origin::of(req.extensions());
-    let target = kind.map(|kind| (kind, path_target(template.as_str(), req.uri().path())));
+    // The whole path, as the template is whole (a nested router's request has its prefix cut).
+    let path = req
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or(req.uri().path(), |original| original.0.path());
+    let target = kind.map(|kind| (kind, path_target(template.as_str(), path)));
     let slot = CallerSlot::default();
     req.extensions_mut().insert(slot.clone());
     let response = next.run(req).await;
-    if response.status().is_success() {
+    let status = response.status();
+    if !status.is_client_error() && !status.is_server_error() {
         return response;
     }
     let Some(caller) = slot.0.get().copied() else {
@@ -159,7 +195,7 @@ pub async fn record_refusals(
     let outcome = response
         .extensions()
         .get::<ErrorName>()
-        .map_or_else(|| response.status().to_string(), |name| name.to_string());
+        .map_or_else(|| status.to_string(), |name| name.to_string());
     let event = origin.actor(caller).event(
         action,
         target.as_ref().map(|(kind, id)| (*kind, id.as_str())),

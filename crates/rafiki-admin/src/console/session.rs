@@ -30,7 +30,7 @@ use serde::Deserialize;
 use super::csrf;
 use super::page::{self, ConsoleError};
 use super::PREFIX;
-use crate::audit::Origin;
+use crate::audit::{CallerSlot, Origin};
 use crate::auth::extract::{AuthUser, TokenRefused};
 use crate::auth::jwt::TOKEN_LIFETIME;
 use crate::routes::tokens::{self, LoginError};
@@ -120,11 +120,16 @@ impl FromRequestParts<AppState> for ConsoleUser {
             .into_response());
         };
         match AuthUser::from_token(state, &session).await {
-            Ok(user) => Ok(ConsoleUser {
-                user,
-                session,
-                origin: Origin::of(&parts.extensions),
-            }),
+            Ok(user) => {
+                if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+                    slot.fill(user);
+                }
+                Ok(ConsoleUser {
+                    user,
+                    session,
+                    origin: Origin::of(&parts.extensions),
+                })
+            }
             Err(TokenRefused::Expired) => Err(ToLogin {
                 next,
                 expired: true,

@@ -105,14 +105,20 @@ pub fn router(state: AppState, doc: utoipa::openapi::OpenApi) -> Router {
         )
         .route("/actions/stop_all_jobs", post(train_jobs::stop_all_jobs))
         .route("/audit", get(audit::list_audit_events))
-        // The API's routes above (not the services' internal ones, not the console's) record
+        // The API's routes above and the console's (not the services' internal ones) record
         // their refusals in the audit trail.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::audit::record_refusals,
         ))
         .merge(internal::router())
-        .nest(crate::console::PREFIX, crate::console::router())
+        .nest(
+            crate::console::PREFIX,
+            crate::console::router().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::audit::record_refusals,
+            )),
+        )
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

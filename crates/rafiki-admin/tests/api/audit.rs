@@ -733,6 +733,24 @@ async fn a_console_action_is_recorded_once() {
         ("dataset", &dataset_id.to_string()),
         "OK",
     );
+    // A refused form is recorded as the API's refusal is, once.
+    let missing = uuid::Uuid::new_v4();
+    let path = format!("/console/datasets/{missing}/delete");
+    let req = browser
+        .request(Method::POST, &path)
+        .header("x-request-id", "audit-console-404")
+        .form(&[("csrf", csrf.as_str())]);
+    let res = browser.send(req).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let row = row_of(&app, "audit-console-404").await;
+    assert_row(
+        &row,
+        "dataset.delete",
+        &dev_id,
+        "MODEL_DEVELOPER",
+        ("dataset", &missing.to_string()),
+        "InvalidDatasetError",
+    );
     // The console's login is recorded as the API's is.
     let logins = rows(&app).await;
     let console_login = logins
