@@ -5,9 +5,9 @@
 //! Successes are recorded by whoever holds the change's transaction — the shared functions of
 //! `crate::routes` through `rafiki_store::audit::recorded`, the orchestrator for jobs — so a
 //! change that rolls back leaves no row saying it happened, and the console, which calls the
-//! same functions, is covered by the same code. Refusals (an error answer of a mutating route)
-//! are recorded after the fact by [`record_refusals`], a layer on the API's routes, so that no
-//! route can forget them. Logins record both themselves (`crate::routes::tokens::log_in`): only
+//! same functions, is covered by the same code. Refusals (an error answer of a mutating route
+//! or console form) are recorded after the fact by [`record_refusals`], a layer on the API's
+//! routes and the console's, so that no route can forget them. Logins record both themselves (`crate::routes::tokens::log_in`): only
 //! they know the account tried.
 
 use std::convert::Infallible;
