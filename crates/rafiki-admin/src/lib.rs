@@ -26,6 +26,7 @@ pub mod error;
 pub mod extract;
 pub mod gpus;
 pub mod images;
+pub mod metrics;
 pub mod openapi;
 pub mod orchestrator;
 pub mod paging;
