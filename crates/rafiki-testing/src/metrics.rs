@@ -27,9 +27,12 @@ impl Metrics {
             .unwrap_or_else(|| panic!("no metric family {name}"))
     }
 
-    /// Whether a family named `name` is there.
-    pub fn has(&self, name: &str) -> bool {
-        self.0.families.contains_key(name)
+    /// How many series the family named `name` has (0 when it is not there).
+    pub fn series(&self, name: &str) -> usize {
+        self.0
+            .families
+            .get(name)
+            .map_or(0, |family| family.iter_samples().count())
     }
 
     /// The value of the counter or gauge `name` whose labels include `labels`, summed over the

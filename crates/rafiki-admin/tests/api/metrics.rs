@@ -1,7 +1,7 @@
 //! Prometheus metrics (issue 18, item 1), read back through HTTP with an OpenMetrics parser
 //! (`rafiki_testing::metrics`): requests counted under their route's template (never a raw
 //! path), no token needed, `RAFIKI_METRICS_ADDR` moving them off the API port, a finished
-//! trial in the trial counters, GPUs allocated and freed, the queue, the service discovery
+//! trial in the trial counters, GPUs allocated and freed, the queue, database errors, the service discovery
 //! document of the predictors and the predictor's own metrics, and `promtool check metrics`.
 
 use std::time::Duration;
@@ -14,6 +14,7 @@ use crate::helpers::admin_process::free_port;
 use crate::helpers::jobs::{one_trial_job, Submitter};
 use crate::helpers::models::SLOW_MODEL;
 use crate::helpers::prerequisites::{predictor_built, python_ready};
+use crate::helpers::proxy::through_proxy;
 use crate::helpers::requests::json_ok;
 use crate::helpers::{assert_error, fresh_database, poll, spawn_app, spawn_app_on, TestApp};
 
@@ -171,6 +172,36 @@ async fn an_upload_counts_its_bytes() {
         metrics.value("rafiki_upload_bytes", &[("kind", "model")]),
         0.0
     );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn database_errors_are_counted_and_unreadable_gauges_left_out() {
+    let (database_url, proxy) = through_proxy(&fresh_database().await).await;
+    let settings = [("database_acquire_timeout_ms", json!(500))];
+    let app = spawn_app_on(&database_url, &settings).await;
+    let token = app.superadmin().await;
+    assert_eq!(scrape(&app.address).await.series("rafiki_trials"), 4);
+
+    proxy.cut();
+    assert_error(
+        app.get("/datasets", &token).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailableError",
+    )
+    .await;
+    let metrics = scrape(&app.address).await;
+    assert_eq!(metrics.value("rafiki_db_errors", &[]), 1.0);
+    // Counts the database could not give are absent, not stale; the requests are there.
+    for family in ["rafiki_trials", "rafiki_train_jobs", "rafiki_services"] {
+        assert_eq!(metrics.series(family), 0, "{family}");
+    }
+    let unavailable = [("route", "/datasets"), ("status", "503")];
+    assert_eq!(metrics.value("rafiki_http_requests", &unavailable), 1.0);
+
+    proxy.restore();
+    let metrics = scrape(&app.address).await;
+    assert_eq!(metrics.series("rafiki_trials"), 4);
     app.shutdown().await;
 }
 
