@@ -15,8 +15,8 @@
 //!   bounded label values of requests).
 //!
 //! It depends only on `rafiki-types` (and `axum` for [`request_id`]'s middleware,
-//! `prometheus-client` for [`metrics`]); the services
-//! and the admin depend on it, never the other way.
+//! `prometheus-client` for [`metrics`]); the services and the admin depend on it, never the
+//! other way.
 
 pub mod client;
 pub mod config;

@@ -28,11 +28,10 @@ use prometheus_client::registry::Registry;
 use rafiki_types::knob::AdvisorType;
 use rafiki_types::status::TrialStatus;
 
-/// A `status` label (jobs, trials).
+/// A `status` label (jobs, trials): a status enum's wire name.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StatusLabel {
-    /// The status enum's wire name.
-    pub status: &'static str,
+struct StatusLabel {
+    status: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -82,7 +81,7 @@ fn proposal_seconds() -> Histogram {
 pub struct AdminMetrics {
     registry: Registry,
     /// Requests (the middleware's).
-    pub http: http::HttpMetrics,
+    http: http::HttpMetrics,
     /// The gauges set at scrape time.
     scraped: scrape::Scraped,
     trials_finished: Family<StatusLabel, Counter>,
@@ -190,7 +189,7 @@ impl AdminMetrics {
 }
 
 /// The `status` label of a status enum's value.
-pub fn status_label(status: impl Into<&'static str>) -> StatusLabel {
+fn status_label(status: impl Into<&'static str>) -> StatusLabel {
     StatusLabel {
         status: status.into(),
     }

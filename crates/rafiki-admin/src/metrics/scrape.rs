@@ -41,6 +41,8 @@ pub(super) struct Scraped {
     inference_jobs: Family<StatusLabel, Gauge>,
     services: Family<ServiceLabels, Gauge>,
     trials: Family<StatusLabel, Gauge>,
+    /// A family of one series without labels (rather than a bare gauge), so that it can be
+    /// left out of a scrape when the database cannot be read.
     queue: Family<Vec<(String, String)>, Gauge>,
     gpus: Family<NodeLabel, Gauge>,
     gpus_allocated: Family<NodeLabel, Gauge>,
