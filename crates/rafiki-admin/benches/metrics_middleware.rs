@@ -56,7 +56,10 @@ async fn main() {
         with = with.min(time(&counted, requests).await);
     }
     println!("requests per run: {requests} (best of 5 runs each)");
-    println!("without the middleware: {:>6} ns/request", without.as_nanos());
+    println!(
+        "without the middleware: {:>6} ns/request",
+        without.as_nanos()
+    );
     println!("with the middleware:    {:>6} ns/request", with.as_nanos());
     println!(
         "the middleware adds:    {:>6} ns/request",
