@@ -8,7 +8,8 @@
 //! connections included), and a request body that pauses longer than `body_idle_timeout_secs`
 //! fails. Handlers see the TCP peer's address as `ConnectInfo<SocketAddr>`. Each connection's
 //! stream is wrapped so that hyper's own answers to requests it cannot parse carry the error
-//! envelope too ([`crate::unparsable`]).
+//! envelope too ([`crate::unparsable`]). With `RAFIKI_METRICS_ADDR` set, a second server of
+//! the same kind serves the metrics there (`crate::metrics::endpoint`), and stops with the first.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -188,14 +189,6 @@ impl Application {
             .unwrap_or_default()
     }
 
-    /// The port of the metrics listener of `RAFIKI_METRICS_ADDR`, when there is one.
-    pub fn metrics_port(&self) -> Option<u16> {
-        self.metrics_listener
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
-            .map(|a| a.port())
-    }
-
     /// The shared state (tests use its pool).
     pub fn state(&self) -> &AppState {
         &self.state
@@ -264,7 +257,9 @@ impl Application {
             drop(stop);
         });
         if let Some(server) = metrics_server {
-            let _ = server.await;
+            if let Err(err) = server.await {
+                tracing::error!(error = %err, "the metrics server failed");
+            }
         }
         refresher.abort();
         supervisor.abort();
