@@ -57,7 +57,7 @@ pub fn scrape(registry: &Registry, accept: Option<&HeaderValue>) -> Response {
 /// samples are the same; only the metadata differ: a counter's `# HELP` and `# TYPE` name it
 /// with its `_total` (which its samples have in both formats), and there is no `# UNIT` and
 /// no `# EOF`. The metrics here are counters, gauges and histograms, written alike otherwise.
-pub fn classic(text: &str) -> String {
+fn classic(text: &str) -> String {
     let counters: HashSet<&str> = text
         .lines()
         .filter_map(|line| line.strip_prefix("# TYPE "))
