@@ -47,6 +47,15 @@ fi
 # They must run here, not skip.
 export RAFIKI_TEST_BROWSER=1
 
+# `promtool check metrics` (Debian's prometheus package) lints the admin's /metrics.
+if ! command -v promtool > /dev/null; then
+  echo "== installing prometheus (Debian's, for promtool) to lint the admin's metrics"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus > /dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus > /dev/null; }
+fi
+# That test must run here, not skip.
+export RAFIKI_TEST_PROMTOOL=1
+
 echo "== python: install into .venv"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e './python[test,examples]'

@@ -6,7 +6,7 @@
 //! from files named by `<NAME>_FILE` (Docker's secrets convention), so they need not sit in the
 //! admin's environment, where every process of the same user could read them.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Toml};
@@ -118,6 +118,8 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ),
     ("RAFIKI_ALLOWED_IMAGES", "allowed_images"),
     ("RAFIKI_ENV_CACHE_MAX_GB", "env_cache_max_gb"),
+    ("RAFIKI_METRICS", "metrics"),
+    ("RAFIKI_METRICS_ADDR", "metrics_addr"),
     ("RAFIKI_PIP_ARGS", "pip_args"),
     ("RAFIKI_DEPENDENCY_PINS", "dependency_pins"),
 ];
@@ -213,6 +215,8 @@ struct RawSettings {
     env_cache_max_gb: f64,
     pip_args: String,
     dependency_pins: DependencyPins,
+    metrics: MetricsSwitch,
+    metrics_addr: Option<String>,
 }
 
 /// Validated settings of the admin.
@@ -335,6 +339,24 @@ pub struct Settings {
     /// What workers do with pins that cannot be installed, for models that do not say
     /// (`RAFIKI_DEPENDENCY_PINS`).
     pub dependency_pins: DependencyPins,
+    /// Whether the admin serves `/metrics` and counts its HTTP requests (`RAFIKI_METRICS`).
+    pub metrics: MetricsSwitch,
+    /// Where `/metrics` and `/metrics/targets` are served instead of the API port
+    /// (`RAFIKI_METRICS_ADDR`, e.g. `0.0.0.0:9100`); `None`: on the API port.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// `RAFIKI_METRICS`: `on` (the default) or `off`. Off, the admin neither serves `/metrics`
+/// (nor `/metrics/targets`) nor puts the request-counting middleware on its routes: for a
+/// deployment that does not run Prometheus (and to measure what the middleware costs, in
+/// docs/benchmarks.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsSwitch {
+    /// Metrics are served.
+    On,
+    /// No metrics endpoint, no request middleware.
+    Off,
 }
 
 /// A configuration problem that stops start-up.
@@ -557,6 +579,15 @@ impl Settings {
             ));
         }
         check_env_cache_max_gb(raw.env_cache_max_gb)?;
+        let metrics_addr = match raw.metrics_addr.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                ConfigError::Rule(format!(
+                    "RAFIKI_METRICS_ADDR must be an address and port such as 0.0.0.0:9100, \
+                     not {text:?}"
+                ))
+            })?),
+        };
         let password_hash_concurrency = match raw.password_hash_concurrency {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -625,6 +656,8 @@ impl Settings {
             env_cache_max_gb: raw.env_cache_max_gb,
             pip_args: raw.pip_args.trim().to_owned(),
             dependency_pins: raw.dependency_pins,
+            metrics: raw.metrics,
+            metrics_addr,
         })
     }
 
