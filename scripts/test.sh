@@ -47,6 +47,13 @@ fi
 # They must run here, not skip.
 export RAFIKI_TEST_BROWSER=1
 
+# The monitoring profile's Prometheus files are checked with Debian's promtool.
+if ! command -v promtool > /dev/null; then
+  echo "== installing prometheus (Debian's, for promtool)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus > /dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus > /dev/null; }
+fi
+
 echo "== python: install into .venv"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e './python[test,examples]'
@@ -86,6 +93,9 @@ fi
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== prometheus: the monitoring profile's configuration and rules (scripts/check-monitoring.sh)"
+scripts/check-monitoring.sh
 
 if $docker_serves; then
   echo "== docker: the tests left no swarm, service, container or network behind, nor swarm nodes"
