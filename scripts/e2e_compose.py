@@ -46,8 +46,8 @@ def inspect(*names):
 
 def check_isolation(project):
     """Each service container runs unprivileged on a read-only root and is on its job's network
-    only; from the inference worker PostgreSQL neither resolves nor answers while the admin (on
-    the engine's host) does; a stranger on the job's network gets 401 from the worker's
+    only; from the inference worker PostgreSQL and the admin's metrics port neither resolve nor
+    answer while the admin's API (on the engine's host) does; a stranger on the job's network gets 401 from the worker's
     /predict (only the job's predictor has the secret)."""
     ids = docker(
         "ps", "-q", "--filter", f"label=rafiki-rs.project={project}"
@@ -84,7 +84,8 @@ def check_isolation(project):
     worker_name = worker["Name"].lstrip("/")
     probe = (
         "import socket, sys\n"
-        "for target in [('postgres', 5432), (sys.argv[1], 5432)]:\n"
+        "for target in [('postgres', 5432), (sys.argv[1], 5432),\n"
+        "               ('host.docker.internal', 9100), ('admin', 9100)]:\n"
         "    try:\n"
         "        socket.create_connection(target, timeout=3).close()\n"
         "        sys.exit(f'reached {target}')\n"
