@@ -47,13 +47,14 @@ fi
 # They must run here, not skip.
 export RAFIKI_TEST_BROWSER=1
 
-# `promtool check metrics` (Debian's prometheus package) lints the admin's /metrics.
+# Debian's promtool (prometheus package) lints the admin's /metrics and checks the monitoring
+# profile's configuration and rules (scripts/check-monitoring.sh).
 if ! command -v promtool > /dev/null; then
-  echo "== installing prometheus (Debian's, for promtool) to lint the admin's metrics"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus > /dev/null ||
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus > /dev/null; }
+  echo "== installing prometheus (Debian's, for promtool)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus > /dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus > /dev/null; }
 fi
-# That test must run here, not skip.
+# The metrics lint test must run here, not skip.
 export RAFIKI_TEST_PROMTOOL=1
 
 echo "== python: install into .venv"
@@ -95,6 +96,9 @@ fi
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== prometheus: the monitoring profile's configuration and rules (scripts/check-monitoring.sh)"
+scripts/check-monitoring.sh
 
 if $docker_serves; then
   echo "== docker: the tests left no swarm, service, container or network behind, nor swarm nodes"
