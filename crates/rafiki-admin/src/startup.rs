@@ -127,9 +127,9 @@ impl Application {
                     settings.bind_host, settings.admin_port
                 )
             })?;
-        let metrics_listener = match settings.metrics_addr {
+        let metrics_listener = match &settings.metrics_addr {
             Some(address) if settings.metrics == MetricsSwitch::On => Some(
-                TcpListener::bind(address)
+                TcpListener::bind((address.host.as_str(), address.port))
                     .await
                     .with_context(|| format!("cannot listen on {address} (RAFIKI_METRICS_ADDR)"))?,
             ),
