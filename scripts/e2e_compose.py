@@ -192,7 +192,9 @@ def promql(container, expr):
         "http://localhost:9090",
         expr,
     )
-    return [(s["metric"], float(s["value"][1])) for s in json.loads(out)]
+    if out.returncode != 0:
+        sys.exit(f"FAILED: promtool query {expr}: {out.stdout}{out.stderr}")
+    return [(s["metric"], float(s["value"][1])) for s in json.loads(out.stdout)]
 
 
 def check_monitoring(container):
