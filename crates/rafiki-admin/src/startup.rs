@@ -10,6 +10,8 @@
 //! stream is wrapped so that hyper's own answers to requests it cannot parse carry the error
 //! envelope too ([`crate::unparsable`]). With `RAFIKI_METRICS_ADDR` set, a second server of
 //! the same kind serves the metrics there (`crate::metrics::endpoint`), and stops with the first.
+//! An IP address is bound at start-up; a host name is bound once it resolves, which on a swarm
+//! is after the admin's task turned healthy ([`MetricsListener`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -38,7 +40,7 @@ use crate::backend::swarm::{SwarmBackend, SwarmSettings};
 use crate::backend::Backend;
 use crate::cluster::{Inventory, LocalInventory};
 use crate::config::BackendKind;
-use crate::config::{MetricsSwitch, Settings};
+use crate::config::{ListenAddr, MetricsSwitch, Settings};
 use crate::dataset_url::DatasetUrlFetcher;
 use crate::environments;
 use crate::metrics::AdminMetrics;
@@ -91,8 +93,46 @@ fn database_not_ready(err: &rafiki_store::StoreError) -> bool {
 /// A built admin, bound to its port (and to `RAFIKI_METRICS_ADDR` when set), not yet serving.
 pub struct Application {
     listener: TcpListener,
-    metrics_listener: Option<TcpListener>,
+    metrics_listener: Option<MetricsListener>,
     state: AppState,
+}
+
+/// Where the metrics server listens.
+enum MetricsListener {
+    /// An IP address, bound at start-up: a wrong one stops the admin there.
+    Bound(TcpListener),
+    /// A host name, bound by the server's task once the name resolves. Swarm's DNS answers a
+    /// task's names only once its health check passes, which needs the API port to answer
+    /// first: the admin cannot wait for the name before it serves.
+    Named(ListenAddr),
+}
+
+/// How often a metrics host name that does not resolve (or cannot be bound) is tried again.
+const METRICS_BIND_RETRY: Duration = Duration::from_secs(2);
+
+impl MetricsListener {
+    /// The listener: bound already, or bound when its name resolves, trying every
+    /// [`METRICS_BIND_RETRY`] (a warning at the first failure and every minute after).
+    async fn listen(self) -> TcpListener {
+        let address = match self {
+            MetricsListener::Bound(listener) => return listener,
+            MetricsListener::Named(address) => address,
+        };
+        let mut attempts = 0u32;
+        loop {
+            match TcpListener::bind((address.host.as_str(), address.port)).await {
+                Ok(listener) => return listener,
+                Err(err) => {
+                    if attempts.is_multiple_of(30) {
+                        tracing::warn!(%address, error = %err,
+                            "cannot listen on RAFIKI_METRICS_ADDR yet; trying again");
+                    }
+                    attempts = attempts.wrapping_add(1);
+                    tokio::time::sleep(METRICS_BIND_RETRY).await;
+                }
+            }
+        }
+    }
 }
 
 impl Application {
@@ -128,11 +168,18 @@ impl Application {
                 )
             })?;
         let metrics_listener = match &settings.metrics_addr {
-            Some(address) if settings.metrics == MetricsSwitch::On => Some(
-                TcpListener::bind((address.host.as_str(), address.port))
-                    .await
-                    .with_context(|| format!("cannot listen on {address} (RAFIKI_METRICS_ADDR)"))?,
-            ),
+            Some(address) if settings.metrics == MetricsSwitch::On => {
+                Some(match address.host.parse::<std::net::IpAddr>() {
+                    Ok(ip) => MetricsListener::Bound(
+                        TcpListener::bind((ip, address.port))
+                            .await
+                            .with_context(|| {
+                                format!("cannot listen on {address} (RAFIKI_METRICS_ADDR)")
+                            })?,
+                    ),
+                    Err(_) => MetricsListener::Named(address.clone()),
+                })
+            }
             _ => None,
         };
         let port = listener.local_addr().context("no local address")?.port();
@@ -238,13 +285,18 @@ impl Application {
             }
         };
         let metrics_server = self.metrics_listener.map(|listener| {
-            tracing::info!(address = ?listener.local_addr().ok(), "metrics listening");
-            tokio::spawn(serve(
-                listener,
-                crate::metrics::endpoint::router(state.clone()),
-                timeouts,
-                on_stop(),
-            ))
+            let router = crate::metrics::endpoint::router(state.clone());
+            let (waiting, stopping) = (on_stop(), on_stop());
+            tokio::spawn(async move {
+                tokio::select! {
+                    listener = listener.listen() => {
+                        tracing::info!(address = ?listener.local_addr().ok(), "metrics listening");
+                        serve(listener, router, timeouts, stopping).await;
+                    }
+                    // Stopped before its name resolved.
+                    () = waiting => {}
+                }
+            })
         });
         let api = serve(
             self.listener,

@@ -236,6 +236,41 @@ async fn with_a_metrics_address_the_api_port_does_not_serve_them() {
 }
 
 #[tokio::test]
+async fn a_metrics_host_name_is_bound_once_it_resolves_without_holding_the_api_up() {
+    // A name that does not resolve (yet): the API serves meanwhile, the metrics nowhere.
+    let port = free_port();
+    let settings = [(
+        "metrics_addr",
+        json!(format!("rafiki-metrics.invalid:{port}")),
+    )];
+    let app = spawn_app_on(&fresh_database().await, &settings).await;
+    let res = app.send(Method::GET, "/health", None, Value::Null).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.send(Method::GET, "/metrics", None, Value::Null).await;
+    assert_error(res, StatusCode::NOT_FOUND, "NotFoundError").await;
+    assert!(reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .is_err());
+    app.shutdown().await;
+
+    // A name that resolves: served there.
+    let port = free_port();
+    let settings = [("metrics_addr", json!(format!("localhost:{port}")))];
+    let app = spawn_app_on(&fresh_database().await, &settings).await;
+    let base = format!("http://localhost:{port}");
+    let mut served = None;
+    for _ in 0..100 {
+        if let Ok(res) = reqwest::get(format!("{base}/metrics")).await {
+            served = Some(res.status());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(served, Some(StatusCode::OK));
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn with_metrics_off_nothing_is_served_or_counted() {
     let settings = [("metrics", json!("off"))];
     let app = spawn_app_on(&fresh_database().await, &settings).await;
