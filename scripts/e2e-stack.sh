@@ -64,15 +64,23 @@ curl -fsS -o /dev/null http://127.0.0.1:3000/health
 .venv/bin/python examples/datasets/build_datasets.py --out "$work/data" >/dev/null
 # A container on the network of the admin's services reaches the admin's API but not its
 # metrics, which listen on its monitoring network's address only.
-probe='import socket, sys
-socket.create_connection(("admin", 3000), timeout=5).close()
+# Swarm's DNS has the admin's name once its health check passed.
+probe='import socket, sys, time
+for _ in range(90):
+    try:
+        socket.create_connection(("admin", 3000), timeout=5).close()
+        break
+    except OSError:
+        time.sleep(1)
+else:
+    sys.exit("the admin'"'"'s API did not answer on the services network")
 try:
     socket.create_connection(("admin", 9100), timeout=3).close()
     sys.exit("the admin'"'"'s metrics port answered on the services network")
 except OSError:
     pass'
 docker run --rm --network "$RAFIKI_SWARM_NETWORK" "${RAFIKI_IMAGE_PREFIX:-rafiki-rs}/worker:${RAFIKI_IMAGE_TAG:-latest}" \
-    python3 -c "$probe" || { echo "FAILED: the metrics port is within the services' reach"; exit 1; }
+    python3 -c "$probe" || { echo "FAILED: the probe from the services' network (above)"; exit 1; }
 echo "== the services' network reaches the admin's API, not its metrics"
 for _ in $(seq 60); do
     prometheus=$(docker ps -q --filter "label=com.docker.swarm.service.name=${stack}_prometheus")
