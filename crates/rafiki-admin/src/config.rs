@@ -77,6 +77,10 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "max_models_per_train_job",
     ),
     ("RAFIKI_MAX_TIME_HOURS", "max_time_hours"),
+    (
+        "RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB",
+        "max_cpu_workers_per_train_job",
+    ),
     ("RAFIKI_MAX_USER_DATASET_BYTES", "max_user_dataset_bytes"),
     ("RAFIKI_MAX_PAGE_SIZE", "max_page_size"),
     ("RAFIKI_MAX_TRIAL_LOG_ENTRIES", "max_trial_log_entries"),
@@ -195,6 +199,7 @@ struct RawSettings {
     max_live_train_jobs: u32,
     max_models_per_train_job: u32,
     max_time_hours: f64,
+    max_cpu_workers_per_train_job: u32,
     max_user_dataset_bytes: u64,
     max_page_size: u32,
     max_trial_log_entries: u32,
@@ -607,6 +612,7 @@ impl Settings {
                 live_train_jobs: raw.max_live_train_jobs,
                 models_per_train_job: raw.max_models_per_train_job,
                 time_hours: raw.max_time_hours,
+                cpu_workers_per_train_job: raw.max_cpu_workers_per_train_job,
                 user_dataset_bytes: raw.max_user_dataset_bytes,
             },
             max_page_size: raw.max_page_size,
@@ -999,6 +1005,7 @@ mod tests {
         let s = Settings::from_figment(figment, true).unwrap();
         assert_eq!(s.quotas.live_train_jobs, 0, "0: no limit");
         assert_eq!(s.quotas.models_per_train_job, 20);
+        assert_eq!(s.quotas.cpu_workers_per_train_job, 8);
         assert_eq!(s.max_page_size, 1000);
         assert_eq!(s.zip_limits.entries, 200_000);
     }

@@ -21,6 +21,9 @@ pub struct Quotas {
     pub models_per_train_job: u32,
     /// Largest `TIME_HOURS` of a train budget (`RAFIKI_MAX_TIME_HOURS`).
     pub time_hours: f64,
+    /// Most train workers without GPUs one train job may ask for through its budget's
+    /// `CPU_WORKERS_PER_MODEL` (`RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB`).
+    pub cpu_workers_per_train_job: u32,
     /// Most bytes of datasets per user (`RAFIKI_MAX_USER_DATASET_BYTES`).
     pub user_dataset_bytes: u64,
 }
@@ -44,6 +47,23 @@ impl Quotas {
                 "The budget's TIME_HOURS is {time_hours}; it may be at most {} \
                  (RAFIKI_MAX_TIME_HOURS). Ask for less time, {ASK}.",
                 self.time_hours
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a train job whose `cpu_models` models without GPUs ask for `per_model` workers
+    /// each past the quota on a job's CPU workers. One worker per model is Rafiki's, always
+    /// allowed: `RAFIKI_MAX_MODELS_PER_TRAIN_JOB` bounds it, and a job of many models must not
+    /// be refused for an option it did not use.
+    pub fn check_cpu_workers(&self, cpu_models: usize, per_model: u32) -> Result<(), String> {
+        let max = u64::from(self.cpu_workers_per_train_job);
+        let asked = (cpu_models as u64).saturating_mul(u64::from(per_model));
+        if max > 0 && per_model > 1 && asked > max {
+            return Err(format!(
+                "The budget's CPU_WORKERS_PER_MODEL of {per_model} asks for {asked} train workers \
+                 without GPUs ({cpu_models} model(s)); a train job may have at most {max} \
+                 (RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB). Ask for fewer workers, {ASK}."
             ));
         }
         Ok(())
@@ -109,6 +129,7 @@ mod tests {
         live_train_jobs: 0,
         models_per_train_job: 0,
         time_hours: 0.0,
+        cpu_workers_per_train_job: 0,
         user_dataset_bytes: 0,
     };
 
@@ -116,6 +137,7 @@ mod tests {
     fn zero_means_no_limit() {
         assert!(NONE.check_train_job(10_000, 1e9).is_ok());
         assert!(NONE.check_live_train_jobs(10_000).is_ok());
+        assert!(NONE.check_cpu_workers(20, u32::MAX).is_ok());
         assert!(!NONE.limits_live_train_jobs());
         assert!(!NONE.limits_dataset_bytes());
         assert_eq!(NONE.dataset_allowance(u64::MAX), None);
@@ -127,6 +149,7 @@ mod tests {
             live_train_jobs: 2,
             models_per_train_job: 3,
             time_hours: 1.5,
+            cpu_workers_per_train_job: 8,
             user_dataset_bytes: 100,
         };
         assert!(quotas.check_train_job(3, 1.5).is_ok());
@@ -137,6 +160,16 @@ mod tests {
         );
         let err = quotas.check_train_job(1, 2.0).unwrap_err();
         assert!(err.contains("at most 1.5 (RAFIKI_MAX_TIME_HOURS)"), "{err}");
+        assert!(quotas.check_cpu_workers(2, 4).is_ok());
+        assert!(quotas.check_cpu_workers(20, 1).is_ok(), "one worker a model is Rafiki's");
+        let err = quotas.check_cpu_workers(3, 3).unwrap_err();
+        assert!(
+            err.contains("asks for 9 train workers")
+                && err.contains("at most 8 (RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB)"),
+            "{err}"
+        );
+        let err = quotas.check_cpu_workers(usize::MAX, u32::MAX).unwrap_err();
+        assert!(err.contains("at most 8"), "{err}");
         assert!(quotas.check_live_train_jobs(1).is_ok());
         let err = quotas.check_live_train_jobs(2).unwrap_err();
         assert!(
