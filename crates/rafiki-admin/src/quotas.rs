@@ -161,7 +161,10 @@ mod tests {
         let err = quotas.check_train_job(1, 2.0).unwrap_err();
         assert!(err.contains("at most 1.5 (RAFIKI_MAX_TIME_HOURS)"), "{err}");
         assert!(quotas.check_cpu_workers(2, 4).is_ok());
-        assert!(quotas.check_cpu_workers(20, 1).is_ok(), "one worker a model is Rafiki's");
+        assert!(
+            quotas.check_cpu_workers(20, 1).is_ok(),
+            "one worker a model is Rafiki's"
+        );
         let err = quotas.check_cpu_workers(3, 3).unwrap_err();
         assert!(
             err.contains("asks for 9 train workers")

@@ -1159,7 +1159,11 @@ async fn cpu_workers_of_one_model_share_its_trial_budget_with_distinct_knobs() {
         .collect();
     knobs.sort();
     knobs.dedup();
-    assert_eq!(knobs.len(), 6, "no two trials got the same knobs: {trials:?}");
+    assert_eq!(
+        knobs.len(),
+        6,
+        "no two trials got the same knobs: {trials:?}"
+    );
     let mut workers: Vec<&str> = trials
         .iter()
         .map(|t| t["worker_id"].as_str().unwrap())
@@ -1167,7 +1171,10 @@ async fn cpu_workers_of_one_model_share_its_trial_budget_with_distinct_knobs() {
     workers.sort_unstable();
     workers.dedup();
     // Six 2 s trials: one worker cannot have run them all before the others started.
-    assert!(workers.len() >= 2, "the workers shared the trials: {trials:?}");
+    assert!(
+        workers.len() >= 2,
+        "the workers shared the trials: {trials:?}"
+    );
     assert!(
         live_worker_pids(&app).await.is_empty(),
         "no worker left running"

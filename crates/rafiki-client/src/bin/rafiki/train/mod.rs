@@ -135,7 +135,10 @@ pub async fn run(ctx: &Context, cmd: TrainCommand) -> Result<(), Failure> {
                 budget.insert(BudgetOption::GPU_COUNT.to_owned(), json!(gpus));
             }
             if let Some(workers) = cpu_workers {
-                budget.insert(BudgetOption::CPU_WORKERS_PER_MODEL.to_owned(), json!(workers));
+                budget.insert(
+                    BudgetOption::CPU_WORKERS_PER_MODEL.to_owned(),
+                    json!(workers),
+                );
             }
             let models = (!models.is_empty()).then_some(models);
             let job = client
