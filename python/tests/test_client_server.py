@@ -139,6 +139,26 @@ def test_role_rules_for_users(superadmin, admin_url):
     assert info.value.status_code in (400, 401, 403)
 
 
+def test_the_audit_trail_says_who_did_what(superadmin, admin_url):
+    email = unique_email("audited")
+    created = superadmin.create_user(email, "a-good-password", UserType.APP_DEVELOPER)
+    dev = client_for(admin_url)
+    dev.login(email, "a-good-password")
+    events = served(lambda: superadmin.get_audit_events(actor=created["id"]))
+    assert [e["action"] for e in events] == ["login"]
+    assert events[0]["outcome"] == "OK" and events[0]["target_id"] == email
+    assert "a-good-password" not in str(events)
+    creations = superadmin.get_audit_events(action="user.create", limit=50)
+    assert any(e["target_id"] == created["id"] for e in creations)
+    assert superadmin.get_audit_events(since="2999-01-01T00:00:00Z") == []
+    with pytest.raises(RafikiError) as info:
+        dev.get_audit_events()
+    assert info.value.error == "UnauthorizedError" and info.value.status_code == 403
+    with pytest.raises(RafikiError) as info:
+        superadmin.get_audit_events(since="yesterday")
+    assert info.value.error == "InvalidRequestError" and "since" in info.value.message
+
+
 def test_datasets(superadmin, admin_url, example_datasets):
     (dev, _) = new_user(superadmin, admin_url, UserType.MODEL_DEVELOPER)
     path = example_datasets[TaskType.TABULAR_REGRESSION]["train"]

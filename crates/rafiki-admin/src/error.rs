@@ -170,6 +170,7 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = ?source, "request failed");
             }
         }
+        let name = self.name;
         let body = ErrorBody {
             error: self.name,
             message: self.message,
@@ -183,6 +184,8 @@ impl IntoResponse for ApiError {
         if broke {
             response.extensions_mut().insert(ConnectionBroke);
         }
+        // For the layers that look at how a request ended (the audit trail's refusals).
+        response.extensions_mut().insert(name);
         response
     }
 }

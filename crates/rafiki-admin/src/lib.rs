@@ -15,6 +15,7 @@
 //! `main.rs` is thin; everything is here so tests start the real server.
 
 pub mod archive;
+pub mod audit;
 pub mod auth;
 pub mod backend;
 pub mod cluster;

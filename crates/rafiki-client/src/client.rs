@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
+use rafiki_types::audit::{AuditAction, AuditEvent};
 use rafiki_types::dataset::{CreatedDataset, Dataset};
 use rafiki_types::inference::{
     CreateInferenceJobRequest, CreatedInferenceJob, InferenceJob, InferenceJobRef, PredictRequest,
@@ -877,6 +878,39 @@ impl Client {
             .await
     }
 
+    /// Lists audit events (who did what, from where; admins only), newest first, as `query`
+    /// filters and pages them.
+    ///
+    /// ```no_run
+    /// # async fn run(client: rafiki_client::Client) -> rafiki_client::Result<()> {
+    /// use rafiki_client::types::audit::AuditAction;
+    /// let query = rafiki_client::AuditQuery {
+    ///     action: Some(AuditAction::TrainJobStop),
+    ///     ..Default::default()
+    /// };
+    /// for event in client.get_audit_events(&query).await? {
+    ///     println!("{} {:?} {}", event.time, event.actor_id, event.target_id.unwrap_or_default());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
+        let actor = query.actor.map(|id| id.to_string());
+        let since = query.since.map(|t| t.to_rfc3339());
+        let until = query.until.map(|t| t.to_rfc3339());
+        let limit = query.limit.map(|n| n.to_string());
+        let offset = query.offset.map(|n| n.to_string());
+        let params = [
+            ("actor", actor.as_deref()),
+            ("action", query.action.map(<&str>::from)),
+            ("since", since.as_deref()),
+            ("until", until.as_deref()),
+            ("limit", limit.as_deref()),
+            ("offset", offset.as_deref()),
+        ];
+        self.json(with_query(self.request(Method::GET, &["audit"])?, &params))
+            .await
+    }
+
     // --- predictions ---
 
     /// Sends queries to a predictor (`predictor_host` is the `host:port` of
@@ -1004,6 +1038,24 @@ fn with_query(req: RequestBuilder, params: &[(&str, Option<&str>)]) -> RequestBu
     } else {
         req.query(&present)
     }
+}
+
+/// The filters and page of [`Client::get_audit_events`]; the default asks for the newest
+/// events, as many as the server gives in one page.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only events of this user.
+    pub actor: Option<Uuid>,
+    /// Only events of this action.
+    pub action: Option<AuditAction>,
+    /// Only events at or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only events before this time.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// At most this many events.
+    pub limit: Option<u32>,
+    /// After skipping this many.
+    pub offset: Option<u64>,
 }
 
 /// Checks the answer's content type (parameters after `;` ignored, as Rafiki's client did).

@@ -28,8 +28,8 @@ pub mod error;
 pub mod params;
 
 pub use client::{
-    Budget, BudgetOption, Client, CurrentUser, InferenceBudgetOption, JobId, Progress, Session,
-    StoppedJobs, TrialParameters, LATEST,
+    AuditQuery, Budget, BudgetOption, Client, CurrentUser, InferenceBudgetOption, JobId, Progress,
+    Session, StoppedJobs, TrialParameters, LATEST,
 };
 pub use error::{ClientError, Result};
 /// The wire types of the contract, as this client returns them.

@@ -388,6 +388,66 @@ async fn the_cli_logs_in_manages_users_datasets_and_models_and_names_its_failure
         .fails_with("NotLoggedInError");
 }
 
+#[tokio::test]
+async fn the_cli_reads_the_audit_trail_with_its_filters() {
+    let app = spawn_app().await;
+    let rafiki = Rafiki::new();
+    rafiki.login(&app).await;
+    rafiki
+        .run(&[
+            "users",
+            "create",
+            "dev@example.com",
+            "--type",
+            "APP_DEVELOPER",
+            "--password",
+            "pw-of-dev",
+        ])
+        .await
+        .ok();
+    let all = rafiki.run(&["audit", "--json"]).await.json();
+    let actions: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["user.create", "login"], "newest first: {all}");
+    let sa = all[1]["actor_id"].as_str().unwrap();
+    let created = rafiki
+        .run(&["audit", "--action", "user.create", "--actor", sa, "--json"])
+        .await
+        .json();
+    assert_eq!(created.as_array().unwrap().len(), 1, "{created}");
+    assert_eq!(created[0]["outcome"], "OK");
+    let paged = rafiki
+        .run(&["audit", "--limit", "1", "--offset", "1", "--json"])
+        .await
+        .json();
+    assert_eq!(paged[0]["action"], "login");
+    let later = rafiki
+        .run(&["audit", "--since", "2999-01-01T00:00:00Z", "--json"])
+        .await
+        .json();
+    assert_eq!(later, json!([]));
+    let table = rafiki.run(&["audit"]).await.ok();
+    assert!(
+        table.contains("user.create")
+            && table.contains("SUPERADMIN")
+            && table.contains("127.0.0.1"),
+        "{table}"
+    );
+    // Filters are checked before anything is sent.
+    for bad in [
+        ["--action", "user.delete"],
+        ["--since", "yesterday"],
+        ["--actor", "me"],
+    ] {
+        let usage = rafiki.run(&["audit", bad[0], bad[1]]).await;
+        assert_eq!(usage.code, 2, "{usage:?}");
+    }
+}
+
 /// The CLI logged in as the superadmin to a fresh admin, where it has uploaded two one-row
 /// datasets and the tiny model (app `tiny`, task `ANY`) and trained one trial of it, watched
 /// with `train create --watch` until the job stopped.

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use rafiki_types::dataset::{Dataset, DatasetDetail};
-use sqlx::{AssertSqlSafe, FromRow, PgExecutor, PgPool};
+use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::rows::{self, IntoRecord, Table};
@@ -191,22 +191,20 @@ pub async fn bytes_of_owner(db: impl PgExecutor<'_>, owner: Uuid) -> StoreResult
 
 /// Inserts a dataset unless its owner's datasets would then hold more than `max_owner_bytes`;
 /// in that case nothing is written and the answer is `Err(bytes the owner stores)`. The owner's
-/// row is locked in the insert's transaction, so concurrent inserts of one owner are checked one
-/// after the other and cannot together pass the quota.
+/// row is locked in the insert's transaction (`tx`, which the caller commits with the
+/// insert's audit row), so concurrent inserts of one owner are checked one after the other and
+/// cannot together pass the quota.
 pub async fn insert_within_quota(
-    pool: &PgPool,
+    tx: &mut PgConnection,
     new: &NewDataset<'_>,
     max_owner_bytes: u64,
 ) -> StoreResult<Result<DatasetRecord, u64>> {
-    let mut tx = pool.begin().await?;
     crate::users::lock(&mut *tx, new.owner_id).await?;
     let used = bytes_of_owner(&mut *tx, new.owner_id).await?;
     if used.saturating_add(new.size_bytes) > max_owner_bytes {
         return Ok(Err(used));
     }
-    let record = insert(&mut *tx, new).await?;
-    tx.commit().await?;
-    Ok(Ok(record))
+    Ok(Ok(insert(&mut *tx, new).await?))
 }
 
 /// One dataset.

@@ -20,6 +20,7 @@
 //! every query again. What the macros would check is checked instead by the API tests, which run
 //! every query against a real, migrated Postgres (a fresh database per test).
 
+pub mod audit;
 pub mod datasets;
 pub mod gpu_allocations;
 pub mod inference_jobs;

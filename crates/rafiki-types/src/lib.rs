@@ -29,6 +29,7 @@ macro_rules! wire_enum {
     };
 }
 
+pub mod audit;
 pub mod dataset;
 pub mod error;
 pub mod ids;

@@ -292,6 +292,32 @@ class Client:
         """Stops every train and inference job (superadmin only)."""
         return self._post("/actions/stop_all_jobs")
 
+    def get_audit_events(
+        self,
+        actor: str | None = None,
+        action: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Lists the audit trail, newest first (admins only): who did what, when, from where.
+
+        `actor` is a user id, `action` a name such as `"train_job.stop"`, `since` and `until`
+        RFC 3339 times (`since` included, `until` excluded); `limit` and `offset` page it.
+        """
+        return self._get(
+            "/audit",
+            params={
+                "actor": actor,
+                "action": action,
+                "since": since,
+                "until": until,
+                "limit": limit,
+                "offset": offset,
+            },
+        )
+
     # --- private ---
 
     def _url(self, path: str) -> str:

@@ -12,6 +12,7 @@ use rafiki_types::error::ErrorName;
 use rafiki_types::user::UserType;
 use uuid::Uuid;
 
+use crate::audit::CallerSlot;
 use crate::auth::directory::Account;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -67,9 +68,13 @@ impl FromRequestParts<AppState> for AuthUser {
                     "The Authorization header must be `Bearer <token>`.",
                 )
             })?;
-        AuthUser::from_token(state, token)
+        let user = AuthUser::from_token(state, token)
             .await
-            .map_err(ApiError::from)
+            .map_err(ApiError::from)?;
+        if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+            slot.fill(user);
+        }
+        Ok(user)
     }
 }
 

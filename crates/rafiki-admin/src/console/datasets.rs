@@ -47,7 +47,7 @@ pub async fn upload(
         Err(err) => return failed::<Datasets>(&state, &user, err).await,
     };
     user.check_form(&state, &headers, token.as_deref())?;
-    let result = datasets::create(&state, user.user, form, &limit).await;
+    let result = datasets::create(&state, user.user, &user.origin, form, &limit).await;
     back_to_list::<Datasets>(&state, &user, result, "uploaded").await
 }
 
@@ -61,7 +61,7 @@ pub async fn delete(
 ) -> Result<Response, ConsoleError> {
     user.check_form(&state, &headers, form.csrf.as_deref())?;
     let id = path_id(&id).await?;
-    let result = datasets::delete(&state, user.user, id).await;
+    let result = datasets::delete(&state, user.user, &user.origin, id).await;
     back_to_list::<Datasets>(&state, &user, result, "deleted").await
 }
 

@@ -165,7 +165,7 @@ pub async fn deploy(
                 app_version,
                 budget,
             };
-            api::create(&state, user.user, request).await
+            api::create(&state, user.user, &user.origin, request).await
         }
         Err(_) => Err(ApiError::invalid_request(
             "`app_version` must be an integer.",
@@ -214,7 +214,14 @@ pub async fn stop(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, ConsoleError> {
     user.check_form(&state, &headers, form.csrf.as_deref())?;
-    api::stop(&state, user.user, &app, parse_version(&version)?).await?;
+    api::stop(
+        &state,
+        user.user,
+        &user.origin,
+        &app,
+        parse_version(&version)?,
+    )
+    .await?;
     Ok(redirect(&format!("{PREFIX}/inference_jobs?done=stopped")))
 }
 

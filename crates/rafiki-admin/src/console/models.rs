@@ -50,7 +50,7 @@ pub async fn upload(
     };
     let token = form.take(csrf::FIELD);
     user.check_form(&state, &headers, token.as_deref())?;
-    let result = models::create(&state, caller, form).await;
+    let result = models::create(&state, caller, &user.origin, form).await;
     back_to_list::<Models>(&state, &user, result, "uploaded").await
 }
 
@@ -134,7 +134,7 @@ pub async fn delete(
     user.check_form(&state, &headers, form.csrf.as_deref())?;
     let id = path_id(&id).await?;
     let deleted = match Authorized::<ModelDevelopers>::check(user.user) {
-        Ok(caller) => models::delete(&state, caller, id).await,
+        Ok(caller) => models::delete(&state, caller, &user.origin, id).await,
         Err(err) => Err(err),
     };
     back_to_list::<Models>(&state, &user, deleted, "deleted").await

@@ -30,6 +30,7 @@ use serde::Deserialize;
 use super::csrf;
 use super::page::{self, ConsoleError};
 use super::PREFIX;
+use crate::audit::{CallerSlot, Origin};
 use crate::auth::extract::{AuthUser, TokenRefused};
 use crate::auth::jwt::TOKEN_LIFETIME;
 use crate::routes::tokens::{self, LoginError};
@@ -46,6 +47,8 @@ pub struct ConsoleUser {
     pub user: AuthUser,
     /// The session's token, which the page's forms are bound to ([`csrf`]).
     session: String,
+    /// Where the request came from, for the audit rows of the actions it takes.
+    pub origin: Origin,
 }
 
 impl ConsoleUser {
@@ -117,7 +120,16 @@ impl FromRequestParts<AppState> for ConsoleUser {
             .into_response());
         };
         match AuthUser::from_token(state, &session).await {
-            Ok(user) => Ok(ConsoleUser { user, session }),
+            Ok(user) => {
+                if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+                    slot.fill(user);
+                }
+                Ok(ConsoleUser {
+                    user,
+                    session,
+                    origin: Origin::of(&parts.extensions),
+                })
+            }
             Err(TokenRefused::Expired) => Err(ToLogin {
                 next,
                 expired: true,
@@ -218,6 +230,7 @@ pub struct LoginForm {
 pub async fn log_in(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    origin: Origin,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -230,7 +243,7 @@ pub async fn log_in(
         password: form.password,
     };
     let next = form.next.as_deref();
-    match tokens::log_in(&state, peer.ip(), request).await {
+    match tokens::log_in(&state, peer.ip(), &origin, request).await {
         Ok(login) => {
             let mut response = redirect(safe_next(next));
             let max_age = TOKEN_LIFETIME.num_seconds();

@@ -339,7 +339,7 @@ pub async fn create(
     let form = CreateForm::read(fields);
     user.check_form(&state, &headers, form.csrf.as_deref())?;
     let created = match form.request() {
-        Ok(request) => api::create(&state, user.user, &request).await,
+        Ok(request) => api::create(&state, user.user, &user.origin, &request).await,
         Err(err) => Err(err),
     };
     match created {
@@ -526,7 +526,7 @@ pub async fn stop(
 ) -> Result<Response, ConsoleError> {
     user.check_form(&state, &headers, form.csrf.as_deref())?;
     let app_version = parse_version(&version)?;
-    match api::stop(&state, user.user, &app, app_version).await {
+    match api::stop(&state, user.user, &user.origin, &app, app_version).await {
         Ok(record) => Ok(redirect(&format!(
             "{}?done=stopped",
             job_url(&record.job.app, record.job.app_version)

@@ -83,7 +83,7 @@ pub async fn create(
         password: form.password,
         user_type: form.user_type,
     };
-    let result = users::create(&state, admin, request).await;
+    let result = users::create(&state, admin, &user.origin, request).await;
     back_to_list::<Users>(&state, &user, result, "created").await
 }
 
@@ -106,7 +106,7 @@ pub async fn ban(
     user.check_form(&state, &headers, form.csrf.as_deref())?;
     let admin = Authorized::<Admins>::check(user.user)?;
     let request = BanUserRequest { email: form.email };
-    let result = users::ban(&state, admin, request).await;
+    let result = users::ban(&state, admin, &user.origin, request).await;
     back_to_list::<Users>(&state, &user, result, "banned").await
 }
 
@@ -120,7 +120,7 @@ pub async fn stop_all(
 ) -> Result<Response, ConsoleError> {
     user.check_form(&state, &headers, form.csrf.as_deref())?;
     let superadmin = Authorized::<Superadmins>::check(user.user)?;
-    match train_jobs::stop_all(&state, superadmin).await {
+    match train_jobs::stop_all(&state, superadmin, &user.origin).await {
         Ok(stopped) => Ok(redirect(&format!(
             "{}?done=stopped&train={}&inference={}",
             list_path::<Users>(),

@@ -18,7 +18,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::config::Settings;
-use crate::routes::{datasets, health, inference_jobs, models, tokens, train_jobs, trials, users};
+use crate::routes::{
+    audit, datasets, health, inference_jobs, models, tokens, train_jobs, trials, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -54,6 +56,7 @@ use crate::routes::{datasets, health, inference_jobs, models, tokens, train_jobs
         inference_jobs::get_running_inference_job,
         inference_jobs::stop_inference_job,
         train_jobs::stop_all_jobs,
+        audit::list_audit_events,
     ),
     modifiers(&BearerAuth)
 )]

@@ -3,10 +3,12 @@
 //! one worker serve; ERRORED when a worker cannot serve its model, when every worker has
 //! failed, or when the predictor has; its remaining services are then stopped.
 
+use rafiki_store::audit::{self, Actor, NewAuditEvent};
 use rafiki_store::inference_jobs::{self, Role};
 use rafiki_store::services::{self, ServiceRecord};
 use rafiki_store::trials::TrialRecord;
 use rafiki_store::{train_jobs, StoreResult};
+use rafiki_types::audit::{AuditAction, TargetKind};
 use rafiki_types::ids::{InferenceJobId, ServiceId, TrainJobId, TrialId, UserId};
 use rafiki_types::inference::InferenceBudget;
 use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
@@ -39,13 +41,15 @@ pub struct LaunchedInferenceJob {
 impl Orchestrator {
     /// Writes an inference job serving `trials` (one per model), its predictor and workers, and
     /// launches them. GPUs of the budget are split over the workers, each worker's on one node;
-    /// a deployment whose GPUs are not free now is refused (it does not wait).
+    /// a deployment whose GPUs are not free now is refused (it does not wait). The job's
+    /// `inference_job.create` audit row, by `actor`, is written in the job's transaction.
     pub async fn create_inference_job(
         &self,
         user_id: UserId,
         train_job_id: TrainJobId,
         trials: &[TrialRecord],
         budget: InferenceBudget,
+        actor: &Actor,
     ) -> OrchestratorResult<LaunchedInferenceJob> {
         let total =
             u32::try_from(budget.gpu_count).map_err(|_| OrchestratorError::GpuCountTooLarge)?;
@@ -68,7 +72,14 @@ impl Orchestrator {
                 }
             })?;
         let (id, launches) = self
-            .write_inference_job(user_id, train_job_id, trials, &models, placements, budget)
+            .write_inference_job(
+                user_id,
+                train_job_id,
+                &trials.iter().zip(&models).collect::<Vec<_>>(),
+                placements,
+                budget,
+                actor,
+            )
             .await?;
         let mut predictor_port = None;
         let mut predictor_host = None;
@@ -82,7 +93,7 @@ impl Orchestrator {
                 }
                 Err(err) => {
                     let reason = format!("Cannot launch a service of the deployment: {err}");
-                    self.end_inference_job(id, JobStatus::Errored, Some(&reason))
+                    self.end_inference_job(id, JobStatus::Errored, Some(&reason), None)
                         .await?;
                     return Err(OrchestratorError::Backend(reason));
                 }
@@ -95,17 +106,17 @@ impl Orchestrator {
         })
     }
 
-    /// The job's rows in one transaction; returns its id and its services to launch, the
-    /// predictor first. The job's predict secret is made here: its predictor sends it to its
-    /// workers, which answer nobody else.
+    /// The job's rows and its audit row in one transaction, serving each trial with its model;
+    /// returns its id and its services to launch, the predictor first. The job's predict secret
+    /// is made here: its predictor sends it to its workers, which answer nobody else.
     async fn write_inference_job(
         &self,
         user_id: UserId,
         train_job_id: TrainJobId,
-        trials: &[TrialRecord],
-        models: &[ModelLaunch],
+        served: &[(&TrialRecord, &ModelLaunch)],
         placements: Vec<Placement>,
         budget: InferenceBudget,
+        actor: &Actor,
     ) -> OrchestratorResult<(Uuid, Vec<Planned>)> {
         let mut placements = placements.into_iter();
         let mut next_placement = move || {
@@ -124,6 +135,12 @@ impl Orchestrator {
                     err.into()
                 }
             })?;
+        let created = actor.did(
+            AuditAction::InferenceJobCreate,
+            TargetKind::InferenceJob,
+            id,
+        );
+        audit::insert(&mut *tx, &created).await?;
         let mut launches = Vec::new();
         let mut predictor = self
             .plan(
@@ -140,7 +157,7 @@ impl Orchestrator {
         inference_jobs::insert_predictor(&mut *tx, InferenceJobId(id), ServiceId(predictor.id))
             .await?;
         launches.push(predictor);
-        for (trial, model) in trials.iter().zip(models) {
+        for (trial, model) in served {
             let owners = Owners {
                 job: user_id.0,
                 model: model.owner,
@@ -185,21 +202,33 @@ impl Orchestrator {
     }
 
     /// Stops an inference job synchronously: when this returns its services are gone and it
-    /// reads STOPPED.
-    pub async fn stop_inference_job(&self, id: Uuid) -> OrchestratorResult<()> {
+    /// reads STOPPED, written with `event`, the stop's audit row.
+    pub async fn stop_inference_job(
+        &self,
+        id: Uuid,
+        event: &NewAuditEvent,
+    ) -> OrchestratorResult<()> {
         let _guard = self.lock.lock().await;
-        self.end_inference_job(id, JobStatus::Stopped, None).await?;
+        self.end_inference_job(id, JobStatus::Stopped, None, Some(event))
+            .await?;
         Ok(())
     }
 
-    /// Ends a job (STOPPED or ERRORED) and stops its services. Call with the lock held.
+    /// Ends a job (STOPPED or ERRORED), with `event`'s audit row in the same transaction when
+    /// a user ended it, and stops its services. Call with the lock held.
     async fn end_inference_job(
         &self,
         id: Uuid,
         to: JobStatus,
         error: Option<&str>,
+        event: Option<&NewAuditEvent>,
     ) -> StoreResult<()> {
-        inference_jobs::finish(&self.pool, id, to, error).await?;
+        let mut tx = self.pool.begin().await?;
+        inference_jobs::finish(&mut *tx, id, to, error).await?;
+        if let Some(event) = event {
+            audit::insert(&mut *tx, event).await?;
+        }
+        tx.commit().await?;
         for (service_id, _) in inference_jobs::services_of_job(&self.pool, id).await? {
             if let Some(service) = services::get(&self.pool, service_id).await? {
                 if let Err(err) = self
@@ -237,14 +266,14 @@ impl Orchestrator {
                     .error
                     .clone()
                     .unwrap_or_else(|| "the predictor stopped".into());
-                self.end_inference_job(job.job.id, JobStatus::Errored, Some(&why))
+                self.end_inference_job(job.job.id, JobStatus::Errored, Some(&why), None)
                     .await?;
             } else if !workers.is_empty() && workers.iter().all(failed) {
                 let why = workers
                     .iter()
                     .find_map(|w| w.error.clone())
                     .unwrap_or_else(|| "every inference worker stopped".into());
-                self.end_inference_job(job.job.id, JobStatus::Errored, Some(&why))
+                self.end_inference_job(job.job.id, JobStatus::Errored, Some(&why), None)
                     .await?;
             } else if predictor.is_some_and(|p| p.status == ServiceStatus::Running)
                 && workers.iter().any(|w| w.status == ServiceStatus::Running)
@@ -268,7 +297,7 @@ impl Orchestrator {
             self.finish_service(&service, ServiceStatus::Errored, Some(error))
                 .await?;
         }
-        self.end_inference_job(worker.job.job.id, JobStatus::Errored, Some(error))
+        self.end_inference_job(worker.job.job.id, JobStatus::Errored, Some(error), None)
             .await
     }
 }

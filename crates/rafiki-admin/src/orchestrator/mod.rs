@@ -17,9 +17,11 @@ pub mod workers;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use rafiki_store::audit::{self, Actor, NewAuditEvent};
 use rafiki_store::services::{NewService, ServiceRecord};
 use rafiki_store::train_jobs::{self, NewTrainJob, TrainJobRecord};
 use rafiki_store::{inference_jobs, models, services, trials, users, StoreResult};
+use rafiki_types::audit::{AuditAction, TargetKind};
 use rafiki_types::ids::{ModelId, ServiceId, SubTrainJobId, TrainJobId};
 use rafiki_types::internal::env;
 use rafiki_types::status::{JobStatus, ServiceStatus, ServiceType};
@@ -349,11 +351,13 @@ impl Orchestrator {
     /// waiting for training. A job whose GPUs are not free now (or that earlier waiting jobs
     /// come before) is written waiting, with the reason, and started by [`queue`] later.
     /// Nothing is written when the job does not fit the owner's quotas or could never fit the
-    /// cluster; nothing is left running when a launch fails.
+    /// cluster; nothing is left running when a launch fails. The job's `train_job.create`
+    /// audit row, by `actor`, is written in the job's transaction.
     pub async fn create_train_job(
         &self,
         new: &NewTrainJob<'_>,
         model_ids: &[Uuid],
+        actor: &Actor,
     ) -> OrchestratorResult<TrainJobRecord> {
         self.config
             .quotas
@@ -390,14 +394,14 @@ impl Orchestrator {
             placement::place(&cluster.loads(), &requests).map_err(|s| s.to_string())
         };
         let (job, workers) = self
-            .write_train_job(new, model_ids, &launches, &shares, placed)
+            .write_train_job(new, model_ids, &launches, &shares, placed, actor)
             .await?;
         self.launch_train_workers(job.job.id, &workers).await?;
         Ok(job)
     }
 
-    /// The job's rows, in one transaction: with its workers when they are placed, else waiting
-    /// with the reason. Returns the workers to launch.
+    /// The job's rows and its audit row, in one transaction: with its workers when they are
+    /// placed, else waiting with the reason. Returns the workers to launch.
     async fn write_train_job(
         &self,
         new: &NewTrainJob<'_>,
@@ -405,6 +409,7 @@ impl Orchestrator {
         launches: &[ModelLaunch],
         shares: &[u32],
         placed: Result<Vec<Placement>, String>,
+        actor: &Actor,
     ) -> OrchestratorResult<(TrainJobRecord, Vec<Planned>)> {
         let mut tx = self.pool.begin().await?;
         let quotas = &self.config.quotas;
@@ -429,6 +434,12 @@ impl Orchestrator {
                 err.into()
             }
         })?;
+        let created = actor.did(
+            AuditAction::TrainJobCreate,
+            TargetKind::TrainJob,
+            job.job.id,
+        );
+        audit::insert(&mut *tx, &created).await?;
         let mut subs = Vec::with_capacity(model_ids.len());
         for (model_id, share) in model_ids.iter().zip(shares) {
             let gpu_count = i32::try_from(*share).map_err(anyhow::Error::from)?;
@@ -537,7 +548,7 @@ impl Orchestrator {
                 )
                 .await?;
             }
-            self.end_train_job(job_id, JobStatus::Errored, Some(&reason))
+            self.end_train_job(job_id, JobStatus::Errored, Some(&reason), None)
                 .await?;
             return Err(OrchestratorError::Backend(reason));
         }
@@ -545,25 +556,36 @@ impl Orchestrator {
     }
 
     /// Ends a train job and its sub-jobs that are still live (a job that waited no longer
-    /// does).
+    /// does), in one transaction with `event`'s audit row when a user ended it.
     async fn end_train_job(
         &self,
         job_id: Uuid,
         to: JobStatus,
         error: Option<&str>,
+        event: Option<&NewAuditEvent>,
     ) -> StoreResult<()> {
-        train_jobs::set_waiting(&self.pool, job_id, None).await?;
-        for sub in train_jobs::list_subs(&self.pool, job_id).await? {
-            train_jobs::finish_sub(&self.pool, sub.id, to, error).await?;
+        let mut tx = self.pool.begin().await?;
+        train_jobs::set_waiting(&mut *tx, job_id, None).await?;
+        for sub in train_jobs::list_subs(&mut *tx, job_id).await? {
+            train_jobs::finish_sub(&mut *tx, sub.id, to, error).await?;
         }
-        train_jobs::finish(&self.pool, job_id, to, error).await?;
+        train_jobs::finish(&mut *tx, job_id, to, error).await?;
+        if let Some(event) = event {
+            audit::insert(&mut *tx, event).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     /// Stops a train job synchronously: when this returns its workers are gone (a waiting job
     /// has none), its in-flight trials are ERRORED, and it reads STOPPED (unless it had
-    /// already ended). Jobs waiting for the GPUs it held are started.
-    pub async fn stop_train_job(&self, train_job_id: Uuid) -> OrchestratorResult<()> {
+    /// already ended), written with `event`, the stop's audit row. Jobs waiting for the GPUs it
+    /// held are started.
+    pub async fn stop_train_job(
+        &self,
+        train_job_id: Uuid,
+        event: &NewAuditEvent,
+    ) -> OrchestratorResult<()> {
         let _guard = self.lock.lock().await;
         for (_, service) in services::list_train_workers(&self.pool, train_job_id).await? {
             self.stop_service(service.id, service.backend_id.as_deref())
@@ -571,7 +593,7 @@ impl Orchestrator {
         }
         trials::error_in_flight_of_job(&self.pool, train_job_id, "The train job was stopped.")
             .await?;
-        self.end_train_job(train_job_id, JobStatus::Stopped, None)
+        self.end_train_job(train_job_id, JobStatus::Stopped, None, Some(event))
             .await?;
         self.admit_waiting().await
     }

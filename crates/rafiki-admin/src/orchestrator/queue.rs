@@ -93,7 +93,12 @@ impl Orchestrator {
                 Ok(launch) => launches.push(launch),
                 Err(refusal) => {
                     return self
-                        .end_train_job(job.job.id, JobStatus::Errored, Some(&refusal.to_string()))
+                        .end_train_job(
+                            job.job.id,
+                            JobStatus::Errored,
+                            Some(&refusal.to_string()),
+                            None,
+                        )
                         .await;
                 }
             }

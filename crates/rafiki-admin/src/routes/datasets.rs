@@ -12,13 +12,16 @@
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::Json;
+use rafiki_store::audit;
 use rafiki_store::datasets::{self, DatasetRecord, NewDataset};
+use rafiki_types::audit::{AuditAction, TargetKind};
 use rafiki_types::dataset::{CreatedDataset, Dataset, DatasetDetail};
 use rafiki_types::error::{ErrorBody, ErrorName};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::archive::check_zip_file;
+use crate::audit::Origin;
 use crate::auth::extract::AuthUser;
 use crate::dataset_url::DatasetUrl;
 use crate::error::{ApiError, ApiResult};
@@ -75,11 +78,12 @@ pub struct DatasetQuery {
 pub async fn create_dataset(
     State(state): State<AppState>,
     caller: AuthUser,
+    origin: Origin,
     req: Request,
 ) -> ApiResult<Json<CreatedDataset>> {
     let limit = upload_limit(&state, caller.id).await?;
     let form = read_form(req, &state, &FORM, &limit).await?;
-    let record = create(&state, caller, form, &limit).await?;
+    let record = create(&state, caller, &origin, form, &limit).await?;
     Ok(Json(CreatedDataset {
         id: record.id,
         name: record.name,
@@ -90,10 +94,11 @@ pub async fn create_dataset(
 
 /// Creates a dataset of `caller` from a read form (`name`, `task`, and the file or a
 /// `dataset_url`) whose file was bounded by `limit` ([`upload_limit`]): what `POST /datasets`
-/// and the console's upload form both do.
+/// and the console's upload form both do. The row and its audit row are written together.
 pub async fn create(
     state: &AppState,
     caller: AuthUser,
+    origin: &Origin,
     mut form: Form,
     limit: &FileLimit,
 ) -> ApiResult<DatasetRecord> {
@@ -141,13 +146,26 @@ pub async fn create(
         source_url: url.as_ref().map(DatasetUrl::source),
     };
     let quotas = state.settings.quotas;
+    let actor = origin.actor(caller);
+    let event = |record: &DatasetRecord| {
+        actor.did(AuditAction::DatasetCreate, TargetKind::Dataset, record.id)
+    };
     let record = if !quotas.limits_dataset_bytes() {
-        datasets::insert(&state.pool, &new).await?
+        audit::recorded(
+            &state.pool,
+            async |tx| datasets::insert(tx, &new).await,
+            |record| Some(event(record)),
+        )
+        .await?
     } else {
         // Another upload of the same user may have used the room since this one began.
-        datasets::insert_within_quota(&state.pool, &new, quotas.user_dataset_bytes)
-            .await?
-            .map_err(|used| quotas.dataset_error(used, new.size_bytes))?
+        audit::recorded(
+            &state.pool,
+            async |tx| datasets::insert_within_quota(tx, &new, quotas.user_dataset_bytes).await,
+            |inserted| inserted.as_ref().ok().map(event),
+        )
+        .await?
+        .map_err(|used| quotas.dataset_error(used, new.size_bytes))?
     };
     // Dropping `stored` on an error above removed the file; now the row refers to it.
     stored.keep();
@@ -204,30 +222,46 @@ pub async fn get_dataset(
 pub async fn delete_dataset(
     State(state): State<AppState>,
     caller: AuthUser,
+    origin: Origin,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Dataset>> {
-    Ok(Json(delete(&state, caller, id).await?.summary()))
+    Ok(Json(delete(&state, caller, &origin, id).await?.summary()))
 }
 
 /// Deletes a dataset `caller` may see that no train job uses, then its file: what
-/// `DELETE /datasets/{id}` and the console's delete button both do.
-pub async fn delete(state: &AppState, caller: AuthUser, id: Uuid) -> ApiResult<DatasetRecord> {
+/// `DELETE /datasets/{id}` and the console's delete button both do. The row goes with its
+/// audit row written.
+pub async fn delete(
+    state: &AppState,
+    caller: AuthUser,
+    origin: &Origin,
+    id: Uuid,
+) -> ApiResult<DatasetRecord> {
     visible_dataset(state, caller, id).await?;
-    let record = datasets::delete(&state.pool, id)
-        .await
-        .map_err(|err| {
-            if err.is_constraint(datasets::USED_AS_TRAIN_DATASET)
-                || err.is_constraint(datasets::USED_AS_VAL_DATASET)
-            {
-                invalid_dataset(format!(
-                    "Dataset {id} is used by a train job and cannot be deleted."
-                ))
-                .with_status(StatusCode::CONFLICT)
-            } else {
-                err.into()
-            }
-        })?
-        .ok_or_else(|| not_found(id))?;
+    let actor = origin.actor(caller);
+    let record = audit::recorded(
+        &state.pool,
+        async |tx| datasets::delete(tx, id).await,
+        |deleted| {
+            deleted
+                .as_ref()
+                .map(|_| actor.did(AuditAction::DatasetDelete, TargetKind::Dataset, id))
+        },
+    )
+    .await
+    .map_err(|err| {
+        if err.is_constraint(datasets::USED_AS_TRAIN_DATASET)
+            || err.is_constraint(datasets::USED_AS_VAL_DATASET)
+        {
+            invalid_dataset(format!(
+                "Dataset {id} is used by a train job and cannot be deleted."
+            ))
+            .with_status(StatusCode::CONFLICT)
+        } else {
+            err.into()
+        }
+    })?
+    .ok_or_else(|| not_found(id))?;
     if let Err(err) = state
         .storage
         .remove(ObjectKind::Dataset, record.storage_key)

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::Json;
 use rafiki_store::inference_jobs::{self, InferenceJobRecord};
 use rafiki_store::{services, trials};
+use rafiki_types::audit::{AuditAction, TargetKind};
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::ids::{TrainJobId, UserId};
 use rafiki_types::inference::{
@@ -13,6 +14,7 @@ use rafiki_types::inference::{
 };
 use rafiki_types::status::{BackendKind, JobStatus};
 
+use crate::audit::Origin;
 use crate::auth::extract::AuthUser;
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
@@ -32,16 +34,19 @@ use crate::state::AppState;
 pub async fn create_inference_job(
     State(state): State<AppState>,
     caller: AuthUser,
+    origin: Origin,
     ApiJson(req): ApiJson<CreateInferenceJobRequest>,
 ) -> ApiResult<Json<CreatedInferenceJob>> {
-    Ok(Json(create(&state, caller, req).await?))
+    Ok(Json(create(&state, caller, &origin, req).await?))
 }
 
 /// Deploys the best trial of each model of the caller's stopped train job: `POST
-/// /inference_jobs`' logic, shared with the console's deploy button.
+/// /inference_jobs`' logic, shared with the console's deploy button. The job's audit row is
+/// written with it.
 pub async fn create(
     state: &AppState,
     caller: AuthUser,
+    origin: &Origin,
     req: CreateInferenceJobRequest,
 ) -> ApiResult<CreatedInferenceJob> {
     let train = caller_job(state, caller, &req.app, req.app_version).await?;
@@ -74,7 +79,13 @@ pub async fn create(
         .map_err(|e| ApiError::invalid_request(e.to_string()))?;
     let launched = state
         .orchestrator
-        .create_inference_job(UserId(caller.id), TrainJobId(train.job.id), &best, budget)
+        .create_inference_job(
+            UserId(caller.id),
+            TrainJobId(train.job.id),
+            &best,
+            budget,
+            &origin.actor(caller),
+        )
         .await?;
     Ok(CreatedInferenceJob {
         id: launched.id,
@@ -242,9 +253,10 @@ async fn published_predictor(
 pub async fn stop_inference_job(
     State(state): State<AppState>,
     caller: AuthUser,
+    origin: Origin,
     ApiPath((app, app_version)): ApiPath<(String, i32)>,
 ) -> ApiResult<Json<InferenceJobRef>> {
-    let record = stop(&state, caller, &app, app_version).await?;
+    let record = stop(&state, caller, &origin, &app, app_version).await?;
     Ok(Json(InferenceJobRef {
         id: record.job.id,
         train_job_id: record.job.train_job_id,
@@ -255,15 +267,24 @@ pub async fn stop_inference_job(
 
 /// Stops the caller's running inference job of `app`/`app_version` (`POST
 /// /inference_jobs/{app}/{v}/stop`'s logic, shared with the console): returns when its
-/// services are gone.
+/// services are gone, its end recorded with its audit row.
 pub async fn stop(
     state: &AppState,
     caller: AuthUser,
+    origin: &Origin,
     app: &str,
     app_version: i32,
 ) -> ApiResult<InferenceJobRecord> {
     let record = running_job(state, caller, app, app_version).await?;
-    state.orchestrator.stop_inference_job(record.job.id).await?;
+    let event = origin.actor(caller).did(
+        AuditAction::InferenceJobStop,
+        TargetKind::InferenceJob,
+        record.job.id,
+    );
+    state
+        .orchestrator
+        .stop_inference_job(record.job.id, &event)
+        .await?;
     Ok(record)
 }
 

@@ -1,5 +1,6 @@
 //! The HTTP routes of the admin, one module per resource, assembled into one router.
 
+pub mod audit;
 pub mod datasets;
 pub mod download;
 pub mod health;
@@ -103,8 +104,21 @@ pub fn router(state: AppState, doc: utoipa::openapi::OpenApi) -> Router {
             post(inference_jobs::stop_inference_job),
         )
         .route("/actions/stop_all_jobs", post(train_jobs::stop_all_jobs))
+        .route("/audit", get(audit::list_audit_events))
+        // The API's routes above and the console's (not the services' internal ones) record
+        // their refusals in the audit trail.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::record_refusals,
+        ))
         .merge(internal::router())
-        .nest(crate::console::PREFIX, crate::console::router())
+        .nest(
+            crate::console::PREFIX,
+            crate::console::router().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::audit::record_refusals,
+            )),
+        )
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

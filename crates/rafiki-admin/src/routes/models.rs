@@ -14,7 +14,9 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use rafiki_store::audit;
 use rafiki_store::models::{self, ModelRecord, NewModel};
+use rafiki_types::audit::{AuditAction, TargetKind};
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::model::{
     AvailableModel, Dependencies, DependencyPins, Model, ModelAccessRight, ModelRef,
@@ -23,6 +25,7 @@ use serde::Deserialize;
 use strum::VariantArray;
 use uuid::Uuid;
 
+use crate::audit::Origin;
 use crate::auth::extract::{AuthUser, Authorized, ModelDevelopers};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
@@ -102,10 +105,13 @@ pub struct ModelQuery {
 pub async fn create_model(
     State(state): State<AppState>,
     caller: Authorized<ModelDevelopers>,
+    origin: Origin,
     req: Request,
 ) -> ApiResult<Json<ModelRef>> {
     let form = read_form(req, &state, &FORM, &upload_limit(&state)).await?;
-    Ok(Json(create(&state, caller, form).await?.reference()))
+    Ok(Json(
+        create(&state, caller, &origin, form).await?.reference(),
+    ))
 }
 
 /// The bound on a model file (`RAFIKI_MAX_MODEL_BYTES`).
@@ -115,10 +121,12 @@ pub fn upload_limit(state: &AppState) -> FileLimit {
 
 /// Creates a model of `caller` from a read form (`POST /models`' fields, its file bounded by
 /// [`upload_limit`]): checks every field and the source, then stores the file and its row. What
-/// `POST /models` and the console's upload form both do.
+/// `POST /models` and the console's upload form both do. The row and its audit row are
+/// written together.
 pub async fn create(
     state: &AppState,
     caller: Authorized<ModelDevelopers>,
+    origin: &Origin,
     mut form: Form,
 ) -> ApiResult<ModelRecord> {
     let Authorized(caller, _) = caller;
@@ -154,21 +162,24 @@ pub async fn create(
     .await?
     .map_err(|err: SourceError| invalid_model(format!("{}.", capitalised(&err.to_string()))))?;
     let stored = file.upload.finish().await?;
-    let record = models::insert(
+    let new = NewModel {
+        user_id: caller.id,
+        name: &name,
+        task: &task,
+        model_class: &model_class,
+        docker_image: &docker_image,
+        dependencies: &dependencies,
+        access_right,
+        dependency_pins,
+        size_bytes: stored.size_bytes(),
+        sha256: stored.sha256(),
+        storage_key: stored.key(),
+    };
+    let actor = origin.actor(caller);
+    let record = audit::recorded(
         &state.pool,
-        &NewModel {
-            user_id: caller.id,
-            name: &name,
-            task: &task,
-            model_class: &model_class,
-            docker_image: &docker_image,
-            dependencies: &dependencies,
-            access_right,
-            dependency_pins,
-            size_bytes: stored.size_bytes(),
-            sha256: stored.sha256(),
-            storage_key: stored.key(),
-        },
+        async |tx| models::insert(tx, &new).await,
+        |record| Some(actor.did(AuditAction::ModelCreate, TargetKind::Model, record.id)),
     )
     .await
     .map_err(|err| {
@@ -275,32 +286,44 @@ pub async fn model_file(
 pub async fn delete_model(
     State(state): State<AppState>,
     caller: Authorized<ModelDevelopers>,
+    origin: Origin,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<ModelRef>> {
-    Ok(Json(delete(&state, caller, id).await?.reference()))
+    Ok(Json(delete(&state, caller, &origin, id).await?.reference()))
 }
 
 /// Deletes a model of `caller`'s (any, for admins) that no train job uses, then its file: what
-/// `DELETE /models/{id}` and the console's delete button both do.
+/// `DELETE /models/{id}` and the console's delete button both do. The row goes with its audit
+/// row written.
 pub async fn delete(
     state: &AppState,
     caller: Authorized<ModelDevelopers>,
+    origin: &Origin,
     id: Uuid,
 ) -> ApiResult<ModelRecord> {
     owned_model(state, caller.0, id, "delete it").await?;
-    let record = models::delete(&state.pool, id)
-        .await
-        .map_err(|err| {
-            if err.is_constraint(models::USED_BY_SUB_TRAIN_JOB) {
-                ApiError::new(
-                    ErrorName::ModelUsedError,
-                    format!("Model {id} is used by a train job and cannot be deleted."),
-                )
-            } else {
-                err.into()
-            }
-        })?
-        .ok_or_else(|| not_found(id))?;
+    let actor = origin.actor(caller.0);
+    let record = audit::recorded(
+        &state.pool,
+        async |tx| models::delete(tx, id).await,
+        |deleted| {
+            deleted
+                .as_ref()
+                .map(|_| actor.did(AuditAction::ModelDelete, TargetKind::Model, id))
+        },
+    )
+    .await
+    .map_err(|err| {
+        if err.is_constraint(models::USED_BY_SUB_TRAIN_JOB) {
+            ApiError::new(
+                ErrorName::ModelUsedError,
+                format!("Model {id} is used by a train job and cannot be deleted."),
+            )
+        } else {
+            err.into()
+        }
+    })?
+    .ok_or_else(|| not_found(id))?;
     if let Err(err) = state
         .storage
         .remove(ObjectKind::ModelFile, record.storage_key)

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::Json;
 use rafiki_store::train_jobs::{self, NewTrainJob, TrainJobRecord};
 use rafiki_store::{datasets, models, services, trials};
+use rafiki_types::audit::{AuditAction, TargetKind};
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::train::{
     CreateTrainJobRequest, TrainBudget, TrainJob, TrainJobDetail, TrainJobRef, Trial,
@@ -12,6 +13,7 @@ use rafiki_types::train::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::audit::Origin;
 use crate::auth::extract::{AuthUser, Authorized, Superadmins};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -41,16 +43,21 @@ fn reference(record: &TrainJobRecord) -> TrainJobRef {
 pub async fn create_train_job(
     State(state): State<AppState>,
     caller: AuthUser,
+    origin: Origin,
     ApiJson(req): ApiJson<CreateTrainJobRequest>,
 ) -> ApiResult<Json<TrainJobRef>> {
-    Ok(Json(reference(&create(&state, caller, &req).await?)))
+    Ok(Json(reference(
+        &create(&state, caller, &origin, &req).await?,
+    )))
 }
 
 /// Validates a train job in the contract's order and hands it to the orchestrator, which
-/// launches its workers: `POST /train_jobs`' logic, shared with the console's form.
+/// launches its workers (and records the job's audit row with it): `POST /train_jobs`' logic,
+/// shared with the console's form.
 pub async fn create(
     state: &AppState,
     caller: AuthUser,
+    origin: &Origin,
     req: &CreateTrainJobRequest,
 ) -> ApiResult<TrainJobRecord> {
     let app = req.app.trim();
@@ -159,7 +166,7 @@ pub async fn create(
     };
     Ok(state
         .orchestrator
-        .create_train_job(&new, &req.model_ids)
+        .create_train_job(&new, &req.model_ids, &origin.actor(caller))
         .await?)
 }
 
@@ -262,23 +269,34 @@ pub async fn get_train_job(
 pub async fn stop_train_job(
     State(state): State<AppState>,
     caller: AuthUser,
+    origin: Origin,
     ApiPath((app, app_version)): ApiPath<(String, i32)>,
 ) -> ApiResult<Json<TrainJobRef>> {
     Ok(Json(reference(
-        &stop(&state, caller, &app, app_version).await?,
+        &stop(&state, caller, &origin, &app, app_version).await?,
     )))
 }
 
 /// Stops the caller's job of `app` at `app_version` (`POST /train_jobs/{app}/{v}/stop`'s
-/// logic, shared with the console): returns when its workers are gone.
+/// logic, shared with the console): returns when its workers are gone, its end recorded with
+/// its audit row.
 pub async fn stop(
     state: &AppState,
     caller: AuthUser,
+    origin: &Origin,
     app: &str,
     app_version: i32,
 ) -> ApiResult<TrainJobRecord> {
     let record = caller_job(state, caller, app, app_version).await?;
-    state.orchestrator.stop_train_job(record.job.id).await?;
+    let event = origin.actor(caller).did(
+        AuditAction::TrainJobStop,
+        TargetKind::TrainJob,
+        record.job.id,
+    );
+    state
+        .orchestrator
+        .stop_train_job(record.job.id, &event)
+        .await?;
     Ok(record)
 }
 
@@ -359,25 +377,40 @@ pub struct StoppedJobs {
 pub async fn stop_all_jobs(
     State(state): State<AppState>,
     caller: Authorized<Superadmins>,
+    origin: Origin,
 ) -> ApiResult<Json<StoppedJobs>> {
-    Ok(Json(stop_all(&state, caller).await?))
+    Ok(Json(stop_all(&state, caller, &origin).await?))
 }
 
 /// Stops every live job of every user, inference jobs first: what `POST /actions/stop_all_jobs`
 /// and the console's stop-everything button both do. Only for the superadmin: the caller's
-/// [`Authorized`] is the proof.
+/// [`Authorized`] is the proof. Each job stopped gets a `jobs.stop_all` audit row.
 pub async fn stop_all(
     state: &AppState,
-    _caller: Authorized<Superadmins>,
+    caller: Authorized<Superadmins>,
+    origin: &Origin,
 ) -> ApiResult<StoppedJobs> {
+    let actor = origin.actor(caller.0);
     let mut inference = Vec::new();
     for job in rafiki_store::inference_jobs::list_live(&state.pool).await? {
-        state.orchestrator.stop_inference_job(job.job.id).await?;
+        let event = actor.did(
+            AuditAction::JobsStopAll,
+            TargetKind::InferenceJob,
+            job.job.id,
+        );
+        state
+            .orchestrator
+            .stop_inference_job(job.job.id, &event)
+            .await?;
         inference.push(JobId { id: job.job.id });
     }
     let mut train = Vec::new();
     for job in train_jobs::list_live(&state.pool).await? {
-        state.orchestrator.stop_train_job(job.job.id).await?;
+        let event = actor.did(AuditAction::JobsStopAll, TargetKind::TrainJob, job.job.id);
+        state
+            .orchestrator
+            .stop_train_job(job.job.id, &event)
+            .await?;
         train.push(JobId { id: job.job.id });
     }
     Ok(StoppedJobs {

@@ -9,10 +9,13 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::Json;
+use rafiki_store::audit::{self, Actor};
+use rafiki_types::audit::{AuditAction, TargetKind};
 use rafiki_types::error::{ErrorBody, ErrorName};
 use rafiki_types::user::{BanUserRequest, CreateUserRequest, CreatedUser, User, UserType};
 use strum::VariantArray;
 
+use crate::audit::Origin;
 use crate::auth::extract::{Admins, Authorized};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
@@ -37,16 +40,18 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 pub async fn create_user(
     State(state): State<AppState>,
     caller: Authorized<Admins>,
+    origin: Origin,
     ApiJson(req): ApiJson<CreateUserRequest>,
 ) -> ApiResult<Json<CreatedUser>> {
-    Ok(Json(create(&state, caller, req).await?))
+    Ok(Json(create(&state, caller, &origin, req).await?))
 }
 
 /// Creates a user as `caller` may (only the superadmin creates admins): what `POST /users` and
-/// the console's users page both do.
+/// the console's users page both do. The new user and its audit row are written together.
 pub async fn create(
     state: &AppState,
     caller: Authorized<Admins>,
+    origin: &Origin,
     req: CreateUserRequest,
 ) -> ApiResult<CreatedUser> {
     let Authorized(caller, _) = caller;
@@ -76,18 +81,23 @@ pub async fn create(
         )));
     }
     let hash = state.passwords.hash(req.password.into()).await?;
-    let user = rafiki_store::users::insert(&state.pool, &req.email, &hash, user_type)
-        .await
-        .map_err(|err| {
-            if err.is_constraint(rafiki_store::users::EMAIL_UNIQUE) {
-                ApiError::new(
-                    ErrorName::UserExistsError,
-                    format!("A user with email `{}` already exists.", req.email),
-                )
-            } else {
-                err.into()
-            }
-        })?;
+    let actor = origin.actor(caller);
+    let user = audit::recorded(
+        &state.pool,
+        async |tx| rafiki_store::users::insert(tx, &req.email, &hash, user_type).await,
+        |user| Some(actor.did(AuditAction::UserCreate, TargetKind::User, user.id)),
+    )
+    .await
+    .map_err(|err| {
+        if err.is_constraint(rafiki_store::users::EMAIL_UNIQUE) {
+            ApiError::new(
+                ErrorName::UserExistsError,
+                format!("A user with email `{}` already exists.", req.email),
+            )
+        } else {
+            err.into()
+        }
+    })?;
     state.users.run_once(&state.pool).await?;
     Ok(CreatedUser {
         id: user.id,
@@ -125,17 +135,20 @@ pub async fn list_users(
 pub async fn ban_user(
     State(state): State<AppState>,
     caller: Authorized<Admins>,
+    origin: Origin,
     ApiJson(req): ApiJson<BanUserRequest>,
 ) -> ApiResult<Json<User>> {
-    Ok(Json(ban(&state, caller, req).await?))
+    Ok(Json(ban(&state, caller, &origin, req).await?))
 }
 
 /// Bans the user with `req.email` as `caller` may (not themselves; admins only the users they
 /// manage), then stops their live jobs: what `DELETE /users` and the console's ban button both
-/// do.
+/// do. The ban and its audit row are written together; each job stopped is recorded as a stop
+/// by the caller.
 pub async fn ban(
     state: &AppState,
     caller: Authorized<Admins>,
+    origin: &Origin,
     req: BanUserRequest,
 ) -> ApiResult<User> {
     let Authorized(caller, _) = caller;
@@ -157,16 +170,25 @@ pub async fn ban(
             target.user_type
         )));
     }
-    let banned = rafiki_store::users::ban(&state.pool, target.id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorName::UserAlreadyBannedError,
-                format!("User `{}` is already banned.", target.email),
-            )
-        })?;
+    let actor = origin.actor(caller);
+    let banned = audit::recorded(
+        &state.pool,
+        async |tx| rafiki_store::users::ban(tx, target.id).await,
+        |banned| {
+            banned
+                .as_ref()
+                .map(|user| actor.did(AuditAction::UserBan, TargetKind::User, user.id))
+        },
+    )
+    .await?
+    .ok_or_else(|| {
+        ApiError::new(
+            ErrorName::UserAlreadyBannedError,
+            format!("User `{}` is already banned.", target.email),
+        )
+    })?;
     state.users.run_once(&state.pool).await?;
-    stop_live_jobs(state, target.id).await?;
+    stop_live_jobs(state, &actor, target.id).await?;
     Ok(banned)
 }
 
@@ -176,17 +198,30 @@ pub fn users_page(state: &AppState, _caller: &Authorized<Admins>, page: Page) ->
     state.users.users(page)
 }
 
-/// Stops the user's live inference jobs, then their live train jobs, as their owner would.
-/// Their tokens are refused already, so they cannot start another one through this admin.
-async fn stop_live_jobs(state: &AppState, user_id: uuid::Uuid) -> ApiResult<()> {
+/// Stops the user's live inference jobs, then their live train jobs, as their owner would;
+/// each stop is recorded as `actor`'s. Their tokens are refused already, so they cannot start
+/// another one through this admin.
+async fn stop_live_jobs(state: &AppState, actor: &Actor, user_id: uuid::Uuid) -> ApiResult<()> {
     for job in rafiki_store::inference_jobs::list_live(&state.pool).await? {
         if job.user_id == user_id {
-            state.orchestrator.stop_inference_job(job.job.id).await?;
+            let event = actor.did(
+                AuditAction::InferenceJobStop,
+                TargetKind::InferenceJob,
+                job.job.id,
+            );
+            state
+                .orchestrator
+                .stop_inference_job(job.job.id, &event)
+                .await?;
         }
     }
     for job in rafiki_store::train_jobs::list_live(&state.pool).await? {
         if job.user_id == user_id {
-            state.orchestrator.stop_train_job(job.job.id).await?;
+            let event = actor.did(AuditAction::TrainJobStop, TargetKind::TrainJob, job.job.id);
+            state
+                .orchestrator
+                .stop_train_job(job.job.id, &event)
+                .await?;
         }
     }
     Ok(())

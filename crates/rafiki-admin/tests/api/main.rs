@@ -1,5 +1,6 @@
 //! Integration tests of the admin through HTTP, each against a fresh database.
 
+mod audit;
 mod auth;
 mod console;
 mod console_jobs;

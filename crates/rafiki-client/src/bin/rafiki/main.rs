@@ -5,12 +5,13 @@
 //! stderr and exits with status 1 (2 for a malformed command line).
 //!
 //! Each command group is a module with its own clap enum and what its commands do (`users`,
-//! `datasets`, `models`, `train`, `trials`, `params`, `inference`, `predict`, `stop_all`, and
+//! `datasets`, `models`, `train`, `trials`, `params`, `inference`, `predict`, `stop_all`, `audit`, and
 //! `session` for login, logout and whoami); this file holds the top-level command line and the
 //! dispatch. What they print is made in `output`, the local files they read and write are
 //! handled in `files` (and the saved session in `credentials`), and `context` gives each one
 //! the admin's address, its session and the output settings.
 
+mod audit;
 mod context;
 mod credentials;
 mod datasets;
@@ -31,6 +32,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::audit::AuditArgs;
 use crate::context::Context;
 use crate::datasets::DatasetsCommand;
 use crate::failure::Failure;
@@ -99,6 +101,8 @@ pub enum Command {
     Predict(PredictArgs),
     /// Stop every train and inference job of every user (superadmin)
     StopAll,
+    /// Show the audit trail: who did what, newest first (admins)
+    Audit(AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -137,6 +141,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Inference(cmd) => inference::run(&ctx, cmd).await,
         Command::Predict(args) => predict::run(&ctx, args).await,
         Command::StopAll => stop_all::run(&ctx).await,
+        Command::Audit(args) => audit::run(&ctx, args).await,
     }
 }
 

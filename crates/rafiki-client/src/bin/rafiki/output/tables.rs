@@ -2,6 +2,7 @@
 //! one. `--json` prints the answers themselves instead (see [`super::Output`]).
 
 use comfy_table::Table;
+use rafiki_client::types::audit::AuditEvent;
 use rafiki_client::types::dataset::Dataset;
 use rafiki_client::types::inference::{
     InferenceJob, PredictRequest, PredictResponse, RunningInferenceJob,
@@ -20,6 +21,29 @@ pub fn users(users: &[User]) -> Table {
             u.user_type.to_string(),
             u.id.to_string(),
             when_opt(&u.banned_date),
+        ]
+    })
+}
+
+/// `rafiki audit`
+pub fn audit_events(events: &[AuditEvent]) -> Table {
+    let headers = [
+        "time", "actor", "role", "action", "target", "outcome", "client", "request",
+    ];
+    listing(&headers, events, |e| {
+        let dash = |text: Option<String>| text.unwrap_or_else(|| "-".to_owned());
+        vec![
+            when(&e.time),
+            dash(e.actor_id.map(|id| id.to_string())),
+            dash(e.actor_role.map(|role| role.to_string())),
+            e.action.to_string(),
+            dash(
+                e.target_kind
+                    .map(|kind| format!("{kind} {}", e.target_id.as_deref().unwrap_or(""))),
+            ),
+            e.outcome.clone(),
+            dash(e.client_address.clone()),
+            dash(e.request_id.clone()),
         ]
     })
 }
