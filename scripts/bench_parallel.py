@@ -21,7 +21,9 @@ import time
 from bench_setup import superadmin_with_datasets
 
 BRANIN_MIN = 0.397887
-MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_models", "SleepyBranin.py")
+MODEL = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "bench_models", "SleepyBranin.py"
+)
 
 
 def run_job(client, app, train, val, model, trials, workers, seconds):
@@ -32,7 +34,11 @@ def run_job(client, app, train, val, model, trials, workers, seconds):
         "BRANIN",
         train["id"],
         val["id"],
-        budget={"MODEL_TRIAL_COUNT": trials, "TIME_HOURS": 1, "CPU_WORKERS_PER_MODEL": workers},
+        budget={
+            "MODEL_TRIAL_COUNT": trials,
+            "TIME_HOURS": 1,
+            "CPU_WORKERS_PER_MODEL": workers,
+        },
         models=[model["id"]],
         train_args={"seconds": seconds},
     )
@@ -65,7 +71,9 @@ def main():
     runs = {n: [] for n in counts}
     for repeat in range(repeats):
         for n in counts:
-            run = run_job(client, f"par-{n}-{repeat}", train, val, model, trials, n, seconds)
+            run = run_job(
+                client, f"par-{n}-{repeat}", train, val, model, trials, n, seconds
+            )
             runs[n].append(run)
             print(json.dumps(run), flush=True)
     base = statistics.median(r["wall_s"] for r in runs[counts[0]])
