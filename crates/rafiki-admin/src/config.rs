@@ -544,6 +544,13 @@ impl Settings {
                 "RAFIKI_MAX_TIME_HOURS must be a number of hours, 0 for no limit".into(),
             ));
         }
+        if raw.max_cpu_workers_per_train_job == 0 {
+            // Unlike the other quotas, no "0: no limit": the count comes from a user's budget,
+            // and each worker is a process, so there must be a bound.
+            return Err(ConfigError::Rule(
+                "RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB must be at least 1".into(),
+            ));
+        }
         if raw.max_page_size == 0 || raw.max_trial_log_entries == 0 {
             return Err(ConfigError::Rule(
                 "RAFIKI_MAX_PAGE_SIZE and RAFIKI_MAX_TRIAL_LOG_ENTRIES must be at least 1".into(),
@@ -979,6 +986,11 @@ mod tests {
                 "max_time_hours",
                 serde_json::json!(-1.0),
                 "RAFIKI_MAX_TIME_HOURS",
+            ),
+            (
+                "max_cpu_workers_per_train_job",
+                serde_json::json!(0),
+                "RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB",
             ),
             (
                 "max_page_size",

@@ -1,12 +1,13 @@
 //! Per-user quotas (docs/security.md, "Quotas and limits"): how much one user may hold at once,
 //! so that no user can take the platform's workers, disk or time from the others.
 //!
-//! The values come from the settings (0: no limit). This module says what each quota allows
-//! and words the refusals (which quota, its value, the setting that changes it); the checks run
-//! where each decision is made: the orchestrator when it writes a train job, the dataset route
-//! while an upload streams and again when its row is written. Checks that count what a user
-//! already holds run under a lock on the user's row (`rafiki_store::users::lock`), so two
-//! concurrent requests cannot both pass a quota that has room for one.
+//! The values come from the settings (0: no limit, except for the CPU workers quota, which is
+//! never 0). This module says what each quota allows and words the refusals (which quota, its
+//! value, the setting that changes it); the checks run where each decision is made: the
+//! orchestrator when it writes a train job, the dataset route while an upload streams and again
+//! when its row is written. Checks that count what a user already holds run under a lock on the
+//! user's row (`rafiki_store::users::lock`), so two concurrent requests cannot both pass a quota
+//! that has room for one.
 
 use rafiki_types::error::ErrorName;
 
@@ -22,7 +23,8 @@ pub struct Quotas {
     /// Largest `TIME_HOURS` of a train budget (`RAFIKI_MAX_TIME_HOURS`).
     pub time_hours: f64,
     /// Most train workers without GPUs one train job may ask for through its budget's
-    /// `CPU_WORKERS_PER_MODEL` (`RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB`).
+    /// `CPU_WORKERS_PER_MODEL` (`RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB`). Never 0 (the settings
+    /// refuse it): a user's budget must not choose how many processes the host runs.
     pub cpu_workers_per_train_job: u32,
     /// Most bytes of datasets per user (`RAFIKI_MAX_USER_DATASET_BYTES`).
     pub user_dataset_bytes: u64,
@@ -59,7 +61,7 @@ impl Quotas {
     pub fn check_cpu_workers(&self, cpu_models: usize, per_model: u32) -> Result<(), String> {
         let max = u64::from(self.cpu_workers_per_train_job);
         let asked = (cpu_models as u64).saturating_mul(u64::from(per_model));
-        if max > 0 && per_model > 1 && asked > max {
+        if per_model > 1 && asked > max {
             return Err(format!(
                 "The budget's CPU_WORKERS_PER_MODEL of {per_model} asks for {asked} train workers \
                  without GPUs ({cpu_models} model(s)); a train job may have at most {max} \
@@ -125,11 +127,12 @@ impl Quotas {
 mod tests {
     use super::*;
 
+    /// No limits, as far as the settings allow.
     const NONE: Quotas = Quotas {
         live_train_jobs: 0,
         models_per_train_job: 0,
         time_hours: 0.0,
-        cpu_workers_per_train_job: 0,
+        cpu_workers_per_train_job: u32::MAX,
         user_dataset_bytes: 0,
     };
 
@@ -137,7 +140,6 @@ mod tests {
     fn zero_means_no_limit() {
         assert!(NONE.check_train_job(10_000, 1e9).is_ok());
         assert!(NONE.check_live_train_jobs(10_000).is_ok());
-        assert!(NONE.check_cpu_workers(20, u32::MAX).is_ok());
         assert!(!NONE.limits_live_train_jobs());
         assert!(!NONE.limits_dataset_bytes());
         assert_eq!(NONE.dataset_allowance(u64::MAX), None);

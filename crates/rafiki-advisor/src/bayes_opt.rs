@@ -175,9 +175,9 @@ struct Model {
 /// lying that it scored the worst also dragged the mean down around it, and since running
 /// trials are where the process was most hopeful, that pushed a model's other workers out of
 /// its best basin (on Branin with 4 workers, the median regret after 30 trials was two orders
-/// of magnitude above one worker's; docs/benchmarks.md, "Parallel CPU trials"). The cap keeps a prediction
-/// above the best from leaving expected improvement next to the running point, which would
-/// send the next worker just beside it.
+/// of magnitude above one worker's; docs/benchmarks.md, "Parallel CPU trials"). The cap keeps a
+/// prediction above the best from leaving expected improvement next to the running point, which
+/// would send the next worker just beside it.
 fn fit_model(
     d: usize,
     scored: &[&(Vec<f64>, f64)],
