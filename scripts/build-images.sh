@@ -4,6 +4,8 @@
 #   <prefix>/base:bookworm     Debian bookworm: `docker pull debian:bookworm-slim`, or made from
 #                              Debian's packages with debootstrap when no registry answers
 #   <prefix>/postgres:15       PostgreSQL 15 from Debian, first-start initialisation
+#   <prefix>/prometheus:<tag>  Prometheus from Debian with docker/prometheus/ (the compose and
+#                              stack files' `monitoring` profile)
 #   <prefix>/worker:<tag>      rafiki-worker + Python 3 with numpy, scikit-learn, Pillow + `rafiki`
 #   <prefix>/predictor:<tag>   rafiki-predictor
 #   <prefix>/admin:<tag>       rafiki-admin + the `rafiki` CLI
@@ -15,7 +17,8 @@
 # nothing changed reuses everything (cargo and docker caches) and takes seconds.
 #
 # Usage: scripts/build-images.sh [--rebuild-base] [--no-cargo] [IMAGE...]
-#   IMAGE           worker, predictor, admin, postgres (default: these four, `all`), swarm-node
+#   IMAGE           worker, predictor, admin, postgres, prometheus (default: these five, `all`),
+#                   swarm-node
 #                   (only when named); the base is always made when missing
 #   --rebuild-base  make the base image again (pull or debootstrap) even when it exists
 #   --no-cargo      do not run cargo: use the binaries already in the target directory
@@ -53,13 +56,13 @@ while [[ $# -gt 0 ]]; do
         --rebuild-base) rebuild_base=1 ;;
         --no-cargo) run_cargo=0 ;;
         -h | --help) usage; exit 0 ;;
-        worker | predictor | admin | postgres | swarm-node) selected+=("$1") ;;
-        all) selected+=(worker predictor admin postgres) ;;
+        worker | predictor | admin | postgres | prometheus | swarm-node) selected+=("$1") ;;
+        all) selected+=(worker predictor admin postgres prometheus) ;;
         *) echo "build-images: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
-[[ ${#selected[@]} -gt 0 ]] || selected=(worker predictor admin postgres)
+[[ ${#selected[@]} -gt 0 ]] || selected=(worker predictor admin postgres prometheus)
 wants() { [[ " ${selected[*]} " == *" $1 "* ]]; }
 
 case $profile in
@@ -247,6 +250,15 @@ if wants postgres; then
     chmod 755 "$context/postgres/entrypoint.sh.new"
     replace_if_changed "$context/postgres/entrypoint.sh.new" "$context/postgres/entrypoint.sh"
     build_image postgres "$prefix/postgres:15"
+fi
+
+if wants prometheus; then
+    mkdir -p "$context/prometheus"
+    for file in prometheus.yml rules.yml; do
+        cp "docker/prometheus/$file" "$context/prometheus/$file.new"
+        replace_if_changed "$context/prometheus/$file.new" "$context/prometheus/$file"
+    done
+    build_image prometheus "$prefix/prometheus:$tag"
 fi
 
 if wants swarm-node; then

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# End-to-end test of the container deployment: `docker-compose up` (PostgreSQL and the admin
-# with the docker backend), then scripts/e2e_compose.py trains, deploys, predicts and stops
-# through Rafiki's Python client, and this script checks that no service container and no live
-# service (so no GPU allocation) and no job network is left. Tears the stack down, volumes
-# included, on exit.
+# End-to-end test of the container deployment: `docker-compose --profile monitoring up`
+# (PostgreSQL, the admin with the docker backend, and Prometheus), then scripts/e2e_compose.py
+# trains, deploys, predicts and stops through Rafiki's Python client, checking on the way that
+# Prometheus scraped the admin and the predictor, and this script checks that no service
+# container and no live service (so no GPU allocation) and no job network is left. Tears the
+# stack down, volumes included, on exit.
 # Needs the images of scripts/build-images.sh, port 3000 free, and the Python package in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,8 @@ COMPOSE_PROJECT_NAME=$project
 APP_SECRET=$(secret)
 SUPERADMIN_PASSWORD=$(secret)
 POSTGRES_PASSWORD=$(secret)
+# Asked from its container; published where a Prometheus of the host's is unlikely to be.
+RAFIKI_PROMETHEUS_PORT=19090
 ENV
 dc() { "${compose[@]}" -p "$project" --env-file "$work/env" "$@"; }
 leftovers() { docker ps -aq --filter "label=rafiki-rs.project=$project"; }
@@ -31,7 +34,7 @@ cleanup() {
     fi
     leftovers | xargs -r docker rm -f -v >/dev/null || true
     leftover_networks | xargs -r docker network rm >/dev/null || true
-    dc down -v --remove-orphans >/dev/null 2>&1 || true
+    dc --profile monitoring down -v --remove-orphans >/dev/null 2>&1 || true
     # The workers' dependency environment volumes are the admin's, not compose's.
     docker volume ls -q --filter "label=rafiki-rs.project=$project" |
         xargs -r docker volume rm >/dev/null 2>&1 || true
@@ -40,8 +43,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== e2e: docker-compose up"
-dc up -d
+echo "== e2e: docker-compose --profile monitoring up"
+dc --profile monitoring up -d
 for _ in $(seq 120); do
     curl -fsS -o /dev/null http://127.0.0.1:3000/health 2>/dev/null && break
     sleep 1
@@ -53,7 +56,8 @@ set -a
 # shellcheck source=/dev/null
 . "$work/env"
 set +a
-E2E_PROJECT=$project .venv/bin/python scripts/e2e_compose.py "$work/data"
+E2E_PROJECT=$project E2E_PROMETHEUS_CONTAINER=$(dc --profile monitoring ps -q prometheus) \
+    .venv/bin/python scripts/e2e_compose.py "$work/data"
 
 left=$(leftovers)
 if [ -n "$left" ]; then

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# End-to-end test of the swarm deployment: `docker stack deploy` of docker-stack.yml
-# (PostgreSQL and the admin with the swarm backend, secrets as Docker secrets) on a one-node
-# swarm this script makes, then scripts/e2e_compose.py (E2E_BACKEND=swarm) trains, deploys,
-# predicts and stops through Rafiki's Python client, with every worker and predictor a Swarm
-# service. Checks that no service of the admin's is left, then removes the stack, its volumes
+# End-to-end test of the swarm deployment: `docker stack deploy` of docker-stack.yml and
+# docker-stack.monitoring.yml (PostgreSQL, the admin with the swarm backend, Prometheus; secrets
+# as Docker secrets) on a one-node swarm this script makes, then scripts/e2e_compose.py
+# (E2E_BACKEND=swarm) trains, deploys, predicts and stops through Rafiki's Python client, with
+# every worker and predictor a Swarm service, and checks that Prometheus scraped the admin and
+# the predictor. Checks that no service of the admin's is left, then removes the stack, its volumes
 # and the swarm. An engine already in a swarm is left alone: the test is skipped there.
 # Needs the images of scripts/build-images.sh, port 3000 free, and the Python package in .venv.
 set -euo pipefail
@@ -43,7 +44,7 @@ trap cleanup EXIT
 
 docker swarm init --advertise-addr 127.0.0.1 >/dev/null
 # The stack file reads its secrets from ./secrets next to it.
-cp docker-stack.yml "$work/"
+cp docker-stack.yml docker-stack.monitoring.yml "$work/"
 mkdir -m 700 "$work/secrets"
 postgres_password=$(secret)
 superadmin_password=$(secret)
@@ -53,7 +54,7 @@ secret >"$work/secrets/app_secret"
 printf '%s' "$superadmin_password" >"$work/secrets/superadmin_password"
 
 echo "== e2e-stack: docker stack deploy"
-(cd "$work" && docker stack deploy -c docker-stack.yml "$stack" >/dev/null)
+(cd "$work" && docker stack deploy -c docker-stack.yml -c docker-stack.monitoring.yml "$stack" >/dev/null)
 for _ in $(seq 180); do
     curl -fsS -o /dev/null http://127.0.0.1:3000/health 2>/dev/null && break
     sleep 1
@@ -61,7 +62,26 @@ done
 curl -fsS -o /dev/null http://127.0.0.1:3000/health
 
 .venv/bin/python examples/datasets/build_datasets.py --out "$work/data" >/dev/null
+# A container on the network of the admin's services reaches the admin's API but not its
+# metrics, which listen on its monitoring network's address only.
+probe='import socket, sys
+socket.create_connection(("admin", 3000), timeout=5).close()
+try:
+    socket.create_connection(("admin", 9100), timeout=3).close()
+    sys.exit("the admin'"'"'s metrics port answered on the services network")
+except OSError:
+    pass'
+docker run --rm --network "$RAFIKI_SWARM_NETWORK" "${RAFIKI_IMAGE_PREFIX:-rafiki-rs}/worker:${RAFIKI_IMAGE_TAG:-latest}" \
+    python3 -c "$probe" || { echo "FAILED: the metrics port is within the services' reach"; exit 1; }
+echo "== the services' network reaches the admin's API, not its metrics"
+for _ in $(seq 60); do
+    prometheus=$(docker ps -q --filter "label=com.docker.swarm.service.name=${stack}_prometheus")
+    [ -n "$prometheus" ] && break
+    sleep 1
+done
+[ -n "$prometheus" ] || { echo "FAILED: no container of ${stack}_prometheus"; exit 1; }
 SUPERADMIN_PASSWORD=$superadmin_password E2E_BACKEND=swarm E2E_PROJECT=$stack \
+    E2E_PROMETHEUS_CONTAINER=$prometheus \
     .venv/bin/python scripts/e2e_compose.py "$work/data"
 
 left=$(leftovers)

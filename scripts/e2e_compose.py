@@ -5,8 +5,9 @@ scripts/e2e-stack.sh, E2E_BACKEND=swarm, against the one `docker stack deploy` s
 example model (its workers are containers the admin launches), deploys the best trial (a
 predictor and an inference worker, also containers), checks with the docker CLI how the
 deployment's containers are isolated, queries the predictor from the host and through the
-console's predict box (the admin's own way to it), and stops everything. Prints one line per
-step; exits non-zero on the first failure.
+console's predict box (the admin's own way to it), checks that the `monitoring` profile's
+Prometheus (E2E_PROMETHEUS_CONTAINER, when set) scraped the admin and the predictor, and stops
+everything. Prints one line per step; exits non-zero on the first failure.
 """
 
 import html
@@ -45,8 +46,8 @@ def inspect(*names):
 
 def check_isolation(project):
     """Each service container runs unprivileged on a read-only root and is on its job's network
-    only; from the inference worker PostgreSQL neither resolves nor answers while the admin (on
-    the engine's host) does; a stranger on the job's network gets 401 from the worker's
+    only; from the inference worker PostgreSQL and the admin's metrics port neither resolve nor
+    answer while the admin's API (on the engine's host) does; a stranger on the job's network gets 401 from the worker's
     /predict (only the job's predictor has the secret)."""
     ids = docker(
         "ps", "-q", "--filter", f"label=rafiki-rs.project={project}"
@@ -83,7 +84,8 @@ def check_isolation(project):
     worker_name = worker["Name"].lstrip("/")
     probe = (
         "import socket, sys\n"
-        "for target in [('postgres', 5432), (sys.argv[1], 5432)]:\n"
+        "for target in [('postgres', 5432), (sys.argv[1], 5432),\n"
+        "               ('host.docker.internal', 9100), ('admin', 9100)]:\n"
         "    try:\n"
         "        socket.create_connection(target, timeout=3).close()\n"
         "        sys.exit(f'reached {target}')\n"
@@ -176,6 +178,70 @@ def predict_in_console(admin, password, app, query):
     return json.loads(html.unescape(shown.group(1)))
 
 
+def promql(container, expr):
+    """An instant query to the monitoring profile's Prometheus, asked from inside its container
+    (its port is not published on a swarm): the result's samples as (labels, value) pairs."""
+    out = docker(
+        "exec",
+        container,
+        "promtool",
+        "query",
+        "instant",
+        "-o",
+        "json",
+        "http://localhost:9090",
+        expr,
+    )
+    if out.returncode != 0:
+        sys.exit(f"FAILED: promtool query {expr}: {out.stdout}{out.stderr}")
+    return [(s["metric"], float(s["value"][1])) for s in json.loads(out.stdout)]
+
+
+def check_monitoring(container):
+    """The `monitoring` profile: Prometheus scrapes the admin and, found through the admin's
+    service discovery, the job's predictor, and has what an operator asks of it (trials per
+    minute, predictions and their p99, every metric its rules read)."""
+
+    def scraped(expr, at_least=1.0):
+        def check():
+            samples = promql(container, expr)
+            return samples if samples and samples[0][1] >= at_least else None
+
+        return wait(f"Prometheus has {expr} >= {at_least}", check, 120)
+
+    scraped('up{job="rafiki-admin"}')
+    scraped('up{job="rafiki-predictor",rafiki_app="wine",rafiki_app_version="1"}')
+    # The predict from the host and the console's.
+    scraped(
+        'sum(rafiki_predictor_requests_total{rafiki_app="wine",route="/predict"})', 2
+    )
+    scraped('sum(rafiki_trials_finished_total{status="COMPLETED"})', 2)
+    scraped('count(rafiki:predict_duration_seconds:p99_rate5m{rafiki_app="wine"})')
+    rules_file = os.path.join(
+        os.path.dirname(__file__), "../docker/prometheus/rules.yml"
+    )
+    with open(rules_file) as f:
+        rules = f.read()
+    read = {
+        re.sub(r"_(bucket|count|sum)$", "", m)
+        for m in re.findall(r"\brafiki_[a-z_]+", rules)
+    }
+    read -= {"rafiki_app", "rafiki_app_version"}
+    names = {
+        s[0]["__name__"]
+        for s in promql(container, 'count by (__name__) ({__name__=~"rafiki_.+"})')
+    }
+    names = {re.sub(r"_(bucket|count|sum)$", "", n) for n in names}
+    if read - names:
+        sys.exit(
+            f"FAILED: Prometheus has none of {sorted(read - names)}, which its rules read"
+        )
+    print(
+        f"== Prometheus scraped the admin and the predictor: {len(names)} metrics",
+        flush=True,
+    )
+
+
 def main():
     port = int(os.environ.get("E2E_ADMIN_PORT", "3000"))
     data = sys.argv[1]
@@ -249,6 +315,9 @@ def main():
             f"FAILED: the console's predict box showed {shown}, not {probabilities}"
         )
     print(f"== predicted through the console's predict box: {shown}", flush=True)
+    prometheus = os.environ.get("E2E_PROMETHEUS_CONTAINER")
+    if prometheus:
+        check_monitoring(prometheus)
 
     client.stop_inference_job("wine")
     print(f"== stopped; whole run {time.monotonic() - started:.1f} s", flush=True)

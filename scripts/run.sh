@@ -13,6 +13,9 @@
 # `scripts/run.sh --swarm` deploys docker-stack.yml (Postgres and the admin with the swarm
 # backend) as the stack `rafiki`, on a one-node swarm it makes when the engine is in none, with
 # Docker secrets it writes to ./secrets once (docs/swarm.md).
+# `--monitoring` after either adds Prometheus scraping the admin and the predictors, with
+# Rafiki's alerts (the compose file's `monitoring` profile, docker-stack.monitoring.yml; see
+# docs/observability.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +36,15 @@ wait_until_up() {
   exit 1
 }
 
+monitoring=false
+case "${1:-}:${2:-}" in
+  --docker:--monitoring | --swarm:--monitoring) monitoring=true ;;
+  --docker: | --swarm:) ;;
+  --docker:* | --swarm:*)
+    echo "run.sh: $1 takes only --monitoring, not '${*:2}'" >&2
+    exit 2 ;;
+esac
+
 if [ "${1:-}" = "--docker" ]; then
   scripts/build-images.sh
   if [ ! -f .env ]; then
@@ -45,8 +57,12 @@ if [ "${1:-}" = "--docker" ]; then
     chmod 600 .env
     echo "== wrote .env: log in as superadmin@rafiki with password $password"
   fi
-  if command -v docker-compose >/dev/null; then docker-compose up -d; else docker compose up -d; fi
-  wait_until_up 120 "passwords in .env; stop: docker-compose down" "docker-compose logs admin"
+  compose=(docker-compose)
+  command -v docker-compose >/dev/null || compose=(docker compose)
+  if $monitoring; then compose+=(--profile monitoring); fi
+  "${compose[@]}" up -d
+  if $monitoring; then echo "== Prometheus is on http://127.0.0.1:9090"; fi
+  wait_until_up 120 "passwords in .env; stop: ${compose[*]} down" "${compose[*]} logs admin"
 fi
 
 if [ "${1:-}" = "--swarm" ]; then
@@ -67,7 +83,9 @@ if [ "${1:-}" = "--swarm" ]; then
       printf '%s' "$password" >secrets/superadmin_password)
     echo "== wrote secrets/: log in as superadmin@rafiki with password $password"
   fi
-  docker stack deploy -c docker-stack.yml rafiki
+  stack_files=(-c docker-stack.yml)
+  if $monitoring; then stack_files+=(-c docker-stack.monitoring.yml); fi
+  docker stack deploy "${stack_files[@]}" rafiki
   wait_until_up 180 "password in secrets/superadmin_password; stop: docker stack rm rafiki" \
     "docker service logs rafiki_admin"
 fi

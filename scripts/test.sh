@@ -47,6 +47,16 @@ fi
 # They must run here, not skip.
 export RAFIKI_TEST_BROWSER=1
 
+# Debian's promtool (prometheus package) lints the admin's /metrics and checks the monitoring
+# profile's configuration and rules (scripts/check-monitoring.sh).
+if ! command -v promtool > /dev/null; then
+  echo "== installing prometheus (Debian's, for promtool)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus > /dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus > /dev/null; }
+fi
+# The metrics lint test must run here, not skip.
+export RAFIKI_TEST_PROMTOOL=1
+
 echo "== python: install into .venv"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e './python[test,examples]'
@@ -86,6 +96,9 @@ fi
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== prometheus: the monitoring profile's configuration and rules (scripts/check-monitoring.sh)"
+scripts/check-monitoring.sh
 
 if $docker_serves; then
   echo "== docker: the tests left no swarm, service, container or network behind, nor swarm nodes"

@@ -6,7 +6,7 @@
 //! from files named by `<NAME>_FILE` (Docker's secrets convention), so they need not sit in the
 //! admin's environment, where every process of the same user could read them.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Toml};
@@ -122,6 +122,8 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ),
     ("RAFIKI_ALLOWED_IMAGES", "allowed_images"),
     ("RAFIKI_ENV_CACHE_MAX_GB", "env_cache_max_gb"),
+    ("RAFIKI_METRICS", "metrics"),
+    ("RAFIKI_METRICS_ADDR", "metrics_addr"),
     ("RAFIKI_PIP_ARGS", "pip_args"),
     ("RAFIKI_DEPENDENCY_PINS", "dependency_pins"),
 ];
@@ -218,6 +220,8 @@ struct RawSettings {
     env_cache_max_gb: f64,
     pip_args: String,
     dependency_pins: DependencyPins,
+    metrics: MetricsSwitch,
+    metrics_addr: Option<String>,
 }
 
 /// Validated settings of the admin.
@@ -340,6 +344,77 @@ pub struct Settings {
     /// What workers do with pins that cannot be installed, for models that do not say
     /// (`RAFIKI_DEPENDENCY_PINS`).
     pub dependency_pins: DependencyPins,
+    /// Whether the admin serves `/metrics` and counts its HTTP requests (`RAFIKI_METRICS`).
+    pub metrics: MetricsSwitch,
+    /// Where `/metrics` and `/metrics/targets` are served instead of the API port
+    /// (`RAFIKI_METRICS_ADDR`, e.g. `0.0.0.0:9100`); `None`: on the API port.
+    pub metrics_addr: Option<ListenAddr>,
+}
+
+/// An address to listen on: an IP address and port, or a host name and port, resolved when the
+/// admin binds. A name lets a deployment bind to the admin's address on one network only
+/// (docker-stack.monitoring.yml: `admin-metrics:9100`, an alias that network alone has).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenAddr {
+    /// An IP address (IPv6 without brackets) or a host name.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+}
+
+impl std::str::FromStr for ListenAddr {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<ListenAddr, ()> {
+        if let Ok(address) = text.parse::<SocketAddr>() {
+            return Ok(ListenAddr {
+                host: address.ip().to_string(),
+                port: address.port(),
+            });
+        }
+        let (host, port) = text.rsplit_once(':').ok_or(())?;
+        let is_name = !host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !is_name {
+            return Err(());
+        }
+        Ok(ListenAddr {
+            host: host.to_owned(),
+            port: port.parse().map_err(|_| ())?,
+        })
+    }
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// `RAFIKI_METRICS`: `on` (the default) or `off`. Off, the admin neither serves `/metrics`
+/// (nor `/metrics/targets`) nor puts the request-counting middleware on its routes: for a
+/// deployment that does not run Prometheus (and to measure what the middleware costs, in
+/// docs/benchmarks.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsSwitch {
+    /// Metrics are served.
+    On,
+    /// No metrics endpoint, no request middleware.
+    Off,
 }
 
 /// A configuration problem that stops start-up.
@@ -569,6 +644,15 @@ impl Settings {
             ));
         }
         check_env_cache_max_gb(raw.env_cache_max_gb)?;
+        let metrics_addr = match raw.metrics_addr.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(text.parse::<ListenAddr>().map_err(|_| {
+                ConfigError::Rule(format!(
+                    "RAFIKI_METRICS_ADDR must be an address or host name and a port, such as \
+                     0.0.0.0:9100, not {text:?}"
+                ))
+            })?),
+        };
         let password_hash_concurrency = match raw.password_hash_concurrency {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -638,6 +722,8 @@ impl Settings {
             env_cache_max_gb: raw.env_cache_max_gb,
             pip_args: raw.pip_args.trim().to_owned(),
             dependency_pins: raw.dependency_pins,
+            metrics: raw.metrics,
+            metrics_addr,
         })
     }
 
@@ -779,6 +865,38 @@ mod tests {
             .fold(Figment::from(Toml::string(DEFAULTS)), |f, (k, v)| {
                 f.merge(Serialized::default(k, v))
             })
+    }
+
+    #[test]
+    fn the_metrics_address_is_an_address_or_a_host_name_with_a_port() {
+        let parsed = |text: &str| text.parse::<ListenAddr>().map(|a| a.to_string());
+        assert_eq!(parsed("0.0.0.0:9100"), Ok("0.0.0.0:9100".into()));
+        assert_eq!(parsed("[::1]:9100"), Ok("[::1]:9100".into()));
+        assert_eq!(
+            parsed("admin-metrics:9100"),
+            Ok("admin-metrics:9100".into())
+        );
+        assert_eq!(
+            parsed("metrics.rafiki.internal:1"),
+            Ok("metrics.rafiki.internal:1".into())
+        );
+        for bad in [
+            "9100",
+            "admin",
+            ":9100",
+            "admin:",
+            "admin:70000",
+            "-admin:1",
+            "a b:1",
+            "a..b:1",
+        ] {
+            assert_eq!(parsed(bad), Err(()), "{bad}");
+        }
+        let settings =
+            Settings::from_figment(with(&[("metrics_addr", "admin-metrics:9100")]), true).unwrap();
+        assert_eq!(settings.metrics_addr.unwrap().host, "admin-metrics");
+        let err = Settings::from_figment(with(&[("metrics_addr", "nope")]), true).unwrap_err();
+        assert!(err.to_string().contains("RAFIKI_METRICS_ADDR"), "{err}");
     }
 
     #[test]

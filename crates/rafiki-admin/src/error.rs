@@ -105,6 +105,11 @@ pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionBroke;
 
+/// Marks the response of a server fault (5xx) caused by a database error, reachable or not:
+/// the metrics middleware counts these (`rafiki_db_errors_total`, `crate::metrics::http`).
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseFault;
+
 /// Whether any error in `source`'s chain is a `sqlx::Error` (bare or in a `StoreError`) that
 /// means the database could not be reached.
 fn database_unavailable(source: &anyhow::Error) -> bool {
@@ -175,7 +180,8 @@ impl IntoResponse for ApiError {
             error: self.name,
             message: self.message,
         };
-        let mut response = (self.status, Json(body)).into_response();
+        let status = self.status;
+        let mut response = (status, Json(body)).into_response();
         if unavailable {
             response
                 .headers_mut()
@@ -186,6 +192,14 @@ impl IntoResponse for ApiError {
         }
         // For the layers that look at how a request ended (the audit trail's refusals).
         response.extensions_mut().insert(name);
+        if status.is_server_error()
+            && self
+                .source
+                .as_ref()
+                .is_some_and(|s| any_database_error(s, |_| true))
+        {
+            response.extensions_mut().insert(DatabaseFault);
+        }
         response
     }
 }

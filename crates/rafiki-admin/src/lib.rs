@@ -12,6 +12,9 @@
 //!   which [`error::ApiError`] turns into the contract's error names with `From`.
 //! - `rafiki_store` persists: every line of SQL is there.
 //!
+//! Beside them, [`metrics`] counts what the three do (its middleware on every route, its
+//! counters called by routes and the orchestrator) and serves it to Prometheus.
+//!
 //! `main.rs` is thin; everything is here so tests start the real server.
 
 pub mod archive;
@@ -27,6 +30,7 @@ pub mod error;
 pub mod extract;
 pub mod gpus;
 pub mod images;
+pub mod metrics;
 pub mod openapi;
 pub mod orchestrator;
 pub mod paging;

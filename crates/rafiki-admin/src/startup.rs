@@ -8,7 +8,8 @@
 //! connections included), and a request body that pauses longer than `body_idle_timeout_secs`
 //! fails. Handlers see the TCP peer's address as `ConnectInfo<SocketAddr>`. Each connection's
 //! stream is wrapped so that hyper's own answers to requests it cannot parse carry the error
-//! envelope too ([`crate::unparsable`]).
+//! envelope too ([`crate::unparsable`]). With `RAFIKI_METRICS_ADDR` set, a second server of
+//! the same kind serves the metrics there (`crate::metrics::endpoint`), and stops with the first.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,9 +38,10 @@ use crate::backend::swarm::{SwarmBackend, SwarmSettings};
 use crate::backend::Backend;
 use crate::cluster::{Inventory, LocalInventory};
 use crate::config::BackendKind;
-use crate::config::Settings;
+use crate::config::{MetricsSwitch, Settings};
 use crate::dataset_url::DatasetUrlFetcher;
 use crate::environments;
+use crate::metrics::AdminMetrics;
 use crate::orchestrator::{Orchestrator, OrchestratorConfig};
 use crate::routes;
 use crate::sandbox;
@@ -86,9 +88,10 @@ fn database_not_ready(err: &rafiki_store::StoreError) -> bool {
     }
 }
 
-/// A built admin, bound to its port, not yet serving.
+/// A built admin, bound to its port (and to `RAFIKI_METRICS_ADDR` when set), not yet serving.
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -124,8 +127,18 @@ impl Application {
                     settings.bind_host, settings.admin_port
                 )
             })?;
+        let metrics_listener = match &settings.metrics_addr {
+            Some(address) if settings.metrics == MetricsSwitch::On => Some(
+                TcpListener::bind((address.host.as_str(), address.port))
+                    .await
+                    .with_context(|| format!("cannot listen on {address} (RAFIKI_METRICS_ADDR)"))?,
+            ),
+            _ => None,
+        };
         let port = listener.local_addr().context("no local address")?.port();
-        let orchestrator = Arc::new(build_orchestrator(&settings, &pool, port).await?);
+        let metrics = Arc::new(AdminMetrics::new());
+        let orchestrator =
+            Arc::new(build_orchestrator(&settings, &pool, port, metrics.clone()).await?);
         orchestrator.reconcile().await?;
         if settings.backend == BackendKind::Process {
             // After reconciliation: environments of adopted services stay (they hold them).
@@ -152,9 +165,14 @@ impl Application {
                 settings.login_attempts_per_account,
             )),
             workers_python: None,
+            metrics,
             settings: Arc::new(settings),
         };
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            metrics_listener,
+            state,
+        })
     }
 
     /// Reports `python`, what [`check_workers_python`] found, in `GET /health`.
@@ -210,13 +228,39 @@ impl Application {
         };
         // Services keep running when the admin stops: a restarted admin adopts them.
         let doc = crate::openapi::api_doc(&state.settings);
-        serve(
+        // Both servers stop on `shutdown`: it closes `stop`, which each server watches.
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        let on_stop = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                // Resolves when the sender is dropped.
+                while stopped.changed().await.is_ok() {}
+            }
+        };
+        let metrics_server = self.metrics_listener.map(|listener| {
+            tracing::info!(address = ?listener.local_addr().ok(), "metrics listening");
+            tokio::spawn(serve(
+                listener,
+                crate::metrics::endpoint::router(state.clone()),
+                timeouts,
+                on_stop(),
+            ))
+        });
+        let api = serve(
             self.listener,
             routes::router(state, doc),
             timeouts,
-            shutdown,
-        )
-        .await;
+            on_stop(),
+        );
+        tokio::join!(api, async move {
+            shutdown.await;
+            drop(stop);
+        });
+        if let Some(server) = metrics_server {
+            if let Err(err) = server.await {
+                tracing::error!(error = %err, "the metrics server failed");
+            }
+        }
         refresher.abort();
         supervisor.abort();
         forgetter.abort();
@@ -228,6 +272,7 @@ impl Application {
 const LOGIN_LIMITS_SWEEP: Duration = Duration::from_secs(60);
 
 /// The slow-client timeouts of [`serve`].
+#[derive(Debug, Clone, Copy)]
 struct Timeouts {
     /// Longest wait for a request's headers.
     header_read: Duration,
@@ -323,6 +368,7 @@ async fn build_orchestrator(
     settings: &Settings,
     pool: &sqlx::PgPool,
     port: u16,
+    metrics: Arc<AdminMetrics>,
 ) -> anyhow::Result<Orchestrator> {
     let local = || -> Arc<dyn Inventory> { Arc::new(LocalInventory::new(settings.gpus.clone())) };
     let (backend, inventory, default_admin_url): (Arc<dyn Backend>, Arc<dyn Inventory>, String) =
@@ -387,6 +433,7 @@ async fn build_orchestrator(
         pool.clone(),
         backend,
         inventory,
+        metrics,
         OrchestratorConfig {
             admin_url: settings
                 .service_admin_url

@@ -1,5 +1,5 @@
-//! The state every handler shares: the pool, settings, the auth machinery, the data directory
-//! and the `dataset_url` fetcher.
+//! The state every handler shares: the pool, settings, the auth machinery, the data directory,
+//! the `dataset_url` fetcher and the metrics.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use crate::auth::limits::LoginLimits;
 use crate::auth::password::Passwords;
 use crate::config::Settings;
 use crate::dataset_url::DatasetUrlFetcher;
+use crate::metrics::AdminMetrics;
 use crate::orchestrator::Orchestrator;
 use crate::storage::Storage;
 use crate::workers_python::WorkersPython;
@@ -39,6 +40,8 @@ pub struct AppState {
     /// The process backend's workers' interpreter, as checked at start-up
     /// ([`crate::startup::check_workers_python`]); `None` when nothing was checked.
     pub workers_python: Option<Arc<WorkersPython>>,
+    /// This admin's Prometheus metrics (the orchestrator holds them too).
+    pub metrics: Arc<AdminMetrics>,
 }
 
 impl AppState {

@@ -26,6 +26,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::combine::{combine, Answer, Rule};
+use crate::metrics::{PredictorMetrics, WorkerFailure};
 
 /// A worker that keeps failing is logged at `warn` at most this often (else at `debug`).
 const WARN_EVERY: Duration = Duration::from_secs(5);
@@ -269,6 +270,7 @@ pub struct Predictor {
     timeout: Duration,
     ensemble: RwLock<Arc<Ensemble>>,
     started: Instant,
+    metrics: PredictorMetrics,
 }
 
 impl Predictor {
@@ -292,7 +294,13 @@ impl Predictor {
             timeout,
             ensemble: RwLock::new(Arc::new(Ensemble::default())),
             started: Instant::now(),
+            metrics: PredictorMetrics::new(),
         })
+    }
+
+    /// This predictor's metrics.
+    pub fn metrics(&self) -> &PredictorMetrics {
+        &self.metrics
     }
 
     /// The current task and workers.
@@ -330,6 +338,7 @@ impl Predictor {
         queries: Vec<Value>,
         request_id: &RequestId,
     ) -> Result<Vec<Value>, PredictError> {
+        self.metrics.batch(queries.len());
         let ensemble = self.current();
         let (Some(rule), false) = (ensemble.rule, ensemble.members.is_empty()) else {
             return Err(PredictError::NoWorkers);
@@ -342,13 +351,13 @@ impl Predictor {
         let body = Bytes::from(
             serde_json::to_vec(&WorkerPredictRequest { queries }).expect("JSON values serialise"),
         );
-        let results = join_all(
-            ensemble
-                .members
-                .iter()
-                .map(|member| self.ask(member, body.clone(), count, request_id)),
-        )
-        .await;
+        let results =
+            join_all(
+                ensemble.members.iter().enumerate().map(|(index, member)| {
+                    self.ask(index, member, body.clone(), count, request_id)
+                }),
+            )
+            .await;
         let mut answers = Vec::new();
         let mut failures = Vec::new();
         for (member, result) in ensemble.members.iter().zip(results) {
@@ -361,14 +370,23 @@ impl Predictor {
         combine(rule, answers, count).ok_or_else(|| PredictError::from_failures(failures))
     }
 
+    /// Asks the member at `index` of the ensemble, timed and counted in the metrics.
     async fn ask(
         &self,
+        index: usize,
         member: &Member,
         body: Bytes,
         count: usize,
         request_id: &RequestId,
     ) -> Result<Answer, Failure> {
-        match self.try_ask(member, body, count, request_id).await {
+        let asked = Instant::now();
+        let result = self.try_ask(member, body, count, request_id).await;
+        let failure = result.as_ref().err().map(|failure| match failure {
+            Failure::Timeout => WorkerFailure::Timeout,
+            _ => WorkerFailure::Error,
+        });
+        self.metrics.worker_called(index, asked.elapsed(), failure);
+        match result {
             Ok(predictions) => Ok(Answer {
                 score: member.worker.score,
                 predictions,

@@ -1,11 +1,13 @@
-//! The predictor's public API (CONTRACT §4): `GET /` and `POST /predict`.
+//! The predictor's public API (CONTRACT §4): `GET /` and `POST /predict`; and its metrics,
+//! `GET /metrics` ([`crate::metrics`]), on the same port.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::header::ACCEPT;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -24,11 +26,18 @@ pub fn router(predictor: Arc<Predictor>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/predict", post(predict))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
         // Outside the trace layer, so that the span reads the id this sets.
         .layer(axum::middleware::from_fn(request_id::assign))
+        // Outermost, after routing (`Router::layer`): the whole answer is timed, under the
+        // route's template.
+        .layer(axum::middleware::from_fn_with_state(
+            predictor.clone(),
+            crate::metrics::track,
+        ))
         .with_state(predictor)
 }
 
@@ -105,11 +114,17 @@ async fn predict(
     }
 }
 
+/// `GET /metrics`: no token, like `POST /predict`; nothing in it names a job, a model or a
+/// query.
+async fn metrics(State(predictor): State<Arc<Predictor>>, headers: HeaderMap) -> Response {
+    predictor.metrics().scrape(headers.get(ACCEPT))
+}
+
 async fn not_found() -> Response {
     envelope(
         StatusCode::NOT_FOUND,
         ErrorName::NotFoundError,
-        "No such route: the predictor serves GET / and POST /predict.".to_owned(),
+        "No such route: the predictor serves GET /, POST /predict and GET /metrics.".to_owned(),
     )
 }
 

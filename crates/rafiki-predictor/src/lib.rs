@@ -4,6 +4,7 @@
 //! workers from the admin (`GET /internal/predictor/job`, at start and then every second, each
 //! answer applied before the next call, which is how the admin knows when it serves), and answers `POST /predict` (CONTRACT §4, [`http`]) by sending the
 //! queries to every worker at once and combining their answers ([`ensemble`], [`combine`]).
+//! It serves its Prometheus metrics at `GET /metrics` ([`metrics`]).
 //! `docs/predictor.md` describes the service; the binary's `main` only reads the settings and
 //! calls [`serve`].
 
@@ -11,6 +12,7 @@ pub mod combine;
 pub mod config;
 pub mod ensemble;
 pub mod http;
+pub mod metrics;
 
 use std::future::IntoFuture;
 use std::sync::Arc;

@@ -724,3 +724,107 @@ async fn request_ids_are_echoed_or_made_and_sent_on_to_the_workers() {
         assert!(is_fresh(res.headers()["x-request-id"].to_str().unwrap()));
     }
 }
+
+/// `GET /metrics` of the predictor at `url`, as Prometheus asks for it, parsed.
+async fn scrape(url: &str) -> rafiki_testing::metrics::Metrics {
+    let response = http()
+        .get(format!("{url}/metrics"))
+        .header("accept", "application/openmetrics-text;version=1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    rafiki_testing::metrics::Metrics::parse(&response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_batches_and_each_members_calls_and_failures() {
+    let admin = InferenceAdmin::start("IMAGE_CLASSIFICATION").await;
+    let good = FakeWorker::constant(json!([0.1, 0.9])).await;
+    let failing = FakeWorker::model_error("model error").await;
+    let slow = FakeWorker::start(Duration::from_secs(5), |queries| {
+        (
+            200,
+            json!({"predictions": vec![json!([1.0, 0.0]); queries.len()]}),
+        )
+    })
+    .await;
+    // Members 0, 1 and 2, in the admin's order.
+    add_model(&admin, &good.url, "good-model", Some(0.9));
+    add_model(&admin, &failing.url, "secret-model-name", Some(0.5));
+    add_model(&admin, &slow.url, "slow", Some(0.1));
+    let predictor = start_predictor(&admin, 300).await;
+
+    let (status, _, body) = predict(&predictor.url, r#"{"queries": ["a", "b", "c"]}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = predict(&predictor.url, r#"{"query": "private query"}"#).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = predict(&predictor.url, "not json").await;
+    assert_eq!(status, 400);
+    let res = http()
+        .get(format!("{}/nope/{}", predictor.url, uuid::Uuid::new_v4()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    let metrics = scrape(&predictor.url).await;
+    let requests = "rafiki_predictor_requests";
+    let ok = [("route", "/predict"), ("status", "200")];
+    assert_eq!(metrics.value(requests, &ok), 2.0);
+    let bad = [("route", "/predict"), ("status", "400")];
+    assert_eq!(metrics.value(requests, &bad), 1.0);
+    let unmatched = [("route", "unmatched"), ("status", "404")];
+    assert_eq!(metrics.value(requests, &unmatched), 1.0);
+    assert_eq!(
+        metrics.observations(
+            "rafiki_predictor_request_duration_seconds",
+            &[("route", "/predict")]
+        ),
+        3
+    );
+    // Two requests whose body parsed: batches of 3 queries and 1.
+    assert_eq!(metrics.observations("rafiki_predictor_batch_size", &[]), 2);
+    let worker_seconds = "rafiki_predictor_worker_duration_seconds";
+    for worker in ["0", "1", "2"] {
+        assert_eq!(
+            metrics.observations(worker_seconds, &[("worker", worker)]),
+            2
+        );
+    }
+    let failures = "rafiki_predictor_worker_failures";
+    assert_eq!(metrics.value(failures, &[("worker", "0")]), 0.0);
+    assert_eq!(
+        metrics.value(failures, &[("worker", "1"), ("kind", "error")]),
+        2.0
+    );
+    assert_eq!(
+        metrics.value(failures, &[("worker", "2"), ("kind", "timeout")]),
+        2.0
+    );
+    // No id, model name, URL or query is a label value.
+    let text = http()
+        .get(format!("{}/metrics", predictor.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for secret in [
+        "secret-model-name",
+        "private query",
+        "nope",
+        good.url.as_str(),
+    ] {
+        assert!(!text.contains(secret), "{secret} in\n{text}");
+    }
+    assert!(
+        text.contains("# TYPE rafiki_predictor_requests_total counter"),
+        "{text}"
+    );
+}

@@ -11,13 +11,17 @@
 //!   end of its work becomes an exit code.
 //! - [`request_id`]: the `x-request-id` of HTTP requests, for the admin's, the predictor's and
 //!   the inference workers' servers alike.
+//! - [`metrics`]: what the admin's and the predictor's `/metrics` share (the scrape's answer,
+//!   bounded label values of requests).
 //!
-//! It depends only on `rafiki-types` (and `axum` for [`request_id`]'s middleware); the services
-//! and the admin depend on it, never the other way.
+//! It depends only on `rafiki-types` (and `axum` for [`request_id`]'s middleware,
+//! `prometheus-client` for [`metrics`]); the services and the admin depend on it, never the
+//! other way.
 
 pub mod client;
 pub mod config;
 pub mod exit;
 pub mod logging;
+pub mod metrics;
 pub mod predict_secret;
 pub mod request_id;

@@ -30,6 +30,7 @@ pub mod models;
 mod rows;
 pub mod services;
 mod status_sets;
+pub mod tallies;
 pub mod train_jobs;
 pub mod trials;
 pub mod users;

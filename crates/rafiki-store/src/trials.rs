@@ -216,26 +216,41 @@ pub async fn best_for_job(
     )
 }
 
-/// Finishes a RUNNING trial of `worker_id`. Returns whether the trial now holds `outcome`: it
-/// was running, or it already held this very outcome (a retry of a call whose answer was lost,
-/// as when the admin died between its commit and its answer).
+/// What [`finish`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Finished {
+    /// The running trial now holds the outcome; it ran this many seconds (from its start to
+    /// now, as the database's clock tells).
+    Now {
+        /// Seconds from the trial's start to its end.
+        seconds: f64,
+    },
+    /// It already held this very outcome: a retry of a call whose answer was lost, as when the
+    /// admin died between its commit and its answer.
+    Already,
+    /// It is not a running trial of this worker.
+    Refused,
+}
+
+/// Finishes a RUNNING trial of `worker_id` with `outcome`.
 pub async fn finish(
     db: impl PgExecutor<'_>,
     id: TrialId,
     worker_id: ServiceId,
     outcome: &TrialOutcome,
-) -> StoreResult<bool> {
+) -> StoreResult<Finished> {
     let (status, score, error) = match outcome {
         TrialOutcome::Completed { score } => (TrialStatus::Completed, *score, None),
         TrialOutcome::Errored { error } => (TrialStatus::Errored, None, Some(error.as_str())),
     };
     // Only the trial the worker runs: a PENDING one it was never given does not end this way.
     let from = StatusSet::only(TrialStatus::Running, status)?;
-    Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+    let (seconds, already): (Option<f64>, bool) = sqlx::query_as(AssertSqlSafe(format!(
         "with done as (update trials set status = $3, score = $4, error = $5, \
                 datetime_stopped = now() \
-             where id = $1 and worker_id = $2 and status in {from} returning id) \
-         select exists (select 1 from done) or exists (select 1 from trials \
+             where id = $1 and worker_id = $2 and status in {from} \
+             returning extract(epoch from datetime_stopped - datetime_started)::float8 as seconds) \
+         select (select seconds from done), exists (select 1 from trials \
              where id = $1 and worker_id = $2 and status = $3 \
              and score is not distinct from $4 and error is not distinct from $5)"
     )))
@@ -245,7 +260,12 @@ pub async fn finish(
     .bind(score)
     .bind(error)
     .fetch_one(db)
-    .await?)
+    .await?;
+    Ok(match (seconds, already) {
+        (Some(seconds), _) => Finished::Now { seconds },
+        (None, true) => Finished::Already,
+        (None, false) => Finished::Refused,
+    })
 }
 
 /// What [`set_params`] did.

@@ -1,5 +1,5 @@
 //! Test support of Rafiki-rs's suites: the Postgres server the integration tests create their
-//! databases in.
+//! databases in, and [`metrics`], a reader of the servers' `/metrics`.
 //!
 //! The integration tests (rafiki-admin's API tests, rafiki-client's client and CLI tests) run the
 //! real admin, each test on a fresh database of its own that [`fresh_database`] creates. The
@@ -32,6 +32,8 @@
 //! // ... start the admin on `database_url`
 //! # }
 //! ```
+
+pub mod metrics;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

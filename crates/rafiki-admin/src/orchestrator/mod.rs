@@ -37,6 +37,7 @@ use crate::backend::{Backend, BackendError, Launched, Owners, ServiceSpec};
 use crate::cluster::placement::{self, Placement};
 use crate::cluster::{Cluster, Inventory};
 use crate::images::{self, AllowedImages};
+use crate::metrics::AdminMetrics;
 use crate::quotas::Quotas;
 
 /// What the orchestrator needs to know to launch services.
@@ -67,6 +68,8 @@ pub struct Orchestrator {
     pool: PgPool,
     backend: Arc<dyn Backend>,
     inventory: Arc<dyn Inventory>,
+    /// The admin's metrics: trials' ends, advisors' proposal times.
+    metrics: Arc<AdminMetrics>,
     config: OrchestratorConfig,
     /// Serialises launches, stops and supervision; holds when each crashed service may next be
     /// restarted.
@@ -122,12 +125,14 @@ impl Orchestrator {
         pool: PgPool,
         backend: Arc<dyn Backend>,
         inventory: Arc<dyn Inventory>,
+        metrics: Arc<AdminMetrics>,
         config: OrchestratorConfig,
     ) -> Self {
         Orchestrator {
             pool,
             backend,
             inventory,
+            metrics,
             config,
             lock: Mutex::new(HashMap::new()),
         }
@@ -577,6 +582,22 @@ impl Orchestrator {
         Ok(())
     }
 
+    /// Ends the unfinished trials of a worker ERRORED with `reason`, counted in
+    /// `rafiki_trials_finished_total`.
+    async fn error_trials_of_worker(&self, worker_id: Uuid, reason: &str) -> StoreResult<()> {
+        let ended = trials::error_in_flight_of_worker(&self.pool, worker_id, reason).await?;
+        self.metrics.trials_errored(ended);
+        Ok(())
+    }
+
+    /// Ends the unfinished trials of a train job ERRORED with `reason`, counted in
+    /// `rafiki_trials_finished_total`.
+    async fn error_trials_of_job(&self, train_job_id: Uuid, reason: &str) -> StoreResult<()> {
+        let ended = trials::error_in_flight_of_job(&self.pool, train_job_id, reason).await?;
+        self.metrics.trials_errored(ended);
+        Ok(())
+    }
+
     /// Stops a train job synchronously: when this returns its workers are gone (a waiting job
     /// has none), its in-flight trials are ERRORED, and it reads STOPPED (unless it had
     /// already ended), written with `event`, the stop's audit row. Jobs waiting for the GPUs it
@@ -591,7 +612,7 @@ impl Orchestrator {
             self.stop_service(service.id, service.backend_id.as_deref())
                 .await?;
         }
-        trials::error_in_flight_of_job(&self.pool, train_job_id, "The train job was stopped.")
+        self.error_trials_of_job(train_job_id, "The train job was stopped.")
             .await?;
         self.end_train_job(train_job_id, JobStatus::Stopped, None, Some(event))
             .await?;

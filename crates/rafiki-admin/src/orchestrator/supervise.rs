@@ -64,8 +64,7 @@ impl Orchestrator {
             match state {
                 ServiceState::Running => {}
                 ServiceState::Exited(Some(0)) => {
-                    trials::error_in_flight_of_worker(
-                        &self.pool,
+                    self.error_trials_of_worker(
                         service.id,
                         "The worker exited without finishing this trial.",
                     )
@@ -93,7 +92,7 @@ impl Orchestrator {
                     // by its own doing: relaunching it costs no restart.
                     let not_its_fault = service.backend_id.is_none() || node_lost.is_some();
                     if !not_its_fault && service.restarts >= self.config.max_restarts {
-                        trials::error_in_flight_of_worker(&self.pool, service.id, &reason).await?;
+                        self.error_trials_of_worker(service.id, &reason).await?;
                         let error = format!(
                             "The worker crashed {} times; last: {why}. See its log.",
                             service.restarts + 1
@@ -217,7 +216,7 @@ impl Orchestrator {
                          (it needs {}).",
                         shortage.needs()
                     );
-                    trials::error_in_flight_of_worker(&self.pool, service.id, &error).await?;
+                    self.error_trials_of_worker(service.id, &error).await?;
                     self.finish_service(service, ServiceStatus::Errored, Some(&error))
                         .await?;
                     self.clean_up(service).await;

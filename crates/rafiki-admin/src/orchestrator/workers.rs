@@ -4,6 +4,8 @@
 //! advisor's decision, recorded RUNNING in the same transaction; a train worker's failure
 //! ends its model; a predictor's polls move it to DEPLOYING, then RUNNING.
 
+use std::time::Instant;
+
 use chrono::Utc;
 use rafiki_store::services::{self, ServiceRecord};
 use rafiki_store::{models, train_jobs, trials};
@@ -102,7 +104,8 @@ impl Orchestrator {
         }
         // A worker runs one trial at a time. An unfinished trial it never touched is one whose
         // assignment was lost on the way (the worker retried): hand it out again. One it
-        // touched and left is abandoned.
+        // touched and left is abandoned (counted once the transaction commits).
+        let mut abandoned = 0;
         if let Some((trial, touched)) =
             trials::unfinished_of_worker(&mut tx, worker.service.id).await?
         {
@@ -116,7 +119,7 @@ impl Orchestrator {
                     },
                 });
             }
-            trials::error_in_flight_of_worker(
+            abandoned = trials::error_in_flight_of_worker(
                 &mut *tx,
                 worker.service.id,
                 "The worker asked for another trial without finishing this one.",
@@ -144,11 +147,16 @@ impl Orchestrator {
             now: Utc::now(),
             seed: advisor_seed(sub.id),
         };
-        let proposal = match rafiki_advisor::propose(&request).map_err(anyhow::Error::from)? {
+        let proposing = Instant::now();
+        let decision = rafiki_advisor::propose(&request).map_err(anyhow::Error::from)?;
+        self.metrics
+            .advisor_proposed(rafiki_advisor::advisor_type(&config), proposing.elapsed());
+        let proposal = match decision {
             rafiki_advisor::Decision::BudgetSpent => {
                 // Kept for supervision: a worker gone after this answer ended its work.
                 train_jobs::mark_budget_spent(&mut *tx, sub.id).await?;
                 tx.commit().await?;
+                self.metrics.trials_errored(abandoned);
                 return Ok(NextTrial::BudgetSpent);
             }
             rafiki_advisor::Decision::Propose(proposal) => proposal,
@@ -165,6 +173,7 @@ impl Orchestrator {
         train_jobs::mark_sub_running(&mut *tx, sub.id).await?;
         train_jobs::mark_running(&mut *tx, job.job.id).await?;
         tx.commit().await?;
+        self.metrics.trials_errored(abandoned);
         let no = i32::try_from(proposal.trial_no).map_err(anyhow::Error::from)?;
         Ok(NextTrial::Trial {
             trial: TrialAssignment { id, no, proposal },
@@ -177,7 +186,8 @@ impl Orchestrator {
         worker: &TrainWorker,
         error: &str,
     ) -> OrchestratorResult<()> {
-        trials::error_in_flight_of_worker(&self.pool, worker.service.id, error).await?;
+        self.error_trials_of_worker(worker.service.id, error)
+            .await?;
         train_jobs::finish_sub(&self.pool, worker.sub.id, JobStatus::Errored, Some(error)).await?;
         Ok(())
     }

@@ -26,6 +26,7 @@ use crate::auth::extract::AuthUser;
 use crate::dataset_url::DatasetUrl;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
+use crate::metrics::UploadKind;
 use crate::paging::{Listing, Page, PageParams};
 use crate::state::AppState;
 use crate::storage::ObjectKind;
@@ -169,6 +170,9 @@ pub async fn create(
     };
     // Dropping `stored` on an error above removed the file; now the row refers to it.
     stored.keep();
+    state
+        .metrics
+        .uploaded(UploadKind::Dataset, record.size_bytes);
     Ok(record)
 }
 

@@ -28,15 +28,21 @@ use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use axum::http::Method;
 
+use crate::config::MetricsSwitch;
 use crate::error::{ApiError, ConnectionBroke};
 use crate::state::AppState;
 
 /// The admin's router with its middleware, serving `doc` (`crate::openapi::api_doc`, which
 /// reads the handlers here: passed in so that this module does not depend on it) at
 /// `/openapi.json` and `/docs`.
+///
+/// With metrics on (`RAFIKI_METRICS`), every request is counted under its route's template
+/// (`crate::metrics::http`), and `/metrics` and `/metrics/targets` are served here unless
+/// `RAFIKI_METRICS_ADDR` moves them to a listener of their own.
 pub fn router(state: AppState, doc: utoipa::openapi::OpenApi) -> Router {
     let max_json_bytes = state.settings.max_json_bytes;
-    Router::new()
+    let metrics_on = state.settings.metrics == MetricsSwitch::On;
+    let mut router = Router::new()
         .route("/", get(health::root))
         .route("/health", get(health::health))
         .route("/tokens", post(tokens::login))
@@ -121,13 +127,25 @@ pub fn router(state: AppState, doc: utoipa::openapi::OpenApi) -> Router {
         )
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    if metrics_on && state.settings.metrics_addr.is_none() {
+        router = router.merge(crate::metrics::endpoint::routes());
+    }
+    router = router
         .layer(DefaultBodyLimit::max(max_json_bytes))
         .layer(axum::middleware::from_fn(run_to_completion))
         .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
         // Outside the trace layer, so that the span reads the id this sets.
-        .layer(axum::middleware::from_fn(request_id::assign))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(request_id::assign));
+    if metrics_on {
+        // Outermost: the time counted is the whole answer's. `Router::layer` wraps each
+        // route after routing, so the route's template (`MatchedPath`) is known here.
+        router = router.layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::http::track,
+        ));
+    }
+    router.with_state(state)
 }
 
 /// Runs each request's handler in a task of its own. hyper drops a request's future when its
@@ -183,7 +201,8 @@ fn copy_of_read(req: &Request) -> Request {
     copy
 }
 
-async fn not_found() -> ApiError {
+/// The 404 of a path no route serves.
+pub(crate) async fn not_found() -> ApiError {
     ApiError::new(ErrorName::NotFoundError, "No such route.")
 }
 

@@ -30,6 +30,7 @@ use crate::auth::extract::{AuthUser, Authorized, ModelDevelopers};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
 use crate::images;
+use crate::metrics::UploadKind;
 use crate::paging::{Listing, Page, PageParams};
 use crate::python_check::{check_model_source_off_thread, SourceError};
 use crate::state::AppState;
@@ -194,6 +195,7 @@ pub async fn create(
     })?;
     // Dropping `stored` on an error above removed the file; now the row refers to it.
     stored.keep();
+    state.metrics.uploaded(UploadKind::Model, record.size_bytes);
     Ok(record)
 }
 

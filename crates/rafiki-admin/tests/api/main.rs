@@ -15,6 +15,7 @@ mod faults;
 mod gpu_queue;
 mod helpers;
 mod inference_jobs;
+mod metrics;
 mod models;
 mod multinode;
 mod nul_text;

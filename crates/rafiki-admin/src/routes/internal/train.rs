@@ -10,6 +10,7 @@ use rafiki_types::ids::{ServiceId, TrialId};
 use rafiki_types::internal::{
     KnobConfigAccepted, NextTrial, TrainWorkerJob, TrialOutcome, WorkerFailure,
 };
+use rafiki_types::status::TrialStatus;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -74,7 +75,8 @@ pub async fn next_trial(
     Ok(Json(state.orchestrator.next_trial(&worker).await?))
 }
 
-/// `POST /internal/trials/{id}/finish`: the trial's result.
+/// `POST /internal/trials/{id}/finish`: the trial's result; its end and duration (the
+/// worker's report of its timing) go to the metrics.
 pub async fn finish_trial(
     State(state): State<AppState>,
     worker: TrainWorker,
@@ -89,11 +91,22 @@ pub async fn finish_trial(
         }
     }
     let (trial, worker) = (TrialId(id), ServiceId(worker.service.id));
-    if !trials::finish(&state.pool, trial, worker, &outcome).await? {
-        return Err(ApiError::new(
-            ErrorName::InvalidTrialError,
-            "Not a running trial of this worker.",
-        ));
+    match trials::finish(&state.pool, trial, worker, &outcome).await? {
+        trials::Finished::Now { seconds } => {
+            let status = match outcome {
+                TrialOutcome::Completed { .. } => TrialStatus::Completed,
+                TrialOutcome::Errored { .. } => TrialStatus::Errored,
+            };
+            state.metrics.trial_finished(status, seconds);
+        }
+        // Counted when it was finished.
+        trials::Finished::Already => {}
+        trials::Finished::Refused => {
+            return Err(ApiError::new(
+                ErrorName::InvalidTrialError,
+                "Not a running trial of this worker.",
+            ))
+        }
     }
     Ok(Json(json!({})))
 }
