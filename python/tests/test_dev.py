@@ -109,6 +109,8 @@ def test_the_budget_sets_how_many_trials_run(example_datasets, capsys):
 
     assert trials(None) == 2
     assert trials({BudgetOption.MODEL_TRIAL_COUNT: 3}) == 3
+    # The admin's worker counts are accepted and change nothing here: trials run one at a time.
+    assert trials({BudgetOption.MODEL_TRIAL_COUNT: 3, "CPU_WORKERS_PER_MODEL": 4}) == 3
     # A time budget is soft: the first trial always runs, then the spent budget stops the rest.
     assert trials({BudgetOption.TIME_HOURS: 1e-9}) == 1
 

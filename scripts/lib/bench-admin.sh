@@ -39,13 +39,17 @@ bench_admin_start() {
 # bench_admin_training DB PORT: an admin that trains with the process backend, started as
 # above on database DB: the repository's .venv (made, with the client and its examples, when
 # missing) as its workers' Python, a temporary data directory, the admin and the worker built
-# for release.
+# for release (RAFIKI_BENCH_PROFILE=dev: a debug build, where a release one would take too long
+# to build, for benchmarks whose trials cost far more than the admin's work).
 bench_admin_training() {
   [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install -q -e './python[examples]'; }
   bench_admin_env "$1" "$2"
   RAFIKI_DATA_DIR=$(mktemp -d)
   export RAFIKI_DATA_DIR
   export RAFIKI_PYTHON=$PWD/.venv/bin/python
-  cargo build --release -q -p rafiki-admin -p rafiki-worker
-  bench_admin_start "${CARGO_TARGET_DIR:-target}/release/rafiki-admin"
+  local profile=${RAFIKI_BENCH_PROFILE:-release}
+  cargo build --profile "$profile" -q -p rafiki-admin -p rafiki-worker
+  local dir=$profile
+  [ "$profile" = dev ] && dir=debug
+  bench_admin_start "${CARGO_TARGET_DIR:-target}/$dir/rafiki-admin"
 }

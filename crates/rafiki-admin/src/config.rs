@@ -77,6 +77,10 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "max_models_per_train_job",
     ),
     ("RAFIKI_MAX_TIME_HOURS", "max_time_hours"),
+    (
+        "RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB",
+        "max_cpu_workers_per_train_job",
+    ),
     ("RAFIKI_MAX_USER_DATASET_BYTES", "max_user_dataset_bytes"),
     ("RAFIKI_MAX_PAGE_SIZE", "max_page_size"),
     ("RAFIKI_MAX_TRIAL_LOG_ENTRIES", "max_trial_log_entries"),
@@ -197,6 +201,7 @@ struct RawSettings {
     max_live_train_jobs: u32,
     max_models_per_train_job: u32,
     max_time_hours: f64,
+    max_cpu_workers_per_train_job: u32,
     max_user_dataset_bytes: u64,
     max_page_size: u32,
     max_trial_log_entries: u32,
@@ -614,6 +619,13 @@ impl Settings {
                 "RAFIKI_MAX_TIME_HOURS must be a number of hours, 0 for no limit".into(),
             ));
         }
+        if raw.max_cpu_workers_per_train_job == 0 {
+            // Unlike the other quotas, no "0: no limit": the count comes from a user's budget,
+            // and each worker is a process, so there must be a bound.
+            return Err(ConfigError::Rule(
+                "RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB must be at least 1".into(),
+            ));
+        }
         if raw.max_page_size == 0 || raw.max_trial_log_entries == 0 {
             return Err(ConfigError::Rule(
                 "RAFIKI_MAX_PAGE_SIZE and RAFIKI_MAX_TRIAL_LOG_ENTRIES must be at least 1".into(),
@@ -691,6 +703,7 @@ impl Settings {
                 live_train_jobs: raw.max_live_train_jobs,
                 models_per_train_job: raw.max_models_per_train_job,
                 time_hours: raw.max_time_hours,
+                cpu_workers_per_train_job: raw.max_cpu_workers_per_train_job,
                 user_dataset_bytes: raw.max_user_dataset_bytes,
             },
             max_page_size: raw.max_page_size,
@@ -1093,6 +1106,11 @@ mod tests {
                 "RAFIKI_MAX_TIME_HOURS",
             ),
             (
+                "max_cpu_workers_per_train_job",
+                serde_json::json!(0),
+                "RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB",
+            ),
+            (
                 "max_page_size",
                 serde_json::json!(0),
                 "RAFIKI_MAX_PAGE_SIZE",
@@ -1117,6 +1135,7 @@ mod tests {
         let s = Settings::from_figment(figment, true).unwrap();
         assert_eq!(s.quotas.live_train_jobs, 0, "0: no limit");
         assert_eq!(s.quotas.models_per_train_job, 20);
+        assert_eq!(s.quotas.cpu_workers_per_train_job, 8);
         assert_eq!(s.max_page_size, 1000);
         assert_eq!(s.zip_limits.entries, 200_000);
     }

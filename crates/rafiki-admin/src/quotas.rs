@@ -1,12 +1,13 @@
 //! Per-user quotas (docs/security.md, "Quotas and limits"): how much one user may hold at once,
 //! so that no user can take the platform's workers, disk or time from the others.
 //!
-//! The values come from the settings (0: no limit). This module says what each quota allows
-//! and words the refusals (which quota, its value, the setting that changes it); the checks run
-//! where each decision is made: the orchestrator when it writes a train job, the dataset route
-//! while an upload streams and again when its row is written. Checks that count what a user
-//! already holds run under a lock on the user's row (`rafiki_store::users::lock`), so two
-//! concurrent requests cannot both pass a quota that has room for one.
+//! The values come from the settings (0: no limit, except for the CPU workers quota, which is
+//! never 0). This module says what each quota allows and words the refusals (which quota, its
+//! value, the setting that changes it); the checks run where each decision is made: the
+//! orchestrator when it writes a train job, the dataset route while an upload streams and again
+//! when its row is written. Checks that count what a user already holds run under a lock on the
+//! user's row (`rafiki_store::users::lock`), so two concurrent requests cannot both pass a quota
+//! that has room for one.
 
 use rafiki_types::error::ErrorName;
 
@@ -21,6 +22,10 @@ pub struct Quotas {
     pub models_per_train_job: u32,
     /// Largest `TIME_HOURS` of a train budget (`RAFIKI_MAX_TIME_HOURS`).
     pub time_hours: f64,
+    /// Most train workers without GPUs one train job may ask for through its budget's
+    /// `CPU_WORKERS_PER_MODEL` (`RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB`). Never 0 (the settings
+    /// refuse it): a user's budget must not choose how many processes the host runs.
+    pub cpu_workers_per_train_job: u32,
     /// Most bytes of datasets per user (`RAFIKI_MAX_USER_DATASET_BYTES`).
     pub user_dataset_bytes: u64,
 }
@@ -44,6 +49,23 @@ impl Quotas {
                 "The budget's TIME_HOURS is {time_hours}; it may be at most {} \
                  (RAFIKI_MAX_TIME_HOURS). Ask for less time, {ASK}.",
                 self.time_hours
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a train job whose `cpu_models` models without GPUs ask for `per_model` workers
+    /// each past the quota on a job's CPU workers. One worker per model is Rafiki's, always
+    /// allowed: `RAFIKI_MAX_MODELS_PER_TRAIN_JOB` bounds it, and a job of many models must not
+    /// be refused for an option it did not use.
+    pub fn check_cpu_workers(&self, cpu_models: usize, per_model: u32) -> Result<(), String> {
+        let max = u64::from(self.cpu_workers_per_train_job);
+        let asked = (cpu_models as u64).saturating_mul(u64::from(per_model));
+        if per_model > 1 && asked > max {
+            return Err(format!(
+                "The budget's CPU_WORKERS_PER_MODEL of {per_model} asks for {asked} train workers \
+                 without GPUs ({cpu_models} model(s)); a train job may have at most {max} \
+                 (RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB). Ask for fewer workers, {ASK}."
             ));
         }
         Ok(())
@@ -105,10 +127,12 @@ impl Quotas {
 mod tests {
     use super::*;
 
+    /// No limits, as far as the settings allow.
     const NONE: Quotas = Quotas {
         live_train_jobs: 0,
         models_per_train_job: 0,
         time_hours: 0.0,
+        cpu_workers_per_train_job: u32::MAX,
         user_dataset_bytes: 0,
     };
 
@@ -127,6 +151,7 @@ mod tests {
             live_train_jobs: 2,
             models_per_train_job: 3,
             time_hours: 1.5,
+            cpu_workers_per_train_job: 8,
             user_dataset_bytes: 100,
         };
         assert!(quotas.check_train_job(3, 1.5).is_ok());
@@ -137,6 +162,19 @@ mod tests {
         );
         let err = quotas.check_train_job(1, 2.0).unwrap_err();
         assert!(err.contains("at most 1.5 (RAFIKI_MAX_TIME_HOURS)"), "{err}");
+        assert!(quotas.check_cpu_workers(2, 4).is_ok());
+        assert!(
+            quotas.check_cpu_workers(20, 1).is_ok(),
+            "one worker a model is Rafiki's"
+        );
+        let err = quotas.check_cpu_workers(3, 3).unwrap_err();
+        assert!(
+            err.contains("asks for 9 train workers")
+                && err.contains("at most 8 (RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB)"),
+            "{err}"
+        );
+        let err = quotas.check_cpu_workers(usize::MAX, u32::MAX).unwrap_err();
+        assert!(err.contains("at most 8"), "{err}");
         assert!(quotas.check_live_train_jobs(1).is_ok());
         let err = quotas.check_live_train_jobs(2).unwrap_err();
         assert!(

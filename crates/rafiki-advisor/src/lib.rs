@@ -225,7 +225,8 @@ fn bayes_opt_proposal(req: &Request<'_>, history: &[&PastTrial], rng: &mut ChaCh
         if let Some(x) = space.encode(&t.proposal.knobs) {
             match (t.state, t.usable_score()) {
                 (_, Some(score)) => obs.scored.push((x, score)),
-                (TrialState::Running | TrialState::Errored, None) => obs.pending.push(x),
+                (TrialState::Running, None) => obs.running.push(x),
+                (TrialState::Errored, None) => obs.errored.push(x),
                 // Completed without a score (not evaluated): nothing to learn, but taken.
                 (TrialState::Completed, None) => {}
             }

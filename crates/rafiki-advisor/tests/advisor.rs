@@ -503,3 +503,45 @@ fn bayes_opt_beats_random_search_on_branin() {
         "mean regret after 25 trials: BO {bo:.4}, random {random:.4}"
     );
 }
+
+#[test]
+fn a_running_trial_sends_another_worker_elsewhere_in_the_best_basin() {
+    // A smooth bowl with its top at (0.3, 0.7): once the process has found it, a worker that
+    // asks while another's trial runs gets another point, still near the top. (Lying that a running
+    // trial scored the worst, as errored ones do, sent them away from it.)
+    let cfg = config(json!({
+        "x": {"type": "FLOAT", "value_min": 0.0, "value_max": 1.0},
+        "y": {"type": "FLOAT", "value_min": 0.0, "value_max": 1.0}
+    }));
+    let at = |p: &Proposal| {
+        (
+            p.knobs["x"].as_f64().unwrap(),
+            p.knobs["y"].as_f64().unwrap(),
+        )
+    };
+    let bowl = |p: &Proposal| {
+        let (x, y) = at(p);
+        -((x - 0.3).powi(2) + (y - 0.7).powi(2))
+    };
+    for seed in 0..5 {
+        let mut history = drive(AdvisorType::BayesOpt, &cfg, 15, seed, bowl);
+        let mut parallel: Vec<(f64, f64)> = Vec::new();
+        // Two workers: the second asks while the first's trial runs.
+        for _ in 0..2 {
+            let mut req = request(&cfg, &history, unlimited());
+            req.seed = seed;
+            let p = expect_proposal(propose(&req));
+            let (x, y) = at(&p);
+            assert!(
+                !parallel.contains(&(x, y)),
+                "seed {seed}: ({x}, {y}) proposed again while it runs"
+            );
+            assert!(
+                (x - 0.3).hypot(y - 0.7) < 0.2,
+                "seed {seed}: ({x}, {y}) left the top while {parallel:?} run"
+            );
+            parallel.push((x, y));
+            history.push(PastTrial::running(p));
+        }
+    }
+}

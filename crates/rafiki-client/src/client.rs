@@ -47,6 +47,9 @@ impl BudgetOption {
     pub const TIME_HOURS: &'static str = "TIME_HOURS";
     /// Trials per model; -1 (the server's default) means no limit.
     pub const MODEL_TRIAL_COUNT: &'static str = "MODEL_TRIAL_COUNT";
+    /// Train workers sharing the trials of each model without GPUs (server default 1; not
+    /// Rafiki's).
+    pub const CPU_WORKERS_PER_MODEL: &'static str = "CPU_WORKERS_PER_MODEL";
 }
 
 /// The keys of an inference job's [`Budget`] (Rafiki's `InferenceBudgetOption`).

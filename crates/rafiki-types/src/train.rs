@@ -22,7 +22,7 @@ pub struct CreateTrainJobRequest {
     pub train_dataset_id: Uuid,
     /// A dataset of the caller's, of that task.
     pub val_dataset_id: Uuid,
-    /// `{TIME_HOURS, MODEL_TRIAL_COUNT, GPU_COUNT}`, each optional.
+    /// `{TIME_HOURS, MODEL_TRIAL_COUNT, GPU_COUNT, CPU_WORKERS_PER_MODEL}`, each optional.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub budget: BTreeMap<String, serde_json::Value>,
     /// Models to tune (own or public, of the task).
@@ -44,6 +44,14 @@ pub struct TrainBudget {
     pub model_trial_count: i64,
     /// GPUs for the whole job, split evenly over its models.
     pub gpu_count: i64,
+    /// Train workers of each model without GPUs, sharing its trials (beyond Rafiki, which
+    /// gives such a model one). Jobs stored before the option read 1.
+    #[serde(default = "one_worker")]
+    pub cpu_workers_per_model: u32,
+}
+
+fn one_worker() -> u32 {
+    1
 }
 
 impl Default for TrainBudget {
@@ -52,6 +60,7 @@ impl Default for TrainBudget {
             time_hours: 0.1,
             model_trial_count: -1,
             gpu_count: 0,
+            cpu_workers_per_model: one_worker(),
         }
     }
 }
@@ -96,10 +105,20 @@ impl TrainBudget {
                             ))
                         })?;
                 }
+                "CPU_WORKERS_PER_MODEL" => {
+                    budget.cpu_workers_per_model = crate::integer::as_integer(value)
+                        .and_then(|n| u32::try_from(n).ok())
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| {
+                            BudgetError(format!(
+                                "budget CPU_WORKERS_PER_MODEL must be an integer >= 1, got {value}"
+                            ))
+                        })?;
+                }
                 other => {
                     return Err(BudgetError(format!(
-                        "unknown budget option `{other}`; expected TIME_HOURS, MODEL_TRIAL_COUNT \
-                         or GPU_COUNT"
+                        "unknown budget option `{other}`; expected TIME_HOURS, MODEL_TRIAL_COUNT, \
+                         GPU_COUNT or CPU_WORKERS_PER_MODEL"
                     )))
                 }
             }
@@ -304,9 +323,28 @@ mod tests {
             json!({"MODEL_TRIAL_COUNT": 1.5}),
             json!({"GPU_COUNT": -1}),
             json!({"CPU_COUNT": 1}),
+            json!({"CPU_WORKERS_PER_MODEL": 0}),
+            json!({"CPU_WORKERS_PER_MODEL": -3}),
+            json!({"CPU_WORKERS_PER_MODEL": 2.5}),
+            json!({"CPU_WORKERS_PER_MODEL": "4"}),
+            json!({"CPU_WORKERS_PER_MODEL": 1e12}),
         ] {
             assert!(budget(bad.clone()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn cpu_workers_default_to_one_also_for_jobs_stored_before_the_option() {
+        assert_eq!(TrainBudget::default().cpu_workers_per_model, 1);
+        let b = budget(json!({"CPU_WORKERS_PER_MODEL": 4.0})).unwrap();
+        assert_eq!(b.cpu_workers_per_model, 4);
+        let stored: TrainBudget = serde_json::from_value(
+            json!({"TIME_HOURS": 1.0, "MODEL_TRIAL_COUNT": 3, "GPU_COUNT": 0}),
+        )
+        .unwrap();
+        assert_eq!(stored.cpu_workers_per_model, 1);
+        let round = serde_json::to_value(b).unwrap();
+        assert_eq!(round["CPU_WORKERS_PER_MODEL"], 4);
     }
 
     #[test]

@@ -154,10 +154,13 @@ def _check_prediction_format(task: str, queries: list[Any], predictions: list[An
 
 def _trial_plan(budget: dict[str, Any] | None):
     budget = dict(budget or {})
+    # GPU_COUNT and the admin's CPU_WORKERS_PER_MODEL (not Rafiki's, so not a BudgetOption) say
+    # how many workers the admin runs; here trials run one at a time, so they are ignored.
     unknown = set(budget) - {
         BudgetOption.MODEL_TRIAL_COUNT,
         BudgetOption.TIME_HOURS,
         BudgetOption.GPU_COUNT,
+        "CPU_WORKERS_PER_MODEL",
     }
     if unknown:
         raise ModelTestError("budget", f"unknown budget option(s) {', '.join(sorted(unknown))}")

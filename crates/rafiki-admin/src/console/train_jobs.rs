@@ -253,6 +253,7 @@ pub struct CreateForm {
     model_trial_count: String,
     time_hours: String,
     gpu_count: String,
+    cpu_workers_per_model: String,
     train_args: String,
 }
 
@@ -271,6 +272,7 @@ impl CreateForm {
                 "MODEL_TRIAL_COUNT" => form.model_trial_count = value,
                 "TIME_HOURS" => form.time_hours = value,
                 "GPU_COUNT" => form.gpu_count = value,
+                "CPU_WORKERS_PER_MODEL" => form.cpu_workers_per_model = value,
                 "train_args" => form.train_args = value,
                 _ => {}
             }
@@ -297,6 +299,7 @@ impl CreateForm {
             ("MODEL_TRIAL_COUNT", &self.model_trial_count),
             ("TIME_HOURS", &self.time_hours),
             ("GPU_COUNT", &self.gpu_count),
+            ("CPU_WORKERS_PER_MODEL", &self.cpu_workers_per_model),
         ] {
             let text = text.trim();
             if !text.is_empty() {
@@ -447,6 +450,11 @@ fn job_form(
                 label for="GPU_COUNT" { "GPUs for the job (GPU_COUNT)" }
                 input #GPU_COUNT type="text" inputmode="numeric" name="GPU_COUNT"
                     value=(entered.gpu_count);
+                label for="CPU_WORKERS_PER_MODEL" {
+                    "Workers sharing the trials of each model without GPUs (CPU_WORKERS_PER_MODEL)"
+                }
+                input #CPU_WORKERS_PER_MODEL type="text" inputmode="numeric"
+                    name="CPU_WORKERS_PER_MODEL" value=(entered.cpu_workers_per_model);
             }
             label for="train_args" { "Train arguments (a JSON object for train(), optional)" }
             textarea #train_args name="train_args" rows="3" { (entered.train_args) }
@@ -792,14 +800,21 @@ fn duration(span: chrono::TimeDelta) -> String {
     }
 }
 
-/// A job's budget in words.
+/// A job's budget in words; parallel CPU workers only when asked for (Rafiki has none).
 fn budget_text(budget: &TrainBudget) -> String {
-    format!(
+    let mut text = format!(
         "{}, {} GPU{}",
         per_model_budget(budget),
         budget.gpu_count,
         if budget.gpu_count == 1 { "" } else { "s" }
-    )
+    );
+    if budget.cpu_workers_per_model > 1 {
+        text.push_str(&format!(
+            ", {} workers per model without GPUs",
+            budget.cpu_workers_per_model
+        ));
+    }
+    text
 }
 
 /// The part of a budget each model gets: trials and hours.
@@ -821,6 +836,23 @@ mod tests {
         assert_eq!(duration(chrono::TimeDelta::milliseconds(4200)), "4.2 s");
         assert_eq!(duration(chrono::TimeDelta::seconds(185)), "3 min 5 s");
         assert_eq!(duration(chrono::TimeDelta::seconds(7440)), "2 h 4 min");
+    }
+
+    #[test]
+    fn budgets_read_naturally() {
+        let mut budget = TrainBudget {
+            model_trial_count: 30,
+            ..TrainBudget::default()
+        };
+        assert_eq!(
+            budget_text(&budget),
+            "30 trials and 0.1 h per model, 0 GPUs"
+        );
+        budget.cpu_workers_per_model = 4;
+        assert_eq!(
+            budget_text(&budget),
+            "30 trials and 0.1 h per model, 0 GPUs, 4 workers per model without GPUs"
+        );
     }
 
     #[test]

@@ -82,7 +82,8 @@ pub(super) fn declare_limits(doc: &mut Value, settings: &Settings) {
     *property(schemas, "CreateTrainJobRequest", "budget") = json!({
         "type": "object",
         "description": "Each optional: TIME_HOURS per model, MODEL_TRIAL_COUNT per model \
-            (-1 for no limit), GPU_COUNT for the whole job.",
+            (-1 for no limit), GPU_COUNT for the whole job, CPU_WORKERS_PER_MODEL train workers \
+            sharing the trials of each model without GPUs (default 1).",
         "properties": {
             "TIME_HOURS": time_hours,
             "MODEL_TRIAL_COUNT": {"oneOf": [
@@ -90,6 +91,7 @@ pub(super) fn declare_limits(doc: &mut Value, settings: &Settings) {
                 {"type": "integer", "minimum": 1},
             ]},
             "GPU_COUNT": gpu_count,
+            "CPU_WORKERS_PER_MODEL": {"type": "integer", "minimum": 1, "maximum": u32::MAX},
         },
         "additionalProperties": false,
     });

@@ -351,8 +351,8 @@ impl Orchestrator {
         })
     }
 
-    /// Writes a train job, one sub-job per model and its workers (one per GPU, or one CPU
-    /// worker), placed on the cluster, then launches them. Answers once launched, without
+    /// Writes a train job, one sub-job per model and its workers (one per GPU, or the budget's
+    /// `CPU_WORKERS_PER_MODEL` without GPUs, sharing the sub-job's trials), placed on the cluster, then launches them. Answers once launched, without
     /// waiting for training. A job whose GPUs are not free now (or that earlier waiting jobs
     /// come before) is written waiting, with the reason, and started by [`queue`] later.
     /// Nothing is written when the job does not fit the owner's quotas or could never fit the
@@ -371,7 +371,13 @@ impl Orchestrator {
         let total =
             u32::try_from(new.budget.gpu_count).map_err(|_| OrchestratorError::GpuCountTooLarge)?;
         let shares = split_gpus(total, model_ids.len());
-        let requests = queue::worker_requests(&shares);
+        let cpu_workers = new.budget.cpu_workers_per_model;
+        let cpu_models = shares.iter().filter(|share| **share == 0).count();
+        self.config
+            .quotas
+            .check_cpu_workers(cpu_models, cpu_workers)
+            .map_err(OrchestratorError::TrainJobRefused)?;
+        let requests = queue::worker_requests(&shares, cpu_workers);
         let mut launches = Vec::with_capacity(model_ids.len());
         for model_id in model_ids {
             launches.push(self.model_launch(*model_id).await?);
@@ -473,7 +479,8 @@ impl Orchestrator {
     }
 
     /// Writes the workers of a job's sub-jobs — (sub-job, model, GPU share) — at their
-    /// placements, in the order [`queue::worker_requests`] gives.
+    /// placements, in the order [`queue::worker_requests`] gives: a sub-job's several workers
+    /// share its trials, since each asks [`Orchestrator::next_trial`] of the same sub-job.
     async fn plan_train_workers(
         &self,
         tx: &mut sqlx::PgConnection,
@@ -488,7 +495,7 @@ impl Orchestrator {
                 job: job.user_id,
                 model: launch.owner,
             };
-            for _ in 0..(*share).max(1) {
+            for _ in 0..queue::worker_count(*share, job.job.budget.cpu_workers_per_model) {
                 let placement = placements
                     .next()
                     .ok_or_else(|| anyhow::anyhow!("a worker without its placement"))?;

@@ -15,14 +15,24 @@ use super::error::OrchestratorResult;
 use super::{ModelLaunch, Orchestrator};
 use crate::cluster::placement::{self, Placement};
 
+/// How many workers a sub-job with `share` GPUs gets: one per GPU, or, with none, the
+/// budget's `cpu_workers` (`CPU_WORKERS_PER_MODEL`, which a model with GPUs ignores).
+pub fn worker_count(share: u32, cpu_workers: u32) -> u32 {
+    if share == 0 {
+        cpu_workers
+    } else {
+        share
+    }
+}
+
 /// The GPU requests of a job's workers, given each sub-job's GPU share: one worker per GPU,
-/// or one worker without GPUs for a share of none.
-pub fn worker_requests(shares: &[u32]) -> Vec<usize> {
+/// or `cpu_workers` workers without GPUs for a share of none.
+pub fn worker_requests(shares: &[u32], cpu_workers: u32) -> Vec<usize> {
     shares
         .iter()
-        .flat_map(|share| match *share {
-            0 => vec![0],
-            n => vec![1; n as usize],
+        .flat_map(|share| {
+            let gpus = usize::from(*share > 0);
+            vec![gpus; worker_count(*share, cpu_workers) as usize]
         })
         .collect()
 }
@@ -49,7 +59,7 @@ impl Orchestrator {
                 .iter()
                 .map(|s| u32::try_from(s.gpu_count).unwrap_or(0))
                 .collect();
-            let requests = worker_requests(&shares);
+            let requests = worker_requests(&shares, job.job.budget.cpu_workers_per_model);
             let needs_gpus = requests.iter().any(|r| *r > 0);
             let reason = if needs_gpus && ahead > 0 {
                 behind(&requests, ahead)
@@ -130,8 +140,11 @@ mod tests {
 
     #[test]
     fn workers_get_one_gpu_each_or_none() {
-        assert_eq!(worker_requests(&[2, 0, 1]), vec![1, 1, 0, 1]);
-        assert_eq!(worker_requests(&[]), Vec::<usize>::new());
+        assert_eq!(worker_requests(&[2, 0, 1], 1), vec![1, 1, 0, 1]);
+        assert_eq!(worker_requests(&[], 1), Vec::<usize>::new());
+        // CPU_WORKERS_PER_MODEL: workers for the model without GPUs only.
+        assert_eq!(worker_requests(&[2, 0, 1], 3), vec![1, 1, 0, 0, 0, 1]);
+        assert_eq!(worker_requests(&[0, 0], 2), vec![0, 0, 0, 0]);
         assert_eq!(
             behind(&[1, 1], 1),
             "waiting for 2 GPUs; 1 earlier job waiting first"

@@ -369,6 +369,16 @@ async fn a_refused_job_shows_the_apis_error_and_creates_nothing() {
             "budget TIME_HOURS must be a positive number",
         ),
         (
+            with(base(&[&slow], &data), "CPU_WORKERS_PER_MODEL", "0"),
+            StatusCode::BAD_REQUEST,
+            "budget CPU_WORKERS_PER_MODEL must be an integer",
+        ),
+        (
+            with(base(&[&slow], &data), "CPU_WORKERS_PER_MODEL", "9"),
+            StatusCode::BAD_REQUEST,
+            "(RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB)",
+        ),
+        (
             with(base(&[&slow], &data), "app", "a/b"),
             StatusCode::BAD_REQUEST,
             "without `/`",

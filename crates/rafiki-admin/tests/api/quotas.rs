@@ -629,3 +629,54 @@ async fn a_zip_entry_of_an_absurd_compression_ratio_is_refused() {
     );
     app.assert_nothing_stored().await;
 }
+
+#[tokio::test]
+async fn cpu_workers_per_model_are_checked_and_bounded_by_the_jobs_quota() {
+    let app = spawn_with(&without_workers(&[(
+        "max_cpu_workers_per_train_job",
+        json!(4),
+    )]))
+    .await;
+    let dev = Developer::new(&app, "dev@example.com", 3).await;
+    for bad in [json!(0), json!(-1), json!(1.5), json!("2"), json!(1e12)] {
+        let res = dev
+            .create_job(&app, "a", 1, json!({"CPU_WORKERS_PER_MODEL": bad}))
+            .await;
+        let message = assert_error(res, StatusCode::BAD_REQUEST, "InvalidRequestError").await;
+        assert!(message.contains("CPU_WORKERS_PER_MODEL"), "{message}");
+    }
+    let res = dev
+        .create_job(&app, "a", 3, json!({"CPU_WORKERS_PER_MODEL": 2}))
+        .await;
+    let message = assert_error(res, StatusCode::BAD_REQUEST, "InvalidTrainJobError").await;
+    assert!(
+        message.contains("asks for 6 train workers")
+            && message.contains("at most 4")
+            && message.contains("RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB"),
+        "{message}"
+    );
+    let res = dev
+        .create_job(&app, "a", 1, json!({"CPU_WORKERS_PER_MODEL": 1000}))
+        .await;
+    assert_error(res, StatusCode::BAD_REQUEST, "InvalidTrainJobError").await;
+    assert_eq!(app.count_rows("train_jobs").await, 0, "nothing was written");
+    assert_eq!(app.count_rows("services").await, 0, "nothing was launched");
+
+    // Within the quota: each model's workers, all of its one sub-job.
+    json_ok(
+        dev.create_job(&app, "a", 2, json!({"CPU_WORKERS_PER_MODEL": 2}))
+            .await,
+    )
+    .await;
+    assert_eq!(app.count_rows("services").await, 4);
+    // One worker a model is Rafiki's, allowed past the quota on parallel workers.
+    json_ok(dev.create_job(&app, "b", 3, json!({})).await).await;
+    assert_eq!(app.count_rows("services").await, 7);
+    let per_sub: Vec<i64> = sqlx::query_scalar(
+        "select count(*) from train_job_workers group by sub_train_job_id order by 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(per_sub, vec![1, 1, 1, 2, 2]);
+}

@@ -1121,3 +1121,62 @@ async fn a_trial_whose_worker_died_after_storing_its_parameters_is_run_again_in_
     )
     .await;
 }
+
+#[tokio::test]
+async fn cpu_workers_of_one_model_share_its_trial_budget_with_distinct_knobs() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("slow", "Slow", SLOW_MODEL)],
+        json!({"MODEL_TRIAL_COUNT": 6, "CPU_WORKERS_PER_MODEL": 3}),
+        json!({"seconds": 2}),
+    )
+    .await;
+    let subs: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+        "select sub_train_job_id, count(*) from train_job_workers group by sub_train_job_id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(subs.len(), 1, "one sub-job: {subs:?}");
+    assert_eq!(subs[0].1, 3, "three workers for it");
+
+    let job = wait_until_ended(&app, &dev, &path, 180).await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    assert_eq!(job["budget"]["CPU_WORKERS_PER_MODEL"], 3);
+    // The budget counts the model's trials, not each worker's: none more, none lost.
+    assert_trials_completed_once(&app, &dev, &path, 6).await;
+    let trials = app.get_json(&format!("{path}/trials"), &dev).await;
+    let trials = trials.as_array().unwrap();
+    let mut knobs: Vec<String> = trials
+        .iter()
+        .map(|t| t["proposal"]["knobs"].to_string())
+        .collect();
+    knobs.sort();
+    knobs.dedup();
+    assert_eq!(
+        knobs.len(),
+        6,
+        "no two trials got the same knobs: {trials:?}"
+    );
+    let mut workers: Vec<&str> = trials
+        .iter()
+        .map(|t| t["worker_id"].as_str().unwrap())
+        .collect();
+    workers.sort_unstable();
+    workers.dedup();
+    // Six 2 s trials: one worker cannot have run them all before the others started.
+    assert!(
+        workers.len() >= 2,
+        "the workers shared the trials: {trials:?}"
+    );
+    assert!(
+        live_worker_pids(&app).await.is_empty(),
+        "no worker left running"
+    );
+}

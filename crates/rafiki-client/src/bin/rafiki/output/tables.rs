@@ -157,8 +157,11 @@ pub fn train_job(j: &TrainJob) -> Table {
         (
             "budget",
             format!(
-                "TIME_HOURS={} MODEL_TRIAL_COUNT={} GPU_COUNT={}",
-                j.budget.time_hours, j.budget.model_trial_count, j.budget.gpu_count
+                "TIME_HOURS={} MODEL_TRIAL_COUNT={} GPU_COUNT={} CPU_WORKERS_PER_MODEL={}",
+                j.budget.time_hours,
+                j.budget.model_trial_count,
+                j.budget.gpu_count,
+                j.budget.cpu_workers_per_model
             ),
         ),
         (

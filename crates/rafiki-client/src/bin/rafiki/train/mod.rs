@@ -50,6 +50,9 @@ pub enum TrainCommand {
         /// GPUs for the whole job [client default: 0]
         #[arg(long)]
         gpus: Option<i64>,
+        /// Train workers sharing the trials of each model without GPUs [server default: 1]
+        #[arg(long)]
+        cpu_workers: Option<i64>,
         /// Extra arguments of every model's train(), as a JSON object
         #[arg(long)]
         train_args: Option<String>,
@@ -113,6 +116,7 @@ pub async fn run(ctx: &Context, cmd: TrainCommand) -> Result<(), Failure> {
             time_hours,
             trial_count,
             gpus,
+            cpu_workers,
             train_args,
             watch,
             interval,
@@ -129,6 +133,12 @@ pub async fn run(ctx: &Context, cmd: TrainCommand) -> Result<(), Failure> {
             }
             if let Some(gpus) = gpus {
                 budget.insert(BudgetOption::GPU_COUNT.to_owned(), json!(gpus));
+            }
+            if let Some(workers) = cpu_workers {
+                budget.insert(
+                    BudgetOption::CPU_WORKERS_PER_MODEL.to_owned(),
+                    json!(workers),
+                );
             }
             let models = (!models.is_empty()).then_some(models);
             let job = client
