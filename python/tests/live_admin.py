@@ -99,6 +99,11 @@ def admin_url(tmp_path_factory):
             time.sleep(0.1)
         yield url
     finally:
+        # Services outlive their admin by design (a restarted admin adopts them), so the jobs
+        # the tests left running are stopped first, or their workers and predictors would
+        # keep running after the tests.
+        if proc.poll() is None:
+            _stop_all_jobs(url)
         proc.terminate()
         try:
             proc.wait(timeout=20)
@@ -107,6 +112,15 @@ def admin_url(tmp_path_factory):
             proc.wait()
         log.close()
         _psql(server_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+def _stop_all_jobs(url):
+    try:
+        client = client_for(url)
+        client.login(*SUPERADMIN)
+        client.stop_all_jobs()
+    except Exception as err:  # teardown: say it, and let the test's own outcome stand
+        print(f"live_admin: could not stop the jobs left running: {err}", file=sys.stderr)
 
 
 def client_for(admin_url) -> Client:
