@@ -511,6 +511,7 @@ async fn json_objects_keep_their_key_order_from_client_to_model_and_back() {
         answer.starts_with(r#"{"prediction":{"keys":["z","y"],"#),
         "{answer}"
     );
+    stop_deployment(&app, &dev).await;
 }
 
 /// A model that trains but whose `predict` always raises.
@@ -569,4 +570,18 @@ async fn a_model_whose_predict_raises_makes_the_predictor_answer_500_with_its_er
     );
     assert!(message.contains("ValueError: bad query"), "{message}");
     assert!(!message.contains("Traceback"), "{message}");
+    stop_deployment(&app, &dev).await;
+}
+
+/// Stops `myapp`'s deployment: its predictor and workers outlive the test's admin otherwise.
+async fn stop_deployment(app: &TestApp, dev: &str) {
+    let res = app
+        .send(
+            Method::POST,
+            "/inference_jobs/myapp/1/stop",
+            Some(dev),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
 }

@@ -887,7 +887,7 @@ async fn each_internal_route_refuses_services_of_another_kind() {
     }
     let app = spawn_app().await;
     let (worker, predictor) = ("a-train-worker-token", "a-predictor-token");
-    hand_driven_job(&app, worker).await;
+    let (dev, path, _) = hand_driven_job(&app, worker).await;
     hand_made_predictor(&app, predictor).await;
     let some_id = uuid::Uuid::new_v4();
     let refused = |token: &'static str, method: Method, path: String, body: Value| {
@@ -1004,6 +1004,16 @@ async fn each_internal_route_refuses_services_of_another_kind() {
         "InvalidAuthorizationHeaderError",
     )
     .await;
+    // The job's real worker would train on after the test: it outlives its admin.
+    let res = app
+        .send(
+            Method::POST,
+            &format!("{path}/stop"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
 }
 
 #[tokio::test]
