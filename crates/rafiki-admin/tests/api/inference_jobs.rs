@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::jobs::{one_trial_job, start_job, wait_until_ended};
+use crate::helpers::jobs::{one_trial_job, start_job, stop_deployment, wait_until_ended};
 use crate::helpers::models::{SLOW_MODEL, UNLOADABLE_MODEL};
 use crate::helpers::poll;
 use crate::helpers::prerequisites::{
@@ -278,16 +278,7 @@ async fn a_deployed_tabular_classifier_serves_ensembled_predictions() {
         "InvalidRequestError"
     );
 
-    let stopped = json_ok(
-        app.send(
-            Method::POST,
-            "/inference_jobs/myapp/1/stop",
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let stopped = stop_deployment(&app, &dev, "myapp").await;
     assert_eq!(stopped["app"], "myapp");
     let res = app
         .send(
@@ -511,7 +502,7 @@ async fn json_objects_keep_their_key_order_from_client_to_model_and_back() {
         answer.starts_with(r#"{"prediction":{"keys":["z","y"],"#),
         "{answer}"
     );
-    stop_deployment(&app, &dev).await;
+    stop_deployment(&app, &dev, "myapp").await;
 }
 
 /// A model that trains but whose `predict` always raises.
@@ -570,18 +561,5 @@ async fn a_model_whose_predict_raises_makes_the_predictor_answer_500_with_its_er
     );
     assert!(message.contains("ValueError: bad query"), "{message}");
     assert!(!message.contains("Traceback"), "{message}");
-    stop_deployment(&app, &dev).await;
-}
-
-/// Stops `myapp`'s deployment: its predictor and workers outlive the test's admin otherwise.
-async fn stop_deployment(app: &TestApp, dev: &str) {
-    let res = app
-        .send(
-            Method::POST,
-            "/inference_jobs/myapp/1/stop",
-            Some(dev),
-            Value::Null,
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
+    stop_deployment(&app, &dev, "myapp").await;
 }

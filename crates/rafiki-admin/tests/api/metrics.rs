@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::admin_process::free_port;
-use crate::helpers::jobs::{one_trial_job, Submitter};
+use crate::helpers::jobs::{one_trial_job, stop_deployment, Submitter};
 use crate::helpers::models::SLOW_MODEL;
 use crate::helpers::prerequisites::{predictor_built, python_ready};
 use crate::helpers::proxy::through_proxy;
@@ -389,16 +389,7 @@ async fn a_finished_trial_moves_the_trial_counters_and_a_deployment_is_discovere
         running.value("rafiki_inference_jobs", &[("status", "RUNNING")]),
         1.0
     );
-    json_ok(
-        app.send(
-            Method::POST,
-            "/inference_jobs/myapp/1/stop",
-            Some(&dev),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    stop_deployment(&app, &dev, "myapp").await;
     let targets: Value = json_ok(
         app.send(Method::GET, "/metrics/targets", None, Value::Null)
             .await,

@@ -206,6 +206,17 @@ pub async fn deploy_latest(app: &TestApp, token: &str, app_name: &str) -> Value 
     .await
 }
 
+/// Stops the deployment of `app_name` version 1 (its predictor and workers outlive the test's
+/// admin otherwise); returns the answer.
+pub async fn stop_deployment(app: &TestApp, token: &str, app_name: &str) -> Value {
+    let path = format!("/inference_jobs/{app_name}/1/stop");
+    json_ok(
+        app.send(Method::POST, &path, Some(token), Value::Null)
+            .await,
+    )
+    .await
+}
+
 /// Trains the slow model (0.2 s a trial) for two trials and waits, up to `secs`, for the job
 /// to end STOPPED with both trials COMPLETED; returns the user's token and the job's path.
 pub async fn two_slow_trials(app: &TestApp, secs: u64) -> (String, String) {
