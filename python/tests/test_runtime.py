@@ -564,3 +564,68 @@ def test_an_example_model_runs_through_the_runtime(runtime, example_datasets):
     rt.ok("load_parameters", {"path": "hmm.bin", "knobs": trial_knobs})
     predictions = rt.ok("predict", {"queries": [["The", "dog", "sees", "a", "cat", "."]]})[1]
     assert predictions["predictions"] == [[0, 1, 2, 0, 1, 7]]
+
+
+LOOPER_FILE = textwrap.dedent(
+    """
+    import time
+
+    from rafiki.model import BaseModel, logger
+
+
+    class Looper(BaseModel):
+        @staticmethod
+        def get_knob_config():
+            return {}
+
+        def train(self, dataset_path, shared_params=None, **train_args):
+            for step in range(1, 301):
+                time.sleep(0.01)
+                try:
+                    logger.log(acc=0.5, step=step)
+                except Exception:  # a model's catch-all must not swallow the stop
+                    pass
+
+        def evaluate(self, dataset_path):
+            return 0.5
+
+        def predict(self, queries):
+            return queries
+
+        def dump_parameters(self):
+            return {}
+
+        def load_parameters(self, params):
+            pass
+    """
+)
+
+
+def test_a_stop_control_line_stops_train_at_its_next_log_call(runtime, files):
+    looper = files["tmp"] / "looper.py"
+    looper.write_text(LOOPER_FILE)
+    rt = runtime()
+    rt.ok("load_model_class", {"model_file_path": str(looper), "model_class": "Looper"})
+    rt.next_id += 1
+    request_id = rt.next_id
+    request = {
+        "id": request_id,
+        "cmd": "train",
+        "args": {"knobs": {}, "dataset_path": files["data"]},
+    }
+    rt.send_line(json.dumps(request).encode() + b"\n")
+    first = rt.message()
+    assert first["type"] == "log" and first["log"]["metrics"]["step"] == 1, first
+    # A stop naming another request (a late one, of an earlier trial) is ignored.
+    rt.send_line(json.dumps({"control": "stop", "id": request_id + 100}).encode() + b"\n")
+    rt.send_line(json.dumps({"control": "stop", "id": request_id}).encode() + b"\n")
+    (events, reply) = rt.collect(request_id)
+    assert reply["ok"] is False, reply
+    assert reply["error"]["kind"] == "pruned"
+    assert reply["error"]["type"] == "TrialPruned"
+    assert len(events) + 1 < 300, "stopped before the end of its loop"
+    # The instance stays for destroy(); the next train logs again.
+    assert rt.ok("destroy")[1] == {"destroyed": True}
+    (events, reply) = rt.call("train", {"knobs": {}, "dataset_path": files["data"]})
+    assert reply["ok"] is True, reply
+    assert len(events) == 300

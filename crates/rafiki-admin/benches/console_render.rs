@@ -98,6 +98,7 @@ fn job(trials: usize) -> (Vec<TrialRecord>, Vec<SubTrainJob>) {
                     score,
                     is_params_saved: !errored,
                     error: None,
+                    pruned: None,
                 },
                 train_job_id: sub.train_job_id,
                 sub_train_job_id: sub.id,

@@ -18,6 +18,7 @@ mod bayes_opt;
 mod budget;
 mod gp;
 mod proposal;
+pub mod pruning;
 mod space;
 
 use chrono::{DateTime, Utc};
@@ -227,8 +228,9 @@ fn bayes_opt_proposal(req: &Request<'_>, history: &[&PastTrial], rng: &mut ChaCh
                 (_, Some(score)) => obs.scored.push((x, score)),
                 (TrialState::Running, None) => obs.running.push(x),
                 (TrialState::Errored, None) => obs.errored.push(x),
-                // Completed without a score (not evaluated): nothing to learn, but taken.
-                (TrialState::Completed, None) => {}
+                // Completed without a score (not evaluated), or pruned (its last intermediate
+                // value is no final score): nothing to learn, but taken.
+                (TrialState::Completed | TrialState::Pruned, None) => {}
             }
         }
         obs.taken.push(tunable);

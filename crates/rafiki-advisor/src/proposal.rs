@@ -15,6 +15,9 @@ pub enum TrialState {
     Completed,
     /// ERRORED: it will never have a score.
     Errored,
+    /// PRUNED: stopped early by the job's pruner; no score, and no sign of a region that
+    /// fails either.
+    Pruned,
 }
 
 /// One trial of the sub-job, as read back from the database.

@@ -166,14 +166,19 @@ impl AdminClient {
             .await
     }
 
-    /// `POST /internal/trials/{id}/logs`.
-    pub async fn post_logs(&self, trial: Uuid, entries: &[LogEntry]) -> Result<(), ClientError> {
+    /// `POST /internal/trials/{id}/logs`: with pruning on, the answer may say the trial must
+    /// stop (docs/pruning.md).
+    pub async fn post_logs(
+        &self,
+        trial: Uuid,
+        entries: &[LogEntry],
+    ) -> Result<rafiki_types::pruning::LogsAccepted, ClientError> {
         let body = serde_json::to_value(LogBatch {
             entries: entries.to_vec(),
         })
         .expect("log entries serialise");
         let path = format!("/internal/trials/{trial}/logs");
-        self.call_acknowledged(Method::POST, &path, Payload::Json(&body))
+        self.call_json(Method::POST, &path, Payload::Json(&body))
             .await
     }
 

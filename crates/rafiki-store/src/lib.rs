@@ -24,6 +24,7 @@ pub mod audit;
 pub mod datasets;
 pub mod gpu_allocations;
 pub mod inference_jobs;
+pub mod intermediates;
 mod job_status;
 mod json_text;
 pub mod models;

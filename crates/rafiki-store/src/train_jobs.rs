@@ -112,7 +112,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewTrainJob<'_>) -> StoreResu
     .bind(new.user_id)
     .bind(new.app)
     .bind(new.task)
-    .bind(Json(new.budget))
+    .bind(Json(&new.budget))
     .bind(new.train_dataset_id)
     .bind(new.val_dataset_id)
     .bind(new.train_args.map(JsonText))

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rafiki_types::ids::{ServiceId, SubTrainJobId, TrainJobId, TrialId};
 use rafiki_types::internal::{LogEntry, LogKind, TrialOutcome};
 use rafiki_types::proposal::Proposal;
+use rafiki_types::pruning::PruneDecision;
 use rafiki_types::status::TrialStatus;
 use rafiki_types::train::Trial;
 use sqlx::types::Json;
@@ -46,6 +47,9 @@ struct Row {
     error: Option<String>,
     train_job_id: Uuid,
     sub_train_job_id: Uuid,
+    prune_step: Option<f64>,
+    prune_value: Option<f64>,
+    prune_reason: Option<String>,
 }
 
 impl IntoRecord for Row {
@@ -59,6 +63,16 @@ impl IntoRecord for Row {
                     .map_err(|_| crate::StoreError::Corrupt(format!("trials.params_key = {k:?}")))
             })
             .transpose()?;
+        let status = parse_text("trials.status", &self.status)?;
+        // A decision is shown once the trial stopped on it, not while its worker stops it.
+        let pruned = match (status, self.prune_step, self.prune_value, self.prune_reason) {
+            (TrialStatus::Pruned, Some(step), Some(value), Some(reason)) => Some(PruneDecision {
+                step,
+                value,
+                reason,
+            }),
+            _ => None,
+        };
         Ok(TrialRecord {
             trial: Trial {
                 id: self.id,
@@ -67,11 +81,12 @@ impl IntoRecord for Row {
                 proposal: self.proposal.0,
                 datetime_started: self.datetime_started,
                 datetime_stopped: self.datetime_stopped,
-                status: parse_text("trials.status", &self.status)?,
+                status,
                 model_name: self.model_name,
                 score: self.score,
                 is_params_saved: params_key.is_some(),
                 error: self.error,
+                pruned,
             },
             train_job_id: self.train_job_id,
             sub_train_job_id: self.sub_train_job_id,
@@ -83,7 +98,7 @@ impl IntoRecord for Row {
 
 const SELECT: &str = "select t.id, t.no, t.worker_id, t.proposal, t.datetime_started, \
     t.datetime_stopped, t.status, m.name as model_name, t.score, t.params_key, t.params_sha256, t.error, \
-    t.train_job_id, t.sub_train_job_id \
+    t.train_job_id, t.sub_train_job_id, t.prune_step, t.prune_value, t.prune_reason \
     from trials t join sub_train_jobs s on s.id = t.sub_train_job_id \
     join models m on m.id = s.model_id";
 
@@ -242,13 +257,16 @@ pub async fn finish(
     let (status, score, error) = match outcome {
         TrialOutcome::Completed { score } => (TrialStatus::Completed, *score, None),
         TrialOutcome::Errored { error } => (TrialStatus::Errored, None, Some(error.as_str())),
+        TrialOutcome::Pruned => (TrialStatus::Pruned, None, None),
     };
-    // Only the trial the worker runs: a PENDING one it was never given does not end this way.
+    // Only the trial the worker runs: a PENDING one it was never given does not end this way,
+    // and only one the pruner decided to stop ends PRUNED.
     let from = StatusSet::only(TrialStatus::Running, status)?;
     let (seconds, already): (Option<f64>, bool) = sqlx::query_as(AssertSqlSafe(format!(
         "with done as (update trials set status = $3, score = $4, error = $5, \
                 datetime_stopped = now() \
              where id = $1 and worker_id = $2 and status in {from} \
+                 and ($3 <> 'PRUNED' or prune_reason is not null) \
              returning extract(epoch from datetime_stopped - datetime_started)::float8 as seconds) \
          select (select seconds from done), exists (select 1 from trials \
              where id = $1 and worker_id = $2 and status = $3 \
@@ -319,7 +337,7 @@ pub async fn error_in_flight_of_worker(
 }
 
 /// Prepares the unfinished trial of a crashed worker that is about to be relaunched: the
-/// interrupted attempt's logs are deleted and its parameters, if it had stored them before
+/// interrupted attempt's logs, intermediate values and prune decision are deleted and its parameters, if it had stored them before
 /// dying, are let go, so the trial counts as untouched and [`unfinished_of_worker`] hands it
 /// (same number, same proposal) to the relaunched worker; a crash then costs no trial of the
 /// budget. A let-go parameters file stays on disk with nothing referring to it, like the
@@ -336,12 +354,21 @@ pub async fn requeue_in_flight_of_worker(
     .execute(&mut *db)
     .await?;
     sqlx::query(AssertSqlSafe(format!(
-        "delete from trial_logs where trial_id in (select id from trials \
-         where worker_id = $1 and status in {UNFINISHED_TRIAL})"
+        "update trials set prune_step = null, prune_value = null, prune_reason = null \
+         where worker_id = $1 and status in {UNFINISHED_TRIAL} and prune_reason is not null"
     )))
     .bind(worker_id)
     .execute(&mut *db)
     .await?;
+    for table in ["trial_logs", "trial_intermediates"] {
+        sqlx::query(AssertSqlSafe(format!(
+            "delete from {table} where trial_id in (select id from trials \
+             where worker_id = $1 and status in {UNFINISHED_TRIAL})"
+        )))
+        .bind(worker_id)
+        .execute(&mut *db)
+        .await?;
+    }
     Ok(sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
         "select count(*) from trials where worker_id = $1 and status in {UNFINISHED_TRIAL}"
     )))
@@ -383,14 +410,15 @@ async fn error_in_flight(
     .rows_affected())
 }
 
-/// Counts of a sub-job's trials by status: (running or pending, completed, errored).
+/// Counts of a sub-job's trials by status: (running or pending, completed or pruned,
+/// errored). A pruned trial ran as it should: it is no failure of the model.
 pub async fn counts(
     db: impl PgExecutor<'_>,
     sub_train_job_id: Uuid,
 ) -> StoreResult<(i64, i64, i64)> {
     Ok(sqlx::query_as(AssertSqlSafe(format!(
         "select count(*) filter (where status in {UNFINISHED_TRIAL}), \
-                count(*) filter (where status = 'COMPLETED'), \
+                count(*) filter (where status in ('COMPLETED', 'PRUNED')), \
                 count(*) filter (where status = 'ERRORED') \
          from trials where sub_train_job_id = $1"
     )))

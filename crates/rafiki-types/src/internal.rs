@@ -175,6 +175,9 @@ pub enum TrialOutcome {
         /// The reason, with the traceback when there is one.
         error: String,
     },
+    /// Stopped as the admin's answer to its logs said (the decision it recorded is what the
+    /// trial shows); not evaluated, no parameters.
+    Pruned,
 }
 
 /// `POST /internal/train/fail` body: this model cannot be tuned (its class does not load, its

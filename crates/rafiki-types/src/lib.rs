@@ -39,6 +39,7 @@ pub mod internal;
 pub mod knob;
 pub mod model;
 pub mod proposal;
+pub mod pruning;
 pub mod status;
 pub mod time;
 pub mod train;

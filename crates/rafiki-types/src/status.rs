@@ -28,6 +28,9 @@ wire_enum!(
         Completed,
         /// The model raised, the worker died, or the job was stopped mid-trial.
         Errored,
+        /// Stopped early by the job's pruner (beyond Rafiki, docs/pruning.md): neither an error
+        /// nor scored.
+        Pruned,
     }
 );
 
@@ -99,13 +102,13 @@ impl TrialStatus {
     /// The statuses of a trial a worker holds and has not finished.
     pub const UNFINISHED: [TrialStatus; 2] = [TrialStatus::Pending, TrialStatus::Running];
 
-    /// The transition table: PENDING -> RUNNING -> COMPLETED | ERRORED; a pending trial can
-    /// also be ERRORED (its worker died before starting it).
+    /// The transition table: PENDING -> RUNNING -> COMPLETED | ERRORED | PRUNED; a pending
+    /// trial can also be ERRORED (its worker died before starting it).
     pub fn can_become(self, next: TrialStatus) -> bool {
         use TrialStatus::*;
         matches!(
             (self, next),
-            (Pending, Running | Errored) | (Running, Completed | Errored)
+            (Pending, Running | Errored) | (Running, Completed | Errored | Pruned)
         )
     }
 }
@@ -149,6 +152,7 @@ mod tests {
         for next in TrialStatus::VARIANTS {
             assert!(!TrialStatus::Completed.can_become(*next));
             assert!(!TrialStatus::Errored.can_become(*next));
+            assert!(!TrialStatus::Pruned.can_become(*next));
         }
         for next in ServiceStatus::VARIANTS {
             assert!(!ServiceStatus::Stopped.can_become(*next));

@@ -34,7 +34,7 @@ pub struct CreateTrainJobRequest {
 }
 
 /// A train job's budget with defaults filled in.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrainBudget {
@@ -48,6 +48,10 @@ pub struct TrainBudget {
     /// gives such a model one). Jobs stored before the option read 1.
     #[serde(default = "one_worker")]
     pub cpu_workers_per_model: u32,
+    /// Early stopping of bad trials (beyond Rafiki; `PRUNER` and the `PRUNE_*` options,
+    /// docs/pruning.md); absent when off.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub pruning: Option<crate::pruning::Pruning>,
 }
 
 fn one_worker() -> u32 {
@@ -61,6 +65,7 @@ impl Default for TrainBudget {
             model_trial_count: -1,
             gpu_count: 0,
             cpu_workers_per_model: one_worker(),
+            pruning: None,
         }
     }
 }
@@ -73,9 +78,13 @@ pub struct BudgetError(pub String);
 impl TrainBudget {
     /// Reads a budget object: unknown keys and bad values are refused, missing keys default.
     pub fn parse(raw: &BTreeMap<String, serde_json::Value>) -> Result<Self, BudgetError> {
-        let mut budget = TrainBudget::default();
+        let mut budget = TrainBudget {
+            pruning: crate::pruning::Pruning::parse(raw)?,
+            ..TrainBudget::default()
+        };
         for (key, value) in raw {
             match key.as_str() {
+                key if crate::pruning::OPTIONS.contains(&key) => {}
                 "TIME_HOURS" => {
                     budget.time_hours = value
                         .as_f64()
@@ -118,7 +127,8 @@ impl TrainBudget {
                 other => {
                     return Err(BudgetError(format!(
                         "unknown budget option `{other}`; expected TIME_HOURS, MODEL_TRIAL_COUNT, \
-                         GPU_COUNT or CPU_WORKERS_PER_MODEL"
+                         GPU_COUNT, CPU_WORKERS_PER_MODEL or a pruning option ({})",
+                        crate::pruning::OPTIONS.join(", ")
                     )))
                 }
             }
@@ -256,6 +266,10 @@ pub struct Trial {
     pub is_params_saved: bool,
     /// Why it errored (with the model's traceback), if it did.
     pub error: Option<String>,
+    /// A PRUNED trial's last value of the objective, its step and why it was stopped
+    /// (docs/pruning.md); absent for other statuses (an addition to Rafiki's fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned: Option<crate::pruning::PruneDecision>,
 }
 
 /// A plot a model declared (`logger.define_plot`).
@@ -343,8 +357,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(stored.cpu_workers_per_model, 1);
-        let round = serde_json::to_value(b).unwrap();
+        let round = serde_json::to_value(&b).unwrap();
         assert_eq!(round["CPU_WORKERS_PER_MODEL"], 4);
+        assert!(round.get("PRUNER").is_none());
+    }
+
+    #[test]
+    fn pruning_options_round_trip_through_the_stored_budget() {
+        let b =
+            budget(json!({"PRUNER": "ASHA", "PRUNE_METRIC": "val_acc", "TIME_HOURS": 1})).unwrap();
+        let stored = serde_json::to_value(&b).unwrap();
+        assert_eq!(stored["PRUNER"], "ASHA");
+        assert_eq!(stored["PRUNE_REDUCTION_FACTOR"], 3);
+        let back: TrainBudget = serde_json::from_value(stored).unwrap();
+        assert_eq!(back, b);
+        let off: TrainBudget =
+            serde_json::from_value(serde_json::to_value(TrainBudget::default()).unwrap()).unwrap();
+        assert_eq!(off.pruning, None);
     }
 
     #[test]

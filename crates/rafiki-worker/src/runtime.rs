@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::sandbox::{Purpose, Sandbox, SandboxError, View};
 
@@ -126,6 +126,8 @@ pub enum ErrorKind {
     IoError,
     /// A bug in the runtime.
     InternalError,
+    /// `train` stopped at a log call after the worker asked it to (docs/pruning.md).
+    Pruned,
     /// A kind this driver does not know.
     #[serde(other)]
     Other,
@@ -469,6 +471,21 @@ impl Runtime {
         args: Value,
         sink: &mut dyn FnMut(RuntimeEvent),
     ) -> Result<Value, RuntimeError> {
+        self.exchange(cmd, args, sink, None)
+            .await
+            .map(|(result, _)| result)
+    }
+
+    /// [`Runtime::request`], and while it runs, once `stop` turns true, tells the child to
+    /// stop the request at the model's next log call (a `control` line, docs/runtime-protocol.md).
+    /// Also answers whether it did.
+    async fn exchange(
+        &mut self,
+        cmd: &str,
+        args: Value,
+        sink: &mut dyn FnMut(RuntimeEvent),
+        mut stop: Option<&mut watch::Receiver<bool>>,
+    ) -> Result<(Value, bool), RuntimeError> {
         if self.broken {
             return Err(RuntimeError::Died {
                 during: cmd.to_owned(),
@@ -489,8 +506,45 @@ impl Runtime {
         if sent.is_err() {
             return Err(self.died_telling(cmd, sink).await);
         }
+        let mut stop_sent = false;
         loop {
-            let line = match self.next_input().await {
+            let input = match stop.as_deref_mut() {
+                Some(rx) if !stop_sent => tokio::select! {
+                    input = self.next_input() => Some(input),
+                    changed = rx.changed() => match changed {
+                        Ok(()) => {
+                            stop_sent = *rx.borrow_and_update();
+                            None
+                        }
+                        // Whoever could ask for the stop is gone: it never will.
+                        Err(_) => {
+                            stop = None;
+                            None
+                        }
+                    },
+                },
+                _ => Some(self.next_input().await),
+            };
+            let Some(input) = input else {
+                if stop_sent {
+                    let mut line = serde_json::to_vec(&json!({"control": "stop", "id": id}))
+                        .expect("control lines serialise");
+                    line.push(b'\n');
+                    // A child that cannot read it any more is seen dying by the read loop.
+                    let _ = async {
+                        self.stdin.write_all(&line).await?;
+                        self.stdin.flush().await
+                    }
+                    .await;
+                    tracing::info!(
+                        pid = self.pid,
+                        request = id,
+                        "asked the model to stop `{cmd}`"
+                    );
+                }
+                continue;
+            };
+            let line = match input {
                 Input::Stdout(line) => line,
                 Input::Stderr(line) => {
                     sink(stderr_event(&line));
@@ -533,8 +587,11 @@ impl Runtime {
                     error,
                 } if of == json!(id) => {
                     return match (ok, result, error) {
-                        (true, Some(result), _) => Ok(result),
-                        (true, None, _) => Ok(Value::Object(Default::default())),
+                        (true, Some(result), _) => Ok((result, stop_sent)),
+                        (true, None, _) => Ok((Value::Object(Default::default()), stop_sent)),
+                        (false, _, Some(error)) if stop_sent && error.kind == ErrorKind::Pruned => {
+                            Ok((Value::Object(Default::default()), true))
+                        }
                         (false, _, Some(error)) => Err(RuntimeError::Command(error)),
                         (false, _, None) => Err(self
                             .broke("an error reply without `error`".to_owned())
@@ -619,13 +676,38 @@ impl Runtime {
         shared_params_path: Option<&Path>,
         sink: &mut dyn FnMut(RuntimeEvent),
     ) -> Result<(), RuntimeError> {
+        self.train_stoppable(
+            knobs,
+            dataset_path,
+            train_args,
+            shared_params_path,
+            None,
+            sink,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// [`Runtime::train`]; once `stop` turns true the model is stopped at its next log call.
+    /// Answers whether it was asked to stop (then it stopped early, or finished without
+    /// logging again).
+    pub async fn train_stoppable(
+        &mut self,
+        knobs: &Value,
+        dataset_path: &Path,
+        train_args: Option<&Value>,
+        shared_params_path: Option<&Path>,
+        stop: Option<&mut watch::Receiver<bool>>,
+        sink: &mut dyn FnMut(RuntimeEvent),
+    ) -> Result<bool, RuntimeError> {
         let args = json!({
             "knobs": knobs,
             "dataset_path": dataset_path,
             "train_args": train_args,
             "shared_params_path": shared_params_path,
         });
-        self.request("train", args, sink).await.map(drop)
+        let (_, stopped) = self.exchange("train", args, sink, stop).await?;
+        Ok(stopped)
     }
 
     /// `evaluate`: the score on `dataset_path`.

@@ -14,7 +14,7 @@ use rafiki_service::client::{AdminClient, ClientError};
 use rafiki_types::internal::{LogEntry, LogKind, NextTrial, TrialAssignment, TrialOutcome};
 use rafiki_types::proposal::ParamsType;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use crate::cache::{BlobCache, CacheError};
@@ -180,7 +180,8 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
         let (outcome, restart) = trainer.run_trial(&mut host.runtime, &trial).await?;
         client.finish_trial(trial.id, &outcome).await?;
         match outcome {
-            TrialOutcome::Completed { .. } => failures_in_a_row = 0,
+            // A pruned trial ran as it should: the model works.
+            TrialOutcome::Completed { .. } | TrialOutcome::Pruned => failures_in_a_row = 0,
             TrialOutcome::Errored { error } => {
                 failures_in_a_row += 1;
                 if failures_in_a_row >= config.max_consecutive_failures {
@@ -226,6 +227,9 @@ struct Trainer<'a> {
 enum StepError {
     /// The model (or its child) failed: the trial is ERRORED.
     Trial(String),
+    /// The admin's pruner stopped it during `train`: the trial is PRUNED, not evaluated, its
+    /// parameters not saved.
+    Pruned,
     /// The worker cannot go on.
     Worker(TrainError),
 }
@@ -255,7 +259,7 @@ impl Trainer<'_> {
         }
         // Lines from before this trial are in the worker's log; they are not this trial's.
         runtime.take_stderr();
-        let forwarder = LogForwarder::start(self.client.clone(), trial.id);
+        let (forwarder, mut stop) = LogForwarder::start(self.client.clone(), trial.id);
         for warning in &self.env_warnings {
             forwarder.push(LogEntry {
                 time: chrono::Utc::now(),
@@ -265,7 +269,7 @@ impl Trainer<'_> {
         }
         let mut sink = |event: RuntimeEvent| forwarder.push(event.entry);
 
-        let steps = self.steps(runtime, trial, &mut sink).await;
+        let steps = self.steps(runtime, trial, &mut stop, &mut sink).await;
         let mut restart = matches!(&steps, Err((_, true)));
         if !restart {
             // The instance goes whatever happened; a failing destroy() does not undo a result.
@@ -290,6 +294,7 @@ impl Trainer<'_> {
         let outcome = match steps {
             Ok(score) => TrialOutcome::Completed { score },
             Err((StepError::Trial(error), _)) => TrialOutcome::Errored { error },
+            Err((StepError::Pruned, _)) => TrialOutcome::Pruned,
             Err((StepError::Worker(e), _)) => return Err(e),
         };
         match &outcome {
@@ -299,15 +304,20 @@ impl Trainer<'_> {
             TrialOutcome::Errored { error } => {
                 tracing::warn!(trial = %trial.id, elapsed = ?started.elapsed(), "trial errored: {error}")
             }
+            TrialOutcome::Pruned => {
+                tracing::info!(trial = %trial.id, elapsed = ?started.elapsed(), "trial pruned")
+            }
         }
         Ok((outcome, restart))
     }
 
-    /// train, evaluate, dump and upload. On failure: why, and whether the child is gone.
+    /// train (until the admin's pruner says `stop`), evaluate, dump and upload. On failure:
+    /// why, and whether the child is gone.
     async fn steps(
         &self,
         runtime: &mut Runtime,
         trial: &TrialAssignment,
+        stop: &mut watch::Receiver<bool>,
         sink: &mut dyn FnMut(RuntimeEvent),
     ) -> Result<Option<f64>, (StepError, bool)> {
         let failed = |e: RuntimeError| {
@@ -315,16 +325,20 @@ impl Trainer<'_> {
             (StepError::from(e), restart)
         };
         let knobs = serde_json::to_value(&trial.proposal.knobs).expect("knobs serialise");
-        runtime
-            .train(
+        let stopped = runtime
+            .train_stoppable(
                 &knobs,
                 &self.train_path,
                 self.train_args.as_ref(),
                 None,
+                Some(stop),
                 sink,
             )
             .await
             .map_err(failed)?;
+        if stopped {
+            return Err((StepError::Pruned, false));
+        }
         let score = if trial.proposal.to_eval {
             Some(
                 runtime
@@ -354,17 +368,19 @@ impl Trainer<'_> {
     }
 }
 
-/// Posts a trial's log entries in order, in batches, while the trial runs.
+/// Posts a trial's log entries in order, in batches, while the trial runs, and turns its stop
+/// signal on when the admin answers that the trial must stop.
 struct LogForwarder {
     tx: mpsc::UnboundedSender<LogEntry>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl LogForwarder {
-    fn start(client: AdminClient, trial: Uuid) -> Self {
+    fn start(client: AdminClient, trial: Uuid) -> (Self, watch::Receiver<bool>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(forward_logs(client, trial, rx));
-        LogForwarder { tx, task }
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(forward_logs(client, trial, rx, stop_tx));
+        (LogForwarder { tx, task }, stop_rx)
     }
 
     fn push(&self, entry: LogEntry) {
@@ -381,7 +397,12 @@ impl LogForwarder {
     }
 }
 
-async fn forward_logs(client: AdminClient, trial: Uuid, mut rx: mpsc::UnboundedReceiver<LogEntry>) {
+async fn forward_logs(
+    client: AdminClient,
+    trial: Uuid,
+    mut rx: mpsc::UnboundedReceiver<LogEntry>,
+    stop: watch::Sender<bool>,
+) {
     let mut give_up = false;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -397,9 +418,19 @@ async fn forward_logs(client: AdminClient, trial: Uuid, mut rx: mpsc::UnboundedR
         }
         // Logs are worth less than the trial: a failure drops this batch, and the loop's next
         // call to the admin decides whether the worker goes on.
-        if let Err(e) = client.post_logs(trial, &batch).await {
-            tracing::warn!(%trial, entries = batch.len(), "dropping trial log entries: {e}");
-            give_up = matches!(e, ClientError::Stopped);
+        match client.post_logs(trial, &batch).await {
+            Ok(accepted) => {
+                if let Some(prune) = accepted.prune {
+                    if !*stop.borrow() {
+                        tracing::info!(%trial, step = prune.step, "the admin stops the trial: {}", prune.reason);
+                    }
+                    stop.send_replace(true);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%trial, entries = batch.len(), "dropping trial log entries: {e}");
+                give_up = matches!(e, ClientError::Stopped);
+            }
         }
     }
 }

@@ -35,7 +35,7 @@ from .knob import (
     knob_config_to_json,
     serialize_knob_config,
 )
-from .log import LoggerUtils, LogType
+from .log import LoggerUtils, LogType, TrialPruned
 from .model import BaseModel, KnobConfig, Knobs, Params
 from .utils import (
     InvalidModelClassError,
@@ -73,6 +73,7 @@ __all__ = [
     "Knobs",
     "LogType",
     "LoggerUtils",
+    "TrialPruned",
     "ModelDataset",
     "ModelUtils",
     "Params",

@@ -4,6 +4,9 @@ Every call produces one log record, a dict with `type` (`MESSAGE`, `METRICS` or 
 (RFC 3339 UTC) and the type's fields; the records go to a sink. Outside the server the sink
 prints to the console; the model runtime (`rafiki.runtime`) swaps in a sink that streams each
 record to the worker, which stores it as a trial log entry (CONTRACT.md section 5).
+
+When the train job prunes bad trials (docs/pruning.md), the runtime may ask the logger to stop
+the trial: its next call then raises `TrialPruned` instead of logging.
 """
 
 from __future__ import annotations
@@ -23,6 +26,14 @@ class LogType:
 
 
 LogRecord = dict[str, Any]
+
+
+class TrialPruned(BaseException):
+    """The train job's pruner stopped this trial; raised by the logger call after its decision.
+
+    A `BaseException`, like `KeyboardInterrupt`, so that a model's `except Exception:` does not
+    swallow it; a model need not catch it (its `destroy()` still runs).
+    """
 
 
 def utc_now() -> str:
@@ -73,6 +84,15 @@ class LoggerUtils:
     def __init__(self, sink: Callable[[LogRecord], None] | None = None):
         self._sink = sink or console_sink
         self._lock = threading.Lock()
+        self._stop_reason: str | None = None
+
+    def request_stop(self, reason: str):
+        """Makes every later log call raise `TrialPruned` (until `clear_stop`); for the runtime."""
+        self._stop_reason = reason
+
+    def clear_stop(self):
+        """Lets log calls log again."""
+        self._stop_reason = None
 
     def set_sink(self, sink: Callable[[LogRecord], None] | None):
         """Sends every later record to `sink` (None: back to the console)."""
@@ -109,6 +129,9 @@ class LoggerUtils:
             self._emit({"type": LogType.METRICS, "metrics": checked})
 
     def _emit(self, record: LogRecord):
+        reason = self._stop_reason
+        if reason is not None:
+            raise TrialPruned(reason)
         record["time"] = utc_now()
         with self._lock:
             self._sink(record)

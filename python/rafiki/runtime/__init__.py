@@ -8,6 +8,10 @@ The channel is private: at start-up the runtime keeps the real stdout for itself
 fd 1), points fd 1 at stderr and fd 0 at /dev/null, so nothing the model prints or reads — from
 Python or from C — can corrupt it. Python-level prints made while a command runs are captured
 and sent as log events.
+
+Requests are read by a thread of their own, so that a `control` line (the worker asking the
+running `train` to stop, docs/pruning.md) is seen while the model trains; requests proper are
+still served one at a time, in order, by the main thread.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import queue
 import sys
 import threading
 import time
@@ -29,7 +34,7 @@ from rafiki.model.checks import (
     check_score,
 )
 from rafiki.model.knob import InvalidKnobError, knob_config_to_json
-from rafiki.model.log import LogType, utc_now
+from rafiki.model.log import LogType, TrialPruned, utc_now
 from rafiki.model.model import BaseModel
 from rafiki.model.utils import InvalidModelClassError, load_model_class, logger
 from rafiki.params import ParamsError, read_params_file, write_params_file
@@ -172,6 +177,10 @@ def _model_error(e: BaseException, method: str) -> CommandError:
 def _call_model(method: str, fn: Callable, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
+    except TrialPruned as e:
+        raise CommandError(
+            "pruned", f"{method} stopped at a log call: {e}", "TrialPruned"
+        ) from None
     except BaseException as e:  # the model may raise anything, SystemExit included
         raise _model_error(e, method) from None
 
@@ -205,6 +214,8 @@ class Runtime:
         self._reader = reader
         self._channel = channel
         self.current_id: Any = None
+        # The id of the `train` request being served, which a `stop` control line names.
+        self._training_id: Any = None
         self._events_lock = threading.RLock()
         self._model_class: type[BaseModel] | None = None
         self._instance: BaseModel | None = None
@@ -262,15 +273,52 @@ class Runtime:
                 "rafiki": rafiki.__version__,
             }
         )
+        requests: queue.Queue[bytes | None] = queue.Queue()
+        threading.Thread(
+            target=self._read_requests, args=(requests,), name="rafiki-runtime-reader", daemon=True
+        ).start()
         while self._running:
-            raw = self._reader.readline()
-            if not raw:
+            raw = requests.get()
+            if raw is None:
                 self._cleanup()
                 break
             if not raw.strip():
                 continue
             self._handle(raw)
         return 0
+
+    def _read_requests(self, requests: queue.Queue[bytes | None]):
+        """Reads lines until end of input: control lines act at once, requests are queued."""
+        try:
+            while True:
+                raw = self._reader.readline()
+                if not raw:
+                    break
+                if not self._control(raw):
+                    requests.put(raw)
+        finally:
+            requests.put(None)
+
+    def _control(self, raw: bytes) -> bool:
+        """Acts on a control line (`{"control": "stop", "id": <train request id>}`); False
+        when the line is a request."""
+        if b'"control"' not in raw:
+            return False
+        try:
+            message = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return False
+        if not isinstance(message, dict) or "control" not in message or "cmd" in message:
+            return False
+        request_id = message.get("id")
+        if message["control"] == "stop":
+            with self._events_lock:
+                # Only the train request it names: a late stop must not stop the next trial.
+                if self._training_id is not None and self._training_id == request_id:
+                    logger.request_stop("the train job's pruner stopped this trial")
+        else:
+            sys.stderr.write(f"[rafiki.runtime] unknown control line ignored: {message!r}\n")
+        return True
 
     def _handle(self, raw: bytes):
         request_id = None
@@ -395,13 +443,20 @@ class Runtime:
                 ) from None
         instance = self._new_instance(args)
         self._instance = instance
-        _call_model(
-            f"{clazz.__name__}.train()",
-            instance.train,
-            dataset_path,
-            shared_params=shared_params,
-            **train_args,
-        )
+        with self._events_lock:
+            self._training_id = self.current_id
+        try:
+            _call_model(
+                f"{clazz.__name__}.train()",
+                instance.train,
+                dataset_path,
+                shared_params=shared_params,
+                **train_args,
+            )
+        finally:
+            with self._events_lock:
+                self._training_id = None
+                logger.clear_stop()
         return {}
 
     def _evaluate(self, args):

@@ -666,7 +666,11 @@ impl Loaded {
                 caption.skip { "The job's models" }
                 thead { tr {
                     th scope="col" { "Model" } th scope="col" { "Status" } th scope="col" { "Budget" }
-                    th scope="col" { "Trials (completed / errored / unfinished)" }
+                    @if budget.pruning.is_some() {
+                        th scope="col" { "Trials (completed / pruned / errored / unfinished)" }
+                    } @else {
+                        th scope="col" { "Trials (completed / errored / unfinished)" }
+                    }
                 } }
                 tbody {
                     @for sub in &self.subs {
@@ -680,7 +684,9 @@ impl Loaded {
                             }
                             td { (per_model_budget(budget)) ", " (sub.gpu_count) " GPU" @if sub.gpu_count != 1 { "s" } }
                             td {
-                                (count(TrialStatus::Completed)) " / " (count(TrialStatus::Errored)) " / "
+                                (count(TrialStatus::Completed)) " / "
+                                @if budget.pruning.is_some() { (count(TrialStatus::Pruned)) " / " }
+                                (count(TrialStatus::Errored)) " / "
                                 (count(TrialStatus::Running) + count(TrialStatus::Pending))
                             }
                         }
@@ -812,6 +818,12 @@ fn budget_text(budget: &TrainBudget) -> String {
         text.push_str(&format!(
             ", {} workers per model without GPUs",
             budget.cpu_workers_per_model
+        ));
+    }
+    if let Some(pruning) = &budget.pruning {
+        text.push_str(&format!(
+            ", pruning: {} on {} ({})",
+            pruning.pruner, pruning.metric, pruning.mode
         ));
     }
     text

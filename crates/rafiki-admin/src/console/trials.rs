@@ -107,6 +107,13 @@ pub async fn show(
             h2 { "Error" }
             pre.error { (error) }
         }
+        @if let Some(pruned) = &trial.pruned {
+            h2 { "Pruned" }
+            p.pruned {
+                "Stopped early at step " (pruned.step) ", its last value " (pruned.value) ": "
+                (pruned.reason)
+            }
+        }
         h2 { "Proposal" }
         (proposal(&record))
         h2 { "Plots" }

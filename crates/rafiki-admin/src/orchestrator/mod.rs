@@ -10,6 +10,7 @@
 pub mod callers;
 pub mod error;
 pub mod inference;
+mod pruning;
 pub mod queue;
 pub mod supervise;
 pub mod workers;

@@ -227,6 +227,11 @@ fn advisor_history(history: Vec<trials::TrialHistoryItem>) -> Vec<rafiki_advisor
                 score: t.score,
             },
             TrialStatus::Errored => rafiki_advisor::PastTrial::errored(t.proposal),
+            TrialStatus::Pruned => rafiki_advisor::PastTrial {
+                proposal: t.proposal,
+                state: rafiki_advisor::TrialState::Pruned,
+                score: None,
+            },
             TrialStatus::Pending | TrialStatus::Running => {
                 rafiki_advisor::PastTrial::running(t.proposal)
             }

@@ -807,7 +807,12 @@ async fn a_retried_request_for_a_trial_gets_the_same_trial_and_an_abandoned_one_
 /// Once the job's real worker has started trials, adds a second worker of the same model with
 /// `token`, driven by hand through the internal API. Its backend is not the admin's, so
 /// supervision leaves it alone. Returns its id.
-async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) -> uuid::Uuid {
+pub(crate) async fn hand_driven_worker(
+    app: &TestApp,
+    dev: &str,
+    path: &str,
+    token: &str,
+) -> uuid::Uuid {
     wait_for_job(app, dev, path, 60, |j| j["status"] == "RUNNING").await;
     let (sub_id, job_id): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
         "select w.sub_train_job_id, s.train_job_id from train_job_workers w \

@@ -34,6 +34,7 @@ pub enum TrialStatus {
     Running,
     Completed { score: Option<f64> },
     Errored { error: String },
+    Pruned,
 }
 
 /// One trial handed to the worker, and everything the worker sent about it.
@@ -378,6 +379,7 @@ async fn finish(
     running(&mut s, id)?.status = match outcome {
         TrialOutcome::Completed { score } => TrialStatus::Completed { score },
         TrialOutcome::Errored { error } => TrialStatus::Errored { error },
+        TrialOutcome::Pruned => TrialStatus::Pruned,
     };
     let finished = s
         .trials

@@ -728,6 +728,7 @@ mod tests {
                 score,
                 is_params_saved: false,
                 error: None,
+                pruned: None,
             },
             train_job_id: Uuid::nil(),
             sub_train_job_id: Uuid::nil(),

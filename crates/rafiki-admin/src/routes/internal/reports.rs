@@ -7,6 +7,7 @@ use axum::Json;
 use chrono::Utc;
 use rafiki_store::{services, trials};
 use rafiki_types::internal::{EnvironmentReport, LogBatch, LogEntry, LogKind};
+use rafiki_types::pruning::LogsAccepted;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -17,14 +18,15 @@ use crate::state::AppState;
 
 /// `POST /internal/trials/{id}/logs`: appends log entries, in order, up to
 /// `RAFIKI_MAX_TRIAL_LOG_ENTRIES` per trial (later ones are dropped behind one marker entry; the
-/// trial goes on), each cut to `RAFIKI_MAX_TRIAL_LOG_ENTRY_BYTES`.
+/// trial goes on), each cut to `RAFIKI_MAX_TRIAL_LOG_ENTRY_BYTES`. With pruning on, the stored
+/// entries' objective values are judged and the answer says when the trial must stop.
 pub async fn trial_logs(
     State(state): State<AppState>,
     worker: TrainWorker,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(batch): ApiJson<LogBatch>,
-) -> ApiResult<Json<serde_json::Value>> {
-    worker.own_trial(&state, id).await?;
+) -> ApiResult<Json<LogsAccepted>> {
+    let trial = worker.own_trial(&state, id).await?;
     let max_bytes = state.settings.max_trial_log_entry_bytes;
     let entries: Vec<LogEntry> = batch
         .entries
@@ -40,7 +42,12 @@ pub async fn trial_logs(
     if dropped > 0 {
         tracing::debug!(trial = %id, dropped, "trial log entries past the cap dropped");
     }
-    Ok(Json(json!({})))
+    let stored = &entries[..entries.len() - dropped];
+    let prune = state
+        .orchestrator
+        .judge_logs(&worker, &trial, stored, max_entries)
+        .await?;
+    Ok(Json(LogsAccepted { prune }))
 }
 
 /// `POST /internal/environment`: how a train or inference worker got its model's

@@ -96,6 +96,7 @@ pub async fn finish_trial(
             let status = match outcome {
                 TrialOutcome::Completed { .. } => TrialStatus::Completed,
                 TrialOutcome::Errored { .. } => TrialStatus::Errored,
+                TrialOutcome::Pruned => TrialStatus::Pruned,
             };
             state.metrics.trial_finished(status, seconds);
         }
@@ -104,7 +105,7 @@ pub async fn finish_trial(
         trials::Finished::Refused => {
             return Err(ApiError::new(
                 ErrorName::InvalidTrialError,
-                "Not a running trial of this worker.",
+                "Not a running trial of this worker, or (PRUNED) not one its pruner stopped.",
             ))
         }
     }

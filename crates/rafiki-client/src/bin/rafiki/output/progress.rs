@@ -81,10 +81,14 @@ impl Progress {
     }
 }
 
-/// The line of a finished trial: its score, or the last line of its error.
+/// The line of a finished trial: its score, why it was pruned, or the last line of its error.
 pub fn finished_trial(t: &Trial) -> String {
     let outcome = match t.status {
         TrialStatus::Completed => format!("score {}", score(t.score)),
+        TrialStatus::Pruned => match &t.pruned {
+            Some(p) => format!("pruned at step {} ({}): {}", p.step, p.value, p.reason),
+            None => "pruned".to_owned(),
+        },
         _ => t
             .error
             .as_deref()

@@ -33,7 +33,10 @@ pub async fn watch(
         let job = client.get_train_job(app, version).await?;
         let trials = client.get_trials_of_train_job(app, version).await?;
         for t in trials.iter().rev() {
-            let finished = matches!(t.status, TrialStatus::Completed | TrialStatus::Errored);
+            let finished = matches!(
+                t.status,
+                TrialStatus::Completed | TrialStatus::Errored | TrialStatus::Pruned
+            );
             if finished && reported.insert(t.id, t.status) != Some(t.status) && !ctx.out.json {
                 spinner.suspend(|| println!("{}", progress::finished_trial(t)));
             }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Benchmark of issue 19, item 4: early stopping of bad trials. Starts an admin with the process
+# backend on a fresh database (scripts/lib/bench-admin.sh) and runs scripts/bench_pruning.py:
+# for each of REPEATS seeds, a TRIALS-trial job of a model with noisy, crossing learning curves
+# (27 epochs of SECONDS each) without pruning and one with ASHA; medians of the best final
+# score and of the total training time (docs/benchmarks.md, "Pruning").
+# Usage: scripts/bench-pruning.sh [trials=20] [repeats=5] [seconds-per-epoch=0.04]
+# RAFIKI_BENCH_PROFILE=dev uses a debug build of the admin and worker (release by default).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/bench-admin.sh
+bench_admin_training "rafiki_bench_pruning_$$" 3903
+.venv/bin/python scripts/bench_pruning.py "$ADMIN_PORT" "${1:-20}" "${2:-5}" "${3:-0.04}"

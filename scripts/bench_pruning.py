@@ -1,0 +1,116 @@
+"""Benchmark of issue 19, item 4: early stopping of bad trials. ASHA (`PRUNER=ASHA`) against
+no pruning, on a model with noisy, crossing learning curves that sleeps per epoch
+(scripts/bench_models/NoisyCurves.py, 27 epochs).
+
+For each repeat, one train job of TRIALS trials without pruning and one with ASHA
+(`PRUNE_METRIC=val_acc`, `PRUNE_STEP_METRIC=epoch`, rungs at epochs 1, 3, 9, 27), interleaved so
+that the machine's noise falls on both alike. Each job's sub-job gets a new id, hence a new
+advisor seed: the repeats are the seeds. Measured per job: the best final score (the best
+COMPLETED trial's score: the noiseless accuracy after 27 epochs), and the total training time,
+the sum of its trials' durations (start to finish, as the admin recorded them). Prints one JSON
+line per job, then one per mode with the medians and the time ratio against no pruning.
+
+Run by scripts/bench-pruning.sh against a running admin:
+    bench_pruning.py PORT TRIALS REPEATS SECONDS_PER_EPOCH
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+from datetime import datetime
+
+from bench_setup import superadmin_with_datasets
+
+MODEL = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "bench_models", "NoisyCurves.py"
+)
+MODES = {
+    "none": {},
+    "asha": {"PRUNER": "ASHA", "PRUNE_METRIC": "val_acc", "PRUNE_STEP_METRIC": "epoch"},
+}
+
+
+def seconds(trial):
+    """A finished trial's duration from the admin's timestamps."""
+    start = datetime.fromisoformat(trial["datetime_started"])
+    stop = datetime.fromisoformat(trial["datetime_stopped"])
+    return (stop - start).total_seconds()
+
+
+def run_job(client, app, train, val, model, trials, mode, per_epoch):
+    """One job to its end; its measures as a dict."""
+    posted = time.monotonic()
+    client.create_train_job(
+        app,
+        "CURVES",
+        train["id"],
+        val["id"],
+        budget={"MODEL_TRIAL_COUNT": trials, "TIME_HOURS": 1, **MODES[mode]},
+        models=[model["id"]],
+        train_args={"seconds_per_epoch": per_epoch},
+    )
+    while (job := client.get_train_job(app))["status"] in ("STARTED", "RUNNING"):
+        time.sleep(0.2)
+    wall = time.monotonic() - posted
+    rows = client.get_trials_of_train_job(app)
+    scores = [
+        t["score"]
+        for t in rows
+        if t["status"] == "COMPLETED" and t["score"] is not None
+    ]
+    return {
+        "app": app,
+        "mode": mode,
+        "status": job["status"],
+        "trials": len(rows),
+        "completed": len(scores),
+        "pruned": sum(t["status"] == "PRUNED" for t in rows),
+        "errored": sum(t["status"] == "ERRORED" for t in rows),
+        "train_s": round(sum(seconds(t) for t in rows if t["datetime_stopped"]), 2),
+        "wall_s": round(wall, 2),
+        "best": round(max(scores), 4) if scores else None,
+        "error": job.get("error"),
+    }
+
+
+def main():
+    port, trials, repeats = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    per_epoch = float(sys.argv[4])
+    client, _, train, val = superadmin_with_datasets(port, "CURVES")
+    model = client.create_model("noisy-curves", "CURVES", MODEL, "NoisyCurves")
+    runs = {mode: [] for mode in MODES}
+    for repeat in range(repeats):
+        for mode in MODES:
+            run = run_job(
+                client,
+                f"prune-{mode}-{repeat}",
+                train,
+                val,
+                model,
+                trials,
+                mode,
+                per_epoch,
+            )
+            runs[mode].append(run)
+            print(json.dumps(run), flush=True)
+    base = statistics.median(r["train_s"] for r in runs["none"])
+    for mode, done in runs.items():
+        times = [r["train_s"] for r in done]
+        bests = [r["best"] for r in done if r["best"] is not None]
+        summary = {
+            "mode": mode,
+            "jobs": len(done),
+            "median_train_s": round(statistics.median(times), 2),
+            "train_s": times,
+            "time_saved_x": round(base / statistics.median(times), 2),
+            "median_best": round(statistics.median(bests), 4) if bests else None,
+            "bests": bests,
+            "median_wall_s": round(statistics.median(r["wall_s"] for r in done), 2),
+        }
+        print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()
