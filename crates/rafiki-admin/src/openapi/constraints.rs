@@ -79,21 +79,51 @@ pub(super) fn declare_limits(doc: &mut Value, settings: &Settings) {
         time_hours["maximum"] = json!(quotas.time_hours);
     }
     let gpu_count = json!({"type": "integer", "minimum": 0});
+    // A metric name as the budget takes it: not blank, at most 200 bytes (so 50 characters
+    // of any script fit).
+    let metric_name =
+        json!({"type": "string", "minLength": 1, "maxLength": 50, "pattern": NOT_BLANK});
+    let base = json!({
+        "TIME_HOURS": time_hours,
+        "MODEL_TRIAL_COUNT": {"oneOf": [
+            {"type": "integer", "enum": [-1]},
+            {"type": "integer", "minimum": 1},
+        ]},
+        "GPU_COUNT": gpu_count,
+        "CPU_WORKERS_PER_MODEL": {"type": "integer", "minimum": 1, "maximum": u32::MAX},
+    });
+    let mut pruning = base.clone();
+    pruning.as_object_mut().expect("an object").extend(
+        json!({
+            "PRUNER": {"type": "string", "enum": ["MEDIAN", "ASHA"]},
+            "PRUNE_METRIC": metric_name,
+            "PRUNE_MODE": {"type": "string", "enum": ["MAX", "MIN"]},
+            "PRUNE_STEP_METRIC": metric_name,
+            "PRUNE_MIN_STEP": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e9},
+            "PRUNE_REDUCTION_FACTOR": {"type": "integer", "minimum": 2, "maximum": 100},
+            "PRUNE_WARMUP_TRIALS": {"type": "integer", "minimum": 1, "maximum": 10_000},
+        })
+        .as_object()
+        .expect("an object")
+        .clone(),
+    );
+    // Two shapes, so that the PRUNE_* options come only with PRUNER and PRUNER only with its
+    // metric (utoipa's model keeps `oneOf`, not `dependentRequired`).
     *property(schemas, "CreateTrainJobRequest", "budget") = json!({
-        "type": "object",
         "description": "Each optional: TIME_HOURS per model, MODEL_TRIAL_COUNT per model \
             (-1 for no limit), GPU_COUNT for the whole job, CPU_WORKERS_PER_MODEL train workers \
-            sharing the trials of each model without GPUs (default 1).",
-        "properties": {
-            "TIME_HOURS": time_hours,
-            "MODEL_TRIAL_COUNT": {"oneOf": [
-                {"type": "integer", "enum": [-1]},
-                {"type": "integer", "minimum": 1},
-            ]},
-            "GPU_COUNT": gpu_count,
-            "CPU_WORKERS_PER_MODEL": {"type": "integer", "minimum": 1, "maximum": u32::MAX},
-        },
-        "additionalProperties": false,
+            sharing the trials of each model without GPUs (default 1); or all that with PRUNER \
+            and PRUNE_METRIC, and optionally the other PRUNE_* options, for early stopping of \
+            bad trials (docs/pruning.md).",
+        "oneOf": [
+            {"type": "object", "properties": base, "additionalProperties": false},
+            {
+                "type": "object",
+                "properties": pruning,
+                "required": ["PRUNER", "PRUNE_METRIC"],
+                "additionalProperties": false,
+            },
+        ],
     });
     let mut model_ids = json!({"minItems": 1});
     if quotas.models_per_train_job > 0 {

@@ -204,7 +204,7 @@ mod tests {
         assert_eq!(job["app"]["maxLength"], 128);
         assert_eq!(job["model_ids"]["minItems"], 1);
         let trials = &doc["components"]["schemas"]["CreateTrainJobRequest"]["properties"]["budget"]
-            ["properties"]["MODEL_TRIAL_COUNT"]["oneOf"];
+            ["oneOf"][0]["properties"]["MODEL_TRIAL_COUNT"]["oneOf"];
         assert_eq!(trials[0]["enum"], serde_json::json!([-1]));
         let form = &doc["components"]["schemas"]["CreateModelForm"]["properties"];
         assert_eq!(form["name"]["maxLength"], 255);
@@ -219,5 +219,43 @@ mod tests {
         // Every text field refuses NUL, as the extractors do.
         let login = &doc["components"]["schemas"]["LoginRequest"]["properties"];
         assert_eq!(login["email"]["pattern"], "^[^\\u0000]*$");
+        // The pruning options only together with PRUNER (docs/pruning.md).
+        let budget = &doc["components"]["schemas"]["CreateTrainJobRequest"]["properties"]["budget"];
+        assert!(budget["oneOf"][0]["properties"].get("PRUNER").is_none());
+        let pruning = &budget["oneOf"][1];
+        assert_eq!(
+            pruning["properties"]["PRUNER"]["enum"],
+            serde_json::json!(["MEDIAN", "ASHA"])
+        );
+        assert_eq!(
+            pruning["required"],
+            serde_json::json!(["PRUNER", "PRUNE_METRIC"])
+        );
+    }
+
+    #[test]
+    fn every_schema_reference_resolves() {
+        fn refs(value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::String(r)) = map.get("$ref") {
+                        found.push(r.clone());
+                    }
+                    map.values().for_each(|v| refs(v, found));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+                _ => {}
+            }
+        }
+        let doc = doc();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        for r in found {
+            let name = r.strip_prefix("#/components/schemas/").expect("a schema");
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "{r} dangles"
+            );
+        }
     }
 }
