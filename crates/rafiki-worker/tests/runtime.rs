@@ -418,3 +418,82 @@ async fn a_child_that_is_not_the_runtime_is_reported_at_start() {
         other => panic!("expected an unusable interpreter, got {:?}", other.err()),
     }
 }
+
+/// Logs `acc` every 10 ms for 3 s, catching `Exception` around each log call.
+const LOOPS: &str = r#"
+import time
+from rafiki.model import BaseModel, logger
+
+class Loops(BaseModel):
+    @staticmethod
+    def get_knob_config():
+        return {}
+
+    def train(self, dataset_path, shared_params=None, **train_args):
+        for step in range(1, 301):
+            time.sleep(0.01)
+            try:
+                logger.log(acc=0.5, step=step)
+            except Exception:
+                pass
+
+    def evaluate(self, dataset_path):
+        return 0.5
+
+    def predict(self, queries):
+        return queries
+
+    def dump_parameters(self):
+        return {}
+
+    def load_parameters(self, params):
+        pass
+"#;
+
+#[tokio::test]
+async fn a_stop_during_train_ends_it_at_the_next_log_call_and_a_late_one_reaches_nothing() {
+    let python = require_python!();
+    let setup = Setup::new(&python);
+    let model = setup.model("loops.py", LOOPS);
+    let mut runtime = setup.start().await;
+    runtime
+        .load_model_class(&model, "Loops", &mut |_| {})
+        .await
+        .unwrap();
+    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    let mut logged = 0usize;
+    let mut sink = |event: RuntimeEvent| {
+        if event.entry.kind == LogKind::Metrics {
+            logged += 1;
+            // The admin's answer to the third value: stop.
+            if logged == 3 {
+                stop_tx.send_replace(true);
+            }
+        }
+    };
+    let knobs = json!({});
+    let stopped = runtime
+        .train_stoppable(
+            &knobs,
+            &setup.data(),
+            None,
+            None,
+            Some(&mut stop),
+            &mut sink,
+        )
+        .await
+        .expect("a stopped train is no error");
+    assert!(stopped);
+    assert!(logged < 300, "stopped early: {logged} values");
+    assert!(runtime.destroy(&mut |_| {}).await.unwrap());
+    // A stop that is already on before the next train does not reach it: a new trial gets a
+    // new signal, and the child only obeys a stop naming the running request.
+    let mut logged = 0usize;
+    let done = runtime
+        .train(&knobs, &setup.data(), None, None, &mut |e: RuntimeEvent| {
+            logged += usize::from(e.entry.kind == LogKind::Metrics)
+        })
+        .await;
+    assert!(done.is_ok(), "{done:?}");
+    assert_eq!(logged, 300);
+}
