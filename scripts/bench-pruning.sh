@@ -5,9 +5,11 @@
 # (27 epochs of SECONDS each) without pruning and one with ASHA; medians of the best final
 # score and of the total training time (docs/benchmarks.md, "Pruning").
 # Usage: scripts/bench-pruning.sh [trials=20] [repeats=5] [seconds-per-epoch=0.04]
+#   [modes=none,asha,asha-min3] (also median-min3; see scripts/bench_pruning.py)
 # RAFIKI_BENCH_PROFILE=dev uses a debug build of the admin and worker (release by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/bench-admin.sh
 bench_admin_training "rafiki_bench_pruning_$$" 3903
-.venv/bin/python scripts/bench_pruning.py "$ADMIN_PORT" "${1:-20}" "${2:-5}" "${3:-0.04}"
+.venv/bin/python scripts/bench_pruning.py "$ADMIN_PORT" "${1:-20}" "${2:-5}" "${3:-0.04}" \
+  "${4:-none,asha,asha-min3}"

@@ -12,8 +12,12 @@ the sum of its trials' durations (start to finish, as the admin recorded them, r
 database, `DATABASE_URL`, with psql: the API shows whole seconds). Prints one JSON
 line per job, then one per mode with the medians and the time ratio against no pruning.
 
+`median-min3` (the median stopping rule from epoch 3, 4 warm-up trials) runs when named in
+MODES, a comma-separated list of the modes above (default: none, asha, asha-min3); the time
+ratio is against the first.
+
 Run by scripts/bench-pruning.sh against a running admin:
-    bench_pruning.py PORT TRIALS REPEATS SECONDS_PER_EPOCH
+    bench_pruning.py PORT TRIALS REPEATS SECONDS_PER_EPOCH [MODES]
 """
 
 import json
@@ -33,6 +37,12 @@ MODES = {
     "asha": {"PRUNER": "ASHA", "PRUNE_METRIC": "val_acc", "PRUNE_STEP_METRIC": "epoch"},
     "asha-min3": {
         "PRUNER": "ASHA",
+        "PRUNE_METRIC": "val_acc",
+        "PRUNE_STEP_METRIC": "epoch",
+        "PRUNE_MIN_STEP": 3,
+    },
+    "median-min3": {
+        "PRUNER": "MEDIAN",
         "PRUNE_METRIC": "val_acc",
         "PRUNE_STEP_METRIC": "epoch",
         "PRUNE_MIN_STEP": 3,
@@ -95,11 +105,14 @@ def run_job(client, app, train, val, model, trials, mode, per_epoch):
 def main():
     port, trials, repeats = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     per_epoch = float(sys.argv[4])
+    modes = (
+        sys.argv[5].split(",") if len(sys.argv) > 5 else ["none", "asha", "asha-min3"]
+    )
     client, _, train, val = superadmin_with_datasets(port, "CURVES")
     model = client.create_model("noisy-curves", "CURVES", MODEL, "NoisyCurves")
-    runs = {mode: [] for mode in MODES}
+    runs = {mode: [] for mode in modes}
     for repeat in range(repeats):
-        for mode in MODES:
+        for mode in modes:
             run = run_job(
                 client,
                 f"prune-{mode}-{repeat}",
@@ -112,7 +125,7 @@ def main():
             )
             runs[mode].append(run)
             print(json.dumps(run), flush=True)
-    base = statistics.median(r["train_s"] for r in runs["none"])
+    base = statistics.median(r["train_s"] for r in runs[modes[0]])
     for mode, done in runs.items():
         times = [r["train_s"] for r in done]
         bests = [r["best"] for r in done if r["best"] is not None]
