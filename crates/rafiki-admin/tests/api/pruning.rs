@@ -6,10 +6,11 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::helpers::console_browser::Browser;
 use crate::helpers::jobs::{ask_for_trial, start_job, wait_for_job, wait_until_ended};
 use crate::helpers::models::SLOW_MODEL;
 use crate::helpers::prerequisites::python_ready;
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, spawn_app, USER_PASSWORD};
 use crate::train_jobs::hand_driven_worker;
 
 /// The first trial a worker runs learns (val_acc 0.9 at every epoch); every later one does not
@@ -83,7 +84,19 @@ async fn curves_job(pruning: Value) -> (Vec<Value>, Value) {
     let best = app
         .get_json(&format!("{path}/trials?type=best&max_count=10"), &dev)
         .await;
-    (with_logs, json!({"job": job, "best": best}))
+    // The console's pages of the job and of each trial, as its owner sees them.
+    let mut browser = Browser::logged_in(&app, "dev@example.com", USER_PASSWORD).await;
+    let job_page = browser
+        .page(&format!("/console/train_jobs/myapp/{}", job["app_version"]))
+        .await;
+    for t in &mut with_logs {
+        let id = t["trial"]["id"].as_str().unwrap().to_owned();
+        t["page"] = json!(browser.page(&format!("/console/trials/{id}")).await);
+    }
+    (
+        with_logs,
+        json!({"job": job, "best": best, "job_page": job_page}),
+    )
 }
 
 #[tokio::test]
@@ -128,7 +141,18 @@ async fn a_bad_curve_is_stopped_at_its_next_log_call_and_shows_pruned() {
         );
         // Stopped early although the model catches Exception around its log calls.
         assert!(epochs < 12, "stopped before its last epoch: {t}");
+        let page = t["page"].as_str().unwrap();
+        assert!(
+            page.contains("PRUNED") && page.contains("Stopped early at step 1"),
+            "{page}"
+        );
     }
+    let job_page = end["job_page"].as_str().unwrap();
+    assert!(
+        job_page.contains("completed / pruned / errored / unfinished")
+            && job_page.contains("pruning: MEDIAN on val_acc (MAX)"),
+        "{job_page}"
+    );
     let best = end["best"].as_array().unwrap();
     assert_eq!(
         best.len(),
