@@ -8,14 +8,18 @@
 //! keeps no advisor state of its own: after a restart it reads the trials again and gets the
 //! same answers. See `docs/advisors.md` for the algorithms.
 //!
-//! Three advisors, chosen from the knob config as Rafiki does ([`advisor_type`]):
+//! Four advisors, chosen from the knob config and budget as Rafiki does ([`advisor_type`]):
 //! - **Fixed** for configs of only fixed and policy knobs: exactly one trial.
 //! - **Bayesian optimisation** for float, integer and categorical search spaces: a Gaussian
 //!   process with expected improvement, which leaves a local optimum it has stalled in.
+//! - **ENAS** for architecture, fixed and policy knobs when the model declares ENAS's five
+//!   policies and the time budget covers its final phase: an LSTM controller trained by policy
+//!   gradient proposes architectures, trained and evaluated on parameters shared between trials.
 //! - **Random** for everything else (architecture knobs): uniform sampling.
 
 mod bayes_opt;
 mod budget;
+mod enas;
 mod gp;
 mod proposal;
 mod space;
@@ -36,20 +40,35 @@ pub const FINAL_TRAIN_HOURS: f64 = 1.0;
 
 /// Chooses the advisor the way Rafiki does, in its order of preference: FIXED when every knob
 /// is fixed or a policy (an empty config included); BAYES_OPT when every knob is fixed,
-/// policy, float, integer or categorical; RANDOM otherwise. (Rafiki's parameter-sharing and
-/// ENAS advisors are not provided: a config that would get them gets BAYES_OPT or RANDOM.)
-pub fn advisor_type(config: &KnobConfig) -> AdvisorType {
-    [AdvisorType::Fixed, AdvisorType::BayesOpt]
+/// policy, float, integer or categorical; ENAS when every knob is fixed, policy or
+/// architecture, the five ENAS policies are all declared and `budget` has at least
+/// [`ENAS_FINAL_HOURS`] (and the architecture is within ENAS's size bounds, see
+/// `docs/advisors.md`); RANDOM otherwise. (Rafiki's parameter-sharing Bayesian optimisation
+/// is not provided: a config that would get it gets BAYES_OPT.)
+pub fn advisor_type(config: &KnobConfig, budget: Budget) -> AdvisorType {
+    [AdvisorType::Fixed, AdvisorType::BayesOpt, AdvisorType::Enas]
         .into_iter()
-        .find(|&a| config.values().all(|k| serves(a, k)))
+        .find(|&a| {
+            config.values().all(|k| serves(a, k))
+                && (a != AdvisorType::Enas || enas::eligible(config, budget))
+        })
         .unwrap_or(AdvisorType::Random)
 }
+
+/// ENAS holds its final evaluations and final train in this many last hours of the time
+/// budget, and is chosen only for budgets at least this long.
+pub const ENAS_FINAL_HOURS: f64 = enas::FINAL_HOURS;
 
 /// Whether `advisor` can propose values for `knob`.
 fn serves(advisor: AdvisorType, knob: &Knob) -> bool {
     match advisor {
         AdvisorType::Fixed => matches!(knob, Knob::Fixed { .. } | Knob::Policy { .. }),
         AdvisorType::BayesOpt => !matches!(knob, Knob::Arch { .. }),
+        AdvisorType::Enas => match knob {
+            Knob::Fixed { .. } | Knob::Policy { .. } => true,
+            Knob::Arch { items } => enas::takes(items),
+            _ => false,
+        },
         AdvisorType::Random => true,
     }
 }
@@ -72,6 +91,9 @@ pub struct Request<'a> {
     /// A seed fixed for the sub-job (e.g. derived from its id). Each proposal draws from a
     /// generator seeded by `(seed, trial_no)`, so asking again gives the same answer.
     pub seed: u64,
+    /// The worker asking, as in [`PastTrial::worker_id`]: ENAS follows each worker's own
+    /// cycle of TRAIN and EVAL trials.
+    pub worker_id: Option<&'a str>,
 }
 
 /// The answer to "next trial?".
@@ -105,12 +127,13 @@ pub enum AdvisorError {
 /// Fails only if the knob config is invalid. Deterministic: the same request gives the same
 /// decision, whatever the order of `history`.
 pub fn propose(req: &Request<'_>) -> Result<Decision, AdvisorError> {
-    propose_as(advisor_type(req.config), req)
+    propose_as(advisor_type(req.config, req.budget), req)
 }
 
 /// Like [`propose`], with the advisor chosen by the caller (e.g. random search on a space
 /// Bayesian optimisation could serve, to compare the two). A FIXED advisor serves only fixed
-/// and policy knobs, a BAYES_OPT one no architecture knobs; RANDOM serves any config.
+/// and policy knobs, a BAYES_OPT one no architecture knobs, an ENAS one only fixed, policy and
+/// architecture knobs (of bounded size); RANDOM serves any config.
 pub fn propose_as(advisor: AdvisorType, req: &Request<'_>) -> Result<Decision, AdvisorError> {
     validate_knob_config(req.config)?;
     if let Some((name, _)) = req.config.iter().find(|(_, k)| !serves(advisor, k)) {
@@ -154,6 +177,10 @@ pub fn propose_as(advisor: AdvisorType, req: &Request<'_>) -> Result<Decision, A
             Proposal::new(req.trial_no, knobs)
         }
         AdvisorType::BayesOpt => bayes_opt_proposal(req, &history, &mut rng),
+        AdvisorType::Enas => match enas::proposal(req, &history, &mut rng) {
+            Some(p) => p,
+            None => return Ok(Decision::BudgetSpent),
+        },
     };
     Ok(Decision::Propose(proposal))
 }

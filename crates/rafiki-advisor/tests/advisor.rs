@@ -30,6 +30,7 @@ fn request<'a>(config: &'a KnobConfig, history: &'a [PastTrial], budget: Budget)
         started_at: t0(),
         now: t0(),
         seed: 42,
+        worker_id: None,
     }
 }
 
@@ -147,15 +148,21 @@ fn advisor_is_chosen_from_the_knob_types_as_rafiki_does() {
         "epochs": {"type": "FIXED", "value": 3},
         "quick": {"type": "POLICY", "policy": "EARLY_STOP"}
     }));
-    assert_eq!(advisor_type(&fixed), AdvisorType::Fixed);
-    assert_eq!(advisor_type(&KnobConfig::new()), AdvisorType::Fixed);
-    assert_eq!(advisor_type(&mixed_config()), AdvisorType::BayesOpt);
+    assert_eq!(advisor_type(&fixed, unlimited()), AdvisorType::Fixed);
+    assert_eq!(
+        advisor_type(&KnobConfig::new(), unlimited()),
+        AdvisorType::Fixed
+    );
+    assert_eq!(
+        advisor_type(&mixed_config(), unlimited()),
+        AdvisorType::BayesOpt
+    );
     let mut with_arch = mixed_config();
     with_arch.insert(
         "cells".into(),
         serde_json::from_value(json!({"type": "ARCH", "items": [[1, 2], ["a"]]})).unwrap(),
     );
-    assert_eq!(advisor_type(&with_arch), AdvisorType::Random);
+    assert_eq!(advisor_type(&with_arch, unlimited()), AdvisorType::Random);
     assert_eq!(
         serde_json::to_value(AdvisorType::BayesOpt).unwrap(),
         json!("BAYES_OPT")
@@ -234,7 +241,7 @@ fn arch_knobs_are_sampled_position_by_position() {
         "cells": {"type": "ARCH", "items": [[1, 2, 3], ["conv", "pool"], [true]]},
         "lr": {"type": "FLOAT", "value_min": 0.1, "value_max": 0.2}
     }));
-    assert_eq!(advisor_type(&cfg), AdvisorType::Random);
+    assert_eq!(advisor_type(&cfg, unlimited()), AdvisorType::Random);
     let history = drive(AdvisorType::Random, &cfg, 60, 1, |_| 0.0);
     let mut firsts = std::collections::BTreeSet::new();
     for t in &history {

@@ -96,6 +96,8 @@ pub struct TrialHistoryItem {
     pub status: TrialStatus,
     /// Its score.
     pub score: Option<f64>,
+    /// The worker that ran it (`None` once its service record is gone).
+    pub worker_id: Option<Uuid>,
 }
 
 /// Every trial of a sub-job, for its advisor.
@@ -103,18 +105,21 @@ pub async fn history(
     db: impl PgExecutor<'_>,
     sub_train_job_id: Uuid,
 ) -> StoreResult<Vec<TrialHistoryItem>> {
-    let rows: Vec<(Json<Proposal>, String, Option<f64>)> = sqlx::query_as(
-        "select proposal, status, score from trials where sub_train_job_id = $1 order by no",
+    type Row = (Json<Proposal>, String, Option<f64>, Option<Uuid>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "select proposal, status, score, worker_id from trials where sub_train_job_id = $1 \
+         order by no",
     )
     .bind(sub_train_job_id)
     .fetch_all(db)
     .await?;
     rows.into_iter()
-        .map(|(proposal, status, score)| {
+        .map(|(proposal, status, score, worker_id)| {
             Ok(TrialHistoryItem {
                 proposal: proposal.0,
                 status: parse_text("trials.status", &status)?,
                 score,
+                worker_id,
             })
         })
         .collect()

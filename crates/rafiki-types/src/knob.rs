@@ -111,6 +111,9 @@ wire_enum!(
         BayesOpt,
         /// Anything else (architecture knobs): uniform random search.
         Random,
+        /// Architecture knobs with ENAS's five policies and a long enough time budget: an LSTM
+        /// controller trained by policy gradient, over parameters shared between trials.
+        Enas,
     }
 );
 
