@@ -1190,3 +1190,102 @@ async fn cpu_workers_of_one_model_share_its_trial_budget_with_distinct_knobs() {
         "no worker left running"
     );
 }
+
+/// A model that declares an architecture and ENAS's five policies, and sleeps in `train`.
+const ENAS_MODEL: &str = r#"
+import time
+from rafiki.model import ArchKnob, BaseModel, PolicyKnob
+
+class Cells(BaseModel):
+    @staticmethod
+    def get_knob_config():
+        policies = ["SHARE_PARAMS", "DOWNSCALE", "EARLY_STOP", "SKIP_TRAIN", "QUICK_EVAL"]
+        config = {p.lower(): PolicyKnob(p) for p in policies}
+        config["cells"] = ArchKnob([[0, 1], ["conv", "pool", "identity"]])
+        return config
+
+    def __init__(self, **knobs):
+        super().__init__(**knobs)
+
+    def train(self, dataset_path, shared_params=None, **train_args):
+        time.sleep(float(train_args.get("seconds", 1.0)))
+
+    def evaluate(self, dataset_path):
+        return 0.5
+
+    def predict(self, queries):
+        return [0 for _ in queries]
+
+    def dump_parameters(self):
+        return {"w": 1}
+
+    def load_parameters(self, params):
+        pass
+"#;
+
+#[tokio::test]
+async fn an_architecture_model_with_enas_policies_gets_enas_and_each_worker_its_own_cycle() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("cells", "Cells", ENAS_MODEL)],
+        json!({"TIME_HOURS": 24, "MODEL_TRIAL_COUNT": 100}),
+        json!({"seconds": 30}),
+    )
+    .await;
+    let token = "a-hand-made-service-token";
+    hand_driven_worker(&app, &dev, &path, token).await;
+    let advisor: Option<String> = sqlx::query_scalar("select advisor_type from sub_train_jobs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(advisor.as_deref(), Some("ENAS"));
+
+    // The real worker's first trial trains its copy of the shared parameters.
+    let first: Value = sqlx::query_scalar("select proposal from trials where no = 1")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(first["meta"], json!({"proposal_type": "TRAIN"}), "{first}");
+    assert_eq!(first["params_type"], "LOCAL_RECENT");
+    assert_eq!(first["to_eval"], false);
+    assert_eq!(first["to_cache_params"], true);
+    assert_eq!(first["knobs"]["early_stop"], true);
+
+    // The second worker has trained nothing: it starts its own cycle with a TRAIN trial...
+    let mine = ask_for_trial(&app, token).await;
+    assert_eq!(mine["decision"], "TRIAL", "{mine}");
+    assert_eq!(mine["trial"]["proposal"]["meta"]["proposal_type"], "TRAIN");
+    let trial_id = mine["trial"]["id"].as_str().unwrap().to_owned();
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/internal/trials/{trial_id}/finish"),
+            Some(token),
+            json!({"status": "COMPLETED", "score": null}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // ...then evaluates architectures on what it trained.
+    let next = ask_for_trial(&app, token).await;
+    let proposal = &next["trial"]["proposal"];
+    assert_eq!(proposal["meta"]["proposal_type"], "EVAL", "{next}");
+    assert_eq!(proposal["params_type"], "LOCAL_RECENT");
+    assert_eq!(proposal["to_save_params"], false);
+    assert_eq!(proposal["knobs"]["skip_train"], true);
+    assert_eq!(proposal["knobs"]["quick_eval"], true);
+    let res = app
+        .send(
+            Method::POST,
+            &format!("{path}/stop"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
