@@ -317,3 +317,24 @@ fn an_architecture_too_big_for_the_controller_gets_random_search() {
         AdvisorType::Enas
     );
 }
+
+#[test]
+fn extreme_scores_from_a_model_do_not_break_its_proposals() {
+    // A model's `evaluate()` is untrusted: huge, tiny and non-finite scores must leave the
+    // advisor answering with valid architectures.
+    let cfg = enas_config(3, 3);
+    let extremes = [
+        1e308,
+        -1e308,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        f64::NAN,
+        f64::INFINITY,
+    ];
+    let mut history: Vec<PastTrial> = Vec::new();
+    for i in 0..45 {
+        let p = proposal(ask(&cfg, &history, None, t0()));
+        assert!(arch(&p).iter().all(|&k| k < 3), "{p:?}");
+        history.push(PastTrial::completed(p, extremes[i % extremes.len()]));
+    }
+}
