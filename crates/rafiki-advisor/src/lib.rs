@@ -8,8 +8,10 @@
 //! keeps no advisor state of its own: after a restart it reads the trials again and gets the
 //! same answers. See `docs/advisors.md` for the algorithms.
 //!
-//! Three advisors, chosen from the knob config as Rafiki does ([`advisor_type`]):
+//! Four advisors, chosen from the knob config as Rafiki does ([`advisor_type`]):
 //! - **Fixed** for configs of only fixed and policy knobs: exactly one trial.
+//! - **Bayesian optimisation with parameter sharing** (`param_sharing`) for the same search
+//!   spaces as the next one, when the model declares the `SHARE_PARAMS` policy.
 //! - **Bayesian optimisation** for float, integer and categorical search spaces: a Gaussian
 //!   process with expected improvement, which leaves a local optimum it has stalled in.
 //! - **Random** for everything else (architecture knobs): uniform sampling.
@@ -17,6 +19,7 @@
 mod bayes_opt;
 mod budget;
 mod gp;
+mod param_sharing;
 mod proposal;
 mod space;
 
@@ -35,21 +38,32 @@ pub use rafiki_types::knob::AdvisorType;
 pub const FINAL_TRAIN_HOURS: f64 = 1.0;
 
 /// Chooses the advisor the way Rafiki does, in its order of preference: FIXED when every knob
-/// is fixed or a policy (an empty config included); BAYES_OPT when every knob is fixed,
-/// policy, float, integer or categorical; RANDOM otherwise. (Rafiki's parameter-sharing and
-/// ENAS advisors are not provided: a config that would get them gets BAYES_OPT or RANDOM.)
+/// is fixed or a policy (an empty config included); BAYES_OPT_WITH_PARAM_SHARING when every
+/// knob is fixed, policy, float, integer or categorical and one is the `SHARE_PARAMS` policy;
+/// BAYES_OPT for those knobs without it; RANDOM otherwise. (Rafiki's ENAS advisor is not
+/// provided: a config that would get it gets RANDOM.)
 pub fn advisor_type(config: &KnobConfig) -> AdvisorType {
-    [AdvisorType::Fixed, AdvisorType::BayesOpt]
-        .into_iter()
-        .find(|&a| config.values().all(|k| serves(a, k)))
-        .unwrap_or(AdvisorType::Random)
+    [
+        AdvisorType::Fixed,
+        AdvisorType::BayesOptWithParamSharing,
+        AdvisorType::BayesOpt,
+    ]
+    .into_iter()
+    .find(|&a| {
+        config.values().all(|k| serves(a, k))
+            && (a != AdvisorType::BayesOptWithParamSharing
+                || has_policy(config, Policy::ShareParams))
+    })
+    .unwrap_or(AdvisorType::Random)
 }
 
 /// Whether `advisor` can propose values for `knob`.
 fn serves(advisor: AdvisorType, knob: &Knob) -> bool {
     match advisor {
         AdvisorType::Fixed => matches!(knob, Knob::Fixed { .. } | Knob::Policy { .. }),
-        AdvisorType::BayesOpt => !matches!(knob, Knob::Arch { .. }),
+        AdvisorType::BayesOpt | AdvisorType::BayesOptWithParamSharing => {
+            !matches!(knob, Knob::Arch { .. })
+        }
         AdvisorType::Random => true,
     }
 }
@@ -110,7 +124,7 @@ pub fn propose(req: &Request<'_>) -> Result<Decision, AdvisorError> {
 
 /// Like [`propose`], with the advisor chosen by the caller (e.g. random search on a space
 /// Bayesian optimisation could serve, to compare the two). A FIXED advisor serves only fixed
-/// and policy knobs, a BAYES_OPT one no architecture knobs; RANDOM serves any config.
+/// and policy knobs, the two BAYES_OPT ones no architecture knobs; RANDOM serves any config.
 pub fn propose_as(advisor: AdvisorType, req: &Request<'_>) -> Result<Decision, AdvisorError> {
     validate_knob_config(req.config)?;
     if let Some((name, _)) = req.config.iter().find(|(_, k)| !serves(advisor, k)) {
@@ -154,6 +168,7 @@ pub fn propose_as(advisor: AdvisorType, req: &Request<'_>) -> Result<Decision, A
             Proposal::new(req.trial_no, knobs)
         }
         AdvisorType::BayesOpt => bayes_opt_proposal(req, &history, &mut rng),
+        AdvisorType::BayesOptWithParamSharing => param_sharing::proposal(req, &history, &mut rng),
     };
     Ok(Decision::Propose(proposal))
 }
@@ -219,6 +234,26 @@ fn bayes_opt_proposal(req: &Request<'_>, history: &[&PastTrial], rng: &mut ChaCh
         }
     }
 
+    let (policies, kind): (&[Policy], _) = if final_train {
+        (&[], ProposalType::FinalTrain)
+    } else {
+        (&[Policy::EarlyStop], ProposalType::Search)
+    };
+    let tunable = bayes_opt_point(req, &space, history, rng);
+    Proposal::new(
+        req.trial_no,
+        with_fixed_and_policies(req.config, tunable, policies),
+    )
+    .with_proposal_type(kind)
+}
+
+/// The Gaussian process's next point (tunable knobs only), learnt from every trial so far.
+fn bayes_opt_point(
+    req: &Request<'_>,
+    space: &space::Space,
+    history: &[&PastTrial],
+    rng: &mut ChaCha8Rng,
+) -> Knobs {
     let mut obs = bayes_opt::Observations::default();
     for t in history {
         let tunable = space.project(&t.proposal.knobs);
@@ -234,17 +269,7 @@ fn bayes_opt_proposal(req: &Request<'_>, history: &[&PastTrial], rng: &mut ChaCh
         obs.taken.push(tunable);
     }
     let mut design_rng = ChaCha8Rng::seed_from_u64(mix(req.seed, 0));
-    let tunable = bayes_opt::next_point(&space, &obs, &mut design_rng, rng);
-    let (policies, kind): (&[Policy], _) = if final_train {
-        (&[], ProposalType::FinalTrain)
-    } else {
-        (&[Policy::EarlyStop], ProposalType::Search)
-    };
-    Proposal::new(
-        req.trial_no,
-        with_fixed_and_policies(req.config, tunable, policies),
-    )
-    .with_proposal_type(kind)
+    bayes_opt::next_point(space, &obs, &mut design_rng, rng)
 }
 
 /// SplitMix64 of the seed and trial number: nearby inputs give unrelated generator seeds.
