@@ -62,7 +62,9 @@ class SharedCounter(BaseModel):
             }
         logger.log(f"shared: {json.dumps(summary)}")
         if self.expect >= 0 and received != self.expect:
-            raise ValueError(f"expected shared generation {self.expect}, got {received}")
+            raise ValueError(
+                f"expected shared generation {self.expect}, got {received}"
+            )
         self.generation = received + 1
         logger.log(f"origin: {self.origin}")
 

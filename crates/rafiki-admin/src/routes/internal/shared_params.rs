@@ -29,10 +29,12 @@ pub async fn shared_parameters(
     let choice = match params_type {
         ParamsType::GlobalBest => SharedChoice::Best,
         ParamsType::GlobalRecent => SharedChoice::Recent,
-        other => return Err(ApiError::invalid_request(format!(
+        other => {
+            return Err(ApiError::invalid_request(format!(
             "Only GLOBAL_BEST and GLOBAL_RECENT parameters are shared through the admin, not {}.",
             other.as_str()
-        ))),
+        )))
+        }
     };
     let Some(trial) = trials::shared_params_of_sub_job(&state.pool, worker.sub.id, choice).await?
     else {
