@@ -7,7 +7,7 @@ use rafiki_types::status::ServiceType;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::jobs::{start_job_as, wait_for_job, wait_until_ended};
+use crate::helpers::jobs::{ask_for_trial, start_job_as, wait_for_job, wait_until_ended};
 use crate::helpers::models::SLOW_MODEL;
 use crate::helpers::prerequisites::python_ready;
 use crate::helpers::{assert_error, spawn_app, TestApp};
@@ -218,6 +218,77 @@ async fn a_worker_gets_no_parameters_of_another_sub_job() {
             .await;
         assert_error(res, StatusCode::BAD_REQUEST, "InvalidRequestError").await;
     }
+
+    // Bob's worker runs three trials by hand; then the best and the latest are its own.
+    let mut bob_trials = Vec::new();
+    for (score, bytes) in [(0.9, "first"), (0.2, "second"), (0.5, "third")] {
+        let trial = ask_for_trial(&app, token).await;
+        let id = trial["trial"]["id"].as_str().unwrap().to_owned();
+        let res = app
+            .client
+            .put(format!("{}/internal/trials/{id}/parameters", app.address))
+            .bearer_auth(token)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let res = app
+            .send(
+                Method::POST,
+                &format!("/internal/trials/{id}/finish"),
+                Some(token),
+                json!({"status": "COMPLETED", "score": score}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        bob_trials.push(id);
+    }
+    for (kind, expected, bytes) in [
+        ("GLOBAL_BEST", &bob_trials[0], "first"),
+        ("GLOBAL_RECENT", &bob_trials[2], "third"),
+    ] {
+        let res = app
+            .send(
+                Method::GET,
+                &format!("/internal/train/parameters/{kind}"),
+                Some(token),
+                Value::Null,
+            )
+            .await;
+        let answer: Value = res.json().await.unwrap();
+        let shared = &answer["shared"];
+        assert_eq!(shared["trial_id"], expected.as_str(), "{kind}: {answer}");
+        assert_eq!(shared["parameters"]["id"], expected.as_str());
+        assert_eq!(shared["parameters"]["size_bytes"], bytes.len());
+        let res = app
+            .send(
+                Method::GET,
+                &format!("/internal/trials/{expected}/parameters"),
+                Some(token),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_bytes());
+    }
+    // Bob's real worker's trial, still running, has no parameters to give.
+    let running: (uuid::Uuid,) =
+        sqlx::query_as("select id from trials where sub_train_job_id = $1 and status = 'RUNNING'")
+            .bind(bob_sub)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let res = app
+        .send(
+            Method::GET,
+            &format!("/internal/trials/{}/parameters", running.0),
+            Some(token),
+            Value::Null,
+        )
+        .await;
+    assert_error(res, StatusCode::NOT_FOUND, "InvalidTrialError").await;
+
     let res = app
         .send(
             Method::POST,
