@@ -8,8 +8,10 @@
 //! keeps no advisor state of its own: after a restart it reads the trials again and gets the
 //! same answers. See `docs/advisors.md` for the algorithms.
 //!
-//! Four advisors, chosen from the knob config and budget as Rafiki does ([`advisor_type`]):
+//! Five advisors, chosen from the knob config and budget as Rafiki does ([`advisor_type`]):
 //! - **Fixed** for configs of only fixed and policy knobs: exactly one trial.
+//! - **Bayesian optimisation with parameter sharing** (`param_sharing`) for the same search
+//!   spaces as the next one, when the model declares the `SHARE_PARAMS` policy.
 //! - **Bayesian optimisation** for float, integer and categorical search spaces: a Gaussian
 //!   process with expected improvement, which leaves a local optimum it has stalled in.
 //! - **ENAS** for architecture, fixed and policy knobs when the model declares ENAS's five
@@ -21,6 +23,7 @@ mod bayes_opt;
 mod budget;
 mod enas;
 mod gp;
+mod param_sharing;
 mod proposal;
 mod space;
 
@@ -39,20 +42,27 @@ pub use rafiki_types::knob::AdvisorType;
 pub const FINAL_TRAIN_HOURS: f64 = 1.0;
 
 /// Chooses the advisor the way Rafiki does, in its order of preference: FIXED when every knob
-/// is fixed or a policy (an empty config included); BAYES_OPT when every knob is fixed,
-/// policy, float, integer or categorical; ENAS when every knob is fixed, policy or
+/// is fixed or a policy (an empty config included); BAYES_OPT_WITH_PARAM_SHARING when every
+/// knob is fixed, policy, float, integer or categorical and one is the `SHARE_PARAMS` policy;
+/// BAYES_OPT for those knobs without it; ENAS when every knob is fixed, policy or
 /// architecture, the five ENAS policies are all declared and `budget` has at least
 /// [`ENAS_FINAL_HOURS`] (and the architecture is within ENAS's size bounds, see
-/// `docs/advisors.md`); RANDOM otherwise. (Rafiki's parameter-sharing Bayesian optimisation
-/// is not provided: a config that would get it gets BAYES_OPT.)
+/// `docs/advisors.md`); RANDOM otherwise.
 pub fn advisor_type(config: &KnobConfig, budget: Budget) -> AdvisorType {
-    [AdvisorType::Fixed, AdvisorType::BayesOpt, AdvisorType::Enas]
-        .into_iter()
-        .find(|&a| {
-            config.values().all(|k| serves(a, k))
-                && (a != AdvisorType::Enas || enas::eligible(config, budget))
-        })
-        .unwrap_or(AdvisorType::Random)
+    [
+        AdvisorType::Fixed,
+        AdvisorType::BayesOptWithParamSharing,
+        AdvisorType::BayesOpt,
+        AdvisorType::Enas,
+    ]
+    .into_iter()
+    .find(|&a| {
+        config.values().all(|k| serves(a, k))
+            && (a != AdvisorType::BayesOptWithParamSharing
+                || has_policy(config, Policy::ShareParams))
+            && (a != AdvisorType::Enas || enas::eligible(config, budget))
+    })
+    .unwrap_or(AdvisorType::Random)
 }
 
 /// ENAS holds its final evaluations and final train in this many last hours of the time
@@ -63,7 +73,9 @@ pub const ENAS_FINAL_HOURS: f64 = enas::FINAL_HOURS;
 fn serves(advisor: AdvisorType, knob: &Knob) -> bool {
     match advisor {
         AdvisorType::Fixed => matches!(knob, Knob::Fixed { .. } | Knob::Policy { .. }),
-        AdvisorType::BayesOpt => !matches!(knob, Knob::Arch { .. }),
+        AdvisorType::BayesOpt | AdvisorType::BayesOptWithParamSharing => {
+            !matches!(knob, Knob::Arch { .. })
+        }
         AdvisorType::Enas => match knob {
             Knob::Fixed { .. } | Knob::Policy { .. } => true,
             Knob::Arch { items } => enas::takes(items),
@@ -132,8 +144,8 @@ pub fn propose(req: &Request<'_>) -> Result<Decision, AdvisorError> {
 
 /// Like [`propose`], with the advisor chosen by the caller (e.g. random search on a space
 /// Bayesian optimisation could serve, to compare the two). A FIXED advisor serves only fixed
-/// and policy knobs, a BAYES_OPT one no architecture knobs, an ENAS one only fixed, policy and
-/// architecture knobs (of bounded size); RANDOM serves any config.
+/// and policy knobs, the two BAYES_OPT ones no architecture knobs, an ENAS one only fixed,
+/// policy and architecture knobs (of bounded size); RANDOM serves any config.
 pub fn propose_as(advisor: AdvisorType, req: &Request<'_>) -> Result<Decision, AdvisorError> {
     validate_knob_config(req.config)?;
     if let Some((name, _)) = req.config.iter().find(|(_, k)| !serves(advisor, k)) {
@@ -177,6 +189,7 @@ pub fn propose_as(advisor: AdvisorType, req: &Request<'_>) -> Result<Decision, A
             Proposal::new(req.trial_no, knobs)
         }
         AdvisorType::BayesOpt => bayes_opt_proposal(req, &history, &mut rng),
+        AdvisorType::BayesOptWithParamSharing => param_sharing::proposal(req, &history, &mut rng),
         AdvisorType::Enas => match enas::proposal(req, &history, &mut rng) {
             Some(p) => p,
             None => return Ok(Decision::BudgetSpent),
@@ -246,6 +259,26 @@ fn bayes_opt_proposal(req: &Request<'_>, history: &[&PastTrial], rng: &mut ChaCh
         }
     }
 
+    let (policies, kind): (&[Policy], _) = if final_train {
+        (&[], ProposalType::FinalTrain)
+    } else {
+        (&[Policy::EarlyStop], ProposalType::Search)
+    };
+    let tunable = bayes_opt_point(req, &space, history, rng);
+    Proposal::new(
+        req.trial_no,
+        with_fixed_and_policies(req.config, tunable, policies),
+    )
+    .with_proposal_type(kind)
+}
+
+/// The Gaussian process's next point (tunable knobs only), learnt from every trial so far.
+fn bayes_opt_point(
+    req: &Request<'_>,
+    space: &space::Space,
+    history: &[&PastTrial],
+    rng: &mut ChaCha8Rng,
+) -> Knobs {
     let mut obs = bayes_opt::Observations::default();
     for t in history {
         let tunable = space.project(&t.proposal.knobs);
@@ -261,17 +294,7 @@ fn bayes_opt_proposal(req: &Request<'_>, history: &[&PastTrial], rng: &mut ChaCh
         obs.taken.push(tunable);
     }
     let mut design_rng = ChaCha8Rng::seed_from_u64(mix(req.seed, 0));
-    let tunable = bayes_opt::next_point(&space, &obs, &mut design_rng, rng);
-    let (policies, kind): (&[Policy], _) = if final_train {
-        (&[], ProposalType::FinalTrain)
-    } else {
-        (&[Policy::EarlyStop], ProposalType::Search)
-    };
-    Proposal::new(
-        req.trial_no,
-        with_fixed_and_policies(req.config, tunable, policies),
-    )
-    .with_proposal_type(kind)
+    bayes_opt::next_point(space, &obs, &mut design_rng, rng)
 }
 
 /// SplitMix64 of the seed and trial number: nearby inputs give unrelated generator seeds.

@@ -106,6 +106,9 @@ wire_enum!(
     AdvisorType {
         /// Only fixed and policy knobs: nothing to tune, one trial.
         Fixed,
+        /// Like `BayesOpt`, for a model that declares the `SHARE_PARAMS` policy: trials also
+        /// start, more and more often, from the sub-job's best saved parameters.
+        BayesOptWithParamSharing,
         /// Float, integer and categorical knobs (with fixed and policy ones): Gaussian-process
         /// Bayesian optimisation.
         BayesOpt,

@@ -7,8 +7,8 @@ use crate::knob::Knobs;
 
 /// Which stored parameters a trial should start from, as Rafiki's `ParamsType`.
 ///
-/// ENAS trains and evaluates from its worker's most recent parameters ([`ParamsType::LocalRecent`]);
-/// the other advisors answer [`ParamsType::None`].
+/// `LOCAL_*` parameters are the train worker's own (its parameter cache), `GLOBAL_*` ones the
+/// sub-job's saved parameters, fetched through the admin (`docs/worker.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ParamsType {
@@ -23,6 +23,19 @@ pub enum ParamsType {
     GlobalRecent,
     /// The best parameters of any worker of the sub-job.
     GlobalBest,
+}
+
+impl ParamsType {
+    /// The wire name, e.g. `GLOBAL_BEST`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamsType::None => "NONE",
+            ParamsType::LocalRecent => "LOCAL_RECENT",
+            ParamsType::LocalBest => "LOCAL_BEST",
+            ParamsType::GlobalRecent => "GLOBAL_RECENT",
+            ParamsType::GlobalBest => "GLOBAL_BEST",
+        }
+    }
 }
 
 /// The phase of a trial, written into `meta.proposal_type`.
@@ -75,7 +88,7 @@ pub struct Proposal {
     /// Whether the worker evaluates the trained model.
     #[serde(default = "yes")]
     pub to_eval: bool,
-    /// Whether the worker keeps the parameters in its in-memory cache.
+    /// Whether the worker keeps the parameters in its parameter cache (for `LOCAL_*` trials).
     #[serde(default)]
     pub to_cache_params: bool,
     /// Whether the worker uploads the parameters.
@@ -118,5 +131,23 @@ impl Proposal {
             serde_json::Value::String(kind.as_str().to_owned()),
         );
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_type_names_are_the_wire_names() {
+        for t in [
+            ParamsType::None,
+            ParamsType::LocalRecent,
+            ParamsType::LocalBest,
+            ParamsType::GlobalRecent,
+            ParamsType::GlobalBest,
+        ] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
     }
 }

@@ -20,6 +20,7 @@ mod models;
 mod multinode;
 mod nul_text;
 mod observability;
+mod param_sharing;
 mod quotas;
 mod security;
 mod server;

@@ -829,7 +829,7 @@ async fn hand_driven_worker(app: &TestApp, dev: &str, path: &str, token: &str) -
 
 /// A live service of `service_type` for job `job_id` that calls as `token`, written by hand.
 /// Its backend is not the admin's, so supervision leaves it alone. Returns its id.
-async fn hand_made_service(
+pub(crate) async fn hand_made_service(
     app: &TestApp,
     service_type: ServiceType,
     job_id: uuid::Uuid,
@@ -917,11 +917,6 @@ async fn each_internal_route_refuses_services_of_another_kind() {
         ),
         (
             Method::GET,
-            format!("/internal/trials/{some_id}/parameters"),
-            Value::Null,
-        ),
-        (
-            Method::GET,
             "/internal/predictor/job".to_owned(),
             Value::Null,
         ),
@@ -968,6 +963,16 @@ async fn each_internal_route_refuses_services_of_another_kind() {
             Value::Null,
         ),
         (
+            Method::GET,
+            format!("/internal/trials/{some_id}/parameters"),
+            Value::Null,
+        ),
+        (
+            Method::GET,
+            "/internal/train/parameters/GLOBAL_BEST".to_owned(),
+            Value::Null,
+        ),
+        (
             Method::POST,
             "/internal/environment".to_owned(),
             json!({"reused": true, "seconds": 0.0, "size_bytes": 0, "warnings": []}),
@@ -976,6 +981,16 @@ async fn each_internal_route_refuses_services_of_another_kind() {
         let (path, message) = refused(predictor, method, path, body).await;
         assert!(message.starts_with("Only "), "{path}: {message}");
     }
+    // A train worker may read the parameters of its own sub-job's trials only: not this one.
+    let res = app
+        .send(
+            Method::GET,
+            &format!("/internal/trials/{some_id}/parameters"),
+            Some(worker),
+            Value::Null,
+        )
+        .await;
+    assert_error(res, StatusCode::NOT_FOUND, "InvalidTrialError").await;
     // The predictor's own route answers it, and no one else's token works.
     let res = app
         .send(
