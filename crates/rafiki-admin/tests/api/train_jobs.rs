@@ -1304,3 +1304,63 @@ async fn an_architecture_model_with_enas_policies_gets_enas_and_each_worker_its_
         .await;
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_enas_example_runs_enas_with_each_eval_trial_on_its_workers_trained_parameters() {
+    if !python_ready() {
+        return;
+    }
+    let data = build_example_datasets();
+    let train = std::fs::read(data.join("digits_train.zip")).unwrap();
+    let val = std::fs::read(data.join("digits_val.zip")).unwrap();
+    let source = std::fs::read_to_string(
+        repo_root().join("examples/models/image_classification/NumpyEnas.py"),
+    )
+    .unwrap();
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "IMAGE_CLASSIFICATION",
+        (&train, &val),
+        &[("enas", "NumpyEnas", &source)],
+        json!({"TIME_HOURS": 24, "MODEL_TRIAL_COUNT": 5}),
+        Value::Null,
+    )
+    .await;
+    let job = wait_for_job(&app, &dev, &path, 180, |j| {
+        j["status"] != "STARTED" && j["status"] != "RUNNING"
+    })
+    .await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    let trials: Vec<(i32, String, Option<f64>, Value, uuid::Uuid)> =
+        sqlx::query_as("select no, status, score, proposal, id from trials order by no")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(trials.len(), 5);
+    for (no, status, score, proposal, id) in &trials {
+        assert_eq!(status, "COMPLETED", "trial {no}: {proposal}");
+        let kind = proposal["meta"]["proposal_type"].as_str().unwrap();
+        let logs = app.get_json(&format!("/trials/{id}/logs"), &dev).await;
+        let shared = logs["messages"].as_array().unwrap().iter().any(|m| {
+            m["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("shared weight arrays")
+        });
+        if *no == 1 {
+            // The worker's first trial trains from scratch and is not evaluated.
+            assert_eq!(kind, "TRAIN");
+            assert_eq!(*score, None);
+            assert!(!shared, "{logs}");
+        } else {
+            // The others evaluate on what that trial trained, cached by the worker.
+            assert_eq!(kind, "EVAL", "trial {no}");
+            assert!(
+                score.is_some_and(|s| (0.0..=1.0).contains(&s)),
+                "trial {no}"
+            );
+            assert!(shared, "trial {no} got no shared parameters: {logs}");
+        }
+    }
+}
