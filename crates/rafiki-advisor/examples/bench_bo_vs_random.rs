@@ -167,6 +167,7 @@ fn run(func: &TestFunction, advisor: AdvisorType, seed: u64, cap: u32) -> Outcom
                 started_at,
                 now: started_at,
                 seed,
+                worker_id: None,
             },
         )
         .expect("valid config");
@@ -288,6 +289,7 @@ fn time_proposals(functions: &[TestFunction], reps: u64) {
                         started_at,
                         now: started_at,
                         seed: rep,
+                        worker_id: None,
                     },
                 )
                 .expect("valid config");

@@ -43,6 +43,7 @@ fn run(config: &KnobConfig, workers: usize, seed: u64) -> f64 {
                 started_at,
                 now: started_at,
                 seed,
+                worker_id: None,
             };
             let Decision::Propose(proposal) =
                 propose_as(AdvisorType::BayesOpt, &request).expect("a valid config")

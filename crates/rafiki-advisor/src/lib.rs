@@ -8,15 +8,22 @@
 //! keeps no advisor state of its own: after a restart it reads the trials again and gets the
 //! same answers. See `docs/advisors.md` for the algorithms.
 //!
-//! Three advisors, chosen from the knob config as Rafiki does ([`advisor_type`]):
+//! Five advisors, chosen from the knob config and budget as Rafiki does ([`advisor_type`]):
 //! - **Fixed** for configs of only fixed and policy knobs: exactly one trial.
+//! - **Bayesian optimisation with parameter sharing** (`param_sharing`) for the same search
+//!   spaces as the next one, when the model declares the `SHARE_PARAMS` policy.
 //! - **Bayesian optimisation** for float, integer and categorical search spaces: a Gaussian
 //!   process with expected improvement, which leaves a local optimum it has stalled in.
+//! - **ENAS** for architecture, fixed and policy knobs when the model declares ENAS's five
+//!   policies and the time budget covers its final phase: an LSTM controller trained by policy
+//!   gradient proposes architectures, trained and evaluated on parameters shared between trials.
 //! - **Random** for everything else (architecture knobs): uniform sampling.
 
 mod bayes_opt;
 mod budget;
+mod enas;
 mod gp;
+mod param_sharing;
 mod proposal;
 pub mod pruning;
 mod space;
@@ -36,21 +43,45 @@ pub use rafiki_types::knob::AdvisorType;
 pub const FINAL_TRAIN_HOURS: f64 = 1.0;
 
 /// Chooses the advisor the way Rafiki does, in its order of preference: FIXED when every knob
-/// is fixed or a policy (an empty config included); BAYES_OPT when every knob is fixed,
-/// policy, float, integer or categorical; RANDOM otherwise. (Rafiki's parameter-sharing and
-/// ENAS advisors are not provided: a config that would get them gets BAYES_OPT or RANDOM.)
-pub fn advisor_type(config: &KnobConfig) -> AdvisorType {
-    [AdvisorType::Fixed, AdvisorType::BayesOpt]
-        .into_iter()
-        .find(|&a| config.values().all(|k| serves(a, k)))
-        .unwrap_or(AdvisorType::Random)
+/// is fixed or a policy (an empty config included); BAYES_OPT_WITH_PARAM_SHARING when every
+/// knob is fixed, policy, float, integer or categorical and one is the `SHARE_PARAMS` policy;
+/// BAYES_OPT for those knobs without it; ENAS when every knob is fixed, policy or
+/// architecture, the five ENAS policies are all declared and `budget` has at least
+/// [`ENAS_FINAL_HOURS`] (and the architecture is within ENAS's size bounds, see
+/// `docs/advisors.md`); RANDOM otherwise.
+pub fn advisor_type(config: &KnobConfig, budget: Budget) -> AdvisorType {
+    [
+        AdvisorType::Fixed,
+        AdvisorType::BayesOptWithParamSharing,
+        AdvisorType::BayesOpt,
+        AdvisorType::Enas,
+    ]
+    .into_iter()
+    .find(|&a| {
+        config.values().all(|k| serves(a, k))
+            && (a != AdvisorType::BayesOptWithParamSharing
+                || has_policy(config, Policy::ShareParams))
+            && (a != AdvisorType::Enas || enas::eligible(config, budget))
+    })
+    .unwrap_or(AdvisorType::Random)
 }
+
+/// ENAS holds its final evaluations and final train in this many last hours of the time
+/// budget, and is chosen only for budgets at least this long.
+pub const ENAS_FINAL_HOURS: f64 = enas::FINAL_HOURS;
 
 /// Whether `advisor` can propose values for `knob`.
 fn serves(advisor: AdvisorType, knob: &Knob) -> bool {
     match advisor {
         AdvisorType::Fixed => matches!(knob, Knob::Fixed { .. } | Knob::Policy { .. }),
-        AdvisorType::BayesOpt => !matches!(knob, Knob::Arch { .. }),
+        AdvisorType::BayesOpt | AdvisorType::BayesOptWithParamSharing => {
+            !matches!(knob, Knob::Arch { .. })
+        }
+        AdvisorType::Enas => match knob {
+            Knob::Fixed { .. } | Knob::Policy { .. } => true,
+            Knob::Arch { items } => enas::takes(items),
+            _ => false,
+        },
         AdvisorType::Random => true,
     }
 }
@@ -73,6 +104,9 @@ pub struct Request<'a> {
     /// A seed fixed for the sub-job (e.g. derived from its id). Each proposal draws from a
     /// generator seeded by `(seed, trial_no)`, so asking again gives the same answer.
     pub seed: u64,
+    /// The worker asking, as in [`PastTrial::worker_id`]: ENAS follows each worker's own
+    /// cycle of TRAIN and EVAL trials.
+    pub worker_id: Option<&'a str>,
 }
 
 /// The answer to "next trial?".
@@ -106,12 +140,13 @@ pub enum AdvisorError {
 /// Fails only if the knob config is invalid. Deterministic: the same request gives the same
 /// decision, whatever the order of `history`.
 pub fn propose(req: &Request<'_>) -> Result<Decision, AdvisorError> {
-    propose_as(advisor_type(req.config), req)
+    propose_as(advisor_type(req.config, req.budget), req)
 }
 
 /// Like [`propose`], with the advisor chosen by the caller (e.g. random search on a space
 /// Bayesian optimisation could serve, to compare the two). A FIXED advisor serves only fixed
-/// and policy knobs, a BAYES_OPT one no architecture knobs; RANDOM serves any config.
+/// and policy knobs, the two BAYES_OPT ones no architecture knobs, an ENAS one only fixed,
+/// policy and architecture knobs (of bounded size); RANDOM serves any config.
 pub fn propose_as(advisor: AdvisorType, req: &Request<'_>) -> Result<Decision, AdvisorError> {
     validate_knob_config(req.config)?;
     if let Some((name, _)) = req.config.iter().find(|(_, k)| !serves(advisor, k)) {
@@ -155,6 +190,11 @@ pub fn propose_as(advisor: AdvisorType, req: &Request<'_>) -> Result<Decision, A
             Proposal::new(req.trial_no, knobs)
         }
         AdvisorType::BayesOpt => bayes_opt_proposal(req, &history, &mut rng),
+        AdvisorType::BayesOptWithParamSharing => param_sharing::proposal(req, &history, &mut rng),
+        AdvisorType::Enas => match enas::proposal(req, &history, &mut rng) {
+            Some(p) => p,
+            None => return Ok(Decision::BudgetSpent),
+        },
     };
     Ok(Decision::Propose(proposal))
 }
@@ -220,6 +260,26 @@ fn bayes_opt_proposal(req: &Request<'_>, history: &[&PastTrial], rng: &mut ChaCh
         }
     }
 
+    let (policies, kind): (&[Policy], _) = if final_train {
+        (&[], ProposalType::FinalTrain)
+    } else {
+        (&[Policy::EarlyStop], ProposalType::Search)
+    };
+    let tunable = bayes_opt_point(req, &space, history, rng);
+    Proposal::new(
+        req.trial_no,
+        with_fixed_and_policies(req.config, tunable, policies),
+    )
+    .with_proposal_type(kind)
+}
+
+/// The Gaussian process's next point (tunable knobs only), learnt from every trial so far.
+fn bayes_opt_point(
+    req: &Request<'_>,
+    space: &space::Space,
+    history: &[&PastTrial],
+    rng: &mut ChaCha8Rng,
+) -> Knobs {
     let mut obs = bayes_opt::Observations::default();
     for t in history {
         let tunable = space.project(&t.proposal.knobs);
@@ -236,17 +296,7 @@ fn bayes_opt_proposal(req: &Request<'_>, history: &[&PastTrial], rng: &mut ChaCh
         obs.taken.push(tunable);
     }
     let mut design_rng = ChaCha8Rng::seed_from_u64(mix(req.seed, 0));
-    let tunable = bayes_opt::next_point(&space, &obs, &mut design_rng, rng);
-    let (policies, kind): (&[Policy], _) = if final_train {
-        (&[], ProposalType::FinalTrain)
-    } else {
-        (&[Policy::EarlyStop], ProposalType::Search)
-    };
-    Proposal::new(
-        req.trial_no,
-        with_fixed_and_policies(req.config, tunable, policies),
-    )
-    .with_proposal_type(kind)
+    bayes_opt::next_point(space, &obs, &mut design_rng, rng)
 }
 
 /// SplitMix64 of the seed and trial number: nearby inputs give unrelated generator seeds.

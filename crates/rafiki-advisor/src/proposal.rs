@@ -30,6 +30,9 @@ pub struct PastTrial {
     /// What `evaluate()` returned (higher is better); `None` until completed or when not
     /// evaluated.
     pub score: Option<f64>,
+    /// The worker that ran it, when known: ENAS schedules each worker's trials on its own.
+    #[serde(default)]
+    pub worker_id: Option<String>,
 }
 
 impl PastTrial {
@@ -39,6 +42,7 @@ impl PastTrial {
             proposal,
             state: TrialState::Running,
             score: None,
+            worker_id: None,
         }
     }
 
@@ -48,6 +52,7 @@ impl PastTrial {
             proposal,
             state: TrialState::Completed,
             score: Some(score),
+            worker_id: None,
         }
     }
 
@@ -57,7 +62,14 @@ impl PastTrial {
             proposal,
             state: TrialState::Errored,
             score: None,
+            worker_id: None,
         }
+    }
+
+    /// The same trial, run by `worker_id`.
+    pub fn on_worker(mut self, worker_id: impl Into<String>) -> Self {
+        self.worker_id = Some(worker_id.into());
+        self
     }
 
     /// The score, if the trial completed with a finite one.

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rafiki_advisor::{
-    advisor_type, propose, propose_as, AdvisorError, AdvisorType, Budget, Decision, PastTrial,
-    Proposal, ProposalType, Request,
+    advisor_type, propose, propose_as, AdvisorError, AdvisorType, Budget, Decision, ParamsType,
+    PastTrial, Proposal, ProposalType, Request,
 };
 use rafiki_types::knob::KnobConfig;
 use serde_json::{json, Value};
@@ -30,6 +30,7 @@ fn request<'a>(config: &'a KnobConfig, history: &'a [PastTrial], budget: Budget)
         started_at: t0(),
         now: t0(),
         seed: 42,
+        worker_id: None,
     }
 }
 
@@ -147,19 +148,46 @@ fn advisor_is_chosen_from_the_knob_types_as_rafiki_does() {
         "epochs": {"type": "FIXED", "value": 3},
         "quick": {"type": "POLICY", "policy": "EARLY_STOP"}
     }));
-    assert_eq!(advisor_type(&fixed), AdvisorType::Fixed);
-    assert_eq!(advisor_type(&KnobConfig::new()), AdvisorType::Fixed);
-    assert_eq!(advisor_type(&mixed_config()), AdvisorType::BayesOpt);
+    assert_eq!(advisor_type(&fixed, unlimited()), AdvisorType::Fixed);
+    assert_eq!(
+        advisor_type(&KnobConfig::new(), unlimited()),
+        AdvisorType::Fixed
+    );
+    // SHARE_PARAMS alone among fixed and policy knobs is still FIXED: FIXED comes first.
+    let fixed_sharing = config(json!({
+        "epochs": {"type": "FIXED", "value": 3},
+        "share": {"type": "POLICY", "policy": "SHARE_PARAMS"}
+    }));
+    assert_eq!(
+        advisor_type(&fixed_sharing, unlimited()),
+        AdvisorType::Fixed
+    );
+    assert_eq!(
+        advisor_type(&mixed_config(), unlimited()),
+        AdvisorType::BayesOptWithParamSharing
+    );
+    let mut without_sharing = mixed_config();
+    without_sharing.shift_remove("share");
+    assert_eq!(
+        advisor_type(&without_sharing, unlimited()),
+        AdvisorType::BayesOpt
+    );
     let mut with_arch = mixed_config();
     with_arch.insert(
         "cells".into(),
         serde_json::from_value(json!({"type": "ARCH", "items": [[1, 2], ["a"]]})).unwrap(),
     );
-    assert_eq!(advisor_type(&with_arch), AdvisorType::Random);
+    assert_eq!(advisor_type(&with_arch, unlimited()), AdvisorType::Random);
     assert_eq!(
         serde_json::to_value(AdvisorType::BayesOpt).unwrap(),
         json!("BAYES_OPT")
     );
+    assert_eq!(
+        serde_json::to_value(AdvisorType::BayesOptWithParamSharing).unwrap(),
+        json!("BAYES_OPT_WITH_PARAM_SHARING")
+    );
+    // An ARCH knob rules out both Bayesian advisors, SHARE_PARAMS or not.
+    assert_eq!(advisor_type(&with_arch, unlimited()), AdvisorType::Random);
 }
 
 #[test]
@@ -234,7 +262,7 @@ fn arch_knobs_are_sampled_position_by_position() {
         "cells": {"type": "ARCH", "items": [[1, 2, 3], ["conv", "pool"], [true]]},
         "lr": {"type": "FLOAT", "value_min": 0.1, "value_max": 0.2}
     }));
-    assert_eq!(advisor_type(&cfg), AdvisorType::Random);
+    assert_eq!(advisor_type(&cfg, unlimited()), AdvisorType::Random);
     let history = drive(AdvisorType::Random, &cfg, 60, 1, |_| 0.0);
     let mut firsts = std::collections::BTreeSet::new();
     for t in &history {
@@ -544,4 +572,99 @@ fn a_running_trial_sends_another_worker_elsewhere_in_the_best_basin() {
             history.push(PastTrial::running(p));
         }
     }
+}
+
+/// `n` sequential trials of the param-sharing advisor, the i-th asked for `i * step` hours
+/// into the budget.
+fn drive_sharing(cfg: &KnobConfig, budget: Budget, n: u32, step: Duration) -> Vec<PastTrial> {
+    let mut history = Vec::new();
+    for i in 0..n {
+        let mut req = request(cfg, &history, budget);
+        req.now = t0() + step * i as i32;
+        let p = expect_proposal(propose(&req));
+        let s = -(p.knobs["depth"].as_i64().unwrap() - 5).pow(2) as f64;
+        history.push(PastTrial::completed(p, s));
+    }
+    history
+}
+
+#[test]
+fn param_sharing_searches_with_share_params_and_early_stop_and_names_itself() {
+    let cfg = mixed_config();
+    let history = drive_sharing(
+        &cfg,
+        Budget::from_options(10.0, -1),
+        12,
+        Duration::minutes(1),
+    );
+    for t in &history {
+        let p = &t.proposal;
+        check_mixed_knobs(p);
+        assert_eq!(p.knobs["share"], json!(true), "SHARE_PARAMS on");
+        assert_eq!(p.knobs["quick"], json!(true), "EARLY_STOP on");
+        assert_eq!(p.proposal_type(), Some(ProposalType::Search));
+        assert_eq!(
+            p.meta["advisor_type"],
+            json!("BAYES_OPT_WITH_PARAM_SHARING")
+        );
+        assert!(p.to_eval && p.to_save_params && !p.to_cache_params);
+        assert!(matches!(
+            p.params_type,
+            ParamsType::None | ParamsType::GlobalBest
+        ));
+    }
+    // Its knobs are the Gaussian process's: the same as BAYES_OPT's on the same history.
+    let mut req = request(&cfg, &history, Budget::from_options(10.0, -1));
+    req.now = t0() + Duration::minutes(12);
+    let shared = expect_proposal(propose(&req));
+    let plain = expect_proposal(propose_as(AdvisorType::BayesOpt, &req));
+    for name in ["lr", "dropout", "units", "depth", "kernel"] {
+        assert_eq!(shared.knobs[name], plain.knobs[name], "{name}");
+    }
+}
+
+#[test]
+fn param_sharing_starts_from_the_best_parameters_more_often_as_the_budget_runs_out() {
+    // One hour of budget; many independent sub-jobs (seeds) asked at the same moments.
+    let cfg = mixed_config();
+    let budget = Budget::from_options(1.0, -1);
+    let share_of_global_best = |minutes: i64| {
+        let seeds = 400;
+        let hits = (0..seeds)
+            .filter(|&seed| {
+                let mut req = request(&cfg, &[], budget);
+                req.seed = seed;
+                req.now = t0() + Duration::minutes(minutes);
+                expect_proposal(propose(&req)).params_type == ParamsType::GlobalBest
+            })
+            .count();
+        hits as f64 / seeds as f64
+    };
+    let (start, middle, end) = (
+        share_of_global_best(0),
+        share_of_global_best(30),
+        share_of_global_best(59),
+    );
+    // Rafiki's rule: P(NONE) = exp(-4 t / T), so P(GLOBAL_BEST) is 0, 1 - e^-2, ~1 - e^-4.
+    assert_eq!(start, 0.0, "at the start every trial trains from scratch");
+    assert!((middle - (1.0 - (-2.0f64).exp())).abs() < 0.07, "{middle}");
+    assert!(
+        (end - (1.0 - (-4.0f64 * 59.0 / 60.0).exp())).abs() < 0.04,
+        "{end}"
+    );
+    assert!(start < middle && middle < end);
+}
+
+#[test]
+fn param_sharing_is_deterministic_given_the_request() {
+    let cfg = mixed_config();
+    let budget = Budget::from_options(1.0, -1);
+    let a = drive_sharing(&cfg, budget, 8, Duration::minutes(5));
+    let b = drive_sharing(&cfg, budget, 8, Duration::minutes(5));
+    assert_eq!(a, b);
+    assert!(
+        a.iter()
+            .any(|t| t.proposal.params_type == ParamsType::GlobalBest),
+        "40 minutes into an hour most trials share"
+    );
 }

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use rafiki_types::internal::{
     EnvironmentReport, InferenceWorkerJob, KnobConfigAccepted, LogBatch, LogEntry, NextTrial,
-    PredictorJob, TrainWorkerJob, TrialOutcome, WorkerFailure,
+    PredictorJob, SharedParametersAnswer, TrainWorkerJob, TrialOutcome, WorkerFailure,
 };
+use rafiki_types::proposal::ParamsType;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -187,6 +188,16 @@ impl AdminClient {
         let path = format!("/internal/trials/{trial}/parameters");
         self.call_acknowledged(Method::PUT, &path, Payload::Octets(bytes))
             .await
+    }
+
+    /// `GET /internal/train/parameters/{params_type}`: the saved parameters of this worker's
+    /// sub-job that a `GLOBAL_BEST` / `GLOBAL_RECENT` trial starts from, if any.
+    pub async fn shared_parameters(
+        &self,
+        params_type: ParamsType,
+    ) -> Result<SharedParametersAnswer, ClientError> {
+        let path = format!("/internal/train/parameters/{}", params_type.as_str());
+        self.call_json(Method::GET, &path, Payload::Empty).await
     }
 
     /// `POST /internal/trials/{id}/finish`.

@@ -111,6 +111,8 @@ pub struct TrialHistoryItem {
     pub status: TrialStatus,
     /// Its score.
     pub score: Option<f64>,
+    /// The worker that ran it (`None` once its service record is gone).
+    pub worker_id: Option<Uuid>,
 }
 
 /// Every trial of a sub-job, for its advisor.
@@ -118,18 +120,21 @@ pub async fn history(
     db: impl PgExecutor<'_>,
     sub_train_job_id: Uuid,
 ) -> StoreResult<Vec<TrialHistoryItem>> {
-    let rows: Vec<(Json<Proposal>, String, Option<f64>)> = sqlx::query_as(
-        "select proposal, status, score from trials where sub_train_job_id = $1 order by no",
+    type Row = (Json<Proposal>, String, Option<f64>, Option<Uuid>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "select proposal, status, score, worker_id from trials where sub_train_job_id = $1 \
+         order by no",
     )
     .bind(sub_train_job_id)
     .fetch_all(db)
     .await?;
     rows.into_iter()
-        .map(|(proposal, status, score)| {
+        .map(|(proposal, status, score, worker_id)| {
             Ok(TrialHistoryItem {
                 proposal: proposal.0,
                 status: parse_text("trials.status", &status)?,
                 score,
+                worker_id,
             })
         })
         .collect()
@@ -229,6 +234,37 @@ pub async fn best_for_job(
         .fetch_all(db)
         .await?,
     )
+}
+
+/// Which saved parameters of a sub-job a trial starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedChoice {
+    /// The highest score (unscored trials last); ties go to the most recent.
+    Best,
+    /// The trial that completed last.
+    Recent,
+}
+
+/// The COMPLETED trial of `sub_train_job_id` with saved parameters that `choice` picks, if any.
+/// Only that sub-job's trials are considered: its workers share nothing with other models,
+/// jobs or users.
+pub async fn shared_params_of_sub_job(
+    db: impl PgExecutor<'_>,
+    sub_train_job_id: Uuid,
+    choice: SharedChoice,
+) -> StoreResult<Option<TrialRecord>> {
+    let order = match choice {
+        SharedChoice::Best => "t.score desc nulls last, t.datetime_stopped desc, t.no desc",
+        SharedChoice::Recent => "t.datetime_stopped desc, t.no desc",
+    };
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
+        "{SELECT} where t.sub_train_job_id = $1 and t.status = 'COMPLETED' \
+         and t.params_key is not null order by {order} limit 1"
+    )))
+    .bind(sub_train_job_id)
+    .fetch_optional(db)
+    .await?;
+    row.map(IntoRecord::into_record).transpose()
 }
 
 /// What [`finish`] did.

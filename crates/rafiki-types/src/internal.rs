@@ -268,6 +268,26 @@ pub struct PredictorJob {
     pub workers: Vec<PredictorWorker>,
 }
 
+/// `GET /internal/train/parameters/{GLOBAL_BEST|GLOBAL_RECENT}`: the parameters a trial of
+/// this worker's sub-job starts from, or `null` when no trial of the sub-job has saved any yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SharedParametersAnswer {
+    /// The chosen trial's parameters.
+    pub shared: Option<SharedParameters>,
+}
+
+/// A COMPLETED trial's saved parameters, as a train worker of the same sub-job gets them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SharedParameters {
+    /// The trial.
+    pub trial_id: Uuid,
+    /// Its score (`null` when it was not evaluated).
+    pub score: Option<f64>,
+    /// Its parameters: `id` is the trial's id; download from
+    /// `GET /internal/trials/{id}/parameters`.
+    pub parameters: BlobRef,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,11 +106,17 @@ wire_enum!(
     AdvisorType {
         /// Only fixed and policy knobs: nothing to tune, one trial.
         Fixed,
+        /// Like `BayesOpt`, for a model that declares the `SHARE_PARAMS` policy: trials also
+        /// start, more and more often, from the sub-job's best saved parameters.
+        BayesOptWithParamSharing,
         /// Float, integer and categorical knobs (with fixed and policy ones): Gaussian-process
         /// Bayesian optimisation.
         BayesOpt,
         /// Anything else (architecture knobs): uniform random search.
         Random,
+        /// Architecture knobs with ENAS's five policies and a long enough time budget: an LSTM
+        /// controller trained by policy gradient, over parameters shared between trials.
+        Enas,
     }
 );
 

@@ -7,8 +7,8 @@ use crate::knob::Knobs;
 
 /// Which stored parameters a trial should start from, as Rafiki's `ParamsType`.
 ///
-/// The advisors of this crate always answer [`ParamsType::None`]; the other values exist so a
-/// proposal written by a parameter-sharing advisor reads back.
+/// `LOCAL_*` parameters are the train worker's own (its parameter cache), `GLOBAL_*` ones the
+/// sub-job's saved parameters, fetched through the admin (`docs/worker.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ParamsType {
@@ -25,10 +25,24 @@ pub enum ParamsType {
     GlobalBest,
 }
 
-/// The phase of a Bayesian-optimisation trial, written into `meta.proposal_type`.
+impl ParamsType {
+    /// The wire name, e.g. `GLOBAL_BEST`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamsType::None => "NONE",
+            ParamsType::LocalRecent => "LOCAL_RECENT",
+            ParamsType::LocalBest => "LOCAL_BEST",
+            ParamsType::GlobalRecent => "GLOBAL_RECENT",
+            ParamsType::GlobalBest => "GLOBAL_BEST",
+        }
+    }
+}
+
+/// The phase of a trial, written into `meta.proposal_type`.
 ///
 /// Rafiki's Bayesian-optimisation advisor searches with the `EARLY_STOP` policy on, and in the
-/// last hour of the time budget retrains the best searched knobs in full.
+/// last hour of the time budget retrains the best searched knobs in full. Its ENAS advisor
+/// cycles TRAIN and EVAL trials, then runs FINAL_EVAL trials and a FINAL_TRAIN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ProposalType {
@@ -36,6 +50,12 @@ pub enum ProposalType {
     Search,
     /// Retrain the best knobs found so far without early stopping.
     FinalTrain,
+    /// ENAS: train the shared parameters on one sampled architecture, without evaluating.
+    Train,
+    /// ENAS: evaluate a sampled architecture on the shared parameters, for the controller.
+    Eval,
+    /// ENAS: evaluate a sampled architecture on the shared parameters, as a final candidate.
+    FinalEval,
 }
 
 impl ProposalType {
@@ -44,6 +64,9 @@ impl ProposalType {
         match self {
             ProposalType::Search => "SEARCH",
             ProposalType::FinalTrain => "FINAL_TRAIN",
+            ProposalType::Train => "TRAIN",
+            ProposalType::Eval => "EVAL",
+            ProposalType::FinalEval => "FINAL_EVAL",
         }
     }
 }
@@ -65,7 +88,7 @@ pub struct Proposal {
     /// Whether the worker evaluates the trained model.
     #[serde(default = "yes")]
     pub to_eval: bool,
-    /// Whether the worker keeps the parameters in its in-memory cache.
+    /// Whether the worker keeps the parameters in its parameter cache (for `LOCAL_*` trials).
     #[serde(default)]
     pub to_cache_params: bool,
     /// Whether the worker uploads the parameters.
@@ -94,19 +117,37 @@ impl Proposal {
         }
     }
 
-    /// The Bayesian-optimisation phase recorded in `meta`, if any.
+    /// The phase recorded in `meta`, if any.
     pub fn proposal_type(&self) -> Option<ProposalType> {
         self.meta
             .get("proposal_type")
             .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
-    /// The same proposal with its Bayesian-optimisation phase recorded in `meta`.
+    /// The same proposal with its phase recorded in `meta`.
     pub fn with_proposal_type(mut self, kind: ProposalType) -> Self {
         self.meta.insert(
             "proposal_type".to_owned(),
             serde_json::Value::String(kind.as_str().to_owned()),
         );
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_type_names_are_the_wire_names() {
+        for t in [
+            ParamsType::None,
+            ParamsType::LocalRecent,
+            ParamsType::LocalBest,
+            ParamsType::GlobalRecent,
+            ParamsType::GlobalBest,
+        ] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
     }
 }

@@ -27,6 +27,12 @@ pub const PIP_ARGS: &str = env::PIP_ARGS;
 pub const DEPENDENCY_PINS: &str = env::DEPENDENCY_PINS;
 /// How many trials in a row may fail before the worker gives the model up (default 3).
 pub const MAX_CONSECUTIVE_FAILURES: &str = "RAFIKI_MAX_CONSECUTIVE_FAILURES";
+/// Train mode: the most megabytes (10^6 bytes) of parameters the worker keeps for
+/// `LOCAL_RECENT` / `LOCAL_BEST` trials (default 1000; see [`ParamCacheBounds`]).
+pub const PARAM_CACHE_MAX_MB: &str = "RAFIKI_PARAM_CACHE_MAX_MB";
+/// Train mode: the most parameter files the worker keeps for `LOCAL_*` trials (default 4,
+/// the size of Rafiki's in-memory parameter cache).
+pub const PARAM_CACHE_MAX_ENTRIES: &str = "RAFIKI_PARAM_CACHE_MAX_ENTRIES";
 /// Inference mode: the most queries in one `predict` call of the model (default 256).
 pub const MAX_BATCH_SIZE: &str = "RAFIKI_MAX_BATCH_SIZE";
 /// Inference mode: how long the oldest request of a batch may wait for others, in
@@ -99,6 +105,29 @@ pub struct WorkerConfig {
     pub batching: BatchSettings,
     /// Where model code runs (`RAFIKI_SANDBOX` and friends).
     pub sandbox: Sandbox,
+    /// Train mode: how much the parameter cache of `to_cache_params` trials may hold.
+    pub param_cache: ParamCacheBounds,
+}
+
+/// The bounds of a train worker's parameter cache (`crate::param_cache`). Past either, the
+/// oldest parameters go first, except the best-scoring ones and the newest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamCacheBounds {
+    /// The most bytes of parameter files; a single file larger than this is not cached.
+    pub max_bytes: u64,
+    /// The most parameter files (at least 1).
+    pub max_entries: usize,
+}
+
+impl Default for ParamCacheBounds {
+    /// 1000 MB and 4 files: Rafiki kept 4 parameter sets in memory per worker; on disk the
+    /// byte bound is what protects the host.
+    fn default() -> Self {
+        ParamCacheBounds {
+            max_bytes: 1_000_000_000,
+            max_entries: 4,
+        }
+    }
 }
 
 /// How an inference worker gathers the queries of concurrent requests into one `predict` call.
@@ -192,6 +221,27 @@ impl WorkerConfig {
                 }
             };
         }
+        let mut param_cache = ParamCacheBounds::default();
+        if let Some(text) = vars.get(PARAM_CACHE_MAX_MB) {
+            param_cache.max_bytes = match text.trim().parse::<f64>() {
+                Ok(mb) if mb.is_finite() && mb > 0.0 && mb <= 1e9 => (mb * 1e6) as u64,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "{PARAM_CACHE_MAX_MB} must be a positive number of megabytes, got `{text}`"
+                    )))
+                }
+            };
+        }
+        if let Some(text) = vars.get(PARAM_CACHE_MAX_ENTRIES) {
+            param_cache.max_entries = match text.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "{PARAM_CACHE_MAX_ENTRIES} must be a positive integer, got `{text}`"
+                    )))
+                }
+            };
+        }
         Ok(WorkerConfig {
             service,
             work_dir,
@@ -210,6 +260,7 @@ impl WorkerConfig {
             port,
             batching,
             sandbox: Sandbox::from_lookup(&lookup)?,
+            param_cache,
         })
     }
 
@@ -263,6 +314,7 @@ mod tests {
         assert_eq!(config.env_cache_max_bytes, Some(50_000_000_000));
         assert_eq!(config.dependency_pins, DependencyPins::Strict);
         assert!(config.pip_args.is_empty());
+        assert_eq!(config.param_cache, ParamCacheBounds::default());
         assert!(!format!("{config:?}").contains("secret"));
     }
 
@@ -276,8 +328,17 @@ mod tests {
             ("RAFIKI_PYTHON", "/usr/bin/python3.11"),
             ("RAFIKI_ENV_CACHE_MAX_GB", "0.5"),
             ("RAFIKI_DEPENDENCY_PINS", "nearest"),
+            ("RAFIKI_PARAM_CACHE_MAX_MB", "2.5"),
+            ("RAFIKI_PARAM_CACHE_MAX_ENTRIES", "7"),
         ]);
         let config = WorkerConfig::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(
+            config.param_cache,
+            ParamCacheBounds {
+                max_bytes: 2_500_000,
+                max_entries: 7
+            }
+        );
         assert_eq!(config.venv_dir, PathBuf::from("/opt/venvs"));
         assert_eq!(config.env_cache_max_bytes, Some(500_000_000));
         assert_eq!(config.dependency_pins, DependencyPins::Nearest);
@@ -361,6 +422,9 @@ mod tests {
             }
         );
         for (name, bad) in [
+            ("RAFIKI_PARAM_CACHE_MAX_MB", "0"),
+            ("RAFIKI_PARAM_CACHE_MAX_MB", "lots"),
+            ("RAFIKI_PARAM_CACHE_MAX_ENTRIES", "0"),
             ("RAFIKI_PORT", "70000"),
             ("RAFIKI_MAX_BATCH_SIZE", "0"),
             ("RAFIKI_MAX_BATCH_WAIT_MS", "-1"),

@@ -3,7 +3,8 @@
 //! In train mode ([`train`]) it tunes one model of a train job: it asks the admin for trials
 //! over the internal API (`docs/internal-api.md`, [`rafiki_service::client`]), runs each in a
 //! long-lived Python child (`docs/runtime-protocol.md`, [`runtime`]) and reports scores,
-//! parameters and logs back.
+//! parameters and logs back; trials may start from parameters shared by earlier ones, its own
+//! ([`param_cache`]) or its sub-job's (through the admin).
 //! In inference mode ([`inference`]) it loads one trained trial's model and serves predictions
 //! over HTTP to the inference job's predictor, batching concurrent requests ([`batcher`]).
 //! Both modes host the model the same way (module `host`: its dependency environment, the
@@ -18,6 +19,7 @@ pub mod deps;
 pub mod envs;
 mod host;
 pub mod inference;
+pub mod param_cache;
 pub mod runtime;
 pub mod sandbox;
 pub mod train;

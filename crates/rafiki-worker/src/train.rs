@@ -1,8 +1,10 @@
 //! Train mode: tune one model of a train job until the admin says the budget is spent.
 //!
 //! job -> downloads (cached) -> dependencies -> Python runtime -> load the class -> knob config
-//! -> loop { next trial -> train -> evaluate -> dump and upload parameters -> destroy -> logs ->
-//! finish }. What ends the model rather than the worker (a class that does not load, an invalid
+//! -> loop { next trial -> shared parameters -> train -> evaluate -> dump, upload and cache
+//! parameters -> destroy -> logs -> finish }. A trial's proposal says what it starts from
+//! (`params_type`: the worker's own cache for `LOCAL_*`, the admin for `GLOBAL_*`) and which of
+//! the evaluate / upload / cache steps run. What ends the model rather than the worker (a class that does not load, an invalid
 //! knob config, dependencies that do not install, too many failed trials in a row, an
 //! interpreter that cannot run the runtime at all) is reported with `POST /internal/train/fail`,
 //! after which the worker exits 0 like after `BUDGET_SPENT`.
@@ -11,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rafiki_service::client::{AdminClient, ClientError};
-use rafiki_types::internal::{LogEntry, LogKind, NextTrial, TrialAssignment, TrialOutcome};
+use rafiki_types::internal::{
+    LogEntry, LogKind, NextTrial, SharedParameters, TrialAssignment, TrialOutcome,
+};
 use rafiki_types::proposal::ParamsType;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
@@ -24,6 +28,7 @@ use crate::host::{
     fetch_model, log_model_event, report_failure, start_model, HostedModel, ModelHost,
     SHUTDOWN_GRACE,
 };
+use crate::param_cache::{ParamCache, Pick, Stored};
 use crate::runtime::{EventSource, Runtime, RuntimeError, RuntimeEvent};
 
 /// Most entries in one `POST /internal/trials/{id}/logs`.
@@ -157,13 +162,19 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
         Err(e) => return Err(e.into()),
     }
 
-    let trainer = Trainer {
+    let params_dir = work_dir.join("cache").join("local_params");
+    let params = ParamCache::open(&params_dir, config.param_cache)
+        .await
+        .map_err(io_error(&params_dir))?;
+    let mut trainer = Trainer {
         client,
         env_warnings,
         scratch,
         train_path,
         val_path,
         train_args: job.train_args.clone(),
+        downloads: cache,
+        params,
     };
     let mut trials = 0u32;
     let mut failures_in_a_row = 0u32;
@@ -221,6 +232,10 @@ struct Trainer<'a> {
     train_path: PathBuf,
     val_path: PathBuf,
     train_args: Option<Value>,
+    /// The download cache, where `GLOBAL_*` parameters land.
+    downloads: BlobCache,
+    /// This worker's `to_cache_params` parameters, for `LOCAL_*` trials.
+    params: ParamCache,
 }
 
 /// Why the steps of a trial stopped early.
@@ -244,19 +259,13 @@ impl Trainer<'_> {
     /// Runs one trial and forwards its logs; returns its outcome and whether the runtime must
     /// be restarted. Does not call `finish`.
     async fn run_trial(
-        &self,
+        &mut self,
         runtime: &mut Runtime,
         trial: &TrialAssignment,
     ) -> Result<(TrialOutcome, bool), TrainError> {
         let started = Instant::now();
         let knobs = serde_json::to_string(&trial.proposal.knobs).unwrap_or_default();
         tracing::info!(trial = %trial.id, no = trial.no, %knobs, "trial started");
-        if trial.proposal.params_type != ParamsType::None {
-            tracing::warn!(
-                params_type = ?trial.proposal.params_type,
-                "parameter sharing is not supported; training from scratch"
-            );
-        }
         // Lines from before this trial are in the worker's log; they are not this trial's.
         runtime.take_stderr();
         let (forwarder, mut stop) = LogForwarder::start(self.client.clone(), trial.id);
@@ -276,14 +285,7 @@ impl Trainer<'_> {
             match runtime.destroy(&mut sink).await {
                 Ok(_) => {}
                 Err(e) if e.needs_restart() => restart = true,
-                Err(e) => sink(RuntimeEvent {
-                    source: EventSource::Stderr,
-                    entry: LogEntry {
-                        time: chrono::Utc::now(),
-                        kind: LogKind::Message,
-                        body: json!({"message": format!("destroy() failed: {}", e.report())}),
-                    },
-                }),
+                Err(e) => note(&mut sink, format!("destroy() failed: {}", e.report())),
             }
         }
         for event in runtime.take_stderr() {
@@ -311,10 +313,10 @@ impl Trainer<'_> {
         Ok((outcome, restart))
     }
 
-    /// train (until the admin's pruner says `stop`), evaluate, dump and upload. On failure:
-    /// why, and whether the child is gone.
+    /// shared parameters, train (until the admin's pruner says `stop`), evaluate, dump, upload
+    /// and cache. On failure: why, and whether the child is gone.
     async fn steps(
-        &self,
+        &mut self,
         runtime: &mut Runtime,
         trial: &TrialAssignment,
         stop: &mut watch::Receiver<bool>,
@@ -325,12 +327,16 @@ impl Trainer<'_> {
             (StepError::from(e), restart)
         };
         let knobs = serde_json::to_value(&trial.proposal.knobs).expect("knobs serialise");
+        let shared = self
+            .shared_params(trial.proposal.params_type, sink)
+            .await
+            .map_err(|e| (e, false))?;
         let stopped = runtime
             .train_stoppable(
                 &knobs,
                 &self.train_path,
                 self.train_args.as_ref(),
-                None,
+                shared.as_deref(),
                 Some(stop),
                 sink,
             )
@@ -349,23 +355,136 @@ impl Trainer<'_> {
         } else {
             None
         };
-        if trial.proposal.to_save_params {
+        if trial.proposal.to_save_params || trial.proposal.to_cache_params {
             let path = self.scratch.join(format!("trial-{}.params", trial.id));
             runtime.dump_parameters(&path, sink).await.map_err(failed)?;
-            let bytes = tokio::fs::read(&path).await;
+            let kept = self.keep_params(trial, &path, score, sink).await;
             let _ = tokio::fs::remove_file(&path).await;
-            let bytes = bytes.map_err(|e| (StepError::Worker(io_error(&path)(e)), false))?;
+            kept.map_err(|e| (e, false))?;
+        }
+        Ok(score)
+    }
+
+    /// The file the trial's `shared_params` are read from, as its `params_type` says; `None`
+    /// (said in the trial's log) when there are none yet: the trial then trains from scratch.
+    async fn shared_params(
+        &mut self,
+        params_type: ParamsType,
+        sink: &mut dyn FnMut(RuntimeEvent),
+    ) -> Result<Option<PathBuf>, StepError> {
+        let name = params_type.as_str();
+        let found = match params_type {
+            ParamsType::None => return Ok(None),
+            ParamsType::LocalRecent | ParamsType::LocalBest => {
+                let pick = if params_type == ParamsType::LocalBest {
+                    Pick::Best
+                } else {
+                    Pick::Recent
+                };
+                let picked = self.params.pick(pick).await.map_err(|e| {
+                    StepError::Worker(TrainError::Io {
+                        path: "the parameter cache".into(),
+                        source: e,
+                    })
+                })?;
+                picked.map(|(path, entry)| (path, entry.trial_id))
+            }
+            ParamsType::GlobalRecent | ParamsType::GlobalBest => {
+                let answer = match self.client.shared_parameters(params_type).await {
+                    Ok(answer) => answer,
+                    Err(e @ ClientError::Rejected { .. }) => {
+                        let error = format!("the admin refused {name} parameters: {e}");
+                        return Err(StepError::Trial(error));
+                    }
+                    Err(e) => return Err(StepError::Worker(e.into())),
+                };
+                match answer.shared {
+                    None => None,
+                    Some(shared) => {
+                        let path = self.fetch_shared(&shared).await?;
+                        Some((path, shared.trial_id))
+                    }
+                }
+            }
+        };
+        let message = match &found {
+            Some((_, from)) => format!("Training from the {name} parameters of trial {from}"),
+            None => format!("No {name} parameters yet: training from scratch"),
+        };
+        tracing::info!("{message}");
+        note(sink, message);
+        Ok(found.map(|(path, _)| path))
+    }
+
+    /// Downloads the sub-job's shared parameters into the download cache, keeping no other
+    /// shared file there: the best or latest moves on, and an older one is rarely asked again.
+    async fn fetch_shared(&self, shared: &SharedParameters) -> Result<PathBuf, StepError> {
+        let url = format!("/internal/trials/{}/parameters", shared.trial_id);
+        let keep = self
+            .downloads
+            .path_for("params", &shared.parameters, ".params");
+        if let Some(folder) = keep.parent() {
+            if let Ok(mut entries) = tokio::fs::read_dir(folder).await {
+                while let Ok(Some(entry)) = entries.next_entry().await {
+                    if entry.path() != keep {
+                        let _ = tokio::fs::remove_file(entry.path()).await;
+                    }
+                }
+            }
+        }
+        self.downloads
+            .fetch(self.client, "params", &shared.parameters, ".params", &url)
+            .await
+            .map_err(|e| StepError::Worker(e.into()))
+    }
+
+    /// Uploads (`to_save_params`) and caches (`to_cache_params`) the dumped parameters at
+    /// `path`. The cache is a help, not a result: what it cannot keep is only logged.
+    async fn keep_params(
+        &mut self,
+        trial: &TrialAssignment,
+        path: &Path,
+        score: Option<f64>,
+        sink: &mut dyn FnMut(RuntimeEvent),
+    ) -> Result<(), StepError> {
+        if trial.proposal.to_save_params {
+            let bytes = tokio::fs::read(path)
+                .await
+                .map_err(|e| StepError::Worker(io_error(path)(e)))?;
             match self.client.put_parameters(trial.id, &bytes).await {
                 Ok(()) => {}
                 Err(e @ ClientError::Rejected { .. }) => {
                     let error = format!("the admin refused the trial's parameters: {e}");
-                    return Err((StepError::Trial(error), false));
+                    return Err(StepError::Trial(error));
                 }
-                Err(e) => return Err((StepError::Worker(e.into()), false)),
+                Err(e) => return Err(StepError::Worker(e.into())),
             }
         }
-        Ok(score)
+        if trial.proposal.to_cache_params {
+            let problem = match self.params.store(path, trial.id, score).await {
+                Ok(Stored::Kept(_)) => None,
+                Ok(Stored::Refused(why)) => Some(why),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(why) = problem {
+                tracing::warn!(trial = %trial.id, "parameters not cached: {why}");
+                note(sink, format!("The parameters were not cached: {why}"));
+            }
+        }
+        Ok(())
     }
+}
+
+/// A message of the worker's own in the trial's log.
+fn note(sink: &mut dyn FnMut(RuntimeEvent), message: String) {
+    sink(RuntimeEvent {
+        source: EventSource::Stderr,
+        entry: LogEntry {
+            time: chrono::Utc::now(),
+            kind: LogKind::Message,
+            body: json!({ "message": message }),
+        },
+    });
 }
 
 /// Posts a trial's log entries in order, in batches, while the trial runs, and turns its stop

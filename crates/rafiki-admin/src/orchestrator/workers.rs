@@ -81,7 +81,11 @@ impl Orchestrator {
                 return Err(OrchestratorError::ModelRefused(error));
             }
         };
-        let advisor = rafiki_advisor::advisor_type(&config);
+        let budget = rafiki_advisor::Budget::from_options(
+            worker.job.job.budget.time_hours,
+            worker.job.job.budget.model_trial_count,
+        );
+        let advisor = rafiki_advisor::advisor_type(&config, budget);
         train_jobs::set_knob_config(&self.pool, worker.sub.id, advisor, raw).await?;
         Ok(KnobConfigAccepted {
             advisor_type: advisor,
@@ -133,6 +137,7 @@ impl Orchestrator {
         })?;
         let config: KnobConfig = serde_json::from_value(raw_config).map_err(anyhow::Error::from)?;
         let history = advisor_history(trials::history(&mut *tx, sub.id).await?);
+        let worker_key = worker.service.id.to_string();
         let trial_no = u32::try_from(history.len() + 1).map_err(anyhow::Error::from)?;
         let request = rafiki_advisor::Request {
             config: &config,
@@ -146,11 +151,14 @@ impl Orchestrator {
             started_at: sub.budget_clock_start(),
             now: Utc::now(),
             seed: advisor_seed(sub.id),
+            worker_id: Some(&worker_key),
         };
         let proposing = Instant::now();
         let decision = rafiki_advisor::propose(&request).map_err(anyhow::Error::from)?;
-        self.metrics
-            .advisor_proposed(rafiki_advisor::advisor_type(&config), proposing.elapsed());
+        self.metrics.advisor_proposed(
+            rafiki_advisor::advisor_type(&config, request.budget),
+            proposing.elapsed(),
+        );
         let proposal = match decision {
             rafiki_advisor::Decision::BudgetSpent => {
                 // Kept for supervision: a worker gone after this answer ended its work.
@@ -220,20 +228,28 @@ impl Orchestrator {
 fn advisor_history(history: Vec<trials::TrialHistoryItem>) -> Vec<rafiki_advisor::PastTrial> {
     history
         .into_iter()
-        .map(|t| match t.status {
-            TrialStatus::Completed => rafiki_advisor::PastTrial {
-                proposal: t.proposal,
-                state: rafiki_advisor::TrialState::Completed,
-                score: t.score,
-            },
-            TrialStatus::Errored => rafiki_advisor::PastTrial::errored(t.proposal),
-            TrialStatus::Pruned => rafiki_advisor::PastTrial {
-                proposal: t.proposal,
-                state: rafiki_advisor::TrialState::Pruned,
-                score: None,
-            },
-            TrialStatus::Pending | TrialStatus::Running => {
-                rafiki_advisor::PastTrial::running(t.proposal)
+        .map(|t| {
+            let past = match t.status {
+                TrialStatus::Completed => rafiki_advisor::PastTrial {
+                    proposal: t.proposal,
+                    state: rafiki_advisor::TrialState::Completed,
+                    score: t.score,
+                    worker_id: None,
+                },
+                TrialStatus::Errored => rafiki_advisor::PastTrial::errored(t.proposal),
+                TrialStatus::Pruned => rafiki_advisor::PastTrial {
+                    proposal: t.proposal,
+                    state: rafiki_advisor::TrialState::Pruned,
+                    score: None,
+                    worker_id: None,
+                },
+                TrialStatus::Pending | TrialStatus::Running => {
+                    rafiki_advisor::PastTrial::running(t.proposal)
+                }
+            };
+            match t.worker_id {
+                Some(id) => past.on_worker(id.to_string()),
+                None => past,
             }
         })
         .collect()

@@ -20,6 +20,7 @@ mod models;
 mod multinode;
 mod nul_text;
 mod observability;
+mod param_sharing;
 mod pruning;
 mod quotas;
 mod security;

@@ -834,7 +834,7 @@ pub(crate) async fn hand_driven_worker(
 
 /// A live service of `service_type` for job `job_id` that calls as `token`, written by hand.
 /// Its backend is not the admin's, so supervision leaves it alone. Returns its id.
-async fn hand_made_service(
+pub(crate) async fn hand_made_service(
     app: &TestApp,
     service_type: ServiceType,
     job_id: uuid::Uuid,
@@ -922,11 +922,6 @@ async fn each_internal_route_refuses_services_of_another_kind() {
         ),
         (
             Method::GET,
-            format!("/internal/trials/{some_id}/parameters"),
-            Value::Null,
-        ),
-        (
-            Method::GET,
             "/internal/predictor/job".to_owned(),
             Value::Null,
         ),
@@ -973,6 +968,16 @@ async fn each_internal_route_refuses_services_of_another_kind() {
             Value::Null,
         ),
         (
+            Method::GET,
+            format!("/internal/trials/{some_id}/parameters"),
+            Value::Null,
+        ),
+        (
+            Method::GET,
+            "/internal/train/parameters/GLOBAL_BEST".to_owned(),
+            Value::Null,
+        ),
+        (
             Method::POST,
             "/internal/environment".to_owned(),
             json!({"reused": true, "seconds": 0.0, "size_bytes": 0, "warnings": []}),
@@ -981,6 +986,16 @@ async fn each_internal_route_refuses_services_of_another_kind() {
         let (path, message) = refused(predictor, method, path, body).await;
         assert!(message.starts_with("Only "), "{path}: {message}");
     }
+    // A train worker may read the parameters of its own sub-job's trials only: not this one.
+    let res = app
+        .send(
+            Method::GET,
+            &format!("/internal/trials/{some_id}/parameters"),
+            Some(worker),
+            Value::Null,
+        )
+        .await;
+    assert_error(res, StatusCode::NOT_FOUND, "InvalidTrialError").await;
     // The predictor's own route answers it, and no one else's token works.
     let res = app
         .send(
@@ -1194,4 +1209,163 @@ async fn cpu_workers_of_one_model_share_its_trial_budget_with_distinct_knobs() {
         live_worker_pids(&app).await.is_empty(),
         "no worker left running"
     );
+}
+
+/// A model that declares an architecture and ENAS's five policies, and sleeps in `train`.
+const ENAS_MODEL: &str = r#"
+import time
+from rafiki.model import ArchKnob, BaseModel, PolicyKnob
+
+class Cells(BaseModel):
+    @staticmethod
+    def get_knob_config():
+        policies = ["SHARE_PARAMS", "DOWNSCALE", "EARLY_STOP", "SKIP_TRAIN", "QUICK_EVAL"]
+        config = {p.lower(): PolicyKnob(p) for p in policies}
+        config["cells"] = ArchKnob([[0, 1], ["conv", "pool", "identity"]])
+        return config
+
+    def __init__(self, **knobs):
+        super().__init__(**knobs)
+
+    def train(self, dataset_path, shared_params=None, **train_args):
+        time.sleep(float(train_args.get("seconds", 1.0)))
+
+    def evaluate(self, dataset_path):
+        return 0.5
+
+    def predict(self, queries):
+        return [0 for _ in queries]
+
+    def dump_parameters(self):
+        return {"w": 1}
+
+    def load_parameters(self, params):
+        pass
+"#;
+
+#[tokio::test]
+async fn an_architecture_model_with_enas_policies_gets_enas_and_each_worker_its_own_cycle() {
+    if !python_ready() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "ANY",
+        (b"a", b"b"),
+        &[("cells", "Cells", ENAS_MODEL)],
+        json!({"TIME_HOURS": 24, "MODEL_TRIAL_COUNT": 100}),
+        json!({"seconds": 30}),
+    )
+    .await;
+    let token = "a-hand-made-service-token";
+    hand_driven_worker(&app, &dev, &path, token).await;
+    let advisor: Option<String> = sqlx::query_scalar("select advisor_type from sub_train_jobs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(advisor.as_deref(), Some("ENAS"));
+
+    // The real worker's first trial trains its copy of the shared parameters.
+    let first: Value = sqlx::query_scalar("select proposal from trials where no = 1")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(first["meta"], json!({"proposal_type": "TRAIN"}), "{first}");
+    assert_eq!(first["params_type"], "LOCAL_RECENT");
+    assert_eq!(first["to_eval"], false);
+    assert_eq!(first["to_cache_params"], true);
+    assert_eq!(first["knobs"]["early_stop"], true);
+
+    // The second worker has trained nothing: it starts its own cycle with a TRAIN trial...
+    let mine = ask_for_trial(&app, token).await;
+    assert_eq!(mine["decision"], "TRIAL", "{mine}");
+    assert_eq!(mine["trial"]["proposal"]["meta"]["proposal_type"], "TRAIN");
+    let trial_id = mine["trial"]["id"].as_str().unwrap().to_owned();
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/internal/trials/{trial_id}/finish"),
+            Some(token),
+            json!({"status": "COMPLETED", "score": null}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // ...then evaluates architectures on what it trained.
+    let next = ask_for_trial(&app, token).await;
+    let proposal = &next["trial"]["proposal"];
+    assert_eq!(proposal["meta"]["proposal_type"], "EVAL", "{next}");
+    assert_eq!(proposal["params_type"], "LOCAL_RECENT");
+    assert_eq!(proposal["to_save_params"], false);
+    assert_eq!(proposal["knobs"]["skip_train"], true);
+    assert_eq!(proposal["knobs"]["quick_eval"], true);
+    let res = app
+        .send(
+            Method::POST,
+            &format!("{path}/stop"),
+            Some(&dev),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_enas_example_runs_enas_with_each_eval_trial_on_its_workers_trained_parameters() {
+    if !python_ready() {
+        return;
+    }
+    let data = build_example_datasets();
+    let train = std::fs::read(data.join("digits_train.zip")).unwrap();
+    let val = std::fs::read(data.join("digits_val.zip")).unwrap();
+    let source = std::fs::read_to_string(
+        repo_root().join("examples/models/image_classification/NumpyEnas.py"),
+    )
+    .unwrap();
+    let app = spawn_app().await;
+    let (dev, path) = start_job(
+        &app,
+        "IMAGE_CLASSIFICATION",
+        (&train, &val),
+        &[("enas", "NumpyEnas", &source)],
+        json!({"TIME_HOURS": 24, "MODEL_TRIAL_COUNT": 5}),
+        Value::Null,
+    )
+    .await;
+    let job = wait_for_job(&app, &dev, &path, 180, |j| {
+        j["status"] != "STARTED" && j["status"] != "RUNNING"
+    })
+    .await;
+    assert_eq!(job["status"], "STOPPED", "{job}");
+    let trials: Vec<(i32, String, Option<f64>, Value, uuid::Uuid)> =
+        sqlx::query_as("select no, status, score, proposal, id from trials order by no")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(trials.len(), 5);
+    for (no, status, score, proposal, id) in &trials {
+        assert_eq!(status, "COMPLETED", "trial {no}: {proposal}");
+        let kind = proposal["meta"]["proposal_type"].as_str().unwrap();
+        let logs = app.get_json(&format!("/trials/{id}/logs"), &dev).await;
+        let shared = logs["messages"].as_array().unwrap().iter().any(|m| {
+            m["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("shared weight arrays")
+        });
+        if *no == 1 {
+            // The worker's first trial trains from scratch and is not evaluated.
+            assert_eq!(kind, "TRAIN");
+            assert_eq!(*score, None);
+            assert!(!shared, "{logs}");
+        } else {
+            // The others evaluate on what that trial trained, cached by the worker.
+            assert_eq!(kind, "EVAL", "trial {no}");
+            assert!(
+                score.is_some_and(|s| (0.0..=1.0).contains(&s)),
+                "trial {no}"
+            );
+            assert!(shared, "trial {no} got no shared parameters: {logs}");
+        }
+    }
 }

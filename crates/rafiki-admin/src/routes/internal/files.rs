@@ -1,6 +1,7 @@
 //! The file transfers of the internal API: a worker downloads its model's file, a train worker
-//! its job's datasets and uploads its trials' parameters, an inference worker downloads the
-//! parameters of the trial it serves. Each refuses what is not the caller's own.
+//! its job's datasets, uploads its trials' parameters and downloads those its sub-job shares,
+//! an inference worker downloads the parameters of the trial it serves. Each refuses what is
+//! not the caller's own.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -10,12 +11,13 @@ use futures_util::StreamExt;
 use rafiki_store::{datasets, models, trials};
 use rafiki_types::error::ErrorName;
 use rafiki_types::ids::{ServiceId, TrialId};
+use rafiki_types::status::TrialStatus;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
-use crate::orchestrator::callers::{InferenceWorker, ModelWorker, TrainWorker};
+use crate::orchestrator::callers::{ModelWorker, TrainWorker};
 use crate::routes::download::stored_object;
 use crate::state::AppState;
 use crate::storage::{ObjectKind, WriteError};
@@ -94,21 +96,28 @@ pub async fn put_trial_parameters(
 }
 
 /// `GET /internal/trials/{id}/parameters`: the parameters of the trial this inference worker
-/// serves.
+/// serves, or, for a train worker, those of a COMPLETED trial of its own sub-job (parameter
+/// sharing: `GET /internal/train/parameters/...` names the trial).
 pub async fn get_trial_parameters(
     State(state): State<AppState>,
-    worker: InferenceWorker,
+    worker: ModelWorker,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
-    match worker
-        .trial
-        .params_key
-        .filter(|_| worker.trial.trial.id == id)
-    {
+    let key = match &worker {
+        ModelWorker::Inference(w) => w.trial.params_key.filter(|_| w.trial.trial.id == id),
+        ModelWorker::Train(w) => trials::get(&state.pool, id)
+            .await?
+            .filter(|t| t.sub_train_job_id == w.sub.id && t.trial.status == TrialStatus::Completed)
+            .and_then(|t| t.params_key),
+    };
+    match key {
         Some(key) => stored_object(&state.storage, ObjectKind::Params, key).await,
         None => Err(ApiError::new(
             ErrorName::InvalidTrialError,
-            "Not the trial this worker serves.",
+            match worker {
+                ModelWorker::Inference(_) => "Not the trial this worker serves.",
+                ModelWorker::Train(_) => "Not a completed trial with parameters of this model.",
+            },
         )),
     }
 }

@@ -7,6 +7,7 @@
 pub mod files;
 pub mod inference;
 pub mod reports;
+pub mod shared_params;
 pub mod train;
 
 use axum::extract::DefaultBodyLimit;
@@ -24,6 +25,10 @@ pub fn router() -> Router<AppState> {
         .route("/internal/train/trials", post(train::next_trial))
         .route("/internal/train/fail", post(train::train_failed))
         .route("/internal/trials/{id}/finish", post(train::finish_trial))
+        .route(
+            "/internal/train/parameters/{params_type}",
+            get(shared_params::shared_parameters),
+        )
         .route("/internal/models/{id}/file", get(files::model_file))
         .route("/internal/datasets/{id}", get(files::dataset_file))
         .route(

@@ -87,17 +87,31 @@ pub async fn start_job(
     train_args: Value,
 ) -> (String, String) {
     let dev = app.user("dev@example.com", "MODEL_DEVELOPER").await;
-    let train_id = dataset(app, &dev, task, train).await;
-    let val_id = dataset(app, &dev, task, val).await;
+    let path = start_job_as(app, &dev, task, (train, val), models, budget, train_args).await;
+    (dev, path)
+}
+
+/// [`start_job`] for the model developer of token `dev`; returns the job's path.
+pub async fn start_job_as(
+    app: &TestApp,
+    dev: &str,
+    task: &str,
+    (train, val): (&[u8], &[u8]),
+    models: &[(&str, &str, &str)],
+    budget: Value,
+    train_args: Value,
+) -> String {
+    let train_id = dataset(app, dev, task, train).await;
+    let val_id = dataset(app, dev, task, val).await;
     let mut ids = Vec::new();
     for (name, class, source) in models {
-        ids.push(model(app, &dev, name, task, class, source, "PRIVATE").await);
+        ids.push(model(app, dev, name, task, class, source, "PRIVATE").await);
     }
     let res = app
         .send(
             Method::POST,
             "/train_jobs",
-            Some(&dev),
+            Some(dev),
             json!({"app": "myapp", "task": task, "train_dataset_id": train_id,
                    "val_dataset_id": val_id, "budget": budget, "model_ids": ids,
                    "train_args": train_args}),
@@ -105,8 +119,7 @@ pub async fn start_job(
         .await;
     let created = json_ok(res).await;
     assert_eq!(created["app"], "myapp");
-    let path = format!("/train_jobs/myapp/{}", created["app_version"]);
-    (dev, path)
+    format!("/train_jobs/myapp/{}", created["app_version"])
 }
 
 /// A job of one model whose trials take 30 s, started and RUNNING: a live worker to stop,
