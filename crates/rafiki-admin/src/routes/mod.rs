@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use rafiki_service::request_id;
 use rafiki_types::error::ErrorName;
+use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 use tracing::Instrument;
 use utoipa_swagger_ui::SwaggerUi;
@@ -131,20 +132,22 @@ pub fn router(state: AppState, doc: utoipa::openapi::OpenApi) -> Router {
     if metrics_on && state.settings.metrics_addr.is_none() {
         router = router.merge(crate::metrics::endpoint::routes());
     }
-    router = router
-        .layer(DefaultBodyLimit::max(max_json_bytes))
-        .layer(axum::middleware::from_fn(run_to_completion))
-        .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
-        // Outside the trace layer, so that the span reads the id this sets.
-        .layer(axum::middleware::from_fn(request_id::assign));
-    if metrics_on {
-        // Outermost: the time counted is the whole answer's. `Router::layer` wraps each
-        // route after routing, so the route's template (`MatchedPath`) is known here.
-        router = router.layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
-            crate::metrics::http::track,
-        ));
-    }
+    let metrics = metrics_on.then(|| crate::metrics::http::TrackLayer::new(state.metrics.clone()));
+    // One `Router::layer` for the whole stack: axum boxes what each call wraps, and a boxed
+    // route is cloned (an allocation) for every request, so a call per layer would cost one
+    // per layer and request (docs/benchmarks.md, "Metrics"). The first layer is the outermost.
+    router = router.layer(
+        ServiceBuilder::new()
+            // Metrics outermost, so that the time counted is the whole answer's.
+            // `Router::layer` wraps each route after routing, so the route's template
+            // (`MatchedPath`) is known there.
+            .option_layer(metrics)
+            // Outside the trace layer, so that the span reads the id this sets.
+            .layer(axum::middleware::from_fn(request_id::assign))
+            .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
+            .layer(axum::middleware::from_fn(run_to_completion))
+            .layer(DefaultBodyLimit::max(max_json_bytes)),
+    );
     router.with_state(state)
 }
 
