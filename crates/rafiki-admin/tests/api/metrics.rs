@@ -7,8 +7,10 @@
 use std::time::Duration;
 
 use rafiki_testing::metrics::Metrics;
+use rafiki_types::status::TrialStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use strum::VariantArray;
 
 use crate::helpers::admin_process::free_port;
 use crate::helpers::jobs::{one_trial_job, stop_deployment, Submitter};
@@ -122,7 +124,7 @@ async fn requests_are_counted_under_their_route_template_without_a_token() {
             0.0
         );
     }
-    for status in ["PENDING", "RUNNING", "COMPLETED", "ERRORED"] {
+    for status in ["PENDING", "RUNNING", "COMPLETED", "ERRORED", "PRUNED"] {
         assert_eq!(metrics.value("rafiki_trials", &[("status", status)]), 0.0);
     }
     assert_eq!(
@@ -181,7 +183,12 @@ async fn database_errors_are_counted_and_unreadable_gauges_left_out() {
     let settings = [("database_acquire_timeout_ms", json!(500))];
     let app = spawn_app_on(&database_url, &settings).await;
     let token = app.superadmin().await;
-    assert_eq!(scrape(&app.address).await.series("rafiki_trials"), 4);
+    // A series per trial status, each at zero.
+    let trial_statuses = TrialStatus::VARIANTS.len();
+    assert_eq!(
+        scrape(&app.address).await.series("rafiki_trials"),
+        trial_statuses
+    );
 
     proxy.cut();
     assert_error(
@@ -201,7 +208,7 @@ async fn database_errors_are_counted_and_unreadable_gauges_left_out() {
 
     proxy.restore();
     let metrics = scrape(&app.address).await;
-    assert_eq!(metrics.series("rafiki_trials"), 4);
+    assert_eq!(metrics.series("rafiki_trials"), trial_statuses);
     app.shutdown().await;
 }
 
