@@ -9,11 +9,11 @@ use serde_json::{json, Value};
 
 use crate::helpers::admin_process::free_port;
 use crate::helpers::jobs::{
-    ask_for_trial, assert_trials_completed_once, dataset, live_worker_pids, model, start_job,
-    start_slow_job, wait_for_job, wait_until_ended,
+    ask_for_trial, assert_trials_completed_once, dataset, example_job, live_worker_pids, model,
+    start_job, start_slow_job, wait_for_job, wait_until_ended,
 };
 use crate::helpers::models::{SLOW_MODEL, TRIVIAL_MODEL};
-use crate::helpers::prerequisites::{build_example_datasets, python_ready, repo_root};
+use crate::helpers::prerequisites::python_ready;
 use crate::helpers::requests::json_ok;
 use crate::helpers::{assert_error, fresh_database, spawn_app, spawn_app_on, TestApp};
 
@@ -245,26 +245,15 @@ async fn an_example_model_trains_to_stopped_with_trials_logs_and_parameters() {
     if !python_ready() {
         return;
     }
-    let data = build_example_datasets();
-    let train = std::fs::read(data.join("wine_train.csv")).unwrap();
-    let val = std::fs::read(data.join("wine_val.csv")).unwrap();
-    let source = std::fs::read_to_string(
-        repo_root().join("examples/models/tabular_classification/SkMlpClf.py"),
-    )
-    .unwrap();
     let app = spawn_app().await;
-    let (dev, path) = start_job(
+    let (dev, path, job) = example_job(
         &app,
         "TABULAR_CLASSIFICATION",
-        (&train, &val),
-        &[("mlp", "SkMlpClf", &source)],
+        ("wine", "csv"),
+        ("mlp", "SkMlpClf", "tabular_classification/SkMlpClf.py"),
         json!({"MODEL_TRIAL_COUNT": 3}),
         json!({"target": "target"}),
     )
-    .await;
-    let job = wait_for_job(&app, &dev, &path, 180, |j| {
-        j["status"] != "STARTED" && j["status"] != "RUNNING"
-    })
     .await;
     assert_eq!(job["status"], "STOPPED", "{job}");
     assert!(job["datetime_stopped"].is_string());
@@ -617,7 +606,6 @@ async fn every_other_example_model_trains_to_stopped_with_sensible_scores() {
     if !python_ready() {
         return;
     }
-    let data = build_example_datasets();
     // (task, dataset stem, model file, class, train_args, lowest sensible score)
     let examples = [
         (
@@ -651,23 +639,15 @@ async fn every_other_example_model_trains_to_stopped_with_sensible_scores() {
         } else {
             "csv"
         };
-        let train = std::fs::read(data.join(format!("{stem}_train.{ext}"))).unwrap();
-        let val = std::fs::read(data.join(format!("{stem}_val.{ext}"))).unwrap();
-        let source =
-            std::fs::read_to_string(repo_root().join("examples/models").join(file)).unwrap();
         let app = spawn_app().await;
-        let (dev, path) = start_job(
+        let (dev, path, job) = example_job(
             &app,
             task,
-            (&train, &val),
-            &[(class, class, &source)],
+            (stem, ext),
+            (class, class, file),
             json!({"MODEL_TRIAL_COUNT": 3}),
             train_args,
         )
-        .await;
-        let job = wait_for_job(&app, &dev, &path, 180, |j| {
-            j["status"] != "STARTED" && j["status"] != "RUNNING"
-        })
         .await;
         assert_eq!(job["status"], "STOPPED", "{task}: {job}");
         let trials = app.get_json(&format!("{path}/trials"), &dev).await;
@@ -1315,26 +1295,15 @@ async fn the_enas_example_runs_enas_with_each_eval_trial_on_its_workers_trained_
     if !python_ready() {
         return;
     }
-    let data = build_example_datasets();
-    let train = std::fs::read(data.join("digits_train.zip")).unwrap();
-    let val = std::fs::read(data.join("digits_val.zip")).unwrap();
-    let source = std::fs::read_to_string(
-        repo_root().join("examples/models/image_classification/NumpyEnas.py"),
-    )
-    .unwrap();
     let app = spawn_app().await;
-    let (dev, path) = start_job(
+    let (dev, _, job) = example_job(
         &app,
         "IMAGE_CLASSIFICATION",
-        (&train, &val),
-        &[("enas", "NumpyEnas", &source)],
+        ("digits", "zip"),
+        ("enas", "NumpyEnas", "image_classification/NumpyEnas.py"),
         json!({"TIME_HOURS": 24, "MODEL_TRIAL_COUNT": 5}),
         Value::Null,
     )
-    .await;
-    let job = wait_for_job(&app, &dev, &path, 180, |j| {
-        j["status"] != "STARTED" && j["status"] != "RUNNING"
-    })
     .await;
     assert_eq!(job["status"], "STOPPED", "{job}");
     let trials: Vec<(i32, String, Option<f64>, Value, uuid::Uuid)> =

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::forms::RafikiForm;
 use super::models::SLOW_MODEL;
 use super::poll;
+use super::prerequisites::{build_example_datasets, repo_root};
 use super::requests::json_ok;
 use super::TestApp;
 
@@ -74,6 +75,34 @@ pub async fn wait_until_ended(app: &TestApp, token: &str, path: &str, secs: u64)
         j["status"] == "STOPPED" || j["status"] == "ERRORED"
     })
     .await
+}
+
+/// An example model's train job, run until it ends: the model `examples/models/{file}` as
+/// `name` of class `class`, on the example datasets `{stem}_train.{ext}` and `{stem}_val.{ext}`
+/// (`build_example_datasets`); returns (token, job path, the ended job).
+pub async fn example_job(
+    app: &TestApp,
+    task: &str,
+    (stem, ext): (&str, &str),
+    (name, class, file): (&str, &str, &str),
+    budget: Value,
+    train_args: Value,
+) -> (String, String, Value) {
+    let data = build_example_datasets();
+    let train = std::fs::read(data.join(format!("{stem}_train.{ext}"))).unwrap();
+    let val = std::fs::read(data.join(format!("{stem}_val.{ext}"))).unwrap();
+    let source = std::fs::read_to_string(repo_root().join("examples/models").join(file)).unwrap();
+    let (dev, path) = start_job(
+        app,
+        task,
+        (&train, &val),
+        &[(name, class, &source)],
+        budget,
+        train_args,
+    )
+    .await;
+    let job = wait_until_ended(app, &dev, &path, 180).await;
+    (dev, path, job)
 }
 
 /// A user with two datasets of `task` and a train job of `models` with this budget and
