@@ -91,6 +91,11 @@ pub struct TrainWorkerJob {
     pub task: String,
     /// Extra arguments for `train()`, from the train job.
     pub train_args: Option<serde_json::Value>,
+    /// The logged metric the job's pruner judges trials by (`PRUNE_METRIC`), if the job prunes:
+    /// the worker posts an entry that logs it at once, instead of batching it, so that the
+    /// decision comes before the model's next log call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_metric: Option<String>,
     /// The model.
     pub model: WorkerModel,
     /// Training data; downloaded from `GET /internal/datasets/{id}`.

@@ -173,6 +173,7 @@ async fn run_with(config: &WorkerConfig, client: &AdminClient) -> Result<TrainEx
         train_path,
         val_path,
         train_args: job.train_args.clone(),
+        prune_metric: job.prune_metric.clone(),
         downloads: cache,
         params,
     };
@@ -232,6 +233,8 @@ struct Trainer<'a> {
     train_path: PathBuf,
     val_path: PathBuf,
     train_args: Option<Value>,
+    /// The metric the job's pruner judges by: entries that log it are posted at once.
+    prune_metric: Option<String>,
     /// The download cache, where `GLOBAL_*` parameters land.
     downloads: BlobCache,
     /// This worker's `to_cache_params` parameters, for `LOCAL_*` trials.
@@ -268,7 +271,8 @@ impl Trainer<'_> {
         tracing::info!(trial = %trial.id, no = trial.no, %knobs, "trial started");
         // Lines from before this trial are in the worker's log; they are not this trial's.
         runtime.take_stderr();
-        let (forwarder, mut stop) = LogForwarder::start(self.client.clone(), trial.id);
+        let (forwarder, mut stop) =
+            LogForwarder::start(self.client.clone(), trial.id, self.prune_metric.clone());
         for warning in &self.env_warnings {
             forwarder.push(LogEntry {
                 time: chrono::Utc::now(),
@@ -495,10 +499,15 @@ struct LogForwarder {
 }
 
 impl LogForwarder {
-    fn start(client: AdminClient, trial: Uuid) -> (Self, watch::Receiver<bool>) {
+    fn start(
+        client: AdminClient,
+        trial: Uuid,
+        prune_metric: Option<String>,
+    ) -> (Self, watch::Receiver<bool>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(forward_logs(client, trial, rx, stop_tx));
+        let batches = Batches { rx, prune_metric };
+        let task = tokio::spawn(forward_logs(client, trial, batches, stop_tx));
         (LogForwarder { tx, task }, stop_rx)
     }
 
@@ -516,22 +525,55 @@ impl LogForwarder {
     }
 }
 
-async fn forward_logs(
-    client: AdminClient,
-    trial: Uuid,
-    mut rx: mpsc::UnboundedReceiver<LogEntry>,
-    stop: watch::Sender<bool>,
-) {
-    let mut give_up = false;
-    while let Some(first) = rx.recv().await {
+/// A trial's log entries, gathered into batches.
+struct Batches {
+    rx: mpsc::UnboundedReceiver<LogEntry>,
+    /// Entries that log this metric end their batch: the pruner waits for them.
+    prune_metric: Option<String>,
+}
+
+impl Batches {
+    /// The next batch: the next entry and those that follow it within [`BATCH_WINDOW`], at
+    /// most [`MAX_BATCH`]; a batch with an entry of the pruner's metric goes at once, with only
+    /// the entries already waiting behind it. `None` once every entry was handed out.
+    async fn next(&mut self) -> Option<Vec<LogEntry>> {
+        let first = self.rx.recv().await?;
+        let mut urgent = self.judged(&first);
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
         while batch.len() < MAX_BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(entry)) => batch.push(entry),
-                Ok(None) | Err(_) => break,
-            }
+            let entry = if urgent {
+                self.rx.try_recv().ok()
+            } else {
+                tokio::time::timeout_at(deadline, self.rx.recv())
+                    .await
+                    .ok()
+                    .flatten()
+            };
+            let Some(entry) = entry else { break };
+            urgent |= self.judged(&entry);
+            batch.push(entry);
         }
+        Some(batch)
+    }
+
+    /// Whether `entry` logs the metric the pruner judges by.
+    fn judged(&self, entry: &LogEntry) -> bool {
+        matches!(
+            (&self.prune_metric, entry.kind, &entry.body),
+            (Some(metric), LogKind::Metrics, Value::Object(fields)) if fields.contains_key(metric)
+        )
+    }
+}
+
+async fn forward_logs(
+    client: AdminClient,
+    trial: Uuid,
+    mut batches: Batches,
+    stop: watch::Sender<bool>,
+) {
+    let mut give_up = false;
+    while let Some(batch) = batches.next().await {
         if give_up {
             continue;
         }
@@ -551,5 +593,81 @@ async fn forward_logs(
                 give_up = matches!(e, ClientError::Stopped);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    fn entry(kind: LogKind, body: Value) -> LogEntry {
+        LogEntry {
+            time: chrono::Utc::now(),
+            kind,
+            body,
+        }
+    }
+
+    fn batches(prune_metric: Option<&str>) -> (mpsc::UnboundedSender<LogEntry>, Batches) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let prune_metric = prune_metric.map(str::to_owned);
+        (tx, Batches { rx, prune_metric })
+    }
+
+    // The clock is paused: time moves only when every task waits on it, so these measure the
+    // batching window exactly.
+
+    #[tokio::test(start_paused = true)]
+    async fn entries_are_gathered_for_the_window() {
+        let (tx, mut batches) = batches(None);
+        tx.send(entry(LogKind::Message, json!({"message": "a"})))
+            .unwrap();
+        tx.send(entry(LogKind::Metrics, json!({"val_acc": 0.5})))
+            .unwrap();
+        let start = Instant::now();
+        let batch = batches.next().await.unwrap();
+        assert_eq!(batch.len(), 2);
+        assert_eq!(start.elapsed(), BATCH_WINDOW);
+        drop(tx);
+        assert!(batches.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_entry_of_the_pruners_metric_goes_at_once_with_those_before_it() {
+        let (tx, mut batches) = batches(Some("val_acc"));
+        tx.send(entry(LogKind::Message, json!({"message": "epoch 1"})))
+            .unwrap();
+        tx.send(entry(LogKind::Metrics, json!({"val_acc": 0.5, "epoch": 1})))
+            .unwrap();
+        let start = Instant::now();
+        let batch = batches.next().await.unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch[1].body["val_acc"], 0.5);
+
+        // An entry after it opens the next batch, which waits as usual; so do other metrics,
+        // and messages that merely name the metric.
+        let later = tokio::spawn(async move {
+            let start = Instant::now();
+            let batch = batches.next().await.unwrap();
+            (start.elapsed(), batch.len())
+        });
+        tx.send(entry(LogKind::Metrics, json!({"loss": 0.1})))
+            .unwrap();
+        tx.send(entry(LogKind::Message, json!({"message": "val_acc"})))
+            .unwrap();
+        assert_eq!(later.await.unwrap(), (BATCH_WINDOW, 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_urgent_batch_is_still_bounded() {
+        let (tx, mut batches) = batches(Some("val_acc"));
+        for i in 0..MAX_BATCH + 3 {
+            tx.send(entry(LogKind::Metrics, json!({"val_acc": i})))
+                .unwrap();
+        }
+        assert_eq!(batches.next().await.unwrap().len(), MAX_BATCH);
+        assert_eq!(batches.next().await.unwrap().len(), 3);
     }
 }

@@ -243,6 +243,13 @@ async fn a_worker_cannot_post_intermediates_for_or_prune_a_trial_not_its_own() {
     hand_driven_worker(&app, &dev, &path, token).await;
     let job = wait_for_job(&app, &dev, &path, 60, |j| j["status"] == "RUNNING").await;
     assert_eq!(job["status"], "RUNNING");
+    // A worker learns which metric to post at once.
+    let res = app
+        .send(Method::GET, "/internal/train/job", Some(token), Value::Null)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let own: Value = res.json().await.unwrap();
+    assert_eq!(own["prune_metric"], "val_acc", "{own}");
     // The real worker's trial, running.
     let theirs: uuid::Uuid =
         sqlx::query_scalar("select id from trials where status = 'RUNNING' limit 1")

@@ -134,6 +134,7 @@ impl TestAdmin {
             sub_train_job_id: Uuid::new_v4(),
             task: "TEST_TASK".to_owned(),
             train_args: spec.train_args,
+            prune_metric: None,
             model: WorkerModel {
                 id: Uuid::new_v4(),
                 name: "test-model".to_owned(),

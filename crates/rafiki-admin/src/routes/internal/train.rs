@@ -42,6 +42,13 @@ pub async fn train_job(
         sub_train_job_id: worker.sub.id,
         task: worker.job.job.task.clone(),
         train_args: worker.job.job.train_args.clone(),
+        prune_metric: worker
+            .job
+            .job
+            .budget
+            .pruning
+            .as_ref()
+            .map(|p| p.metric.clone()),
         model: worker_model(&model),
         train_dataset: blob(train.id, &train.sha256, train.size_bytes),
         val_dataset: blob(val.id, &val.sha256, val.size_bytes),
