@@ -3,7 +3,10 @@
 //!
 //! Everything is recomputed from the trials on each call; nothing is kept between calls.
 //! Trials that errored are "constant liars": the process is conditioned on them as if they had
-//! scored as badly as the worst completed trial, so regions that crash are not revisited.
+//! scored as badly as the worst completed trial, so regions that crash are not revisited. So are
+//! trials the job's pruner stopped: they were beaten on the way by trials that went on, so
+//! "no better than the worst finished trial" is the best guess of their final score, and without
+//! it a job that prunes most of its trials would learn from the few it finishes only.
 //! Trials still running (on a model's other workers) are "believers": conditioned on the score
 //! the process predicts there, capped at the best real score, so parallel workers are not sent
 //! to the same place, nor out of the best basin.
@@ -41,13 +44,22 @@ pub(crate) struct Observations {
     pub(crate) scored: Vec<(Vec<f64>, f64)>,
     /// Points of trials that errored without a usable score.
     pub(crate) errored: Vec<Vec<f64>>,
+    /// Points of trials the job's pruner stopped before their end.
+    pub(crate) pruned: Vec<Vec<f64>>,
     /// Points of trials still running, on other workers of the model.
     pub(crate) running: Vec<Vec<f64>>,
     /// Tunable knob values of every trial, to avoid proposing a point twice.
     pub(crate) taken: Vec<Knobs>,
 }
 
-/// How many scored trials are drawn at random before the process is trusted.
+impl Observations {
+    /// The points conditioned on as scoring the worst real score: errored and pruned ones.
+    fn liars(&self) -> impl Iterator<Item = &Vec<f64>> {
+        self.errored.iter().chain(&self.pruned)
+    }
+}
+
+/// How many scored (or pruned) trials are drawn at random before the process is trusted.
 ///
 /// Counted in knobs, not cube coordinates, so a categorical knob with many values does not
 /// lengthen the random phase.
@@ -77,7 +89,8 @@ pub(crate) fn next_point(
             return knobs;
         }
     }
-    if obs.scored.len() < n_init {
+    // A pruned trial stands for a score here, but the process needs two real ones to scale.
+    if obs.scored.len() < 2 || obs.scored.len() + obs.pruned.len() < n_init {
         return random_point(space, &obs.taken, rng);
     }
     match acquire(space, obs, rng) {
@@ -166,8 +179,9 @@ struct Model {
 }
 
 /// Normalises the scores of `scored`, fits the hyperparameters on them (or a subset), then
-/// conditions the process on them, on `errored` points as constant liars (scored as badly as
-/// the worst real score, so that a region that crashes is not revisited), and on `running`
+/// conditions the process on them, on `liars` (errored and pruned points) as constant liars
+/// (scored as badly as the worst real score, so that a region that crashes or falls behind is
+/// not revisited), and on `running`
 /// points as "kriging believers" (scored what the process so far predicts there, but no better
 /// than the best real score).
 ///
@@ -181,7 +195,7 @@ struct Model {
 fn fit_model(
     d: usize,
     scored: &[&(Vec<f64>, f64)],
-    errored: &[&Vec<f64>],
+    liars: &[&Vec<f64>],
     running: &[&Vec<f64>],
     rng: &mut impl Rng,
 ) -> Option<Model> {
@@ -199,7 +213,7 @@ fn fit_model(
     let best = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut x_all = x;
     let mut y_all = y;
-    for p in errored {
+    for p in liars {
         x_all.extend_from_slice(p);
         y_all.push(worst);
     }
@@ -284,9 +298,9 @@ fn stalls(space: &Space, scored: &[(Vec<f64>, f64)]) -> Option<Vec<usize>> {
 fn acquire(space: &Space, obs: &Observations, rng: &mut impl Rng) -> Option<Knobs> {
     let d = space.dim();
     let kept = keep_for_model(&obs.scored);
-    let errored: Vec<&Vec<f64>> = obs.errored.iter().collect();
+    let liars: Vec<&Vec<f64>> = obs.liars().collect();
     let running: Vec<&Vec<f64>> = obs.running.iter().collect();
-    let model = fit_model(d, &kept, &errored, &running, rng)?;
+    let model = fit_model(d, &kept, &liars, &running, rng)?;
     // Every trial of a stalled run escapes: the basins it stalled in are cut out, and the
     // process is refitted on what lies outside them, so expected improvement works from the best
     // point elsewhere instead of from an optimum it cannot beat nearby. Once an escape beats the
@@ -318,9 +332,9 @@ fn escape(
     if scored.len() < initial_points(space) {
         return None;
     }
-    let errored: Vec<&Vec<f64>> = obs.errored.iter().filter(|p| outside(p)).collect();
+    let liars: Vec<&Vec<f64>> = obs.liars().filter(|p| outside(p)).collect();
     let running: Vec<&Vec<f64>> = obs.running.iter().filter(|p| outside(p)).collect();
-    let model = fit_model(space.dim(), &scored, &errored, &running, rng)?;
+    let model = fit_model(space.dim(), &scored, &liars, &running, rng)?;
     maximise(space, &model, &scored, &obs.taken, &outside, rng)
 }
 

@@ -288,9 +288,11 @@ fn bayes_opt_point(
                 (_, Some(score)) => obs.scored.push((x, score)),
                 (TrialState::Running, None) => obs.running.push(x),
                 (TrialState::Errored, None) => obs.errored.push(x),
-                // Completed without a score (not evaluated), or pruned (its last intermediate
-                // value is no final score): nothing to learn, but taken.
-                (TrialState::Completed | TrialState::Pruned, None) => {}
+                // Its last intermediate value is no final score (nor, with another metric, on
+                // the score's scale), but it fell behind trials that went on.
+                (TrialState::Pruned, None) => obs.pruned.push(x),
+                // Completed without a score (not evaluated): nothing to learn, but taken.
+                (TrialState::Completed, None) => {}
             }
         }
         obs.taken.push(tunable);

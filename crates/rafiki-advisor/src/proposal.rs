@@ -15,8 +15,7 @@ pub enum TrialState {
     Completed,
     /// ERRORED: it will never have a score.
     Errored,
-    /// PRUNED: stopped early by the job's pruner; no score, and no sign of a region that
-    /// fails either.
+    /// PRUNED: stopped early by the job's pruner, behind trials that went on; no score.
     Pruned,
 }
 
@@ -61,6 +60,16 @@ impl PastTrial {
         PastTrial {
             proposal,
             state: TrialState::Errored,
+            score: None,
+            worker_id: None,
+        }
+    }
+
+    /// A trial the job's pruner stopped.
+    pub fn pruned(proposal: Proposal) -> Self {
+        PastTrial {
+            proposal,
+            state: TrialState::Pruned,
             score: None,
             worker_id: None,
         }
