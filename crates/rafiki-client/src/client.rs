@@ -50,6 +50,21 @@ impl BudgetOption {
     /// Train workers sharing the trials of each model without GPUs (server default 1; not
     /// Rafiki's).
     pub const CPU_WORKERS_PER_MODEL: &'static str = "CPU_WORKERS_PER_MODEL";
+    /// Early stopping of bad trials: `MEDIAN` or `ASHA`; absent (the default), none. Not
+    /// Rafiki's, like the other `PRUNE_*` options (docs/pruning.md).
+    pub const PRUNER: &'static str = "PRUNER";
+    /// The logged metric that judges trials (required with [`Self::PRUNER`]).
+    pub const PRUNE_METRIC: &'static str = "PRUNE_METRIC";
+    /// `MAX` (the default: higher is better) or `MIN`.
+    pub const PRUNE_MODE: &'static str = "PRUNE_MODE";
+    /// The logged metric that numbers steps (e.g. `epoch`).
+    pub const PRUNE_STEP_METRIC: &'static str = "PRUNE_STEP_METRIC";
+    /// No trial is judged before this step; ASHA's first rung (default 1).
+    pub const PRUNE_MIN_STEP: &'static str = "PRUNE_MIN_STEP";
+    /// ASHA's reduction factor eta (default 3).
+    pub const PRUNE_REDUCTION_FACTOR: &'static str = "PRUNE_REDUCTION_FACTOR";
+    /// How many other trials the median rule waits for at a step (default 4).
+    pub const PRUNE_WARMUP_TRIALS: &'static str = "PRUNE_WARMUP_TRIALS";
 }
 
 /// The keys of an inference job's [`Budget`] (Rafiki's `InferenceBudgetOption`).

@@ -483,8 +483,8 @@ async fn trained_tiny() -> Option<TrainedTiny> {
         ])
         .await
         .ok();
-    let watched = rafiki
-        .run(&[
+    let create = |extra: &'static [&'static str]| {
+        let mut args = vec![
             "train",
             "create",
             "tiny",
@@ -496,10 +496,34 @@ async fn trained_tiny() -> Option<TrainedTiny> {
             &ids[1],
             "--trial-count",
             "1",
+            "--pruner",
+            "ASHA",
+            "--prune-metric",
+            "loss",
+            "--prune-min-step",
+            "3",
+        ];
+        args.extend(extra);
+        args
+    };
+    // Pruning options travel in the budget; the server checks them, and a bad one creates
+    // nothing.
+    let refused = rafiki
+        .run(&create(&["--prune-mode", "SIDEWAYS"]))
+        .await
+        .fails_with("InvalidRequestError");
+    assert!(refused.contains("PRUNE_MODE"), "{refused}");
+    let jobs = rafiki.run(&["train", "list", "--json"]).await.json();
+    assert_eq!(jobs, json!([]));
+    // One trial is never pruned: there is nothing to compare it with.
+    let watched = rafiki
+        .run(&create(&[
+            "--prune-mode",
+            "MIN",
             "--watch",
             "--interval",
             "0.3",
-        ])
+        ]))
         .await
         .ok();
     assert!(watched.contains("trial 1 of tiny: COMPLETED"), "{watched}");
@@ -561,6 +585,24 @@ async fn the_cli_trains_watches_and_reads_trials_logs_and_parameters() {
         .await
         .json();
     assert_eq!(jobs[0]["status"], "STOPPED");
+    let budget = &jobs[0]["budget"];
+    assert_eq!(
+        (
+            &budget["PRUNER"],
+            &budget["PRUNE_METRIC"],
+            &budget["PRUNE_MODE"],
+            &budget["PRUNE_MIN_STEP"],
+            &budget["PRUNE_REDUCTION_FACTOR"],
+        ),
+        (
+            &json!("ASHA"),
+            &json!("loss"),
+            &json!("MIN"),
+            &json!(3.0),
+            &json!(3)
+        ),
+        "{budget}"
+    );
 }
 
 #[tokio::test]

@@ -250,12 +250,25 @@ pub struct CreateForm {
     train_dataset_id: String,
     val_dataset_id: String,
     model_ids: Vec<String>,
-    model_trial_count: String,
-    time_hours: String,
-    gpu_count: String,
-    cpu_workers_per_model: String,
+    /// The budget's fields as typed, by key ([`BUDGET_FIELDS`]).
+    budget: std::collections::BTreeMap<&'static str, String>,
     train_args: String,
 }
+
+/// The budget options the form has a field for, and whether each is text (else a number).
+const BUDGET_FIELDS: [(&str, bool); 11] = [
+    ("MODEL_TRIAL_COUNT", false),
+    ("TIME_HOURS", false),
+    ("GPU_COUNT", false),
+    ("CPU_WORKERS_PER_MODEL", false),
+    ("PRUNER", true),
+    ("PRUNE_METRIC", true),
+    ("PRUNE_MODE", true),
+    ("PRUNE_STEP_METRIC", true),
+    ("PRUNE_MIN_STEP", false),
+    ("PRUNE_REDUCTION_FACTOR", false),
+    ("PRUNE_WARMUP_TRIALS", false),
+];
 
 impl CreateForm {
     /// The form's fields; `model_ids` (checkboxes) may repeat.
@@ -269,15 +282,20 @@ impl CreateForm {
                 "train_dataset_id" => form.train_dataset_id = value,
                 "val_dataset_id" => form.val_dataset_id = value,
                 "model_ids" => form.model_ids.push(value),
-                "MODEL_TRIAL_COUNT" => form.model_trial_count = value,
-                "TIME_HOURS" => form.time_hours = value,
-                "GPU_COUNT" => form.gpu_count = value,
-                "CPU_WORKERS_PER_MODEL" => form.cpu_workers_per_model = value,
                 "train_args" => form.train_args = value,
-                _ => {}
+                other => {
+                    if let Some(&(key, _)) = BUDGET_FIELDS.iter().find(|(key, _)| *key == other) {
+                        form.budget.insert(key, value);
+                    }
+                }
             }
         }
         form
+    }
+
+    /// What was typed into the budget field `key` (empty if nothing).
+    fn entered(&self, key: &str) -> &str {
+        self.budget.get(key).map_or("", String::as_str)
     }
 
     /// The API's request body. Budget fields left empty are left out (the API's defaults);
@@ -295,17 +313,12 @@ impl CreateForm {
             })?);
         }
         let mut budget = std::collections::BTreeMap::new();
-        for (key, text) in [
-            ("MODEL_TRIAL_COUNT", &self.model_trial_count),
-            ("TIME_HOURS", &self.time_hours),
-            ("GPU_COUNT", &self.gpu_count),
-            ("CPU_WORKERS_PER_MODEL", &self.cpu_workers_per_model),
-        ] {
-            let text = text.trim();
+        for (key, is_text) in BUDGET_FIELDS {
+            let text = self.entered(key).trim();
             if !text.is_empty() {
                 let value = serde_json::from_str::<serde_json::Value>(text)
                     .ok()
-                    .filter(serde_json::Value::is_number)
+                    .filter(|v| v.is_number() && !is_text)
                     .unwrap_or_else(|| text.into());
                 budget.insert(key.to_owned(), value);
             }
@@ -441,24 +454,47 @@ fn job_form(
             }
             fieldset {
                 legend { "Budget (empty: the API's default)" }
-                label for="MODEL_TRIAL_COUNT" { "Trials per model (MODEL_TRIAL_COUNT; -1: no limit)" }
-                input #MODEL_TRIAL_COUNT type="text" inputmode="numeric" name="MODEL_TRIAL_COUNT"
-                    value=(entered.model_trial_count);
-                label for="TIME_HOURS" { "Hours per model (TIME_HOURS)" }
-                input #TIME_HOURS type="text" inputmode="decimal" name="TIME_HOURS"
-                    value=(entered.time_hours);
-                label for="GPU_COUNT" { "GPUs for the job (GPU_COUNT)" }
-                input #GPU_COUNT type="text" inputmode="numeric" name="GPU_COUNT"
-                    value=(entered.gpu_count);
-                label for="CPU_WORKERS_PER_MODEL" {
-                    "Workers sharing the trials of each model without GPUs (CPU_WORKERS_PER_MODEL)"
-                }
-                input #CPU_WORKERS_PER_MODEL type="text" inputmode="numeric"
-                    name="CPU_WORKERS_PER_MODEL" value=(entered.cpu_workers_per_model);
+                (budget_input(entered, "MODEL_TRIAL_COUNT", "numeric", "Trials per model (MODEL_TRIAL_COUNT; -1: no limit)"))
+                (budget_input(entered, "TIME_HOURS", "decimal", "Hours per model (TIME_HOURS)"))
+                (budget_input(entered, "GPU_COUNT", "numeric", "GPUs for the job (GPU_COUNT)"))
+                (budget_input(entered, "CPU_WORKERS_PER_MODEL", "numeric",
+                    "Workers sharing the trials of each model without GPUs (CPU_WORKERS_PER_MODEL)"))
+            }
+            fieldset {
+                legend { "Early stopping of bad trials (optional; see docs/pruning.md)" }
+                (budget_select(entered, "PRUNER", &[("", "Off"), ("MEDIAN", "Median stopping rule"), ("ASHA", "Asynchronous successive halving")],
+                    "Pruner (PRUNER)"))
+                (budget_input(entered, "PRUNE_METRIC", "text", "Logged metric that judges trials, e.g. val_acc (PRUNE_METRIC)"))
+                (budget_select(entered, "PRUNE_MODE", &[("", "Default (MAX)"), ("MAX", "Higher is better"), ("MIN", "Lower is better")],
+                    "Better values (PRUNE_MODE)"))
+                (budget_input(entered, "PRUNE_STEP_METRIC", "text", "Logged metric that numbers steps, e.g. epoch (PRUNE_STEP_METRIC)"))
+                (budget_input(entered, "PRUNE_MIN_STEP", "decimal", "First step judged; ASHA's first rung (PRUNE_MIN_STEP)"))
+                (budget_input(entered, "PRUNE_REDUCTION_FACTOR", "numeric", "ASHA's reduction factor (PRUNE_REDUCTION_FACTOR)"))
+                (budget_input(entered, "PRUNE_WARMUP_TRIALS", "numeric", "Trials the median rule waits for (PRUNE_WARMUP_TRIALS)"))
             }
             label for="train_args" { "Train arguments (a JSON object for train(), optional)" }
             textarea #train_args name="train_args" rows="3" { (entered.train_args) }
             button type="submit" { "Create the job" }
+        }
+    }
+}
+
+/// A labelled text field of the budget option `key`, holding what was typed.
+fn budget_input(entered: &CreateForm, key: &str, inputmode: &str, label: &str) -> Markup {
+    html! {
+        label for=(key) { (label) }
+        input #(key) type="text" inputmode=(inputmode) name=(key) value=(entered.entered(key));
+    }
+}
+
+/// A labelled choice of the budget option `key` among `(value, label)` options.
+fn budget_select(entered: &CreateForm, key: &str, options: &[(&str, &str)], label: &str) -> Markup {
+    html! {
+        label for=(key) { (label) }
+        select #(key) name=(key) {
+            @for (value, text) in options {
+                option value=(value) selected[entered.entered(key) == *value] { (text) }
+            }
         }
     }
 }

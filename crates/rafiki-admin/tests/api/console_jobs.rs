@@ -105,6 +105,10 @@ async fn a_job_is_created_watched_stopped_deployed_and_queried_from_the_console(
     let form = browser.page("/console/train_jobs/new?task=ANY").await;
     assert!(form.contains(&format!("value=\"{data}\"")), "{form}");
     assert!(form.contains(&format!("value=\"{slow}\"")), "{form}");
+    assert!(
+        form.contains("name=\"PRUNER\"") && form.contains("name=\"PRUNE_METRIC\""),
+        "{form}"
+    );
     let csrf = csrf_of(&form);
 
     // Without its CSRF token the form creates nothing.
@@ -114,10 +118,14 @@ async fn a_job_is_created_watched_stopped_deployed_and_queried_from_the_console(
     assert_forged(res).await;
     assert_eq!(train_job_count(&app).await, 0);
 
+    // With the median rule on: the slow model's one or two trials are never judged (4
+    // warm-up trials).
+    let fields = job_fields(&csrf, HOSTILE_APP, &data, &[&slow]);
+    let fields = with(with(fields, "PRUNER", "MEDIAN"), "PRUNE_METRIC", "val_acc");
     let res = browser
         .post(
             "/console/train_jobs",
-            &pairs(&job_fields(&csrf, HOSTILE_APP, &data, &[&slow])),
+            &pairs(&with(fields, "PRUNE_MODE", "")),
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -127,6 +135,10 @@ async fn a_job_is_created_watched_stopped_deployed_and_queried_from_the_console(
     let api_path = format!("/train_jobs/{}/1", segment(HOSTILE_APP));
     let job = app.get_json(&api_path, &dev).await;
     assert_eq!(job["budget"]["TIME_HOURS"], 1.0);
+    assert_eq!(
+        (&job["budget"]["PRUNER"], &job["budget"]["PRUNE_MODE"]),
+        (&json!("MEDIAN"), &json!("MAX"))
+    );
     assert_eq!(job["train_args"], json!({"seconds": 0.3}));
 
     // The list and the page show it, the hostile name escaped.
@@ -140,6 +152,7 @@ async fn a_job_is_created_watched_stopped_deployed_and_queried_from_the_console(
     let page = browser.page(&format!("{job_path}?done=created")).await;
     assert!(!page.contains(HOSTILE_APP), "{page}");
     assert!(page.contains("role=\"status\""), "{page}");
+    assert!(page.contains("pruning: MEDIAN on val_acc (MAX)"), "{page}");
     assert!(page.contains("<section id=\"tuning-plots\">"), "{page}");
     assert!(
         page.contains(&format!("data-live=\"{job_path}/live?page=1\"")),
@@ -377,6 +390,23 @@ async fn a_refused_job_shows_the_apis_error_and_creates_nothing() {
             with(base(&[&slow], &data), "CPU_WORKERS_PER_MODEL", "9"),
             StatusCode::BAD_REQUEST,
             "(RAFIKI_MAX_CPU_WORKERS_PER_TRAIN_JOB)",
+        ),
+        (
+            with(base(&[&slow], &data), "PRUNE_METRIC", "val_acc"),
+            StatusCode::BAD_REQUEST,
+            "budget PRUNE_METRIC needs PRUNER",
+        ),
+        (
+            with(
+                with(base(&[&slow], &data), "PRUNER", "ASHA"),
+                "PRUNE_METRIC",
+                "val_acc",
+            )
+            .into_iter()
+            .chain([("PRUNE_REDUCTION_FACTOR", "1".to_owned())])
+            .collect(),
+            StatusCode::BAD_REQUEST,
+            "budget PRUNE_REDUCTION_FACTOR must be",
         ),
         (
             with(base(&[&slow], &data), "app", "a/b"),

@@ -56,6 +56,9 @@ pub enum TrainCommand {
         /// Extra arguments of every model's train(), as a JSON object
         #[arg(long)]
         train_args: Option<String>,
+        /// Early stopping of bad trials
+        #[command(flatten)]
+        pruning: Box<PruneArgs>,
         /// Then follow the job until it ends (see `rafiki train watch`)
         #[arg(long)]
         watch: bool,
@@ -95,6 +98,68 @@ pub enum TrainCommand {
     },
 }
 
+/// Early stopping of bad trials (docs/pruning.md): budget options, sent only when given; the
+/// server checks them and fills in its defaults.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Stop bad trials early: MEDIAN or ASHA (needs --prune-metric) [default: never]
+    #[arg(long)]
+    pruner: Option<String>,
+    /// The logged metric that judges trials, e.g. val_acc
+    #[arg(long)]
+    prune_metric: Option<String>,
+    /// MAX (higher is better) or MIN [server default: MAX]
+    #[arg(long)]
+    prune_mode: Option<String>,
+    /// The logged metric that numbers the steps, e.g. epoch [default: the count of values]
+    #[arg(long)]
+    prune_step_metric: Option<String>,
+    /// No trial is judged before this step; ASHA's first rung [server default: 1]
+    #[arg(long)]
+    prune_min_step: Option<f64>,
+    /// ASHA's reduction factor eta [server default: 3]
+    #[arg(long)]
+    prune_reduction_factor: Option<u32>,
+    /// Other trials the median rule waits for at a step [server default: 4]
+    #[arg(long)]
+    prune_warmup_trials: Option<u32>,
+}
+
+impl PruneArgs {
+    /// Puts the options given into `budget`.
+    fn add_to(self, budget: &mut Budget) {
+        let options = [
+            (BudgetOption::PRUNER, self.pruner.map(Value::from)),
+            (
+                BudgetOption::PRUNE_METRIC,
+                self.prune_metric.map(Value::from),
+            ),
+            (BudgetOption::PRUNE_MODE, self.prune_mode.map(Value::from)),
+            (
+                BudgetOption::PRUNE_STEP_METRIC,
+                self.prune_step_metric.map(Value::from),
+            ),
+            (
+                BudgetOption::PRUNE_MIN_STEP,
+                self.prune_min_step.map(Value::from),
+            ),
+            (
+                BudgetOption::PRUNE_REDUCTION_FACTOR,
+                self.prune_reduction_factor.map(Value::from),
+            ),
+            (
+                BudgetOption::PRUNE_WARMUP_TRIALS,
+                self.prune_warmup_trials.map(Value::from),
+            ),
+        ];
+        for (key, value) in options {
+            if let Some(value) = value {
+                budget.insert(key.to_owned(), value);
+            }
+        }
+    }
+}
+
 fn parse_json_object(flag: &str, text: &str) -> Result<Value, Failure> {
     match serde_json::from_str::<Value>(text) {
         Ok(value @ Value::Object(_)) => Ok(value),
@@ -118,6 +183,7 @@ pub async fn run(ctx: &Context, cmd: TrainCommand) -> Result<(), Failure> {
             gpus,
             cpu_workers,
             train_args,
+            pruning,
             watch,
             interval,
         } => {
@@ -140,6 +206,7 @@ pub async fn run(ctx: &Context, cmd: TrainCommand) -> Result<(), Failure> {
                     json!(workers),
                 );
             }
+            pruning.add_to(&mut budget);
             let models = (!models.is_empty()).then_some(models);
             let job = client
                 .create_train_job(
