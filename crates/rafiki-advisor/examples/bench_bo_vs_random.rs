@@ -30,11 +30,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use chrono::{TimeZone, Utc};
-use rafiki_advisor::{propose_as, AdvisorType, Budget, Decision, PastTrial, Request};
+use rafiki_advisor::{propose_as, AdvisorType, Budget, Decision, PastTrial};
 use rafiki_types::knob::{Knob, KnobConfig, Knobs};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+#[path = "support/median.rs"]
+mod median;
+#[path = "support/request.rs"]
+mod request;
+use median::median;
+use request::request;
 
 struct TestFunction {
     name: &'static str,
@@ -149,7 +155,6 @@ struct Outcome {
 
 fn run(func: &TestFunction, advisor: AdvisorType, seed: u64, cap: u32) -> Outcome {
     let config = func.config();
-    let started_at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let budget = Budget::from_options(1e6, i64::from(cap));
     let mut history: Vec<PastTrial> = Vec::new();
     let mut spent = 0.0;
@@ -157,20 +162,8 @@ fn run(func: &TestFunction, advisor: AdvisorType, seed: u64, cap: u32) -> Outcom
     let mut slowest: f64 = 0.0;
     for trial_no in 1..=cap {
         let t = Instant::now();
-        let decision = propose_as(
-            advisor,
-            &Request {
-                config: &config,
-                budget,
-                history: &history,
-                trial_no,
-                started_at,
-                now: started_at,
-                seed,
-                worker_id: None,
-            },
-        )
-        .expect("valid config");
+        let decision =
+            propose_as(advisor, &request(&config, budget, &history, seed)).expect("valid config");
         let took = t.elapsed().as_secs_f64();
         spent += took;
         slowest = slowest.max(took);
@@ -212,16 +205,6 @@ fn random_hits(func: &TestFunction, samples: u64) -> u64 {
         }
     }
     hits
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
 }
 
 /// A history of `n` completed trials on `func`: the first half uniform, the second half
@@ -267,7 +250,6 @@ fn synthetic_history(func: &TestFunction, n: u32, rng: &mut ChaCha8Rng) -> Vec<P
 }
 
 fn time_proposals(functions: &[TestFunction], reps: u64) {
-    let started_at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     println!("BAYES_OPT proposal time, {reps} histories per row, one call each\n");
     println!("| space | scored trials | median (ms) | max (ms) |");
     println!("|---|---|---|---|");
@@ -279,18 +261,10 @@ fn time_proposals(functions: &[TestFunction], reps: u64) {
                 let mut rng = ChaCha8Rng::seed_from_u64(7000 + rep);
                 let history = synthetic_history(func, n, &mut rng);
                 let t = Instant::now();
+                let unlimited = Budget::from_options(1e6, -1);
                 let decision = propose_as(
                     AdvisorType::BayesOpt,
-                    &Request {
-                        config: &config,
-                        budget: Budget::from_options(1e6, -1),
-                        history: &history,
-                        trial_no: n + 1,
-                        started_at,
-                        now: started_at,
-                        seed: rep,
-                        worker_id: None,
-                    },
+                    &request(&config, unlimited, &history, rep),
                 )
                 .expect("valid config");
                 times.push(t.elapsed().as_secs_f64() * 1e3);

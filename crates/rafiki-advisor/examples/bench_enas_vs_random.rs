@@ -24,12 +24,18 @@
 
 use std::time::Instant;
 
-use chrono::{TimeZone, Utc};
 use rafiki_advisor::{propose_as, AdvisorType, Budget, Decision, PastTrial, Proposal, Request};
 use rafiki_types::knob::KnobConfig;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
+
+#[path = "support/median.rs"]
+mod median;
+#[path = "support/request.rs"]
+mod request;
+use median::median;
+use request::request;
 
 const POSITIONS: usize = 8;
 const CHOICES: usize = 5;
@@ -124,24 +130,15 @@ fn arch_of(p: &Proposal) -> Vec<usize> {
         .collect()
 }
 
-fn request<'a>(
+/// A request of a run capped at `cap` trials, with a long time budget: the whole run is
+/// ENAS's search phase.
+fn capped<'a>(
     config: &'a KnobConfig,
     history: &'a [PastTrial],
     seed: u64,
     cap: usize,
 ) -> Request<'a> {
-    let started_at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    Request {
-        config,
-        // A long time budget: the whole run is ENAS's search phase.
-        budget: Budget::from_options(1e6, cap as i64),
-        history,
-        trial_no: history.len() as u32 + 1,
-        started_at,
-        now: started_at,
-        seed,
-        worker_id: None,
-    }
+    request(config, Budget::from_options(1e6, cap as i64), history, seed)
 }
 
 struct Outcome {
@@ -165,7 +162,7 @@ fn run(advisor: AdvisorType, seed: u64, trials: usize) -> Outcome {
     let mut evaluated = 0;
     let started = Instant::now();
     loop {
-        let decision = propose_as(advisor, &request(&config, &history, seed, trials))
+        let decision = propose_as(advisor, &capped(&config, &history, seed, trials))
             .expect("a config both advisors serve");
         let Decision::Propose(p) = decision else {
             break;
@@ -195,16 +192,6 @@ fn run(advisor: AdvisorType, seed: u64, trials: usize) -> Outcome {
     }
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        0.5 * (xs[n / 2 - 1] + xs[n / 2])
-    }
-}
-
 fn time_proposals() {
     let config = config();
     println!("| scored trials | ENAS proposal (ms) |");
@@ -213,7 +200,7 @@ fn time_proposals() {
         let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
         let mut history = Vec::with_capacity(n + 1);
         // One TRAIN trial first, as the schedule has it; then evaluated random architectures.
-        let first = match propose_as(AdvisorType::Enas, &request(&config, &[], 1, n + 2)) {
+        let first = match propose_as(AdvisorType::Enas, &capped(&config, &[], 1, n + 2)) {
             Ok(Decision::Propose(p)) => p,
             other => panic!("no first proposal: {other:?}"),
         };
@@ -222,14 +209,14 @@ fn time_proposals() {
             ..PastTrial::completed(first, 0.0)
         });
         for _ in 0..n {
-            let p = match propose_as(AdvisorType::Random, &request(&config, &history, 1, n + 2)) {
+            let p = match propose_as(AdvisorType::Random, &capped(&config, &history, 1, n + 2)) {
                 Ok(Decision::Propose(p)) => p,
                 other => panic!("no random proposal: {other:?}"),
             };
             history.push(PastTrial::completed(p, rng.gen()));
         }
         let t = Instant::now();
-        let decision = propose_as(AdvisorType::Enas, &request(&config, &history, 1, n + 2));
+        let decision = propose_as(AdvisorType::Enas, &capped(&config, &history, 1, n + 2));
         let ms = t.elapsed().as_secs_f64() * 1e3;
         assert!(matches!(decision, Ok(Decision::Propose(_))));
         println!("| {n} | {ms:.0} |");

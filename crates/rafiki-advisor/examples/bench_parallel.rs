@@ -13,9 +13,12 @@
 use std::collections::VecDeque;
 use std::f64::consts::PI;
 
-use chrono::{TimeZone, Utc};
-use rafiki_advisor::{propose_as, AdvisorType, Budget, Decision, PastTrial, Request};
+use rafiki_advisor::{propose_as, AdvisorType, Budget, Decision, PastTrial};
 use rafiki_types::knob::{Knob, KnobConfig};
+
+#[path = "support/request.rs"]
+mod request;
+use request::request;
 
 const TRIALS: u32 = 30;
 const BRANIN_MIN: f64 = 0.397887;
@@ -29,25 +32,17 @@ fn branin(x0: f64, x1: f64) -> f64 {
 
 /// The regret of one run of `workers` workers from `seed`.
 fn run(config: &KnobConfig, workers: usize, seed: u64) -> f64 {
-    let started_at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let mut history: Vec<PastTrial> = Vec::new();
     let mut running: VecDeque<usize> = VecDeque::new();
     let mut best = f64::INFINITY;
     loop {
         while running.len() < workers && history.len() < TRIALS as usize {
-            let request = Request {
-                config,
-                budget: Budget::from_options(1e6, i64::from(TRIALS)),
-                history: &history,
-                trial_no: history.len() as u32 + 1,
-                started_at,
-                now: started_at,
-                seed,
-                worker_id: None,
-            };
-            let Decision::Propose(proposal) =
-                propose_as(AdvisorType::BayesOpt, &request).expect("a valid config")
-            else {
+            let budget = Budget::from_options(1e6, i64::from(TRIALS));
+            let Decision::Propose(proposal) = propose_as(
+                AdvisorType::BayesOpt,
+                &request(config, budget, &history, seed),
+            )
+            .expect("a valid config") else {
                 unreachable!("the budget has room");
             };
             history.push(PastTrial::running(proposal));

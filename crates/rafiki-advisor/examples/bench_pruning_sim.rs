@@ -22,14 +22,20 @@
 //! came within 0.001 of the optimum (0.9), the median epochs trained and how many times fewer
 //! than without pruning.
 
-use chrono::{TimeZone, Utc};
 use rafiki_advisor::pruning::{decide, Point};
-use rafiki_advisor::{propose_as, AdvisorType, Budget, Decision, PastTrial, Request};
+use rafiki_advisor::{propose_as, AdvisorType, Budget, Decision, PastTrial};
 use rafiki_types::knob::KnobConfig;
 use rafiki_types::pruning::{PruneMode, PrunerKind, Pruning};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
+
+#[path = "support/median.rs"]
+mod median;
+#[path = "support/request.rs"]
+mod request;
+use median::median;
+use request::request;
 
 const EPOCHS: u32 = 27;
 const OPTIMUM: f64 = 0.9;
@@ -81,7 +87,6 @@ fn run(problem: Problem, pruning: Option<&Pruning>, trials: u32, seed: u64) -> (
         "width": {"type": "FLOAT", "value_min": 0.0, "value_max": 1.0}
     }))
     .expect("a valid knob config");
-    let started_at = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut history: Vec<PastTrial> = Vec::new();
     let mut curves: Vec<Vec<Point>> = Vec::new();
@@ -89,17 +94,11 @@ fn run(problem: Problem, pruning: Option<&Pruning>, trials: u32, seed: u64) -> (
     let mut best = (f64::NEG_INFINITY, f64::NEG_INFINITY);
     let mut epochs = 0;
     for _ in 0..trials {
-        let request = Request {
-            config: &config,
-            budget: Budget::from_options(1e6, i64::from(trials)),
-            history: &history,
-            trial_no: history.len() as u32 + 1,
-            started_at,
-            now: started_at,
-            seed,
-            worker_id: None,
-        };
-        let proposal = match propose_as(AdvisorType::BayesOpt, &request) {
+        let budget = Budget::from_options(1e6, i64::from(trials));
+        let proposal = match propose_as(
+            AdvisorType::BayesOpt,
+            &request(&config, budget, &history, seed),
+        ) {
             Ok(Decision::Propose(p)) => p,
             other => panic!("no proposal: {other:?}"),
         };
@@ -146,16 +145,6 @@ fn run(problem: Problem, pruning: Option<&Pruning>, trials: u32, seed: u64) -> (
         curves.push(mine);
     }
     (best.1, epochs)
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
 }
 
 fn main() {
