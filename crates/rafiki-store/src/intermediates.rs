@@ -21,6 +21,16 @@ pub async fn lock_sub_job(db: &mut sqlx::PgConnection, sub_train_job_id: Uuid) -
     Ok(())
 }
 
+/// One trial's curve.
+pub async fn curve_of_trial(db: &mut sqlx::PgConnection, trial_id: Uuid) -> StoreResult<Points> {
+    Ok(sqlx::query_as(
+        "select step, value from trial_intermediates where trial_id = $1 order by step",
+    )
+    .bind(trial_id)
+    .fetch_all(db)
+    .await?)
+}
+
 /// Every trial's curve of a sub-job, by trial.
 pub async fn curves_of_sub_job(
     db: &mut sqlx::PgConnection,

@@ -36,36 +36,40 @@ impl Orchestrator {
         if trial.trial.status != TrialStatus::Running {
             return Ok(None);
         }
+        // First without the sub-job's lock and without the other trials' curves: a decided
+        // trial hears its decision again, and a batch with no new value of the metric (messages
+        // only, steps out of order, a trial at its cap) costs two indexed reads rather than a
+        // read of every curve of the model while holding its lock.
+        {
+            let mut conn = self.pool.acquire().await?;
+            if let Some(decided) = intermediates::decision(&mut conn, trial.trial.id).await? {
+                return Ok(Some(decided));
+            }
+            let earlier =
+                as_points(&intermediates::curve_of_trial(&mut conn, trial.trial.id).await?);
+            if new_points(options, &earlier, entries, max_points).is_empty() {
+                return Ok(None);
+            }
+        }
         let mut tx = self.pool.begin().await?;
         let conn = &mut *tx;
         intermediates::lock_sub_job(conn, trial.sub_train_job_id).await?;
+        // Again under the lock: a retried post of the same batch may have been judged meanwhile.
         if let Some(decided) = intermediates::decision(conn, trial.trial.id).await? {
             return Ok(Some(decided));
         }
-        let curves = intermediates::curves_of_sub_job(conn, trial.sub_train_job_id).await?;
-        let as_points = |points: &intermediates::Points| -> Vec<Point> {
-            points
-                .iter()
-                .map(|&(step, value)| Point { step, value })
-                .collect()
-        };
-        let mut earlier = Vec::new();
-        let mut others = Vec::new();
-        for (id, points) in &curves {
-            if *id == trial.trial.id {
-                earlier = as_points(points);
-            } else {
-                others.push(as_points(points));
-            }
-        }
-        let room = (max_points as usize).saturating_sub(earlier.len());
-        let new: Vec<Point> = new_points(options, &earlier, entries)
-            .into_iter()
-            .take(room)
-            .collect();
+        let earlier = as_points(&intermediates::curve_of_trial(conn, trial.trial.id).await?);
+        let new = new_points(options, &earlier, entries, max_points);
         if new.is_empty() {
             return Ok(None);
         }
+        let others: Vec<Vec<Point>> =
+            intermediates::curves_of_sub_job(conn, trial.sub_train_job_id)
+                .await?
+                .iter()
+                .filter(|(id, _)| *id != trial.trial.id)
+                .map(|(_, points)| as_points(points))
+                .collect();
         let stored: Vec<(f64, f64)> = new.iter().map(|p| (p.step, p.value)).collect();
         intermediates::append(conn, trial.trial.id, trial.sub_train_job_id, &stored).await?;
         let others: Vec<&[Point]> = others.iter().map(Vec::as_slice).collect();
@@ -82,12 +86,25 @@ impl Orchestrator {
     }
 }
 
-/// The objective's values among `entries`, as points past the trial's last step: each
+fn as_points(points: &intermediates::Points) -> Vec<Point> {
+    points
+        .iter()
+        .map(|&(step, value)| Point { step, value })
+        .collect()
+}
+
+/// The objective's values among `entries`, as points past the trial's last step, as many as
+/// fit under `max_points` with `earlier`'s: each
 /// `METRICS` entry with a finite `PRUNE_METRIC` is one, at the step its `PRUNE_STEP_METRIC`
 /// says (an entry without a finite one is skipped), or else at the next whole step. A step
 /// that does not increase is skipped: a model that logs its epochs out of order cannot rewrite
 /// a curve already judged.
-fn new_points(options: &Pruning, earlier: &[Point], entries: &[LogEntry]) -> Vec<Point> {
+fn new_points(
+    options: &Pruning,
+    earlier: &[Point],
+    entries: &[LogEntry],
+    max_points: u32,
+) -> Vec<Point> {
     let finite = |body: &Value, name: &str| {
         body.get(name)
             .and_then(Value::as_f64)
@@ -112,6 +129,7 @@ fn new_points(options: &Pruning, earlier: &[Point], entries: &[LogEntry]) -> Vec
         last = Some(step);
         points.push(Point { step, value });
     }
+    points.truncate((max_points as usize).saturating_sub(earlier.len()));
     points
 }
 
@@ -159,9 +177,15 @@ mod tests {
             value: 0.1,
         }];
         assert_eq!(
-            steps(&new_points(&options(None), &earlier, &entries)),
+            steps(&new_points(&options(None), &earlier, &entries, 100)),
             vec![(3.0, 0.5), (4.0, 0.6)]
         );
+        // A trial keeps at most `max_points` values, the earlier ones included.
+        assert_eq!(
+            steps(&new_points(&options(None), &earlier, &entries, 2)),
+            vec![(3.0, 0.5)]
+        );
+        assert!(new_points(&options(None), &earlier, &entries, 1).is_empty());
     }
 
     #[test]
@@ -174,7 +198,7 @@ mod tests {
             entry(LogKind::Metrics, json!({"acc": 0.7, "epoch": 4.5})),
         ];
         assert_eq!(
-            steps(&new_points(&options(Some("epoch")), &[], &entries)),
+            steps(&new_points(&options(Some("epoch")), &[], &entries, 100)),
             vec![(2.0, 0.5), (4.5, 0.7)]
         );
     }
