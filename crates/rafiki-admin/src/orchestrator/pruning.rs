@@ -40,29 +40,21 @@ impl Orchestrator {
         // trial hears its decision again, and a batch with no new value of the metric (messages
         // only, steps out of order, a trial at its cap) costs two indexed reads rather than a
         // read of every curve of the model while holding its lock.
-        {
-            let mut conn = self.pool.acquire().await?;
-            if let Some(decided) = intermediates::decision(&mut conn, trial.trial.id).await? {
-                return Ok(Some(decided));
-            }
-            let earlier =
-                as_points(&intermediates::curve_of_trial(&mut conn, trial.trial.id).await?);
-            if new_points(options, &earlier, entries, max_points).is_empty() {
-                return Ok(None);
-            }
+        let mut conn = self.pool.acquire().await?;
+        match read_batch(&mut conn, trial, options, entries, max_points).await? {
+            Batch::Decided(decided) => return Ok(Some(decided)),
+            Batch::New { new, .. } if new.is_empty() => return Ok(None),
+            Batch::New { .. } => drop(conn),
         }
         let mut tx = self.pool.begin().await?;
         let conn = &mut *tx;
         intermediates::lock_sub_job(conn, trial.sub_train_job_id).await?;
         // Again under the lock: a retried post of the same batch may have been judged meanwhile.
-        if let Some(decided) = intermediates::decision(conn, trial.trial.id).await? {
-            return Ok(Some(decided));
-        }
-        let earlier = as_points(&intermediates::curve_of_trial(conn, trial.trial.id).await?);
-        let new = new_points(options, &earlier, entries, max_points);
-        if new.is_empty() {
-            return Ok(None);
-        }
+        let (earlier, new) = match read_batch(conn, trial, options, entries, max_points).await? {
+            Batch::Decided(decided) => return Ok(Some(decided)),
+            Batch::New { new, .. } if new.is_empty() => return Ok(None),
+            Batch::New { earlier, new } => (earlier, new),
+        };
         let others: Vec<Vec<Point>> =
             intermediates::curves_of_sub_job(conn, trial.sub_train_job_id)
                 .await?
@@ -84,6 +76,32 @@ impl Orchestrator {
         tx.commit().await?;
         Ok(decision)
     }
+}
+
+/// What a batch of log entries brings to a trial, from the trial's own rows.
+enum Batch {
+    /// The trial was stopped already.
+    Decided(PruneDecision),
+    /// Its curve so far, and the batch's values past it (none, often).
+    New {
+        earlier: Vec<Point>,
+        new: Vec<Point>,
+    },
+}
+
+async fn read_batch(
+    conn: &mut sqlx::PgConnection,
+    trial: &TrialRecord,
+    options: &Pruning,
+    entries: &[LogEntry],
+    max_points: u32,
+) -> OrchestratorResult<Batch> {
+    if let Some(decided) = intermediates::decision(conn, trial.trial.id).await? {
+        return Ok(Batch::Decided(decided));
+    }
+    let earlier = as_points(&intermediates::curve_of_trial(conn, trial.trial.id).await?);
+    let new = new_points(options, &earlier, entries, max_points);
+    Ok(Batch::New { earlier, new })
 }
 
 fn as_points(points: &intermediates::Points) -> Vec<Point> {

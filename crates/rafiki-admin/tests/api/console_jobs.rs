@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::console_browser::{assert_forged, assert_page, csrf_of, location, Browser};
-use crate::helpers::jobs::{dataset, model, predict};
+use crate::helpers::jobs::{dataset, model, predict, train_job_count};
 use crate::helpers::models::SLOW_MODEL;
 use crate::helpers::poll;
 use crate::helpers::prerequisites::{predictor_built, python_ready};
@@ -33,13 +33,6 @@ fn segment(text: &str) -> String {
 }
 
 /// How many train jobs exist.
-async fn train_job_count(app: &TestApp) -> i64 {
-    sqlx::query_scalar("select count(*) from train_jobs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-}
-
 /// A developer with a dataset and the slow model of task `ANY`: (token, dataset id, model id).
 async fn developer(app: &TestApp, email: &str) -> (String, String, String) {
     let dev = app.user(email, "MODEL_DEVELOPER").await;

@@ -7,7 +7,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::console_browser::Browser;
-use crate::helpers::jobs::{ask_for_trial, start_job, wait_for_job, wait_until_ended};
+use crate::helpers::jobs::{
+    ask_for_trial, start_job, train_job_count, wait_for_job, wait_until_ended,
+};
 use crate::helpers::models::SLOW_MODEL;
 use crate::helpers::prerequisites::python_ready;
 use crate::helpers::{assert_error, spawn_app, USER_PASSWORD};
@@ -216,11 +218,7 @@ async fn bad_pruning_options_are_refused_and_create_nothing() {
         let message = assert_error(res, StatusCode::BAD_REQUEST, "InvalidRequestError").await;
         assert!(message.contains(says), "{budget}: {message}");
     }
-    let jobs: i64 = sqlx::query_scalar("select count(*) from train_jobs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(jobs, 0);
+    assert_eq!(train_job_count(&app).await, 0);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::helpers::admin_process::free_port;
 use crate::helpers::jobs::{
     ask_for_trial, assert_trials_completed_once, dataset, example_job, live_worker_pids, model,
-    start_job, start_slow_job, wait_for_job, wait_until_ended,
+    start_job, start_slow_job, train_job_count, wait_for_job, wait_until_ended,
 };
 use crate::helpers::models::{SLOW_MODEL, TRIVIAL_MODEL};
 use crate::helpers::prerequisites::python_ready;
@@ -151,11 +151,11 @@ async fn train_job_checks_follow_the_contract_order() {
         let message = assert_error(res, StatusCode::BAD_REQUEST, "InvalidRequestError").await;
         assert!(message.contains("train_args"), "{message}");
     }
-    let jobs: i64 = sqlx::query_scalar("select count(*) from train_jobs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(jobs, 0, "no refused request left a job behind");
+    assert_eq!(
+        train_job_count(&app).await,
+        0,
+        "no refused request left a job behind"
+    );
 }
 
 #[tokio::test]

@@ -13,6 +13,14 @@ use super::prerequisites::{build_example_datasets, repo_root};
 use super::requests::json_ok;
 use super::TestApp;
 
+/// How many train jobs the database holds: refused requests must leave none.
+pub async fn train_job_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("select count(*) from train_jobs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
 /// Uploads a dataset of `task` with these bytes; returns its id.
 pub async fn dataset(app: &TestApp, token: &str, task: &str, bytes: &[u8]) -> String {
     let form = RafikiForm::new()
